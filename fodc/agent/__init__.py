@@ -1,0 +1,1 @@
+"""FODC agent: one per BanyanDB node host."""

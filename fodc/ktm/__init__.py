@@ -1,0 +1,1 @@
+"""Kernel Telemetry Module (eBPF through BCC). Placeholder until the KTM issue lands."""

@@ -1,0 +1,1 @@
+"""FODC proxy: agent registry, cluster view and the HTTP API."""

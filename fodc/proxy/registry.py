@@ -1,0 +1,206 @@
+"""The agent registry: who is registered, with which key, and whether they are online.
+
+Plain data and one lock; no sockets, threads or clocks (callers pass `now_ms`). The key is the proxy
+design's: primary IP + port + role + labels. Unlike upstream, a re-registration with the same key replaces
+the old entry (same agent id), so reconnects never leave duplicates behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+ONLINE = "online"
+UNCONNECTED = "unconnected"
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    ip: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.ip}]:{self.port}" if ":" in self.ip else f"{self.ip}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentKey:
+    ip: str
+    port: int
+    role: str
+    labels: tuple[tuple[str, str], ...]
+
+    @property
+    def agent_id(self) -> str:
+        """Stable for the key, so a reconnecting agent keeps its id."""
+        text = "\x00".join([self.ip, str(self.port), self.role] + [f"{k}={v}" for k, v in self.labels])
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """What an agent says about itself when it registers."""
+
+    node_id: str
+    role: str
+    primary: Address
+    secondary: Mapping[str, Address] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    agent_version: str = ""
+    capabilities: Mapping[str, str] = field(default_factory=dict)
+    hostname: str = ""
+    agent_started_ms: int = 0
+
+    @property
+    def key(self) -> AgentKey:
+        return AgentKey(self.primary.ip, self.primary.port, self.role, tuple(sorted(self.labels.items())))
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRecord:
+    """A registry entry as handed out to readers (an immutable copy)."""
+
+    agent_id: str
+    key: AgentKey
+    registration: Registration
+    status: str
+    registered_at_ms: int
+    last_heartbeat_ms: int
+    connection: int
+    capabilities: Mapping[str, str]
+    runtime: Mapping[str, str]
+    unconnected_since_ms: int | None = None
+
+
+class RegistrationError(Exception):
+    """A registration the proxy refuses; the message goes back to the agent verbatim."""
+
+
+class RegistryFull(RegistrationError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class HealthReport:
+    marked_unconnected: list[AgentRecord]
+    removed: list[AgentRecord]
+
+
+class AgentRegistry:
+    def __init__(self, heartbeat_timeout_s: float, cleanup_timeout_s: float, max_agents: int) -> None:
+        if cleanup_timeout_s <= heartbeat_timeout_s:
+            raise ValueError("agent cleanup timeout must be greater than the heartbeat timeout")
+        self.heartbeat_timeout_ms = int(heartbeat_timeout_s * 1000)
+        self.cleanup_timeout_ms = int(cleanup_timeout_s * 1000)
+        self.max_agents = max_agents
+        self._agents: dict[str, AgentRecord] = {}
+        self._next_connection = 1
+        self._lock = threading.Lock()
+
+    def register(self, reg: Registration, now_ms: int) -> tuple[AgentRecord, AgentRecord | None]:
+        """Adds or replaces the entry for reg.key; returns (new record, replaced record or None)."""
+        _validate(reg)
+        key = reg.key
+        with self._lock:
+            previous = self._agents.get(key.agent_id)
+            if previous is None and len(self._agents) >= self.max_agents:
+                raise RegistryFull(
+                    f"registry full: {len(self._agents)} of max {self.max_agents} agents registered "
+                    f"(raise --max-agents on the proxy)")
+            connection = self._next_connection
+            self._next_connection += 1
+            record = AgentRecord(
+                agent_id=key.agent_id, key=key, registration=reg, status=ONLINE,
+                registered_at_ms=now_ms, last_heartbeat_ms=now_ms, connection=connection,
+                capabilities=dict(reg.capabilities), runtime={},
+            )
+            self._agents[key.agent_id] = record
+            return record, previous
+
+    def heartbeat(self, agent_id: str, connection: int, now_ms: int,
+                  runtime: Mapping[str, str] | None = None,
+                  capabilities: Mapping[str, str] | None = None) -> bool:
+        """Refreshes an entry; False when the agent (on this connection) is no longer registered."""
+        with self._lock:
+            record = self._agents.get(agent_id)
+            if record is None or record.connection != connection:
+                return False
+            self._agents[agent_id] = replace(
+                record, status=ONLINE, last_heartbeat_ms=now_ms, unconnected_since_ms=None,
+                runtime=dict(runtime) if runtime is not None else record.runtime,
+                capabilities=dict(capabilities) if capabilities else record.capabilities,
+            )
+            return True
+
+    def unregister(self, agent_id: str, connection: int | None = None) -> AgentRecord | None:
+        """Removes an entry (graceful goodbye, manual removal); only if `connection` still owns it."""
+        with self._lock:
+            record = self._agents.get(agent_id)
+            if record is None or (connection is not None and record.connection != connection):
+                return None
+            return self._agents.pop(agent_id)
+
+    def connection_lost(self, agent_id: str, connection: int, now_ms: int) -> AgentRecord | None:
+        """An ungraceful stream loss: the entry stays, marked unconnected, until the cleanup timeout."""
+        with self._lock:
+            record = self._agents.get(agent_id)
+            if record is None or record.connection != connection or record.status == UNCONNECTED:
+                return None
+            record = replace(record, status=UNCONNECTED, unconnected_since_ms=now_ms)
+            self._agents[agent_id] = record
+            return record
+
+    def get(self, ip: str, port: int, role: str, labels: Mapping[str, str]) -> AgentRecord | None:
+        return self.get_by_id(AgentKey(ip, port, role, tuple(sorted(labels.items()))).agent_id)
+
+    def get_by_id(self, agent_id: str) -> AgentRecord | None:
+        with self._lock:
+            return self._agents.get(agent_id)
+
+    def list(self, role: str | None = None, node_id: str | None = None,
+             status: str | None = None) -> list[AgentRecord]:
+        with self._lock:
+            records = list(self._agents.values())
+        return sorted(
+            (r for r in records
+             if (role is None or r.key.role == role)
+             and (node_id is None or r.registration.node_id == node_id)
+             and (status is None or r.status == status)),
+            key=lambda r: (r.key.role, r.registration.node_id, r.agent_id),
+        )
+
+    def list_by_role(self, role: str) -> list[AgentRecord]:
+        return self.list(role=role)
+
+    def check_health(self, now_ms: int) -> HealthReport:
+        """Marks agents silent past the heartbeat timeout unconnected; removes those past the cleanup timeout."""
+        marked, removed = [], []
+        with self._lock:
+            for agent_id, record in list(self._agents.items()):
+                silent_ms = now_ms - record.last_heartbeat_ms
+                if silent_ms > self.cleanup_timeout_ms and record.status == UNCONNECTED:
+                    removed.append(self._agents.pop(agent_id))
+                elif silent_ms > self.heartbeat_timeout_ms and record.status == ONLINE:
+                    record = replace(record, status=UNCONNECTED, unconnected_since_ms=now_ms)
+                    self._agents[agent_id] = record
+                    marked.append(record)
+        return HealthReport(marked, removed)
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            records = list(self._agents.values())
+        return {
+            ONLINE: sum(r.status == ONLINE for r in records),
+            UNCONNECTED: sum(r.status == UNCONNECTED for r in records),
+        }
+
+
+def _validate(reg: Registration) -> None:
+    if not reg.node_id:
+        raise RegistrationError("registration has no node id")
+    if not reg.role:
+        raise RegistrationError("registration has no role")
+    if not reg.primary.ip or not 0 < reg.primary.port < 65536:
+        raise RegistrationError(f"registration has an invalid primary address {reg.primary}")
