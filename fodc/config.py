@@ -92,7 +92,7 @@ def positive_int(text: str) -> int:
     return value
 
 
-def host_port(text: str, *, require_host: bool = False) -> HostPort:
+def host_port(text: str, *, require_host: bool = False, allow_port_zero: bool = False) -> HostPort:
     """Parses "host:port", ":port" and "[v6]:port"; rejects anything else with a clear message."""
     text = text.strip()
     if text.startswith("["):
@@ -105,13 +105,19 @@ def host_port(text: str, *, require_host: bool = False) -> HostPort:
             raise argparse.ArgumentTypeError(f"invalid address {text!r} (expected host:port)")
         if ":" in host:
             raise argparse.ArgumentTypeError(f"invalid address {text!r} (write IPv6 as [addr]:port)")
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"invalid address {text!r}: port must be 1-65535")
+    lowest = 0 if allow_port_zero else 1
+    if not port.isdigit() or not lowest <= int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"invalid address {text!r}: port must be {lowest}-65535")
     if require_host and not host:
         raise argparse.ArgumentTypeError(f"invalid address {text!r}: a host is required")
     if host and not re.fullmatch(r"[A-Za-z0-9._:-]+", host):
         raise argparse.ArgumentTypeError(f"invalid address {text!r}: bad host name")
     return HostPort(host, int(port))
+
+
+def listen_address(text: str) -> HostPort:
+    """A listen address; port 0 asks the kernel for a free port (handy for tests and the demo)."""
+    return host_port(text, allow_port_zero=True)
 
 
 def node_address(text: str) -> HostPort:

@@ -10,19 +10,12 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
+
+from fodc.model import Registration
 
 ONLINE = "online"
 UNCONNECTED = "unconnected"
-
-
-@dataclass(frozen=True, slots=True)
-class Address:
-    ip: str
-    port: int
-
-    def __str__(self) -> str:
-        return f"[{self.ip}]:{self.port}" if ":" in self.ip else f"{self.ip}:{self.port}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,25 +33,6 @@ class AgentKey:
 
 
 @dataclass(frozen=True, slots=True)
-class Registration:
-    """What an agent says about itself when it registers."""
-
-    node_id: str
-    role: str
-    primary: Address
-    secondary: Mapping[str, Address] = field(default_factory=dict)
-    labels: Mapping[str, str] = field(default_factory=dict)
-    agent_version: str = ""
-    capabilities: Mapping[str, str] = field(default_factory=dict)
-    hostname: str = ""
-    agent_started_ms: int = 0
-
-    @property
-    def key(self) -> AgentKey:
-        return AgentKey(self.primary.ip, self.primary.port, self.role, tuple(sorted(self.labels.items())))
-
-
-@dataclass(frozen=True, slots=True)
 class AgentRecord:
     """A registry entry as handed out to readers (an immutable copy)."""
 
@@ -72,6 +46,10 @@ class AgentRecord:
     capabilities: Mapping[str, str]
     runtime: Mapping[str, str]
     unconnected_since_ms: int | None = None
+
+
+def key_of(reg: Registration) -> AgentKey:
+    return AgentKey(reg.primary.ip, reg.primary.port, reg.role, reg.sorted_labels)
 
 
 class RegistrationError(Exception):
@@ -102,7 +80,7 @@ class AgentRegistry:
     def register(self, reg: Registration, now_ms: int) -> tuple[AgentRecord, AgentRecord | None]:
         """Adds or replaces the entry for reg.key; returns (new record, replaced record or None)."""
         _validate(reg)
-        key = reg.key
+        key = key_of(reg)
         with self._lock:
             previous = self._agents.get(key.agent_id)
             if previous is None and len(self._agents) >= self.max_agents:

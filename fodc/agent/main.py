@@ -1,0 +1,44 @@
+"""fodc-agent entry point: parse settings, start the runtime, say READY, run until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from fodc.agent.runtime import AgentRuntime
+from fodc.agent.settings import parse_settings
+from fodc.logs import setup_logging
+from fodc.systemd import Notifier
+
+log = logging.getLogger("fodc.agent")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    settings = parse_settings(argv)
+    setup_logging(settings.log_level, settings.log_format)
+    notifier = Notifier()
+    try:
+        runtime = AgentRuntime(settings, notifier)
+    except OSError as exc:
+        log.error("cannot start: %s", exc, extra={"fields": {"http_listen_addr": str(settings.http_listen_addr)}})
+        sys.exit(1)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: runtime.request_stop())
+    if os.environ.get("FODC_TEST_HOOKS") == "1":
+        runtime.install_stall_hook()
+    runtime.start()
+    notifier.ready(runtime.status_line())
+    log.info("agent ready", extra={"fields": {
+        "node_id": settings.node_id, "node_role": settings.node_role, "proxy": str(settings.proxy_addr),
+        "http_port": runtime.http.port}})
+    try:
+        runtime.run_main_loop()
+    finally:
+        runtime.shutdown()
+
+
+if __name__ == "__main__":
+    main()

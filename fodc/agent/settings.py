@@ -1,0 +1,109 @@
+"""fodc-agent's options, defined once: flags, /etc/fodc/agent.conf and FODC_* environment variables."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from fodc import config
+from fodc.config import HostPort
+
+DEFAULT_CONFIG = "/etc/fodc/agent.conf"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSettings:
+    proxy_addr: HostPort
+    node_id: str
+    node_role: str
+    node_address: HostPort
+    node_gossip_address: HostPort | None
+    node_labels: Mapping[str, str]
+    http_listen_addr: HostPort
+    node_metrics_urls: tuple[str, ...]
+    scrape_interval: float
+    scrape_timeout: float
+    window_memory: int
+    send_timeout: float
+    reconnect_max_backoff: float
+    shutdown_timeout: float
+    log_level: str
+    log_format: str
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+
+def build_parser() -> config.OneLineErrorParser:
+    parser = config.make_parser(
+        "fodc-agent",
+        "FODC agent: runs beside one BanyanDB node, scrapes its metrics into an in-memory flight recorder, "
+        "and serves them to the FODC proxy over gRPC.",
+        DEFAULT_CONFIG,
+    )
+    node = parser.add_argument_group("the BanyanDB node this agent sits beside")
+    node.add_argument("--node-role", type=config.role, required=True,
+                      help=f"the node's role: {', '.join(config.ROLES)}")
+    node.add_argument("--node-id", default=socket.gethostname(),
+                      help="the node's identity in the cluster view (default: this host's name)")
+    node.add_argument("--node-address", type=config.node_address, default=config.node_address("127.0.0.1:17912"),
+                      help="the node's primary (gRPC) address ip:port; part of the agent's key at the proxy")
+    node.add_argument("--node-gossip-address", type=config.node_address, default=None,
+                      help="the node's property-repair gossip address ip:port (e.g. 127.0.0.1:17932), if any")
+    node.add_argument("--node-labels", type=config.labels, default={},
+                      help="node labels as k=v,k2=v2 (e.g. zone=a,rack=r1); exported as node_<k> by the proxy")
+    node.add_argument("--node-metrics-url", action="append", dest="node_metrics_urls", default=None,
+                      help="the node's Prometheus endpoint; repeat for several "
+                      "(default http://127.0.0.1:2121/metrics)")
+    proxy = parser.add_argument_group("connection to the proxy")
+    proxy.add_argument("--proxy-addr", type=config.node_address, default=config.node_address("127.0.0.1:17900"),
+                       help="the FODC proxy's gRPC address host:port")
+    proxy.add_argument("--send-timeout", type=config.positive_duration, default=10.0,
+                       help="deadline for any message to the proxy; a stuck stream is torn down and redialed")
+    proxy.add_argument("--reconnect-max-backoff", type=config.positive_duration, default=30.0,
+                       help="longest pause between reconnect attempts (exponential backoff with jitter, forever)")
+    local = parser.add_argument_group("this agent")
+    local.add_argument("--http-listen-addr", type=config.listen_address, default=config.listen_address(":17902"),
+                       help="address of the agent's own HTTP endpoint (/metrics, /health)")
+    local.add_argument("--scrape-interval", type=config.positive_duration, default=15.0,
+                       help="how often the node's metrics are scraped")
+    local.add_argument("--scrape-timeout", type=config.positive_duration, default=10.0,
+                       help="deadline of one scrape")
+    local.add_argument("--window-memory", type=config.byte_size, default=30 * 1024 * 1024,
+                       help="memory budget of the flight recorder window (e.g. 30MiB); the window length "
+                       "is derived from it")
+    local.add_argument("--shutdown-timeout", type=config.positive_duration, default=10.0,
+                       help="longest graceful stop after SIGTERM before the agent exits anyway")
+    config.add_logging_options(parser)
+    return parser
+
+
+def parse_settings(argv: Sequence[str] | None = None) -> AgentSettings:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    if ns.scrape_timeout > ns.scrape_interval:
+        parser.error(f"argument --scrape-timeout: {ns.scrape_timeout:g}s must not exceed --scrape-interval "
+                     f"({ns.scrape_interval:g}s)")
+    if not ns.node_id.strip():
+        parser.error("argument --node-id: must not be empty")
+    urls = tuple(ns.node_metrics_urls or ["http://127.0.0.1:2121/metrics"])
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            parser.error(f"argument --node-metrics-url: {url!r} is not an http(s) URL")
+    return AgentSettings(
+        proxy_addr=ns.proxy_addr,
+        node_id=ns.node_id.strip(),
+        node_role=ns.node_role,
+        node_address=ns.node_address,
+        node_gossip_address=ns.node_gossip_address,
+        node_labels=dict(ns.node_labels),
+        http_listen_addr=ns.http_listen_addr,
+        node_metrics_urls=urls,
+        scrape_interval=ns.scrape_interval,
+        scrape_timeout=ns.scrape_timeout,
+        window_memory=ns.window_memory,
+        send_timeout=ns.send_timeout,
+        reconnect_max_backoff=ns.reconnect_max_backoff,
+        shutdown_timeout=ns.shutdown_timeout,
+        log_level=ns.log_level,
+        log_format=ns.log_format,
+    )

@@ -1,0 +1,34 @@
+"""Plain data shared by agent and proxy: what identifies a node and how an agent describes itself."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    ip: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.ip}]:{self.port}" if ":" in self.ip else f"{self.ip}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """What an agent says about itself when it registers."""
+
+    node_id: str
+    role: str
+    primary: Address
+    secondary: Mapping[str, Address] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    agent_version: str = ""
+    capabilities: Mapping[str, str] = field(default_factory=dict)
+    hostname: str = ""
+    agent_started_ms: int = 0
+
+    @property
+    def sorted_labels(self) -> tuple[tuple[str, str], ...]:
+        return tuple(sorted(self.labels.items()))

@@ -1,0 +1,107 @@
+"""The proxy's HTTP API (Flask): thin views over the runtime. Every error is a JSON object with a reason."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from fodc.config import ROLES
+from fodc.proxy.registry import ONLINE, UNCONNECTED, AgentRecord
+from fodc.proxy.runtime import ProxyRuntime
+
+
+class BadRequest(Exception):
+    """A bad query parameter; becomes a 400 with the message."""
+
+
+def rfc3339(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def node_json(record: AgentRecord) -> dict[str, Any]:
+    reg = record.registration
+    return {
+        "agent_id": record.agent_id,
+        "node_id": reg.node_id,
+        "role": reg.role,
+        "status": record.status,
+        "primary_address": {"ip": reg.primary.ip, "port": reg.primary.port},
+        "secondary_addresses": {name: {"ip": a.ip, "port": a.port} for name, a in sorted(reg.secondary.items())},
+        "labels": dict(sorted(reg.labels.items())),
+        "hostname": reg.hostname,
+        "agent_version": reg.agent_version,
+        "capabilities": dict(sorted(record.capabilities.items())),
+        "runtime": dict(sorted(record.runtime.items())),
+        "registered_at": rfc3339(record.registered_at_ms),
+        "last_heartbeat": rfc3339(record.last_heartbeat_ms),
+        "unconnected_since": rfc3339(record.unconnected_since_ms),
+    }
+
+
+def query_args(allowed: Mapping[str, tuple[str, ...] | None]) -> dict[str, str]:
+    """The request's query parameters, refusing unknown names and values outside a closed set."""
+    result: dict[str, str] = {}
+    for name in request.args:
+        if name not in allowed:
+            raise BadRequest(f"unknown query parameter {name!r} (allowed: {', '.join(sorted(allowed))})")
+        values = request.args.getlist(name)
+        if len(values) > 1:
+            raise BadRequest(f"query parameter {name!r} given more than once")
+        choices = allowed[name]
+        if choices is not None and values[0] not in choices:
+            raise BadRequest(f"invalid {name} {values[0]!r} (choose from {', '.join(choices)})")
+        result[name] = values[0]
+    return result
+
+
+def create_app(runtime: ProxyRuntime) -> Flask:
+    app = Flask("fodc.proxy")
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    @app.errorhandler(BadRequest)
+    def bad_request(exc: BadRequest) -> tuple[Response, int]:
+        return jsonify(error="bad_request", message=str(exc)), 400
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[Response, int]:
+        code = exc.code or 500
+        return jsonify(error=(exc.name or "error").lower().replace(" ", "_"),
+                       message=exc.description or "", path=request.path), code
+
+    @app.errorhandler(Exception)
+    def internal_error(exc: Exception) -> tuple[Response, int]:
+        app.logger.exception("unhandled error in %s", request.path)
+        return jsonify(error="internal_error", message=f"{type(exc).__name__}: {exc}"), 500
+
+    @app.get("/health")
+    def health() -> Response:
+        counts = runtime.registry.counts()
+        return jsonify(status="ok", agents=counts, uptime_seconds=round(time.time() - runtime.started_at, 3))
+
+    @app.get("/cluster")
+    def cluster() -> Response:
+        args = query_args({"role": None, "node_id": None, "status": (ONLINE, UNCONNECTED)})
+        records = runtime.registry.list(role=args.get("role"), node_id=args.get("node_id"),
+                                        status=args.get("status"))
+        by_role: dict[str, dict[str, int]] = {role: {ONLINE: 0, UNCONNECTED: 0} for role in ROLES}
+        for record in records:
+            by_role.setdefault(record.key.role, {ONLINE: 0, UNCONNECTED: 0})[record.status] += 1
+        return jsonify(
+            nodes=[node_json(r) for r in records],
+            summary={
+                "total": len(records),
+                ONLINE: sum(r.status == ONLINE for r in records),
+                UNCONNECTED: sum(r.status == UNCONNECTED for r in records),
+                "by_role": by_role,
+            },
+        )
+
+    return app

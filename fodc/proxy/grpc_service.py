@@ -1,0 +1,196 @@
+"""The proxy's gRPC servicer: a thin adapter between agent streams and the registry / request links.
+
+Each RegisterAgent stream owns one registry "connection"; when the stream ends without a goodbye the
+entry is marked unconnected (not removed), so operators still see the node until the cleanup timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import grpc
+
+from fodc.proxy.links import RequestLink
+from fodc.proxy.registry import AgentRegistry, RegistrationError, RegistryFull
+from fodc.v1 import fodc_pb2 as pb
+from fodc.v1 import fodc_pb2_grpc as pb_grpc
+from fodc.wire import registration_from_pb
+
+log = logging.getLogger(__name__)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class LinkTable:
+    """agent id -> its current request link for one stream kind (metrics or commands)."""
+
+    def __init__(self) -> None:
+        self._links: dict[str, RequestLink] = {}
+        self._lock = threading.Lock()
+
+    def put(self, link: RequestLink) -> RequestLink | None:
+        with self._lock:
+            old = self._links.get(link.agent_id)
+            self._links[link.agent_id] = link
+        return old
+
+    def remove(self, link: RequestLink) -> None:
+        with self._lock:
+            if self._links.get(link.agent_id) is link:
+                del self._links[link.agent_id]
+
+    def get(self, agent_id: str) -> RequestLink | None:
+        with self._lock:
+            return self._links.get(agent_id)
+
+    def close(self, agent_id: str, reason: str) -> None:
+        link = self.get(agent_id)
+        if link is not None:
+            link.close(reason)
+
+    def close_all(self, reason: str) -> None:
+        with self._lock:
+            links = list(self._links.values())
+        for link in links:
+            link.close(reason)
+
+
+class FODCServicer(pb_grpc.FODCServiceServicer):
+    def __init__(self, registry: AgentRegistry, *, heartbeat_interval_s: float, max_message_bytes: int,
+                 on_progress: Callable[[], None] = lambda: None, clock: Callable[[], int] = _now_ms) -> None:
+        self.registry = registry
+        self.metrics_links = LinkTable()
+        self.heartbeat_interval_ms = int(heartbeat_interval_s * 1000)
+        self.max_message_bytes = max_message_bytes
+        self._clock = clock
+        self._on_progress = on_progress
+        self._contexts: dict[int, grpc.ServicerContext] = {}
+        self._contexts_lock = threading.Lock()
+        self.stopping = threading.Event()
+
+    # ------------------------------------------------------------------ registration
+
+    def RegisterAgent(self, request_iterator: Iterator[pb.AgentMessage],  # noqa: N802 (gRPC name)
+                      context: grpc.ServicerContext) -> Iterator[pb.ProxyMessage]:
+        connection: int | None = None
+        agent_id = ""
+        node = ""
+        try:
+            for msg in request_iterator:
+                kind = msg.WhichOneof("body")
+                if kind == "register":
+                    reg = registration_from_pb(msg.register)
+                    node = reg.node_id
+                    try:
+                        record, previous = self.registry.register(reg, self._clock())
+                    except RegistrationError as exc:
+                        # A full registry may free up soon; a bad registration needs an operator.
+                        base = self.heartbeat_interval_ms * 3 if isinstance(exc, RegistryFull) else 60_000
+                        retry = max(1_000, min(30_000, base))
+                        log.warning("registration refused", extra={"fields": {
+                            "node_id": reg.node_id, "role": reg.role, "peer": context.peer(), "reason": str(exc)}})
+                        yield pb.ProxyMessage(registration=pb.RegistrationResult(
+                            accepted=False, error=str(exc), retry_after_ms=retry))
+                        return
+                    if connection is not None:
+                        self._forget_context(connection)
+                    connection, agent_id = record.connection, record.agent_id
+                    with self._contexts_lock:
+                        self._contexts[connection] = context
+                    if previous is not None and previous.connection != connection:
+                        self._cancel_connection(previous.connection)
+                        self.metrics_links.close(agent_id, "replaced by a newer registration")
+                    log.info("agent registered", extra={"fields": {
+                        "agent_id": agent_id, "node_id": reg.node_id, "role": reg.role,
+                        "primary": str(reg.primary), "peer": context.peer(),
+                        "replaced": previous is not None}})
+                    yield pb.ProxyMessage(registration=pb.RegistrationResult(
+                        accepted=True, agent_id=agent_id, heartbeat_interval_ms=self.heartbeat_interval_ms,
+                        max_message_bytes=self.max_message_bytes))
+                elif kind == "heartbeat":
+                    if connection is None:
+                        context.abort(grpc.StatusCode.FAILED_PRECONDITION, "heartbeat before registration")
+                    hb = msg.heartbeat
+                    if not self.registry.heartbeat(agent_id, connection, self._clock(),
+                                                   dict(hb.runtime), dict(hb.capabilities)):
+                        yield pb.ProxyMessage(registration=pb.RegistrationResult(
+                            accepted=False, error="this agent is no longer registered here; register again",
+                            retry_after_ms=0))
+                        return
+                    self._on_progress()
+                    yield pb.ProxyMessage(heartbeat_ack=pb.HeartbeatAck(received_unix_ms=self._clock()))
+                elif kind == "goodbye":
+                    if connection is not None:
+                        self.registry.unregister(agent_id, connection)
+                        self.metrics_links.close(agent_id, "agent said goodbye")
+                        log.info("agent unregistered (goodbye)", extra={"fields": {
+                            "agent_id": agent_id, "node_id": node, "reason": msg.goodbye.reason}})
+                        self._forget_context(connection)
+                        connection = None
+                    return
+        finally:
+            if connection is not None:
+                self._forget_context(connection)
+                if self.registry.connection_lost(agent_id, connection, self._clock()):
+                    log.warning("agent stream lost; marked unconnected", extra={"fields": {
+                        "agent_id": agent_id, "node_id": node}})
+
+    def _forget_context(self, connection: int) -> None:
+        with self._contexts_lock:
+            self._contexts.pop(connection, None)
+
+    def _cancel_connection(self, connection: int) -> None:
+        with self._contexts_lock:
+            context = self._contexts.pop(connection, None)
+        if context is not None:
+            context.cancel()
+
+    def cancel_all(self) -> None:
+        """Ends every agent stream (shutdown); agents reconnect to the next proxy instance."""
+        with self._contexts_lock:
+            contexts, self._contexts = list(self._contexts.values()), {}
+        for context in contexts:
+            context.cancel()
+        self.metrics_links.close_all("proxy shutting down")
+
+    # ------------------------------------------------------------------ metrics
+
+    def StreamMetrics(self, request_iterator: Iterator[pb.MetricsReply],  # noqa: N802 (gRPC name)
+                      context: grpc.ServicerContext) -> Iterator[pb.MetricsRequest]:
+        hello = next(request_iterator, None)
+        if hello is None:
+            return
+        agent_id = hello.agent_id
+        if not agent_id or self.registry.get_by_id(agent_id) is None:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"unknown agent id {agent_id!r}; register first")
+        link = RequestLink(agent_id)
+        old = self.metrics_links.put(link)
+        if old is not None:
+            old.close("replaced by a newer metrics stream")
+        reader = threading.Thread(target=self._read_metric_replies, args=(request_iterator, link),
+                                  name=f"metrics-reader-{agent_id[:8]}", daemon=True)
+        reader.start()
+        try:
+            while context.is_active() and not link.closed.is_set() and not self.stopping.is_set():
+                request = link.next_outbound(0.5)
+                if request is not None:
+                    yield request
+        finally:
+            link.close("metrics stream ended")
+            self.metrics_links.remove(link)
+
+    @staticmethod
+    def _read_metric_replies(replies: Iterator[pb.MetricsReply], link: RequestLink) -> None:
+        try:
+            for reply in replies:
+                chunk = reply if len(reply.families) else None
+                link.route(reply.request_id, chunk, reply.ByteSize(), reply.done, reply.error or None)
+        except grpc.RpcError:
+            pass
+        finally:
+            link.close("agent closed the metrics stream")

@@ -1,0 +1,153 @@
+"""Per-agent request/reply plumbing over a bidirectional stream, matched by request id.
+
+Upstream kept one reply channel per agent, so two concurrent /metrics scrapes overwrote each other's
+replies. Here each request gets its own id and its own bounded reply queue; the stream reader routes every
+reply chunk by id. Nothing here blocks forever: every put and get has a deadline.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+_ids = itertools.count(1)
+
+
+def new_request_id(prefix: str = "r") -> str:
+    return f"{prefix}{next(_ids)}-{threading.get_ident() % 10000}"
+
+
+class LinkClosed(Exception):
+    """The agent's stream went away (or was never open)."""
+
+
+class LinkBusy(Exception):
+    """Too many requests queued for this agent; the caller should report it rather than wait."""
+
+
+class ReplyTimeout(Exception):
+    pass
+
+
+@dataclass
+class _End:
+    error: str | None = None
+
+
+class PendingReply:
+    """Chunks of one reply, in order, consumed by exactly one reader with a deadline per chunk."""
+
+    def __init__(self, request_id: str, max_chunks: int) -> None:
+        self.request_id = request_id
+        self._chunks: queue.Queue[Any] = queue.Queue(maxsize=max_chunks)
+        self.abandoned = False
+        self.bytes_received = 0
+
+    def deliver(self, chunk: Any, size: int) -> bool:
+        """Called by the stream reader; False if the reader of this reply fell too far behind."""
+        if self.abandoned:
+            return False
+        self.bytes_received += size
+        try:
+            self._chunks.put(chunk, timeout=5.0)
+            return True
+        except queue.Full:
+            self.abandoned = True
+            return False
+
+    def finish(self, error: str | None = None) -> None:
+        try:
+            self._chunks.put_nowait(_End(error))
+        except queue.Full:
+            self.abandoned = True
+
+    def chunks(self, timeout_s: float) -> Iterator[Any]:
+        """Yields chunks until the reply is complete; raises ReplyTimeout or LinkClosed (with the reason)."""
+        while True:
+            try:
+                item = self._chunks.get(timeout=timeout_s)
+            except queue.Empty:
+                raise ReplyTimeout(f"no reply chunk within {timeout_s:g}s") from None
+            if isinstance(item, _End):
+                if item.error:
+                    raise LinkClosed(item.error)
+                return
+            yield item
+
+
+class RequestLink:
+    """One agent's request/reply stream: a bounded outbound queue and the replies pending by id."""
+
+    def __init__(self, agent_id: str, *, max_queued: int = 64, max_chunks: int = 256) -> None:
+        self.agent_id = agent_id
+        self._outbound: queue.Queue[Any] = queue.Queue(maxsize=max_queued)
+        self._pending: dict[str, PendingReply] = {}
+        self._lock = threading.Lock()
+        self._max_chunks = max_chunks
+        self.closed = threading.Event()
+        self.close_reason = ""
+
+    def send(self, request_id: str, message: Any) -> PendingReply:
+        """Queues a request; the returned PendingReply yields its reply chunks."""
+        if self.closed.is_set():
+            raise LinkClosed(f"stream to agent {self.agent_id} is closed: {self.close_reason}")
+        pending = PendingReply(request_id, self._max_chunks)
+        with self._lock:
+            self._pending[request_id] = pending
+        try:
+            self._outbound.put_nowait(message)
+        except queue.Full:
+            self.forget(request_id)
+            raise LinkBusy(f"agent {self.agent_id} has too many requests queued") from None
+        return pending
+
+    def forget(self, request_id: str) -> None:
+        """The caller is done with a request (answered, timed out or abandoned); late chunks are dropped."""
+        with self._lock:
+            pending = self._pending.pop(request_id, None)
+        if pending is not None:
+            pending.abandoned = True
+
+    def next_outbound(self, timeout_s: float) -> Any | None:
+        """For the stream writer: the next request to send, or None when nothing came within timeout_s."""
+        try:
+            return self._outbound.get(timeout=timeout_s)
+        except queue.Empty:
+            return None
+
+    def route(self, request_id: str, chunk: Any, size: int, done: bool, error: str | None = None) -> bool:
+        """For the stream reader: hands a reply chunk to its request; False for unknown/abandoned ids."""
+        with self._lock:
+            pending = self._pending.get(request_id)
+        if pending is None:
+            return False
+        if chunk is not None and not pending.deliver(chunk, size):
+            self.forget(request_id)
+            return False
+        if done or error:
+            with self._lock:
+                self._pending.pop(request_id, None)
+            pending.finish(error)
+        return True
+
+    def close(self, reason: str) -> None:
+        if self.closed.is_set():
+            return
+        self.close_reason = reason
+        self.closed.set()
+        with self._lock:
+            pending, self._pending = list(self._pending.values()), {}
+        for p in pending:
+            p.finish(f"stream to agent {self.agent_id} closed: {reason}")
+
+    @property
+    def in_flight(self) -> int:
+        with self._lock:
+            return len(self._pending)

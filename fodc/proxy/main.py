@@ -1,0 +1,105 @@
+"""fodc-proxy entry point: Flask on gunicorn, one gthread worker that also hosts the gRPC server.
+
+One worker keeps the registry in one process; the gRPC server is created in the worker after the fork
+because grpc does not survive fork. systemd readiness comes from the worker once both servers serve, not
+from gunicorn's master (which would say READY before anything is listening).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from fodc.logs import setup_logging
+from fodc.proxy.settings import ProxySettings, parse_settings
+from fodc.systemd import Notifier
+
+log = logging.getLogger("fodc.proxy")
+
+
+def _gunicorn_logconfig(level: str, fmt: str) -> dict[str, Any]:
+    if fmt == "auto":
+        fmt = "text" if sys.stderr.isatty() else "json"
+    formatter = "fodc.logs.JsonFormatter" if fmt == "json" else "fodc.logs.TextFormatter"
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"fodc": {"()": formatter}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "fodc", "stream": "ext://sys.stderr"}},
+        "root": {"level": level.upper(), "handlers": ["stderr"]},
+        "loggers": {
+            "gunicorn.error": {"level": level.upper(), "handlers": ["stderr"], "propagate": False},
+            "gunicorn.access": {"level": "WARNING", "handlers": ["stderr"], "propagate": False},
+        },
+    }
+
+
+class ProxyApplication(BaseApplication):
+    def __init__(self, settings: ProxySettings, notifier: Notifier) -> None:
+        self.settings = settings
+        self.notifier = notifier
+        self.runtime: Any = None
+        super().__init__()
+
+    def load_config(self) -> None:
+        s = self.settings
+        bind = str(s.http_listen_addr)
+        if bind.startswith(":"):
+            bind = "0.0.0.0" + bind
+        options = {
+            "bind": [bind],
+            "workers": 1,
+            "worker_class": "gthread",
+            "threads": s.http_threads,
+            "timeout": 60,
+            "graceful_timeout": 10,
+            "keepalive": 5,
+            "limit_request_line": 8190,
+            "limit_request_fields": 100,
+            "preload_app": False,
+            "proc_name": "fodc-proxy",
+            "control_socket_disable": True,  # would write under $HOME, which the unit makes read-only
+            "logconfig_dict": _gunicorn_logconfig(s.log_level, s.log_format),
+            "post_worker_init": self._post_worker_init,
+            "worker_exit": self._worker_exit,
+        }
+        for key, value in options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        # Runs in the worker, after the fork.
+        from fodc.proxy.api import create_app
+        from fodc.proxy.runtime import ProxyRuntime
+
+        setup_logging(self.settings.log_level, self.settings.log_format)
+        self.runtime = ProxyRuntime(self.settings, self.notifier)
+        self.runtime.start()
+        return create_app(self.runtime)
+
+    def _post_worker_init(self, worker: Any) -> None:
+        if os.environ.get("FODC_TEST_HOOKS") == "1":
+            self.runtime.install_stall_hook()
+        self.notifier.ready(f"serving; {self.runtime.status_line()}")
+        log.info("proxy ready", extra={"fields": {
+            "http": str(self.settings.http_listen_addr), "grpc": str(self.settings.grpc_listen_addr),
+            "worker_pid": os.getpid()}})
+
+    def _worker_exit(self, server: Any, worker: Any) -> None:
+        if self.runtime is not None:
+            self.runtime.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    settings = parse_settings(argv)
+    setup_logging(settings.log_level, settings.log_format)
+    notifier = Notifier(take_from_environment=True)
+    ProxyApplication(settings, notifier).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Conversions between protobuf messages and FODC's plain data types, done once at the wire edge."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from fodc.model import Address, Registration
+from fodc.v1 import fodc_pb2 as pb
+
+
+def address_to_pb(address: Address) -> pb.Address:
+    return pb.Address(ip=address.ip, port=address.port)
+
+
+def address_from_pb(msg: pb.Address) -> Address:
+    return Address(msg.ip, msg.port)
+
+
+def registration_to_pb(reg: Registration) -> pb.Registration:
+    return pb.Registration(
+        node_id=reg.node_id,
+        role=reg.role,
+        primary=address_to_pb(reg.primary),
+        secondary={name: address_to_pb(a) for name, a in reg.secondary.items()},
+        labels=dict(reg.labels),
+        agent_version=reg.agent_version,
+        capabilities=dict(reg.capabilities),
+        hostname=reg.hostname,
+        agent_started_unix_ms=reg.agent_started_ms,
+    )
+
+
+def registration_from_pb(msg: pb.Registration) -> Registration:
+    return Registration(
+        node_id=msg.node_id,
+        role=msg.role,
+        primary=address_from_pb(msg.primary),
+        secondary={name: address_from_pb(a) for name, a in msg.secondary.items()},
+        labels=dict(msg.labels),
+        agent_version=msg.agent_version,
+        capabilities=dict(msg.capabilities),
+        hostname=msg.hostname,
+        agent_started_ms=msg.agent_started_unix_ms,
+    )
+
+
+def heartbeat_pb(now_ms: int, runtime: Mapping[str, str], capabilities: Mapping[str, str]) -> pb.AgentMessage:
+    return pb.AgentMessage(heartbeat=pb.Heartbeat(
+        sent_unix_ms=now_ms, runtime=dict(runtime), capabilities=dict(capabilities)))

@@ -1,0 +1,163 @@
+"""Real daemon processes for tests: start on free loopback ports, wait until they serve, clean up by pid."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.1, what: str = "") -> Any:
+    """Polls until predicate() is truthy; returns its value or fails the test with `what`."""
+    deadline = time.monotonic() + timeout
+    last_exc: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as exc:  # the thing polled may not be up yet
+            last_exc = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}; last error: {last_exc}")
+
+
+def http_get(url: str, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def http_json(url: str, method: str = "GET", body: Any = None, headers: dict[str, str] | None = None,
+              timeout: float = 10.0) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={
+        "Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        return exc.code, json.loads(raw) if raw.startswith(b"{") else raw
+
+
+@dataclass
+class Daemon:
+    proc: subprocess.Popen
+    log_path: Path
+    ports: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def signal(self, sig: int) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+
+    def kill9(self) -> None:
+        self.signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def terminate(self, timeout: float = 20.0) -> int:
+        self.signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill9()
+            raise
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+
+
+def _spawn(argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("FODC_", "NOTIFY_SOCKET", "WATCHDOG_"))}
+    full_env.update(env or {})
+    return subprocess.Popen(list(argv), stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, env=full_env,
+                            cwd=REPO, start_new_session=True)
+
+
+@dataclass
+class Proxy(Daemon):
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['http']}"
+
+    @property
+    def grpc_addr(self) -> str:
+        return f"127.0.0.1:{self.ports['grpc']}"
+
+    def cluster(self, **params: str) -> list[dict[str, Any]]:
+        query = "&".join(f"{k}={v}" for k, v in params.items())
+        status, body = http_json(f"{self.url}/cluster" + (f"?{query}" if query else ""))
+        assert status == 200, body
+        return body["nodes"]
+
+    def worker_pid(self) -> int:
+        out = subprocess.run(["pgrep", "-P", str(self.pid)], capture_output=True, text=True).stdout.split()
+        return int(out[0])
+
+
+def start_proxy(tmp_path: Path, *args: str, grpc_port: int | None = None, http_port: int | None = None,
+                env: dict[str, str] | None = None, wait: bool = True, name: str = "proxy") -> Proxy:
+    ports = {"grpc": grpc_port or free_port(), "http": http_port or free_port()}
+    argv = [str(BIN / "fodc-proxy"), "--config", "/dev/null",
+            "--grpc-listen-addr", f"127.0.0.1:{ports['grpc']}", "--http-listen-addr", f"127.0.0.1:{ports['http']}",
+            "--log-format", "text", *args]
+    proxy = Proxy(_spawn(argv, tmp_path / f"{name}.log", env), tmp_path / f"{name}.log", ports)
+    if wait:
+        wait_for(lambda: http_get(f"{proxy.url}/health", 1)[0] == 200, 30, what=f"proxy up ({proxy.log()})")
+    return proxy
+
+
+@dataclass
+class Agent(Daemon):
+    node_id: str = ""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['http']}"
+
+
+def start_agent(tmp_path: Path, proxy_grpc: str, role: str, node_id: str, *args: str,
+                node_port: int | None = None, labels: str = "", env: dict[str, str] | None = None,
+                http_port: int | None = None) -> Agent:
+    ports = {"http": http_port or free_port(), "node": node_port or free_port()}
+    argv = [str(BIN / "fodc-agent"), "--config", "/dev/null", "--proxy-addr", proxy_grpc,
+            "--node-role", role, "--node-id", node_id, "--node-address", f"127.0.0.1:{ports['node']}",
+            "--http-listen-addr", f"127.0.0.1:{ports['http']}", "--log-format", "text",
+            "--reconnect-max-backoff", "1s", *args]
+    if labels:
+        argv += ["--node-labels", labels]
+    log_path = tmp_path / f"agent-{node_id}.log"
+    return Agent(_spawn(argv, log_path, env), log_path, ports, node_id)
