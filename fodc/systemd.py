@@ -30,6 +30,10 @@ class Notifier:
     def __init__(self, *, take_from_environment: bool = False) -> None:
         self.enabled = bool(os.environ.get("NOTIFY_SOCKET"))
         self._notifier = sdnotify.SystemdNotifier() if self.enabled else None
+        if self._notifier is not None:
+            # A datagram queue that nobody drains (10 messages by default) must never block a daemon loop:
+            # drop the message instead (sdnotify swallows the resulting BlockingIOError).
+            self._notifier.socket.setblocking(False)
         self.watchdog_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
         if take_from_environment:
             for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):

@@ -49,7 +49,7 @@ class ProxyRuntime:
                                       settings.max_agents)
         self.watchdog = ProgressWatchdog(self.notifier)
         self.sweep_interval = max(0.2, min(2.0, settings.agent_heartbeat_timeout / 5))
-        self._sweep_beat = self.watchdog.register("registry-health", max(10.0, self.sweep_interval * 10))
+        self._sweep_beat = self.watchdog.register("registry-health", max(5.0, self.sweep_interval * 3))
         self.servicer = FODCServicer(
             self.registry,
             heartbeat_interval_s=max(0.2, settings.agent_heartbeat_timeout / 3),
