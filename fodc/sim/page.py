@@ -30,6 +30,9 @@ GO_VERSION = "go1.24.6"
 # segments; cold keeps many narrow ones).
 _TIER_LAYOUT = {"hot": (3, 4), "warm": (7, 2), "cold": (30, 1)}
 _DAY_S = 86_400.0
+# Share of query paths (per group and method/remote node) that see no traffic at all: their counters and
+# histograms stay at zero, as on a real node where many label sets are idle.
+_IDLE_SHARE = 0.4
 
 # The first groups a SkyWalking OAP creates, then synthetic tenant groups for larger pages.
 _KNOWN_GROUPS = (
@@ -391,6 +394,8 @@ def _add_liaison_group(b: _PageBuilder, group: str, scope: str) -> None:
         labels = {"group": group, "service": service, "method": method}
         is_write = method == "Write"
         rate = 40.0 if is_write else 3.0
+        if not is_write and b.rng.random() < _IDLE_SHARE:
+            rate = 0.0  # nobody has queried this group since the start
         b.counter("banyandb_liaison_grpc_total_started", labels, rate)
         b.counter("banyandb_liaison_grpc_total_finished", labels, rate)
         b.counter("banyandb_liaison_grpc_total_err", labels, 0.02, stable_share=0.8)
@@ -404,6 +409,8 @@ def _add_liaison_group(b: _PageBuilder, group: str, scope: str) -> None:
             labels = {"operation": operation, "group": group, "remote_node": remote_node,
                       "remote_role": "data", "remote_tier": tier}
             rate = 20.0 if operation == "write" else 1.5
+            if operation == "query" and b.rng.random() < _IDLE_SHARE:
+                rate = 0.0
             b.counter("banyandb_queue_pub_total_started", labels, rate)
             b.counter("banyandb_queue_pub_total_finished", labels, rate)
             b.counter("banyandb_queue_pub_total_err", labels, 0.01, stable_share=0.85)
@@ -414,6 +421,8 @@ def _add_data_group(b: _PageBuilder, group: str, scope: str, segs: Sequence[str]
     for operation in ("write", "query"):
         labels = {"operation": operation, "group": group}
         rate = 20.0 if operation == "write" else 1.5
+        if operation == "query" and b.rng.random() < _IDLE_SHARE:
+            rate = 0.0
         b.counter("banyandb_queue_sub_total_started", labels, rate)
         b.counter("banyandb_queue_sub_total_finished", labels, rate)
         b.counter("banyandb_queue_sub_total_err", labels, 0.01, stable_share=0.85)
@@ -434,11 +443,12 @@ def _add_data_group(b: _PageBuilder, group: str, scope: str, segs: Sequence[str]
     b.counter(f"{p}_total_flush_loop_err", g, 0.0, stable_share=1.0)
     b.counter(f"{p}_total_flushed_mem_parts", g, 1.0)
     b.counter(f"{p}_total_introduction_loop_started", g, 2.0)
-    b.counter(f"{p}_total_query", g, 1.5)
-    b.counter(f"{p}_total_query_err", g, 0.01, stable_share=0.9)
+    query_rate = 0.0 if b.rng.random() < _IDLE_SHARE else 1.5
+    b.counter(f"{p}_total_query", g, query_rate)
+    b.counter(f"{p}_total_query_err", g, 0.01 if query_rate else 0.0, stable_share=0.9)
     b.histogram(f"{p}_merge_latency", g, 0.15, 0.8)
     b.histogram(f"{p}_flush_latency", g, 1.0, 0.05)
-    b.histogram(f"{p}_query_latency", g, 1.5, 0.03)
+    b.histogram(f"{p}_query_latency", g, query_rate, 0.03)
     for seg in segs:
         gs = {"group": group, "seg": seg}
         b.counter(f"{p}_series_index_total_updates", gs, 30.0 if seg == segs[-1] else 0.0)
