@@ -486,9 +486,9 @@ class NodeModel:
         self.seed = seed
         self.start_s = start_s
         self.restarts = 0
-        self._families = self._build(random.Random(f"{role}/{seed}"))
+        self._families, self.group_count = self._build(random.Random(f"{role}/{seed}"))
 
-    def _build(self, rng: random.Random) -> list[_Family]:
+    def _build(self, rng: random.Random) -> tuple[list[_Family], int]:
         b = _PageBuilder(rng)
         _add_go_runtime(b)
         _add_process(b)
@@ -503,7 +503,7 @@ class NodeModel:
             days, shards = _TIER_LAYOUT[tier]
             segs = _segment_names(self.start_s, days)
         last_group_size = 0
-        self.group_count = 0
+        group_count = 0
         groups = _group_names()
         # Stop at whichever group count lands closest to the target (always at least one group).
         while last_group_size == 0 or b.series_count + last_group_size / 2 < self.target_series:
@@ -514,8 +514,8 @@ class NodeModel:
             else:
                 _add_data_group(b, group, scope, segs, shards)
             last_group_size = b.series_count - before
-            self.group_count += 1
-        return list(b.families.values())
+            group_count += 1
+        return list(b.families.values()), group_count
 
     @property
     def series_count(self) -> int:
