@@ -13,17 +13,21 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
-from fodc import __version__
+from fodc import __version__, expfmt
+from fodc.agent.answer import chunk_replies, select_series
 from fodc.agent.http import AgentHTTPServer
-from fodc.agent.metrics_stream import MetricsStream
+from fodc.agent.scrape import Scraper
 from fodc.agent.session import Connected, ProxySession
 from fodc.agent.settings import AgentSettings
+from fodc.agent.streams import MetricsStream
 from fodc.model import Address, Registration
 from fodc.systemd import Notifier, ProgressWatchdog
 from fodc.v1 import fodc_pb2 as pb
+from fodc.window import FlightRecorder
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,12 @@ class AgentRuntime:
         self._info = Gauge("fodc_agent_info", "constant 1, labelled with the agent's identity",
                            ["version", "node_id", "node_role"], registry=self.self_metrics)
         self._info.labels(__version__, settings.node_id, settings.node_role).set(1)
+        self.recorder = FlightRecorder(budget_bytes=settings.window_memory)
+        self._scrape_beat = self.watchdog.register("scraper", max(30.0, settings.scrape_interval * 3))
+        self.scraper = Scraper(settings.node_metrics_urls, self.recorder, self.self_metrics,
+                               interval_s=settings.scrape_interval, timeout_s=settings.scrape_timeout,
+                               on_progress=self._scrape_beat.tick)
+        self._window_gauges()
         self.metrics_stream = MetricsStream(self.answer_metrics, send_timeout_s=settings.send_timeout)
         self.session = ProxySession(
             settings.proxy_addr, self.registration, self.heartbeat_info,
@@ -77,7 +87,39 @@ class AgentRuntime:
         return {"ktm_mode": "disabled", "metrics_window": "memory"}
 
     def runtime_info(self) -> dict[str, str]:
-        return {"pid": str(os.getpid()), "uptime_s": str(int(time.time() - self.started_ms / 1000))}
+        stats = self.recorder.stats(self.settings.scrape_interval)
+        info = {
+            "pid": str(os.getpid()),
+            "uptime_s": str(int(time.time() - self.started_ms / 1000)),
+            "window_series": str(stats.series),
+            "window_bytes": str(stats.used_bytes),
+            "window_covered_s": str(round((stats.newest_ms - stats.oldest_ms) / 1000)) if stats.oldest_ms else "0",
+            "window_capacity_s": str(int(stats.estimated_window_seconds)),
+        }
+        info.update(self.scraper.summary())
+        return info
+
+    def _window_gauges(self) -> None:
+        """Window figures as self-metrics, read at scrape time so they are never stale."""
+        def stat(name: str):  # noqa: ANN202
+            return lambda: getattr(self.recorder.stats(self.settings.scrape_interval), name)
+
+        for name, attr, doc in (
+            ("fodc_agent_window_series", "series", "series held in the flight recorder window"),
+            ("fodc_agent_window_samples", "samples", "samples held in the window"),
+            ("fodc_agent_window_bytes", "used_bytes", "memory accounted to the window"),
+            ("fodc_agent_window_budget_bytes", "budget_bytes", "memory budget of the window (--window-memory)"),
+            ("fodc_agent_window_capacity_seconds", "estimated_window_seconds",
+             "how long a window the budget holds at the current series count and interval"),
+        ):
+            Gauge(name, doc, registry=self.self_metrics).set_function(stat(attr))
+
+        def covered() -> float:
+            stats = self.recorder.stats(self.settings.scrape_interval)
+            return (stats.newest_ms - stats.oldest_ms) / 1000 if stats.oldest_ms else 0.0
+
+        Gauge("fodc_agent_window_covered_seconds", "time span the window currently covers",
+              registry=self.self_metrics).set_function(covered)
 
     def heartbeat_info(self) -> tuple[dict[str, str], dict[str, str]]:
         return self.runtime_info(), self.capabilities()
@@ -93,10 +135,12 @@ class AgentRuntime:
         }
 
     def metrics_page(self) -> str:
-        return generate_latest(self.self_metrics).decode()
+        """The node's latest samples (types and help carried through) followed by the agent's own metrics."""
+        own = generate_latest(self.self_metrics).decode()
+        return own + expfmt.render(latest_families(self.recorder))
 
-    def answer_metrics(self, request: pb.MetricsRequest, max_bytes: int):  # noqa: ANN201 (generator)
-        yield pb.MetricsReply(request_id=request.request_id, done=True)
+    def answer_metrics(self, request: pb.MetricsRequest, max_bytes: int) -> Iterator[pb.MetricsReply]:
+        return chunk_replies(request.request_id, select_series(self.recorder, request), max_bytes)
 
     # --------------------------------------------------------------- session events
 
@@ -113,6 +157,7 @@ class AgentRuntime:
 
     def start(self) -> None:
         self.http.start()
+        self.scraper.start()
         self.session.start()
         self.watchdog.start()
 
@@ -148,5 +193,18 @@ class AgentRuntime:
         self.watchdog.stop()
         self.session.stop(max(0.1, deadline - time.monotonic()))
         self.metrics_stream.stop()
+        self.scraper.stop()
         self.http.stop()
         log.info("agent stopped")
+
+
+def latest_families(recorder: FlightRecorder) -> list[expfmt.Family]:
+    """Groups the window's newest points back into exposition families."""
+    families: dict[str, expfmt.Family] = {}
+    for series in recorder.latest():
+        family_name = getattr(series, "family", "") or series.name
+        family = families.get(family_name)
+        if family is None:
+            family = families[family_name] = expfmt.Family(family_name, series.type, series.help, series.unit, [])
+        family.samples.append(expfmt.Sample(series.name, series.labels, series.values[-1], None))
+    return list(families.values())

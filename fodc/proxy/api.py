@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify, request, stream_with_context
+from prometheus_client import generate_latest
 from werkzeug.exceptions import HTTPException
 
+from fodc import expfmt
 from fodc.config import ROLES
+from fodc.proxy.exposition import PageBuilder
 from fodc.proxy.registry import ONLINE, UNCONNECTED, AgentRecord
 from fodc.proxy.runtime import ProxyRuntime
+from fodc.proxy.windows import BadTime, parse_time_ms, stream_windows
 
 
 class BadRequest(Exception):
@@ -103,5 +108,39 @@ def create_app(runtime: ProxyRuntime) -> Flask:
                 "by_role": by_role,
             },
         )
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        args = query_args({"node_id": None, "role": None})
+        targets = runtime.fanout.targets(node_id=args.get("node_id"), role=args.get("role"))
+        collection = runtime.fanout.collect("metrics", targets, latest_only=True)
+        builder = PageBuilder()
+        for record, reply in collection.replies():
+            builder.add(record, reply)
+        own = generate_latest(runtime.metrics.registry).decode()
+        return Response(own + builder.render(), mimetype=None, content_type=expfmt.CONTENT_TYPE_LATEST)
+
+    @app.get("/metrics-windows")
+    def metrics_windows() -> Response:
+        args = query_args({"node_id": None, "role": None, "start": None, "end": None, "name": None,
+                           "name_regex": None})
+        try:
+            start_ms = parse_time_ms(args["start"], "start") if "start" in args else 0
+            end_ms = parse_time_ms(args["end"], "end") if "end" in args else 0
+        except BadTime as exc:
+            raise BadRequest(str(exc)) from None
+        if start_ms and end_ms and start_ms > end_ms:
+            raise BadRequest("start must not be after end")
+        name_regex = args.get("name_regex", "")
+        if name_regex:
+            try:
+                re.compile(name_regex)
+            except re.error as exc:
+                raise BadRequest(f"invalid name_regex {name_regex!r}: {exc}") from None
+        names = tuple(n for n in args.get("name", "").split(",") if n)
+        targets = runtime.fanout.targets(node_id=args.get("node_id"), role=args.get("role"))
+        collection = runtime.fanout.collect("metrics-windows", targets, latest_only=False, start_ms=start_ms,
+                                            end_ms=end_ms, names=names, name_regex=name_regex)
+        return Response(stream_with_context(stream_windows(collection)), content_type="application/json")
 
     return app

@@ -65,6 +65,7 @@ class FODCServicer(pb_grpc.FODCServiceServicer):
                  on_progress: Callable[[], None] = lambda: None, clock: Callable[[], int] = _now_ms) -> None:
         self.registry = registry
         self.metrics_links = LinkTable()
+        self.command_links = LinkTable()
         self.heartbeat_interval_ms = int(heartbeat_interval_s * 1000)
         self.max_message_bytes = max_message_bytes
         self._clock = clock
@@ -104,7 +105,7 @@ class FODCServicer(pb_grpc.FODCServiceServicer):
                         self._contexts[connection] = context
                     if previous is not None and previous.connection != connection:
                         self._cancel_connection(previous.connection)
-                        self.metrics_links.close(agent_id, "replaced by a newer registration")
+                        self.close_links(agent_id, "replaced by a newer registration")
                     log.info("agent registered", extra={"fields": {
                         "agent_id": agent_id, "node_id": reg.node_id, "role": reg.role,
                         "primary": str(reg.primary), "peer": context.peer(),
@@ -127,7 +128,7 @@ class FODCServicer(pb_grpc.FODCServiceServicer):
                 elif kind == "goodbye":
                     if connection is not None:
                         self.registry.unregister(agent_id, connection)
-                        self.metrics_links.close(agent_id, "agent said goodbye")
+                        self.close_links(agent_id, "agent said goodbye")
                         log.info("agent unregistered (goodbye)", extra={"fields": {
                             "agent_id": agent_id, "node_id": node, "reason": msg.goodbye.reason}})
                         self._forget_context(connection)
@@ -157,23 +158,37 @@ class FODCServicer(pb_grpc.FODCServiceServicer):
         for context in contexts:
             context.cancel()
         self.metrics_links.close_all("proxy shutting down")
+        self.command_links.close_all("proxy shutting down")
 
-    # ------------------------------------------------------------------ metrics
+    def close_links(self, agent_id: str, reason: str) -> None:
+        self.metrics_links.close(agent_id, reason)
+        self.command_links.close(agent_id, reason)
+
+    # ------------------------------------------------------------------ request streams (metrics, commands)
 
     def StreamMetrics(self, request_iterator: Iterator[pb.MetricsReply],  # noqa: N802 (gRPC name)
                       context: grpc.ServicerContext) -> Iterator[pb.MetricsRequest]:
-        hello = next(request_iterator, None)
+        yield from self._serve_requests("metrics", self.metrics_links, request_iterator, context, _route_metrics)
+
+    def StreamCommands(self, request_iterator: Iterator[pb.CommandReply],  # noqa: N802 (gRPC name)
+                       context: grpc.ServicerContext) -> Iterator[pb.Command]:
+        yield from self._serve_requests("commands", self.command_links, request_iterator, context, _route_command)
+
+    def _serve_requests(self, kind: str, table: LinkTable, replies: Iterator, context: grpc.ServicerContext,
+                        route: Callable[[RequestLink, object], None]) -> Iterator:
+        """A stream the agent opens with a hello (its agent id); we send requests, it answers by id."""
+        hello = next(replies, None)
         if hello is None:
             return
         agent_id = hello.agent_id
         if not agent_id or self.registry.get_by_id(agent_id) is None:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"unknown agent id {agent_id!r}; register first")
         link = RequestLink(agent_id)
-        old = self.metrics_links.put(link)
+        old = table.put(link)
         if old is not None:
-            old.close("replaced by a newer metrics stream")
-        reader = threading.Thread(target=self._read_metric_replies, args=(request_iterator, link),
-                                  name=f"metrics-reader-{agent_id[:8]}", daemon=True)
+            old.close(f"replaced by a newer {kind} stream")
+        reader = threading.Thread(target=_read_replies, args=(replies, link, route, kind),
+                                  name=f"{kind}-reader-{agent_id[:8]}", daemon=True)
         reader.start()
         try:
             while context.is_active() and not link.closed.is_set() and not self.stopping.is_set():
@@ -181,16 +196,29 @@ class FODCServicer(pb_grpc.FODCServiceServicer):
                 if request is not None:
                     yield request
         finally:
-            link.close("metrics stream ended")
-            self.metrics_links.remove(link)
+            link.close(f"{kind} stream ended")
+            table.remove(link)
 
-    @staticmethod
-    def _read_metric_replies(replies: Iterator[pb.MetricsReply], link: RequestLink) -> None:
-        try:
-            for reply in replies:
-                chunk = reply if len(reply.families) else None
-                link.route(reply.request_id, chunk, reply.ByteSize(), reply.done, reply.error or None)
-        except grpc.RpcError:
-            pass
-        finally:
-            link.close("agent closed the metrics stream")
+
+def _route_metrics(link: RequestLink, reply: pb.MetricsReply) -> None:
+    chunk = reply if len(reply.families) else None
+    link.route(reply.request_id, chunk, reply.ByteSize(), reply.done, reply.error or None)
+
+
+_FINAL_STATES = {pb.CommandReply.DONE, pb.CommandReply.FAILED, pb.CommandReply.CANCELLED, pb.CommandReply.REJECTED}
+
+
+def _route_command(link: RequestLink, reply: pb.CommandReply) -> None:
+    # Every state change is delivered (the job tracker shows it); the final one also ends the request.
+    link.route(reply.command_id, reply, reply.ByteSize(), reply.state in _FINAL_STATES)
+
+
+def _read_replies(replies: Iterator, link: RequestLink, route: Callable[[RequestLink, object], None],
+                  kind: str) -> None:
+    try:
+        for reply in replies:
+            route(link, reply)
+    except grpc.RpcError:
+        pass
+    finally:
+        link.close(f"agent closed the {kind} stream")

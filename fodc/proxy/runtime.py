@@ -15,8 +15,10 @@ from concurrent import futures
 
 import grpc
 
+from fodc.proxy.fanout import MetricsFanout
 from fodc.proxy.grpc_service import FODCServicer
 from fodc.proxy.registry import AgentRegistry
+from fodc.proxy.selfmetrics import ProxyMetrics
 from fodc.proxy.settings import ProxySettings
 from fodc.systemd import Notifier, ProgressWatchdog
 from fodc.v1 import fodc_pb2_grpc as pb_grpc
@@ -55,6 +57,10 @@ class ProxyRuntime:
             heartbeat_interval_s=max(0.2, settings.agent_heartbeat_timeout / 3),
             max_message_bytes=settings.grpc_max_msg_size,
         )
+        self.metrics = ProxyMetrics(self.registry)
+        self.fanout = MetricsFanout(self.registry, self.servicer.metrics_links, self.metrics,
+                                    timeout_s=settings.metrics_timeout,
+                                    max_chunk_bytes=max(64 * 1024, settings.grpc_max_msg_size - 64 * 1024))
         self._server: grpc.Server | None = None
         self._stop = threading.Event()
         self._stalled = threading.Event()
@@ -89,7 +95,7 @@ class ProxyRuntime:
                 time.sleep(0.1)
             report = self.registry.check_health(int(time.time() * 1000))
             for record in report.marked_unconnected:
-                self.servicer.metrics_links.close(record.agent_id, "heartbeat timeout")
+                self.servicer.close_links(record.agent_id, "heartbeat timeout")
                 log.warning("agent missed heartbeats; marked unconnected", extra={"fields": {
                     "agent_id": record.agent_id, "node_id": record.registration.node_id}})
             for record in report.removed:

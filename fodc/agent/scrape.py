@@ -1,0 +1,169 @@
+"""Scrapes the local BanyanDB node's Prometheus endpoints into the flight recorder, on a fixed cadence.
+
+A scrape that fails, times out or returns garbage is recorded (fodc_agent_scrape_up, last error) and never
+touches the window: the recorder only ever sees parsed samples stamped with that scrape's own time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from fodc import expfmt
+from fodc.window import FlightRecorder
+
+log = logging.getLogger(__name__)
+
+ACCEPT = "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=1"
+
+
+class ScrapeError(Exception):
+    pass
+
+
+@dataclass
+class TargetState:
+    url: str
+    up: bool = False
+    last_error: str = ""
+    last_success_ms: int = 0
+    last_attempt_ms: int = 0
+    last_samples: int = 0
+    last_duration_s: float = 0.0
+    consecutive_failures: int = 0
+
+
+class ScrapeMetrics:
+    """The agent's own metrics about scraping (served on the agent's /metrics)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.up = Gauge("fodc_agent_scrape_up", "1 if the last scrape of the node endpoint succeeded",
+                        ["target"], registry=registry)
+        self.duration = Histogram("fodc_agent_scrape_duration_seconds", "time to fetch and parse one node page",
+                                  ["target"], registry=registry,
+                                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+        self.failures = Counter("fodc_agent_scrape_failures_total", "scrapes that failed (down, timeout, garbage)",
+                                ["target", "reason"], registry=registry)
+        self.samples = Gauge("fodc_agent_scrape_samples", "samples accepted from the last scrape",
+                             ["target"], registry=registry)
+        self.parse_errors = Counter("fodc_agent_scrape_parse_errors_total",
+                                    "lines rejected by the parser (each costs only that line)", ["target"],
+                                    registry=registry)
+        self.page_bytes = Gauge("fodc_agent_scrape_page_bytes", "size of the last page fetched", ["target"],
+                                registry=registry)
+
+
+def fetch(url: str, timeout_s: float, max_bytes: int) -> tuple[str, str]:
+    """GETs a metrics page; returns (text, content type). Raises ScrapeError with a one-line reason."""
+    request = urllib.request.Request(url, headers={"Accept": ACCEPT, "User-Agent": "fodc-agent"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            body = response.read(max_bytes + 1)
+            content_type = response.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as exc:
+        raise ScrapeError(f"HTTP {exc.code} from {url}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ScrapeError(f"cannot reach {url}: {reason}") from None
+    if len(body) > max_bytes:
+        raise ScrapeError(f"page from {url} exceeds {max_bytes} bytes")
+    return body.decode("utf-8", errors="replace"), content_type
+
+
+class Scraper:
+    def __init__(self, urls: Sequence[str], recorder: FlightRecorder, registry: CollectorRegistry, *,
+                 interval_s: float, timeout_s: float, max_page_bytes: int = 64 * 1024 * 1024,
+                 on_progress: Callable[[], None] = lambda: None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.urls = tuple(urls)
+        self.recorder = recorder
+        self.interval_s = interval_s
+        self.timeout_s = timeout_s
+        self.max_page_bytes = max_page_bytes
+        self.metrics = ScrapeMetrics(registry)
+        self.targets = {url: TargetState(url) for url in self.urls}
+        self._parsers = {url: expfmt.Parser() for url in self.urls}
+        self._on_progress = on_progress
+        self._clock = clock
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="scraper", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            for url in self.urls:
+                self.scrape_once(url)
+            self._on_progress()
+            next_at += self.interval_s
+            now = time.monotonic()
+            if next_at < now:  # fell behind (slow node): skip the missed slots instead of bursting
+                next_at = now + self.interval_s
+            self._stop.wait(max(0.0, next_at - now))
+
+    def scrape_once(self, url: str) -> TargetState:
+        state = self.targets[url]
+        started = self._clock()
+        timestamp_ms = int(started * 1000)
+        state.last_attempt_ms = timestamp_ms
+        try:
+            text, content_type = fetch(url, self.timeout_s, self.max_page_bytes)
+            self.metrics.page_bytes.labels(url).set(len(text))
+            result = self._parsers[url].parse(text, openmetrics=expfmt.is_openmetrics(content_type) or None)
+            if result.errors:
+                self.metrics.parse_errors.labels(url).inc(len(result.errors))
+                first = result.errors[0]
+                log.warning("node page had malformed lines; they were skipped", extra={"fields": {
+                    "target": url, "bad_lines": len(result.errors), "first": str(first)}})
+            if not result.samples and result.errors:
+                raise ScrapeError(f"no valid samples in page from {url} ({len(result.errors)} bad lines; "
+                                  f"first: {result.errors[0]})")
+            self.recorder.ingest_families(url, timestamp_ms, result.families)
+        except ScrapeError as exc:
+            self._failed(state, str(exc), "unreachable" if "cannot reach" in str(exc) else "invalid")
+        except ValueError as exc:  # the recorder refused (e.g. the clock went backwards)
+            self._failed(state, f"window refused the scrape: {exc}", "rejected")
+        else:
+            duration = self._clock() - started
+            if not state.up and state.consecutive_failures:
+                log.info("node endpoint is back", extra={"fields": {"target": url}})
+            state.up, state.last_error, state.consecutive_failures = True, "", 0
+            state.last_success_ms, state.last_samples, state.last_duration_s = timestamp_ms, result.samples, duration
+            self.metrics.up.labels(url).set(1)
+            self.metrics.samples.labels(url).set(result.samples)
+            self.metrics.duration.labels(url).observe(duration)
+        return state
+
+    def _failed(self, state: TargetState, reason: str, kind: str) -> None:
+        if state.up or state.consecutive_failures == 0:
+            log.warning("scrape failed", extra={"fields": {"target": state.url, "reason": reason}})
+        state.up = False
+        state.last_error = reason
+        state.consecutive_failures += 1
+        self.metrics.up.labels(state.url).set(0)
+        self.metrics.failures.labels(state.url, kind).inc()
+
+    def summary(self) -> dict[str, str]:
+        """Key runtime indicators for the proxy's /cluster view."""
+        up = sum(t.up for t in self.targets.values())
+        info = {"scrape_targets_up": f"{up}/{len(self.targets)}"}
+        errors = [f"{t.url}: {t.last_error}" for t in self.targets.values() if t.last_error]
+        if errors:
+            info["scrape_last_error"] = "; ".join(errors)[:500]
+        last = max((t.last_success_ms for t in self.targets.values()), default=0)
+        if last:
+            info["scrape_last_success_ms"] = str(last)
+        return info

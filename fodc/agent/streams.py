@@ -1,0 +1,239 @@
+"""The agent's ends of the proxy's request streams (StreamMetrics, StreamCommands).
+
+The agent opens each stream with a hello carrying its agent id; the proxy then sends id'd requests and the
+agent answers each on a small worker pool, so a long request never holds up a short one. Replies of
+different requests may interleave on the stream, which is why every message repeats its id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+
+from fodc.agent.session import Connected, Outbox, SessionError
+from fodc.v1 import fodc_pb2 as pb
+from fodc.v1 import fodc_pb2_grpc as pb_grpc
+
+log = logging.getLogger(__name__)
+
+MetricsResponder = Callable[[pb.MetricsRequest, int], Iterator[pb.MetricsReply]]
+
+
+class RequestStream:
+    """Keeps one request stream open while the session is registered, and answers what arrives on it."""
+
+    kind = "requests"
+
+    def __init__(self, *, send_timeout_s: float = 10.0, workers: int = 4, max_in_flight: int = 16) -> None:
+        self._send_timeout_s = send_timeout_s
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{self.kind}-answer")
+        self._slots = threading.BoundedSemaphore(max_in_flight)
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._stopped = threading.Event()
+        self.answered = 0
+        self.failed = 0
+
+    # ---- to be provided by each stream kind
+    def _open(self, stub: pb_grpc.FODCServiceStub, outbox: Outbox) -> Iterator:
+        raise NotImplementedError
+
+    def _hello(self, agent_id: str) -> object:
+        raise NotImplementedError
+
+    def _handle(self, request: object, outbox: Outbox, max_bytes: int) -> None:
+        """Runs on the worker pool; sends the reply messages through `send`."""
+        raise NotImplementedError
+
+    def _busy_reply(self, request: object) -> object | None:
+        return None
+
+    # ---- lifecycle
+    def connect(self, connected: Connected) -> None:
+        """Called when the session registers; (re)opens the stream on the session's channel."""
+        with self._lock:
+            self._generation += 1
+            generation = self._generation
+        threading.Thread(target=self._run, args=(connected, generation), name=f"{self.kind}-stream",
+                         daemon=True).start()
+
+    def disconnect(self) -> None:
+        with self._lock:
+            self._generation += 1
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self.disconnect()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _current(self, generation: int) -> bool:
+        return generation == self._generation and not self._stopped.is_set()
+
+    def send(self, outbox: Outbox, message: object) -> None:
+        outbox.put(message, self._send_timeout_s)
+
+    def _run(self, connected: Connected, generation: int) -> None:
+        while self._current(generation):
+            outbox = Outbox(size=64)
+            call = self._open(pb_grpc.FODCServiceStub(connected.channel), outbox)
+            try:
+                self.send(outbox, self._hello(connected.agent_id))
+                for request in call:
+                    if not self._current(generation):
+                        break
+                    self._dispatch(request, outbox, connected.max_message_bytes)
+            except grpc.RpcError as exc:
+                if self._current(generation):
+                    log.info(f"{self.kind} stream ended", extra={"fields": {"reason": str(exc.code())}})
+            except SessionError as exc:
+                log.warning(f"{self.kind} stream stuck; reopening", extra={"fields": {"reason": str(exc)}})
+            finally:
+                outbox.close()
+                call.cancel()
+            self._stopped.wait(1.0)
+
+    def _dispatch(self, request: object, outbox: Outbox, max_bytes: int) -> None:
+        if not self._slots.acquire(blocking=False):
+            busy = self._busy_reply(request)
+            if busy is not None:
+                self.send(outbox, busy)
+            return
+        try:
+            self._pool.submit(self._guarded, request, outbox, max_bytes)
+        except RuntimeError:  # pool shut down
+            self._slots.release()
+
+    def _guarded(self, request: object, outbox: Outbox, max_bytes: int) -> None:
+        try:
+            self._handle(request, outbox, max_bytes)
+            self.answered += 1
+        except SessionError as exc:
+            self.failed += 1
+            log.warning(f"could not send a {self.kind} reply", extra={"fields": {"reason": str(exc)}})
+        except Exception:
+            self.failed += 1
+            log.exception(f"failed to answer a {self.kind} request")
+        finally:
+            self._slots.release()
+
+
+class MetricsStream(RequestStream):
+    kind = "metrics"
+
+    def __init__(self, responder: MetricsResponder, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._responder = responder
+
+    def _open(self, stub: pb_grpc.FODCServiceStub, outbox: Outbox) -> Iterator:
+        return stub.StreamMetrics(iter(outbox))
+
+    def _hello(self, agent_id: str) -> pb.MetricsReply:
+        return pb.MetricsReply(agent_id=agent_id)
+
+    def _busy_reply(self, request: pb.MetricsRequest) -> pb.MetricsReply:
+        return pb.MetricsReply(request_id=request.request_id, done=True,
+                               error="agent busy: too many metric requests in flight")
+
+    def _handle(self, request: pb.MetricsRequest, outbox: Outbox, max_bytes: int) -> None:
+        limit = min(max_bytes, request.max_chunk_bytes or max_bytes)
+        try:
+            for reply in self._responder(request, limit):
+                self.send(outbox, reply)
+        except SessionError:
+            raise
+        except Exception as exc:
+            with contextlib.suppress(SessionError):
+                self.send(outbox, pb.MetricsReply(request_id=request.request_id, done=True,
+                                                  error=f"agent failed to answer: {exc}"))
+            raise
+
+
+class ActionContext:
+    """What a running action may use: its id, parameters, a cancel flag, and a way to report progress/chunks."""
+
+    def __init__(self, command_id: str, params: dict[str, str], timeout_s: float, send: Callable[[object], None],
+                 max_bytes: int) -> None:
+        self.command_id = command_id
+        self.params = params
+        self.timeout_s = timeout_s
+        self.cancelled = threading.Event()
+        self._send = send
+        self.max_chunk = max(4096, max_bytes - 4096)
+
+    def reply(self, state: int, *, data: bytes = b"", offset: int = 0, error: str = "",
+              meta: dict[str, str] | None = None) -> None:
+        self._send(pb.CommandReply(command_id=self.command_id, state=state, data=data, offset=offset, error=error,
+                                   meta=meta or {}))
+
+    def send_artifact(self, payload: bytes, meta: dict[str, str]) -> None:
+        """Streams a result in chunks below the message limit, then DONE with its metadata."""
+        for offset in range(0, len(payload), self.max_chunk):
+            if self.cancelled.is_set():
+                return
+            self.reply(pb.CommandReply.CHUNK, data=payload[offset:offset + self.max_chunk], offset=offset)
+        self.reply(pb.CommandReply.DONE, meta={**meta, "size": str(len(payload))})
+
+
+Action = Callable[[ActionContext], None]
+
+
+class CommandStream(RequestStream):
+    """Runs named actions the proxy asks for (config capture, profiles); each reply carries the command id."""
+
+    kind = "commands"
+
+    def __init__(self, actions: dict[str, Action], **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._actions = actions
+        self._running: dict[str, ActionContext] = {}
+        self._running_lock = threading.Lock()
+
+    def _open(self, stub: pb_grpc.FODCServiceStub, outbox: Outbox) -> Iterator:
+        return stub.StreamCommands(iter(outbox))
+
+    def _hello(self, agent_id: str) -> pb.CommandReply:
+        return pb.CommandReply(agent_id=agent_id)
+
+    def _busy_reply(self, request: pb.Command) -> pb.CommandReply:
+        return pb.CommandReply(command_id=request.command_id, state=pb.CommandReply.REJECTED,
+                               error="agent busy: too many commands in flight; try later")
+
+    def _dispatch(self, request: pb.Command, outbox: Outbox, max_bytes: int) -> None:
+        if request.WhichOneof("body") == "cancel":  # never queued behind the work it cancels
+            with self._running_lock:
+                ctx = self._running.get(request.command_id)
+            if ctx is not None:
+                ctx.cancelled.set()
+            return
+        super()._dispatch(request, outbox, max_bytes)
+
+    def _handle(self, request: pb.Command, outbox: Outbox, max_bytes: int) -> None:
+        start = request.start
+        action = self._actions.get(start.action)
+        ctx = ActionContext(request.command_id, dict(start.params), (start.timeout_ms or 30_000) / 1000,
+                            lambda m: self.send(outbox, m), max_bytes)
+        if action is None:
+            ctx.reply(pb.CommandReply.REJECTED, error=f"unknown action {start.action!r} "
+                      f"(known: {', '.join(sorted(self._actions))})")
+            return
+        with self._running_lock:
+            self._running[request.command_id] = ctx
+        try:
+            ctx.reply(pb.CommandReply.ACCEPTED)
+            action(ctx)
+            if ctx.cancelled.is_set():
+                ctx.reply(pb.CommandReply.CANCELLED, error="cancelled by the proxy")
+        except SessionError:
+            raise
+        except Exception as exc:
+            log.exception("action %s failed", start.action)
+            with contextlib.suppress(SessionError):
+                ctx.reply(pb.CommandReply.FAILED, error=f"{type(exc).__name__}: {exc}")
+        finally:
+            with self._running_lock:
+                self._running.pop(request.command_id, None)

@@ -1,0 +1,134 @@
+"""A real local FODC cluster on loopback: one proxy, four simulated BanyanDB nodes and their agents.
+
+Everything is a real process talking over real sockets (gRPC between agents and proxy, HTTP through
+gunicorn), so what you see is what a deployment does. Ctrl-C stops it all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from fodc.sim.launcher import SimNodeProcess, free_port, start_sim_node
+
+ROLES = ("liaison", "datanode-hot", "datanode-warm", "datanode-cold")
+BIN = Path(sys.executable).parent
+
+
+def _port(preferred: int) -> int:
+    """The preferred (documented) port when it is free, else any free one."""
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            return free_port()
+
+
+def _wait_http(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout:g}s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dev/demo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scrape-interval", default="5s", help="agents' scrape interval (default 5s for the demo)")
+    parser.add_argument("--series", type=int, default=None, help="approximate series per simulated node")
+    parser.add_argument("--duration", type=float, default=0, help="stop by itself after this many seconds")
+    args = parser.parse_args(argv)
+
+    workdir = Path(tempfile.mkdtemp(prefix="fodc-demo-"))
+    grpc_port, http_port = _port(17900), _port(17901)
+    children: list[subprocess.Popen] = []
+    nodes: list[SimNodeProcess] = []
+
+    def spawn(name: str, cmd: list[str]) -> subprocess.Popen:
+        log = open(workdir / f"{name}.log", "ab")  # noqa: SIM115 (the child process owns it)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        children.append(proc)
+        return proc
+
+    try:
+        spawn("proxy", [str(BIN / "fodc-proxy"), "--config", "/dev/null",
+                        "--grpc-listen-addr", f"127.0.0.1:{grpc_port}", "--http-listen-addr", f"127.0.0.1:{http_port}",
+                        "--log-format", "text"])
+        _wait_http(f"http://127.0.0.1:{http_port}/health", 30)
+        agent_urls = {}
+        for index, role in enumerate(ROLES):
+            node = start_sim_node(role, free_port(), series=args.series, comm="banyand")
+            nodes.append(node)
+            agent_port = _port(17902 + index)
+            node_id = f"demo-{role}"
+            spawn(f"agent-{role}", [
+                str(BIN / "fodc-agent"), "--config", "/dev/null", "--proxy-addr", f"127.0.0.1:{grpc_port}",
+                "--node-role", role, "--node-id", node_id, "--node-address", f"127.0.0.1:{17912 + 100 * index}",
+                "--node-gossip-address", f"127.0.0.1:{17932 + 100 * index}", "--node-labels", f"zone=z{index % 2}",
+                "--node-metrics-url", node.metrics_url, "--http-listen-addr", f"127.0.0.1:{agent_port}",
+                "--scrape-interval", args.scrape_interval, "--scrape-timeout", "4s", "--log-format", "text"])
+            agent_urls[role] = f"http://127.0.0.1:{agent_port}"
+        base = f"http://127.0.0.1:{http_port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with urllib.request.urlopen(f"{base}/cluster", timeout=2) as response:
+                if json.load(response)["summary"]["online"] == len(ROLES):
+                    break
+            time.sleep(0.3)
+        print(f"""
+FODC demo cluster is running (logs in {workdir}).
+
+  Proxy API     {base}/cluster              registered nodes, roles, status, heartbeats
+                {base}/metrics              every node's latest metrics + the proxy's own
+                {base}/metrics-windows?start={int(time.time()) - 600}   the flight-recorder window (JSON)
+                {base}/health
+  Proxy gRPC    127.0.0.1:{grpc_port}
+""")
+        for role, url in agent_urls.items():
+            print(f"  Agent {role:<14} {url}/metrics   {url}/health")
+        for node in nodes:
+            print(f"  Simulated {node.role:<10} {node.metrics_url}   (faults: POST {node.url}/-/fault?mode=down|slow|"
+                  "garbage|reset|ok)")
+        print("\nPress Ctrl-C to stop.", flush=True)
+        stop_at = time.monotonic() + args.duration if args.duration else None
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        while stop_at is None or time.monotonic() < stop_at:
+            if any(p.poll() is not None for p in children):
+                print("a demo process exited unexpectedly; see the logs in", workdir, file=sys.stderr)
+                return 1
+            time.sleep(0.5)
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for proc in reversed(children):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in children:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        for node in nodes:
+            node.stop()
+        print("demo stopped.")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

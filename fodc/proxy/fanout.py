@@ -1,0 +1,102 @@
+"""On-demand fan-out of a metrics request to many agents, with ids, per-agent deadlines and no silent loss.
+
+Requests go out to every target first (each with its own id), then replies are read agent by agent within
+one overall deadline; agents that did not answer are reported back by name with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from fodc.proxy.grpc_service import LinkTable
+from fodc.proxy.links import LinkBusy, LinkClosed, PendingReply, ReplyTimeout, new_request_id
+from fodc.proxy.registry import ONLINE, AgentRecord, AgentRegistry
+from fodc.proxy.selfmetrics import ProxyMetrics
+from fodc.v1 import fodc_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Missing:
+    record: AgentRecord
+    reason: str
+
+
+@dataclass
+class Collection:
+    """One fan-out in progress: iterate `replies()` for (agent, chunk); then read `missing`."""
+
+    endpoint: str
+    sent: list[tuple[AgentRecord, str, PendingReply]]
+    deadline: float
+    fanout: MetricsFanout
+    missing: list[Missing] = field(default_factory=list)
+    answered: list[AgentRecord] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+    def replies(self) -> Iterator[tuple[AgentRecord, pb.MetricsReply]]:
+        metrics = self.fanout.metrics
+        try:
+            for record, request_id, pending in self.sent:
+                link = self.fanout.links.get(record.agent_id)
+                agent_started = time.monotonic()
+                try:
+                    for chunk in pending.chunks(timeout_s=max(0.05, self.deadline - time.monotonic())):
+                        yield record, chunk
+                        if time.monotonic() > self.deadline:
+                            raise ReplyTimeout("deadline passed while the reply was still streaming")
+                    self.answered.append(record)
+                    metrics.observe_agent(record, time.monotonic() - agent_started + (agent_started - self.started),
+                                          pending.bytes_received)
+                except (ReplyTimeout, LinkClosed) as exc:
+                    self.missing.append(Missing(record, str(exc)))
+                finally:
+                    if link is not None:
+                        link.forget(request_id)
+        finally:
+            # Anything not consumed (client went away) is released so late chunks are dropped, not queued.
+            for record, request_id, _ in self.sent:
+                link = self.fanout.links.get(record.agent_id)
+                if link is not None:
+                    link.forget(request_id)
+            metrics.observe_fanout(self.endpoint, time.monotonic() - self.started, self.missing, self.answered)
+            for miss in self.missing:
+                log.warning("agent did not answer a metrics request", extra={"fields": {
+                    "endpoint": self.endpoint, "node_id": miss.record.registration.node_id,
+                    "agent_id": miss.record.agent_id, "reason": miss.reason}})
+
+
+class MetricsFanout:
+    def __init__(self, registry: AgentRegistry, links: LinkTable, metrics: ProxyMetrics, *,
+                 timeout_s: float, max_chunk_bytes: int) -> None:
+        self.registry = registry
+        self.links = links
+        self.metrics = metrics
+        self.timeout_s = timeout_s
+        self.max_chunk_bytes = max_chunk_bytes
+
+    def targets(self, node_id: str | None = None, role: str | None = None) -> list[AgentRecord]:
+        return self.registry.list(role=role, node_id=node_id, status=ONLINE)
+
+    def collect(self, endpoint: str, targets: list[AgentRecord], *, latest_only: bool,
+                start_ms: int = 0, end_ms: int = 0, names: tuple[str, ...] = (), name_regex: str = "") -> Collection:
+        sent: list[tuple[AgentRecord, str, PendingReply]] = []
+        missing: list[Missing] = []
+        for record in targets:
+            link = self.links.get(record.agent_id)
+            if link is None:
+                missing.append(Missing(record, "agent has no metrics stream open"))
+                continue
+            request_id = new_request_id()
+            request = pb.MetricsRequest(request_id=request_id, latest_only=latest_only, start_unix_ms=start_ms,
+                                        end_unix_ms=end_ms, names=list(names), name_regex=name_regex,
+                                        max_chunk_bytes=self.max_chunk_bytes)
+            try:
+                sent.append((record, request_id, link.send(request_id, request)))
+            except (LinkBusy, LinkClosed) as exc:
+                missing.append(Missing(record, str(exc)))
+        return Collection(endpoint, sent, time.monotonic() + self.timeout_s, self, missing=missing)

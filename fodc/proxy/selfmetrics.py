@@ -1,0 +1,66 @@
+"""The proxy's own metrics: agents by status, per-agent RPC latency, fan-out duration, bytes, missing agents."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from fodc.proxy.registry import ONLINE, UNCONNECTED, AgentRecord, AgentRegistry
+
+if TYPE_CHECKING:
+    from fodc.proxy.fanout import Missing
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class _RegistryCollector(Collector):
+    def __init__(self, registry: AgentRegistry, metrics: ProxyMetrics) -> None:
+        self._registry = registry
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        counts = self._registry.counts()
+        agents = GaugeMetricFamily("fodc_proxy_agents", "registered agents by status", labels=["status"])
+        for status in (ONLINE, UNCONNECTED):
+            agents.add_metric([status], counts[status])
+        yield agents
+        missing = GaugeMetricFamily("fodc_proxy_agent_missing",
+                                    "1 for each agent that did not answer the last metrics fan-out",
+                                    labels=["node_id", "node_role", "endpoint"])
+        for (node_id, role, endpoint) in sorted(self._metrics.last_missing):
+            missing.add_metric([node_id, role, endpoint], 1)
+        yield missing
+
+
+class ProxyMetrics:
+    def __init__(self, agent_registry: AgentRegistry) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.agent_rpc = Histogram("fodc_proxy_agent_rpc_duration_seconds",
+                                   "time from sending a metrics request to an agent until its last chunk",
+                                   ["node_id", "node_role"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.fanout = Histogram("fodc_proxy_fanout_duration_seconds", "duration of a whole metrics fan-out",
+                                ["endpoint"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.bytes_received = Counter("fodc_proxy_received_bytes", "metric reply bytes received from agents",
+                                      registry=self.registry)
+        self.missed = Counter("fodc_proxy_agent_missed", "metrics requests an agent did not answer in time",
+                              ["node_id", "node_role"], registry=self.registry)
+        self.last_missing: set[tuple[str, str, str]] = set()
+        self.registry.register(_RegistryCollector(agent_registry, self))
+
+    def observe_agent(self, record: AgentRecord, seconds: float, received_bytes: int) -> None:
+        self.agent_rpc.labels(record.registration.node_id, record.key.role).observe(seconds)
+        self.bytes_received.inc(received_bytes)
+
+    def observe_fanout(self, endpoint: str, seconds: float, missing: Iterable[Missing],
+                       answered: Iterable[AgentRecord]) -> None:
+        self.fanout.labels(endpoint).observe(seconds)
+        for record in answered:
+            self.last_missing.discard((record.registration.node_id, record.key.role, endpoint))
+        for miss in missing:
+            key = (miss.record.registration.node_id, miss.record.key.role, endpoint)
+            self.last_missing.add(key)
+            self.missed.labels(key[0], key[1]).inc()

@@ -1,0 +1,103 @@
+"""/metrics-windows: the flight-recorder windows of many agents as one streamed JSON document.
+
+A window holds many points per series, which Prometheus text cannot carry, so this is JSON:
+{"series": [{"name", "family", "type", "help", "unit", "labels", "node_id", "node_role", "points": [[ms, v]...]}],
+ "missing_agents": [{"node_id", "node_role", "reason"}], "agents_answered": n}
+Non-finite values are the strings "NaN", "+Inf" and "-Inf" (JSON has no such numbers). The document is
+written as agents' chunks arrive, so a large window never sits whole in the proxy's memory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Iterator
+
+from fodc.proxy.enrich import enrich, node_labels
+from fodc.proxy.fanout import Collection
+from fodc.proxy.registry import AgentRecord
+from fodc.v1 import fodc_pb2 as pb
+
+
+class BadTime(ValueError):
+    pass
+
+
+def parse_time_ms(text: str, name: str) -> int:
+    """Unix seconds (int or float) or RFC 3339 (e.g. 2026-11-23T10:00:00Z) -> unix milliseconds."""
+    text = text.strip()
+    try:
+        return int(round(float(text) * 1000))
+    except ValueError:
+        pass
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise BadTime(f"invalid {name} {text!r}: use unix seconds or RFC 3339 (2026-11-23T10:00:00Z)") from None
+    if parsed.tzinfo is None:
+        raise BadTime(f"invalid {name} {text!r}: RFC 3339 times need a zone (Z or +hh:mm)")
+    return int(parsed.timestamp() * 1000)
+
+
+def json_value(value: float) -> float | str:
+    if math.isfinite(value):
+        return value
+    if math.isnan(value):
+        return "NaN"
+    return "+Inf" if value > 0 else "-Inf"
+
+
+class _Series:
+    __slots__ = ("record", "family", "series_pb", "labels", "points")
+
+    def __init__(self, record: AgentRecord, family: pb.MetricFamily, series: pb.Series) -> None:
+        self.record = record
+        self.family = family
+        self.series_pb = series
+        self.labels = tuple((lb.name, lb.value) for lb in series.labels)
+        self.points = [[t, json_value(v)] for t, v in zip(series.timestamps_ms, series.values, strict=False)]
+
+    def same_series(self, record: AgentRecord, family: pb.MetricFamily, series: pb.Series) -> bool:
+        return (record.agent_id == self.record.agent_id and family.name == self.family.name
+                and series.sample_name == self.series_pb.sample_name
+                and tuple((lb.name, lb.value) for lb in series.labels) == self.labels)
+
+    def extend(self, series: pb.Series) -> None:
+        self.points.extend([t, json_value(v)] for t, v in zip(series.timestamps_ms, series.values, strict=False))
+
+    def to_json(self) -> str:
+        reg = self.record.registration
+        return json.dumps({
+            "name": self.series_pb.sample_name or self.family.name,
+            "family": self.family.name,
+            "type": self.family.type,
+            "help": self.family.help,
+            "unit": self.family.unit,
+            "labels": dict(enrich(self.labels, node_labels(reg.node_id, reg.role, reg.labels))),
+            "node_id": reg.node_id,
+            "node_role": reg.role,
+            "points": self.points,
+        }, separators=(",", ":"))
+
+
+def stream_windows(collection: Collection) -> Iterator[str]:
+    """Yields the JSON document piece by piece; pieces of one split series are joined back together."""
+    yield '{"series":['
+    first = True
+    current: _Series | None = None
+    for record, reply in collection.replies():
+        for family in reply.families:
+            for series in family.series:
+                if current is not None and current.same_series(record, family, series):
+                    current.extend(series)
+                    continue
+                if current is not None:
+                    yield ("" if first else ",") + current.to_json()
+                    first = False
+                current = _Series(record, family, series)
+    if current is not None:
+        yield ("" if first else ",") + current.to_json()
+    missing = [{"node_id": m.record.registration.node_id, "node_role": m.record.key.role, "reason": m.reason}
+               for m in collection.missing]
+    yield '],"missing_agents":' + json.dumps(missing) + f',"agents_answered":{len(collection.answered)}}}'
