@@ -203,7 +203,7 @@ class Parser:
                 continue
             if line[0] == "#":
                 try:
-                    current = self._comment(line, families, declared, current)
+                    current = self._comment(line, raw, families, declared, current)
                 except ValueError as exc:
                     errors.append(ParseError(line_no, raw, str(exc)))
                 continue
@@ -233,7 +233,7 @@ class Parser:
         return ParseResult([f for f in families.values() if f.samples or f.name in declared], errors)
 
     @staticmethod
-    def _comment(line: str, families: dict[str, Family], declared: dict[str, Family],
+    def _comment(line: str, raw: str, families: dict[str, Family], declared: dict[str, Family],
                  current: Family | None) -> Family | None:
         parts = line[1:].strip().split(None, 2)
         if not parts or parts[0] not in ("HELP", "TYPE", "UNIT"):
@@ -250,7 +250,10 @@ class Parser:
         declared[name] = family
         families.setdefault(name, family)
         if keyword == "HELP":
-            family.help = _unescape_help(arg)
+            # From the raw line: help text keeps its inner and trailing spacing (only a CR is dropped).
+            after_keyword = raw.index("HELP") + 4
+            rest = raw[raw.index(name, after_keyword) + len(name):]
+            family.help = _unescape_help(rest.lstrip(" \t").rstrip("\r"))
         elif keyword == "TYPE":
             kind = arg.strip().lower()
             if kind not in _TYPES:
