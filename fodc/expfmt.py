@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 CONTENT_TYPE_LATEST = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -43,8 +44,9 @@ class ParseError(ValueError):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
+class Sample(NamedTuple):
+    """One sample; a NamedTuple because a page holds thousands and they are built per scrape."""
+
     name: str
     labels: Labels
     value: float
@@ -132,6 +134,16 @@ def _parse_labels(text: str) -> Labels:
 
 def _split_series(line: str, openmetrics: bool) -> tuple[str, str]:
     """Splits a sample line into the series part (name + labels) and the rest (value, timestamp)."""
+    if not openmetrics:
+        # Only a value and a timestamp follow the label set, and neither contains '}', so the last '}' closes
+        # it even when label values contain '}' (the label parser validates the set on a cache miss).
+        close = line.rfind("}")
+        if close != -1:
+            return line[: close + 1], line[close + 1:]
+        name, _, rest = line.partition(" ")
+        if not rest:
+            raise ValueError("missing value")
+        return name, rest
     brace = line.find("{")
     space = line.find(" ")
     if brace == -1 or (space != -1 and space < brace):
@@ -197,6 +209,7 @@ class Parser:
         declared: dict[str, Family] = {}
         errors: list[ParseError] = []
         current: Family | None = None
+        family_of: dict[str, Family] = {}  # sample name -> family, valid until the next TYPE/HELP line
         for line_no, raw in enumerate(text.split("\n"), 1):
             line = raw.strip()
             if not line:
@@ -204,6 +217,7 @@ class Parser:
             if line[0] == "#":
                 try:
                     current = self._comment(line, raw, families, declared, current)
+                    family_of.clear()
                 except ValueError as exc:
                     errors.append(ParseError(line_no, raw, str(exc)))
                 continue
@@ -222,13 +236,16 @@ class Parser:
             except ValueError as exc:
                 errors.append(ParseError(line_no, raw, str(exc)))
                 continue
-            family = _family_for(name, current, declared)
+            family = family_of.get(name)
             if family is None:
-                family = families.get(name)
+                family = _family_for(name, current, declared)
                 if family is None:
-                    family = families[name] = Family(name, "untyped" if not openmetrics else "unknown", "", "")
-            elif family.name not in families:
-                families[family.name] = family
+                    family = families.get(name)
+                    if family is None:
+                        family = families[name] = Family(name, "untyped" if not openmetrics else "unknown", "", "")
+                elif family.name not in families:
+                    families[family.name] = family
+                family_of[name] = family
             family.samples.append(Sample(name, labels, value, timestamp))
         return ParseResult([f for f in families.values() if f.samples or f.name in declared], errors)
 

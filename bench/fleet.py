@@ -1,0 +1,82 @@
+"""Many synthetic agents in one process, each with its own real gRPC streams to a real proxy.
+
+Each agent registers through the production session code (fodc.agent.session) and answers StreamMetrics
+with replies prebuilt once from a real flight recorder holding a simulated page, so the proxy sees exactly
+what real agents send while the load generator stays cheap.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+from fodc import expfmt
+from fodc.agent.answer import chunk_replies, select_series
+from fodc.agent.session import ProxySession
+from fodc.agent.streams import MetricsStream
+from fodc.config import HostPort
+from fodc.model import Address, Registration
+from fodc.sim.page import NodeModel
+from fodc.v1 import fodc_pb2 as pb
+from fodc.window import FlightRecorder
+
+ROLES = ("liaison", "datanode-hot", "datanode-warm", "datanode-cold")
+
+
+def filled_recorder(series: int, scrapes: int = 1, interval_s: int = 15) -> FlightRecorder:
+    model = NodeModel("datanode-hot", series, seed=5, start_s=1_787_300_000)
+    parser = expfmt.Parser()
+    recorder = FlightRecorder(budget_bytes=256 * 1024 * 1024)
+    for i in range(scrapes):
+        t = 1_787_300_000 + interval_s * i
+        recorder.ingest_families("node", t * 1000 + 5, parser.parse(model.render(t)).families)
+    return recorder
+
+
+class CachedResponder:
+    """Answers by copying replies built once per (request kind, chunk limit), with the new request id."""
+
+    def __init__(self, recorder: FlightRecorder) -> None:
+        self.recorder = recorder
+        self._cache: dict[tuple, list[pb.MetricsReply]] = {}
+
+    def __call__(self, request: pb.MetricsRequest, max_bytes: int) -> Iterator[pb.MetricsReply]:
+        key = (request.latest_only, request.start_unix_ms, request.end_unix_ms, tuple(request.names),
+               request.name_regex, max_bytes)
+        replies = self._cache.get(key)
+        if replies is None:
+            replies = self._cache[key] = list(chunk_replies("", select_series(self.recorder, request), max_bytes))
+        for template in replies:
+            reply = pb.MetricsReply()
+            reply.CopyFrom(template)
+            reply.request_id = request.request_id
+            yield reply
+
+
+class Fleet:
+    def __init__(self, proxy: HostPort, count: int, responder: CachedResponder) -> None:
+        self.sessions: list[ProxySession] = []
+        self.streams: list[MetricsStream] = []
+        ports = itertools.count(20000)
+        for i in range(count):
+            role = ROLES[i % len(ROLES)]
+            reg = Registration(node_id=f"fleet-{i}", role=role, primary=Address("127.0.0.1", next(ports)),
+                               labels={"fleet": "bench"}, agent_version="bench")
+            stream = MetricsStream(responder, workers=1, max_in_flight=4)
+            session = ProxySession(proxy, lambda reg=reg: reg, lambda: ({}, {}), on_connected=stream.connect,
+                                   on_disconnected=stream.disconnect, max_backoff_s=2)
+            self.sessions.append(session)
+            self.streams.append(stream)
+
+    def start(self) -> None:
+        for session in self.sessions:
+            session.start()
+
+    def registered(self) -> int:
+        return sum(s.registered for s in self.sessions)
+
+    def stop(self) -> None:
+        for session in self.sessions:
+            session.stop(5)
+        for stream in self.streams:
+            stream.stop()
