@@ -1,0 +1,1 @@
+"""The `fodc` operator command line (talks to the proxy HTTP API)."""
