@@ -138,7 +138,7 @@ def test_window_returns_the_points_each_agent_scraped_with_millisecond_times(clu
 
 def test_window_counter_points_match_the_latest_value_at_the_proxy(cluster):
     proxy = cluster["proxy"]
-    status, body = http_json(f"{proxy.url}/metrics-windows?node_id=hot-0&name_regex=banyandb_measure_total_written")
+    status, body = http_json(f"{proxy.url}/metrics-windows?node_id=hot-0&name=~banyandb_measure_total_writ.*")
     assert status == 200 and body["series"]
     series = body["series"][0]
     values = [p[1] for p in series["points"]]

@@ -132,6 +132,8 @@ def create_app(runtime: ProxyRuntime) -> Flask:
         if start_ms and end_ms and start_ms > end_ms:
             raise BadRequest("start must not be after end")
         name_regex = args.get("name_regex", "")
+        if args.get("name", "").startswith("~"):  # name=~regex is the same as name_regex=regex
+            name_regex, args["name"] = args["name"][1:], ""
         if name_regex:
             try:
                 re.compile(name_regex)
