@@ -1,10 +1,19 @@
-"""The sealed-block format of the flight recorder: versioned bytes, pure encode/decode.
+"""The sealed-block format of the flight recorder: versioned, self-contained bytes; pure encode/decode.
 
-One block holds up to N scrapes of ONE source: the scrape timestamps once (delta-of-delta varints), then one
-column per series. A column is zigzag varint delta-of-delta when every value is an exact integer (most
-BanyanDB counters, bucket counts and byte gauges), else the XOR of successive float64 bit patterns; series
-that appear late start at an offset, and gaps (missed scrapes) are listed. zlib over the whole block turns
-unchanged series into almost nothing. The same bytes go to disk later, so the first byte is a version.
+One block holds up to N scrapes of ONE source. Layout (everything after the version byte is one zlib stream):
+
+    version byte (FORMAT_VERSION)
+    zlib(
+      source                                   text = varint length + UTF-8
+      rows, timestamps                         integer column (columns.put_ints): ms, delta-of-delta
+      families: count, then (name, type, help, unit) each
+      series:   count, then (family index, sample name, label count, (label, value)...) each
+      data:     per series: presence flag [+ bitmap of rows, LSB first], then its present values
+    )
+
+Timestamps are stored once per scrape and shared by the block's series, so a sample costs only its value.
+A block carries its own series names and family metadata, so a block written to disk decodes offline with
+no other state. Decoding never trusts the bytes: anything malformed raises CodecError, never anything else.
 """
 
 from __future__ import annotations
@@ -12,133 +21,138 @@ from __future__ import annotations
 import struct
 import zlib
 from array import array
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from fodc.window.columns import (
+    ColumnError,
+    Reader,
+    get_ints,
+    get_values,
+    put_ints,
+    put_text,
+    put_values,
+    put_varint,
+    skip_values,
+)
+from fodc.window.model import Labels, SeriesMeta
 
 FORMAT_VERSION = 1
-_INT_LIMIT = 2**53
-_MODE_INT, _MODE_XOR = 0, 1
+# A signalling-NaN bit pattern no exposition parser produces: marks "absent from this scrape" in encode_grid's
+# input (a caller value with exactly these bits would read back as absent; every other pattern round-trips).
+ABSENT = struct.pack("=Q", 0x7FF00000DEADBEEF)
+_ALL_PRESENT, _SOME_PRESENT = 0, 1
+_MAX_ROWS = 1 << 20  # far above any block; guards allocations driven by corrupt counts
 
 
 class CodecError(ValueError):
-    """A block that cannot be decoded (unknown version, truncated or corrupt bytes)."""
+    """A block that cannot be decoded: unknown version, truncated or corrupt bytes."""
 
 
-@dataclass(slots=True)
-class Column:
-    """One series within a block: values for scrapes start..start+len(values)-1, except the gap indices."""
+@dataclass(frozen=True, slots=True)
+class BlockColumn:
+    """One series in a block: one value per block row, None where the series was absent from that scrape."""
 
-    key_id: int
-    start: int
-    values: array  # array('d')
-    gaps: set[int] = field(default_factory=set)  # indices (into values) that are missing
+    name: str
+    labels: Labels
+    family: str
+    values: list[float | None]
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Block:
+    source: str
     timestamps_ms: list[int]
-    columns: list[Column]
-
-
-def _varint(out: bytearray, value: int) -> None:
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-
-
-def _zigzag(value: int) -> int:
-    return (value << 1) if value >= 0 else ((-value) << 1) - 1
-
-
-def _unzigzag(value: int) -> int:
-    return (value >> 1) if not value & 1 else -((value + 1) >> 1)
-
-
-class _Reader:
-    __slots__ = ("data", "pos")
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-
-    def varint(self) -> int:
-        data, pos, shift, result = self.data, self.pos, 0, 0
-        while True:
-            if pos >= len(data):
-                raise CodecError("truncated block")
-            byte = data[pos]
-            pos += 1
-            result |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                self.pos = pos
-                return result
-            shift += 7
-            if shift > 70:
-                raise CodecError("corrupt varint")
-
-    def take(self, n: int) -> bytes:
-        if self.pos + n > len(self.data):
-            raise CodecError("truncated block")
-        chunk = self.data[self.pos:self.pos + n]
-        self.pos += n
-        return chunk
-
-
-def _dod(out: bytearray, values: Sequence[int]) -> None:
-    prev, prev_delta = 0, 0
-    for v in values:
-        delta = v - prev
-        _varint(out, _zigzag(delta - prev_delta))
-        prev, prev_delta = v, delta
-
-
-def _undod(reader: _Reader, n: int) -> list[int]:
-    result, prev, prev_delta = [], 0, 0
-    for _ in range(n):
-        delta = prev_delta + _unzigzag(reader.varint())
-        prev += delta
-        prev_delta = delta
-        result.append(prev)
-    return result
-
-
-def _all_integral(values: Sequence[float]) -> bool:
-    for v in values:
-        if not (v == v and -_INT_LIMIT < v < _INT_LIMIT and v == int(v)) or (v == 0 and str(v)[0] == "-"):
-            return False
-    return True
+    families: tuple[SeriesMeta, ...]
+    columns: list[BlockColumn]
 
 
 def encode_block(block: Block, level: int = 6) -> bytes:
-    body = bytearray()
-    _varint(body, len(block.timestamps_ms))
-    _varint(body, len(block.columns))
-    _dod(body, block.timestamps_ms)
-    for col in block.columns:
-        _varint(body, col.key_id)
-        _varint(body, col.start)
-        _varint(body, len(col.values))
-        _varint(body, len(col.gaps))
-        for gap in sorted(col.gaps):
-            _varint(body, gap)
-        present = [v for i, v in enumerate(col.values) if i not in col.gaps] if col.gaps else col.values
-        if _all_integral(present):
-            body.append(_MODE_INT)
-            _dod(body, [int(v) for v in present])
+    """Block -> bytes. Timestamps must strictly increase; every column has one entry per timestamp."""
+    rows = len(block.timestamps_ms)
+    for column in block.columns:
+        if len(column.values) != rows:
+            raise ValueError(f"column {column.name} has {len(column.values)} values for {rows} timestamps")
+    body = _heads(block.source, block.timestamps_ms, block.families,
+                  [(c.name, c.labels, c.family) for c in block.columns])
+    for column in block.columns:
+        values = column.values
+        if None in values:
+            bitmap = bytearray((rows + 7) // 8)
+            for i, v in enumerate(values):
+                if v is not None:
+                    bitmap[i >> 3] |= 1 << (i & 7)
+            _put_column(body, bitmap, array("d", [v for v in values if v is not None]).tobytes())
         else:
-            body.append(_MODE_XOR)
-            bits = array("Q", array("d", present).tobytes())
-            prev = 0
-            xored = array("Q", bytes(8 * len(bits)))
-            for i, b in enumerate(bits):
-                xored[i] = b ^ prev
-                prev = b
-            body += xored.tobytes()
+            _put_column(body, None, array("d", values).tobytes())
     return bytes([FORMAT_VERSION]) + zlib.compress(bytes(body), level)
 
 
-def decode_block(data: bytes) -> Block:
+def encode_grid(source: str, timestamps_ms: Sequence[int], families: Sequence[SeriesMeta],
+                heads: Sequence[tuple[str, Labels, str]], grid: bytes | memoryview, stride: int,
+                level: int = 6) -> tuple[bytes, int]:
+    """The recorder's fast path to the same bytes as encode_block, without a Python float per value.
+
+    Column i's cells are native float64s at grid[8*i*stride : 8*(i*stride + rows)]; a cell holding ABSENT
+    means the series was not in that scrape. Returns (block bytes, number of present values)."""
+    rows = len(timestamps_ms)
+    body = _heads(source, timestamps_ms, families, heads)
+    present_total = 0
+    for i in range(len(heads)):
+        cells = bytes(grid[8 * i * stride:8 * (i * stride + rows)])
+        if ABSENT not in cells:  # the common case; a hit may be misaligned, so confirm cell by cell below
+            _put_column(body, None, cells)
+            present_total += rows
+            continue
+        bitmap = bytearray((rows + 7) // 8)
+        present = bytearray()
+        for row in range(rows):
+            cell = cells[8 * row:8 * row + 8]
+            if cell != ABSENT:
+                bitmap[row >> 3] |= 1 << (row & 7)
+                present += cell
+        _put_column(body, bitmap if len(present) < len(cells) else None, bytes(present))
+        present_total += len(present) // 8
+    return bytes([FORMAT_VERSION]) + zlib.compress(bytes(body), level), present_total
+
+
+def _heads(source: str, timestamps_ms: Sequence[int], families: Sequence[SeriesMeta],
+           heads: Sequence[tuple[str, Labels, str]]) -> bytearray:
+    rows = len(timestamps_ms)
+    if rows == 0:
+        raise ValueError("a block needs at least one timestamp")
+    family_index = {meta.name: i for i, meta in enumerate(families)}
+    body = bytearray()
+    put_text(body, source)
+    put_varint(body, rows)
+    put_ints(body, list(timestamps_ms))
+    put_varint(body, len(families))
+    for meta in families:
+        for text in (meta.name, meta.type, meta.help, meta.unit):
+            put_text(body, text)
+    put_varint(body, len(heads))
+    for name, labels, family in heads:
+        put_varint(body, family_index[family])
+        put_text(body, name)
+        put_varint(body, len(labels))
+        for label, value in labels:
+            put_text(body, label)
+            put_text(body, value)
+    return body
+
+
+def _put_column(body: bytearray, bitmap: bytearray | None, present: bytes) -> None:
+    if bitmap is None:
+        body.append(_ALL_PRESENT)
+    else:
+        body.append(_SOME_PRESENT)
+        body += bitmap
+    if present:
+        put_values(body, present)
+
+
+def decode_block(data: bytes, family_filter: Callable[[str], bool] | None = None) -> Block:
+    """bytes -> Block. With family_filter, series of other families are skipped without decoding values."""
     if not data:
         raise CodecError("empty block")
     if data[0] != FORMAT_VERSION:
@@ -147,38 +161,60 @@ def decode_block(data: bytes) -> Block:
         body = zlib.decompress(data[1:])
     except zlib.error as exc:
         raise CodecError(f"corrupt block: {exc}") from None
-    reader = _Reader(body)
-    n_ts, n_cols = reader.varint(), reader.varint()
-    timestamps = _undod(reader, n_ts)
+    try:
+        return _decode_body(Reader(body), family_filter)
+    except (ColumnError, IndexError, KeyError) as exc:
+        raise CodecError(f"corrupt block: {exc}") from None
+
+
+def _decode_body(reader: Reader, wanted: Callable[[str], bool] | None) -> Block:
+    source = reader.text()
+    rows = reader.varint()
+    if not 0 < rows <= _MAX_ROWS:
+        raise CodecError(f"corrupt block: {rows} rows")
+    timestamps = get_ints(reader, rows)
+    families = tuple(SeriesMeta(reader.text(), reader.text(), reader.text(), reader.text())
+                     for _ in range(_count(reader)))
+    heads = []
+    for _ in range(_count(reader)):
+        family = families[reader.varint()].name
+        name = reader.text()
+        labels = tuple((reader.text(), reader.text()) for _ in range(_count(reader)))
+        heads.append((name, labels, family))
     columns = []
-    for _ in range(n_cols):
-        key_id, start, n_values, n_gaps = reader.varint(), reader.varint(), reader.varint(), reader.varint()
-        if start + n_values > n_ts:
-            raise CodecError("column longer than the block")
-        gaps = {reader.varint() for _ in range(n_gaps)}
-        present_n = n_values - len(gaps)
-        mode = reader.take(1)[0]
-        if mode == _MODE_INT:
-            present = array("d", (float(v) for v in _undod(reader, present_n)))
-        elif mode == _MODE_XOR:
-            xored = array("Q", reader.take(8 * present_n))
-            prev = 0
-            for i, x in enumerate(xored):
-                prev ^= x
-                xored[i] = prev
-            present = array("d", xored.tobytes())
+    bitmap_len = (rows + 7) // 8
+    for name, labels, family in heads:
+        flag = reader.byte()
+        if flag == _ALL_PRESENT:
+            present_rows = None
+            present = rows
+        elif flag == _SOME_PRESENT:
+            bitmap = reader.take(bitmap_len)
+            present_rows = [i for i in range(rows) if bitmap[i >> 3] >> (i & 7) & 1]
+            present = len(present_rows)
         else:
-            raise CodecError(f"unknown column mode {mode}")
-        if gaps:
-            it = iter(present)
-            values = array("d", (float("nan") if i in gaps else next(it) for i in range(n_values)))
-        else:
-            values = present
-        columns.append(Column(key_id, start, values, gaps))
-    if reader.pos != len(body):
-        raise CodecError("trailing bytes after the last column")
-    return Block(timestamps, columns)
+            raise CodecError(f"corrupt block: presence flag {flag}")
+        if wanted is not None and not wanted(family):
+            if present:
+                skip_values(reader, present)
+            continue
+        values: list[float | None] = get_values(reader, present) if present else []
+        if len(values) != present:
+            raise CodecError("corrupt block: value count mismatch")
+        if present_rows is not None:
+            spread: list[float | None] = [None] * rows
+            for i, v in zip(present_rows, values, strict=True):
+                spread[i] = v
+            values = spread
+        columns.append(BlockColumn(name, labels, family, values))
+    if reader.pos != len(reader.data):
+        raise CodecError("corrupt block: trailing bytes after the last series")
+    return Block(source, timestamps, families, columns)
 
 
-def float_bits(value: float) -> int:
-    return struct.unpack("<Q", struct.pack("<d", value))[0]
+def _count(reader: Reader) -> int:
+    count = reader.varint()
+    if count > len(reader.data):  # every counted item takes at least one byte
+        raise CodecError(f"corrupt block: count {count} exceeds the block")
+    return count
+

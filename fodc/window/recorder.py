@@ -1,343 +1,435 @@
-"""The flight recorder: a bounded window of every series, recent points raw, older ones sealed and compressed.
+"""The flight recorder: a bounded window of every series, recent scrapes raw, older ones sealed and compressed.
 
 Each source (a scraped endpoint, OS telemetry, KTM) has its own open block with its own scrape timestamps —
-upstream shared one timestamp ring across sources and paired values with the wrong times. When an open block
-holds `block_scrapes` scrapes it is sealed (codec.py). The memory budget is a hard bound: the oldest sealed
-block goes first. Series that vanish are forgotten once no block refers to them, so churn does not leak.
+upstream shared one timestamp ring across sources and paired values with the wrong times. A full open block
+is sealed (codec.py) when the source's next scrape arrives. The memory budget is a hard bound on accounted
+memory: when over it, the oldest sealed block of any source goes first. A series is forgotten (its name,
+labels and, with its last series, its family's metadata) once no remaining block holds it, so churn does not
+leak.
 
-No clocks or threads here: callers pass timestamps. One lock guards the state (ingest runs on the scraper
-thread while gRPC threads query); sealed blocks are immutable, so they are decoded outside the lock.
+No clocks or threads here: callers pass timestamps. One lock guards the state, because ingest runs on the
+scraper thread while gRPC threads query; sealed blocks are immutable bytes, decoded outside the lock.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import sys
 import threading
-from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections import deque
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from fodc.window.codec import Block, Column, decode_block, encode_block
+from fodc.window.atoms import Atoms
+from fodc.window.codec import CodecError, decode_block, encode_grid
+from fodc.window.model import Labels, SeriesMeta, SeriesWindow, WindowStats
+from fodc.window.openblock import OpenBlock, cells_to_values
+from fodc.window.sizing import (
+    DEFAULT_BYTES_PER_SAMPLE,
+    estimate_window_seconds,
+    meta_size,
+    series_size,
+)
 
-Labels = tuple[tuple[str, str], ...]
+log = logging.getLogger(__name__)
+
 SeriesKey = tuple[str, Labels]
+_UNTYPED = "untyped"
 
-# Accounting constants (bytes), calibrated with tracemalloc in tests/test_window.py.
-_SERIES_OVERHEAD = 260     # series table entry: key tuple, dict slots, refcount, family link
-_OPEN_COLUMN_OVERHEAD = 200  # Column object, array header, dict slot in the open block
-_SEALED_BLOCK_OVERHEAD = 300
-_LATEST_OVERHEAD = 100     # per series: newest value kept for /metrics
-DEFAULT_BYTES_PER_SAMPLE = 1.5
+
+class _Series:
+    """One series of one source. `base` is its column in the open block (-1: none); `last_block` the sequence
+    number of the newest sealed block holding it (-1: none)."""
+
+    __slots__ = ("name", "labels", "family", "base", "last_block", "cost")
+
+    def __init__(self, name: str, labels: Labels, family: str) -> None:
+        self.name = name
+        self.labels = labels
+        self.family = family
+        self.base = -1
+        self.last_block = -1
+        self.cost = 0
+
+
+class _Source:
+    __slots__ = ("name", "series", "open", "newest_ms", "next_seq")
+
+    def __init__(self, name: str, capacity: int) -> None:
+        self.name = name
+        self.series: dict[SeriesKey, _Series] = {}
+        self.open = OpenBlock(capacity)
+        self.newest_ms: int | None = None
+        self.next_seq = 0
+
+    def nbytes(self) -> int:
+        return sys.getsizeof(self) + sys.getsizeof(self.series) + self.open.nbytes()
 
 
 @dataclass(frozen=True, slots=True)
-class SeriesMeta:
-    name: str
-    type: str
-    help: str
-    unit: str
-
-
-@dataclass(frozen=True, slots=True)
-class SeriesWindow:
-    name: str          # the sample name (e.g. foo_bucket)
-    labels: Labels
-    type: str
-    help: str
-    unit: str
-    source: str
-    timestamps_ms: list[int]
-    values: list[float]
-    family: str = ""   # the family name (e.g. foo); filters match on it
-
-
-@dataclass(frozen=True, slots=True)
-class WindowStats:
-    budget_bytes: int
-    used_bytes: int
-    series: int
-    samples: int
-    oldest_ms: int | None
-    newest_ms: int | None
-    estimated_window_seconds: float
-    sealed_blocks: int
-    evicted_blocks: int
-
-
-@dataclass(slots=True)
 class _Sealed:
     source: str
+    seq: int
     first_ms: int
     last_ms: int
-    key_ids: array  # array('I')
     payload: bytes
     samples: int
-
-    @property
-    def nbytes(self) -> int:
-        return len(self.payload) + 4 * len(self.key_ids) + _SEALED_BLOCK_OVERHEAD
+    nbytes: int
 
 
-class _OpenBlock:
-    __slots__ = ("timestamps", "columns")
-
-    def __init__(self) -> None:
-        self.timestamps: list[int] = []
-        self.columns: dict[int, Column] = {}
-
-
-def estimate_window_seconds(budget_bytes: int, series: int, interval_s: float, bytes_per_sample: float) -> float:
-    """How long a window `budget_bytes` holds for `series` series sampled every `interval_s`."""
-    if series <= 0 or interval_s <= 0:
-        return 0.0
-    per_series_fixed = _SERIES_OVERHEAD + _LATEST_OVERHEAD + _OPEN_COLUMN_OVERHEAD
-    room = budget_bytes - series * per_series_fixed
-    return max(0.0, room / (series * max(bytes_per_sample, 0.01))) * interval_s
+# The record object plus its int fields (timestamps and counts are beyond the small-int cache).
+_SEALED_RECORD_BYTES = sys.getsizeof(_Sealed("", 0, 0, 0, b"", 0, 0)) + 4 * 32
 
 
 class FlightRecorder:
+    """Bounded in-memory window of every series of every source. Thread-safe; see the module docstring."""
+
     def __init__(self, budget_bytes: int = 30 * 1024 * 1024, block_scrapes: int = 120) -> None:
+        if budget_bytes <= 0 or block_scrapes <= 0:
+            raise ValueError("budget_bytes and block_scrapes must be positive")
         self.budget_bytes = budget_bytes
         self.block_scrapes = block_scrapes
         self._lock = threading.Lock()
-        self._key_ids: dict[SeriesKey, int] = {}
-        self._keys: dict[int, SeriesKey] = {}
-        self._family_of: dict[int, str] = {}
-        self._refs: dict[int, int] = {}
-        self._next_id = 1
+        self._sources: dict[str, _Source] = {}
         self._families: dict[str, SeriesMeta] = {}
-        self._open: dict[str, _OpenBlock] = {}
-        self._sealed: list[_Sealed] = []  # oldest first
-        self._latest: dict[str, tuple[int, dict[int, float]]] = {}
-        self._newest_ms: dict[str, int] = {}
-        self._open_bytes = 0
+        self._atoms = Atoms()
+        self._family_refs: dict[str, int] = {}  # family -> live series of it
+        self._family_bytes = 0
+        self._series_bytes = 0
+        self._sealed: deque[_Sealed] = deque()  # oldest first, all sources
         self._sealed_bytes = 0
-        self._evicted = 0
         self._sealed_samples = 0
+        self._sealed_payload = 0
+        self._evicted = 0
 
     # ------------------------------------------------------------------ ingest
 
     def ingest(self, source: str, timestamp_ms: int, samples: Iterable[tuple[str, Labels, float]],
                families: Mapping[str, SeriesMeta] | None = None,
                sample_family: Mapping[str, str] | None = None) -> None:
+        """Adds one scrape of `source`. Raises ValueError (and changes nothing) if the time is not after the
+        source's newest; any other failure part-way also leaves the window as it was."""
         with self._lock:
-            newest = self._newest_ms.get(source)
-            if newest is not None and timestamp_ms <= newest:
+            state = self._sources.get(source)
+            if state is not None and state.newest_ms is not None and timestamp_ms <= state.newest_ms:
                 raise ValueError(f"timestamp {timestamp_ms} of source {source!r} is not after its newest "
-                                 f"({newest}); the clock went back or the scrape repeated")
+                                 f"({state.newest_ms}): the clock went back or the scrape repeated")
+            if state is None:
+                state = self._sources[source] = _Source(source, self.block_scrapes)
+            if state.open.rows >= self.block_scrapes:
+                self._seal(state)
+            self._write_row(state, timestamp_ms, samples, sample_family)
+            state.newest_ms = timestamp_ms
             if families:
-                self._families.update(families)
-            block = self._open.setdefault(source, _OpenBlock())
-            index = len(block.timestamps)
-            block.timestamps.append(timestamp_ms)
-            latest: dict[int, float] = {}
-            added = 0
-            for name, labels, value in samples:
-                key_id = self._intern(name, labels, sample_family.get(name, name) if sample_family else name)
-                if key_id in latest:
-                    continue  # a duplicate series in one page: the first one counts
-                latest[key_id] = value
-                column = block.columns.get(key_id)
-                if column is None:
-                    column = block.columns[key_id] = Column(key_id, index, array("d"))
-                    self._refs[key_id] = self._refs.get(key_id, 0) + 1
-                    added += _OPEN_COLUMN_OVERHEAD
-                missing = index - (column.start + len(column.values))
-                for _ in range(missing):  # the series skipped scrapes: record the gaps
-                    column.gaps.add(len(column.values))
-                    column.values.append(float("nan"))
-                column.values.append(value)
-                added += 8 * (missing + 1)
-            self._open_bytes += added
-            previous = self._latest.get(source)
-            self._latest[source] = (timestamp_ms, latest)
-            if previous is not None:
-                self._open_bytes -= _LATEST_OVERHEAD * len(previous[1])
-                for key_id in previous[1].keys() - latest.keys():
-                    self._release(key_id, latest_only=True)
-            self._open_bytes += _LATEST_OVERHEAD * len(latest)
-            self._newest_ms[source] = timestamp_ms
-            if len(block.timestamps) >= self.block_scrapes:
-                self._seal(source)
+                self._update_families(families)
             self._enforce_budget()
 
     def ingest_families(self, source: str, timestamp_ms: int, families: Iterable[object]) -> None:
-        """Convenience for pages parsed by fodc.expfmt (Family/Sample shaped objects)."""
+        """Adds a page parsed into Family-shaped objects (.name .type .help .unit .samples; each sample with
+        .name .labels .value), as fodc.expfmt produces."""
         metas: dict[str, SeriesMeta] = {}
         sample_family: dict[str, str] = {}
         samples: list[tuple[str, Labels, float]] = []
         for family in families:
-            metas[family.name] = SeriesMeta(family.name, family.type, family.help, family.unit)
-            for sample in family.samples:
-                if sample.name != family.name:
-                    sample_family[sample.name] = family.name
+            name = family.name  # type: ignore[attr-defined]
+            metas[name] = SeriesMeta(name, family.type, family.help, family.unit)  # type: ignore[attr-defined]
+            for sample in family.samples:  # type: ignore[attr-defined]
+                if sample.name != name:
+                    sample_family[sample.name] = name
                 samples.append((sample.name, sample.labels, sample.value))
         self.ingest(source, timestamp_ms, samples, metas, sample_family)
 
-    def _intern(self, name: str, labels: Labels, family: str) -> int:
+    def _write_row(self, state: _Source, timestamp_ms: int, samples: Iterable[tuple[str, Labels, float]],
+                   sample_family: Mapping[str, str] | None) -> None:
+        block = state.open
+        row = block.rows
+        cells = block.cells
+        index = state.series
+        columns_before = len(block.series)
+        created: list[_Series] = []
+        count = 0
+        try:
+            for name, labels, value in samples:
+                series = index.get((name, labels))
+                if series is None:
+                    family = sample_family.get(name, name) if sample_family else name
+                    series = self._new_series(state, name, labels, family)
+                    created.append(series)
+                if series.base < 0:
+                    series.base = block.add_column(series)
+                cells[series.base + row] = value
+                count += 1
+            block.timestamps.append(timestamp_ms)
+        except BaseException:
+            block.clear_row(row)
+            for series in block.drop_columns_from(columns_before):
+                series.base = -1
+            for series in created:
+                self._forget(state, series)
+            raise
+        block.samples += count
+
+    def _new_series(self, state: _Source, name: str, labels: Labels, family: str) -> _Series:
+        atoms = self._atoms
+        name = atoms.take(name)
+        labels = tuple(atoms.take(pair) for pair in labels)
+        family = atoms.take(family)
+        series = _Series(name, labels, family)
         key = (name, labels)
-        key_id = self._key_ids.get(key)
-        if key_id is None:
-            key_id = self._next_id
-            self._next_id += 1
-            self._key_ids[key] = key_id
-            self._keys[key_id] = key
-            self._family_of[key_id] = family
-            self._refs[key_id] = 1  # held by the latest map until it drops out of a scrape
-            self._open_bytes += _SERIES_OVERHEAD + len(name) + sum(len(k) + len(v) for k, v in labels)
-        return key_id
+        series.cost = series_size(series, key, labels)
+        state.series[key] = series
+        self._series_bytes += series.cost
+        self._family_refs[family] = self._family_refs.get(family, 0) + 1
+        return series
 
-    def _release(self, key_id: int, latest_only: bool = False) -> None:
-        self._refs[key_id] -= 1
-        if self._refs[key_id] <= 0:
-            name, labels = self._keys.pop(key_id)
-            del self._key_ids[(name, labels)]
-            del self._refs[key_id]
-            del self._family_of[key_id]
-            self._open_bytes -= _SERIES_OVERHEAD + len(name) + sum(len(k) + len(v) for k, v in labels)
-
-    def _seal(self, source: str) -> None:
-        block = self._open.pop(source, None)
-        if block is None or not block.timestamps:
+    def _forget(self, state: _Source, series: _Series) -> None:
+        del state.series[(series.name, series.labels)]
+        self._series_bytes -= series.cost
+        atoms = self._atoms
+        atoms.give_back(series.name)
+        for pair in series.labels:
+            atoms.give_back(pair)
+        atoms.give_back(series.family)
+        refs = self._family_refs[series.family] - 1
+        if refs:
+            self._family_refs[series.family] = refs
             return
-        columns = list(block.columns.values())
-        payload = encode_block(Block(block.timestamps, columns))
-        samples = sum(len(c.values) - len(c.gaps) for c in columns)
-        sealed = _Sealed(source, block.timestamps[0], block.timestamps[-1],
-                         array("I", (c.key_id for c in columns)), payload, samples)
-        self._open_bytes -= sum(8 * len(c.values) + _OPEN_COLUMN_OVERHEAD for c in columns)
-        self._sealed.append(sealed)
-        self._sealed_bytes += sealed.nbytes
+        del self._family_refs[series.family]
+        meta = self._families.pop(series.family, None)
+        if meta is not None:
+            self._family_bytes -= meta_size(meta)
+
+    def _update_families(self, families: Mapping[str, SeriesMeta]) -> None:
+        known = self._families
+        for name, meta in families.items():
+            if name not in self._family_refs:
+                continue  # no series of it held: keeping its metadata would leak under churn
+            old = known.get(name)
+            if old == meta:
+                continue
+            if old is not None:
+                self._family_bytes -= meta_size(old)
+            known[name] = meta
+            self._family_bytes += meta_size(meta)
+
+    # ------------------------------------------------------------------ sealing and eviction
+
+    def _seal(self, state: _Source) -> None:
+        block = state.open
+        rows = block.rows
+        state.open = OpenBlock(self.block_scrapes)
+        if rows == 0:
+            return
+        seq = state.next_seq
+        state.next_seq += 1
+        heads = []
+        for series in block.series:  # every column holds at least one value: columns start with one
+            heads.append((series.name, series.labels, series.family))
+            series.base = -1
+            series.last_block = seq
+        names = dict.fromkeys(head[2] for head in heads)
+        metas = tuple(self._families.get(f) or SeriesMeta(f, _UNTYPED, "", "") for f in names)
+        grid = memoryview(block.cells).cast("B")
+        try:
+            payload, samples = encode_grid(state.name, block.timestamps.tolist(), metas, heads, grid,
+                                           self.block_scrapes)
+        finally:
+            grid.release()
+        record = _Sealed(state.name, seq, block.timestamps[0], block.timestamps[-1], payload, samples,
+                         _SEALED_RECORD_BYTES + sys.getsizeof(payload))
+        self._sealed.append(record)
+        self._sealed_bytes += record.nbytes
         self._sealed_samples += samples
+        self._sealed_payload += len(payload)
+
+    def _evict_oldest(self) -> None:
+        record = self._sealed.popleft()
+        self._sealed_bytes -= record.nbytes
+        self._sealed_samples -= record.samples
+        self._sealed_payload -= len(record.payload)
+        self._evicted += 1
+        state = self._sources[record.source]
+        # Blocks go oldest first, so a series whose newest sealed block this was has no sealed data left.
+        for series in [s for s in state.series.values() if s.last_block <= record.seq]:
+            if series.base < 0:
+                self._forget(state, series)
+            else:
+                series.last_block = -1  # lives on in the open block
+
+    def _used_bytes(self) -> int:
+        containers = (sys.getsizeof(self._sources) + sys.getsizeof(self._families) + sys.getsizeof(self._family_refs)
+                      + sys.getsizeof(self._sealed) + sum(s.nbytes() for s in self._sources.values())
+                      + self._atoms.total_bytes())
+        return containers + self._family_bytes + self._series_bytes + self._sealed_bytes
 
     def _enforce_budget(self) -> None:
-        while self._open_bytes + self._sealed_bytes > self.budget_bytes:
-            if not self._sealed:
-                # Everything is still raw: seal the largest open block early so it can be compressed/evicted.
-                largest = max(self._open, key=lambda s: len(self._open[s].columns) * len(self._open[s].timestamps),
-                              default=None)
-                if largest is None or not self._open[largest].timestamps:
-                    return
-                self._seal(largest)
+        while self._used_bytes() > self.budget_bytes:
+            if self._sealed:
+                self._evict_oldest()
                 continue
-            oldest = self._sealed.pop(0)
-            self._sealed_bytes -= oldest.nbytes
-            self._sealed_samples -= oldest.samples
-            self._evicted += 1
-            for key_id in oldest.key_ids:
-                self._release(key_id)
+            # Everything is still raw: seal the biggest open block so it can be compressed, then evicted.
+            biggest = max((s for s in self._sources.values() if s.open.rows), key=lambda s: len(s.open.cells),
+                          default=None)
+            if biggest is None:
+                return
+            self._seal(biggest)
 
     def drop_source(self, source: str) -> None:
+        """Forgets everything of `source` (an endpoint that went away for good)."""
         with self._lock:
-            block = self._open.pop(source, None)
-            if block is not None:
-                for column in block.columns.values():
-                    self._open_bytes -= 8 * len(column.values) + _OPEN_COLUMN_OVERHEAD
-                    self._release(column.key_id)
-            latest = self._latest.pop(source, None)
-            if latest is not None:
-                self._open_bytes -= _LATEST_OVERHEAD * len(latest[1])
-                for key_id in latest[1]:
-                    self._release(key_id)
-            self._newest_ms.pop(source, None)
-            kept = []
-            for sealed in self._sealed:
-                if sealed.source == source:
-                    self._sealed_bytes -= sealed.nbytes
-                    self._sealed_samples -= sealed.samples
-                    for key_id in sealed.key_ids:
-                        self._release(key_id)
-                else:
-                    kept.append(sealed)
+            state = self._sources.pop(source, None)
+            if state is None:
+                return
+            kept: deque[_Sealed] = deque()
+            for record in self._sealed:
+                if record.source != source:
+                    kept.append(record)
+                    continue
+                self._sealed_bytes -= record.nbytes
+                self._sealed_samples -= record.samples
+                self._sealed_payload -= len(record.payload)
             self._sealed = kept
+            for series in list(state.series.values()):
+                self._forget(state, series)
 
     # ------------------------------------------------------------------ read
 
-    def _window(self, key_id: int, source: str, timestamps: list[int], values: list[float],
-                name_family: tuple[str, Labels, str]) -> SeriesWindow:
-        name, labels, family = name_family
-        meta = self._families.get(family) or SeriesMeta(family, "untyped", "", "")
-        return SeriesWindow(name, labels, meta.type, meta.help, meta.unit, source, timestamps, values, family)
-
     def latest(self) -> list[SeriesWindow]:
         """The newest point of every series present in its source's most recent scrape."""
+        result: list[SeriesWindow] = []
+        from_sealed: list[str | bytes] = []
         with self._lock:
-            result = []
-            for source, (timestamp_ms, values) in self._latest.items():
-                for key_id, value in values.items():
-                    name, labels = self._keys[key_id]
-                    result.append(self._window(key_id, source, [timestamp_ms], [value],
-                                               (name, labels, self._family_of[key_id])))
-            return result
+            metas = dict(self._families)
+            for state in self._sources.values():
+                block = state.open
+                rows = block.rows
+                if rows == 0:  # only right after a forced seal: the newest scrape is in the last sealed block
+                    record = next((r for r in reversed(self._sealed) if r.source == state.name), None)
+                    if record is not None:
+                        from_sealed.append(record.payload)
+                    continue
+                timestamp = block.timestamps[-1]
+                for series in block.series:
+                    value = cells_to_values(block.column_bytes(series.base, rows - 1, rows))[0]
+                    if value is not None:
+                        result.append(_window(metas, state.name, series.name, series.labels, series.family,
+                                              [timestamp], [value]))
+        for payload in from_sealed:
+            try:
+                decoded = decode_block(payload)
+            except CodecError as exc:
+                log.error("flight recorder: unreadable sealed block skipped: %s", exc)
+                continue
+            timestamp = decoded.timestamps_ms[-1]
+            for column in decoded.columns:
+                if column.values[-1] is not None:
+                    result.append(_window(metas, decoded.source, column.name, column.labels, column.family,
+                                          [timestamp], [column.values[-1]], {m.name: m for m in decoded.families}))
+        return result
 
     def query(self, start_ms: int | None = None, end_ms: int | None = None,
               names: Collection[str] | None = None,
               name_pattern: re.Pattern[str] | None = None) -> Iterator[SeriesWindow]:
-        """Points with start_ms <= t <= end_ms, grouped per series; filters match the family name."""
-        lo = start_ms if start_ms is not None else -(2**63)
-        hi = end_ms if end_ms is not None else 2**63
+        """Points with start_ms <= t <= end_ms, one SeriesWindow per series (per source), oldest point first.
 
-        def wanted(family: str) -> bool:
-            return (names is None or family in names) and (name_pattern is None or bool(name_pattern.fullmatch(family)))
-
+        `names` and `name_pattern` (fullmatch) select by FAMILY name, so a histogram's buckets come with it.
+        Only sealed blocks overlapping the range are decoded, after the lock is released."""
+        lo = -(2**63) if start_ms is None else start_ms
+        hi = 2**63 if end_ms is None else end_ms
+        wanted = _family_filter(names, name_pattern)
         with self._lock:
-            sealed = [s for s in self._sealed if s.last_ms >= lo and s.first_ms <= hi]
-            open_copies = {source: (list(b.timestamps), {k: (c.start, array("d", c.values), set(c.gaps))
-                                                         for k, c in b.columns.items()})
-                           for source, b in self._open.items()}
-            keys = dict(self._keys)
-            family_of = dict(self._family_of)
-        points: dict[tuple[str, int], tuple[list[int], list[float]]] = {}
-
-        def add(source: str, timestamps: list[int], key_id: int, start: int, values: array, gaps: set[int]) -> None:
-            if key_id not in keys or not wanted(family_of[key_id]):
-                return
-            first = max(0, bisect_left(timestamps, lo) - start)
-            last = min(len(values), bisect_right(timestamps, hi) - start)
-            if first >= last:
-                return
-            ts_out, vs_out = points.setdefault((source, key_id), ([], []))
-            if not gaps:
-                ts_out.extend(timestamps[start + first:start + last])
-                vs_out.extend(values[first:last])
-                return
-            for i in range(first, last):
-                if i not in gaps:
-                    ts_out.append(timestamps[start + i])
-                    vs_out.append(values[i])
-
-        for block in sealed:  # oldest first, so points come out in time order
-            decoded = decode_block(block.payload)
+            metas = dict(self._families)
+            sealed = [r.payload for r in self._sealed if r.last_ms >= lo and r.first_ms <= hi]
+            opened = []
+            for state in self._sources.values():
+                block = state.open
+                if not block.rows or block.timestamps[0] > hi or block.timestamps[-1] < lo:
+                    continue
+                first, stop = bisect_left(block.timestamps, lo), bisect_right(block.timestamps, hi)
+                columns = [(s.name, s.labels, s.family, block.column_bytes(s.base, first, stop))
+                           for s in block.series if wanted is None or wanted(s.family)]
+                opened.append((state.name, block.timestamps[first:stop].tolist(), columns))
+        points: dict[tuple[str, str, Labels], tuple[str, Mapping[str, SeriesMeta], list[int], list[float]]] = {}
+        for payload in sealed:
+            try:
+                decoded = decode_block(payload, wanted)
+            except CodecError as exc:
+                log.error("flight recorder: unreadable sealed block skipped: %s", exc)
+                continue
+            timestamps = decoded.timestamps_ms
+            block_metas = {m.name: m for m in decoded.families}
+            first, stop = bisect_left(timestamps, lo), bisect_right(timestamps, hi)
             for column in decoded.columns:
-                add(block.source, decoded.timestamps_ms, column.key_id, column.start, column.values, column.gaps)
-        for source, (timestamps, columns) in open_copies.items():
-            for key_id, (start, values, gaps) in columns.items():
-                add(source, timestamps, key_id, start, values, gaps)
-        for (source, key_id), (timestamps, values) in points.items():
+                _collect(points, decoded.source, column.name, column.labels, column.family, block_metas,
+                         timestamps[first:stop], column.values[first:stop])
+        for source, timestamps, columns in opened:
+            for name, labels, family, raw in columns:
+                _collect(points, source, name, labels, family, {}, timestamps, cells_to_values(raw))
+        for (source, name, labels), (family, block_metas, timestamps, values) in points.items():
             if timestamps:
-                name, labels = keys[key_id]
-                yield self._window(key_id, source, timestamps, values, (name, labels, family_of[key_id]))
+                yield _window(metas, source, name, labels, family, timestamps, values, block_metas)
 
     def stats(self, interval_s: float | None = None) -> WindowStats:
+        """Figures about the window; `interval_s` (else the observed scrape interval) drives the estimate."""
         with self._lock:
-            open_samples = sum(len(c.values) - len(c.gaps) for b in self._open.values() for c in b.columns.values())
-            oldest = min([s.first_ms for s in self._sealed] +
-                         [b.timestamps[0] for b in self._open.values() if b.timestamps], default=None)
-            newest = max(self._newest_ms.values(), default=None)
-            series = len(self._keys)
-            bytes_per_sample = (sum(len(s.payload) for s in self._sealed) / self._sealed_samples
-                                if self._sealed_samples else DEFAULT_BYTES_PER_SAMPLE)
-            live_series = sum(len(v) for _, v in self._latest.values())
-            return WindowStats(
-                budget_bytes=self.budget_bytes,
-                used_bytes=self._open_bytes + self._sealed_bytes,
-                series=series,
-                samples=open_samples + self._sealed_samples,
-                oldest_ms=oldest,
-                newest_ms=newest,
-                estimated_window_seconds=estimate_window_seconds(self.budget_bytes, live_series or series,
-                                                                 interval_s or 15.0, bytes_per_sample),
-                sealed_blocks=len(self._sealed),
-                evicted_blocks=self._evicted,
-            )
+            used = self._used_bytes()
+            series = sum(len(s.series) for s in self._sources.values())
+            live = sum(len(s.open.series) for s in self._sources.values()) or series
+            samples = self._sealed_samples + sum(s.open.samples for s in self._sources.values())
+            firsts = [r.first_ms for r in self._sealed] + [s.open.timestamps[0] for s in self._sources.values()
+                                                           if s.open.rows]
+            newest = max((s.newest_ms for s in self._sources.values() if s.newest_ms is not None), default=None)
+            bytes_per_sample = (self._sealed_payload / self._sealed_samples if self._sealed_samples
+                                else DEFAULT_BYTES_PER_SAMPLE)
+            raw_cells = sum(8 * len(s.open.cells) for s in self._sources.values())
+            interval = interval_s or self._observed_interval_s() or 15.0
+            fixed = (used - self._sealed_bytes - raw_cells) / series if series else 0.0
+            estimate = estimate_window_seconds(self.budget_bytes, live, interval, bytes_per_sample,
+                                               block_scrapes=self.block_scrapes, fixed_bytes_per_series=fixed)
+            return WindowStats(budget_bytes=self.budget_bytes, used_bytes=used, series=series, samples=samples,
+                               oldest_ms=min(firsts, default=None), newest_ms=newest,
+                               estimated_window_seconds=estimate, sealed_blocks=len(self._sealed),
+                               evicted_blocks=self._evicted)
+
+    def _observed_interval_s(self) -> float | None:
+        """Mean scrape interval of the source with the most series in its open block."""
+        busiest = max(self._sources.values(), key=lambda s: len(s.open.series), default=None)
+        if busiest is None or busiest.open.rows < 2:
+            return None
+        stamps = busiest.open.timestamps
+        return (stamps[-1] - stamps[0]) / (len(stamps) - 1) / 1000.0
+
+
+def _family_filter(names: Collection[str] | None, pattern: re.Pattern[str] | None) -> Callable[[str], bool] | None:
+    if names is None and pattern is None:
+        return None
+    wanted = None if names is None else frozenset(names)
+    return lambda family: ((wanted is None or family in wanted)
+                           and (pattern is None or pattern.fullmatch(family) is not None))
+
+
+def _collect(points: dict, source: str, name: str, labels: Labels, family: str,
+             block_metas: Mapping[str, SeriesMeta], timestamps: list[int], values: list[float | None]) -> None:
+    entry = points.get((source, name, labels))
+    if entry is None:
+        entry = points[(source, name, labels)] = (family, block_metas, [], [])
+    out_times, out_values = entry[2], entry[3]
+    if None not in values:
+        out_times.extend(timestamps)
+        out_values.extend(values)
+        return
+    for timestamp, value in zip(timestamps, values, strict=True):
+        if value is not None:
+            out_times.append(timestamp)
+            out_values.append(value)
+
+
+def _window(metas: Mapping[str, SeriesMeta], source: str, name: str, labels: Labels, family: str,
+            timestamps: list[int], values: list[float],
+            block_metas: Mapping[str, SeriesMeta] | None = None) -> SeriesWindow:
+    meta = metas.get(family) or (block_metas.get(family) if block_metas else None)
+    if meta is None:
+        meta = SeriesMeta(family, _UNTYPED, "", "")
+    return SeriesWindow(name, labels, meta.type, meta.help, meta.unit, source, timestamps, values, family)
