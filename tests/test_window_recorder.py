@@ -5,9 +5,12 @@ from __future__ import annotations
 import math
 import re
 import struct
+import threading
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fodc.window import FlightRecorder, SeriesMeta
 
@@ -259,3 +262,62 @@ def test_ingest_families_takes_parsed_pages():
     assert got == {"lat_bucket": ("lat", "histogram", "latency", "seconds", [3.0]),
                    "lat_count": ("lat", "histogram", "latency", "seconds", [3.0]),
                    "up": ("up", "gauge", "is it up", "", [1.0])}
+
+
+any_value = (st.floats(allow_nan=False) | st.sampled_from([-0.0, math.inf, -math.inf])
+             | st.integers(-(2**53), 2**53).map(float))
+scrape = st.tuples(st.sampled_from(["scrape", "os"]), st.integers(1, 10**6),
+                   st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), any_value, max_size=4))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 6), st.lists(scrape, max_size=40))
+def test_any_ingest_sequence_reads_back_exactly(block_scrapes, scrapes):
+    rec = FlightRecorder(block_scrapes=block_scrapes)
+    now = {"scrape": T0, "os": T0 + 3}
+    expected: dict[tuple[str, str], tuple[list[int], list[bytes]]] = {}
+    newest: dict[str, tuple[int, dict]] = {}
+    for source, step, samples in scrapes:
+        now[source] += step
+        rec.ingest(source, now[source], [(name, (("src", source),), v) for name, v in samples.items()])
+        newest[source] = (now[source], samples)
+        for name, v in samples.items():
+            times, values = expected.setdefault((source, name), ([], []))
+            times.append(now[source])
+            values.append(struct.pack("<d", v))
+    got = {(w.source, w.name): (w.timestamps_ms, bits(w.values)) for w in rec.query()}
+    assert got == expected
+    latest = {(w.source, w.name): (w.timestamps_ms, bits(w.values)) for w in rec.latest()}
+    assert latest == {(source, name): ([t], bits([v])) for source, (t, samples) in newest.items()
+                      for name, v in samples.items()}
+
+
+def test_queries_from_other_threads_see_consistent_points_while_ingest_runs():
+    rec = FlightRecorder(budget_bytes=2_000_000, block_scrapes=5)
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def reader() -> None:
+        try:
+            while not done.is_set():
+                for window in rec.query():
+                    # every point was written as value == its scrape index
+                    assert window.values == [float((t - T0) // 1000) for t in window.timestamps_ms]
+                    assert window.timestamps_ms == sorted(window.timestamps_ms)
+                rec.latest()
+                rec.stats()
+        except BaseException as exc:  # handed to the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader, name=f"window-reader-{i}") for i in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        for i in range(400):
+            rec.ingest("s", T0 + i * 1000, [(f"m{j}", (), float(i)) for j in range(30)])
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert not errors, errors[0]
+    assert next(iter(rec.query())).values[-1] == 399.0
