@@ -22,3 +22,31 @@ def test_metric_labels_win_and_ours_move_aside():
 def test_enriched_labels_are_sorted():
     merged = enrich((("z", "1"), ("a", "2")), node_labels("n", "liaison", {}))
     assert [k for k, _ in merged] == sorted(k for k, _ in merged)
+
+
+def _record(node_id="n1", role="datanode-hot", labels=None):
+    from fodc.model import Address, Registration
+    from fodc.proxy.registry import ONLINE, AgentRecord, key_of
+
+    reg = Registration(node_id=node_id, role=role, primary=Address("10.0.0.1", 1), labels=labels or {})
+    return AgentRecord(key_of(reg).agent_id, key_of(reg), reg, ONLINE, 0, 0, 1, {}, {})
+
+
+def test_page_builder_merges_families_across_agents_with_one_header():
+    from fodc import expfmt
+    from fodc.proxy.exposition import PageBuilder
+    from fodc.v1 import fodc_pb2 as pb
+
+    def reply(value):
+        return pb.MetricsReply(families=[pb.MetricFamily(name="c", type="counter", help="c", series=[
+            pb.Series(labels=[pb.Label(name="node_id", value="own"), pb.Label(name="g", value='q"')],
+                      timestamps_ms=[1], values=[value], sample_name="c")])])
+
+    builder = PageBuilder()
+    builder.add(_record("a", labels={"zone": "1"}), reply(1))
+    builder.add(_record("b"), reply(2))
+    families = expfmt.parse_strict(builder.render())
+    assert [(f.name, f.type) for f in families] == [("c", "counter")]
+    by_node = {dict(s.labels)["fodc_node_id"]: dict(s.labels) for s in families[0].samples}
+    assert by_node["a"]["node_id"] == "own" and by_node["a"]["node_zone"] == "1" and by_node["a"]["g"] == 'q"'
+    assert by_node["b"]["node_role"] == "datanode-hot"

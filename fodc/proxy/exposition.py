@@ -21,6 +21,9 @@ class PageBuilder:
     def add(self, record: AgentRecord, reply: pb.MetricsReply) -> None:
         reg = record.registration
         added = node_labels(reg.node_id, reg.role, reg.labels)
+        added_names = {name for name, _ in added}
+        # The node's labels are the same for every series of this agent: format them once.
+        suffix = ",".join(f'{k}="{expfmt.escape_label_value(v)}"' for k, v in added)
         for family in reply.families:
             entry = self._families.get(family.name)
             if entry is None:
@@ -30,8 +33,16 @@ class PageBuilder:
             for series in family.series:
                 if not series.values:
                     continue
-                labels = enrich(tuple((lb.name, lb.value) for lb in series.labels), added)
-                lines.append(expfmt.format_sample(series.sample_name or family.name, labels, series.values[-1]))
+                name = series.sample_name or family.name
+                value = expfmt.format_value(series.values[-1])
+                if any(lb.name in added_names for lb in series.labels):  # rare: keep the metric's own label
+                    labels = enrich(tuple((lb.name, lb.value) for lb in series.labels), added)
+                    lines.append(expfmt.format_sample(name, labels, series.values[-1]))
+                elif series.labels:
+                    own = ",".join(f'{lb.name}="{expfmt.escape_label_value(lb.value)}"' for lb in series.labels)
+                    lines.append(f"{name}{{{own},{suffix}}} {value}\n")
+                else:
+                    lines.append(f"{name}{{{suffix}}} {value}\n")
 
     def render(self) -> str:
         out: list[str] = []
