@@ -1,0 +1,408 @@
+"""Acceptance of the Debian packages: build, lint, install, run under systemd, watchdog, upgrade, purge.
+
+One booted Debian 12 container serves the whole module; the tests run in file order against it, from
+installation to purge. The daemons listen on free host ports (containers share the host's network), set
+through the conffiles before installation, as configuration management would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from .conftest import REPO
+from .nspawn import Container
+
+pytestmark = [pytest.mark.system, pytest.mark.timeout(900)]
+
+T = TypeVar("T")
+
+APT_ENV = {"DEBIAN_FRONTEND": "noninteractive"}
+# apt's and dpkg's own bookkeeping, logs, caches and runtime state: not files "from the package".
+IGNORED_PREFIXES = ("/var/lib/apt/", "/var/lib/dpkg/", "/var/cache/", "/var/log/", "/root/debs",
+                    "/var/lib/systemd/", "/etc/.pwd.lock", "/etc/ld.so.cache")
+# adduser's backups of the account databases (the fodc user itself is kept on purge, see docs/packaging.md).
+IGNORED_FILES = ("/etc/passwd-", "/etc/group-", "/etc/shadow-", "/etc/gshadow-")
+AGENT_CAPABILITIES = {"cap_dac_read_search", "cap_sys_ptrace", "cap_perfmon", "cap_bpf"}
+CAPABILITY_BITS = {"cap_dac_read_search": 2, "cap_sys_ptrace": 19, "cap_perfmon": 38, "cap_bpf": 39}
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Both packages installed in one container, and how to reach the daemons from the host."""
+
+    container: Container
+    debs: dict[str, Path]
+    proxy_grpc_port: int
+    proxy_http_port: int
+    agent_http_port: int
+    node_id: str
+    files_before: frozenset[str]
+
+
+@pytest.fixture(scope="module")
+def deployment(module_container: Container, built_debs: dict[str, Path]) -> Deployment:
+    container = module_container
+    for deb in built_debs.values():
+        container.copy_in(deb, f"/root/debs/{deb.name}")
+    files_before = _file_list(container)
+    proxy_grpc, proxy_http, agent_http, nothing_there = _free_ports(4)
+    container.write_file("/etc/fodc/proxy.conf", (REPO / "packaging/etc/proxy.conf").read_text() + (
+        f"\ngrpc-listen-addr = 127.0.0.1:{proxy_grpc}\nhttp-listen-addr = 127.0.0.1:{proxy_http}\n"))
+    container.write_file("/etc/fodc/agent.conf", (REPO / "packaging/etc/agent.conf").read_text() + (
+        f"\nnode-role = datanode-hot\nproxy-addr = 127.0.0.1:{proxy_grpc}\n"
+        f"http-listen-addr = 127.0.0.1:{agent_http}\n"
+        f"node-metrics-url = http://127.0.0.1:{nothing_there}/metrics\n"))
+    # The conffiles exist before the packages do (pre-seeded), so dpkg would ask whether to keep them:
+    # --force-confold answers "keep" without a prompt, which is exactly what configuration management wants.
+    _apt(container, "install", "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold",
+         *(f"/root/debs/{deb.name}" for deb in built_debs.values()))
+    node_id = container.run("hostname").stdout.strip()
+    return Deployment(container, built_debs, proxy_grpc, proxy_http, agent_http, node_id, files_before)
+
+
+# --- building and linting -------------------------------------------------------------------------------
+
+def test_both_packages_build_from_the_checkout(built_debs: dict[str, Path]) -> None:
+    for package, deb in built_debs.items():
+        fields = _deb_fields(deb)
+        assert fields["Package"] == package
+        assert fields["Architecture"] == "amd64"
+
+
+def test_agent_recommends_bpfcc_and_kernel_headers(built_debs: dict[str, Path]) -> None:
+    recommends = {item.strip() for item in _deb_fields(built_debs["fodc-agent"])["Recommends"].split(",")}
+    assert {"python3-bpfcc", "linux-headers-amd64"} <= recommends
+
+
+def test_packages_depend_on_the_python_their_venv_was_made_with(built_debs: dict[str, Path]) -> None:
+    for deb in built_debs.values():
+        depends = _deb_fields(deb)["Depends"]
+        assert "python3 (>= 3.11~)" in depends and "python3 (<< 3.12)" in depends
+        assert "adduser" in depends
+
+
+def test_lintian_reports_no_errors_or_warnings(built_debs: dict[str, Path]) -> None:
+    if shutil.which("lintian") is None:
+        pytest.skip("lintian is not installed (apt-get install lintian)")
+    result = subprocess.run(["lintian", "--no-tag-display-limit", *map(str, built_debs.values())],
+                            capture_output=True, text=True, timeout=600)
+    problems = [line for line in result.stdout.splitlines() if line.startswith(("E:", "W:"))]
+    assert problems == []
+
+
+def test_proxy_unit_exposure_score_is_at_most_4() -> None:
+    assert _exposure(REPO / "packaging/systemd/fodc-proxy.service") <= 4.0
+
+
+def test_agent_unit_exposure_score_is_at_most_5() -> None:
+    # The agent needs four capabilities and a readable /proc of other users; "OK" ends at 5 on this scale.
+    assert _exposure(REPO / "packaging/systemd/fodc-agent.service") <= 5.0
+
+
+# --- installed and running ------------------------------------------------------------------------------
+
+def test_installed_units_pass_systemd_analyze_verify(deployment: Deployment) -> None:
+    # verify exits 0 on unknown or misspelt keys and only complains on stderr, so any output is a failure.
+    result = deployment.container.run("systemd-analyze", "verify", "fodc-proxy.service", "fodc-agent.service",
+                                      check=False)
+    assert (result.returncode, result.stderr, result.stdout) == (0, "", "")
+
+
+def test_install_starts_both_services(deployment: Deployment) -> None:
+    for unit in ("fodc-proxy", "fodc-agent"):
+        _wait_active(deployment.container, unit)
+
+
+def test_services_are_enabled_at_boot(deployment: Deployment) -> None:
+    result = deployment.container.systemctl("is-enabled", "fodc-proxy", "fodc-agent")
+    assert result.stdout.split() == ["enabled", "enabled"]
+
+
+def test_systemctl_status_shows_the_daemons_status_line(deployment: Deployment) -> None:
+    for unit in ("fodc-proxy", "fodc-agent"):
+        status = _wait_for(lambda unit=unit: _status_text(deployment.container, unit), 60, f"{unit} STATUS=")
+        shown = deployment.container.systemctl("status", unit, check=False).stdout
+        assert f'Status: "{status}"' in shown
+
+
+def test_agent_registers_with_the_proxy_and_is_online(deployment: Deployment) -> None:
+    node = _wait_for(lambda: _online_node(deployment), 60, "agent online in /cluster")
+    assert node["role"] == "datanode-hot"
+
+
+def test_proxy_metrics_endpoint_answers_200(deployment: Deployment) -> None:
+    status, _ = _http_get(deployment.proxy_http_port, "/metrics")
+    assert status == 200
+
+
+def test_daemons_run_as_the_fodc_system_user(deployment: Deployment) -> None:
+    uid = deployment.container.run("id", "-u", "fodc").stdout.strip()
+    for unit in ("fodc-proxy", "fodc-agent"):
+        status = _proc_status(deployment.container, _main_pid(deployment.container, unit))
+        assert status["Uid"].split()[0] == uid
+
+
+def test_agent_holds_exactly_its_four_capabilities(deployment: Deployment) -> None:
+    status = _proc_status(deployment.container, _main_pid(deployment.container, "fodc-agent"))
+    expected = sum(1 << CAPABILITY_BITS[name] for name in AGENT_CAPABILITIES)
+    assert int(status["CapEff"], 16) == expected
+
+
+def test_proxy_holds_no_capabilities(deployment: Deployment) -> None:
+    status = _proc_status(deployment.container, _main_pid(deployment.container, "fodc-proxy"))
+    assert (int(status["CapEff"], 16), int(status["CapBnd"], 16)) == (0, 0)
+
+
+def test_data_directory_belongs_to_fodc(deployment: Deployment) -> None:
+    owners = deployment.container.run("stat", "-c", "%U:%G %a", "/var/lib/fodc", "/var/lib/fodc/agent",
+                                      "/var/lib/fodc/proxy").stdout.split("\n")
+    assert [line for line in owners if line] == ["fodc:fodc 750"] * 3
+
+
+def test_conffiles_are_registered_with_dpkg(deployment: Deployment) -> None:
+    listed = deployment.container.run("dpkg-query", "-W", "-f=${Conffiles}\n", "fodc-agent", "fodc-proxy").stdout
+    paths = {line.split()[0] for line in listed.splitlines() if line.strip()}
+    assert paths == {"/etc/fodc/agent.conf", "/etc/default/fodc-agent", "/etc/fodc/proxy.conf",
+                     "/etc/default/fodc-proxy"}
+
+
+# --- watchdog ---------------------------------------------------------------------------------------------
+
+def test_frozen_agent_is_killed_by_the_watchdog_and_registers_again(deployment: Deployment) -> None:
+    container = deployment.container
+    with _short_watchdog(container, "fodc-agent"):
+        before = _wait_for(lambda: _online_node(deployment), 60, "agent online before the freeze")
+        frozen = _main_pid(container, "fodc-agent")
+        since = _container_now(container)
+        container.run("kill", "-STOP", str(frozen))
+        _wait_for(lambda: _restarted(container, "fodc-agent", frozen), 120, "fodc-agent restarted")
+        assert "watchdog" in _journal(container, "fodc-agent", since).lower()
+        after = _wait_for(lambda: _online_node(deployment, newer_than=before), 120, "agent registered again")
+        assert after["status"] == "online"
+
+
+def test_frozen_proxy_worker_is_killed_by_the_watchdog_and_the_agent_returns(deployment: Deployment) -> None:
+    container = deployment.container
+    with _short_watchdog(container, "fodc-proxy"):
+        before = _wait_for(lambda: _online_node(deployment), 60, "agent online before the freeze")
+        master = _main_pid(container, "fodc-proxy")
+        worker = _wait_for(lambda: _children(container, master), 30, "gunicorn worker")[0]
+        since = _container_now(container)
+        container.run("kill", "-STOP", str(worker))
+        _wait_for(lambda: _restarted(container, "fodc-proxy", master), 120, "fodc-proxy restarted")
+        assert "watchdog" in _journal(container, "fodc-proxy", since).lower()
+        after = _wait_for(lambda: _online_node(deployment, newer_than=before), 120, "agent back at the new proxy")
+        assert after["status"] == "online"
+
+
+# --- reinstall, upgrade, remove, purge --------------------------------------------------------------------
+
+def test_reinstall_keeps_a_modified_conffile_without_asking(deployment: Deployment) -> None:
+    container = deployment.container
+    edited = container.read_file("/etc/fodc/agent.conf")
+    # No --force-conf* option and no terminal: a dpkg prompt would fail the install.
+    _apt(container, "install", "--reinstall", f"/root/debs/{deployment.debs['fodc-agent'].name}")
+    assert container.read_file("/etc/fodc/agent.conf") == edited
+    _wait_active(container, "fodc-agent")
+
+
+def test_upgrade_keeps_the_admins_conffile_when_the_package_changes_it(deployment: Deployment,
+                                                                      tmp_path: Path) -> None:
+    container = deployment.container
+    edited = container.read_file("/etc/fodc/proxy.conf")
+    newer = _repack_with_new_version(deployment.debs["fodc-proxy"], tmp_path, "# a new setting, documented\n")
+    container.copy_in(newer, f"/root/debs/{newer.name}")
+    # Both the admin and the new package changed the conffile: keep the admin's (the new one is saved
+    # next to it as .dpkg-dist), which is what --force-confold is for.
+    _apt(container, "install", "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold",
+         f"/root/debs/{newer.name}")
+    assert container.read_file("/etc/fodc/proxy.conf") == edited
+    assert container.read_file("/etc/fodc/proxy.conf.dpkg-dist").endswith("# a new setting, documented\n")
+    assert _installed_version(container, "fodc-proxy") == _deb_fields(newer)["Version"]
+    _wait_active(container, "fodc-proxy")
+
+
+def test_remove_stops_the_service_and_keeps_its_conffiles(deployment: Deployment) -> None:
+    container = deployment.container
+    _apt(container, "remove", "fodc-agent")
+    assert container.systemctl("is-active", "fodc-agent", check=False).stdout.strip() in ("inactive", "unknown")
+    assert container.run("pgrep", "-f", "/opt/venvs/fodc-agent/", check=False).returncode == 1
+    assert container.path("/etc/fodc/agent.conf").exists()
+    assert _is_active(container, "fodc-proxy")
+
+
+def test_purge_leaves_no_files_behind(deployment: Deployment) -> None:
+    container = deployment.container
+    _apt(container, "purge", "fodc-agent", "fodc-proxy")
+    left = _file_list(container) - deployment.files_before
+    assert sorted(left) == []
+
+
+# --- helpers ----------------------------------------------------------------------------------------------
+
+def _apt(container: Container, *args: str) -> subprocess.CompletedProcess[str]:
+    return container.run("apt-get", "-y", "-q", "--no-install-recommends",
+                         "-o", "Dpkg::Options::=--force-unsafe-io", *args, env=APT_ENV)
+
+
+def _deb_fields(deb: Path) -> dict[str, str]:
+    text = subprocess.run(["dpkg-deb", "-f", str(deb)], capture_output=True, text=True, check=True).stdout
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        if line[:1].isspace():
+            continue
+        key, _, value = line.partition(":")
+        fields[key] = value.strip()
+    return fields
+
+
+def _exposure(unit: Path) -> float:
+    result = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--no-pager", str(unit)],
+                            capture_output=True, text=True, timeout=60)
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", result.stdout)
+    assert match, f"no exposure score in systemd-analyze output:\n{result.stdout[-1000:]}{result.stderr}"
+    return float(match.group(1))
+
+
+def _file_list(container: Container) -> frozenset[str]:
+    """Every path on the container's root filesystem (not /proc, /sys, /dev, /run, /tmp: other mounts)."""
+    listed = container.run("find", "/", "-xdev").stdout.splitlines()
+    return frozenset(path for path in listed
+                     if not path.startswith(IGNORED_PREFIXES) and path not in IGNORED_FILES)
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _http_get(port: int, path: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def _online_node(deployment: Deployment, newer_than: dict | None = None) -> dict | None:
+    """This container's agent in the proxy's /cluster if online (and registered after `newer_than`)."""
+    try:
+        status, body = _http_get(deployment.proxy_http_port, "/cluster")
+    except OSError:
+        return None
+    if status != 200:
+        return None
+    for node in json.loads(body)["nodes"]:
+        fresh = newer_than is None or node.get("registered_at") != newer_than.get("registered_at")
+        if node["node_id"] == deployment.node_id and node["status"] == "online" and fresh:
+            return node
+    return None
+
+
+def _wait_for(check: Callable[[], T | None | bool], timeout: float, what: str) -> T:
+    """Polls `check` until it returns something truthy; fails naming `what` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value  # type: ignore[return-value]
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up waiting for {what}")
+        time.sleep(0.25)
+
+
+def _is_active(container: Container, unit: str) -> bool:
+    return container.systemctl("is-active", unit, check=False).stdout.strip() == "active"
+
+
+def _wait_active(container: Container, unit: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not _is_active(container, unit):
+        if time.monotonic() > deadline:
+            journal = container.run("journalctl", "--no-pager", "-n", "40", "-u", unit, check=False).stdout
+            pytest.fail(f"{unit} is not active; its journal ends:\n{journal}")
+        time.sleep(0.25)
+
+
+def _status_text(container: Container, unit: str) -> str:
+    return container.systemctl("show", "-p", "StatusText", "--value", unit).stdout.strip()
+
+
+def _main_pid(container: Container, unit: str) -> int:
+    return int(container.systemctl("show", "-p", "MainPID", "--value", unit).stdout.strip())
+
+
+def _restarted(container: Container, unit: str, old_pid: int) -> bool:
+    pid = _main_pid(container, unit)
+    return pid not in (0, old_pid) and _is_active(container, unit)
+
+
+def _children(container: Container, pid: int) -> list[int]:
+    text = container.run("cat", f"/proc/{pid}/task/{pid}/children", check=False).stdout
+    return [int(child) for child in text.split()]
+
+
+def _proc_status(container: Container, pid: int) -> dict[str, str]:
+    lines = container.read_file(f"/proc/{pid}/status").splitlines()
+    return {key: value.strip() for key, _, value in (line.partition(":") for line in lines)}
+
+
+def _container_now(container: Container) -> str:
+    return container.run("date", "+%Y-%m-%d %H:%M:%S").stdout.strip()
+
+
+def _journal(container: Container, unit: str, since: str) -> str:
+    return container.run("journalctl", "--no-pager", "-u", unit, "--since", since).stdout
+
+
+def _installed_version(container: Container, package: str) -> str:
+    return container.run("dpkg-query", "-W", "-f=${Version}", package).stdout
+
+
+@contextlib.contextmanager
+def _short_watchdog(container: Container, unit: str, seconds: int = 10) -> Iterator[None]:
+    """A drop-in shortening WatchdogSec (30 s shipped) so a freeze is noticed sooner; removed afterwards."""
+    drop_in = f"/etc/systemd/system/{unit}.service.d"
+    container.write_file(f"{drop_in}/50-test-watchdog.conf", f"[Service]\nWatchdogSec={seconds}s\n")
+    container.systemctl("daemon-reload")
+    container.systemctl("restart", unit)
+    try:
+        yield
+    finally:
+        container.run("rm", "-rf", drop_in)
+        container.systemctl("daemon-reload")
+
+
+def _repack_with_new_version(deb: Path, workdir: Path, conffile_addition: str) -> Path:
+    """The same package as a newer version whose shipped /etc/fodc/proxy.conf gained a line."""
+    tree = workdir / "tree"
+    subprocess.run(["dpkg-deb", "-R", str(deb), str(tree)], check=True)
+    control = tree / "DEBIAN" / "control"
+    version = _deb_fields(deb)["Version"] + "+test1"
+    control.write_text(re.sub(r"(?m)^Version: .*$", f"Version: {version}", control.read_text()))
+    conffile = tree / "etc" / "fodc" / "proxy.conf"
+    conffile.write_text(conffile.read_text() + conffile_addition)
+    newer = workdir / f"fodc-proxy_{version}_amd64.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zgzip", "-z1", "-b", str(tree), str(newer)],
+                   check=True, capture_output=True)
+    return newer
