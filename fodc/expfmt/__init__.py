@@ -1,0 +1,31 @@
+"""The Prometheus text exposition format (and OpenMetrics text), parsed whole and written back.
+
+Upstream's regex parser broke on `}` or escaped quotes inside label values, dropped empty label values and
+failed the whole scrape on a sample with a timestamp. This package reads the full format; a bad line costs
+that line (a ParseError in the result), never the page, and parse() never raises.
+
+    model.py   Sample, Family, ParseResult, ParseError: the plain data at the boundary
+    lexer.py   one line -> name, labels, value, timestamp (or a HELP/TYPE/UNIT/EOF comment)
+    parser.py  a page -> families; `Parser` caches series across scrapes of one endpoint
+    render.py  families -> Prometheus text 0.0.4
+
+Pure functions over strings: no I/O, clocks or threads anywhere in the package.
+"""
+
+from .model import Family, Labels, ParseError, ParseResult, Sample
+from .parser import Parser, is_openmetrics, parse, parse_strict
+from .render import (
+    CONTENT_TYPE_LATEST,
+    escape_help,
+    escape_label_value,
+    format_labels,
+    format_sample,
+    format_value,
+    render,
+)
+
+__all__ = [
+    "CONTENT_TYPE_LATEST", "Family", "Labels", "ParseError", "ParseResult", "Parser", "Sample", "escape_help",
+    "escape_label_value", "format_labels", "format_sample", "format_value", "is_openmetrics", "parse",
+    "parse_strict", "render",
+]
