@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fodc.window import FlightRecorder, SeriesMeta
+from fodc.window import recorder as recorder_module
 
 T0 = 1_787_300_000_000
 
@@ -229,9 +230,7 @@ def test_a_corrupt_sealed_block_is_skipped_not_fatal():
     rec = FlightRecorder(block_scrapes=2)
     for i in range(5):
         rec.ingest("s", T0 + i, [("a", (), float(i))])
-    oldest = rec._sealed[0]
-    rec._sealed[0] = type(oldest)(oldest.source, oldest.seq, oldest.first_ms, oldest.last_ms,
-                                  b"\x01garbage", oldest.samples, oldest.nbytes)
+    rec._sealed[0].payload = b"\x01garbage"  # as if memory or a later on-disk copy got damaged
     assert next(iter(rec.query())).values == [2.0, 3.0, 4.0]
 
 
@@ -321,3 +320,21 @@ def test_queries_from_other_threads_see_consistent_points_while_ingest_runs():
             thread.join(timeout=30)
     assert not errors, errors[0]
     assert next(iter(rec.query())).values[-1] == 399.0
+
+
+def test_a_block_being_sealed_stays_readable_from_other_threads(monkeypatch):
+    rec = FlightRecorder(block_scrapes=3)
+    seen = []
+    encode = recorder_module._encode
+
+    def observing_encode(record):  # runs after ingest released the lock, before the block is compressed
+        seen.append(([(w.timestamps_ms, w.values) for w in rec.query()], [w.values for w in rec.latest()]))
+        return encode(record)
+
+    monkeypatch.setattr(recorder_module, "_encode", observing_encode)
+    for i in range(4):
+        rec.ingest("s", T0 + i, [("a", (), float(i))])
+    assert seen == [([([T0, T0 + 1, T0 + 2, T0 + 3], [0.0, 1.0, 2.0, 3.0])], [[3.0]])]
+    assert [(w.timestamps_ms, w.values) for w in rec.query()] == [([T0, T0 + 1, T0 + 2, T0 + 3],
+                                                                    [0.0, 1.0, 2.0, 3.0])]
+    assert rec.stats().sealed_blocks == 1

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import sys
 from array import array
-from itertools import accumulate
+from itertools import accumulate, repeat
+from operator import and_, lshift, neg, rshift, sub, truediv, xor
 
 MODE_CONST, MODE_INT, MODE_DECIMAL, MODE_XOR = 0, 1, 2, 3
 _INT_LIMIT = 2**61  # keeps zigzagged delta-of-deltas inside 64 bits
@@ -143,15 +144,17 @@ def put_ints(out: bytearray, ints: list[int]) -> None:
     put_varint(out, _zigzag(ints[0]))
     if len(ints) == 1:
         return
-    deltas = [b - a for a, b in zip(ints, ints[1:], strict=False)]
+    deltas = list(map(sub, ints[1:], ints))
     put_varint(out, _zigzag(deltas[0]))
     if len(ints) == 2:
         return
-    zz = [(d << 1) ^ (d >> 127) for d in (b - a for a, b in zip(deltas, deltas[1:], strict=False))]
-    top = max(zz)
-    if top == 0:
+    dods = list(map(sub, deltas[1:], deltas))
+    if not any(dods):  # a steady counter or a regular cadence
         out.append(0)
         return
+    # zigzag, (d << 1) ^ (d >> 127), as C-level maps: this runs for every value of every sealed block
+    zz = list(map(xor, map(lshift, dods, repeat(1)), map(rshift, dods, repeat(127))))
+    top = max(zz)
     width = 1 if top < 1 << 8 else 2 if top < 1 << 16 else 4 if top < 1 << 32 else 8
     if top >= 1 << 64:
         raise ValueError("delta-of-delta does not fit 64 bits")
@@ -171,7 +174,7 @@ def get_ints(reader: Reader, count: int) -> list[int]:
         dods = [0] * (count - 2)
     elif width in _WIDTH_CODES:
         zz = _bytes_to_words(_unplanes(reader.take((count - 2) * width), width), width)
-        dods = [(z >> 1) ^ -(z & 1) for z in zz]
+        dods = list(map(xor, map(rshift, zz, repeat(1)), map(neg, map(and_, zz, repeat(1)))))
     else:
         raise ColumnError(f"bad integer width {width}")
     return list(accumulate(accumulate(dods, initial=delta), initial=first))
@@ -193,7 +196,7 @@ def _as_ints(values: list[float], raw: bytes) -> list[int] | None:
     try:
         if not -_INT_LIMIT < min(values) <= max(values) < _INT_LIMIT:
             return None
-        ints = [int(v) for v in values]
+        ints = list(map(int, values))
     except (ValueError, OverflowError):  # NaN or ±Inf
         return None
     return ints if array("d", ints).tobytes() == raw else None
@@ -211,7 +214,7 @@ def _as_decimals(values: list[float], raw: bytes) -> tuple[int, list[int]] | Non
         except (ValueError, OverflowError):
             return None
         if -_INT_LIMIT < min(ints) <= max(ints) < _INT_LIMIT \
-                and array("d", [n / scale for n in ints]).tobytes() == raw:
+                and array("d", map(truediv, ints, repeat(scale))).tobytes() == raw:
             return k, ints
     return None
 
@@ -247,13 +250,13 @@ def get_values(reader: Reader, count: int) -> list[float]:
     if mode == MODE_CONST:
         return _native_floats(reader.take(8)) * count
     if mode == MODE_INT:
-        return [float(n) for n in get_ints(reader, count)]
+        return list(map(float, get_ints(reader, count)))
     if mode == MODE_DECIMAL:
         k = reader.byte()
         if not 1 <= k <= _MAX_DECIMALS:
             raise ColumnError(f"bad decimal scale {k}")
         scale = 10.0**k
-        return [n / scale for n in get_ints(reader, count)]
+        return list(map(truediv, get_ints(reader, count), repeat(scale)))
     if mode == MODE_XOR:
         xored = int.from_bytes(_unplanes(reader.take(8 * count), 8), "little")
         shift = 64

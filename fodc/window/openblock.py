@@ -44,6 +44,10 @@ class OpenBlock:
     def column_bytes(self, base: int, first: int, stop: int) -> bytes:
         return self.cells[base + first:base + stop].tobytes()
 
+    def row_values(self, row: int) -> list[float | None]:
+        """One scrape across every column (column order), None where a series was absent."""
+        return cells_to_values(self.cells[row::self.capacity].tobytes())
+
     def clear_row(self, row: int) -> None:
         """Undoes a half-written scrape: every existing column's cell in `row` goes back to MISSING."""
         view = memoryview(self.cells).cast("B")

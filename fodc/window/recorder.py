@@ -68,19 +68,41 @@ class _Source:
         return sys.getsizeof(self) + sys.getsizeof(self.series) + self.open.nbytes()
 
 
-@dataclass(frozen=True, slots=True)
 class _Sealed:
+    """One sealed block in the eviction queue. Between detaching a full open block and finishing its encoding
+    (outside the lock) `payload` is None and `raw` holds the detached, no longer written, block."""
+
+    __slots__ = ("source", "seq", "first_ms", "last_ms", "payload", "raw", "samples", "nbytes", "gone")
+
+    def __init__(self, source: str, seq: int, first_ms: int, last_ms: int, raw: _Raw | None, samples: int,
+                 nbytes: int) -> None:
+        self.source = source
+        self.seq = seq
+        self.first_ms = first_ms
+        self.last_ms = last_ms
+        self.payload: bytes | None = None
+        self.raw: _Raw | None = raw
+        self.samples = samples
+        self.nbytes = nbytes
+        self.gone = False  # evicted or dropped while its encoding was under way
+
+
+@dataclass(frozen=True, slots=True)
+class _Raw:
     source: str
-    seq: int
-    first_ms: int
-    last_ms: int
-    payload: bytes
-    samples: int
-    nbytes: int
+    block: OpenBlock
+    heads: list[tuple[str, Labels, str]]
+    metas: tuple[SeriesMeta, ...]
+
+    def columns(self, first: int, stop: int, wanted: Callable[[str], bool] | None) -> Iterator[tuple]:
+        capacity = self.block.capacity
+        for i, (name, labels, family) in enumerate(self.heads):
+            if wanted is None or wanted(family):
+                yield name, labels, family, self.block.column_bytes(i * capacity, first, stop)
 
 
 # The record object plus its int fields (timestamps and counts are beyond the small-int cache).
-_SEALED_RECORD_BYTES = sys.getsizeof(_Sealed("", 0, 0, 0, b"", 0, 0)) + 4 * 32
+_SEALED_RECORD_BYTES = sys.getsizeof(_Sealed("", 0, 0, 0, None, 0, 0)) + 4 * 32
 
 
 class FlightRecorder:
@@ -101,7 +123,8 @@ class FlightRecorder:
         self._sealed: deque[_Sealed] = deque()  # oldest first, all sources
         self._sealed_bytes = 0
         self._sealed_samples = 0
-        self._sealed_payload = 0
+        self._payload_bytes = 0  # finished blocks only: the measured bytes/sample
+        self._payload_samples = 0
         self._evicted = 0
 
     # ------------------------------------------------------------------ ingest
@@ -110,21 +133,29 @@ class FlightRecorder:
                families: Mapping[str, SeriesMeta] | None = None,
                sample_family: Mapping[str, str] | None = None) -> None:
         """Adds one scrape of `source`. Raises ValueError (and changes nothing) if the time is not after the
-        source's newest; any other failure part-way also leaves the window as it was."""
-        with self._lock:
-            state = self._sources.get(source)
-            if state is not None and state.newest_ms is not None and timestamp_ms <= state.newest_ms:
-                raise ValueError(f"timestamp {timestamp_ms} of source {source!r} is not after its newest "
-                                 f"({state.newest_ms}): the clock went back or the scrape repeated")
-            if state is None:
-                state = self._sources[source] = _Source(source, self.block_scrapes)
-            if state.open.rows >= self.block_scrapes:
-                self._seal(state)
-            self._write_row(state, timestamp_ms, samples, sample_family)
-            state.newest_ms = timestamp_ms
-            if families:
-                self._update_families(families)
-            self._enforce_budget()
+        source's newest; any other failure part-way also leaves the window as it was.
+
+        When the source's open block is full it is detached under the lock and compressed after the lock is
+        released, so queries on other threads never wait for a seal."""
+        detached = None
+        try:
+            with self._lock:
+                state = self._sources.get(source)
+                if state is not None and state.newest_ms is not None and timestamp_ms <= state.newest_ms:
+                    raise ValueError(f"timestamp {timestamp_ms} of source {source!r} is not after its newest "
+                                     f"({state.newest_ms}): the clock went back or the scrape repeated")
+                if state is None:
+                    state = self._sources[source] = _Source(source, self.block_scrapes)
+                if state.open.rows >= self.block_scrapes:
+                    detached = self._detach(state)
+                self._write_row(state, timestamp_ms, samples, sample_family)
+                state.newest_ms = timestamp_ms
+                if families:
+                    self._update_families(families)
+                self._enforce_budget()
+        finally:
+            if detached is not None:  # also when the row failed: the full block is sealed all the same
+                self._finish(detached)
 
     def ingest_families(self, source: str, timestamp_ms: int, families: Iterable[object]) -> None:
         """Adds a page parsed into Family-shaped objects (.name .type .help .unit .samples; each sample with
@@ -216,12 +247,13 @@ class FlightRecorder:
 
     # ------------------------------------------------------------------ sealing and eviction
 
-    def _seal(self, state: _Source) -> None:
+    def _detach(self, state: _Source) -> _Sealed | None:
+        """Moves the open block into the eviction queue as raw data, to be encoded by _finish()."""
         block = state.open
         rows = block.rows
         state.open = OpenBlock(self.block_scrapes)
         if rows == 0:
-            return
+            return None
         seq = state.next_seq
         state.next_seq += 1
         heads = []
@@ -231,24 +263,49 @@ class FlightRecorder:
             series.last_block = seq
         names = dict.fromkeys(head[2] for head in heads)
         metas = tuple(self._families.get(f) or SeriesMeta(f, _UNTYPED, "", "") for f in names)
-        grid = memoryview(block.cells).cast("B")
-        try:
-            payload, samples = encode_grid(state.name, block.timestamps.tolist(), metas, heads, grid,
-                                           self.block_scrapes)
-        finally:
-            grid.release()
-        record = _Sealed(state.name, seq, block.timestamps[0], block.timestamps[-1], payload, samples,
-                         _SEALED_RECORD_BYTES + sys.getsizeof(payload))
+        # Until it is encoded the block is priced at the size it is about to have, so that a seal does not
+        # evict a block's worth of old data to make room for a raw copy that lives a fraction of a second.
+        per_sample = self._payload_bytes / self._payload_samples if self._payload_samples else 8.0
+        record = _Sealed(state.name, seq, block.timestamps[0], block.timestamps[-1],
+                         _Raw(state.name, block, heads, metas), block.samples,
+                         _SEALED_RECORD_BYTES + int(per_sample * block.samples))
         self._sealed.append(record)
         self._sealed_bytes += record.nbytes
-        self._sealed_samples += samples
-        self._sealed_payload += len(payload)
+        self._sealed_samples += record.samples
+        return record
+
+    def _finish(self, record: _Sealed) -> None:
+        """Encodes a detached block outside the lock (nobody writes it any more), then installs it."""
+        encoded = None if record.gone else _encode(record)
+        with self._lock:
+            self._install(record, encoded)
+
+    def _install(self, record: _Sealed, encoded: tuple[bytes, int] | None) -> None:
+        if record.gone:  # evicted or dropped meanwhile
+            return
+        if encoded is None:  # keep it raw, priced honestly
+            raw_bytes = record.raw.block.nbytes() if record.raw else 0
+            self._sealed_bytes += raw_bytes - record.nbytes
+            record.nbytes = raw_bytes
+        else:
+            payload, samples = encoded
+            nbytes = _SEALED_RECORD_BYTES + sys.getsizeof(payload)
+            self._sealed_bytes += nbytes - record.nbytes
+            self._sealed_samples += samples - record.samples
+            self._payload_bytes += len(payload)
+            self._payload_samples += samples
+            record.payload, record.raw, record.samples, record.nbytes = payload, None, samples, nbytes
+        self._enforce_budget()
+
+    def _seal_now(self, state: _Source) -> None:
+        """Detach and encode under the lock: only when the budget cannot hold even the open blocks."""
+        record = self._detach(state)
+        if record is not None:
+            self._install(record, _encode(record))
 
     def _evict_oldest(self) -> None:
         record = self._sealed.popleft()
-        self._sealed_bytes -= record.nbytes
-        self._sealed_samples -= record.samples
-        self._sealed_payload -= len(record.payload)
+        self._drop_record(record)
         self._evicted += 1
         state = self._sources[record.source]
         # Blocks go oldest first, so a series whose newest sealed block this was has no sealed data left.
@@ -257,6 +314,14 @@ class FlightRecorder:
                 self._forget(state, series)
             else:
                 series.last_block = -1  # lives on in the open block
+
+    def _drop_record(self, record: _Sealed) -> None:
+        record.gone = True
+        self._sealed_bytes -= record.nbytes
+        self._sealed_samples -= record.samples
+        if record.payload is not None:
+            self._payload_bytes -= len(record.payload)
+            self._payload_samples -= record.samples
 
     def _used_bytes(self) -> int:
         containers = (sys.getsizeof(self._sources) + sys.getsizeof(self._families) + sys.getsizeof(self._family_refs)
@@ -274,7 +339,7 @@ class FlightRecorder:
                           default=None)
             if biggest is None:
                 return
-            self._seal(biggest)
+            self._seal_now(biggest)
 
     def drop_source(self, source: str) -> None:
         """Forgets everything of `source` (an endpoint that went away for good)."""
@@ -287,9 +352,7 @@ class FlightRecorder:
                 if record.source != source:
                     kept.append(record)
                     continue
-                self._sealed_bytes -= record.nbytes
-                self._sealed_samples -= record.samples
-                self._sealed_payload -= len(record.payload)
+                self._drop_record(record)
             self._sealed = kept
             for series in list(state.series.values()):
                 self._forget(state, series)
@@ -299,7 +362,7 @@ class FlightRecorder:
     def latest(self) -> list[SeriesWindow]:
         """The newest point of every series present in its source's most recent scrape."""
         result: list[SeriesWindow] = []
-        from_sealed: list[str | bytes] = []
+        from_sealed: list[tuple[bytes | None, _Raw | None]] = []
         with self._lock:
             metas = dict(self._families)
             for state in self._sources.values():
@@ -308,25 +371,18 @@ class FlightRecorder:
                 if rows == 0:  # only right after a forced seal: the newest scrape is in the last sealed block
                     record = next((r for r in reversed(self._sealed) if r.source == state.name), None)
                     if record is not None:
-                        from_sealed.append(record.payload)
+                        from_sealed.append((record.payload, record.raw))
                     continue
                 timestamp = block.timestamps[-1]
-                for series in block.series:
-                    value = cells_to_values(block.column_bytes(series.base, rows - 1, rows))[0]
+                for series, value in zip(block.series, block.row_values(rows - 1), strict=True):
                     if value is not None:
                         result.append(_window(metas, state.name, series.name, series.labels, series.family,
                                               [timestamp], [value]))
-        for payload in from_sealed:
-            try:
-                decoded = decode_block(payload)
-            except CodecError as exc:
-                log.error("flight recorder: unreadable sealed block skipped: %s", exc)
-                continue
-            timestamp = decoded.timestamps_ms[-1]
-            for column in decoded.columns:
-                if column.values[-1] is not None:
-                    result.append(_window(metas, decoded.source, column.name, column.labels, column.family,
-                                          [timestamp], [column.values[-1]], {m.name: m for m in decoded.families}))
+        for payload, raw in from_sealed:
+            for source, name, labels, family, block_metas, timestamps, values in _read_sealed(payload, raw, None):
+                if values[-1] is not None:
+                    result.append(_window(metas, source, name, labels, family, timestamps[-1:], values[-1:],
+                                          block_metas))
         return result
 
     def query(self, start_ms: int | None = None, end_ms: int | None = None,
@@ -341,7 +397,7 @@ class FlightRecorder:
         wanted = _family_filter(names, name_pattern)
         with self._lock:
             metas = dict(self._families)
-            sealed = [r.payload for r in self._sealed if r.last_ms >= lo and r.first_ms <= hi]
+            sealed = [(r.payload, r.raw) for r in self._sealed if r.last_ms >= lo and r.first_ms <= hi]
             opened = []
             for state in self._sources.values():
                 block = state.open
@@ -352,21 +408,14 @@ class FlightRecorder:
                            for s in block.series if wanted is None or wanted(s.family)]
                 opened.append((state.name, block.timestamps[first:stop].tolist(), columns))
         points: dict[tuple[str, str, Labels], tuple[str, Mapping[str, SeriesMeta], list[int], list[float]]] = {}
-        for payload in sealed:
-            try:
-                decoded = decode_block(payload, wanted)
-            except CodecError as exc:
-                log.error("flight recorder: unreadable sealed block skipped: %s", exc)
-                continue
-            timestamps = decoded.timestamps_ms
-            block_metas = {m.name: m for m in decoded.families}
-            first, stop = bisect_left(timestamps, lo), bisect_right(timestamps, hi)
-            for column in decoded.columns:
-                _collect(points, decoded.source, column.name, column.labels, column.family, block_metas,
-                         timestamps[first:stop], column.values[first:stop])
+        for payload, raw in sealed:  # oldest first, so each series' points come out in time order
+            for source, name, labels, family, block_metas, timestamps, values in _read_sealed(payload, raw, wanted):
+                first, stop = bisect_left(timestamps, lo), bisect_right(timestamps, hi)
+                _collect(points, source, name, labels, family, block_metas, timestamps[first:stop],
+                         values[first:stop])
         for source, timestamps, columns in opened:
-            for name, labels, family, raw in columns:
-                _collect(points, source, name, labels, family, {}, timestamps, cells_to_values(raw))
+            for name, labels, family, cells in columns:
+                _collect(points, source, name, labels, family, {}, timestamps, cells_to_values(cells))
         for (source, name, labels), (family, block_metas, timestamps, values) in points.items():
             if timestamps:
                 yield _window(metas, source, name, labels, family, timestamps, values, block_metas)
@@ -381,7 +430,7 @@ class FlightRecorder:
             firsts = [r.first_ms for r in self._sealed] + [s.open.timestamps[0] for s in self._sources.values()
                                                            if s.open.rows]
             newest = max((s.newest_ms for s in self._sources.values() if s.newest_ms is not None), default=None)
-            bytes_per_sample = (self._sealed_payload / self._sealed_samples if self._sealed_samples
+            bytes_per_sample = (self._payload_bytes / self._payload_samples if self._payload_samples
                                 else DEFAULT_BYTES_PER_SAMPLE)
             raw_cells = sum(8 * len(s.open.cells) for s in self._sources.values())
             interval = interval_s or self._observed_interval_s() or 15.0
@@ -400,6 +449,42 @@ class FlightRecorder:
             return None
         stamps = busiest.open.timestamps
         return (stamps[-1] - stamps[0]) / (len(stamps) - 1) / 1000.0
+
+
+def _read_sealed(payload: bytes | None, raw: _Raw | None,
+                 wanted: Callable[[str], bool] | None) -> Iterator[tuple]:
+    """(source, name, labels, family, block metas, timestamps, values) of every wanted series of a sealed block,
+    from its bytes, or from its raw form while it is still being encoded."""
+    if payload is not None:
+        try:
+            decoded = decode_block(payload, wanted)
+        except CodecError as exc:
+            log.error("flight recorder: unreadable sealed block skipped: %s", exc)
+            return
+        block_metas = {m.name: m for m in decoded.families}
+        for column in decoded.columns:
+            yield (decoded.source, column.name, column.labels, column.family, block_metas, decoded.timestamps_ms,
+                   column.values)
+    elif raw is not None:
+        block_metas = {m.name: m for m in raw.metas}
+        timestamps = raw.block.timestamps.tolist()
+        for name, labels, family, cells in raw.columns(0, len(timestamps), wanted):
+            yield raw.source, name, labels, family, block_metas, timestamps, cells_to_values(cells)
+
+
+def _encode(record: _Sealed) -> tuple[bytes, int] | None:
+    raw = record.raw
+    if raw is None:
+        return None
+    grid = memoryview(raw.block.cells).cast("B")
+    try:
+        return encode_grid(record.source, raw.block.timestamps.tolist(), raw.metas, raw.heads, grid,
+                           raw.block.capacity)
+    except Exception:  # never expected; losing compression must not lose the data or the scraper thread
+        log.exception("flight recorder: sealing a block of %s failed; it stays uncompressed", record.source)
+        return None
+    finally:
+        grid.release()
 
 
 def _family_filter(names: Collection[str] | None, pattern: re.Pattern[str] | None) -> Callable[[str], bool] | None:
