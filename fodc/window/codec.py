@@ -85,7 +85,7 @@ def encode_block(block: Block, level: int = 6) -> bytes:
             _put_column(body, bitmap, array("d", [v for v in values if v is not None]).tobytes())
         else:
             _put_column(body, None, array("d", values).tobytes())
-    return bytes([FORMAT_VERSION]) + zlib.compress(bytes(body), level)
+    return bytes([FORMAT_VERSION]) + zlib.compress(body, level)
 
 
 def encode_grid(source: str, timestamps_ms: Sequence[int], families: Sequence[SeriesMeta],
@@ -113,7 +113,7 @@ def encode_grid(source: str, timestamps_ms: Sequence[int], families: Sequence[Se
                 present += cell
         _put_column(body, bitmap if len(present) < len(cells) else None, bytes(present))
         present_total += len(present) // 8
-    return bytes([FORMAT_VERSION]) + zlib.compress(bytes(body), level), present_total
+    return bytes([FORMAT_VERSION]) + zlib.compress(body, level), present_total
 
 
 def _heads(source: str, timestamps_ms: Sequence[int], families: Sequence[SeriesMeta],

@@ -1,14 +1,17 @@
 """The flight recorder: a bounded window of every series, recent scrapes raw, older ones sealed and compressed.
 
 Each source (a scraped endpoint, OS telemetry, KTM) has its own open block with its own scrape timestamps —
-upstream shared one timestamp ring across sources and paired values with the wrong times. A full open block
-is sealed (codec.py) when the source's next scrape arrives. The memory budget is a hard bound on accounted
-memory: when over it, the oldest sealed block of any source goes first. A series is forgotten (its name,
-labels and, with its last series, its family's metadata) once no remaining block holds it, so churn does not
-leak.
+upstream shared one timestamp ring across sources and paired values with the wrong times. When a source's
+next scrape finds its open block full, the block is detached and compressed into a self-contained sealed
+block (codec.py). The memory budget is a hard bound on accounted memory (the retained state; the short-lived
+working copies of a seal or a query are not held against it): when over it, the oldest sealed block of any
+source goes first. A series is forgotten (its name, labels and, with its family's last series, the family's
+metadata) once no remaining block holds it, so churn does not leak.
 
 No clocks or threads here: callers pass timestamps. One lock guards the state, because ingest runs on the
-scraper thread while gRPC threads query; sealed blocks are immutable bytes, decoded outside the lock.
+scraper thread while gRPC threads query. Compression and decompression happen outside the lock: a detached
+block is no longer written and a sealed block is immutable bytes, so queries never wait for a seal and a
+long query never holds up ingest.
 """
 
 from __future__ import annotations
@@ -135,8 +138,9 @@ class FlightRecorder:
         """Adds one scrape of `source`. Raises ValueError (and changes nothing) if the time is not after the
         source's newest; any other failure part-way also leaves the window as it was.
 
+        `samples` is iterated under the lock: pass a ready list, not a generator that does slow work.
         When the source's open block is full it is detached under the lock and compressed after the lock is
-        released, so queries on other threads never wait for a seal."""
+        released, on this thread, so queries on other threads never wait for a seal."""
         detached = None
         try:
             with self._lock:
