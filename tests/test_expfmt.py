@@ -137,10 +137,9 @@ def test_a_family_declared_without_samples_is_kept():
 @pytest.mark.parametrize(("raw", "value"), [
     (r"a\"b", 'a"b'), (r"a\\b", "a\\b"), (r"a\nb", "a\nb"), ("a}b", "a}b"), ("a,b=c", "a,b=c"), ("#x", "#x"),
     ("", ""), ("spaces inside", "spaces inside"), ("{", "{"), ("ünï 😀", "ünï 😀"), (r"\\\"", '\\"'),
-    ('} 1 x{b="', '} 1 x{b="'.replace('"', "")),
+    ("} 1 x{b=", "} 1 x{b="),
 ])
 def test_label_values_with_escapes_and_special_characters(raw, value):
-    raw = raw.replace('x{b="', "x{b=")  # the last case: braces and a value-like tail, no quote
     assert labels_of(f'm{{path="{raw}",kind="x"}} 1\n') == {"path": value, "kind": "x"}
 
 
@@ -373,7 +372,7 @@ def test_parser_cache_forgets_series_gone_from_the_endpoint_first():
     parser = Parser(max_cache_entries=8)
     parser.parse("".join(f'old{{i="{i}"}} 1\n' for i in range(6)))
     parser.parse("".join(f'new{{i="{i}"}} 1\n' for i in range(4)))
-    parser.parse("".join(f'new{{i="{i}"}} 1\n' for i in range(4)) + 'extra{i="0"} 1\n' * 0 +
+    parser.parse("".join(f'new{{i="{i}"}} 1\n' for i in range(4)) +
                  "".join(f'more{{i="{i}"}} 1\n' for i in range(3)))
     assert parser.cached_series <= 8
     assert 'new{i="0"}' in parser._cache and 'old{i="0"}' not in parser._cache

@@ -97,7 +97,10 @@ def parse_timestamp(token: str, openmetrics: bool) -> int:
     if not token.isascii() or "_" in token:
         raise ValueError(f"invalid timestamp {token!r}")
     if openmetrics:
-        seconds = parse_value(token)
+        try:
+            seconds = parse_value(token)
+        except ValueError:
+            seconds = float("nan")
         if seconds - seconds != 0.0:
             raise ValueError(f"invalid timestamp {token!r}")
         return int((Decimal(token.strip()) * 1000).to_integral_value())  # exact: no binary rounding of ms
@@ -156,9 +159,11 @@ def _lex_labels(line: str, i: int) -> tuple[Labels, int]:
             raise ValueError(f"duplicate label {name}")
         labels[name] = "".join(chunks)
         i = _skip_blanks(line, i)
-        if i < n and line[i] == ",":
+        if i >= n:
+            raise ValueError("unterminated label set")
+        if line[i] == ",":
             i += 1
-        elif i >= n or line[i] != "}":
+        elif line[i] != "}":
             raise ValueError(f"expected ',' or '}}' after the value of label {name}")
 
 
