@@ -82,7 +82,7 @@ def _compile_with_env(bcc_module, source: str, kernel_source: str, cflags: list[
     if kernel_source:
         os.environ["BCC_KERNEL_SOURCE"] = kernel_source
     try:
-        return bcc_module.BPF(text=source, cflags=cflags)
+        return bcc_module.BPF(text=source.encode(), cflags=cflags)
     finally:
         if kernel_source:
             if previous is None:
@@ -118,13 +118,13 @@ class BpfSession:
             done: list[str] = []
             try:
                 for tracepoint, function in zip(program.tracepoints, program.functions, strict=True):
-                    bpf.attach_tracepoint(tp=tracepoint, fn_name=function)
+                    bpf.attach_tracepoint(tp=tracepoint.encode(), fn_name=function.encode())
                     done.append(tracepoint)
                 states.append(ProgramState(program.name, True))
             except Exception as exc:
                 for tracepoint in done:  # a half-attached program would count wrongly (enters without exits)
                     try:
-                        bpf.detach_tracepoint(tp=tracepoint)
+                        bpf.detach_tracepoint(tp=tracepoint.encode())
                     except Exception:
                         log.debug("detach %s failed", tracepoint, exc_info=True)
                 states.append(ProgramState(program.name, False, f"attach failed: {exc}"))
@@ -132,7 +132,7 @@ class BpfSession:
 
     def configure(self, comm: str, cgroup_id: int | None) -> None:
         """Point the in-kernel filter at `comm` (and the cgroup when known); takes effect immediately."""
-        table = self._bpf["ktm_config"]
+        table = self._bpf[b"ktm_config"]
         value = table.Leaf()
         value.comm = comm.encode()[:15]  # a char[16] field: assigning bytes copies and NUL-pads
         value.cgroup_id = cgroup_id or 0
@@ -140,9 +140,9 @@ class BpfSession:
         table[ctypes.c_int(0)] = value
 
     def snapshot(self) -> BpfSnapshot:
-        counters = _read_array(self._bpf["ktm_counters"], len(catalog.COUNTERS))
-        flat = _read_array(self._bpf["ktm_hist"], len(catalog.HISTOGRAMS) * catalog.HIST_SLOTS)
-        sums = _read_array(self._bpf["ktm_hist_sum_ns"], len(catalog.HISTOGRAMS))
+        counters = _read_array(self._bpf[b"ktm_counters"], len(catalog.COUNTERS))
+        flat = _read_array(self._bpf[b"ktm_hist"], len(catalog.HISTOGRAMS) * catalog.HIST_SLOTS)
+        sums = _read_array(self._bpf[b"ktm_hist_sum_ns"], len(catalog.HISTOGRAMS))
         n = catalog.HIST_SLOTS
         histograms = tuple(tuple(flat[i * n:(i + 1) * n]) for i in range(len(catalog.HISTOGRAMS)))
         return BpfSnapshot(tuple(counters), histograms, tuple(sums))
