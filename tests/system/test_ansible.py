@@ -1,0 +1,257 @@
+"""Ansible rollout (ansible/): lint, refusals of wrong variables, inventory derivation, and the molecule
+scenario that rolls FODC out to three booted containers.
+
+The Ansible tools live in their own venv, /work/main/.venv-ansible (never the project's .venv): it is
+made here from ansible/requirements-ansible.txt when missing, and remade when that file changes (a stamp
+file holds its hash), so a fresh CI machine needs nothing beforehand but PyPI access.
+
+The refusal and derivation tests run ansible-playbook --check (or the ad-hoc `ansible` with debug) against
+a local host only: they never change this machine. The molecule scenario needs root, debootstrap,
+systemd-nspawn and the .debs (built by dev/build-debs through the `built_debs` fixture).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO
+from .nspawn import missing_requirements
+
+pytestmark = [pytest.mark.system, pytest.mark.timeout(1800)]
+
+ANSIBLE_DIR = REPO / "ansible"
+REQUIREMENTS = ANSIBLE_DIR / "requirements-ansible.txt"
+VENV = REPO / ".venv-ansible"
+STAMP_NAME = ".requirements-sha256"
+SYSTEM_PYTHON = Path("/usr/bin/python3")
+
+
+def requirements_digest(requirements: Path = REQUIREMENTS) -> str:
+    return hashlib.sha256(requirements.read_bytes()).hexdigest()
+
+
+def ensure_ansible_venv(venv: Path = VENV, requirements: Path = REQUIREMENTS) -> Path:
+    """Returns `venv` holding exactly the pinned tools, (re)creating it only when its stamp is stale.
+
+    Concurrent callers wait on a lock; the stamp is written last, so an interrupted install is redone.
+    """
+    wanted = requirements_digest(requirements)
+    stamp = venv / STAMP_NAME
+    if _stamp_matches(stamp, wanted):
+        return venv
+    lock_path = Path("/tmp") / f"fodc-venv-ansible-{hashlib.sha256(str(venv).encode()).hexdigest()[:12]}.lock"
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _stamp_matches(stamp, wanted):
+            return venv
+        env = _clean_env()
+        steps = [
+            [str(SYSTEM_PYTHON), "-m", "venv", "--clear", str(venv)],
+            [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", "-r", str(requirements)],
+        ]
+        for step in steps:
+            result = subprocess.run(step, capture_output=True, text=True, env=env, timeout=1200,
+                                    stdin=subprocess.DEVNULL)
+            if result.returncode != 0:
+                raise RuntimeError(f"{' '.join(step)} exited {result.returncode}:\n{result.stderr[-3000:]}")
+        stamp.write_text(wanted + "\n")
+    return venv
+
+
+def _stamp_matches(stamp: Path, wanted: str) -> bool:
+    try:
+        return stamp.read_text().strip() == wanted
+    except OSError:
+        return False
+
+
+def _clean_env(venv: Path | None = None, **extra: str) -> dict[str, str]:
+    """The environment without any activated venv or pyenv python first on PATH."""
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONHOME", "PYTHONPATH")}
+    path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    env["PATH"] = f"{venv / 'bin'}:{path}" if venv else path
+    env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", PY_COLORS="0", NO_COLOR="1",
+               ANSIBLE_CONFIG=str(ANSIBLE_DIR / "ansible.cfg"), ANSIBLE_ROLES_PATH=str(ANSIBLE_DIR / "roles"))
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def ansible_venv() -> Path:
+    if not SYSTEM_PYTHON.exists():
+        pytest.skip("no /usr/bin/python3 to build .venv-ansible with")
+    try:
+        return ensure_ansible_venv()
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        pytest.fail(f"cannot build {VENV} from {REQUIREMENTS.name} (PyPI reachable?): {exc}")
+
+
+def run_tool(venv: Path, tool: str, *args: str, cwd: Path = ANSIBLE_DIR, timeout: float = 300,
+             **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(venv / "bin" / tool), *args], cwd=cwd, capture_output=True, text=True,
+                          env=_clean_env(venv, **env), timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def check_role(venv: Path, tmp_path: Path, role: str, variables: dict[str, object]) -> subprocess.CompletedProcess[str]:
+    """Applies `role` in check mode to one local host carrying `variables`; returns the finished run."""
+    inventory = {"all": {"hosts": {"node-1": {"ansible_connection": "local",
+                                              "ansible_python_interpreter": str(SYSTEM_PYTHON), **variables}}}}
+    (tmp_path / "inventory.yml").write_text(json.dumps(inventory))
+    (tmp_path / "play.yml").write_text(json.dumps(
+        [{"name": f"apply {role}", "hosts": "all", "gather_facts": False, "roles": [{"role": role}]}]))
+    return run_tool(venv, "ansible-playbook", "-i", str(tmp_path / "inventory.yml"), "--check",
+                    str(tmp_path / "play.yml"))
+
+
+def derived_vars(venv: Path, tmp_path: Path, inventory: dict, variable: str) -> dict[str, object]:
+    """The value of `variable` per host as site.yml would see it (with ansible/group_vars applied)."""
+    (tmp_path / "inventory.yml").write_text(json.dumps(inventory))
+    result = run_tool(venv, "ansible", "all", "-i", str(tmp_path / "inventory.yml"), "--playbook-dir",
+                      str(ANSIBLE_DIR), "-m", "ansible.builtin.debug", "-a", f"var={variable}",
+                      ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    hosts = json.loads(result.stdout)["plays"][0]["tasks"][0]["hosts"]
+    return {host: outcome[variable] for host, outcome in hosts.items()}
+
+
+def local_hosts(*names: str) -> dict[str, dict[str, str]]:
+    return {name: {"ansible_connection": "local"} for name in names}
+
+
+def fake_deb(tmp_path: Path, package: str) -> str:
+    deb = tmp_path / f"{package}_0.0.0_amd64.deb"
+    deb.write_bytes(b"!<arch>\n")
+    return str(deb)
+
+
+VALID_AGENT = {"fodc_agent_proxy_address": "10.0.0.10:17900", "fodc_agent_node_role": "liaison"}
+
+
+def test_ansible_lint_production_profile_passes(ansible_venv: Path) -> None:
+    result = run_tool(ansible_venv, "ansible-lint", "--profile", "production", "--offline")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+
+
+def test_agent_without_proxy_address_fails_naming_the_variable(ansible_venv: Path, tmp_path: Path) -> None:
+    result = check_role(ansible_venv, tmp_path, "fodc_agent", {"fodc_agent_node_role": "liaison"})
+    assert result.returncode != 0
+    assert "missing required arguments: fodc_agent_proxy_address" in result.stdout
+
+
+def test_agent_with_unknown_node_role_fails_naming_the_variable(ansible_venv: Path, tmp_path: Path) -> None:
+    result = check_role(ansible_venv, tmp_path, "fodc_agent",
+                        {**VALID_AGENT, "fodc_agent_node_role": "datanode-lukewarm"})
+    assert result.returncode != 0
+    assert "fodc_agent_node_role must be one of" in result.stdout
+    assert "datanode-lukewarm" in result.stdout
+
+
+def test_agent_with_empty_proxy_address_fails_preflight_naming_the_variable(ansible_venv: Path,
+                                                                            tmp_path: Path) -> None:
+    result = check_role(ansible_venv, tmp_path, "fodc_agent", {**VALID_AGENT, "fodc_agent_proxy_address": ""})
+    assert result.returncode != 0
+    assert "Assert fodc_agent_proxy_address is host:port" in result.stdout
+    assert "fodc_agent_proxy_address must be host:port" in result.stdout
+
+
+def test_agent_scrape_timeout_above_interval_fails_preflight(ansible_venv: Path, tmp_path: Path) -> None:
+    result = check_role(ansible_venv, tmp_path, "fodc_agent",
+                        {**VALID_AGENT, "fodc_agent_scrape_interval": "10s", "fodc_agent_scrape_timeout": "1m"})
+    assert result.returncode != 0
+    assert "the timeout must not exceed the interval" in result.stdout
+
+
+def test_agent_label_with_invalid_name_fails_preflight(ansible_venv: Path, tmp_path: Path) -> None:
+    result = check_role(ansible_venv, tmp_path, "fodc_agent",
+                        {**VALID_AGENT, "fodc_agent_node_labels": {"bad-key": "x"}})
+    assert result.returncode != 0
+    assert "fodc_agent_node_labels keys must match" in result.stdout
+
+
+def test_proxy_cleanup_timeout_not_above_heartbeat_fails_preflight(ansible_venv: Path, tmp_path: Path) -> None:
+    result = check_role(ansible_venv, tmp_path, "fodc_proxy", {
+        "fodc_proxy_deb_file": fake_deb(tmp_path, "fodc-proxy"),
+        "fodc_proxy_agent_heartbeat_timeout": "2m", "fodc_proxy_agent_cleanup_timeout": "90s"})
+    assert result.returncode != 0
+    assert "fodc_proxy_agent_cleanup_timeout (90s) must be greater than fodc_proxy_agent_heartbeat_timeout" \
+        in result.stdout
+
+
+def test_proxy_deb_method_without_a_deb_fails_naming_the_variable(ansible_venv: Path, tmp_path: Path) -> None:
+    result = check_role(ansible_venv, tmp_path, "fodc_proxy", {"fodc_proxy_deb_file": str(tmp_path / "none.deb")})
+    assert result.returncode != 0
+    assert "fodc_proxy_deb_file must be the controller path" in result.stdout
+
+
+def test_proxy_unknown_install_method_fails_argument_spec(ansible_venv: Path, tmp_path: Path) -> None:
+    result = check_role(ansible_venv, tmp_path, "fodc_proxy", {"fodc_proxy_install_method": "rpm"})
+    assert result.returncode != 0
+    assert "fodc_proxy_install_method must be one of: deb, apt" in result.stdout
+
+
+def test_site_refuses_an_inventory_without_a_proxy_host(ansible_venv: Path, tmp_path: Path) -> None:
+    inventory = {"all": {"children": {"liaison": {"hosts": local_hosts("liaison-1")}}}}
+    (tmp_path / "inventory.yml").write_text(json.dumps(inventory))
+    result = run_tool(ansible_venv, "ansible-playbook", "-i", str(tmp_path / "inventory.yml"), "--check",
+                      "site.yml")
+    assert result.returncode != 0
+    assert "Group fodc_proxy must hold exactly one host" in result.stdout
+
+
+def test_node_role_comes_from_the_hosts_group(ansible_venv: Path, tmp_path: Path) -> None:
+    inventory = {"all": {"children": {
+        "fodc_proxy": {"hosts": local_hosts("proxy-1")},
+        "liaison": {"hosts": local_hosts("liaison-1")},
+        "datanode_hot": {"hosts": local_hosts("hot-1")},
+        "datanode_warm": {"hosts": local_hosts("warm-1")},
+        "datanode_cold": {"hosts": local_hosts("cold-1")},
+    }}}
+    roles = derived_vars(ansible_venv, tmp_path, inventory, "fodc_agent_node_role")
+    assert {host: roles[host] for host in ("liaison-1", "hot-1", "warm-1", "cold-1")} == {
+        "liaison-1": "liaison", "hot-1": "datanode-hot", "warm-1": "datanode-warm", "cold-1": "datanode-cold"}
+
+
+def test_host_variable_overrides_the_groups_role(ansible_venv: Path, tmp_path: Path) -> None:
+    inventory = {"all": {"children": {
+        "fodc_proxy": {"hosts": local_hosts("proxy-1")},
+        "datanode_cold": {"hosts": {"cold-1": {"ansible_connection": "local",
+                                               "fodc_agent_node_role": "datanode-warm"}}},
+    }}}
+    assert derived_vars(ansible_venv, tmp_path, inventory, "fodc_agent_node_role")["cold-1"] == "datanode-warm"
+
+
+def test_agents_point_at_the_proxy_hosts_grpc_port(ansible_venv: Path, tmp_path: Path) -> None:
+    inventory = {"all": {"children": {
+        "fodc_proxy": {"hosts": {"proxy-1": {"ansible_connection": "local", "ansible_host": "10.0.0.10",
+                                             "fodc_proxy_grpc_listen_address": ":27900"}}},
+        "liaison": {"hosts": local_hosts("liaison-1")},
+        "datanode_hot": {"hosts": local_hosts("hot-1")},
+    }}}
+    addresses = derived_vars(ansible_venv, tmp_path, inventory, "fodc_agent_proxy_address")
+    assert (addresses["liaison-1"], addresses["hot-1"]) == ("10.0.0.10:27900", "10.0.0.10:27900")
+
+
+def test_molecule_rolls_out_proxy_and_two_agents_idempotently(ansible_venv: Path,
+                                                              built_debs: dict[str, Path]) -> None:
+    """create → prepare → check → converge (site.yml) → idempotence → verify → destroy, in nspawn containers."""
+    reason = missing_requirements()
+    if reason:
+        pytest.skip(reason)
+    if shutil.which("findmnt") is None:
+        pytest.skip("findmnt missing (util-linux)")
+    deb_dirs = {deb.parent for deb in built_debs.values()}
+    assert len(deb_dirs) == 1, f"the .debs are in different directories: {deb_dirs}"
+    result = run_tool(ansible_venv, "molecule", "test", "--scenario-name", "default", timeout=1500,
+                      FODC_DEB_DIR=str(deb_dirs.pop()))
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-8000:]
+    for action in ("create", "check", "converge", "idempotence", "verify", "destroy"):
+        assert f"{action}: Executed: Successful" in output, f"molecule did not report {action}:\n{output[-4000:]}"
