@@ -56,7 +56,7 @@ def plain_series(text: str) -> tuple[str, Labels] | None:
     name, names, pick = known
     if pick is None:
         return name, ((names[0], pieces[1]),)
-    return name, tuple(zip(names, pick(pieces[1::2]), strict=True))
+    return name, tuple(zip(names, pick(pieces[1::2]), strict=False))  # the shape fixes the count
 
 
 _SHAPE = re.compile(r'([a-zA-Z_:][a-zA-Z0-9_:]*)\{((?:[a-zA-Z_][a-zA-Z0-9_]*="",)*[a-zA-Z_][a-zA-Z0-9_]*="",?)\}')

@@ -152,7 +152,7 @@ class Parser:
                     entry = [parsed[0], parsed[1], None, None, scrape]
                     if len(cache) < max_entries:
                         cache[head] = entry
-                    else:
+                    elif max_entries:
                         entry = self._remember(head, parsed[0], parsed[1], scrape) or entry
             if entry is not None:
                 entry[_SEEN] = scrape
