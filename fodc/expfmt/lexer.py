@@ -16,6 +16,7 @@ from __future__ import annotations
 import operator
 import re
 from decimal import Decimal
+from sys import intern
 
 from .model import Labels
 
@@ -39,10 +40,11 @@ def plain_series(text: str) -> tuple[str, Labels] | None:
     if "\\" in text:
         return None
     pieces = text.split('"')
-    if len(pieces) == 1:
-        if not (text.isascii() and (text.isidentifier() or METRIC_NAME.fullmatch(text))):
-            return None if text[-2:] != "{}" or plain_series(text[:-2]) is None else (text[:-2], ())
-        return text, ()
+    if len(pieces) == 1:  # no quotes: `name` or `name{}`
+        name = text[:-2] if text.endswith("{}") else text
+        if not (name.isascii() and (name.isidentifier() or METRIC_NAME.fullmatch(name))):
+            return None
+        return name, ()
     if not len(pieces) % 2 or text[-1] != "}":
         return None
     shape = '""'.join(pieces[0::2])
@@ -54,9 +56,10 @@ def plain_series(text: str) -> tuple[str, Labels] | None:
     if not known:
         return None
     name, names, pick = known
+    # Values are interned: a node repeats each group, shard and node name across hundreds of series.
     if pick is None:
-        return name, ((names[0], pieces[1]),)
-    return name, tuple(zip(names, pick(pieces[1::2]), strict=False))  # the shape fixes the count
+        return name, ((names[0], intern(pieces[1])),)
+    return name, tuple(zip(names, map(intern, pick(pieces[1::2])), strict=False))  # the shape fixes the count
 
 
 _SHAPE = re.compile(r'([a-zA-Z_:][a-zA-Z0-9_:]*)\{((?:[a-zA-Z_][a-zA-Z0-9_]*="",)*[a-zA-Z_][a-zA-Z0-9_]*="",?)\}')

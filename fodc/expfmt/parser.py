@@ -117,7 +117,10 @@ class _Page:
 
 class Parser:
     """Parses pages of one endpoint; remembers the series it has seen (bounded) so a scrape after the first
-    mostly skips label parsing and, for values that did not move, float parsing and Sample building too."""
+    mostly skips label parsing and, for values that did not move, float parsing and Sample building too.
+
+    One Parser per endpoint, used by one thread at a time (the scraper's). The cache costs ~0.7 KB per
+    series (10k series: ~7 MB, most of it the label tuples the samples share)."""
 
     def __init__(self, max_cache_entries: int = 50_000) -> None:
         self.max_cache_entries = max_cache_entries
