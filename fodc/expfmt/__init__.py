@@ -9,6 +9,19 @@ that line (a ParseError in the result), never the page, and parse() never raises
     parser.py  a page -> families; `Parser` caches series across scrapes of one endpoint
     render.py  families -> Prometheus text 0.0.4
 
+Decisions where the format or its implementations leave room:
+- values: Go's ParseFloat syntax (NaN, [+-]Inf, Infinity, any case; scientific notation) without
+  hexadecimal floats or `_`, which the Prometheus server refuses too; an overflow such as 1e999 is an error,
+  not +Inf; signed NaN is an error (Go refuses it);
+- timestamps: integer milliseconds (text 0.0.4), float seconds converted exactly to ms (OpenMetrics);
+- label values accept only the escapes \\, \" and \n (like promtool); HELP keeps an unknown escape as
+  written (like the Prometheus server);
+- CRLF line ends are tolerated; blanks are spaces and tabs; a second TYPE that disagrees, a TYPE after the
+  family's samples and a second, different HELP are rejected (that line only);
+- OpenMetrics is chosen by the caller (Content-Type) or detected by a final `# EOF`; lines after `# EOF`
+  and a missing `# EOF` are reported; exemplars are accepted and dropped;
+- quoted UTF-8 metric/label names (Prometheus 3 `{"my.metric"}`) are not supported: such lines are rejected.
+
 Pure functions over strings: no I/O, clocks or threads anywhere in the package.
 """
 
