@@ -1,4 +1,4 @@
-"""The Prometheus text exposition format (and OpenMetrics text), parsed whole and written back.
+r"""The Prometheus text exposition format (and OpenMetrics text), parsed whole and written back.
 
 Upstream's regex parser broke on `}` or escaped quotes inside label values, dropped empty label values and
 failed the whole scrape on a sample with a timestamp. This package reads the full format; a bad line costs
