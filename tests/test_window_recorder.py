@@ -338,3 +338,26 @@ def test_a_block_being_sealed_stays_readable_from_other_threads(monkeypatch):
     assert [(w.timestamps_ms, w.values) for w in rec.query()] == [([T0, T0 + 1, T0 + 2, T0 + 3],
                                                                     [0.0, 1.0, 2.0, 3.0])]
     assert rec.stats().sealed_blocks == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 4), st.lists(scrape, min_size=20, max_size=120))
+def test_under_a_small_budget_every_series_keeps_an_exact_suffix_of_its_points(block_scrapes, scrapes):
+    rec = FlightRecorder(budget_bytes=8_000, block_scrapes=block_scrapes)
+    now = {"scrape": T0, "os": T0 + 3}
+    expected: dict[tuple[str, str], list[tuple[int, bytes]]] = {}
+    for source, step, samples in scrapes:
+        now[source] += step
+        rec.ingest(source, now[source], [(name, (), v) for name, v in samples.items()])
+        for name, v in samples.items():
+            expected.setdefault((source, name), []).append((now[source], struct.pack("<d", v)))
+        assert rec.stats().used_bytes <= 8_000
+    got = {(w.source, w.name): list(zip(w.timestamps_ms, bits(w.values), strict=True)) for w in rec.query()}
+    for source in now:
+        kept = [t for (s, _), points in got.items() if s == source for t, _ in points]
+        if not kept:
+            continue
+        cutoff = min(kept)  # eviction removes whole oldest blocks, so what is left is everything after a cut
+        for (s, name), points in expected.items():
+            if s == source and any(t >= cutoff for t, _ in points):
+                assert got[(s, name)] == [p for p in points if p[0] >= cutoff]
