@@ -157,6 +157,8 @@ def start_agent(tmp_path: Path, proxy_grpc: str, role: str, node_id: str, *args:
             "--node-role", role, "--node-id", node_id, "--node-address", f"127.0.0.1:{ports['node']}",
             "--http-listen-addr", f"127.0.0.1:{ports['http']}", "--log-format", "text",
             "--reconnect-max-backoff", "1s", *args]
+    if not any(a.startswith("--ktm-enabled") for a in args):
+        argv += ["--ktm-enabled", "off"]  # one BCC compile per test agent would only slow the suite down
     if labels:
         argv += ["--node-labels", labels]
     log_path = tmp_path / f"agent-{node_id}.log"

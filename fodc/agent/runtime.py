@@ -24,6 +24,8 @@ from fodc.agent.scrape import Scraper
 from fodc.agent.session import Connected, ProxySession
 from fodc.agent.settings import AgentSettings
 from fodc.agent.streams import MetricsStream
+from fodc.agent.telemetry import ProcessByComm, TelemetryFeeder
+from fodc.ktm import KernelTelemetry
 from fodc.model import Address, Registration
 from fodc.systemd import Notifier, ProgressWatchdog
 from fodc.v1 import fodc_pb2 as pb
@@ -61,6 +63,13 @@ class AgentRuntime:
                                interval_s=settings.scrape_interval, timeout_s=settings.scrape_timeout,
                                on_progress=self._scrape_beat.tick)
         self._window_gauges()
+        self.kernel = KernelTelemetry(enabled=settings.ktm_enabled, target_comm=settings.ktm_target_comm,
+                                      cgroup_path=settings.ktm_cgroup_path,
+                                      target_pid=ProcessByComm(settings.ktm_target_comm),
+                                      kernel_source=settings.ktm_kernel_source)
+        self._ktm_beat = self.watchdog.register("kernel-telemetry", max(30.0, settings.ktm_interval * 3))
+        self.telemetry = TelemetryFeeder(self.kernel, self.recorder, settings.ktm_interval,
+                                         on_progress=self._ktm_beat.tick)
         self.metrics_stream = MetricsStream(self.answer_metrics, send_timeout_s=settings.send_timeout)
         self.session = ProxySession(
             settings.proxy_addr, self.registration, self.heartbeat_info,
@@ -84,7 +93,7 @@ class AgentRuntime:
         )
 
     def capabilities(self) -> dict[str, str]:
-        return {"ktm_mode": "disabled", "metrics_window": "memory"}
+        return {**self.kernel.capabilities(), "metrics_window": "memory"}
 
     def runtime_info(self) -> dict[str, str]:
         stats = self.recorder.stats(self.settings.scrape_interval)
@@ -158,6 +167,7 @@ class AgentRuntime:
     def start(self) -> None:
         self.http.start()
         self.scraper.start()
+        self.telemetry.start()
         self.session.start()
         self.watchdog.start()
 
@@ -194,6 +204,7 @@ class AgentRuntime:
         self.session.stop(max(0.1, deadline - time.monotonic()))
         self.metrics_stream.stop()
         self.scraper.stop()
+        self.telemetry.stop()
         self.http.stop()
         log.info("agent stopped")
 

@@ -28,6 +28,11 @@ class AgentSettings:
     send_timeout: float
     reconnect_max_backoff: float
     shutdown_timeout: float
+    ktm_enabled: str
+    ktm_interval: float
+    ktm_target_comm: str
+    ktm_cgroup_path: str | None
+    ktm_kernel_source: str | None
     log_level: str
     log_format: str
     extra: Mapping[str, object] = field(default_factory=dict)
@@ -73,6 +78,18 @@ def build_parser() -> config.OneLineErrorParser:
                        "is derived from it")
     local.add_argument("--shutdown-timeout", type=config.positive_duration, default=10.0,
                        help="longest graceful stop after SIGTERM before the agent exits anyway")
+    ktm = parser.add_argument_group("kernel telemetry (KTM: eBPF through BCC, plus /proc signals)")
+    ktm.add_argument("--ktm-enabled", choices=["auto", "on", "off"], default="auto",
+                     help="auto: load the eBPF programs when the host allows it, else run on /proc signals only")
+    ktm.add_argument("--ktm-interval", type=config.positive_duration, default=15.0,
+                     help="how often kernel and OS telemetry are sampled into the window")
+    ktm.add_argument("--ktm-target-comm", default="banyand",
+                     help="process name (comm) of the database; eBPF counts only its syscalls")
+    ktm.add_argument("--ktm-cgroup-path", default=None,
+                     help="cgroup v2 path of the database (default: the cgroup of the process found by comm)")
+    ktm.add_argument("--ktm-kernel-source", default=None,
+                     help="kernel header tree for BCC (default: the running kernel's, or the tree dev/ktm-headers "
+                     "prepares under /var/lib/fodc/ktm/kernel-headers)")
     config.add_logging_options(parser)
     return parser
 
@@ -104,6 +121,11 @@ def parse_settings(argv: Sequence[str] | None = None) -> AgentSettings:
         send_timeout=ns.send_timeout,
         reconnect_max_backoff=ns.reconnect_max_backoff,
         shutdown_timeout=ns.shutdown_timeout,
+        ktm_enabled=ns.ktm_enabled,
+        ktm_interval=ns.ktm_interval,
+        ktm_target_comm=ns.ktm_target_comm,
+        ktm_cgroup_path=ns.ktm_cgroup_path,
+        ktm_kernel_source=ns.ktm_kernel_source,
         log_level=ns.log_level,
         log_format=ns.log_format,
     )

@@ -20,6 +20,9 @@ from fodc.proxy.runtime import ProxyRuntime
 from fodc.proxy.windows import BadTime, parse_time_ms, stream_windows
 
 
+DEFAULT_WINDOW_MS = 3600 * 1000
+
+
 class BadRequest(Exception):
     """A bad query parameter; becomes a 400 with the message."""
 
@@ -131,6 +134,9 @@ def create_app(runtime: ProxyRuntime) -> Flask:
             raise BadRequest(str(exc)) from None
         if start_ms and end_ms and start_ms > end_ms:
             raise BadRequest("start must not be after end")
+        if not start_ms:
+            # A whole day of thousands of series is gigabytes once decoded: ask for more explicitly.
+            start_ms = (end_ms or int(time.time() * 1000)) - DEFAULT_WINDOW_MS
         name_regex = args.get("name_regex", "")
         if args.get("name", "").startswith("~"):  # name=~regex is the same as name_regex=regex
             name_regex, args["name"] = args["name"][1:], ""

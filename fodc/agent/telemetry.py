@@ -1,0 +1,80 @@
+"""Feeds kernel (eBPF) and OS telemetry into the flight recorder on its own cadence and timestamps.
+
+The BCC compile runs once on this thread, after READY, so a slow compile never delays startup or the
+watchdog; until it finishes the OS fallback metrics flow on their own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+
+from fodc.ktm import KernelTelemetry
+from fodc.window import FlightRecorder
+
+log = logging.getLogger(__name__)
+
+SOURCE = "kernel-telemetry"
+
+
+class ProcessByComm:
+    """The pid of the oldest process whose comm is `comm`, cached until that process goes away."""
+
+    def __init__(self, comm: str, proc_root: str = "/proc") -> None:
+        self.comm = comm
+        self.proc_root = proc_root
+        self._pid: int | None = None
+
+    def __call__(self) -> int | None:
+        if self._pid is not None and os.path.exists(f"{self.proc_root}/{self._pid}"):
+            return self._pid
+        found: list[tuple[int, int]] = []
+        for entry in os.listdir(self.proc_root):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"{self.proc_root}/{entry}/comm") as f:
+                    if f.read().strip() != self.comm:
+                        continue
+                with open(f"{self.proc_root}/{entry}/stat") as f:
+                    start = int(f.read().rsplit(")", 1)[1].split()[19])
+                found.append((start, int(entry)))
+            except (OSError, ValueError, IndexError):
+                continue
+        self._pid = min(found)[1] if found else None
+        return self._pid
+
+
+class TelemetryFeeder:
+    def __init__(self, telemetry: KernelTelemetry, recorder: FlightRecorder, interval_s: float,
+                 on_progress: Callable[[], None] = lambda: None) -> None:
+        self.telemetry = telemetry
+        self.recorder = recorder
+        self.interval_s = interval_s
+        self._on_progress = on_progress
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_error = ""
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="kernel-telemetry", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.telemetry.close()
+
+    def _run(self) -> None:
+        threading.Thread(target=self.telemetry.start, name="ktm-compile", daemon=True).start()
+        while not self._stop.wait(self.interval_s):
+            now_ms = int(time.time() * 1000)
+            try:
+                self.recorder.ingest_families(SOURCE, now_ms, self.telemetry.collect(now_ms))
+                self.last_error = ""
+            except ValueError as exc:  # the clock went backwards: skip this tick, keep the window intact
+                self.last_error = str(exc)
+                log.warning("kernel telemetry sample refused by the window", extra={"fields": {"reason": str(exc)}})
+            self._on_progress()

@@ -1,0 +1,53 @@
+"""Kernel telemetry inside a real agent: OS signals always flow; eBPF status is reported, never fatal."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from procs import free_port, http_get, start_agent, start_proxy, wait_for
+
+from fodc import expfmt
+from fodc.sim.launcher import start_sim_node
+
+
+def _families(agent) -> dict[str, expfmt.Family]:
+    return {f.name: f for f in expfmt.parse(http_get(f"{agent.url}/metrics")[2].decode()).families}
+
+
+def test_agent_without_ebpf_still_serves_os_telemetry_and_says_why(tmp_path, daemons):
+    proxy = start_proxy(tmp_path)
+    daemons.append(proxy)
+    agent = start_agent(tmp_path, proxy.grpc_addr, "datanode-hot", "no-bpf", "--ktm-enabled", "off",
+                        "--ktm-interval", "1s")
+    daemons.append(agent)
+    families = wait_for(lambda: (f := _families(agent)) and "ktm_status" in f and f, what="ktm metrics")
+    assert families["ktm_status"].samples[0].value == 0
+    assert any(name.startswith("fodc_os_") for name in families)
+    node = wait_for(lambda: (n := proxy.cluster(node_id="no-bpf")) and n[0], what="registered")
+    assert node["capabilities"]["ktm_mode"] == "disabled" and node["capabilities"]["ktm_reason"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="eBPF needs root (CAP_BPF/CAP_PERFMON); CI runs as root")
+def test_agent_with_ebpf_reports_its_mode_and_counts_the_database(tmp_path, daemons):
+    proxy = start_proxy(tmp_path, "--agent-heartbeat-timeout", "3s")
+    daemons.append(proxy)
+    node = start_sim_node("datanode-hot", free_port(), series=200, comm="banyand")
+    try:
+        agent = start_agent(tmp_path, proxy.grpc_addr, "datanode-hot", "bpf", "--ktm-enabled", "auto",
+                            "--ktm-interval", "1s", "--node-metrics-url", node.metrics_url,
+                            "--scrape-interval", "1s", "--scrape-timeout", "1s")
+        daemons.append(agent)
+        families = wait_for(lambda: (f := _families(agent)) and "ktm_program_attached" in f and f, timeout=60,
+                            what="eBPF programs loaded (or their failure reported)")
+        mode = families["ktm_status"].samples[0].value
+        capabilities = wait_for(lambda: (n := proxy.cluster(node_id="bpf")) and n[0]["capabilities"].get("ktm_mode")
+                                and n[0]["capabilities"], what="capabilities")
+        assert mode in (0, 1, 2)
+        assert capabilities["ktm_mode"] in ("disabled", "degraded", "full")
+        if mode == 0:
+            pytest.skip(f"eBPF did not load here: {capabilities.get('ktm_reason')}")
+        attached = [s for s in families["ktm_program_attached"].samples if s.value == 1]
+        assert attached
+    finally:
+        node.stop()
