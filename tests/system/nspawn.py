@@ -365,9 +365,14 @@ def _main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(result.stdout)
         sys.stderr.write(result.stderr)
         return result.returncode
-    elif args.command == "halt" and args.state.exists():
-        Container.from_state(json.loads(args.state.read_text())).halt()
-        args.state.unlink()
+    elif args.command == "halt":
+        # Halting a container that is already gone (no state file) is not an error: destroy steps rerun.
+        try:
+            state = json.loads(args.state.read_text())
+        except FileNotFoundError:
+            return 0
+        Container.from_state(state).halt()
+        args.state.unlink(missing_ok=True)
     return 0
 
 
