@@ -19,7 +19,6 @@ from fodc.proxy.registry import ONLINE, UNCONNECTED, AgentRecord
 from fodc.proxy.runtime import ProxyRuntime
 from fodc.proxy.windows import BadTime, parse_time_ms, stream_windows
 
-
 DEFAULT_WINDOW_MS = 3600 * 1000
 
 
