@@ -17,7 +17,8 @@ from fodc.proxy import settings as proxy_settings
 from .conftest import REPO
 
 # Commented lines that show an example rather than a default (the option has none, or it is host-specific).
-AGENT_EXAMPLES = {"node-role", "node-id", "node-gossip-address", "node-labels"}
+AGENT_EXAMPLES = {"node-role", "node-id", "node-gossip-address", "node-labels", "ktm-cgroup-path",
+                  "ktm-kernel-source"}
 
 
 @pytest.fixture(autouse=True)
