@@ -38,11 +38,14 @@ def test_agent_with_ebpf_reports_its_mode_and_counts_the_database(tmp_path, daem
                             "--ktm-interval", "1s", "--node-metrics-url", node.metrics_url,
                             "--scrape-interval", "1s", "--scrape-timeout", "1s")
         daemons.append(agent)
-        families = wait_for(lambda: (f := _families(agent)) and "ktm_program_attached" in f and f, timeout=60,
-                            what="eBPF programs loaded (or their failure reported)")
+        capabilities = wait_for(
+            lambda: (n := proxy.cluster(node_id="bpf")) and "not started" not in n[0]["capabilities"].get(
+                "ktm_reason", "not started") and n[0]["capabilities"], timeout=90,
+            what="eBPF programs loaded (or their failure reported) in /cluster capabilities")
+        families = wait_for(lambda: (f := _families(agent)) and "ktm_status" in f and
+                            f["ktm_status"].samples[0].value == {"disabled": 0, "degraded": 1, "full": 2}[
+                                capabilities["ktm_mode"]] and f, timeout=10, what="ktm_status on the agent page")
         mode = families["ktm_status"].samples[0].value
-        capabilities = wait_for(lambda: (n := proxy.cluster(node_id="bpf")) and n[0]["capabilities"].get("ktm_mode")
-                                and n[0]["capabilities"], what="capabilities")
         assert mode in (0, 1, 2)
         assert capabilities["ktm_mode"] in ("disabled", "degraded", "full")
         if mode == 0:
