@@ -47,3 +47,16 @@ def registration_from_pb(msg: pb.Registration) -> Registration:
 def heartbeat_pb(now_ms: int, runtime: Mapping[str, str], capabilities: Mapping[str, str]) -> pb.AgentMessage:
     return pb.AgentMessage(heartbeat=pb.Heartbeat(
         sent_unix_ms=now_ms, runtime=dict(runtime), capabilities=dict(capabilities)))
+
+
+def link_options(max_message_bytes: int) -> list[tuple[str, int]]:
+    """gRPC options both ends share: the message limit, and keepalive pings so a silent dead link between
+    agent and proxy is noticed within ~25 s even when no data flows."""
+    return [
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+        ("grpc.keepalive_time_ms", 15_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+    ]

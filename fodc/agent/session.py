@@ -22,7 +22,7 @@ from fodc.config import HostPort
 from fodc.model import Registration
 from fodc.v1 import fodc_pb2 as pb
 from fodc.v1 import fodc_pb2_grpc as pb_grpc
-from fodc.wire import heartbeat_pb, registration_to_pb
+from fodc.wire import heartbeat_pb, link_options, registration_to_pb
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +50,7 @@ class Connected:
 
 def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
     return [
-        ("grpc.max_receive_message_length", max_message_bytes),
-        ("grpc.max_send_message_length", max_message_bytes),
-        ("grpc.keepalive_time_ms", 15_000),
-        ("grpc.keepalive_timeout_ms", 10_000),
-        ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.http2.max_pings_without_data", 0),
+        *link_options(max_message_bytes),
         # We pace reconnects ourselves (with jitter); grpc's own backoff would add minutes after a long outage.
         ("grpc.initial_reconnect_backoff_ms", 200),
         ("grpc.max_reconnect_backoff_ms", 2_000),

@@ -22,6 +22,7 @@ from fodc.proxy.selfmetrics import ProxyMetrics
 from fodc.proxy.settings import ProxySettings
 from fodc.systemd import Notifier, ProgressWatchdog
 from fodc.v1 import fodc_pb2_grpc as pb_grpc
+from fodc.wire import link_options
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +30,10 @@ STALL_SIGNAL = signal.SIGUSR2
 
 
 def grpc_server_options(max_message_bytes: int) -> list[tuple[str, int]]:
-    """Limits and keepalive: a dead agent link is noticed within ~30 s even when no data flows."""
+    """The shared link options, plus: accept the agents' keepalive pings, and never share the port."""
     return [
-        ("grpc.max_receive_message_length", max_message_bytes),
-        ("grpc.max_send_message_length", max_message_bytes),
-        ("grpc.keepalive_time_ms", 15_000),
-        ("grpc.keepalive_timeout_ms", 10_000),
-        ("grpc.keepalive_permit_without_calls", 1),
+        *link_options(max_message_bytes),
         ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
-        ("grpc.http2.max_pings_without_data", 0),
         ("grpc.so_reuseport", 0),
     ]
 
