@@ -57,15 +57,13 @@ def parse_vmstat(text: str) -> dict[str, int]:
     return out
 
 
-def parse_meminfo(text: str) -> dict[str, int]:
-    """`/proc/meminfo` in bytes (the file says kB and means KiB); `HugePages_*` counts stay counts."""
+def _parse_kib_fields(text: str) -> dict[str, int]:
+    """`Key: value [kB]` lines as integers, kB converted to bytes; non-numeric fields are skipped."""
     out: dict[str, int] = {}
     for line in text.splitlines():
         key, sep, rest = line.partition(":")
-        if not sep:
-            continue
         parts = rest.split()
-        if not parts:
+        if not sep or not parts:
             continue
         try:
             value = int(parts[0])
@@ -73,6 +71,11 @@ def parse_meminfo(text: str) -> dict[str, int]:
             continue
         out[key.strip()] = value * 1024 if len(parts) > 1 and parts[1] == "kB" else value
     return out
+
+
+def parse_meminfo(text: str) -> dict[str, int]:
+    """`/proc/meminfo` in bytes (the file says kB and means KiB); `HugePages_*` counts stay counts."""
+    return _parse_kib_fields(text)
 
 
 # ------------------------------------------------------------------------------------------------ diskstats
@@ -169,18 +172,7 @@ def parse_pid_io(text: str) -> dict[str, int]:
 
 def parse_pid_status(text: str) -> dict[str, int]:
     """Numeric fields of /proc/<pid>/status; `kB` values become bytes. Non-numeric fields are skipped."""
-    out: dict[str, int] = {}
-    for line in text.splitlines():
-        key, sep, rest = line.partition(":")
-        parts = rest.split()
-        if not sep or not parts:
-            continue
-        try:
-            value = int(parts[0])
-        except ValueError:
-            continue
-        out[key.strip()] = value * 1024 if len(parts) > 1 and parts[1] == "kB" else value
-    return out
+    return _parse_kib_fields(text)
 
 
 class SchedStat(NamedTuple):

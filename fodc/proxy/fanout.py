@@ -43,15 +43,14 @@ class Collection:
         try:
             for record, request_id, pending in self.sent:
                 link = self.fanout.links.get(record.agent_id)
-                agent_started = time.monotonic()
                 try:
                     for chunk in pending.chunks(timeout_s=max(0.05, self.deadline - time.monotonic())):
                         yield record, chunk
                         if time.monotonic() > self.deadline:
                             raise ReplyTimeout("deadline passed while the reply was still streaming")
                     self.answered.append(record)
-                    metrics.observe_agent(record, time.monotonic() - agent_started + (agent_started - self.started),
-                                          pending.bytes_received)
+                    # Measured from when the request went out (all were sent at the start of the fan-out).
+                    metrics.observe_agent(record, time.monotonic() - self.started, pending.bytes_received)
                 except (ReplyTimeout, LinkClosed) as exc:
                     self.missing.append(Missing(record, str(exc)))
                 finally:
