@@ -154,6 +154,15 @@ def labels(text: str) -> dict[str, str]:
     return result
 
 
+def name_list(text: str) -> tuple[str, ...]:
+    """Parses "A,B_*,C" into names or glob patterns; empty items are dropped, whitespace is not allowed."""
+    items = tuple(filter(None, (p.strip() for p in text.split(","))))
+    for item in items:
+        if any(c.isspace() for c in item):
+            raise argparse.ArgumentTypeError(f"invalid name {item!r}: must not contain whitespace")
+    return items
+
+
 class OneLineErrorParser(configargparse.ArgumentParser):
     """An ArgumentParser whose errors are one line on stderr and exit status 2, as operators expect."""
 

@@ -1,8 +1,10 @@
 """The agent's moving parts in one place: who owns what, and the start and shutdown order.
 
-Start:  HTTP endpoint (bound) -> proxy session thread -> READY -> main loop (1 s ticks, watchdog beat).
-Stop:   STOPPING -> goodbye to the proxy (session) -> metrics stream -> HTTP endpoint; all bounded by
-        --shutdown-timeout so a dead proxy cannot keep the agent from exiting.
+Start:  HTTP endpoint (bound) -> scraper, telemetry, config watch -> proxy session thread (which opens the
+        metrics and command streams once registered) -> READY -> main loop (1 s ticks, watchdog beat).
+Stop:   STOPPING -> goodbye to the proxy (session) -> metrics and command streams -> config watch, scraper,
+        telemetry -> HTTP endpoint; all bounded by --shutdown-timeout so a dead proxy cannot keep the agent
+        from exiting.
 """
 
 from __future__ import annotations
@@ -19,14 +21,17 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from fodc import __version__, expfmt
 from fodc.agent.answer import chunk_replies, select_series
+from fodc.agent.configwatch import ConfigWatcher, capture_options, effective_agent_config, version_from_series
 from fodc.agent.http import AgentHTTPServer
 from fodc.agent.scrape import Scraper
 from fodc.agent.session import Connected, ProxySession
 from fodc.agent.settings import AgentSettings
-from fodc.agent.streams import MetricsStream
-from fodc.agent.telemetry import ProcessByComm, TelemetryFeeder
+from fodc.agent.streams import CommandStream, MetricsStream
+from fodc.agent.telemetry import TelemetryFeeder
 from fodc.ktm import KernelTelemetry
 from fodc.model import Address, Registration
+from fodc.nodeconf.capture import NodeConfigCapturer
+from fodc.nodeconf.finder import ProcessByComm
 from fodc.systemd import Notifier, ProgressWatchdog
 from fodc.v1 import fodc_pb2 as pb
 from fodc.window import FlightRecorder
@@ -71,6 +76,18 @@ class AgentRuntime:
         self.telemetry = TelemetryFeeder(self.kernel, self.recorder, settings.ktm_interval,
                                          on_progress=self._ktm_beat.tick)
         self.metrics_stream = MetricsStream(self.answer_metrics, send_timeout_s=settings.send_timeout)
+        capturer = NodeConfigCapturer(capture_options(settings), node_id=settings.node_id, role=settings.node_role,
+                                      agent_config=effective_agent_config(settings),
+                                      version_source=lambda: version_from_series(self.recorder.latest()))
+        self._config_beat = self.watchdog.register("config-watch", max(30.0, settings.config_check_interval * 3))
+        self.config = ConfigWatcher(capturer, history=settings.config_history,
+                                    check_interval_s=settings.config_check_interval,
+                                    capture_interval_s=settings.config_capture_interval,
+                                    on_progress=self._config_beat.tick)
+        self.command_stream = CommandStream({
+            "config.snapshot": self.config.action_snapshot,
+            "config.history": self.config.action_history,
+        }, send_timeout_s=settings.send_timeout)
         self.session = ProxySession(
             settings.proxy_addr, self.registration, self.heartbeat_info,
             send_timeout_s=settings.send_timeout, max_backoff_s=settings.reconnect_max_backoff,
@@ -93,7 +110,7 @@ class AgentRuntime:
         )
 
     def capabilities(self) -> dict[str, str]:
-        return {**self.kernel.capabilities(), "metrics_window": "memory"}
+        return {**self.kernel.capabilities(), "metrics_window": "memory", "config_capture": "on"}
 
     def runtime_info(self) -> dict[str, str]:
         stats = self.recorder.stats(self.settings.scrape_interval)
@@ -157,10 +174,12 @@ class AgentRuntime:
         self._proxy_connected.set(1)
         self._registrations.inc()
         self.metrics_stream.connect(connected)
+        self.command_stream.connect(connected)
 
     def _on_disconnected(self) -> None:
         self._proxy_connected.set(0)
         self.metrics_stream.disconnect()
+        self.command_stream.disconnect()
 
     # --------------------------------------------------------------- lifecycle
 
@@ -168,6 +187,7 @@ class AgentRuntime:
         self.http.start()
         self.scraper.start()
         self.telemetry.start()
+        self.config.start()
         self.session.start()
         self.watchdog.start()
 
@@ -203,6 +223,8 @@ class AgentRuntime:
         self.watchdog.stop()
         self.session.stop(max(0.1, deadline - time.monotonic()))
         self.metrics_stream.stop()
+        self.command_stream.stop()
+        self.config.stop()
         self.scraper.stop()
         self.telemetry.stop()
         self.http.stop()

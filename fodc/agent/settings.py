@@ -33,6 +33,18 @@ class AgentSettings:
     ktm_target_comm: str
     ktm_cgroup_path: str | None
     ktm_kernel_source: str | None
+    node_pid_file: str | None
+    node_systemd_unit: str | None
+    node_process_name: str
+    node_pprof_url: str | None
+    node_config_files: tuple[str, ...]
+    node_env_allow: tuple[str, ...]
+    node_env_deny: tuple[str, ...]
+    node_secret_names: tuple[str, ...]
+    config_max_file_bytes: int
+    config_capture_interval: float
+    config_check_interval: float
+    config_history: int
     log_level: str
     log_format: str
     extra: Mapping[str, object] = field(default_factory=dict)
@@ -90,6 +102,33 @@ def build_parser() -> config.OneLineErrorParser:
     ktm.add_argument("--ktm-kernel-source", default=None,
                      help="kernel header tree for BCC (default: the running kernel's, or the tree dev/ktm-headers "
                      "prepares under /var/lib/fodc/ktm/kernel-headers)")
+    conf = parser.add_argument_group("node configuration capture (what the node runs with)")
+    conf.add_argument("--node-pid-file", default=None,
+                      help="find the node process by this pid file (checked first)")
+    conf.add_argument("--node-systemd-unit", default=None,
+                      help="find the node process as this unit's MainPID, e.g. banyand.service (checked second)")
+    conf.add_argument("--node-process-name", default="banyand",
+                      help="find the node process by this name (comm) when neither of the above is set")
+    conf.add_argument("--node-pprof-url", default="http://127.0.0.1:6060",
+                      help="the node's Go pprof endpoint; its /debug/pprof/cmdline is read when /proc cannot be "
+                      "('' turns it off)")
+    conf.add_argument("--node-config-file", action="append", dest="node_config_files", default=None,
+                      help="a config file to capture besides those the node's flags point to; repeat for several")
+    conf.add_argument("--node-env-allow", type=config.name_list, default="*",
+                      help="environment variables to capture (comma-separated globs)")
+    conf.add_argument("--node-env-deny", type=config.name_list, default="LS_COLORS,SSH_*,LESS*",
+                      help="environment variables never captured (comma-separated globs)")
+    conf.add_argument("--node-secret-names", type=config.name_list, default="",
+                      help="extra globs of secret names (env, flags, config keys) whose values are redacted, on top "
+                      "of the built-in PASSWORD, SECRET, TOKEN, KEY, CREDENTIAL, ... list")
+    conf.add_argument("--config-max-file-bytes", type=config.byte_size, default=256 * 1024,
+                      help="largest part of a config file kept in a snapshot (the hash covers the whole file)")
+    conf.add_argument("--config-capture-interval", type=config.duration, default=600.0,
+                      help="periodic re-capture (0 turns it off; restarts and API requests still capture)")
+    conf.add_argument("--config-check-interval", type=config.positive_duration, default=5.0,
+                      help="how often the node process is looked up to notice a restart")
+    conf.add_argument("--config-history", type=config.positive_int, default=16,
+                      help="distinct snapshots kept per node (oldest dropped first)")
     config.add_logging_options(parser)
     return parser
 
@@ -102,6 +141,11 @@ def parse_settings(argv: Sequence[str] | None = None) -> AgentSettings:
                      f"({ns.scrape_interval:g}s)")
     if not ns.node_id.strip():
         parser.error("argument --node-id: must not be empty")
+    if ns.node_pprof_url and not ns.node_pprof_url.startswith(("http://", "https://")):
+        parser.error(f"argument --node-pprof-url: {ns.node_pprof_url!r} is not an http(s) URL")
+    for path in ns.node_config_files or ():
+        if not path.startswith("/"):
+            parser.error(f"argument --node-config-file: {path!r} must be an absolute path")
     urls = tuple(ns.node_metrics_urls or ["http://127.0.0.1:2121/metrics"])
     for url in urls:
         if not url.startswith(("http://", "https://")):
@@ -126,6 +170,18 @@ def parse_settings(argv: Sequence[str] | None = None) -> AgentSettings:
         ktm_target_comm=ns.ktm_target_comm,
         ktm_cgroup_path=ns.ktm_cgroup_path,
         ktm_kernel_source=ns.ktm_kernel_source,
+        node_pid_file=ns.node_pid_file or None,
+        node_systemd_unit=ns.node_systemd_unit or None,
+        node_process_name=ns.node_process_name,
+        node_pprof_url=ns.node_pprof_url or None,
+        node_config_files=tuple(ns.node_config_files or ()),
+        node_env_allow=ns.node_env_allow,
+        node_env_deny=ns.node_env_deny,
+        node_secret_names=ns.node_secret_names,
+        config_max_file_bytes=ns.config_max_file_bytes,
+        config_capture_interval=ns.config_capture_interval,
+        config_check_interval=ns.config_check_interval,
+        config_history=ns.config_history,
         log_level=ns.log_level,
         log_format=ns.log_format,
     )

@@ -7,7 +7,6 @@ watchdog; until it finishes the OS fallback metrics flow on their own.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -18,34 +17,6 @@ from fodc.window import FlightRecorder
 log = logging.getLogger(__name__)
 
 SOURCE = "kernel-telemetry"
-
-
-class ProcessByComm:
-    """The pid of the oldest process whose comm is `comm`, cached until that process goes away."""
-
-    def __init__(self, comm: str, proc_root: str = "/proc") -> None:
-        self.comm = comm
-        self.proc_root = proc_root
-        self._pid: int | None = None
-
-    def __call__(self) -> int | None:
-        if self._pid is not None and os.path.exists(f"{self.proc_root}/{self._pid}"):
-            return self._pid
-        found: list[tuple[int, int]] = []
-        for entry in os.listdir(self.proc_root):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"{self.proc_root}/{entry}/comm") as f:
-                    if f.read().strip() != self.comm:
-                        continue
-                with open(f"{self.proc_root}/{entry}/stat") as f:
-                    start = int(f.read().rsplit(")", 1)[1].split()[19])
-                found.append((start, int(entry)))
-            except (OSError, ValueError, IndexError):
-                continue
-        self._pid = min(found)[1] if found else None
-        return self._pid
 
 
 class TelemetryFeeder:

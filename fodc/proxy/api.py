@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, jsonify, request, stream_with_context
@@ -14,22 +12,15 @@ from werkzeug.exceptions import HTTPException
 
 from fodc import expfmt
 from fodc.config import ROLES
+from fodc.proxy.config_api import config_blueprint
 from fodc.proxy.exposition import PageBuilder
+from fodc.proxy.httpargs import BadRequest, query_args
 from fodc.proxy.registry import ONLINE, UNCONNECTED, AgentRecord
 from fodc.proxy.runtime import ProxyRuntime
 from fodc.proxy.windows import BadTime, parse_time_ms, stream_windows
+from fodc.times import rfc3339
 
 DEFAULT_WINDOW_MS = 3600 * 1000
-
-
-class BadRequest(Exception):
-    """A bad query parameter; becomes a 400 with the message."""
-
-
-def rfc3339(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def node_json(record: AgentRecord) -> dict[str, Any]:
@@ -52,22 +43,6 @@ def node_json(record: AgentRecord) -> dict[str, Any]:
     }
 
 
-def query_args(allowed: Mapping[str, tuple[str, ...] | None]) -> dict[str, str]:
-    """The request's query parameters, refusing unknown names and values outside a closed set."""
-    result: dict[str, str] = {}
-    for name in request.args:
-        if name not in allowed:
-            raise BadRequest(f"unknown query parameter {name!r} (allowed: {', '.join(sorted(allowed))})")
-        values = request.args.getlist(name)
-        if len(values) > 1:
-            raise BadRequest(f"query parameter {name!r} given more than once")
-        choices = allowed[name]
-        if choices is not None and values[0] not in choices:
-            raise BadRequest(f"invalid {name} {values[0]!r} (choose from {', '.join(choices)})")
-        result[name] = values[0]
-    return result
-
-
 def create_app(runtime: ProxyRuntime) -> Flask:
     app = Flask("fodc.proxy")
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
@@ -87,6 +62,8 @@ def create_app(runtime: ProxyRuntime) -> Flask:
     def internal_error(exc: Exception) -> tuple[Response, int]:
         app.logger.exception("unhandled error in %s", request.path)
         return jsonify(error="internal_error", message=f"{type(exc).__name__}: {exc}"), 500
+
+    app.register_blueprint(config_blueprint(runtime))
 
     @app.get("/health")
     def health() -> Response:

@@ -108,6 +108,16 @@ class RequestLink:
             raise LinkBusy(f"agent {self.agent_id} has too many requests queued") from None
         return pending
 
+    def post(self, message: Any) -> bool:
+        """Queues a message that expects no reply (a cancel); False when the stream is closed or full."""
+        if self.closed.is_set():
+            return False
+        try:
+            self._outbound.put_nowait(message)
+            return True
+        except queue.Full:
+            return False
+
     def forget(self, request_id: str) -> None:
         """The caller is done with a request (answered, timed out or abandoned); late chunks are dropped."""
         with self._lock:

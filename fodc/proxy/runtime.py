@@ -15,6 +15,7 @@ from concurrent import futures
 
 import grpc
 
+from fodc.proxy.commands import CommandRunner
 from fodc.proxy.fanout import MetricsFanout
 from fodc.proxy.grpc_service import FODCServicer
 from fodc.proxy.registry import AgentRegistry
@@ -57,6 +58,7 @@ class ProxyRuntime:
         self.fanout = MetricsFanout(self.registry, self.servicer.metrics_links, self.metrics,
                                     timeout_s=settings.metrics_timeout,
                                     max_chunk_bytes=max(64 * 1024, settings.grpc_max_msg_size - 64 * 1024))
+        self.commands = CommandRunner(self.servicer.command_links)
         self._server: grpc.Server | None = None
         self._stop = threading.Event()
         self._stalled = threading.Event()

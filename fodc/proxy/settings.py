@@ -20,6 +20,7 @@ class ProxySettings:
     max_agents: int
     grpc_max_msg_size: int
     metrics_timeout: float
+    command_timeout: float
     http_threads: int
     log_level: str
     log_format: str
@@ -51,6 +52,8 @@ def build_parser() -> config.OneLineErrorParser:
                         help="registrations beyond this many are refused with a clear error")
     agents.add_argument("--metrics-timeout", type=config.positive_duration, default=10.0,
                         help="how long /metrics and /metrics-windows wait for each agent's answer")
+    agents.add_argument("--command-timeout", type=config.positive_duration, default=15.0,
+                        help="how long a configuration request (/cluster/config...) waits for the agents")
     config.add_logging_options(parser)
     return parser
 
@@ -69,6 +72,7 @@ def parse_settings(argv: Sequence[str] | None = None) -> ProxySettings:
         max_agents=ns.max_agents,
         grpc_max_msg_size=ns.grpc_max_msg_size,
         metrics_timeout=ns.metrics_timeout,
+        command_timeout=ns.command_timeout,
         http_threads=ns.http_threads,
         log_level=ns.log_level,
         log_format=ns.log_format,

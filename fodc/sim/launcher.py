@@ -23,7 +23,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -134,19 +134,19 @@ def wait_until_serving(url: str, deadline: float, popen: subprocess.Popen[bytes]
 
 
 def start_sim_node(role: str, port: int, *, series: int | None = None, extra_args: Sequence[str] = (),
-                   comm: str | None = None, seed: int | None = None,
+                   comm: str | None = None, seed: int | None = None, env: Mapping[str, str] | None = None,
                    ready_timeout: float = 15.0) -> SimNodeProcess:
     """Start `python -m fodc.sim` on 127.0.0.1:`port` and return once `/healthz` answers.
 
     Raises RuntimeError (with the node's stderr) if it exits or does not serve within `ready_timeout`.
     """
     argv = sim_node_argv(role, port, series=series, extra_args=extra_args, comm=comm, seed=seed)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+    full_env = {**os.environ, **(env or {})}
+    full_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_REPO_ROOT), full_env.get("PYTHONPATH", "")) if p)
     fd, stderr_name = tempfile.mkstemp(prefix=f"fodc-sim-{role}-", suffix=".log")
     with os.fdopen(fd, "wb") as stderr:
         popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
-                                 env=env, start_new_session=True)
+                                 env=full_env, start_new_session=True)
     node = SimNodeProcess(popen, role, port, argv, Path(stderr_name))
     if not wait_until_serving(f"{node.url}/healthz", time.monotonic() + ready_timeout, popen):
         details = node.stderr_text()

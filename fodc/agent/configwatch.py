@@ -1,0 +1,136 @@
+"""Keeps the node's configuration history current: at start, on node restart, periodically, on request.
+
+One thread owns the history. It polls the node's (pid, start time) every --config-check-interval, which
+costs a /proc lookup, and re-captures only when that identity changes or the periodic interval is due.
+Captures asked for over the command stream run on the caller's thread under the same lock.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict
+
+from fodc.agent.settings import AgentSettings
+from fodc.agent.streams import ActionContext
+from fodc.nodeconf.capture import CaptureOptions, NodeConfigCapturer
+from fodc.nodeconf.snapshot import ConfigHistory, Snapshot
+
+log = logging.getLogger(__name__)
+
+JSON = "application/json"
+
+
+def capture_options(settings: AgentSettings) -> CaptureOptions:
+    return CaptureOptions(
+        pid_file=settings.node_pid_file, systemd_unit=settings.node_systemd_unit,
+        process_name=settings.node_process_name, pprof_url=settings.node_pprof_url,
+        env_allow=settings.node_env_allow, env_deny=settings.node_env_deny,
+        secret_patterns=settings.node_secret_names, config_files=settings.node_config_files,
+        file_max_bytes=settings.config_max_file_bytes,
+    )
+
+
+def effective_agent_config(settings: AgentSettings) -> dict[str, object]:
+    """The agent's own settings as captured next to the node's (what this agent is doing, not just the node)."""
+    out: dict[str, object] = {}
+    for name, value in asdict(settings).items():
+        if name == "extra":
+            continue
+        if isinstance(value, (tuple, list)):
+            value = ",".join(str(v) for v in value)
+        elif isinstance(value, dict):
+            value = ",".join(f"{k}={v}" for k, v in sorted(value.items()))
+        out[name] = value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
+    return out
+
+
+def version_from_series(series: Iterable[object]) -> str | None:
+    """The node's version from a `*_build_info{version=...}`-style series, when the node exports one."""
+    for item in series:
+        name = getattr(item, "name", "")
+        labels = getattr(item, "labels", {}) or {}
+        if name.endswith("_info") and labels.get("version"):
+            return labels["version"]
+    return None
+
+
+class ConfigWatcher:
+    def __init__(self, capturer: NodeConfigCapturer, *, history: int, check_interval_s: float,
+                 capture_interval_s: float, on_progress: Callable[[], None] = lambda: None,
+                 clock_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
+        self.capturer = capturer
+        self.history = ConfigHistory(history)
+        self.check_interval_s = check_interval_s
+        self.capture_interval_s = capture_interval_s
+        self._on_progress = on_progress
+        self._clock_ms = clock_ms
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._identity: tuple[int, int] | None = None
+        self._last_capture = 0.0
+        self.captures = 0
+
+    # ---- capturing
+    def capture_now(self, reason: str) -> Snapshot:
+        """Takes a snapshot and records it; returns the history's latest entry (this one or the confirmed one)."""
+        with self._lock:
+            self._identity = self.capturer.identity()
+            snapshot = self.capturer.capture(reason, self._clock_ms())
+            self._last_capture = time.monotonic()
+            self.captures += 1
+            if self.history.add(snapshot):
+                log.info("node configuration captured", extra={"fields": {
+                    "reason": reason, "hash": snapshot["hash"], "errors": snapshot["errors"]}})
+            return self.history.latest() or snapshot
+
+    def latest(self) -> Snapshot:
+        with self._lock:
+            latest = self.history.latest()
+        return latest if latest is not None else self.capture_now("first-request")
+
+    def entries(self, limit: int | None = None) -> list[Snapshot]:
+        with self._lock:
+            return self.history.entries(limit)
+
+    # ---- the watch loop
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="config-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        self._safe_capture("agent-start")
+        while not self._stop.wait(self.check_interval_s):
+            identity = self.capturer.identity()
+            if identity != self._identity:
+                self._safe_capture("node-restart" if identity is not None and self._identity is not None
+                                   else "node-found" if identity is not None else "node-gone")
+            elif self.capture_interval_s and time.monotonic() - self._last_capture >= self.capture_interval_s:
+                self._safe_capture("periodic")
+            self._on_progress()
+
+    def _safe_capture(self, reason: str) -> None:
+        try:
+            self.capture_now(reason)
+        except Exception:  # a bug here must not stop restart detection
+            log.exception("node configuration capture failed", extra={"fields": {"reason": reason}})
+
+    # ---- command-stream actions
+    def action_snapshot(self, ctx: ActionContext) -> None:
+        """config.snapshot: the latest snapshot; with capture=true a fresh one is taken first."""
+        capture = ctx.params.get("capture", "false").lower() in ("1", "true", "yes")
+        snapshot = self.capture_now("on-demand") if capture else self.latest()
+        ctx.send_artifact(json.dumps(snapshot).encode(), {"content_type": JSON, "hash": snapshot["hash"]})
+
+    def action_history(self, ctx: ActionContext) -> None:
+        """config.history: the recorded snapshots, oldest first (the last `limit` when given)."""
+        raw = ctx.params.get("limit", "")
+        limit = int(raw) if raw.isdigit() else None
+        ctx.send_artifact(json.dumps(self.entries(limit)).encode(), {"content_type": JSON})

@@ -1,0 +1,116 @@
+"""Runs an action on agents over their command streams and gathers each one's result by command id.
+
+The proxy side of StreamCommands: start the action on every target first, then read each agent's replies
+(state changes and artifact chunks) within one deadline. A target that times out is sent a cancel so it
+stops working for nobody; every target ends with one of the states below and a reason, never silence.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from fodc.proxy.grpc_service import LinkTable
+from fodc.proxy.links import LinkBusy, LinkClosed, PendingReply, ReplyTimeout, RequestLink, new_request_id
+from fodc.proxy.registry import AgentRecord
+from fodc.v1 import fodc_pb2 as pb
+
+DONE, FAILED, CANCELLED, REJECTED, TIMED_OUT, UNREACHABLE = (
+    "done", "failed", "cancelled", "rejected", "timed_out", "unreachable")
+
+_FINAL = {pb.CommandReply.DONE: DONE, pb.CommandReply.FAILED: FAILED, pb.CommandReply.CANCELLED: CANCELLED,
+          pb.CommandReply.REJECTED: REJECTED}
+
+StateListener = Callable[[str], None]
+
+
+@dataclass
+class CommandResult:
+    record: AgentRecord
+    command_id: str
+    state: str
+    error: str = ""
+    data: bytes = b""
+    meta: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.state == DONE
+
+
+@dataclass
+class RunningCommand:
+    record: AgentRecord
+    command_id: str
+    link: RequestLink | None
+    pending: PendingReply | None
+    max_bytes: int
+    failure: str = ""
+
+    def cancel(self) -> bool:
+        """Asks the agent to stop; the agent answers CANCELLED on the same id."""
+        if self.link is None:
+            return False
+        return self.link.post(pb.Command(command_id=self.command_id, cancel=pb.CancelAction()))
+
+    def collect(self, deadline: float, on_state: StateListener = lambda _s: None) -> CommandResult:
+        """Reads replies until a final state, the deadline, or the link closing."""
+        if self.pending is None or self.link is None:
+            return CommandResult(self.record, self.command_id, UNREACHABLE, self.failure)
+        buffer = bytearray()
+        try:
+            for reply in self.pending.chunks(timeout_s=max(0.05, deadline - time.monotonic())):
+                if reply.state == pb.CommandReply.CHUNK:
+                    if reply.offset != len(buffer):
+                        return self._fail(f"artifact chunk at offset {reply.offset}, expected {len(buffer)}")
+                    if len(buffer) + len(reply.data) > self.max_bytes:
+                        self.cancel()
+                        return self._fail(f"artifact larger than the proxy's limit of {self.max_bytes} bytes")
+                    buffer += reply.data
+                elif reply.state in _FINAL:
+                    return CommandResult(self.record, self.command_id, _FINAL[reply.state], reply.error,
+                                         bytes(buffer), dict(reply.meta))
+                else:
+                    on_state(pb.CommandReply.State.Name(reply.state).lower())
+                if time.monotonic() > deadline:
+                    raise ReplyTimeout("deadline passed")
+            return self._fail("reply ended without a final state")
+        except ReplyTimeout:
+            self.cancel()
+            return CommandResult(self.record, self.command_id, TIMED_OUT, "no result before the deadline; "
+                                 "the agent was asked to cancel")
+        except LinkClosed as exc:
+            return self._fail(f"agent disconnected: {exc}")
+        finally:
+            self.link.forget(self.command_id)
+
+    def _fail(self, reason: str) -> CommandResult:
+        return CommandResult(self.record, self.command_id, FAILED, reason)
+
+
+class CommandRunner:
+    def __init__(self, links: LinkTable, *, max_artifact_bytes: int = 64 * 1024 * 1024) -> None:
+        self.links = links
+        self.max_artifact_bytes = max_artifact_bytes
+
+    def start(self, record: AgentRecord, action: str, params: Mapping[str, str], timeout_s: float,
+              max_bytes: int | None = None) -> RunningCommand:
+        command_id = new_request_id("c")
+        limit = max_bytes or self.max_artifact_bytes
+        link = self.links.get(record.agent_id)
+        if link is None:
+            return RunningCommand(record, command_id, None, None, limit, "agent has no command stream open")
+        command = pb.Command(command_id=command_id, start=pb.StartAction(
+            action=action, params=dict(params), timeout_ms=int(timeout_s * 1000)))
+        try:
+            return RunningCommand(record, command_id, link, link.send(command_id, command), limit)
+        except (LinkBusy, LinkClosed) as exc:
+            return RunningCommand(record, command_id, None, None, limit, str(exc))
+
+    def run_all(self, targets: list[AgentRecord], action: str, params: Mapping[str, str],
+                timeout_s: float) -> list[CommandResult]:
+        """Starts the action on every target at once, then gathers the results within timeout_s."""
+        deadline = time.monotonic() + timeout_s
+        running = [self.start(record, action, params, timeout_s) for record in targets]
+        return [command.collect(deadline) for command in running]

@@ -1,0 +1,131 @@
+"""The proxy's /cluster/config endpoints: node configuration snapshots, history, forced capture and drift.
+
+Nothing is cached here: each request asks the online agents over their command streams (in parallel, one
+deadline) and reports by name every node that did not answer, so a missing node is never mistaken for a
+node without configuration.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+
+from fodc.config import ROLES
+from fodc.nodeconf.drift import node_changes, role_drift
+from fodc.proxy.commands import CommandResult
+from fodc.proxy.httpargs import BadRequest, json_body, query_args
+from fodc.proxy.registry import ONLINE, AgentRecord
+from fodc.proxy.runtime import ProxyRuntime
+
+# scope -> the body field naming its target
+SCOPES = {"node": "node_id", "role": "role", "all": None}
+
+
+class NotFound(Exception):
+    """No such node; becomes a 404."""
+
+
+def _node(record: AgentRecord) -> dict[str, str]:
+    return {"node_id": record.registration.node_id, "role": record.registration.role, "agent_id": record.agent_id}
+
+
+def _missing(result: CommandResult) -> dict[str, str]:
+    return {**_node(result.record), "state": result.state, "reason": result.error}
+
+
+def _decode(result: CommandResult) -> Any:
+    try:
+        return json.loads(result.data)
+    except ValueError as exc:
+        result.state, result.error = "failed", f"agent sent an unreadable answer: {exc}"
+        return None
+
+
+def config_blueprint(runtime: ProxyRuntime) -> Blueprint:
+    bp = Blueprint("config", __name__)
+    timeout = runtime.settings.command_timeout
+
+    def ask(targets: list[AgentRecord], action: str, params: dict[str, str]) -> tuple[list, list]:
+        answered, missing = [], []
+        for result in runtime.commands.run_all(targets, action, params, timeout):
+            payload = _decode(result) if result.ok else None
+            if result.ok and payload is not None:
+                answered.append((result.record, payload))
+            else:
+                missing.append(_missing(result))
+        return answered, missing
+
+    def online(node_id: str | None = None, role: str | None = None) -> list[AgentRecord]:
+        return runtime.registry.list(role=role, node_id=node_id, status=ONLINE)
+
+    @bp.errorhandler(NotFound)
+    def not_found(exc: NotFound) -> tuple[Response, int]:
+        return jsonify(error="not_found", message=str(exc)), 404
+
+    @bp.get("/cluster/config")
+    def latest() -> Response:
+        args = query_args({"node_id": None, "role": None})
+        answered, missing = ask(online(args.get("node_id"), args.get("role")), "config.snapshot", {})
+        return jsonify(nodes=[{**_node(r), "snapshot": snap} for r, snap in answered], missing=missing)
+
+    @bp.get("/cluster/config/history")
+    def history() -> Response:
+        args = query_args({"node_id": None, "limit": None})
+        if not args.get("node_id"):
+            raise BadRequest("node_id is required")
+        limit = args.get("limit", "")
+        if limit and (not limit.isdigit() or int(limit) == 0):
+            raise BadRequest(f"invalid limit {limit!r} (a positive integer)")
+        targets = online(args["node_id"])
+        if not targets:
+            raise NotFound(f"no online agent for node {args['node_id']!r}")
+        answered, missing = ask(targets, "config.history", {"limit": limit} if limit else {})
+        return jsonify(nodes=[{**_node(r), "snapshots": snaps} for r, snaps in answered], missing=missing)
+
+    @bp.post("/cluster/config/capture")
+    def capture() -> tuple[Response, int]:
+        body = json_body({"scope": str, "node_id": str, "role": str})
+        scope = body.get("scope", "all")
+        if scope not in SCOPES:
+            raise BadRequest(f"invalid scope {scope!r} (choose from {', '.join(SCOPES)})")
+        target_field = SCOPES[scope]
+        for name in ("node_id", "role"):
+            if name in body and name != target_field:
+                raise BadRequest(f"scope {scope!r} does not take {name}")
+        target = body.get(target_field, "") if target_field else None
+        if target_field and not target:
+            raise BadRequest(f"scope {scope!r} needs {target_field}")
+        if scope == "role" and target not in ROLES:
+            raise BadRequest(f"unknown role {target!r} (choose from {', '.join(ROLES)})")
+        targets = online(target if scope == "node" else None, target if scope == "role" else None)
+        if scope == "node" and not targets:
+            raise NotFound(f"no online agent for node {target!r}")
+        answered, missing = ask(targets, "config.snapshot", {"capture": "true"})
+        captured = [{**_node(r), "hash": snap["hash"], "captured_at": snap["captured_at"],
+                     "confirmed_at": snap["confirmed_at"], "errors": snap.get("errors", {})} for r, snap in answered]
+        return jsonify(scope=scope, captured=captured, missing=missing), 200
+
+    @bp.get("/cluster/config/drift")
+    def drift() -> Response:
+        args = query_args({"role": None, "node_id": None})
+        answered, missing = ask(online(args.get("node_id"), args.get("role")), "config.history", {"limit": "2"})
+        by_role: dict[str, dict[str, dict]] = {}
+        nodes: dict[str, dict[str, Any]] = {}
+        for record, snapshots in answered:
+            if not snapshots:
+                continue
+            node_id = record.registration.node_id
+            by_role.setdefault(record.registration.role, {})[node_id] = snapshots[-1]
+            entry: dict[str, Any] = {"role": record.registration.role, "to_hash": snapshots[-1]["hash"],
+                                     "to": snapshots[-1]["captured_at"], "changes": {}}
+            if len(snapshots) > 1:
+                entry.update(from_hash=snapshots[-2]["hash"], **{"from": snapshots[-2]["captured_at"]},
+                             changes=node_changes(snapshots[-2], snapshots[-1]))
+            nodes[node_id] = entry
+        roles = {role: {"nodes": sorted(latest), "differences": role_drift(latest)}
+                 for role, latest in sorted(by_role.items())}
+        return jsonify(roles=roles, nodes=dict(sorted(nodes.items())), missing=missing)
+
+    return bp
