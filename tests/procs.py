@@ -100,11 +100,14 @@ class Daemon:
                 self.kill9()
 
 
-def _spawn(argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+def _spawn(argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None,
+           user: str | None = None) -> subprocess.Popen:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("FODC_", "NOTIFY_SOCKET", "WATCHDOG_"))}
+    # The tree under test, not whatever checkout the venv's editable install points at.
+    full_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), full_env.get("PYTHONPATH", "")) if p)
     full_env.update(env or {})
     return subprocess.Popen(list(argv), stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, env=full_env,
-                            cwd=REPO, start_new_session=True)
+                            cwd=REPO, start_new_session=True, user=user)
 
 
 @dataclass
@@ -151,7 +154,7 @@ class Agent(Daemon):
 
 def start_agent(tmp_path: Path, proxy_grpc: str, role: str, node_id: str, *args: str,
                 node_port: int | None = None, labels: str = "", env: dict[str, str] | None = None,
-                http_port: int | None = None) -> Agent:
+                http_port: int | None = None, user: str | None = None) -> Agent:
     ports = {"http": http_port or free_port(), "node": node_port or free_port()}
     argv = [str(BIN / "fodc-agent"), "--config", "/dev/null", "--proxy-addr", proxy_grpc,
             "--node-role", role, "--node-id", node_id, "--node-address", f"127.0.0.1:{ports['node']}",
@@ -162,4 +165,4 @@ def start_agent(tmp_path: Path, proxy_grpc: str, role: str, node_id: str, *args:
     if labels:
         argv += ["--node-labels", labels]
     log_path = tmp_path / f"agent-{node_id}.log"
-    return Agent(_spawn(argv, log_path, env), log_path, ports, node_id)
+    return Agent(_spawn(argv, log_path, env, user), log_path, ports, node_id)

@@ -76,7 +76,8 @@ def test_argv_secret_values_are_redacted_in_both_forms():
 def test_config_file_secret_lines_are_redacted():
     text = "port: 17912\npassword: hunter2\n  api_key = abc\n# token: in a comment stays\nname: x"
     redacted, count = redact_config_text(text, SecretNames())
-    assert redacted == f"port: 17912\npassword: {REDACTED}\n  api_key = {REDACTED}\n# token: in a comment stays\nname: x"
+    assert redacted == (f"port: 17912\npassword: {REDACTED}\n  api_key = {REDACTED}\n"
+                        "# token: in a comment stays\nname: x")
     assert count == 2
 
 

@@ -49,12 +49,14 @@ def effective_agent_config(settings: AgentSettings) -> dict[str, object]:
 
 
 def version_from_series(series: Iterable[object]) -> str | None:
-    """The node's version from a `*_build_info{version=...}`-style series, when the node exports one."""
+    """The node's version from a `*_build_info{version=...}` series (the Prometheus convention), if exported.
+
+    `go_info` is not used: its version is the Go toolchain's, not the node's."""
     for item in series:
-        name = getattr(item, "name", "")
-        labels = getattr(item, "labels", {}) or {}
-        if name.endswith("_info") and labels.get("version"):
-            return labels["version"]
+        if getattr(item, "name", "").endswith("_build_info"):
+            version = dict(getattr(item, "labels", ()) or ()).get("version")
+            if version:
+                return version
     return None
 
 

@@ -119,12 +119,12 @@ class NodeConfigCapturer:
         return [p for p in parts if p] or None
 
     def _files(self, flags: Mapping[str, str | list[str]], errors: dict[str, str]) -> dict[str, dict[str, object]]:
-        """Config files: those named explicitly, and any flag whose value is the path of a regular file."""
+        """Config files: those named explicitly, and those the flags point to (see `_names_config_file`)."""
         wanted: dict[str, bool] = {path: True for path in self.options.config_files}
         for name, value in flags.items():
             guarded = self.is_secret.guards_file(name) or self.is_secret(name)
             for path in value if isinstance(value, list) else [value]:
-                if path.startswith("/") and os.path.isfile(path):
+                if _names_config_file(name, path) and os.path.isfile(path):
                     wanted[path] = wanted.get(path, True) and not guarded
         files: dict[str, dict[str, object]] = {}
         for path, keep in sorted(wanted.items()):
@@ -139,3 +139,16 @@ class NodeConfigCapturer:
                 errors[f"file:{path}"] = captured.error
             files[path] = info
         return files
+
+
+CONFIG_SUFFIXES = (".yaml", ".yml", ".json", ".toml", ".conf", ".cfg", ".ini", ".properties", ".env")
+
+
+def _names_config_file(flag: str, value: str) -> bool:
+    """An absolute path given to a flag about configuration, or with a config file's extension.
+
+    Pid files, data directories, certificates and sockets are left alone: they are not configuration."""
+    if not value.startswith("/"):
+        return False
+    words = set(flag.lower().replace("_", "-").split("-"))
+    return bool(words & {"config", "conf", "cfg"}) or value.lower().endswith(CONFIG_SUFFIXES)

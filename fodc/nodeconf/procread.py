@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from dataclasses import dataclass, field
 
 
@@ -46,6 +47,18 @@ def process_start_ms(pid: int, proc_root: str = "/proc") -> int:
     return int((_boot_time_s(proc_root) + ticks / os.sysconf("SC_CLK_TCK")) * 1000)
 
 
+def _read_settled(path: str, attempts: int = 10) -> bytes:
+    """A /proc file that may read empty for a moment right after the process exec'd (its new memory map is
+    not in place yet); a process that stays empty is a kernel thread or a zombie."""
+    for attempt in range(attempts):
+        with open(path, "rb") as f:
+            raw = f.read()
+        if raw or attempt == attempts - 1:
+            return raw
+        time.sleep(0.02)
+    return b""
+
+
 def read_process(pid: int, proc_root: str = "/proc") -> ProcessView:
     base = f"{proc_root}/{pid}"
     errors: dict[str, str] = {}
@@ -53,16 +66,14 @@ def read_process(pid: int, proc_root: str = "/proc") -> ProcessView:
         return ProcessView(pid, None, None, None, None, {"process": f"process {pid} is not running"})
     argv = environ = binary = start = None
     try:
-        with open(f"{base}/cmdline", "rb") as f:
-            raw = f.read()
+        raw = _read_settled(f"{base}/cmdline")
         argv = tuple(part.decode(errors="replace") for part in raw.rstrip(b"\0").split(b"\0")) if raw else ()
         if not raw:
             errors["argv"] = "empty command line (a kernel thread or a zombie)"
     except OSError as exc:
         errors["argv"] = _why(exc, "the command line")
     try:
-        with open(f"{base}/environ", "rb") as f:
-            raw = f.read()
+        raw = _read_settled(f"{base}/environ")
         environ = {}
         for entry in raw.split(b"\0"):
             name, sep, value = entry.decode(errors="replace").partition("=")
