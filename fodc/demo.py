@@ -73,7 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         _wait_http(f"http://127.0.0.1:{http_port}/health", 30)
         agent_urls = {}
         for index, role in enumerate(ROLES):
-            node = start_sim_node(role, free_port(), series=args.series, comm="banyand")
+            pid_file = workdir / f"node-{role}.pid"
+            node = start_sim_node(role, free_port(), series=args.series, comm="banyand", extra_args=[
+                "--pid-file", str(pid_file), f"--grpc-port={17912 + 100 * index}",
+                f"--measure-root-path={workdir}/data-{role}", f"--config={workdir}/node-{role}.yaml"])
+            (workdir / f"node-{role}.yaml").write_text(f"role: {role}\nmax-memory: 4G\nauth_password: demo\n")
             nodes.append(node)
             agent_port = _port(17902 + index)
             node_id = f"demo-{role}"
@@ -82,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
                 "--node-role", role, "--node-id", node_id, "--node-address", f"127.0.0.1:{17912 + 100 * index}",
                 "--node-gossip-address", f"127.0.0.1:{17932 + 100 * index}", "--node-labels", f"zone=z{index % 2}",
                 "--node-metrics-url", node.metrics_url, "--http-listen-addr", f"127.0.0.1:{agent_port}",
-                "--scrape-interval", args.scrape_interval, "--scrape-timeout", "4s", "--log-format", "text"])
+                "--scrape-interval", args.scrape_interval, "--scrape-timeout", "4s", "--log-format", "text",
+                "--node-pid-file", str(pid_file), "--node-pprof-url", node.url])
             agent_urls[role] = f"http://127.0.0.1:{agent_port}"
         base = f"http://127.0.0.1:{http_port}"
         deadline = time.monotonic() + 30
@@ -97,6 +102,8 @@ FODC demo cluster is running (logs in {workdir}).
   Proxy API     {base}/cluster              registered nodes, roles, status, heartbeats
                 {base}/metrics              every node's latest metrics + the proxy's own
                 {base}/metrics-windows?start={int(time.time()) - 600}   the flight-recorder window (JSON)
+                {base}/cluster/config       each node's argv, environment, config files (secrets redacted)
+                {base}/cluster/config/drift what differs between nodes of a role, and what changed
                 {base}/health
   Proxy gRPC    127.0.0.1:{grpc_port}
 """)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fodc.nodeconf.argv import parse_argv
-from fodc.nodeconf.drift import node_changes, role_drift
+from fodc.nodeconf.drift import last_change_pair, node_changes, role_drift
 from fodc.nodeconf.redact import REDACTED, SecretNames, filter_environment, redact_argv, redact_config_text
 from fodc.nodeconf.snapshot import ConfigHistory, content_hash, stamp
 
@@ -135,3 +135,11 @@ def test_node_changes_show_added_removed_and_changed_settings():
         "flag.gone": {"before": "x", "after": None},
         "flag.new": {"before": None, "after": "y"},
     }
+
+
+def test_change_pair_skips_snapshots_taken_while_the_node_was_gone():
+    running_a, gone, running_b = _snap(flags={"a": "1"}), _snap(argv=None, flags={}), _snap(flags={"a": "2"})
+    assert last_change_pair([running_a, gone, running_b]) == (running_a, running_b)
+    assert last_change_pair([running_a, gone]) is None  # gone: nothing to compare the absence with
+    assert last_change_pair([gone, running_b]) is None
+    assert last_change_pair([]) is None

@@ -74,6 +74,7 @@ class ConfigWatcher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._identity: tuple[int, int] | None = None
+        self._seen_node = False
         self._last_capture = 0.0
         self.captures = 0
 
@@ -82,6 +83,7 @@ class ConfigWatcher:
         """Takes a snapshot and records it; returns the history's latest entry (this one or the confirmed one)."""
         with self._lock:
             self._identity = self.capturer.identity()
+            self._seen_node = self._seen_node or self._identity is not None
             snapshot = self.capturer.capture(reason, self._clock_ms())
             self._last_capture = time.monotonic()
             self.captures += 1
@@ -112,8 +114,9 @@ class ConfigWatcher:
         while not self._stop.wait(self.check_interval_s):
             identity = self.capturer.identity()
             if identity != self._identity:
-                self._safe_capture("node-restart" if identity is not None and self._identity is not None
-                                   else "node-found" if identity is not None else "node-gone")
+                # Back after a gap (stopped, then started) is a restart too; "found" is the first sighting.
+                self._safe_capture("node-gone" if identity is None else "node-restart" if self._seen_node
+                                   else "node-found")
             elif self.capture_interval_s and time.monotonic() - self._last_capture >= self.capture_interval_s:
                 self._safe_capture("periodic")
             self._on_progress()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -153,6 +154,10 @@ class MetricsStream(RequestStream):
             raise
 
 
+class ActionFailed(Exception):
+    """An action could not do its work; the message goes to the proxy as the FAILED reason, as is."""
+
+
 class ActionContext:
     """What a running action may use: its id, parameters, a cancel flag, and a way to report progress/chunks."""
 
@@ -177,6 +182,17 @@ class ActionContext:
                 return
             self.reply(pb.CommandReply.CHUNK, data=payload[offset:offset + self.max_chunk], offset=offset)
         self.reply(pb.CommandReply.DONE, meta={**meta, "size": str(len(payload))})
+
+    def send_file(self, path: str | os.PathLike[str], meta: dict[str, str]) -> None:
+        """Like send_artifact, reading the file chunk by chunk so a large profile is never all in memory."""
+        size = 0
+        with open(path, "rb") as f:
+            while chunk := f.read(self.max_chunk):
+                if self.cancelled.is_set():
+                    return
+                self.reply(pb.CommandReply.CHUNK, data=chunk, offset=size)
+                size += len(chunk)
+        self.reply(pb.CommandReply.DONE, meta={**meta, "size": str(size)})
 
 
 Action = Callable[[ActionContext], None]
@@ -230,6 +246,10 @@ class CommandStream(RequestStream):
                 ctx.reply(pb.CommandReply.CANCELLED, error="cancelled by the proxy")
         except SessionError:
             raise
+        except ActionFailed as exc:
+            log.warning("action failed", extra={"fields": {"action": start.action, "reason": str(exc)}})
+            with contextlib.suppress(SessionError):
+                ctx.reply(pb.CommandReply.FAILED, error=str(exc))
         except Exception as exc:
             log.exception("action %s failed", start.action)
             with contextlib.suppress(SessionError):

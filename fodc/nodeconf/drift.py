@@ -56,3 +56,15 @@ def node_changes(before: Snapshot, after: Snapshot) -> dict[str, dict[str, str |
     old, new = flatten(before), flatten(after)
     return {key: {"before": old.get(key), "after": new.get(key)}
             for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)}
+
+
+def last_change_pair(snapshots: list[Snapshot]) -> tuple[Snapshot, Snapshot] | None:
+    """(previous, latest) to compare, oldest first: snapshots taken while the node was gone (no argv) are
+    skipped, so "stopped, then started with a new flag" shows the flag, not "everything appeared"."""
+    if not snapshots:
+        return None
+    latest = snapshots[-1]
+    for previous in reversed(snapshots[:-1]):
+        if (previous.get("argv") is None) == (latest.get("argv") is None):
+            return previous, latest
+    return None

@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from fodc.config import ROLES
-from fodc.nodeconf.drift import node_changes, role_drift
+from fodc.nodeconf.drift import last_change_pair, node_changes, role_drift
 from fodc.proxy.commands import CommandResult
 from fodc.proxy.httpargs import BadRequest, json_body, query_args
 from fodc.proxy.registry import ONLINE, AgentRecord
@@ -110,19 +110,20 @@ def config_blueprint(runtime: ProxyRuntime) -> Blueprint:
     @bp.get("/cluster/config/drift")
     def drift() -> Response:
         args = query_args({"role": None, "node_id": None})
-        answered, missing = ask(online(args.get("node_id"), args.get("role")), "config.history", {"limit": "2"})
+        answered, missing = ask(online(args.get("node_id"), args.get("role")), "config.history", {})
         by_role: dict[str, dict[str, dict]] = {}
         nodes: dict[str, dict[str, Any]] = {}
         for record, snapshots in answered:
             if not snapshots:
                 continue
-            node_id = record.registration.node_id
-            by_role.setdefault(record.registration.role, {})[node_id] = snapshots[-1]
-            entry: dict[str, Any] = {"role": record.registration.role, "to_hash": snapshots[-1]["hash"],
-                                     "to": snapshots[-1]["captured_at"], "changes": {}}
-            if len(snapshots) > 1:
-                entry.update(from_hash=snapshots[-2]["hash"], **{"from": snapshots[-2]["captured_at"]},
-                             changes=node_changes(snapshots[-2], snapshots[-1]))
+            node_id, latest = record.registration.node_id, snapshots[-1]
+            by_role.setdefault(record.registration.role, {})[node_id] = latest
+            entry: dict[str, Any] = {"role": record.registration.role, "to_hash": latest["hash"],
+                                     "to": latest["captured_at"], "changes": {}}
+            pair = last_change_pair(snapshots)
+            if pair is not None:
+                entry.update({"from_hash": pair[0]["hash"], "from": pair[0]["captured_at"],
+                              "changes": node_changes(*pair)})
             nodes[node_id] = entry
         roles = {role: {"nodes": sorted(latest), "differences": role_drift(latest)}
                  for role, latest in sorted(by_role.items())}
