@@ -136,7 +136,10 @@ def start_proxy(tmp_path: Path, *args: str, grpc_port: int | None = None, http_p
     ports = {"grpc": grpc_port or free_port(), "http": http_port or free_port()}
     argv = [str(BIN / "fodc-proxy"), "--config", "/dev/null",
             "--grpc-listen-addr", f"127.0.0.1:{ports['grpc']}", "--http-listen-addr", f"127.0.0.1:{ports['http']}",
-            "--log-format", "text", *args]
+            "--log-format", "text", "--audit-log", str(tmp_path / f"{name}-audit.log"),
+            "--diagnostics-dir", str(tmp_path / f"{name}-diagnostics"), *args]
+    if not any(a.startswith("--auth") for a in args):
+        argv += ["--auth", "off"]  # access control has its own tests
     proxy = Proxy(_spawn(argv, tmp_path / f"{name}.log", env), tmp_path / f"{name}.log", ports)
     if wait:
         wait_for(lambda: http_get(f"{proxy.url}/health", 1)[0] == 200, 30, what=f"proxy up ({proxy.log()})")
@@ -160,6 +163,8 @@ def start_agent(tmp_path: Path, proxy_grpc: str, role: str, node_id: str, *args:
             "--node-role", role, "--node-id", node_id, "--node-address", f"127.0.0.1:{ports['node']}",
             "--http-listen-addr", f"127.0.0.1:{ports['http']}", "--log-format", "text",
             "--reconnect-max-backoff", "1s", *args]
+    if not any(a.startswith("--diagnostics-dir") for a in args):
+        argv += ["--diagnostics-dir", str(tmp_path / f"diagnostics-{node_id}")]
     if not any(a.startswith("--ktm-enabled") for a in args):
         argv += ["--ktm-enabled", "off"]  # one BCC compile per test agent would only slow the suite down
     if labels:

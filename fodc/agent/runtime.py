@@ -16,18 +16,21 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from fodc import __version__, expfmt
 from fodc.agent.answer import chunk_replies, select_series
 from fodc.agent.configwatch import ConfigWatcher, capture_options, effective_agent_config, version_from_series
+from fodc.agent.diagnostics import Diagnostics
 from fodc.agent.http import AgentHTTPServer
 from fodc.agent.scrape import Scraper
 from fodc.agent.session import Connected, ProxySession
 from fodc.agent.settings import AgentSettings
 from fodc.agent.streams import CommandStream, MetricsStream
 from fodc.agent.telemetry import TelemetryFeeder
+from fodc.diag.store import ArtifactStore
 from fodc.ktm import KernelTelemetry
 from fodc.model import Address, Registration
 from fodc.nodeconf.capture import NodeConfigCapturer
@@ -84,10 +87,18 @@ class AgentRuntime:
                                     check_interval_s=settings.config_check_interval,
                                     capture_interval_s=settings.config_capture_interval,
                                     on_progress=self._config_beat.tick)
+        self.diagnostics = Diagnostics(
+            settings.node_pprof_url,
+            ArtifactStore(Path(settings.diagnostics_dir), keep=settings.diagnostics_keep,
+                          max_bytes=settings.diagnostics_dir_bytes),
+            max_bytes=settings.diagnostics_max_bytes, max_seconds=settings.diagnostics_max_seconds,
+            queue=settings.diagnostics_queue)
+        # Workers beyond the profiles that may run or wait, so a config request never waits behind them.
         self.command_stream = CommandStream({
             "config.snapshot": self.config.action_snapshot,
             "config.history": self.config.action_history,
-        }, send_timeout_s=settings.send_timeout)
+            **self.diagnostics.actions(),
+        }, send_timeout_s=settings.send_timeout, workers=settings.diagnostics_queue + 4)
         self.session = ProxySession(
             settings.proxy_addr, self.registration, self.heartbeat_info,
             send_timeout_s=settings.send_timeout, max_backoff_s=settings.reconnect_max_backoff,
@@ -110,7 +121,8 @@ class AgentRuntime:
         )
 
     def capabilities(self) -> dict[str, str]:
-        return {**self.kernel.capabilities(), "metrics_window": "memory", "config_capture": "on"}
+        return {**self.kernel.capabilities(), "metrics_window": "memory", "config_capture": "on",
+                "profiling": "on" if self.settings.node_pprof_url else "off"}
 
     def runtime_info(self) -> dict[str, str]:
         stats = self.recorder.stats(self.settings.scrape_interval)

@@ -45,6 +45,12 @@ class AgentSettings:
     config_capture_interval: float
     config_check_interval: float
     config_history: int
+    diagnostics_dir: str
+    diagnostics_keep: int
+    diagnostics_dir_bytes: int
+    diagnostics_max_bytes: int
+    diagnostics_max_seconds: int
+    diagnostics_queue: int
     log_level: str
     log_format: str
     extra: Mapping[str, object] = field(default_factory=dict)
@@ -129,6 +135,19 @@ def build_parser() -> config.OneLineErrorParser:
                       help="how often the node process is looked up to notice a restart")
     conf.add_argument("--config-history", type=config.positive_int, default=16,
                       help="distinct snapshots kept per node (oldest dropped first)")
+    diag = parser.add_argument_group("diagnostics (profiles of the node through its Go pprof endpoint)")
+    diag.add_argument("--diagnostics-dir", default="/var/lib/fodc/agent/diagnostics",
+                      help="where profiles are written before they are sent to the proxy")
+    diag.add_argument("--diagnostics-keep", type=config.positive_int, default=32,
+                      help="profiles kept in --diagnostics-dir (oldest removed first)")
+    diag.add_argument("--diagnostics-dir-bytes", type=config.byte_size, default=256 * 1024 * 1024,
+                      help="bytes kept in --diagnostics-dir (oldest removed first)")
+    diag.add_argument("--diagnostics-max-bytes", type=config.byte_size, default=64 * 1024 * 1024,
+                      help="largest single profile; a bigger one fails and is deleted")
+    diag.add_argument("--diagnostics-max-seconds", type=config.positive_int, default=300,
+                      help="longest CPU profile that may be asked for, in seconds")
+    diag.add_argument("--diagnostics-queue", type=config.positive_int, default=2,
+                      help="profiles that may wait while one runs; more are refused at once")
     config.add_logging_options(parser)
     return parser
 
@@ -182,6 +201,12 @@ def parse_settings(argv: Sequence[str] | None = None) -> AgentSettings:
         config_capture_interval=ns.config_capture_interval,
         config_check_interval=ns.config_check_interval,
         config_history=ns.config_history,
+        diagnostics_dir=ns.diagnostics_dir,
+        diagnostics_keep=ns.diagnostics_keep,
+        diagnostics_dir_bytes=ns.diagnostics_dir_bytes,
+        diagnostics_max_bytes=ns.diagnostics_max_bytes,
+        diagnostics_max_seconds=ns.diagnostics_max_seconds,
+        diagnostics_queue=ns.diagnostics_queue,
         log_level=ns.log_level,
         log_format=ns.log_format,
     )

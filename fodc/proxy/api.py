@@ -12,7 +12,9 @@ from werkzeug.exceptions import HTTPException
 
 from fodc import expfmt
 from fodc.config import ROLES
+from fodc.proxy import access
 from fodc.proxy.config_api import config_blueprint
+from fodc.proxy.diagnostics_api import diagnostics_blueprint
 from fodc.proxy.exposition import PageBuilder
 from fodc.proxy.httpargs import BadRequest, query_args
 from fodc.proxy.registry import ONLINE, UNCONNECTED, AgentRecord
@@ -63,12 +65,15 @@ def create_app(runtime: ProxyRuntime) -> Flask:
         app.logger.exception("unhandled error in %s", request.path)
         return jsonify(error="internal_error", message=f"{type(exc).__name__}: {exc}"), 500
 
+    access.install(app, runtime.authorizer, runtime.audit, lambda: int(time.time() * 1000))
     app.register_blueprint(config_blueprint(runtime))
+    app.register_blueprint(diagnostics_blueprint(runtime))
 
     @app.get("/health")
     def health() -> Response:
         counts = runtime.registry.counts()
-        return jsonify(status="ok", agents=counts, uptime_seconds=round(time.time() - runtime.started_at, 3))
+        return jsonify(status="ok", agents=counts, uptime_seconds=round(time.time() - runtime.started_at, 3),
+                       auth=runtime.settings.auth)
 
     @app.get("/cluster")
     def cluster() -> Response:

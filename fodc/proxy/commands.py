@@ -7,9 +7,11 @@ stops working for nobody; every target ends with one of the states below and a r
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from fodc.proxy.grpc_service import LinkTable
 from fodc.proxy.links import LinkBusy, LinkClosed, PendingReply, ReplyTimeout, RequestLink, new_request_id
@@ -22,7 +24,7 @@ DONE, FAILED, CANCELLED, REJECTED, TIMED_OUT, UNREACHABLE = (
 _FINAL = {pb.CommandReply.DONE: DONE, pb.CommandReply.FAILED: FAILED, pb.CommandReply.CANCELLED: CANCELLED,
           pb.CommandReply.REJECTED: REJECTED}
 
-StateListener = Callable[[str], None]
+StateListener = Callable[[str, dict[str, str]], None]
 
 
 @dataclass
@@ -33,6 +35,8 @@ class CommandResult:
     error: str = ""
     data: bytes = b""
     meta: dict[str, str] = field(default_factory=dict)
+    size: int = 0
+    sha256: str = ""
 
     @property
     def ok(self) -> bool:
@@ -54,25 +58,35 @@ class RunningCommand:
             return False
         return self.link.post(pb.Command(command_id=self.command_id, cancel=pb.CancelAction()))
 
-    def collect(self, deadline: float, on_state: StateListener = lambda _s: None) -> CommandResult:
-        """Reads replies until a final state, the deadline, or the link closing."""
+    def collect(self, deadline: float, on_state: StateListener = lambda _s, _m: None,
+                sink: BinaryIO | None = None) -> CommandResult:
+        """Reads replies until a final state, the deadline, or the link closing.
+
+        The artifact goes to `sink` when given (large results), else into the result's `data`."""
         if self.pending is None or self.link is None:
             return CommandResult(self.record, self.command_id, UNREACHABLE, self.failure)
         buffer = bytearray()
+        digest = hashlib.sha256()
+        size = 0
         try:
             for reply in self.pending.chunks(timeout_s=max(0.05, deadline - time.monotonic())):
                 if reply.state == pb.CommandReply.CHUNK:
-                    if reply.offset != len(buffer):
-                        return self._fail(f"artifact chunk at offset {reply.offset}, expected {len(buffer)}")
-                    if len(buffer) + len(reply.data) > self.max_bytes:
+                    if reply.offset != size:
+                        return self._fail(f"artifact chunk at offset {reply.offset}, expected {size}")
+                    if size + len(reply.data) > self.max_bytes:
                         self.cancel()
                         return self._fail(f"artifact larger than the proxy's limit of {self.max_bytes} bytes")
-                    buffer += reply.data
+                    size += len(reply.data)
+                    digest.update(reply.data)
+                    if sink is not None:
+                        sink.write(reply.data)
+                    else:
+                        buffer += reply.data
                 elif reply.state in _FINAL:
                     return CommandResult(self.record, self.command_id, _FINAL[reply.state], reply.error,
-                                         bytes(buffer), dict(reply.meta))
+                                         bytes(buffer), dict(reply.meta), size, digest.hexdigest())
                 else:
-                    on_state(pb.CommandReply.State.Name(reply.state).lower())
+                    on_state(pb.CommandReply.State.Name(reply.state).lower(), dict(reply.meta))
                 if time.monotonic() > deadline:
                     raise ReplyTimeout("deadline passed")
             return self._fail("reply ended without a final state")
@@ -90,15 +104,17 @@ class RunningCommand:
 
 
 class CommandRunner:
-    def __init__(self, links: LinkTable, *, max_artifact_bytes: int = 64 * 1024 * 1024) -> None:
+    def __init__(self, links: LinkTable, *, max_artifact_bytes: int = 64 * 1024 * 1024,
+                 link_wait_s: float = 3.0) -> None:
         self.links = links
         self.max_artifact_bytes = max_artifact_bytes
+        self.link_wait_s = link_wait_s
 
     def start(self, record: AgentRecord, action: str, params: Mapping[str, str], timeout_s: float,
               max_bytes: int | None = None) -> RunningCommand:
         command_id = new_request_id("c")
         limit = max_bytes or self.max_artifact_bytes
-        link = self.links.get(record.agent_id)
+        link = self.links.wait(record.agent_id, self.link_wait_s)
         if link is None:
             return RunningCommand(record, command_id, None, None, limit, "agent has no command stream open")
         command = pb.Command(command_id=command_id, start=pb.StartAction(

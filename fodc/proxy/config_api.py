@@ -14,6 +14,7 @@ from flask import Blueprint, Response, jsonify
 
 from fodc.config import ROLES
 from fodc.nodeconf.drift import last_change_pair, node_changes, role_drift
+from fodc.proxy.access import audit_detail, control
 from fodc.proxy.commands import CommandResult
 from fodc.proxy.httpargs import BadRequest, json_body, query_args
 from fodc.proxy.registry import ONLINE, AgentRecord
@@ -85,6 +86,7 @@ def config_blueprint(runtime: ProxyRuntime) -> Blueprint:
         return jsonify(nodes=[{**_node(r), "snapshots": snaps} for r, snaps in answered], missing=missing)
 
     @bp.post("/cluster/config/capture")
+    @control
     def capture() -> tuple[Response, int]:
         body = json_body({"scope": str, "node_id": str, "role": str})
         scope = body.get("scope", "all")
@@ -102,6 +104,7 @@ def config_blueprint(runtime: ProxyRuntime) -> Blueprint:
         targets = online(target if scope == "node" else None, target if scope == "role" else None)
         if scope == "node" and not targets:
             raise NotFound(f"no online agent for node {target!r}")
+        audit_detail(nodes=sorted(r.registration.node_id for r in targets))
         answered, missing = ask(targets, "config.snapshot", {"capture": "true"})
         captured = [{**_node(r), "hash": snap["hash"], "captured_at": snap["captured_at"],
                      "confirmed_at": snap["confirmed_at"], "errors": snap.get("errors", {})} for r, snap in answered]

@@ -32,12 +32,21 @@ class LinkTable:
     def __init__(self) -> None:
         self._links: dict[str, RequestLink] = {}
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
 
     def put(self, link: RequestLink) -> RequestLink | None:
         with self._lock:
             old = self._links.get(link.agent_id)
             self._links[link.agent_id] = link
+            self._changed.notify_all()
         return old
+
+    def wait(self, agent_id: str, timeout_s: float) -> RequestLink | None:
+        """The agent's link, waiting up to timeout_s for it: an agent opens its streams just after it
+        registers, so a request right after registration would otherwise find none."""
+        with self._lock:
+            self._changed.wait_for(lambda: agent_id in self._links, timeout_s)
+            return self._links.get(agent_id)
 
     def remove(self, link: RequestLink) -> None:
         with self._lock:

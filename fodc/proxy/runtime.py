@@ -8,16 +8,20 @@ Everything here runs inside the single gunicorn worker, created after the fork (
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
 from concurrent import futures
+from pathlib import Path
 
 import grpc
 
+from fodc.proxy.auth import AuditLog, Authorizer, load_tokens
 from fodc.proxy.commands import CommandRunner
 from fodc.proxy.fanout import MetricsFanout
 from fodc.proxy.grpc_service import FODCServicer
+from fodc.proxy.jobs import JobStore
 from fodc.proxy.registry import AgentRegistry
 from fodc.proxy.selfmetrics import ProxyMetrics
 from fodc.proxy.settings import ProxySettings
@@ -59,12 +63,27 @@ class ProxyRuntime:
                                     timeout_s=settings.metrics_timeout,
                                     max_chunk_bytes=max(64 * 1024, settings.grpc_max_msg_size - 64 * 1024))
         self.commands = CommandRunner(self.servicer.command_links)
+        self.jobs = JobStore(Path(settings.diagnostics_dir),
+                             CommandRunner(self.servicer.command_links,
+                                           max_artifact_bytes=settings.diagnostics_max_bytes),
+                             budget_bytes=settings.diagnostics_budget_bytes, max_jobs=settings.diagnostics_max_jobs)
+        tokens: dict = {}
+        if settings.auth != "off" and os.path.exists(settings.auth_tokens_file):
+            tokens = load_tokens(settings.auth_tokens_file)
+        self.authorizer = Authorizer(settings.auth, tokens)
+        self.audit = AuditLog(settings.audit_log)
         self._server: grpc.Server | None = None
         self._stop = threading.Event()
         self._stalled = threading.Event()
         self._sweeper: threading.Thread | None = None
 
     def start(self) -> None:
+        Path(self.settings.diagnostics_dir).mkdir(parents=True, exist_ok=True)
+        if self.settings.auth == "off":
+            log.warning("access control is OFF (--auth off): anyone who reaches the HTTP API may run diagnostics")
+        elif not self.authorizer.tokens:
+            log.warning("no API tokens configured: control actions will be refused", extra={"fields": {
+                "auth_tokens_file": self.settings.auth_tokens_file}})
         # Each agent holds two long-lived streams, each on a pool thread.
         workers = self.settings.max_agents * 2 + 16
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fodc import config
 from fodc.config import HostPort
+from fodc.proxy.auth import TokenFileError, load_tokens
 
 DEFAULT_CONFIG = "/etc/fodc/proxy.conf"
 
@@ -21,6 +23,14 @@ class ProxySettings:
     grpc_max_msg_size: int
     metrics_timeout: float
     command_timeout: float
+    auth: str
+    auth_tokens_file: str
+    audit_log: str
+    diagnostics_dir: str
+    diagnostics_budget_bytes: int
+    diagnostics_max_jobs: int
+    diagnostics_max_bytes: int
+    diagnostics_slack: float
     http_threads: int
     log_level: str
     log_format: str
@@ -54,6 +64,25 @@ def build_parser() -> config.OneLineErrorParser:
                         help="how long /metrics and /metrics-windows wait for each agent's answer")
     agents.add_argument("--command-timeout", type=config.positive_duration, default=15.0,
                         help="how long a configuration request (/cluster/config...) waits for the agents")
+    sec = parser.add_argument_group("access control")
+    sec.add_argument("--auth", choices=["control", "all", "off"], default="control",
+                     help="control: diagnostics and forced config capture need an operator token; all: reads need a "
+                     "viewer token too; off: no checks (lab only; logged and shown in /health)")
+    sec.add_argument("--auth-tokens-file", default="/etc/fodc/tokens",
+                     help="lines '<name> <viewer|operator> sha256:<hex of the token>'; read at start")
+    sec.add_argument("--audit-log", default="/var/log/fodc/proxy-audit.log",
+                     help="JSON lines: who ran which control action on which nodes, allowed or refused")
+    diag = parser.add_argument_group("diagnostics jobs")
+    diag.add_argument("--diagnostics-dir", default="/var/lib/fodc/proxy/diagnostics",
+                      help="where the agents' profiles are kept, one directory per job")
+    diag.add_argument("--diagnostics-budget-bytes", type=config.byte_size, default=1024 * 1024 * 1024,
+                      help="bytes of results kept; the oldest finished jobs are evicted first")
+    diag.add_argument("--diagnostics-max-jobs", type=config.positive_int, default=200,
+                      help="jobs remembered; the oldest finished ones are evicted first")
+    diag.add_argument("--diagnostics-max-bytes", type=config.byte_size, default=64 * 1024 * 1024,
+                      help="largest single result accepted from an agent")
+    diag.add_argument("--diagnostics-slack", type=config.positive_duration, default=60.0,
+                      help="how much longer than its own duration (e.g. a CPU profile's seconds) a job may take")
     config.add_logging_options(parser)
     return parser
 
@@ -64,6 +93,11 @@ def parse_settings(argv: Sequence[str] | None = None) -> ProxySettings:
     if ns.agent_cleanup_timeout <= ns.agent_heartbeat_timeout:
         parser.error(f"argument --agent-cleanup-timeout: {ns.agent_cleanup_timeout:g}s must be greater than "
                      f"--agent-heartbeat-timeout ({ns.agent_heartbeat_timeout:g}s)")
+    if ns.auth != "off" and os.path.exists(ns.auth_tokens_file):
+        try:
+            load_tokens(ns.auth_tokens_file)
+        except TokenFileError as exc:
+            parser.error(f"argument --auth-tokens-file: {exc}")
     return ProxySettings(
         grpc_listen_addr=ns.grpc_listen_addr,
         http_listen_addr=ns.http_listen_addr,
@@ -73,6 +107,14 @@ def parse_settings(argv: Sequence[str] | None = None) -> ProxySettings:
         grpc_max_msg_size=ns.grpc_max_msg_size,
         metrics_timeout=ns.metrics_timeout,
         command_timeout=ns.command_timeout,
+        auth=ns.auth,
+        auth_tokens_file=ns.auth_tokens_file,
+        audit_log=ns.audit_log,
+        diagnostics_dir=ns.diagnostics_dir,
+        diagnostics_budget_bytes=ns.diagnostics_budget_bytes,
+        diagnostics_max_jobs=ns.diagnostics_max_jobs,
+        diagnostics_max_bytes=ns.diagnostics_max_bytes,
+        diagnostics_slack=ns.diagnostics_slack,
         http_threads=ns.http_threads,
         log_level=ns.log_level,
         log_format=ns.log_format,

@@ -1,0 +1,80 @@
+"""Flask side of access control: every request is checked against its view's required role, and every
+control request (allowed or refused) leaves one line in the audit log.
+
+Views mark themselves with @control; everything else is a read. /health stays open so probes and systemd
+checks never need a token.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Flask, Response, g, jsonify, request
+
+from fodc.proxy.auth import AuditLog, Authorizer, Forbidden, Principal, Unauthorized
+from fodc.times import rfc3339
+
+log = logging.getLogger(__name__)
+
+OPEN_PATHS = frozenset({"/health"})
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def control(view: View) -> View:
+    """Marks a view as a control action: needs an operator token (unless --auth off) and is audited."""
+    view.fodc_control = True  # type: ignore[attr-defined]
+    return view
+
+
+def audit_detail(**fields: object) -> None:
+    """Lets a control view add what it resolved (job id, target nodes) to its audit line."""
+    g.audit_detail = {**getattr(g, "audit_detail", {}), **fields}
+
+
+def install(app: Flask, authorizer: Authorizer, audit: AuditLog, clock_ms: Callable[[], int]) -> None:
+    def is_control() -> bool:
+        view = app.view_functions.get(request.endpoint or "")
+        return bool(getattr(view, "fodc_control", False))
+
+    def write_audit(principal: Principal, status: int, reason: str = "") -> None:
+        body = request.get_json(silent=True) if request.is_json else None
+        audit.record({
+            "time": rfc3339(clock_ms()), "who": principal.name, "role": principal.role,
+            "method": request.method, "path": request.path, "remote": request.remote_addr,
+            "request": body if isinstance(body, dict) else None, "status": status,
+            **({"reason": reason} if reason else {}), **getattr(g, "audit_detail", {}),
+        })
+
+    @app.before_request
+    def check_access() -> tuple[Response, int] | None:
+        if request.path in OPEN_PATHS:
+            return None
+        needed = "operator" if is_control() else "viewer"
+        try:
+            g.principal = authorizer.check(request.headers.get("Authorization"), needed)
+        except Unauthorized as exc:
+            return refuse(401, "unauthorized", str(exc), Principal("anonymous", ""))
+        except Forbidden as exc:
+            who = authorizer.identify(request.headers.get("Authorization")) or Principal("anonymous", "")
+            return refuse(403, "forbidden", str(exc), who)
+        return None
+
+    def refuse(status: int, error: str, message: str, principal: Principal) -> tuple[Response, int]:
+        if is_control():
+            write_audit(principal, status, message)
+        log.warning("request refused", extra={"fields": {"path": request.path, "status": status,
+                                                         "reason": message, "remote": request.remote_addr}})
+        response = jsonify(error=error, message=message)
+        if status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="fodc-proxy"'
+        return response, status
+
+    @app.after_request
+    def audit_control(response: Response) -> Response:
+        principal = getattr(g, "principal", None)
+        if principal is not None and is_control():
+            write_audit(principal, response.status_code)
+        return response

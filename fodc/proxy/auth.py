@@ -1,0 +1,124 @@
+"""Who may do what on the proxy's HTTP API: bearer tokens with roles, and an audit trail of control actions.
+
+Tokens live in a file named by --auth-tokens-file, one per line: `<name> <role> sha256:<hex of the token>`
+(only the hash is stored, so the file is not a secret). Roles: `viewer` reads, `operator` reads and runs
+control actions (diagnostics, forced config capture). --auth picks what is protected: `control` (default:
+control actions need an operator token, reads are open), `all` (reads need a viewer token too), or `off`
+(lab use: nothing is checked; logged at start and shown in /health, never silent).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+ROLES = ("viewer", "operator")
+MODES = ("control", "all", "off")
+_RANK = {"viewer": 1, "operator": 2}
+_LINE = re.compile(r"^(?P<name>[A-Za-z0-9_.@-]+)\s+(?P<role>\S+)\s+sha256:(?P<hash>[0-9a-fA-F]{64})$")
+
+
+class TokenFileError(Exception):
+    pass
+
+
+class Unauthorized(Exception):
+    """No or unknown token: 401."""
+
+
+class Forbidden(Exception):
+    """A known token whose role does not allow this: 403."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    name: str
+    role: str
+
+
+ANONYMOUS = Principal("anonymous", "")
+AUTH_OFF = Principal("auth-off", "operator")
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def load_tokens(path: str) -> dict[str, Principal]:
+    """sha256 hex -> principal; any bad line is an error naming the line (the proxy will not start)."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise TokenFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    tokens: dict[str, Principal] = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _LINE.match(line)
+        if not match:
+            raise TokenFileError(f"{path}:{number}: expected '<name> <role> sha256:<64 hex digits>'")
+        if match["role"] not in ROLES:
+            raise TokenFileError(f"{path}:{number}: unknown role {match['role']!r} (choose from {', '.join(ROLES)})")
+        tokens[match["hash"].lower()] = Principal(match["name"], match["role"])
+    return tokens
+
+
+class Authorizer:
+    def __init__(self, mode: str, tokens: dict[str, Principal]) -> None:
+        self.mode = mode
+        self.tokens = tokens
+
+    def identify(self, authorization: str | None) -> Principal | None:
+        """The token's holder, or None for a missing or unknown token."""
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        digest = hash_token(token.strip())
+        return next((p for h, p in self.tokens.items() if hmac.compare_digest(h, digest)), None)
+
+    def check(self, authorization: str | None, needed: str) -> Principal:
+        """The caller behind the Authorization header, if allowed `needed` ("viewer" or "operator")."""
+        if self.mode == "off":
+            return AUTH_OFF
+        if needed == "viewer" and self.mode == "control":
+            return self.identify(authorization) or ANONYMOUS
+        if not authorization:
+            raise Unauthorized("this endpoint needs 'Authorization: Bearer <token>'")
+        principal = self.identify(authorization)
+        if principal is None:
+            raise Unauthorized("unknown token" if self.tokens else "no tokens are configured on this proxy "
+                               "(--auth-tokens-file)")
+        if _RANK[principal.role] < _RANK[needed]:
+            raise Forbidden(f"token {principal.name!r} has role {principal.role!r}; this needs {needed!r}")
+        return principal
+
+
+class AuditLog:
+    """One JSON line per control request (allowed or refused): who, what, when, target, outcome."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def record(self, entry: dict[str, object]) -> None:
+        line = json.dumps(entry, sort_keys=True) + "\n"
+        try:
+            with self._lock:
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+                try:
+                    os.write(fd, line.encode())
+                finally:
+                    os.close(fd)
+        except OSError as exc:  # the action still happened; say loudly that its record did not
+            log.error("cannot write the audit log", extra={"fields": {"path": self.path, "reason": str(exc),
+                                                                      "entry": entry}})

@@ -1,0 +1,160 @@
+"""The proxy's /diagnostics endpoints: start a job on many nodes, watch it, download results, cancel.
+
+POST answers at once with a job id (202); the work runs on the agents, in parallel, each against its own
+node. Results are downloaded per node or as one bundle with a manifest.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, send_file
+
+from fodc.config import ROLES
+from fodc.diag.pprof import PROFILES
+from fodc.proxy.access import audit_detail, control
+from fodc.proxy.httpargs import BadRequest, json_body, query_args
+from fodc.proxy.jobs import Job
+from fodc.proxy.registry import ONLINE
+from fodc.proxy.runtime import ProxyRuntime
+
+# operator-facing action -> (agent action, file suffix, takes seconds)
+ACTIONS: dict[str, tuple[str, str, bool]] = {
+    **{name: (f"profile.{name}", ".pb.gz", timed) for name, (_, timed) in PROFILES.items()},
+    "config": ("config.snapshot", ".json", False),
+}
+
+
+class JobNotFound(Exception):
+    pass
+
+
+class JobConflict(Exception):
+    pass
+
+
+def _principal_name() -> str:
+    principal = getattr(g, "principal", None)
+    return principal.name if principal is not None else "anonymous"
+
+
+def _target(body: dict[str, Any], runtime: ProxyRuntime) -> tuple[dict[str, Any], list, list[str]]:
+    target = body.get("target", "all")
+    if target == "all":
+        return {"all": True}, runtime.registry.list(status=ONLINE), []
+    if not isinstance(target, dict) or len(target) != 1 or not {"node_ids", "role"} & set(target):
+        raise BadRequest('target must be "all", {"node_ids": [...]} or {"role": "..."}')
+    if "role" in target:
+        if target["role"] not in ROLES:
+            raise BadRequest(f"unknown role {target['role']!r} (choose from {', '.join(ROLES)})")
+        return {"role": target["role"]}, runtime.registry.list(role=target["role"], status=ONLINE), []
+    node_ids = target["node_ids"]
+    if not isinstance(node_ids, list) or not node_ids or not all(isinstance(n, str) and n for n in node_ids):
+        raise BadRequest("target.node_ids must be a non-empty list of node ids")
+    records, unknown = [], []
+    for node_id in dict.fromkeys(node_ids):
+        found = runtime.registry.list(node_id=node_id, status=ONLINE)
+        records.extend(found)
+        if not found:
+            unknown.append(node_id)
+    return {"node_ids": list(dict.fromkeys(node_ids))}, records, unknown
+
+
+def _params(action: str, raw: Any) -> tuple[dict[str, str], float]:
+    """Validated agent parameters and how long the action itself may take."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise BadRequest("params must be a JSON object")
+    timed = ACTIONS[action][2]
+    allowed = {"seconds"} if timed else set()
+    unknown = set(raw) - allowed
+    if unknown:
+        raise BadRequest(f"action {action!r} takes no parameter {sorted(unknown)[0]!r}")
+    if not timed:
+        return ({"capture": "true"} if action == "config" else {}), 0.0
+    seconds = raw.get("seconds", 30)
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or not 1 <= seconds <= 3600:
+        raise BadRequest("params.seconds must be a whole number of seconds from 1 to 3600")
+    return {"seconds": str(seconds)}, float(seconds)
+
+
+def diagnostics_blueprint(runtime: ProxyRuntime) -> Blueprint:
+    bp = Blueprint("diagnostics", __name__)
+    jobs = runtime.jobs
+
+    def job_or_404(job_id: str) -> Job:
+        job = jobs.get(job_id)
+        if job is None:
+            raise JobNotFound(f"no diagnostics job {job_id!r} (finished jobs are evicted oldest first)")
+        return job
+
+    @bp.errorhandler(JobNotFound)
+    def not_found(exc: JobNotFound) -> tuple[Response, int]:
+        return jsonify(error="not_found", message=str(exc)), 404
+
+    @bp.errorhandler(JobConflict)
+    def conflict(exc: JobConflict) -> tuple[Response, int]:
+        return jsonify(error="conflict", message=str(exc)), 409
+
+    @bp.post("/diagnostics")
+    @control
+    def start() -> tuple[Response, int]:
+        body = json_body({"action": str, "params": dict, "target": (str, dict)})
+        action = body.get("action")
+        if action not in ACTIONS:
+            raise BadRequest(f"action must be one of {', '.join(ACTIONS)}")
+        params, duration = _params(action, body.get("params"))
+        target, records, unknown = _target(body, runtime)
+        agent_action, suffix, _ = ACTIONS[action]
+        job = jobs.submit(action=action, agent_action=agent_action, params=params, target=target,
+                          requested_by=_principal_name(), suffix=suffix, records=records, unknown_nodes=unknown,
+                          timeout_s=duration + runtime.settings.diagnostics_slack)
+        audit_detail(job_id=job.job_id, nodes=sorted(job.tasks))
+        return jsonify({**job.to_json(), "url": f"/diagnostics/{job.job_id}"}), 202
+
+    @bp.get("/diagnostics")
+    def list_jobs() -> Response:
+        args = query_args({"limit": None})
+        limit = args.get("limit", "50")
+        if not limit.isdigit() or int(limit) == 0:
+            raise BadRequest(f"invalid limit {limit!r} (a positive integer)")
+        return jsonify(jobs=[job.summary() for job in jobs.list(int(limit))])
+
+    @bp.get("/diagnostics/<job_id>")
+    def show(job_id: str) -> Response:
+        query_args({})
+        return jsonify(job_or_404(job_id).to_json())
+
+    @bp.get("/diagnostics/<job_id>/bundle")
+    def bundle(job_id: str) -> Response:
+        job = job_or_404(job_id)
+        if not job.finished:
+            raise JobConflict(f"job {job_id} is still running; the bundle is made once every node has finished")
+        return send_file(jobs.bundle(job), mimetype="application/gzip", as_attachment=True,
+                         download_name=f"fodc-{job_id}-{job.action}.tar.gz")
+
+    @bp.get("/diagnostics/<job_id>/<node_id>")
+    def artifact(job_id: str, node_id: str) -> Response:
+        job = job_or_404(job_id)
+        task = job.tasks.get(node_id)
+        if task is None:
+            raise JobNotFound(f"job {job_id} has no node {node_id!r} (nodes: {', '.join(job.tasks)})")
+        if not task.file:
+            raise JobConflict(f"node {node_id} has no result: {task.state}"
+                              + (f" ({task.reason})" if task.reason else ""))
+        return send_file(job.directory / task.file, mimetype=task.meta.get("content_type", "application/octet-stream"),
+                         as_attachment=True, download_name=f"{node_id}-{job.action}{job.suffix}")
+
+    @bp.delete("/diagnostics/<job_id>")
+    @control
+    def cancel(job_id: str) -> tuple[Response, int]:
+        job = job_or_404(job_id)
+        audit_detail(job_id=job_id)
+        if job.finished:
+            jobs.delete(job)
+            return jsonify(job_id=job_id, deleted=True), 200
+        asked = jobs.cancel(job)
+        return jsonify(job_id=job_id, cancelling=asked), 202
+
+    return bp
