@@ -154,6 +154,17 @@ def labels(text: str) -> dict[str, str]:
     return result
 
 
+def percent(text: str) -> float:
+    """A percentage from 0 to 100; a trailing % is allowed."""
+    try:
+        value = float(text.strip().rstrip("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid percentage {text!r}") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"invalid percentage {text!r}: must be from 0 to 100")
+    return value
+
+
 def name_list(text: str) -> tuple[str, ...]:
     """Parses "A,B_*,C" into names or glob patterns; empty items are dropped, whitespace is not allowed."""
     items = tuple(filter(None, (p.strip() for p in text.split(","))))

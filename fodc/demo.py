@@ -7,8 +7,10 @@ gunicorn), so what you see is what a deployment does. Ctrl-C stops it all.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -67,9 +69,12 @@ def main(argv: list[str] | None = None) -> int:
         return proc
 
     try:
+        token = secrets.token_hex(16)
+        (workdir / "tokens").write_text(f"demo operator sha256:{hashlib.sha256(token.encode()).hexdigest()}\n")
         spawn("proxy", [str(BIN / "fodc-proxy"), "--config", "/dev/null",
                         "--grpc-listen-addr", f"127.0.0.1:{grpc_port}", "--http-listen-addr", f"127.0.0.1:{http_port}",
-                        "--log-format", "text"])
+                        "--log-format", "text", "--auth-tokens-file", str(workdir / "tokens"),
+                        "--audit-log", str(workdir / "audit.log"), "--diagnostics-dir", str(workdir / "diagnostics")])
         _wait_http(f"http://127.0.0.1:{http_port}/health", 30)
         agent_urls = {}
         for index, role in enumerate(ROLES):
@@ -87,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
                 "--node-gossip-address", f"127.0.0.1:{17932 + 100 * index}", "--node-labels", f"zone=z{index % 2}",
                 "--node-metrics-url", node.metrics_url, "--http-listen-addr", f"127.0.0.1:{agent_port}",
                 "--scrape-interval", args.scrape_interval, "--scrape-timeout", "4s", "--log-format", "text",
-                "--node-pid-file", str(pid_file), "--node-pprof-url", node.url])
+                "--node-pid-file", str(pid_file), "--node-pprof-url", node.url,
+                "--diagnostics-dir", str(workdir / f"diagnostics-{role}")])
             agent_urls[role] = f"http://127.0.0.1:{agent_port}"
         base = f"http://127.0.0.1:{http_port}"
         deadline = time.monotonic() + 30
@@ -104,7 +110,12 @@ FODC demo cluster is running (logs in {workdir}).
                 {base}/metrics-windows?start={int(time.time()) - 600}   the flight-recorder window (JSON)
                 {base}/cluster/config       each node's argv, environment, config files (secrets redacted)
                 {base}/cluster/config/drift what differs between nodes of a role, and what changed
+                {base}/diagnostics          profiling jobs (operator token below; the simulated
+                                            nodes have no Go pprof, so their profiles fail with 404)
                 {base}/health
+  Operator token {token}   (audit log: {workdir / "audit.log"})
+                curl -X POST -H "Authorization: Bearer {token}" -H "Content-Type: application/json" \\
+                     -d '{{"scope": "all"}}' {base}/cluster/config/capture
   Proxy gRPC    127.0.0.1:{grpc_port}
 """)
         for role, url in agent_urls.items():

@@ -294,3 +294,29 @@ def test_a_malformed_tokens_file_stops_the_proxy_with_the_line(tmp_path):
                              "--auth-tokens-file", str(bad)], capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert f"{bad}:1: expected" in result.stderr
+
+
+def test_memory_pressure_takes_heap_and_goroutine_profiles_listed_with_the_jobs(tmp_path, daemons, proxy):
+    go, url = start_go_node(tmp_path, daemons, "go")
+    pid_file = tmp_path / "go.pid"
+    pid_file.write_text(str(go.pid))
+    # A Go server's RSS is tens of MiB: 1 % of 1 GiB is crossed at once.
+    add_agent(tmp_path, daemons, proxy, "hot-m", url, "--node-pid-file", str(pid_file), "--memory-limit", "1GiB",
+              "--memory-pressure-threshold", "1", "--memory-pressure-interval", "0.5s",
+              "--memory-pressure-cooldown", "1h")
+    wait_for(lambda: len(proxy.cluster(status="online")) == 1, what="agent online")
+
+    def captured():
+        status, listing = http_json(f"{proxy.url}/diagnostics")
+        assert status == 200
+        return [c for c in listing["automatic"] if len(c["files"]) == 2] or None
+    captures = wait_for(captured, 60, interval=0.5, what="an automatic capture with two profiles")
+    assert len(captures) == 1  # the cooldown holds back a second one
+    capture = captures[0]
+    assert capture["node_id"] == "hot-m" and capture["trigger"] == "memory-pressure"
+    assert capture["limit_bytes"] == 1024 ** 3 and capture["percent"] >= 1
+    assert [f["profile"] for f in capture["files"]] == ["heap", "goroutine"]
+    status, _, body = http_get(f"{proxy.url}{capture['files'][0]['url']}")
+    assert status == 200 and hashlib.sha256(body).hexdigest() == capture["files"][0]["sha256"]
+    assert decode(body).samples > 0
+    assert http_json(f"{proxy.url}/diagnostics/automatic/hot-m/..%2Fescape")[0] == 404

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from fodc.agent.streams import Action, ActionContext, ActionFailed
-from fodc.diag.pprof import PROFILES, FetchError, ProfileFetch, profile_url
+from fodc.diag.pprof import PROFILES, Fetched, FetchError, ProfileFetch, profile_url
 from fodc.diag.store import ArtifactStore
 from fodc.v1 import fodc_pb2 as pb
 
@@ -94,30 +94,40 @@ class Diagnostics:
         return int(raw)
 
     def profile(self, profile: str, ctx: ActionContext) -> None:
+        seconds = self._seconds(profile, ctx)
+        queued = lambda n: ctx.reply(pb.CommandReply.RUNNING, meta={"phase": "queued", "position": str(n)})  # noqa: E731
+        running = lambda: ctx.reply(pb.CommandReply.RUNNING, meta={"phase": "running"})  # noqa: E731
+        fetched = self.take(profile, seconds, ctx.command_id, ctx.cancelled, time.monotonic() + ctx.timeout_s,
+                            queued, running)
+        if fetched is None:  # cancelled
+            return
+        ctx.send_file(fetched.path, {"content_type": fetched.content_type, "sha256": fetched.sha256,
+                                     "file_name": f"{profile}.pb.gz", "profile": profile,
+                                     "seconds": str(seconds or ""), "source": fetched.url})
+
+    def take(self, profile: str, seconds: int | None, label: str, cancelled: threading.Event, deadline: float,
+             on_queued: Callable[[int], None] = lambda _n: None,
+             on_running: Callable[[], None] = lambda: None) -> Fetched | None:
+        """Takes one profile into the store (holding the heavy slot); None when cancelled."""
         if not self.pprof_url:
             raise ActionFailed("profiling is off: --node-pprof-url is empty")
-        seconds = self._seconds(profile, ctx)
-        deadline = time.monotonic() + ctx.timeout_s
-        queued = lambda n: ctx.reply(pb.CommandReply.RUNNING, meta={"phase": "queued", "position": str(n)})  # noqa: E731
-        with self.slot.hold(ctx.cancelled, deadline, queued) as held:
+        with self.slot.hold(cancelled, deadline, on_queued) as held:
             if not held:
-                if ctx.cancelled.is_set():
-                    return
+                if cancelled.is_set():
+                    return None
                 raise ActionFailed("timed out waiting for the profile running before this one")
-            ctx.reply(pb.CommandReply.RUNNING, meta={"phase": "running"})
+            on_running()
             url = profile_url(self.pprof_url, profile, seconds)
             stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-            path = self.store.new_path(stamp, profile, ctx.command_id, ".pb.gz")
+            path = self.store.new_path(stamp, profile, label, ".pb.gz")
             fetch = ProfileFetch(url, path, max_bytes=self.max_bytes, timeout_s=max(1.0, deadline - time.monotonic()))
             try:
-                fetched = fetch.run(ctx.cancelled)
+                fetched = fetch.run(cancelled)
             except FetchError as exc:
-                if ctx.cancelled.is_set():
-                    return
+                if cancelled.is_set():
+                    return None
                 raise ActionFailed(str(exc)) from None
         self.store.prune()
         log.info("profile taken", extra={"fields": {"profile": profile, "seconds": seconds, "bytes": fetched.size,
                                                     "path": str(fetched.path)}})
-        ctx.send_file(fetched.path, {"content_type": fetched.content_type, "sha256": fetched.sha256,
-                                     "file_name": f"{profile}.pb.gz", "profile": profile,
-                                     "seconds": str(seconds or ""), "source": url})
+        return fetched

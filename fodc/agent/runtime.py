@@ -25,6 +25,7 @@ from fodc.agent.answer import chunk_replies, select_series
 from fodc.agent.configwatch import ConfigWatcher, capture_options, effective_agent_config, version_from_series
 from fodc.agent.diagnostics import Diagnostics
 from fodc.agent.http import AgentHTTPServer
+from fodc.agent.memwatch import MemoryPressureWatch
 from fodc.agent.scrape import Scraper
 from fodc.agent.session import Connected, ProxySession
 from fodc.agent.settings import AgentSettings
@@ -93,11 +94,20 @@ class AgentRuntime:
                           max_bytes=settings.diagnostics_dir_bytes),
             max_bytes=settings.diagnostics_max_bytes, max_seconds=settings.diagnostics_max_seconds,
             queue=settings.diagnostics_queue)
+        self.memory_watch = MemoryPressureWatch(
+            self.diagnostics, capturer.finder, threshold_percent=settings.memory_pressure_threshold,
+            interval_s=settings.memory_pressure_interval, cooldown_s=settings.memory_pressure_cooldown,
+            max_captures=settings.memory_pressure_max_captures, explicit_limit=settings.memory_limit)
+        if self.memory_watch.enabled:  # a capture may take two profiles of up to a minute each
+            self.memory_watch.on_progress = self.watchdog.register(
+                "memory-pressure", settings.memory_pressure_interval * 3 + 150).tick
         # Workers beyond the profiles that may run or wait, so a config request never waits behind them.
         self.command_stream = CommandStream({
             "config.snapshot": self.config.action_snapshot,
             "config.history": self.config.action_history,
             **self.diagnostics.actions(),
+            "diagnostics.auto": self.memory_watch.action_list,
+            "diagnostics.fetch": self.memory_watch.action_fetch,
         }, send_timeout_s=settings.send_timeout, workers=settings.diagnostics_queue + 4)
         self.session = ProxySession(
             settings.proxy_addr, self.registration, self.heartbeat_info,
@@ -200,6 +210,7 @@ class AgentRuntime:
         self.scraper.start()
         self.telemetry.start()
         self.config.start()
+        self.memory_watch.start()
         self.session.start()
         self.watchdog.start()
 
@@ -237,6 +248,7 @@ class AgentRuntime:
         self.metrics_stream.stop()
         self.command_stream.stop()
         self.config.stop()
+        self.memory_watch.stop()
         self.scraper.stop()
         self.telemetry.stop()
         self.http.stop()

@@ -51,6 +51,11 @@ class AgentSettings:
     diagnostics_max_bytes: int
     diagnostics_max_seconds: int
     diagnostics_queue: int
+    memory_pressure_threshold: float
+    memory_limit: int | None
+    memory_pressure_interval: float
+    memory_pressure_cooldown: float
+    memory_pressure_max_captures: int
     log_level: str
     log_format: str
     extra: Mapping[str, object] = field(default_factory=dict)
@@ -148,6 +153,17 @@ def build_parser() -> config.OneLineErrorParser:
                       help="longest CPU profile that may be asked for, in seconds")
     diag.add_argument("--diagnostics-queue", type=config.positive_int, default=2,
                       help="profiles that may wait while one runs; more are refused at once")
+    diag.add_argument("--memory-pressure-threshold", type=config.percent, default=75.0,
+                      help="node RSS as a percentage of its memory limit at which heap and goroutine profiles are "
+                      "taken automatically (0 turns it off)")
+    diag.add_argument("--memory-limit", type=config.byte_size, default=None,
+                      help="the node's memory limit (default: its cgroup's memory.max, else the host's memory)")
+    diag.add_argument("--memory-pressure-interval", type=config.positive_duration, default=15.0,
+                      help="how often the node's memory is checked")
+    diag.add_argument("--memory-pressure-cooldown", type=config.positive_duration, default=300.0,
+                      help="least time between two automatic captures")
+    diag.add_argument("--memory-pressure-max-captures", type=config.positive_int, default=16,
+                      help="automatic captures per agent run at most")
     config.add_logging_options(parser)
     return parser
 
@@ -207,6 +223,11 @@ def parse_settings(argv: Sequence[str] | None = None) -> AgentSettings:
         diagnostics_max_bytes=ns.diagnostics_max_bytes,
         diagnostics_max_seconds=ns.diagnostics_max_seconds,
         diagnostics_queue=ns.diagnostics_queue,
+        memory_pressure_threshold=ns.memory_pressure_threshold,
+        memory_limit=ns.memory_limit,
+        memory_pressure_interval=ns.memory_pressure_interval,
+        memory_pressure_cooldown=ns.memory_pressure_cooldown,
+        memory_pressure_max_captures=ns.memory_pressure_max_captures,
         log_level=ns.log_level,
         log_format=ns.log_format,
     )

@@ -38,6 +38,7 @@ class Fetched:
     size: int
     sha256: str
     content_type: str
+    url: str
 
 
 def profile_url(base: str, profile: str, seconds: int | None) -> str:
@@ -116,4 +117,5 @@ class ProfileFetch:
                 out.write(chunk)
         if size == 0:
             raise FetchError(f"node sent an empty profile from {self.url}")
-        return Fetched(self.dest, size, digest.hexdigest(), resp.getheader("Content-Type", "application/octet-stream"))
+        return Fetched(self.dest, size, digest.hexdigest(),
+                       resp.getheader("Content-Type", "application/octet-stream"), self.url)

@@ -1,4 +1,5 @@
-"""The proxy's /diagnostics endpoints: start a job on many nodes, watch it, download results, cancel.
+"""The proxy's /diagnostics endpoints: start a job on many nodes, watch it, download results, cancel;
+and the agents' automatic (memory pressure) captures, listed beside the jobs.
 
 POST answers at once with a job id (202); the work runs on the agents, in parallel, each against its own
 node. Results are downloaded per node or as one bundle with a manifest.
@@ -6,6 +7,7 @@ node. Results are downloaded per node or as one bundle with a manifest.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, send_file
@@ -36,6 +38,28 @@ class JobConflict(Exception):
 def _principal_name() -> str:
     principal = getattr(g, "principal", None)
     return principal.name if principal is not None else "anonymous"
+
+
+def _automatic_captures(runtime: ProxyRuntime) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Every online agent's automatic (memory pressure) captures, newest first, with download paths."""
+    captures, missing = [], []
+    results = runtime.commands.run_all(runtime.registry.list(status=ONLINE), "diagnostics.auto", {},
+                                       min(5.0, runtime.settings.command_timeout))
+    for result in results:
+        node_id, role = result.record.registration.node_id, result.record.registration.role
+        try:
+            records = json.loads(result.data) if result.ok else None
+        except ValueError:
+            records = None
+        if records is None:
+            missing.append({"node_id": node_id, "state": result.state, "reason": result.error or "unreadable"})
+            continue
+        for record in records:
+            for entry in record["files"]:
+                entry["url"] = f"/diagnostics/automatic/{node_id}/{entry['file']}"
+            captures.append({"node_id": node_id, "role": role, **record})
+    captures.sort(key=lambda c: c["time"], reverse=True)
+    return captures, missing
 
 
 def _target(body: dict[str, Any], runtime: ProxyRuntime) -> tuple[dict[str, Any], list, list[str]]:
@@ -115,11 +139,29 @@ def diagnostics_blueprint(runtime: ProxyRuntime) -> Blueprint:
 
     @bp.get("/diagnostics")
     def list_jobs() -> Response:
-        args = query_args({"limit": None})
+        args = query_args({"limit": None, "automatic": ("true", "false")})
         limit = args.get("limit", "50")
         if not limit.isdigit() or int(limit) == 0:
             raise BadRequest(f"invalid limit {limit!r} (a positive integer)")
-        return jsonify(jobs=[job.summary() for job in jobs.list(int(limit))])
+        automatic: list[dict[str, Any]] = []
+        missing: list[dict[str, str]] = []
+        if args.get("automatic", "true") == "true":
+            automatic, missing = _automatic_captures(runtime)
+        return jsonify(jobs=[job.summary() for job in jobs.list(int(limit))], automatic=automatic,
+                       automatic_missing=missing)
+
+    @bp.get("/diagnostics/automatic/<node_id>/<file_name>")
+    def automatic_artifact(node_id: str, file_name: str) -> Response:
+        query_args({})
+        records = runtime.registry.list(node_id=node_id, status=ONLINE)
+        if not records:
+            raise JobNotFound(f"no online agent for node {node_id!r}")
+        result = runtime.commands.run_all(records[:1], "diagnostics.fetch", {"file": file_name},
+                                          runtime.settings.command_timeout)[0]
+        if not result.ok:
+            raise JobNotFound(f"node {node_id} cannot provide {file_name!r}: {result.state} ({result.error})")
+        return Response(result.data, mimetype="application/octet-stream",
+                        headers={"Content-Disposition": f"attachment; filename={node_id}-{file_name}"})
 
     @bp.get("/diagnostics/<job_id>")
     def show(job_id: str) -> Response:
