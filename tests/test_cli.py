@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import tarfile
 
+import pytest
 from procs import BIN, free_port, start_agent, start_proxy, wait_for
+
+from fodc.proxy.auth import hash_token
+from fodc.sim.launcher import start_sim_node
 
 
 def fodc(*args: str) -> subprocess.CompletedProcess[str]:
@@ -47,3 +53,96 @@ def test_proxy_refusal_exits_1(tmp_path, daemons):
 
 def test_usage_errors_exit_2():
     assert fodc("nonsense").returncode == 2
+
+
+def fodc_env(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "fodc"), *args], capture_output=True, text=True, timeout=90,
+                          env={**os.environ, **env})
+
+
+def _cluster_with_sims(tmp_path, daemons, nodes, *proxy_args):
+    proxy = start_proxy(tmp_path, *proxy_args)
+    daemons.append(proxy)
+    for node_id, flag in (("hot-a", "4G"), ("hot-b", "8G")):
+        pid_file = tmp_path / f"{node_id}.pid"
+        node = start_sim_node("datanode-hot", free_port(), extra_args=["--pid-file", str(pid_file),
+                                                                       f"--max-memory={flag}"])
+        nodes.append(node)
+        wait_for(pid_file.exists, what="pid file")
+        daemons.append(start_agent(tmp_path, proxy.grpc_addr, "datanode-hot", node_id, "--node-pid-file",
+                                   str(pid_file), "--node-metrics-url", node.metrics_url, "--scrape-interval", "1s",
+                                   "--scrape-timeout", "1s", "--node-pprof-url", node.url))
+    wait_for(lambda: len(proxy.cluster(status="online")) == 2, what="agents online")
+    return proxy
+
+
+@pytest.fixture
+def sims():
+    started = []
+    yield started
+    for node in started:
+        node.stop()
+
+
+def test_config_table_json_and_drift(tmp_path, daemons, sims):
+    proxy = _cluster_with_sims(tmp_path, daemons, sims)
+    shown = fodc("--proxy", proxy.url, "config")
+    assert shown.returncode == 0, shown.stderr
+    rows = [line.split() for line in shown.stdout.splitlines()]
+    assert rows[0][:5] == ["NODE", "ROLE", "PID", "CAPTURED", "HASH"]
+    assert sorted(r[0] for r in rows[1:]) == ["hot-a", "hot-b"]
+    one = fodc("--proxy", proxy.url, "config", "--node", "hot-a")
+    assert "--max-memory  4G" in one.stdout
+    as_json = json.loads(fodc("--proxy", proxy.url, "--json", "config", "--role", "datanode-hot").stdout)
+    assert {n["snapshot"]["flags"]["max-memory"] for n in as_json["nodes"]} == {"4G", "8G"}
+
+    drift = fodc("--proxy", proxy.url, "config", "drift")
+    assert drift.returncode == 0, drift.stderr
+    assert "datanode-hot (2 nodes):" in drift.stdout
+    line = next(line for line in drift.stdout.splitlines() if line.startswith("flag.max-memory"))
+    assert line.split() == ["flag.max-memory", "4G", "8G"]
+
+
+def test_window_csv_and_jsonl(tmp_path, daemons, sims):
+    proxy = _cluster_with_sims(tmp_path, daemons, sims)
+    name = "banyandb_system_cpu_state"
+
+    def rows():
+        out = fodc("--proxy", proxy.url, "window", "--node", "hot-a", "--name", name, "--since", "5m")
+        assert out.returncode == 0, out.stderr
+        lines = out.stdout.splitlines()
+        return lines if len(lines) > 2 else None
+    lines = wait_for(rows, 20, interval=0.5, what="window points")
+    assert lines[0] == "node_id,node_role,name,labels,unix_ms,value"
+    first = lines[1].split(",")
+    assert first[:3] == ["hot-a", "datanode-hot", name] and int(first[-2]) > 1_700_000_000_000
+    jsonl = fodc("--proxy", proxy.url, "window", "--node", "hot-a", "--name", name, "--format", "jsonl")
+    series = [json.loads(line) for line in jsonl.stdout.splitlines()]
+    assert series and all(s["name"] == name and s["node_id"] == "hot-a" and s["points"] for s in series)
+    assert fodc("--proxy", proxy.url, "window", "--since", "ten minutes").returncode == 2
+
+
+def test_profile_needs_a_token_and_reports_each_node(tmp_path, daemons, sims):
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"ops operator sha256:{hash_token('s3cret')}\n")
+    proxy = _cluster_with_sims(tmp_path, daemons, sims, "--auth", "control", "--auth-tokens-file", str(tokens))
+    refused = fodc("--proxy", proxy.url, "profile", "heap", "--role", "datanode-hot")
+    assert refused.returncode == 1 and "401" in refused.stderr and "FODC_TOKEN" in refused.stderr
+
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cret\n")
+    bundle = tmp_path / "out.tar.gz"
+    # The simulated nodes serve no Go pprof: every node fails with the reason, the bundle still comes back.
+    run = fodc("--proxy", proxy.url, "--token-file", str(token_file), "profile", "heap", "--role",
+               "datanode-hot", "-o", str(bundle))
+    assert run.returncode == 4, run.stderr
+    assert "2/2 nodes finished" in run.stderr
+    rows = {line.split()[0]: line.split() for line in run.stdout.splitlines()[1:3]}
+    assert rows["hot-a"][2] == rows["hot-b"][2] == "failed" and "404" in run.stdout
+    with tarfile.open(bundle) as tar:
+        assert [n for n in tar.getnames() if n.endswith("manifest.json")]
+
+    config_job = fodc_env({"FODC_TOKEN": "s3cret"}, "--proxy", proxy.url, "--json", "profile", "config",
+                          "--node", "hot-a", "-o", str(tmp_path / "config.tar.gz"))
+    assert config_job.returncode == 0, config_job.stderr
+    assert json.loads(config_job.stdout)["state"] == "done"
