@@ -296,6 +296,8 @@ def test_molecule_rolls_out_proxy_and_two_agents_idempotently(ansible_venv: Path
     assert "check: Executed: Successful" in output
     # The containers have no BCC (the scenario skips it): the KTM role must say so and let the rollout go on.
     assert "KTM will run DEGRADED on fodc-mol-hot" in output
+    # verify.yml read back the Prometheus file_sd targets site.yml wrote on the controller.
+    assert "TASK [Assert each file names its daemon's address and labels]" in output
 
 
 def test_molecule_installs_from_a_signed_apt_repository(ansible_venv: Path, private_debs: Path) -> None:
