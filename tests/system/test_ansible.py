@@ -197,6 +197,28 @@ def test_proxy_unknown_install_method_fails_argument_spec(ansible_venv: Path, tm
     assert "fodc_proxy_install_method must be one of: deb, apt" in result.stdout
 
 
+APT_PROXY = {"fodc_proxy_install_method": "apt", "fodc_proxy_apt_repository_url": "https://apt.example.invalid/fodc"}
+
+
+def test_apt_method_with_two_key_sources_fails_naming_both(ansible_venv: Path, tmp_path: Path) -> None:
+    keyring = tmp_path / "fodc-archive-keyring.gpg"
+    keyring.write_bytes(b"\x99")
+    result = check_role(ansible_venv, tmp_path, "fodc_proxy", {
+        **APT_PROXY, "fodc_proxy_apt_key_file": str(keyring),
+        "fodc_proxy_apt_key_url": "https://apt.example.invalid/fodc/fodc-archive-keyring.gpg"})
+    assert result.returncode != 0
+    assert "set exactly one of fodc_proxy_apt_key_file" in result.stdout
+
+
+def test_apt_key_over_plain_http_is_refused(ansible_venv: Path, tmp_path: Path) -> None:
+    result = check_role(ansible_venv, tmp_path, "fodc_agent", {
+        **VALID_AGENT, "fodc_agent_install_method": "apt",
+        "fodc_agent_apt_repository_url": "http://apt.example.invalid/fodc",
+        "fodc_agent_apt_key_url": "http://apt.example.invalid/fodc/fodc-archive-keyring.gpg"})
+    assert result.returncode != 0
+    assert "fodc_agent_apt_key_url (https:// or file://)" in result.stdout
+
+
 def test_site_refuses_an_inventory_without_a_proxy_host(ansible_venv: Path, tmp_path: Path) -> None:
     inventory = {"all": {"children": {"liaison": {"hosts": local_hosts("liaison-1")}}}}
     (tmp_path / "inventory.yml").write_text(json.dumps(inventory))
@@ -255,9 +277,9 @@ def run_molecule(venv: Path, scenario: str, deb_dir: Path) -> str:
     reason = missing_requirements()
     if reason:
         pytest.skip(reason)
-    for tool in ("findmnt", "gpg", "dpkg-scanpackages"):
+    for tool in ("findmnt", "gpg", "apt-ftparchive"):
         if shutil.which(tool) is None:
-            pytest.skip(f"{tool} missing (util-linux, gnupg, dpkg-dev)")
+            pytest.skip(f"{tool} missing (util-linux, gnupg, apt-utils)")
     result = run_tool(venv, "molecule", "test", "--scenario-name", scenario, timeout=1500,
                       FODC_DEB_DIR=str(deb_dir))
     output = result.stdout + result.stderr
@@ -274,6 +296,8 @@ def test_molecule_rolls_out_proxy_and_two_agents_idempotently(ansible_venv: Path
     assert "check: Executed: Successful" in output
     # The containers have no BCC (the scenario skips it): the KTM role must say so and let the rollout go on.
     assert "KTM will run DEGRADED on fodc-mol-hot" in output
+    # verify.yml read back the Prometheus file_sd targets site.yml wrote on the controller.
+    assert "TASK [Assert each file names its daemon's address and labels]" in output
 
 
 def test_molecule_installs_from_a_signed_apt_repository(ansible_venv: Path, private_debs: Path) -> None:
