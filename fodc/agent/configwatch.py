@@ -63,12 +63,14 @@ def version_from_series(series: Iterable[object]) -> str | None:
 class ConfigWatcher:
     def __init__(self, capturer: NodeConfigCapturer, *, history: int, check_interval_s: float,
                  capture_interval_s: float, on_progress: Callable[[], None] = lambda: None,
+                 on_restart: Callable[[Snapshot], None] = lambda _s: None,
                  clock_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
         self.capturer = capturer
         self.history = ConfigHistory(history)
         self.check_interval_s = check_interval_s
         self.capture_interval_s = capture_interval_s
         self._on_progress = on_progress
+        self.on_restart = on_restart
         self._clock_ms = clock_ms
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -115,17 +117,20 @@ class ConfigWatcher:
             identity = self.capturer.identity()
             if identity != self._identity:
                 # Back after a gap (stopped, then started) is a restart too; "found" is the first sighting.
-                self._safe_capture("node-gone" if identity is None else "node-restart" if self._seen_node
-                                   else "node-found")
+                reason = "node-gone" if identity is None else "node-restart" if self._seen_node else "node-found"
+                snapshot = self._safe_capture(reason)
+                if reason == "node-restart" and snapshot is not None:
+                    self.on_restart(snapshot)
             elif self.capture_interval_s and time.monotonic() - self._last_capture >= self.capture_interval_s:
                 self._safe_capture("periodic")
             self._on_progress()
 
-    def _safe_capture(self, reason: str) -> None:
+    def _safe_capture(self, reason: str) -> Snapshot | None:
         try:
-            self.capture_now(reason)
+            return self.capture_now(reason)
         except Exception:  # a bug here must not stop restart detection
             log.exception("node configuration capture failed", extra={"fields": {"reason": reason}})
+            return None
 
     # ---- command-stream actions
     def action_snapshot(self, ctx: ActionContext) -> None:

@@ -31,7 +31,8 @@ AUTO_PROFILES = ("heap", "goroutine")
 class MemoryPressureWatch:
     def __init__(self, diagnostics: Diagnostics, finder: NodeProcessFinder, *, threshold_percent: float,
                  interval_s: float, cooldown_s: float, max_captures: int, explicit_limit: int | None,
-                 on_progress: Callable[[], None] = lambda: None) -> None:
+                 on_progress: Callable[[], None] = lambda: None,
+                 on_pressure: Callable[[dict[str, Any]], None] = lambda _d: None) -> None:
         self.diagnostics = diagnostics
         self.finder = finder
         self.threshold_percent = threshold_percent
@@ -40,6 +41,7 @@ class MemoryPressureWatch:
         self.max_captures = max_captures
         self.explicit_limit = explicit_limit
         self.on_progress = on_progress
+        self.on_pressure = on_pressure
         self._stop = threading.Event()
         self._last_capture: float | None = None
         self._count = 0
@@ -74,7 +76,11 @@ class MemoryPressureWatch:
             self.last_reading = f"unavailable: {exc}"
             return None
         self.last_reading = f"{reading.percent:.1f}% of {reading.limit_bytes} ({reading.limit_source})"
-        if reading.percent < self.threshold_percent or self._count >= self.max_captures:
+        if reading.percent < self.threshold_percent:
+            return None
+        self.on_pressure({"rss_bytes": reading.rss_bytes, "limit_bytes": reading.limit_bytes,
+                          "limit_source": reading.limit_source, "percent": round(reading.percent, 1)})
+        if self._count >= self.max_captures:
             return None
         if self._last_capture is not None and time.monotonic() - self._last_capture < self.cooldown_s:
             return None

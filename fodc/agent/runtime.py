@@ -25,6 +25,7 @@ from fodc.agent.answer import chunk_replies, select_series
 from fodc.agent.configwatch import ConfigWatcher, capture_options, effective_agent_config, version_from_series
 from fodc.agent.diagnostics import Diagnostics
 from fodc.agent.http import AgentHTTPServer
+from fodc.agent.incidents import IncidentOptions, IncidentRecorder, IncidentWatch
 from fodc.agent.memwatch import MemoryPressureWatch
 from fodc.agent.scrape import Scraper
 from fodc.agent.session import Connected, ProxySession
@@ -101,6 +102,30 @@ class AgentRuntime:
         if self.memory_watch.enabled:  # a capture may take two profiles of up to a minute each
             self.memory_watch.on_progress = self.watchdog.register(
                 "memory-pressure", settings.memory_pressure_interval * 3 + 150).tick
+        self.incidents = IncidentRecorder(
+            IncidentOptions(before_s=settings.incident_before, after_s=settings.incident_after,
+                            cooldown_s=settings.incident_cooldown, cpu_seconds=settings.incident_cpu_seconds,
+                            log_lines=settings.incident_log_lines, systemd_unit=settings.node_systemd_unit,
+                            log_file=settings.node_log_file),
+            ArtifactStore(Path(settings.incident_dir), keep=settings.incident_keep,
+                          max_bytes=settings.incident_dir_bytes),
+            self.recorder, node_id=settings.node_id, role=settings.node_role,
+            parts={"config": lambda: self.config.capture_now("incident"), "ktm": self.kernel.capabilities,
+                   "agent": self.runtime_info},
+            profile=self._incident_profile if settings.node_pprof_url else None)
+        triggers = frozenset(settings.incident_triggers)
+        self._incident_beat = self.watchdog.register("incident-watch", max(60.0, settings.incident_check_interval * 3))
+        self.incident_watch = IncidentWatch(
+            self.incidents, self.recorder, interval_s=settings.incident_check_interval,
+            node_down_for_s=settings.incident_node_down_for, rules=list(settings.incident_rules),
+            latency_factor=settings.incident_latency_factor, scrape_state=self._scrape_state, enabled=triggers,
+            on_progress=self._incident_beat.tick)
+        if "node-restart" in triggers:
+            self.config.on_restart = lambda snap: self.incidents.trigger("node-restart", {
+                "signal": "new process", "pid": (snap.get("process") or {}).get("pid"),
+                "start_time": (snap.get("process") or {}).get("start_time")})
+        if "memory-pressure" in triggers:
+            self.memory_watch.on_pressure = lambda detail: self.incidents.trigger("memory-pressure", detail)
         # Workers beyond the profiles that may run or wait, so a config request never waits behind them.
         self.command_stream = CommandStream({
             "config.snapshot": self.config.action_snapshot,
@@ -108,6 +133,8 @@ class AgentRuntime:
             **self.diagnostics.actions(),
             "diagnostics.auto": self.memory_watch.action_list,
             "diagnostics.fetch": self.memory_watch.action_fetch,
+            "incidents.list": self.incidents.action_list,
+            "incidents.fetch": self.incidents.action_fetch,
         }, send_timeout_s=settings.send_timeout, workers=settings.diagnostics_queue + 4)
         self.session = ProxySession(
             settings.proxy_addr, self.registration, self.heartbeat_info,
@@ -145,7 +172,19 @@ class AgentRuntime:
             "window_capacity_s": str(int(stats.estimated_window_seconds)),
         }
         info.update(self.scraper.summary())
+        if self.incidents.counts:
+            info["incidents_total"] = ",".join(f"{k}={v}" for k, v in sorted(self.incidents.counts.items()))
         return info
+
+    def _scrape_state(self) -> tuple[bool | None, str]:
+        """Whether the node answers: None before the first attempt; up if any metrics endpoint answers."""
+        targets = list(self.scraper.targets.values())
+        if not any(t.last_attempt_ms for t in targets):
+            return None, ""
+        return any(t.up for t in targets), "; ".join(t.last_error for t in targets if t.last_error)[:300]
+
+    def _incident_profile(self, profile: str, seconds: int | None, label: str):  # noqa: ANN202
+        return self.diagnostics.take(profile, seconds, label, self._stop, time.monotonic() + (seconds or 0) + 60)
 
     def _window_gauges(self) -> None:
         """Window figures as self-metrics, read at scrape time so they are never stale."""
@@ -211,6 +250,7 @@ class AgentRuntime:
         self.telemetry.start()
         self.config.start()
         self.memory_watch.start()
+        self.incident_watch.start()
         self.session.start()
         self.watchdog.start()
 
@@ -249,6 +289,7 @@ class AgentRuntime:
         self.command_stream.stop()
         self.config.stop()
         self.memory_watch.stop()
+        self.incident_watch.stop()
         self.scraper.stop()
         self.telemetry.stop()
         self.http.stop()

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import argparse
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from fodc import config
 from fodc.config import HostPort
+from fodc.incident.rules import RuleError, ThresholdRule, parse_rule
 
 DEFAULT_CONFIG = "/etc/fodc/agent.conf"
+TRIGGERS = ("node-down", "node-restart", "memory-pressure", "ktm-read-latency")
+
+
+def _rule(text: str) -> ThresholdRule:
+    try:
+        return parse_rule(text)
+    except RuleError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +66,20 @@ class AgentSettings:
     memory_pressure_interval: float
     memory_pressure_cooldown: float
     memory_pressure_max_captures: int
+    node_log_file: str | None
+    incident_dir: str
+    incident_triggers: tuple[str, ...]
+    incident_rules: tuple[ThresholdRule, ...]
+    incident_before: float
+    incident_after: float
+    incident_cooldown: float
+    incident_check_interval: float
+    incident_node_down_for: float
+    incident_latency_factor: float
+    incident_cpu_seconds: int
+    incident_log_lines: int
+    incident_keep: int
+    incident_dir_bytes: int
     log_level: str
     log_format: str
     extra: Mapping[str, object] = field(default_factory=dict)
@@ -164,6 +188,35 @@ def build_parser() -> config.OneLineErrorParser:
                       help="least time between two automatic captures")
     diag.add_argument("--memory-pressure-max-captures", type=config.positive_int, default=16,
                       help="automatic captures per agent run at most")
+    inc = parser.add_argument_group("incidents (first-occurrence capture)")
+    inc.add_argument("--incident-triggers", type=config.name_list, default=",".join(TRIGGERS),
+                     help="built-in triggers to use (comma-separated): " + ", ".join(TRIGGERS))
+    inc.add_argument("--incident-rule", action="append", dest="incident_rules", type=_rule, default=None,
+                     help="a threshold rule 'name: metric{label=\"v\"} > 0.9 for 30s'; repeat for several")
+    inc.add_argument("--incident-dir", default="/var/lib/fodc/agent/incidents",
+                     help="where incident bundles are written")
+    inc.add_argument("--incident-before", type=config.duration, default=300.0,
+                     help="window kept from before the trigger")
+    inc.add_argument("--incident-after", type=config.duration, default=60.0,
+                     help="window kept from after the trigger (the bundle is written once it has passed)")
+    inc.add_argument("--incident-cooldown", type=config.positive_duration, default=600.0,
+                     help="least time between two incidents of the same trigger")
+    inc.add_argument("--incident-check-interval", type=config.positive_duration, default=5.0,
+                     help="how often the triggers look at the node")
+    inc.add_argument("--incident-node-down-for", type=config.duration, default=30.0,
+                     help="how long every scrape must fail before the node counts as down")
+    inc.add_argument("--incident-latency-factor", type=config.positive_float, default=4.0,
+                     help="KTM read-latency p99 this many times its baseline is an incident")
+    inc.add_argument("--incident-cpu-seconds", type=config.non_negative_int, default=10,
+                     help="CPU profile taken with an incident while the node is up (0: none)")
+    inc.add_argument("--incident-log-lines", type=config.positive_int, default=500,
+                     help="lines of the node's log kept with an incident")
+    inc.add_argument("--node-log-file", default=None,
+                     help="the node's log file, tailed into incidents when --node-systemd-unit is not set")
+    inc.add_argument("--incident-keep", type=config.positive_int, default=20,
+                     help="incident bundles kept (oldest removed first)")
+    inc.add_argument("--incident-dir-bytes", type=config.byte_size, default=512 * 1024 * 1024,
+                     help="bytes of incident bundles kept (oldest removed first)")
     config.add_logging_options(parser)
     return parser
 
@@ -181,6 +234,10 @@ def parse_settings(argv: Sequence[str] | None = None) -> AgentSettings:
     for path in ns.node_config_files or ():
         if not path.startswith("/"):
             parser.error(f"argument --node-config-file: {path!r} must be an absolute path")
+    unknown = set(ns.incident_triggers) - set(TRIGGERS)
+    if unknown:
+        parser.error(f"argument --incident-triggers: unknown {', '.join(sorted(unknown))} "
+                     f"(choose from {', '.join(TRIGGERS)})")
     urls = tuple(ns.node_metrics_urls or ["http://127.0.0.1:2121/metrics"])
     for url in urls:
         if not url.startswith(("http://", "https://")):
@@ -228,6 +285,20 @@ def parse_settings(argv: Sequence[str] | None = None) -> AgentSettings:
         memory_pressure_interval=ns.memory_pressure_interval,
         memory_pressure_cooldown=ns.memory_pressure_cooldown,
         memory_pressure_max_captures=ns.memory_pressure_max_captures,
+        node_log_file=ns.node_log_file or None,
+        incident_dir=ns.incident_dir,
+        incident_triggers=ns.incident_triggers,
+        incident_rules=tuple(ns.incident_rules or ()),
+        incident_before=ns.incident_before,
+        incident_after=ns.incident_after,
+        incident_cooldown=ns.incident_cooldown,
+        incident_check_interval=ns.incident_check_interval,
+        incident_node_down_for=ns.incident_node_down_for,
+        incident_latency_factor=ns.incident_latency_factor,
+        incident_cpu_seconds=ns.incident_cpu_seconds,
+        incident_log_lines=ns.incident_log_lines,
+        incident_keep=ns.incident_keep,
+        incident_dir_bytes=ns.incident_dir_bytes,
         log_level=ns.log_level,
         log_format=ns.log_format,
     )

@@ -17,6 +17,7 @@ from fodc.proxy.config_api import config_blueprint
 from fodc.proxy.diagnostics_api import diagnostics_blueprint
 from fodc.proxy.exposition import PageBuilder
 from fodc.proxy.httpargs import BadRequest, query_args
+from fodc.proxy.incidents_api import incidents_blueprint
 from fodc.proxy.registry import ONLINE, UNCONNECTED, AgentRecord
 from fodc.proxy.runtime import ProxyRuntime
 from fodc.proxy.windows import BadTime, parse_time_ms, stream_windows
@@ -68,6 +69,7 @@ def create_app(runtime: ProxyRuntime) -> Flask:
     access.install(app, runtime.authorizer, runtime.audit, lambda: int(time.time() * 1000))
     app.register_blueprint(config_blueprint(runtime))
     app.register_blueprint(diagnostics_blueprint(runtime))
+    app.register_blueprint(incidents_blueprint(runtime))
 
     @app.get("/health")
     def health() -> Response:

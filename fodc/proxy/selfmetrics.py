@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from fodc.proxy.registry import ONLINE, UNCONNECTED, AgentRecord, AgentRegistry
@@ -22,7 +22,7 @@ class _RegistryCollector(Collector):
         self._registry = registry
         self._metrics = metrics
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         counts = self._registry.counts()
         agents = GaugeMetricFamily("fodc_proxy_agents", "registered agents by status", labels=["status"])
         for status in (ONLINE, UNCONNECTED):
@@ -34,6 +34,18 @@ class _RegistryCollector(Collector):
         for (node_id, role, endpoint) in sorted(self._metrics.last_missing):
             missing.add_metric([node_id, role, endpoint], 1)
         yield missing
+        incidents: dict[tuple[str, str], int] = {}
+        for record in self._registry.list():
+            for part in record.runtime.get("incidents_total", "").split(","):
+                trigger, _, count = part.rpartition("=")
+                if trigger and count.isdigit():
+                    key = (record.registration.role, trigger)
+                    incidents[key] = incidents.get(key, 0) + int(count)
+        total = CounterMetricFamily("fodc_incidents", "incidents recorded by the registered agents (as they report "
+                                    "in heartbeats)", labels=["node_role", "trigger"])
+        for (role, trigger), count in sorted(incidents.items()):
+            total.add_metric([role, trigger], count)
+        yield total
 
 
 class ProxyMetrics:

@@ -19,7 +19,7 @@ from .conftest import REPO
 # Commented lines that show an example rather than a default (the option has none, or it is host-specific).
 AGENT_EXAMPLES = {"node-role", "node-id", "node-gossip-address", "node-labels", "ktm-cgroup-path",
                   "ktm-kernel-source", "node-pid-file", "node-systemd-unit", "node-config-file",
-                  "node-secret-names", "memory-limit"}
+                  "node-secret-names", "memory-limit", "incident-rule", "node-log-file"}
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,248 @@
+"""Incidents on the agent: watch for trouble, then freeze the evidence from the first time it happened.
+
+IncidentWatch looks every --incident-check-interval at the scraper's state and the window's newest points
+(node down, counter resets, KTM read-latency p99, operator threshold rules) and takes events from the config
+and memory watches (node restart, memory pressure). IncidentRecorder turns a trigger into a bundle: at once a
+config snapshot, KTM state, the node's log tail and profiles (heap, goroutine; CPU when the node is up), then,
+--incident-after later, the window from --incident-before the trigger to --incident-after it. One trigger
+kind fires again only after --incident-cooldown; bundles are kept within a count and a byte cap.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fodc.agent.streams import ActionContext, ActionFailed
+from fodc.diag.store import ArtifactStore
+from fodc.incident.bundle import write_bundle
+from fodc.incident.detect import CounterResets, LatencyRise, NodeDown
+from fodc.incident.rules import RuleState, ThresholdRule, evaluate
+from fodc.times import rfc3339
+from fodc.window import FlightRecorder
+
+log = logging.getLogger(__name__)
+
+KTM_READ_LATENCY = "ktm_sys_read_latency_seconds_bucket"
+
+
+@dataclass(frozen=True)
+class IncidentOptions:
+    before_s: float
+    after_s: float
+    cooldown_s: float
+    cpu_seconds: int
+    log_lines: int
+    systemd_unit: str | None
+    log_file: str | None
+
+
+def _json_value(value: float) -> float | str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return value
+
+
+class IncidentRecorder:
+    def __init__(self, options: IncidentOptions, store: ArtifactStore, recorder: FlightRecorder, *, node_id: str,
+                 role: str, parts: dict[str, Callable[[], Any]],
+                 profile: Callable[[str, int | None, str], Any] | None) -> None:
+        self.options = options
+        self.store = store
+        self.recorder = recorder
+        self.node_id = node_id
+        self.role = role
+        self.parts = parts  # name -> callable giving JSON-able evidence now (config snapshot, KTM state)
+        self.profile = profile  # (profile, seconds, label) -> Fetched | None, or None when profiling is off
+        self._last: dict[str, float] = {}
+        self._incidents: deque[dict[str, Any]] = deque(maxlen=256)
+        self._lock = threading.Lock()
+        self.counts: dict[str, int] = {}
+        self.suppressed = 0
+
+    def trigger(self, kind: str, detail: dict[str, Any], *, node_up: bool = True) -> dict[str, Any] | None:
+        """Starts an incident unless `kind` is cooling down; returns its summary (state "collecting")."""
+        now = time.monotonic()
+        with self._lock:
+            last = self._last.get(kind)
+            if last is not None and now - last < self.options.cooldown_s:
+                self.suppressed += 1
+                return None
+            self._last[kind] = now
+            at_ms = int(time.time() * 1000)
+            incident = {"id": f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(at_ms / 1000))}-{kind}",
+                        "node_id": self.node_id, "role": self.role, "trigger": kind, "detail": detail,
+                        "at": rfc3339(at_ms), "at_ms": at_ms, "state": "collecting", "errors": {}}
+            self._incidents.append(incident)
+            self.counts[kind] = self.counts.get(kind, 0) + 1
+        log.warning("incident triggered", extra={"fields": {"trigger": kind, "id": incident["id"], "detail": detail}})
+        threading.Thread(target=self._collect, args=(incident, node_up), name=f"incident-{kind}", daemon=True).start()
+        return dict(incident)
+
+    def _collect(self, incident: dict[str, Any], node_up: bool) -> None:
+        files: dict[str, bytes] = {}
+        errors: dict[str, str] = incident["errors"]
+        for name, part in self.parts.items():
+            try:
+                files[f"{name}.json"] = json.dumps(part(), indent=2, default=str).encode()
+            except Exception as exc:  # one missing part must not cost the incident
+                errors[name] = f"{type(exc).__name__}: {exc}"
+        logs = self._log_tail(incident["at_ms"], errors)
+        if logs is not None:
+            files["node.log"] = logs
+        for profile, seconds in (("heap", None), ("goroutine", None), ("cpu", self.options.cpu_seconds)):
+            if profile == "cpu" and (not node_up or not seconds):
+                continue
+            self._take_profile(profile, seconds, incident["id"], files, errors)
+        end_ms = incident["at_ms"] + int(self.options.after_s * 1000)
+        time.sleep(max(0.0, end_ms / 1000 - time.time()))
+        start_ms = incident["at_ms"] - int(self.options.before_s * 1000)
+        files["window.json"] = self._window(start_ms, end_ms)
+        manifest = {k: v for k, v in incident.items() if k not in ("state",)}
+        manifest.update(window={"start": rfc3339(start_ms), "end": rfc3339(end_ms), "start_ms": start_ms,
+                                "end_ms": end_ms})
+        path = self.store.new_path(incident["id"], "incident", incident["node_id"], ".tar.gz")
+        try:
+            written = write_bundle(path, manifest, files)
+            incident.update(file=path.name, size=path.stat().st_size, files=written["files"], state="complete")
+            self.store.prune()
+        except OSError as exc:
+            incident.update(state="failed")
+            errors["bundle"] = f"cannot write {path}: {exc.strerror or exc}"
+        log.info("incident bundle written", extra={"fields": {"id": incident["id"], "state": incident["state"],
+                                                              "errors": errors}})
+
+    def _take_profile(self, profile: str, seconds: int | None, label: str, files: dict[str, bytes],
+                      errors: dict[str, str]) -> None:
+        if self.profile is None:
+            errors[f"profile.{profile}"] = "profiling is off (--node-pprof-url is empty)"
+            return
+        try:
+            fetched = self.profile(profile, seconds, label)
+            if fetched is not None:
+                files[f"{profile}.pb.gz"] = Path(fetched.path).read_bytes()
+        except (ActionFailed, OSError) as exc:
+            errors[f"profile.{profile}"] = str(exc)
+
+    def _log_tail(self, at_ms: int, errors: dict[str, str]) -> bytes | None:
+        lines = self.options.log_lines
+        if self.options.systemd_unit:
+            since = f"@{int(at_ms / 1000 - self.options.before_s)}"
+            try:
+                out = subprocess.run(["journalctl", "-u", self.options.systemd_unit, "--since", since, "-n",
+                                      str(lines), "--no-pager", "-o", "short-iso-precise"],
+                                     capture_output=True, timeout=15, check=False)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                errors["node.log"] = f"journalctl failed: {exc}"
+                return None
+            if out.returncode != 0:
+                errors["node.log"] = f"journalctl: {out.stderr.decode(errors='replace').strip()[:300]}"
+                return None
+            return out.stdout
+        if self.options.log_file:
+            try:
+                with open(self.options.log_file, "rb") as f:
+                    f.seek(0, 2)
+                    f.seek(max(0, f.tell() - 256 * 1024))
+                    return b"\n".join(f.read().splitlines()[-lines:]) + b"\n"
+            except OSError as exc:
+                errors["node.log"] = f"cannot read {self.options.log_file}: {exc.strerror or exc}"
+                return None
+        errors["node.log"] = "no log source: set --node-systemd-unit or --node-log-file"
+        return None
+
+    def _window(self, start_ms: int, end_ms: int) -> bytes:
+        series = [{"name": s.name, "family": s.family or s.name, "type": s.type, "help": s.help,
+                   "labels": dict(s.labels), "source": s.source,
+                   "points": [[t, _json_value(v)] for t, v in zip(s.timestamps_ms, s.values, strict=True)]}
+                  for s in self.recorder.query(start_ms=start_ms, end_ms=end_ms)]
+        return json.dumps({"start_ms": start_ms, "end_ms": end_ms, "series": series}).encode()
+
+    # ---- reading (command-stream actions)
+    def summaries(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(i) for i in self._incidents if i.get("file") is None
+                    or (self.store.directory / i["file"]).exists()]
+
+    def action_list(self, ctx: ActionContext) -> None:
+        """incidents.list: this agent's incidents, oldest first (pruned bundles are left out)."""
+        ctx.send_artifact(json.dumps(self.summaries()).encode(), {"content_type": "application/json"})
+
+    def action_fetch(self, ctx: ActionContext) -> None:
+        """incidents.fetch: one incident's bundle by id."""
+        wanted = ctx.params.get("id", "")
+        found = next((i for i in self.summaries() if i["id"] == wanted), None)
+        if found is None:
+            raise ActionFailed(f"no incident {wanted!r} on this agent")
+        if found["state"] != "complete":
+            raise ActionFailed(f"incident {wanted} is {found['state']}; its bundle is written once the window "
+                               f"after the trigger has passed")
+        ctx.send_file(self.store.directory / found["file"], {"content_type": "application/gzip",
+                                                             "file_name": found["file"]})
+
+
+class IncidentWatch:
+    """The periodic look for trouble; event sources (restart, memory) call `recorder.trigger` directly."""
+
+    def __init__(self, recorder: IncidentRecorder, window: FlightRecorder, *, interval_s: float,
+                 node_down_for_s: float, rules: list[ThresholdRule], latency_factor: float,
+                 scrape_state: Callable[[], tuple[bool | None, str]], enabled: frozenset[str],
+                 on_progress: Callable[[], None] = lambda: None) -> None:
+        self.recorder = recorder
+        self.window = window
+        self.interval_s = interval_s
+        self.rules = [(rule, RuleState()) for rule in rules]
+        self.scrape_state = scrape_state
+        self.enabled = enabled
+        self.on_progress = on_progress
+        self.node_down = NodeDown(node_down_for_s)
+        self.resets = CounterResets()
+        self.latency = LatencyRise(factor=latency_factor)
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="incident-watch", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.check(time.monotonic())
+            except Exception:
+                log.exception("incident check failed")
+            self.on_progress()
+
+    def check(self, now_s: float) -> None:
+        ok, reason = self.scrape_state()
+        if "node-down" in self.enabled and (fired := self.node_down.observe(ok, now_s, reason)):
+            self.recorder.trigger("node-down", fired, node_up=False)
+        if not ok:
+            return
+        latest = [s for s in self.window.latest() if s.source != "kernel-telemetry" or s.name == KTM_READ_LATENCY]
+        if "node-restart" in self.enabled:
+            counters = {(s.name, s.labels): s.values[-1] for s in latest if s.type == "counter"}
+            if fired := self.resets.observe(counters):
+                self.recorder.trigger("node-restart", {"signal": "counter reset", **fired})
+        if "ktm-read-latency" in self.enabled:
+            buckets = {float(dict(s.labels).get("le", "nan")): s.values[-1] for s in latest
+                       if s.name == KTM_READ_LATENCY and dict(s.labels).get("syscall", "read") == "read"}
+            if buckets and (fired := self.latency.observe(buckets)):
+                self.recorder.trigger("ktm-read-latency", fired)
+        if self.rules:
+            samples = [(s.name, dict(s.labels), s.values[-1]) for s in latest]
+            for rule, state in self.rules:
+                for fired in evaluate(rule, samples, now_s, state):
+                    self.recorder.trigger(f"rule:{rule.name}", fired)

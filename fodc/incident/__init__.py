@@ -1,0 +1,1 @@
+"""First-occurrence incidents: triggers that notice trouble, and bundles that freeze the evidence."""

@@ -1,0 +1,94 @@
+"""The proxy's /incidents endpoints: every agent's first-occurrence incidents, cluster-wide, and their bundles.
+
+Incidents live on the agents (beside the node, where they were captured); the proxy asks the online agents
+when an operator looks, filters, and fetches a bundle on download. Agents that did not answer are named.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+
+from fodc.proxy.httpargs import BadRequest, query_args
+from fodc.proxy.registry import ONLINE
+from fodc.proxy.runtime import ProxyRuntime
+from fodc.proxy.windows import BadTime, parse_time_ms
+
+
+class IncidentNotFound(Exception):
+    pass
+
+
+def incidents_blueprint(runtime: ProxyRuntime) -> Blueprint:
+    bp = Blueprint("incidents", __name__)
+    timeout = runtime.settings.command_timeout
+
+    def collect(node_id: str | None = None, role: str | None = None) -> tuple[list[dict[str, Any]], list]:
+        records = runtime.registry.list(role=role, node_id=node_id, status=ONLINE)
+        incidents, missing = [], []
+        for result in runtime.commands.run_all(records, "incidents.list", {}, timeout):
+            node, role_name = result.record.registration.node_id, result.record.registration.role
+            try:
+                entries = json.loads(result.data) if result.ok else None
+            except ValueError:
+                entries = None
+            if entries is None:
+                missing.append({"node_id": node, "role": role_name, "state": result.state,
+                                "reason": result.error or "unreadable answer"})
+                continue
+            for entry in entries:
+                entry.update(node_id=node, role=role_name, url=f"/incidents/{node}/{entry['id']}")
+                if entry.get("state") == "complete":
+                    entry["bundle_url"] = f"/incidents/{node}/{entry['id']}/bundle"
+                incidents.append(entry)
+        incidents.sort(key=lambda i: i["at_ms"], reverse=True)
+        return incidents, missing
+
+    @bp.errorhandler(IncidentNotFound)
+    def not_found(exc: IncidentNotFound) -> tuple[Response, int]:
+        return jsonify(error="not_found", message=str(exc)), 404
+
+    @bp.get("/incidents")
+    def list_incidents() -> Response:
+        args = query_args({"node_id": None, "role": None, "trigger": None, "since": None, "until": None})
+        try:
+            since = parse_time_ms(args["since"], "since") if "since" in args else None
+            until = parse_time_ms(args["until"], "until") if "until" in args else None
+        except BadTime as exc:
+            raise BadRequest(str(exc)) from None
+        incidents, missing = collect(args.get("node_id"), args.get("role"))
+        incidents = [i for i in incidents
+                     if (not args.get("trigger") or i["trigger"] == args["trigger"])
+                     and (since is None or i["at_ms"] >= since) and (until is None or i["at_ms"] <= until)]
+        return jsonify(incidents=incidents, missing=missing)
+
+    def find(node_id: str, incident_id: str) -> dict[str, Any]:
+        incidents, missing = collect(node_id=node_id)
+        found = next((i for i in incidents if i["id"] == incident_id), None)
+        if found is None:
+            why = f" (agent: {missing[0]['reason']})" if missing else ""
+            raise IncidentNotFound(f"no incident {incident_id!r} on node {node_id!r}{why}")
+        return found
+
+    @bp.get("/incidents/<node_id>/<incident_id>")
+    def show(node_id: str, incident_id: str) -> Response:
+        query_args({})
+        return jsonify(find(node_id, incident_id))
+
+    @bp.get("/incidents/<node_id>/<incident_id>/bundle")
+    def bundle(node_id: str, incident_id: str) -> tuple[Response, int] | Response:
+        query_args({})
+        incident = find(node_id, incident_id)
+        if incident["state"] != "complete":
+            return jsonify(error="conflict", message=f"incident {incident_id} is {incident['state']}: the bundle is "
+                           "written once the window after the trigger has passed"), 409
+        records = runtime.registry.list(node_id=node_id, status=ONLINE)
+        result = runtime.commands.run_all(records[:1], "incidents.fetch", {"id": incident_id}, timeout)[0]
+        if not result.ok:
+            raise IncidentNotFound(f"node {node_id} cannot provide the bundle: {result.state} ({result.error})")
+        return Response(result.data, mimetype="application/gzip", headers={
+            "Content-Disposition": f"attachment; filename=fodc-incident-{node_id}-{incident_id}.tar.gz"})
+
+    return bp

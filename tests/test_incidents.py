@@ -1,0 +1,134 @@
+"""Incidents end to end: a simulated node goes down or restarts; its agent freezes the evidence; the proxy
+lists the incidents cluster-wide, serves the bundles and counts them in its metrics."""
+
+from __future__ import annotations
+
+import io
+import json
+import signal
+import tarfile
+
+import pytest
+from procs import free_port, http_get, http_json, start_agent, start_proxy, wait_for
+
+from fodc.sim.launcher import start_sim_node
+
+FAST = ["--scrape-interval", "0.5s", "--scrape-timeout", "0.5s", "--incident-check-interval", "0.3s",
+        "--incident-node-down-for", "1s", "--incident-before", "30s", "--incident-after", "1s",
+        "--config-check-interval", "0.3s", "--node-pprof-url", ""]
+
+
+@pytest.fixture
+def cluster(tmp_path, daemons):
+    proxy = start_proxy(tmp_path, "--command-timeout", "5s")
+    daemons.append(proxy)
+    nodes = []
+    yield proxy, nodes, tmp_path
+    for node in nodes:
+        if node.running():
+            node.popen.kill()
+            node.popen.wait()
+        node.stderr_file.unlink(missing_ok=True)
+
+
+def watched_node(cluster, daemons, node_id, *agent_args):
+    proxy, nodes, tmp_path = cluster
+    pid_file = tmp_path / f"{node_id}.pid"
+    node = start_sim_node("datanode-hot", free_port(), series=200, extra_args=["--pid-file", str(pid_file)])
+    nodes.append(node)
+    wait_for(pid_file.exists, what="pid file")
+    daemons.append(start_agent(tmp_path, proxy.grpc_addr, "datanode-hot", node_id, "--node-metrics-url",
+                               node.metrics_url, "--node-pid-file", str(pid_file), "--node-log-file",
+                               str(node.stderr_file), "--incident-dir", str(tmp_path / f"incidents-{node_id}"),
+                               *FAST, *agent_args))
+    return node
+
+
+def incidents(proxy, query=""):
+    status, body = http_json(f"{proxy.url}/incidents{query}")
+    assert status == 200, body
+    return body["incidents"]
+
+
+def complete(proxy, trigger, node_id):
+    def found():
+        done = [i for i in incidents(proxy, f"?trigger={trigger}&node_id={node_id}") if i["state"] == "complete"]
+        return done[0] if done else None
+    return wait_for(found, 30, interval=0.3, what=f"a complete {trigger} incident on {node_id}")
+
+
+def bundle_files(proxy, incident):
+    status, headers, raw = http_get(f"{proxy.url}{incident['bundle_url']}")
+    assert status == 200 and headers["Content-Type"] == "application/gzip"
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+        return {member.name.split("/", 1)[1]: tar.extractfile(member).read() for member in tar if member.isfile()}
+
+
+def test_node_down_incident_holds_the_window_before_the_stop_config_and_log_tail(cluster, daemons):
+    proxy = cluster[0]
+    node = watched_node(cluster, daemons, "hot-down")
+    wait_for(lambda: len(proxy.cluster(status="online")) == 1, what="agent online")
+    wait_for(lambda: node.fault_state() and _has_points(proxy, "hot-down"), 20, what="points in the window")
+    node.fault("reset")  # leaves a line in the node's log
+    node.popen.kill()  # the node dies; its log file stays
+    node.popen.wait()
+
+    incident = complete(proxy, "node-down", "hot-down")
+    assert incident["role"] == "datanode-hot" and incident["detail"]["failing_for_s"] >= 1
+    files = bundle_files(proxy, incident)
+    manifest = json.loads(files["manifest.json"])
+    assert manifest["trigger"] == "node-down" and manifest["node_id"] == "hot-down"
+    assert set(files) >= {"manifest.json", "window.json", "config.json", "ktm.json", "node.log"}
+    for name, info in manifest["files"].items():
+        assert info["size"] == len(files[name])
+    window = json.loads(files["window.json"])
+    node_points = [p for s in window["series"] if s["source"] != "kernel-telemetry" for p in s["points"]]
+    assert node_points and min(t for t, _ in node_points) < incident["at_ms"]
+    assert all(window["start_ms"] <= t <= window["end_ms"] for t, _ in node_points)
+    assert b"counters reset" in files["node.log"]
+    assert json.loads(files["config.json"])["node_id"] == "hot-down"
+    assert "profile.heap" in manifest["errors"]  # profiling is off here, and the bundle says so
+
+    status, one = http_json(f"{proxy.url}{incident['url']}")
+    assert status == 200 and one["id"] == incident["id"]
+    wait_for(lambda: 'fodc_incidents_total{node_role="datanode-hot",trigger="node-down"} 1.0'
+             in http_get(f"{proxy.url}/metrics")[2].decode(), 30, interval=0.5, what="incident counter")
+
+
+def _has_points(proxy, node_id):
+    status, body = http_json(f"{proxy.url}/metrics-windows?node_id={node_id}&name=banyandb_system_cpu_state")
+    return status == 200 and any(len(s["points"]) >= 3 for s in body["series"])
+
+
+def test_counter_reset_is_a_restart_incident_and_a_rule_fires_its_own(cluster, daemons):
+    proxy = cluster[0]
+    node = watched_node(cluster, daemons, "hot-r", "--incident-rule",
+                        'busy: banyandb_system_cpu_state{kind="user"} >= 0 for 1s')
+    wait_for(lambda: len(proxy.cluster(status="online")) == 1, what="agent online")
+    rule = complete(proxy, "rule:busy", "hot-r")
+    assert rule["detail"]["series"] == "banyandb_system_cpu_state" and rule["detail"]["labels"]["kind"] == "user"
+    wait_for(lambda: _has_points(proxy, "hot-r"), 20, what="points in the window")
+    node.signal(signal.SIGHUP)  # the simulated node restarts its counters, as a real restart would
+    restart = complete(proxy, "node-restart", "hot-r")
+    assert restart["detail"]["signal"] == "counter reset" and restart["detail"]["counters_reset"] >= 1
+    assert {i["trigger"] for i in incidents(proxy, "?node_id=hot-r")} >= {"rule:busy", "node-restart"}
+    assert incidents(proxy, "?trigger=node-down") == []
+
+
+def test_a_new_node_process_is_a_restart_incident(cluster, daemons):
+    proxy, nodes, tmp_path = cluster
+    node = watched_node(cluster, daemons, "hot-p")
+    wait_for(lambda: len(proxy.cluster(status="online")) == 1, what="agent online")
+    pid_file = tmp_path / "hot-p.pid"
+    node.stop()
+    replacement = start_sim_node("datanode-hot", free_port(), series=50, extra_args=["--pid-file", str(pid_file)])
+    nodes.append(replacement)
+    incident = complete(proxy, "node-restart", "hot-p")
+    assert incident["detail"] == {**incident["detail"], "signal": "new process", "pid": replacement.pid}
+
+
+def test_bad_incident_queries(cluster):
+    proxy = cluster[0]
+    assert http_json(f"{proxy.url}/incidents?since=yesterday")[0] == 400
+    assert http_json(f"{proxy.url}/incidents?colour=red")[0] == 400
+    assert http_json(f"{proxy.url}/incidents/ghost/x")[0] == 404
