@@ -6,10 +6,11 @@ from __future__ import annotations
 import io
 import json
 import signal
+import subprocess
 import tarfile
 
 import pytest
-from procs import free_port, http_get, http_json, start_agent, start_proxy, wait_for
+from procs import BIN, free_port, http_get, http_json, start_agent, start_proxy, wait_for
 
 from fodc.sim.launcher import start_sim_node
 
@@ -132,3 +133,23 @@ def test_bad_incident_queries(cluster):
     assert http_json(f"{proxy.url}/incidents?since=yesterday")[0] == 400
     assert http_json(f"{proxy.url}/incidents?colour=red")[0] == 400
     assert http_json(f"{proxy.url}/incidents/ghost/x")[0] == 404
+
+
+def test_cli_lists_incidents_and_downloads_a_bundle(cluster, daemons):
+    proxy, nodes, tmp_path = cluster
+    watched_node(cluster, daemons, "hot-cli", "--incident-rule", 'up: banyandb_system_cpu_state{kind="user"} >= 0')
+    incident = complete(proxy, "rule:up", "hot-cli")
+    listed = subprocess.run([str(BIN / "fodc"), "--proxy", proxy.url, "incidents", "--trigger", "rule:up"],
+                            capture_output=True, text=True, timeout=30)
+    assert listed.returncode == 0, listed.stderr
+    row = listed.stdout.splitlines()[1].split()
+    assert row[1:6] == ["hot-cli", "datanode-hot", "rule:up", "complete", incident["id"]]
+    out = tmp_path / "bundle.tar.gz"
+    fetched = subprocess.run([str(BIN / "fodc"), "--proxy", proxy.url, "incidents", "--node", "hot-cli",
+                              "--download", incident["id"], "-o", str(out)], capture_output=True, text=True, timeout=30)
+    assert fetched.returncode == 0, fetched.stderr
+    with tarfile.open(out) as tar:
+        assert any(name.endswith("/window.json") for name in tar.getnames())
+    no_node = subprocess.run([str(BIN / "fodc"), "--proxy", proxy.url, "incidents", "--download", "x"],
+                             capture_output=True, text=True, timeout=30)
+    assert no_node.returncode == 2 and "--node" in no_node.stderr

@@ -1,0 +1,37 @@
+"""`fodc incidents`: the cluster's first-occurrence incidents; `--download ID` fetches one bundle."""
+
+from __future__ import annotations
+
+import argparse
+
+from fodc.cli.client import EXIT_OK, EXIT_USAGE, CliError, ProxyClient
+from fodc.cli.output import print_json, table
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    incidents = sub.add_parser("incidents", help="incidents recorded by the agents (newest first)")
+    incidents.add_argument("--node", help="only this node id")
+    incidents.add_argument("--role", help="only this role")
+    incidents.add_argument("--trigger", help="only this trigger, e.g. node-down, node-restart, rule:<name>")
+    incidents.add_argument("--since", help="only incidents at or after this time (RFC 3339 or unix seconds)")
+    incidents.add_argument("--download", metavar="ID", help="download this incident's bundle (needs --node)")
+    incidents.add_argument("-o", "--output", help="bundle file (default fodc-incident-<node>-<id>.tar.gz)")
+    incidents.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, client: ProxyClient) -> int:
+    if args.download:
+        if not args.node:
+            raise CliError("--download needs --node (incident ids are per node)", EXIT_USAGE)
+        output = args.output or f"fodc-incident-{args.node}-{args.download}.tar.gz"
+        size = client.download(f"/incidents/{args.node}/{args.download}/bundle", output)
+        print(f"{output} ({size} bytes)")
+        return EXIT_OK
+    body = client.get("/incidents", {"node_id": args.node, "role": args.role, "trigger": args.trigger,
+                                     "since": args.since})
+    if args.json:
+        print_json(body)
+        return EXIT_OK
+    rows = [[i["at"], i["node_id"], i["role"], i["trigger"], i["state"], i["id"]] for i in body["incidents"]]
+    print(table(rows, ["at", "node", "role", "trigger", "state", "id"]))
+    return EXIT_OK
