@@ -8,10 +8,11 @@ stops working for nobody; every target ends with one of the states below and a r
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from fodc.proxy.grpc_service import LinkTable
 from fodc.proxy.links import LinkBusy, LinkClosed, PendingReply, ReplyTimeout, RequestLink, new_request_id
@@ -123,6 +124,26 @@ class CommandRunner:
             return RunningCommand(record, command_id, link, link.send(command_id, command), limit)
         except (LinkBusy, LinkClosed) as exc:
             return RunningCommand(record, command_id, None, None, limit, str(exc))
+
+    def gather_json(self, targets: list[AgentRecord], action: str, params: Mapping[str, str],
+                    timeout_s: float) -> tuple[list[tuple[AgentRecord, Any]], list[dict[str, str]]]:
+        """Runs an action whose result is JSON on every target: (record, decoded answer) for those that
+        answered, and for the others node id, role, agent id, state and reason."""
+        answered, missing = [], []
+        for result in self.run_all(targets, action, params, timeout_s):
+            payload = None
+            if result.ok:
+                try:
+                    payload = json.loads(result.data)
+                except ValueError as exc:
+                    result.state, result.error = FAILED, f"agent sent an unreadable answer: {exc}"
+            if result.ok:
+                answered.append((result.record, payload))
+            else:
+                missing.append({"node_id": result.record.registration.node_id,
+                                "role": result.record.registration.role, "agent_id": result.record.agent_id,
+                                "state": result.state, "reason": result.error})
+        return answered, missing
 
     def run_all(self, targets: list[AgentRecord], action: str, params: Mapping[str, str],
                 timeout_s: float) -> list[CommandResult]:

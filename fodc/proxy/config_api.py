@@ -7,7 +7,6 @@ node without configuration.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
@@ -15,7 +14,6 @@ from flask import Blueprint, Response, jsonify
 from fodc.config import ROLES
 from fodc.nodeconf.drift import last_change_pair, node_changes, role_drift
 from fodc.proxy.access import audit_detail, control
-from fodc.proxy.commands import CommandResult
 from fodc.proxy.httpargs import BadRequest, json_body, query_args
 from fodc.proxy.registry import ONLINE, AgentRecord
 from fodc.proxy.runtime import ProxyRuntime
@@ -32,31 +30,12 @@ def _node(record: AgentRecord) -> dict[str, str]:
     return {"node_id": record.registration.node_id, "role": record.registration.role, "agent_id": record.agent_id}
 
 
-def _missing(result: CommandResult) -> dict[str, str]:
-    return {**_node(result.record), "state": result.state, "reason": result.error}
-
-
-def _decode(result: CommandResult) -> Any:
-    try:
-        return json.loads(result.data)
-    except ValueError as exc:
-        result.state, result.error = "failed", f"agent sent an unreadable answer: {exc}"
-        return None
-
-
 def config_blueprint(runtime: ProxyRuntime) -> Blueprint:
     bp = Blueprint("config", __name__)
     timeout = runtime.settings.command_timeout
 
     def ask(targets: list[AgentRecord], action: str, params: dict[str, str]) -> tuple[list, list]:
-        answered, missing = [], []
-        for result in runtime.commands.run_all(targets, action, params, timeout):
-            payload = _decode(result) if result.ok else None
-            if result.ok and payload is not None:
-                answered.append((result.record, payload))
-            else:
-                missing.append(_missing(result))
-        return answered, missing
+        return runtime.commands.gather_json(targets, action, params, timeout)
 
     def online(node_id: str | None = None, role: str | None = None) -> list[AgentRecord]:
         return runtime.registry.list(role=role, node_id=node_id, status=ONLINE)

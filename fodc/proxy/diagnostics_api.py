@@ -7,7 +7,6 @@ node. Results are downloaded per node or as one bundle with a manifest.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, send_file
@@ -42,22 +41,15 @@ def _principal_name() -> str:
 
 def _automatic_captures(runtime: ProxyRuntime) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """Every online agent's automatic (memory pressure) captures, newest first, with download paths."""
-    captures, missing = [], []
-    results = runtime.commands.run_all(runtime.registry.list(status=ONLINE), "diagnostics.auto", {},
-                                       min(5.0, runtime.settings.command_timeout))
-    for result in results:
-        node_id, role = result.record.registration.node_id, result.record.registration.role
-        try:
-            records = json.loads(result.data) if result.ok else None
-        except ValueError:
-            records = None
-        if records is None:
-            missing.append({"node_id": node_id, "state": result.state, "reason": result.error or "unreadable"})
-            continue
-        for record in records:
-            for entry in record["files"]:
-                entry["url"] = f"/diagnostics/automatic/{node_id}/{entry['file']}"
-            captures.append({"node_id": node_id, "role": role, **record})
+    answered, missing = runtime.commands.gather_json(runtime.registry.list(status=ONLINE), "diagnostics.auto", {},
+                                                     min(5.0, runtime.settings.command_timeout))
+    captures = []
+    for record, entries in answered:
+        node_id = record.registration.node_id
+        for entry in entries:
+            for file in entry["files"]:
+                file["url"] = f"/diagnostics/automatic/{node_id}/{file['file']}"
+            captures.append({"node_id": node_id, "role": record.registration.role, **entry})
     captures.sort(key=lambda c: c["time"], reverse=True)
     return captures, missing
 

@@ -6,7 +6,6 @@ when an operator looks, filters, and fetches a bundle on download. Agents that d
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
@@ -27,19 +26,12 @@ def incidents_blueprint(runtime: ProxyRuntime) -> Blueprint:
 
     def collect(node_id: str | None = None, role: str | None = None) -> tuple[list[dict[str, Any]], list]:
         records = runtime.registry.list(role=role, node_id=node_id, status=ONLINE)
-        incidents, missing = [], []
-        for result in runtime.commands.run_all(records, "incidents.list", {}, timeout):
-            node, role_name = result.record.registration.node_id, result.record.registration.role
-            try:
-                entries = json.loads(result.data) if result.ok else None
-            except ValueError:
-                entries = None
-            if entries is None:
-                missing.append({"node_id": node, "role": role_name, "state": result.state,
-                                "reason": result.error or "unreadable answer"})
-                continue
+        answered, missing = runtime.commands.gather_json(records, "incidents.list", {}, timeout)
+        incidents = []
+        for record, entries in answered:
+            node = record.registration.node_id
             for entry in entries:
-                entry.update(node_id=node, role=role_name, url=f"/incidents/{node}/{entry['id']}")
+                entry.update(node_id=node, role=record.registration.role, url=f"/incidents/{node}/{entry['id']}")
                 if entry.get("state") == "complete":
                     entry["bundle_url"] = f"/incidents/{node}/{entry['id']}/bundle"
                 incidents.append(entry)
