@@ -11,6 +11,11 @@ One block holds up to N scrapes of ONE source. Layout (everything after the vers
       data:     per series: presence flag [+ bitmap of rows, LSB first], then its present values
     )
 
+A second layout, RAW_FORMAT, carries a source's still open scrapes to the on-disk interim file: the same
+header and catalog, then every series' cells as plain little-endian float64s (ABSENT where the series was not
+scraped), compressed at a fast zlib level. Encoding it costs a copy and a zlib pass instead of a per-series
+encoding, which matters because the interim file is written every few scrapes.
+
 Timestamps are stored once per scrape and shared by the block's series, so a sample costs only its value.
 A block carries its own series names and family metadata, so a block written to disk decodes offline with
 no other state. Decoding never trusts the bytes: anything malformed raises CodecError, never anything else.
@@ -19,6 +24,7 @@ no other state. Decoding never trusts the bytes: anything malformed raises Codec
 from __future__ import annotations
 
 import struct
+import sys
 import zlib
 from array import array
 from collections.abc import Callable, Sequence
@@ -38,6 +44,7 @@ from fodc.window.columns import (
 from fodc.window.model import Labels, SeriesMeta
 
 FORMAT_VERSION = 1
+RAW_FORMAT = 2
 # A signalling-NaN bit pattern no exposition parser produces: marks "absent from this scrape" in encode_grid's
 # input (a caller value with exactly these bits would read back as absent; every other pattern round-trips).
 ABSENT = struct.pack("=Q", 0x7FF00000DEADBEEF)
@@ -118,14 +125,26 @@ def encode_grid(source: str, timestamps_ms: Sequence[int], families: Sequence[Se
 
 def _heads(source: str, timestamps_ms: Sequence[int], families: Sequence[SeriesMeta],
            heads: Sequence[tuple[str, Labels, str]]) -> bytearray:
+    body = _prefix(source, timestamps_ms)
+    body += encode_catalog(families, heads)
+    return body
+
+
+def _prefix(source: str, timestamps_ms: Sequence[int]) -> bytearray:
     rows = len(timestamps_ms)
     if rows == 0:
         raise ValueError("a block needs at least one timestamp")
-    family_index = {meta.name: i for i, meta in enumerate(families)}
     body = bytearray()
     put_text(body, source)
     put_varint(body, rows)
     put_ints(body, list(timestamps_ms))
+    return body
+
+
+def encode_catalog(families: Sequence[SeriesMeta], heads: Sequence[tuple[str, Labels, str]]) -> bytes:
+    """The families and series of a block; a caller writing the same series again may reuse these bytes."""
+    family_index = {meta.name: i for i, meta in enumerate(families)}
+    body = bytearray()
     put_varint(body, len(families))
     for meta in families:
         for text in (meta.name, meta.type, meta.help, meta.unit):
@@ -138,7 +157,27 @@ def _heads(source: str, timestamps_ms: Sequence[int], families: Sequence[SeriesM
         for label, value in labels:
             put_text(body, label)
             put_text(body, value)
-    return body
+    return bytes(body)
+
+
+def encode_raw(source: str, timestamps_ms: Sequence[int], catalog: bytes, series: int, cells: bytes,
+               level: int = 1) -> bytes:
+    """A RAW_FORMAT block: `cells` holds `series` columns of len(timestamps_ms) native float64s each, column
+    after column, ABSENT where a series was not in that scrape; `catalog` comes from encode_catalog."""
+    if len(cells) != 8 * len(timestamps_ms) * series:
+        raise ValueError(f"{len(cells)} bytes of cells for {series} series x {len(timestamps_ms)} rows")
+    body = _prefix(source, timestamps_ms)
+    body += catalog
+    body += _little(cells)
+    return bytes([RAW_FORMAT]) + zlib.compress(body, level)
+
+
+def _little(cells: bytes) -> bytes:
+    if sys.byteorder == "little":
+        return cells
+    swapped = array("d", cells)
+    swapped.byteswap()
+    return swapped.tobytes()
 
 
 def _put_column(body: bytearray, bitmap: bytearray | None, present: bytes) -> None:
@@ -153,21 +192,52 @@ def _put_column(body: bytearray, bitmap: bytearray | None, present: bytes) -> No
 
 def decode_block(data: bytes, family_filter: Callable[[str], bool] | None = None) -> Block:
     """bytes -> Block. With family_filter, series of other families are skipped without decoding values."""
+    block, _ = _decode(data, family_filter, count_only=False)
+    return block
+
+
+@dataclass(frozen=True, slots=True)
+class BlockSummary:
+    """A block without its values: what the recorder needs to take back a block it wrote to disk."""
+
+    source: str
+    timestamps_ms: list[int]
+    families: tuple[SeriesMeta, ...]
+    heads: list[tuple[str, Labels, str]]  # (sample name, labels, family) per series
+    samples: int  # values present
+
+
+def summarize_block(data: bytes) -> BlockSummary:
+    """Reads a block's header and catalog and counts its values without decoding them."""
+    block, heads_and_count = _decode(data, None, count_only=True)
+    heads, samples = heads_and_count
+    return BlockSummary(block.source, block.timestamps_ms, block.families, heads, samples)
+
+
+def _decode(data: bytes, wanted: Callable[[str], bool] | None, count_only: bool) -> tuple[Block, tuple]:
     if not data:
         raise CodecError("empty block")
-    if data[0] != FORMAT_VERSION:
-        raise CodecError(f"unknown block format version {data[0]} (this build reads version {FORMAT_VERSION})")
+    layout = data[0]
+    if layout not in (FORMAT_VERSION, RAW_FORMAT):
+        raise CodecError(f"unknown block format version {layout} (this build reads versions "
+                         f"{FORMAT_VERSION} and {RAW_FORMAT})")
     try:
         body = zlib.decompress(data[1:])
     except zlib.error as exc:
         raise CodecError(f"corrupt block: {exc}") from None
+    reader = Reader(body)
     try:
-        return _decode_body(Reader(body), family_filter)
+        source, timestamps, families, heads = _catalog(reader)
+        read = _raw_columns if layout == RAW_FORMAT else _coded_columns
+        columns, samples = read(reader, len(timestamps), heads, wanted, count_only)
+        if reader.pos != len(reader.data):
+            raise CodecError("corrupt block: trailing bytes after the last series")
     except (ColumnError, IndexError, KeyError) as exc:
         raise CodecError(f"corrupt block: {exc}") from None
+    return Block(source, timestamps, families, columns), (heads, samples)
 
 
-def _decode_body(reader: Reader, wanted: Callable[[str], bool] | None) -> Block:
+def _catalog(reader: Reader) -> tuple[str, list[int], tuple[SeriesMeta, ...], list[tuple[str, Labels, str]]]:
     source = reader.text()
     rows = reader.varint()
     if not 0 < rows <= _MAX_ROWS:
@@ -181,7 +251,13 @@ def _decode_body(reader: Reader, wanted: Callable[[str], bool] | None) -> Block:
         name = reader.text()
         labels = tuple((reader.text(), reader.text()) for _ in range(_count(reader)))
         heads.append((name, labels, family))
+    return source, timestamps, families, heads
+
+
+def _coded_columns(reader: Reader, rows: int, heads: list[tuple[str, Labels, str]],
+                   wanted: Callable[[str], bool] | None, count_only: bool) -> tuple[list[BlockColumn], int]:
     columns = []
+    samples = 0
     bitmap_len = (rows + 7) // 8
     for name, labels, family in heads:
         flag = reader.byte()
@@ -194,7 +270,8 @@ def _decode_body(reader: Reader, wanted: Callable[[str], bool] | None) -> Block:
             present = len(present_rows)
         else:
             raise CodecError(f"corrupt block: presence flag {flag}")
-        if wanted is not None and not wanted(family):
+        samples += present
+        if count_only or (wanted is not None and not wanted(family)):
             if present:
                 skip_values(reader, present)
             continue
@@ -207,9 +284,24 @@ def _decode_body(reader: Reader, wanted: Callable[[str], bool] | None) -> Block:
                 spread[i] = v
             values = spread
         columns.append(BlockColumn(name, labels, family, values))
-    if reader.pos != len(reader.data):
-        raise CodecError("corrupt block: trailing bytes after the last series")
-    return Block(source, timestamps, families, columns)
+    return columns, samples
+
+
+def _raw_columns(reader: Reader, rows: int, heads: list[tuple[str, Labels, str]],
+                 wanted: Callable[[str], bool] | None, count_only: bool) -> tuple[list[BlockColumn], int]:
+    columns = []
+    samples = 0
+    for name, labels, family in heads:
+        cells = _little(reader.take(8 * rows))  # the swap is its own inverse
+        absent = [i for i in range(rows) if cells[8 * i:8 * i + 8] == ABSENT] if ABSENT in cells else []
+        samples += rows - len(absent)
+        if count_only or (wanted is not None and not wanted(family)):
+            continue
+        values: list[float | None] = array("d", cells).tolist()
+        for i in absent:
+            values[i] = None
+        columns.append(BlockColumn(name, labels, family, values))
+    return columns, samples
 
 
 def _count(reader: Reader) -> int:
