@@ -25,6 +25,7 @@ from fodc.agent.session import Connected, ProxySession
 from fodc.agent.settings import AgentSettings
 from fodc.agent.streams import MetricsStream
 from fodc.agent.telemetry import ProcessByComm, TelemetryFeeder
+from fodc.agent.windowdisk import WindowDisk
 from fodc.ktm import KernelTelemetry
 from fodc.model import Address, Registration
 from fodc.systemd import Notifier, ProgressWatchdog
@@ -57,7 +58,8 @@ class AgentRuntime:
         self._info = Gauge("fodc_agent_info", "constant 1, labelled with the agent's identity",
                            ["version", "node_id", "node_role"], registry=self.self_metrics)
         self._info.labels(__version__, settings.node_id, settings.node_role).set(1)
-        self.recorder = FlightRecorder(budget_bytes=settings.window_memory)
+        self.recorder = FlightRecorder(budget_bytes=settings.window_memory, block_scrapes=settings.window_block_scrapes)
+        self.window_disk = WindowDisk(settings, self.recorder, self.self_metrics)  # recovers before the first scrape
         self._scrape_beat = self.watchdog.register("scraper", max(30.0, settings.scrape_interval * 3))
         self.scraper = Scraper(settings.node_metrics_urls, self.recorder, self.self_metrics,
                                interval_s=settings.scrape_interval, timeout_s=settings.scrape_timeout,
@@ -106,6 +108,7 @@ class AgentRuntime:
             "window_capacity_s": str(int(stats.estimated_window_seconds)),
         }
         info.update(self.scraper.summary())
+        info.update(self.window_disk.summary())
         return info
 
     def _window_gauges(self) -> None:
@@ -206,6 +209,7 @@ class AgentRuntime:
         self.scraper.stop()
         self.telemetry.stop()
         self.http.stop()
+        self.window_disk.close()  # the latest scrapes to the interim file, so a clean restart loses none
         log.info("agent stopped")
 
 

@@ -16,8 +16,8 @@ class WindowListener(Protocol):
     """Hears about new data so it can be kept elsewhere (the on-disk window). Called on the ingesting thread,
     after the recorder released its lock; an exception is logged by the recorder and goes no further."""
 
-    def sealed(self, source: str, payload: bytes) -> None:
-        """A block of `source` was sealed: `payload` is its codec bytes."""
+    def sealed(self, source: str, first_ms: int, last_ms: int, payload: bytes) -> None:
+        """A block of `source` holding scrapes first_ms..last_ms was sealed: `payload` is its codec bytes."""
 
     def scraped(self, source: str, rows: int) -> None:
         """A scrape of `source` was added; its open block now holds `rows` scrapes."""

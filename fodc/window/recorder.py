@@ -39,6 +39,7 @@ from fodc.window.sizing import (
 
 log = logging.getLogger(__name__)
 
+
 class FlightRecorder:
     """Bounded in-memory window of every series of every source. Thread-safe; see the module docstring."""
 
@@ -61,7 +62,7 @@ class FlightRecorder:
         self._payload_samples = 0
         self._evicted = 0
         self.listener: WindowListener | None = None  # set before the first ingest; see model.WindowListener
-        self._outbox: list[tuple[str, bytes]] = []  # sealed payloads the listener has not been given yet
+        self._outbox: list[tuple[str, int, int, bytes]] = []  # sealed payloads the listener has not been given yet
 
     # ------------------------------------------------------------------ ingest
 
@@ -101,13 +102,14 @@ class FlightRecorder:
     def _tell_listener(self, source: str, rows: int) -> None:
         with self._lock:
             sealed, self._outbox = self._outbox, []
-        try:
-            for block_source, payload in sealed:
-                self.listener.sealed(block_source, payload)
-            if rows:
-                self.listener.scraped(source, rows)
-        except Exception:  # the window in memory is intact; losing the copy elsewhere must not fail the scrape
-            log.exception("flight recorder: the window listener failed")
+        calls = [(self.listener.sealed, item) for item in sealed]
+        if rows:
+            calls.append((self.listener.scraped, (source, rows)))
+        for call, args in calls:
+            try:
+                call(*args)
+            except Exception:  # the window in memory is intact; losing the copy elsewhere must not fail the scrape
+                log.exception("flight recorder: the window listener failed")
 
     def ingest_families(self, source: str, timestamp_ms: int, families: Iterable[object]) -> None:
         """Adds a page parsed into Family-shaped objects (.name .type .help .unit .samples; each sample with
@@ -250,7 +252,7 @@ class FlightRecorder:
             self._payload_samples += samples
             record.payload, record.raw, record.samples, record.nbytes = payload, None, samples, nbytes
             if self.listener is not None:
-                self._outbox.append((record.source, payload))
+                self._outbox.append((record.source, record.first_ms, record.last_ms, payload))
         self._enforce_budget()
 
     def _seal_now(self, state: SourceState) -> None:
