@@ -102,6 +102,8 @@ class Daemon:
 
 def _spawn(argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("FODC_", "NOTIFY_SOCKET", "WATCHDOG_"))}
+    # The console scripts import the package the venv was installed from; put this checkout first instead.
+    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), full_env.get("PYTHONPATH")]))
     full_env.update(env or {})
     return subprocess.Popen(list(argv), stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, env=full_env,
                             cwd=REPO, start_new_session=True)

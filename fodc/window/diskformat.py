@@ -70,6 +70,8 @@ def encode_header(kind: int, created_ms: int) -> bytes:
 
 def parse_header(data: bytes) -> Header:
     """The header at the start of `data`; FormatError says plainly why a file cannot be read."""
+    if not data:
+        raise FormatError("empty file (created, then the agent stopped before writing to it)")
     if len(data) < HEADER_SIZE:
         if MAGIC.startswith(data[:len(MAGIC)]):
             raise FormatError(f"truncated header ({len(data)} of {HEADER_SIZE} bytes)")

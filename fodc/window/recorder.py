@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Collection, Iterable, Iterator, Mapping
 
 from fodc.window.atoms import Atoms
-from fodc.window.codec import FORMAT_VERSION, encode_grid, summarize_block
+from fodc.window.codec import FORMAT_VERSION, CodecError, encode_grid, summarize_block
 from fodc.window.model import Labels, OpenRows, SeriesMeta, SeriesWindow, WindowListener, WindowStats
 from fodc.window.openblock import OpenBlock, cells_to_values
 from fodc.window.reads import UNTYPED, collect, family_filter, make_window, read_sealed
@@ -321,9 +321,9 @@ class FlightRecorder:
         """Takes back a sealed block a listener was given (read from disk after a restart) as the newest sealed
         block of its source, and returns its sample count. Blocks go back oldest first and before the source's
         next scrape; one that is not newer than what the source holds raises ValueError, bad bytes CodecError."""
-        if not payload or payload[0] != FORMAT_VERSION:
-            raise ValueError("only sealed (encoded) blocks can be restored")
         summary = summarize_block(payload)
+        if payload[0] != FORMAT_VERSION:
+            raise CodecError(f"a block of format {payload[0]} holds open scrapes, not a sealed block")
         first, last = summary.timestamps_ms[0], summary.timestamps_ms[-1]
         with self._lock:
             state = self._sources.get(summary.source)
