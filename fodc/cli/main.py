@@ -1,7 +1,7 @@
 """`fodc`: the operator's command line, a thin client of the proxy's HTTP API.
 
 Exit codes scripts can rely on: 0 success, 1 the proxy answered with an error, 2 bad usage,
-3 the proxy could not be reached.
+3 the proxy could not be reached. `fodc dump` reads a window directory offline; its codes are in cli/dump.py.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from fodc import __version__
+from fodc.cli.dump import add_dump_command
 
 EXIT_OK, EXIT_API_ERROR, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--role", help="only this role")
     cluster.add_argument("--node", help="only this node id")
     cluster.set_defaults(func=cmd_cluster)
+    add_dump_command(sub)
     return parser
 
 
