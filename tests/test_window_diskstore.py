@@ -15,7 +15,7 @@ import pytest
 from procs import REPO, wait_for
 
 from fodc.window.diskfiles import ARCHIVE, INTERIM_NAME, list_window_files, read_window_file
-from fodc.window.diskformat import HEADER_SIZE
+from fodc.window.diskformat import HEADER_SIZE, TRUNCATED
 from fodc.window.diskstore import OP_ARCHIVE, OP_INTERIM, OP_OPEN, DiskStore
 
 T0 = 1_787_300_000_000
@@ -83,21 +83,24 @@ _WRITER = """
 import sys, random
 from pathlib import Path
 from fodc.window.diskstore import DiskStore
-store = DiskStore(Path(sys.argv[1]), 1 << 20, 1 << 24)
+store = DiskStore(Path(sys.argv[1]), 1 << 20, 1 << 26)
 store.open()
 rng = random.Random()
 n = 0
 while True:
     n += 1
     size = rng.randrange(1, 200_000)
-    store.write_interim([(bytes([n % 256]) * size, n, n), (b"tail-%d" % n, n, n)])
+    if n % 4 == 1:  # started anew: a big chunk and a marker naming the generation
+        store.write_interim([(bytes([n % 256]) * size, n, n), (b"gen-%d" % n, n, n)])
+    else:  # appended: chunks of the same generation
+        store.append_interim(bytes([n % 256]) * size, n, n)
     if n == 3:
         print("writing", flush=True)
 """
 
 
-def test_an_interim_file_killed_mid_write_is_always_a_whole_earlier_version(tmp_path):
-    """SIGKILL at random moments of a writer rewriting the interim file: what is left always reads whole."""
+def test_an_interim_file_killed_mid_write_holds_a_whole_generation_and_at_most_a_torn_last_append(tmp_path):
+    """SIGKILL at random moments of a writer starting the interim file anew and appending to it."""
     rng = random.Random(11)
     seen = set()
     for _ in range(15):
@@ -111,12 +114,27 @@ def test_an_interim_file_killed_mid_write_is_always_a_whole_earlier_version(tmp_
             proc.wait(10)
         (interim,) = [f for f in list_window_files(tmp_path) if f.kind != ARCHIVE]
         contents = read_window_file(interim)
-        assert contents.error is None and contents.damage == []
-        body, tail = contents.chunks
+        assert contents.error is None
+        assert [d.reason for d in contents.damage] in ([], [TRUNCATED])  # only a torn append at the very end
+        body, marker, *appended = contents.chunks
         n = body.first_ms
-        assert body.payload == bytes([n % 256]) * len(body.payload) and tail.payload == b"tail-%d" % n
+        assert marker.payload == b"gen-%d" % n and body.payload == bytes([n % 256]) * len(body.payload)
+        assert [c.first_ms for c in appended] == list(range(n + 1, n + 1 + len(appended)))
+        assert all(c.payload == bytes([c.first_ms % 256]) * len(c.payload) for c in appended)
         seen.add(n)
     assert len(seen) > 1
+
+
+def test_appending_to_the_interim_file_needs_one_started_first(tmp_path):
+    store = DiskStore(tmp_path, 64 * KIB, 256 * KIB)
+    store.open()
+    assert store.append_interim(b"\x01x", T0, T0) is False
+    assert store.stats().errors[OP_INTERIM] == 1
+    assert store.write_interim([(b"\x01a", T0, T0)])
+    assert store.append_interim(b"\x01b", T0 + 1, T0 + 1)
+    (interim,) = list_window_files(tmp_path)
+    assert [c.payload for c in read_window_file(interim).chunks] == [b"\x01a", b"\x01b"]
+    assert store.stats().bytes == interim.size
 
 
 def test_a_directory_that_cannot_be_created_is_counted_and_retried(tmp_path):

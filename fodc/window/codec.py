@@ -6,6 +6,7 @@ One block holds up to N scrapes of ONE source. Layout (everything after the vers
     zlib(
       source                                   text = varint length + UTF-8
       rows, timestamps                         integer column (columns.put_ints): ms, delta-of-delta
+      catalog length                           varint: bytes of the two sections below
       families: count, then (name, type, help, unit) each
       series:   count, then (family index, sample name, label count, (label, value)...) each
       data:     per series: presence flag [+ bitmap of rows, LSB first], then its present values
@@ -15,6 +16,9 @@ A second layout, RAW_FORMAT, carries a source's still open scrapes to the on-dis
 header and catalog, then every series' cells as plain little-endian float64s (ABSENT where the series was not
 scraped), compressed at a fast zlib level. Encoding it costs a copy and a zlib pass instead of a per-series
 encoding, which matters because the interim file is written every few scrapes.
+
+The catalog (families and series) is length-prefixed so that a reader of many blocks with the same series
+(consecutive blocks of a source usually have them) parses it once: pass the same dict as `catalogs`.
 
 Timestamps are stored once per scrape and shared by the block's series, so a sample costs only its value.
 A block carries its own series names and family metadata, so a block written to disk decodes offline with
@@ -126,7 +130,9 @@ def encode_grid(source: str, timestamps_ms: Sequence[int], families: Sequence[Se
 def _heads(source: str, timestamps_ms: Sequence[int], families: Sequence[SeriesMeta],
            heads: Sequence[tuple[str, Labels, str]]) -> bytearray:
     body = _prefix(source, timestamps_ms)
-    body += encode_catalog(families, heads)
+    catalog = encode_catalog(families, heads)
+    put_varint(body, len(catalog))
+    body += catalog
     return body
 
 
@@ -167,6 +173,7 @@ def encode_raw(source: str, timestamps_ms: Sequence[int], catalog: bytes, series
     if len(cells) != 8 * len(timestamps_ms) * series:
         raise ValueError(f"{len(cells)} bytes of cells for {series} series x {len(timestamps_ms)} rows")
     body = _prefix(source, timestamps_ms)
+    put_varint(body, len(catalog))
     body += catalog
     body += _little(cells)
     return bytes([RAW_FORMAT]) + zlib.compress(body, level)
@@ -190,9 +197,11 @@ def _put_column(body: bytearray, bitmap: bytearray | None, present: bytes) -> No
         put_values(body, present)
 
 
-def decode_block(data: bytes, family_filter: Callable[[str], bool] | None = None) -> Block:
-    """bytes -> Block. With family_filter, series of other families are skipped without decoding values."""
-    block, _ = _decode(data, family_filter, count_only=False)
+def decode_block(data: bytes, family_filter: Callable[[str], bool] | None = None,
+                 catalogs: dict | None = None) -> Block:
+    """bytes -> Block. With family_filter, series of other families are skipped without decoding values.
+    `catalogs`: a dict the caller keeps across calls to parse each distinct catalog only once."""
+    block, _ = _decode(data, family_filter, False, catalogs)
     return block
 
 
@@ -207,14 +216,18 @@ class BlockSummary:
     samples: int  # values present
 
 
-def summarize_block(data: bytes) -> BlockSummary:
+def summarize_block(data: bytes, catalogs: dict | None = None) -> BlockSummary:
     """Reads a block's header and catalog and counts its values without decoding them."""
-    block, heads_and_count = _decode(data, None, count_only=True)
+    block, heads_and_count = _decode(data, None, True, catalogs)
     heads, samples = heads_and_count
     return BlockSummary(block.source, block.timestamps_ms, block.families, heads, samples)
 
 
-def _decode(data: bytes, wanted: Callable[[str], bool] | None, count_only: bool) -> tuple[Block, tuple]:
+_MAX_CACHED_CATALOGS = 8
+
+
+def _decode(data: bytes, wanted: Callable[[str], bool] | None, count_only: bool,
+            catalogs: dict | None) -> tuple[Block, tuple]:
     if not data:
         raise CodecError("empty block")
     layout = data[0]
@@ -227,9 +240,22 @@ def _decode(data: bytes, wanted: Callable[[str], bool] | None, count_only: bool)
         raise CodecError(f"corrupt block: {exc}") from None
     reader = Reader(body)
     try:
-        source, timestamps, families, heads = _catalog(reader)
+        source = reader.text()
+        rows = reader.varint()
+        if not 0 < rows <= _MAX_ROWS:
+            raise CodecError(f"corrupt block: {rows} rows")
+        timestamps = get_ints(reader, rows)
+        raw_catalog = reader.take(reader.varint())
+        catalog = catalogs.get(raw_catalog) if catalogs is not None else None
+        if catalog is None:
+            catalog = _catalog(Reader(raw_catalog))
+            if catalogs is not None:
+                if len(catalogs) >= _MAX_CACHED_CATALOGS:
+                    del catalogs[next(iter(catalogs))]
+                catalogs[raw_catalog] = catalog
+        families, heads = catalog
         read = _raw_columns if layout == RAW_FORMAT else _coded_columns
-        columns, samples = read(reader, len(timestamps), heads, wanted, count_only)
+        columns, samples = read(reader, rows, heads, wanted, count_only)
         if reader.pos != len(reader.data):
             raise CodecError("corrupt block: trailing bytes after the last series")
     except (ColumnError, IndexError, KeyError) as exc:
@@ -237,12 +263,7 @@ def _decode(data: bytes, wanted: Callable[[str], bool] | None, count_only: bool)
     return Block(source, timestamps, families, columns), (heads, samples)
 
 
-def _catalog(reader: Reader) -> tuple[str, list[int], tuple[SeriesMeta, ...], list[tuple[str, Labels, str]]]:
-    source = reader.text()
-    rows = reader.varint()
-    if not 0 < rows <= _MAX_ROWS:
-        raise CodecError(f"corrupt block: {rows} rows")
-    timestamps = get_ints(reader, rows)
+def _catalog(reader: Reader) -> tuple[tuple[SeriesMeta, ...], list[tuple[str, Labels, str]]]:
     families = tuple(SeriesMeta(reader.text(), reader.text(), reader.text(), reader.text())
                      for _ in range(_count(reader)))
     heads = []
@@ -251,7 +272,9 @@ def _catalog(reader: Reader) -> tuple[str, list[int], tuple[SeriesMeta, ...], li
         name = reader.text()
         labels = tuple((reader.text(), reader.text()) for _ in range(_count(reader)))
         heads.append((name, labels, family))
-    return source, timestamps, families, heads
+    if reader.pos != len(reader.data):
+        raise CodecError("corrupt block: trailing bytes after the catalog")
+    return families, heads
 
 
 def _coded_columns(reader: Reader, rows: int, heads: list[tuple[str, Labels, str]],

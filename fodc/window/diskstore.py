@@ -5,8 +5,11 @@ is never written after); a chunk that would take the current file past `file_byt
 anything is written, the oldest archive files are removed until the directory (archives + interim, the
 window's own files only) fits `dir_bytes`. Every append is fsynced, and a new file's directory entry too.
 
-Interim file: replaced whole, by writing window.interim.tmp, fsync, rename over window.interim, fsync of the
-directory, so a crash leaves either the previous interim file or the new one, never a mix.
+Interim file: started anew by writing window.interim.tmp, fsync, rename over window.interim, fsync of the
+directory, so a crash leaves either the previous interim file or the new one, never a mix. Between two such
+rewrites the caller may append one chunk at a time (fdatasync): rewriting every open scrape at every flush
+would write each scrape many times over (measured in bench/bench_durable.py), and a torn append costs only
+its own chunk, like a torn archive append.
 
 A failed write (disk full, permissions, a vanished directory) is logged once per distinct error, counted by
 operation, and reported to the caller as False; it never raises. A failed append is cut off the file again
@@ -209,6 +212,35 @@ class DiskStore:
                 return False
             self._interim_size = len(data)
             self._bytes_written += len(data)
+            self._ok(OP_INTERIM)
+            return True
+
+    def append_interim(self, payload: bytes, first_ms: int, last_ms: int) -> bool:
+        """Adds one chunk to the interim file a write_interim() started. False if that fails (no partial chunk
+        is left if it can be cut off); the caller then starts the file anew with write_interim()."""
+        frame = encode_chunk(payload, first_ms, last_ms)
+        with self._lock:
+            if not self._open():
+                return False
+            try:
+                self._make_room(len(frame))
+                fd = os.open(self.directory / INTERIM_NAME, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+                try:
+                    size = os.fstat(fd).st_size
+                    try:
+                        _write_all(fd, frame)
+                        os.fdatasync(fd)
+                    except OSError:
+                        with contextlib.suppress(OSError):
+                            os.ftruncate(fd, size)
+                        raise
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                self._failed(OP_INTERIM, exc)
+                return False
+            self._interim_size = size + len(frame)
+            self._bytes_written += len(frame)
             self._ok(OP_INTERIM)
             return True
 

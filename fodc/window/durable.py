@@ -3,9 +3,11 @@
 DurableWindow listens to the recorder (model.WindowListener): each sealed block goes to the archive as it is
 (already compressed); every `interim_scrapes` scrapes of a source, that source's scrapes added since its last
 flush are copied out of the open block as a raw block (codec.RAW_FORMAT: a copy and a fast zlib pass, no
-per-series encoding) and the interim file is rewritten with every source's open scrapes. A crash therefore
-loses at most the last interim_scrapes - 1 scrapes of a source. Series names and labels are encoded once per
-open block and reused while its series stay the same.
+per-series encoding) and appended to the interim file. The interim file is started anew (atomically, with
+every source's open scrapes) at the first flush after a start, after a failed write, and when a flush finds
+that the source's block was sealed since, so it never holds much more than the open blocks. A crash loses at
+most the last interim_scrapes - 1 scrapes of a source. Series names and labels are encoded once per open
+block and reused while its series stay the same.
 
 recover() runs before the first scrape: archive files newest first until the memory budget is covered, their
 sealed blocks given back to the recorder oldest first (FlightRecorder.restore, no re-encoding), then the
@@ -57,6 +59,7 @@ class DurableWindow:
         self.interim_scrapes = interim_scrapes
         self._lock = threading.Lock()
         self._open: dict[str, _Open] = {}
+        self._renew = True  # the next flush starts the interim file anew (first flush, or after a failure)
 
     def attach(self, resumed_sources: Iterable[str] = ()) -> None:
         """Starts listening; the open scrapes recovery put back go straight into a fresh interim file."""
@@ -91,11 +94,17 @@ class DurableWindow:
         rows = self.recorder.open_rows(source, state.mark)
         if rows is None:
             return
+        renew = self._renew or state.mark is None or state.mark[0] != rows.generation
         if state.mark is None or state.mark[0] != rows.generation:
             state.chunks = []  # that block was sealed: its scrapes are in the archive now
-        state.chunks.append((self._encode(state, rows), rows.timestamps_ms[0], rows.timestamps_ms[-1]))
+        chunk = (self._encode(state, rows), rows.timestamps_ms[0], rows.timestamps_ms[-1])
+        state.chunks.append(chunk)
         state.mark = (rows.generation, rows.end_row)
-        self.store.write_interim([chunk for pending in self._open.values() for chunk in pending.chunks])
+        if renew:  # the file on disk must lose a sealed block's scrapes (or is from before this start)
+            written = self.store.write_interim([c for pending in self._open.values() for c in pending.chunks])
+        else:
+            written = self.store.append_interim(*chunk)
+        self._renew = not written
 
     @staticmethod
     def _encode(state: _Open, rows: OpenRows) -> bytes:
@@ -147,7 +156,7 @@ def recover(recorder: FlightRecorder, directory: Path, budget_bytes: int) -> Rec
     chunks.sort(key=lambda c: (c.first_ms, c.last_ms))
     for chunk in chunks:
         try:
-            tally.samples += recorder.restore(chunk.payload)
+            tally.samples += recorder.restore(chunk.payload, tally.catalogs)
             tally.blocks += 1
         except CodecError as exc:
             tally.undecodable(str(exc))
@@ -173,6 +182,7 @@ class _Tally:
         self.damaged: dict[str, int] = {}
         self.unreadable: list[tuple[str, str]] = []
         self.resumed: set[str] = set()
+        self.catalogs: dict = {}  # codec catalog cache: blocks of one source mostly share their series
         self._logged = 0
 
     def read(self, file) -> FileContents:  # noqa: ANN001 (WindowFile)
@@ -197,7 +207,7 @@ class _Tally:
         blocks = []
         for chunk in contents.chunks:
             try:
-                blocks.append(decode_block(chunk.payload))
+                blocks.append(decode_block(chunk.payload, catalogs=self.catalogs))
             except CodecError as exc:
                 self.undecodable(str(exc))
         blocks.sort(key=lambda b: b.timestamps_ms[0])

@@ -313,15 +313,20 @@ class FlightRecorder:
             if block.rows <= first:
                 return None
             heads, metas = self._catalog(block)
-            cells = b"".join([block.column_bytes(s.base, first, block.rows) for s in block.series])
+            grid = memoryview(block.cells).cast("B")
+            try:  # one copy: slices of the view, joined
+                cells = b"".join([grid[8 * (s.base + first):8 * (s.base + block.rows)] for s in block.series])
+            finally:
+                grid.release()  # an exported buffer would stop the grid from growing
             return OpenRows(source, state.next_seq, first, block.rows, block.timestamps[first:].tolist(), metas,
                             heads, cells)
 
-    def restore(self, payload: bytes) -> int:
+    def restore(self, payload: bytes, catalogs: dict | None = None) -> int:
         """Takes back a sealed block a listener was given (read from disk after a restart) as the newest sealed
         block of its source, and returns its sample count. Blocks go back oldest first and before the source's
-        next scrape; one that is not newer than what the source holds raises ValueError, bad bytes CodecError."""
-        summary = summarize_block(payload)
+        next scrape; one that is not newer than what the source holds raises ValueError, bad bytes CodecError.
+        `catalogs` (codec.decode_block) saves parsing the same series list again for each block of a source."""
+        summary = summarize_block(payload, catalogs)
         if payload[0] != FORMAT_VERSION:
             raise CodecError(f"a block of format {payload[0]} holds open scrapes, not a sealed block")
         first, last = summary.timestamps_ms[0], summary.timestamps_ms[-1]
