@@ -264,7 +264,7 @@ class DiskStore:
     def _ok(self, op: str) -> None:
         if self._failing and self._failing.split(":", 1)[0] in (op, OP_OPEN):
             log.info("window directory: %s works again", op, extra={"fields": {"window_dir": str(self.directory)}})
-            self._failing = ""
+            self._failing = self._last_error = ""
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -34,15 +34,16 @@ from fodc.window.recorder import FlightRecorder
 log = logging.getLogger(__name__)
 
 UNDECODABLE = "undecodable"  # a chunk intact on disk whose block this build cannot decode
+FUTURE = "future"  # a chunk newer than now: written under a clock that was ahead, or this clock is behind
+FUTURE_SLACK_MS = 5 * 60 * 1000
 _MAX_DAMAGE_LOG_LINES = 20
 
 
 @dataclass(slots=True)
 class _Open:
-    """What of one source's open block is in the interim file."""
+    """Where one source's open block stands in the interim file."""
 
-    mark: tuple[int, int] | None = None  # FlightRecorder.open_rows mark of the last flush
-    chunks: list[tuple[bytes, int, int]] = field(default_factory=list)  # (raw block, first_ms, last_ms)
+    mark: tuple[int, int] | None = None  # FlightRecorder.open_rows mark of the last flush; None: not in the file
     since_flush: int = 0
     catalog: tuple[list, tuple, bytes] | None = None  # (heads, families, their encoding)
 
@@ -60,6 +61,7 @@ class DurableWindow:
         self._lock = threading.Lock()
         self._open: dict[str, _Open] = {}
         self._renew = True  # the next flush starts the interim file anew (first flush, or after a failure)
+        # Nothing of the interim file is kept in memory: starting it anew copies the open blocks again.
 
     def attach(self, resumed_sources: Iterable[str] = ()) -> None:
         """Starts listening; the open scrapes recovery put back go straight into a fresh interim file."""
@@ -94,17 +96,20 @@ class DurableWindow:
         rows = self.recorder.open_rows(source, state.mark)
         if rows is None:
             return
-        renew = self._renew or state.mark is None or state.mark[0] != rows.generation
-        if state.mark is None or state.mark[0] != rows.generation:
-            state.chunks = []  # that block was sealed: its scrapes are in the archive now
-        chunk = (self._encode(state, rows), rows.timestamps_ms[0], rows.timestamps_ms[-1])
-        state.chunks.append(chunk)
-        state.mark = (rows.generation, rows.end_row)
-        if renew:  # the file on disk must lose a sealed block's scrapes (or is from before this start)
-            written = self.store.write_interim([c for pending in self._open.values() for c in pending.chunks])
-        else:
-            written = self.store.append_interim(*chunk)
-        self._renew = not written
+        if not self._renew and state.mark is not None and state.mark[0] == rows.generation:
+            state.mark = (rows.generation, rows.end_row)
+            self._renew = not self.store.append_interim(self._encode(state, rows), rows.timestamps_ms[0],
+                                                        rows.timestamps_ms[-1])
+            return
+        # Start the file anew: this source's block was sealed since (its old scrapes must go), or this is the
+        # first flush since the start, or the last write failed. Every source's whole open block goes in.
+        chunks = []
+        for name, other in self._open.items():
+            whole = rows if name == source and rows.first_row == 0 else self.recorder.open_rows(name)
+            other.mark = None if whole is None else (whole.generation, whole.end_row)
+            if whole is not None:
+                chunks.append((self._encode(other, whole), whole.timestamps_ms[0], whole.timestamps_ms[-1]))
+        self._renew = not self.store.write_interim(chunks)
 
     @staticmethod
     def _encode(state: _Open, rows: OpenRows) -> bytes:
@@ -131,9 +136,14 @@ class RecoveryReport:
     seconds: float = 0.0
 
 
-def recover(recorder: FlightRecorder, directory: Path, budget_bytes: int) -> RecoveryReport:
-    """Gives the recorder back what `directory` holds, newest first up to about `budget_bytes` of blocks."""
+def recover(recorder: FlightRecorder, directory: Path, budget_bytes: int,
+            now_ms: int | None = None) -> RecoveryReport:
+    """Gives the recorder back what `directory` holds, newest first up to about `budget_bytes` of blocks.
+
+    Chunks more than FUTURE_SLACK_MS ahead of now are left on disk: taken back, they would make the recorder
+    refuse every scrape until the clock caught up with them."""
     started = time.monotonic()
+    horizon = (int(time.time() * 1000) if now_ms is None else now_ms) + FUTURE_SLACK_MS
     try:
         files = list_window_files(Path(directory))
     except FileNotFoundError:
@@ -141,7 +151,7 @@ def recover(recorder: FlightRecorder, directory: Path, budget_bytes: int) -> Rec
     except OSError as exc:
         log.error("window directory cannot be read; starting with an empty window: %s", exc)
         return RecoveryReport(unreadable=((str(directory), exc.strerror or str(exc)),))
-    tally = _Tally()
+    tally = _Tally(horizon)
     archives = [f for f in files if f.kind == ARCHIVE]
     chunks = []
     payload_bytes = 0
@@ -149,10 +159,10 @@ def recover(recorder: FlightRecorder, directory: Path, budget_bytes: int) -> Rec
     for file in reversed(archives):
         if payload_bytes >= budget_bytes:
             break
-        contents = tally.read(file)
+        present = tally.present(tally.read(file).chunks)
         read += 1
-        chunks.extend(contents.chunks)
-        payload_bytes += sum(len(c.payload) for c in contents.chunks)
+        chunks.extend(present)
+        payload_bytes += sum(len(c.payload) for c in present)
     chunks.sort(key=lambda c: (c.first_ms, c.last_ms))
     for chunk in chunks:
         try:
@@ -177,7 +187,8 @@ def recover(recorder: FlightRecorder, directory: Path, budget_bytes: int) -> Rec
 
 
 class _Tally:
-    def __init__(self) -> None:
+    def __init__(self, horizon_ms: int) -> None:
+        self.horizon_ms = horizon_ms
         self.blocks = self.samples = self.interim_scrapes = self.already_held = 0
         self.damaged: dict[str, int] = {}
         self.unreadable: list[tuple[str, str]] = []
@@ -194,6 +205,14 @@ class _Tally:
             self._count(damage.reason, f"{file.path.name} at byte {damage.offset}: {damage.length} bytes skipped")
         return contents
 
+    def present(self, chunks: list) -> list:
+        """The chunks not from the future; the others are counted and logged."""
+        kept = [c for c in chunks if c.last_ms <= self.horizon_ms]
+        for chunk in chunks:
+            if chunk.last_ms > self.horizon_ms:
+                self._count(FUTURE, f"chunk ending at {chunk.last_ms} ms is ahead of this host's clock; left on disk")
+        return kept
+
     def undecodable(self, why: str) -> None:
         self._count(UNDECODABLE, why)
 
@@ -205,7 +224,7 @@ class _Tally:
 
     def ingest_interim(self, recorder: FlightRecorder, contents: FileContents) -> None:
         blocks = []
-        for chunk in contents.chunks:
+        for chunk in self.present(contents.chunks):
             try:
                 blocks.append(decode_block(chunk.payload, catalogs=self.catalogs))
             except CodecError as exc:
