@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
                 "--node-role", role, "--node-id", node_id, "--node-address", f"127.0.0.1:{17912 + 100 * index}",
                 "--node-gossip-address", f"127.0.0.1:{17932 + 100 * index}", "--node-labels", f"zone=z{index % 2}",
                 "--node-metrics-url", node.metrics_url, "--http-listen-addr", f"127.0.0.1:{agent_port}",
-                "--scrape-interval", args.scrape_interval, "--scrape-timeout", "4s", "--log-format", "text"])
+                "--scrape-interval", args.scrape_interval, "--scrape-timeout", "4s", "--log-format", "text",
+                "--window-dir", str(workdir / f"window-{role}")])
             agent_urls[role] = f"http://127.0.0.1:{agent_port}"
         base = f"http://127.0.0.1:{http_port}"
         deadline = time.monotonic() + 30

@@ -161,6 +161,8 @@ def start_agent(tmp_path: Path, proxy_grpc: str, role: str, node_id: str, *args:
             "--reconnect-max-backoff", "1s", *args]
     if not any(a.startswith("--ktm-enabled") for a in args):
         argv += ["--ktm-enabled", "off"]  # one BCC compile per test agent would only slow the suite down
+    if not any(a.startswith("--window-dir") for a in args):
+        argv += ["--window-dir", str(tmp_path / f"window-{node_id}")]  # never the host's /var/lib/fodc
     if labels:
         argv += ["--node-labels", labels]
     log_path = tmp_path / f"agent-{node_id}.log"

@@ -76,7 +76,7 @@ def test_the_interim_file_is_replaced_whole_and_a_stale_temp_file_is_removed(tmp
     store.write_interim([(b"\x01three", T0 + 2, T0 + 2)])
     (interim,) = [f for f in list_window_files(tmp_path) if f.kind != ARCHIVE]
     assert [c.payload for c in read_window_file(interim).chunks] == [b"\x01three"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [INTERIM_NAME]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [INTERIM_NAME, "window.lock"]
 
 
 _WRITER = """
@@ -191,3 +191,38 @@ def test_sizes_that_cannot_work_are_refused(tmp_path):
         DiskStore(tmp_path, HEADER_SIZE, 1 << 20)
     with pytest.raises(ValueError):
         DiskStore(tmp_path, 1 << 20, 1 << 19)
+
+
+def test_a_second_store_on_the_same_directory_is_refused_until_the_first_lets_go(tmp_path):
+    first = DiskStore(tmp_path, 64 * KIB, 256 * KIB)
+    assert first.open()
+    second = DiskStore(tmp_path, 64 * KIB, 256 * KIB)
+    assert second.open() is False
+    assert f"in use by another process (pid {os.getpid()})" in second.stats().last_error
+    assert second.append(b"\x01x", T0, T0) is False
+    first.close()
+    assert second.append(b"\x01x", T0, T0) is True
+    assert [f.kind for f in list_window_files(tmp_path)] == [ARCHIVE]  # the lock file is not a window file
+
+
+_HOLDER = """
+import sys, time
+from pathlib import Path
+from fodc.window.diskstore import DiskStore
+store = DiskStore(Path(sys.argv[1]), 1 << 20, 1 << 24)
+assert store.open()
+print("holding", flush=True)
+time.sleep(60)
+"""
+
+
+def test_the_lock_of_a_killed_agent_goes_with_it(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(tmp_path)], stdout=subprocess.PIPE, cwd=REPO,
+                              env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        assert holder.stdout.readline() == b"holding\n"
+        assert DiskStore(tmp_path, 64 * KIB, 256 * KIB).open() is False
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(10)
+    assert DiskStore(tmp_path, 64 * KIB, 256 * KIB).open() is True

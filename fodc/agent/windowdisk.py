@@ -8,6 +8,7 @@ memory.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,11 +34,13 @@ class WindowDisk:
             return
         directory = Path(self.directory)
         self.store = DiskStore(directory, settings.window_file_bytes, settings.window_dir_bytes)
-        self.store.open()
-        try:
-            self.report = recover(recorder, directory, settings.window_memory)
-        except Exception:  # a bug met on odd files must not keep the agent down; the files stay for `fodc dump`
-            log.exception("reading the window back from %s failed; going on with what was read", directory)
+        if self.store.open():  # not when another agent holds the directory: its window is not ours to read
+            try:
+                self.report = recover(recorder, directory, settings.window_memory)
+            except Exception:  # a bug met on odd files must not keep the agent down; the files stay for `fodc dump`
+                log.exception("reading the window back from %s failed; going on with what was read", directory)
+        # What was read back is history: the node's current values are those scraped from now on.
+        recorder.latest_from_ms = int(time.time() * 1000)
         self.durable = DurableWindow(recorder, self.store, settings.window_interim_scrapes)
         self.durable.attach(self.report.resumed_sources)
         registry.register(_Collector(self))

@@ -11,14 +11,19 @@ rewrites the caller may append one chunk at a time (fdatasync): rewriting every 
 would write each scrape many times over (measured in bench/bench_durable.py), and a torn append costs only
 its own chunk, like a torn archive append.
 
-A failed write (disk full, permissions, a vanished directory) is logged once per distinct error, counted by
-operation, and reported to the caller as False; it never raises. A failed append is cut off the file again
-(or, if even that fails, the file is abandoned and the next chunk starts a new one).
+The store holds an exclusive flock on window.lock while open: a second agent pointed at the same directory
+(two nodes on one host, one --window-dir) is refused instead of mixing its window into the first one's. The
+kernel drops the lock when the process dies, so a crash never leaves a stale lock behind.
+
+A failed write (disk full, permissions, a vanished directory, the lock held) is logged once per distinct
+error, counted by operation, and reported to the caller as False; it never raises. A failed append is cut
+off the file again (or, if even that fails, the file is abandoned and the next chunk starts a new one).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import threading
@@ -34,6 +39,7 @@ log = logging.getLogger(__name__)
 
 # Operations whose failures are counted apart.
 OP_OPEN, OP_ARCHIVE, OP_INTERIM, OP_REMOVE = "open", "archive", "interim", "remove"
+LOCK_NAME = "window.lock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +83,7 @@ class DiskStore:
         self._last_error = ""
         self._failing = ""  # the error being reported, so a failing disk logs once, not every scrape
         self._opened = False
+        self._lock_fd: int | None = None
 
     # ------------------------------------------------------------------ setup
 
@@ -91,6 +98,7 @@ class DiskStore:
             return True
         try:
             self.directory.mkdir(mode=0o750, parents=True, exist_ok=True)
+            self._take_lock()
             (self.directory / (INTERIM_NAME + TEMP_SUFFIX)).unlink(missing_ok=True)
             files = list_window_files(self.directory)
         except OSError as exc:
@@ -103,9 +111,33 @@ class DiskStore:
         self._ok(OP_OPEN)
         return True
 
+    def _take_lock(self) -> None:
+        if self._lock_fd is not None:
+            return
+        path = self.directory / LOCK_NAME
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise OSError(f"in use by another process (pid {holder}); each agent needs its own --window-dir") \
+                from None
+        except OSError:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
     def close(self) -> None:
+        """Closes the archive file and gives up the directory; a later write opens it again."""
         with self._lock:
             self._close_current()
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+            self._opened = False
 
     # ------------------------------------------------------------------ archive
 

@@ -62,6 +62,7 @@ class FlightRecorder:
         self._payload_samples = 0
         self._evicted = 0
         self.listener: WindowListener | None = None  # set before the first ingest; see model.WindowListener
+        self.latest_from_ms: int | None = None  # latest() leaves out sources not scraped since
         self._outbox: list[tuple[str, int, int, bytes]] = []  # sealed payloads the listener has not been given yet
 
     # ------------------------------------------------------------------ ingest
@@ -373,12 +374,15 @@ class FlightRecorder:
     # ------------------------------------------------------------------ read
 
     def latest(self) -> list[SeriesWindow]:
-        """The newest point of every series present in its source's most recent scrape."""
+        """The newest point of every series present in its source's most recent scrape (none of a source whose
+        most recent scrape is older than `latest_from_ms`)."""
         result: list[SeriesWindow] = []
         from_sealed: list[tuple[bytes | None, RawBlock | None]] = []
         with self._lock:
             metas = dict(self._families)
             for state in self._sources.values():
+                if self.latest_from_ms is not None and (state.newest_ms or 0) < self.latest_from_ms:
+                    continue  # e.g. read back from disk: history, not what the node reports now
                 block = state.open
                 rows = block.rows
                 if rows == 0:  # only right after a forced seal: the newest scrape is in the last sealed block
