@@ -33,7 +33,7 @@ T0 = 1_787_300_000_000
 
 
 class TimedWindow(DurableWindow):
-    """Splits the disk work into its two kinds: archive appends (per sealed block) and interim rewrites."""
+    """Splits the disk work into its two kinds: archive appends (per sealed block) and interim flushes."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -131,11 +131,11 @@ def run(args: argparse.Namespace, directory: Path) -> None:
     print(f"| directory at the end | {stats.bytes / MIB:.1f} MiB in {len(files)} files "
           f"(cap {args.dir_mib:g} MiB; {filled}) |")
     print(f"| archive bytes/sample on disk (framing included) | {bytes_per_sample:.2f} |")
-    print(f"| bytes written per day (archives + interim rewrites) | {written_per_day / MIB:.0f} MiB |")
+    print(f"| bytes written per day (archives + interim) | {written_per_day / MIB:.0f} MiB |")
     print(f"| ingest per scrape, memory only (baseline) | {mem_us:,.0f} µs |")
     print(f"| ingest per scrape, with the on-disk window | {dur_us:,.0f} µs |")
     print(f"| write cost per scrape (difference) | {dur_us - mem_us:,.0f} µs ({dur_us / mem_us:.2f}x the baseline) |")
-    print(f"| interim rewrite (every {args.interim_scrapes} scrapes), p50 / p99 | "
+    print(f"| interim flush (every {args.interim_scrapes} scrapes), p50 / p99 | "
           f"{pct(per_flush, 0.5):.1f} / {pct(per_flush, 0.99):.1f} ms |")
     print(f"| archive append of a sealed block (fdatasync), p50 / p99 | "
           f"{pct(per_block, 0.5):.1f} / {pct(per_block, 0.99):.1f} ms |")
