@@ -3,6 +3,7 @@ self-metrics, and memory-only when --window-dir is off."""
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from fodc.agent.settings import parse_settings
@@ -49,3 +50,15 @@ def test_window_dir_off_keeps_everything_in_memory(tmp_path):
         assert disk.summary() == {"window_store": "memory"}
         assert "window_disk" not in generate_latest(registry).decode()
         disk.close()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--window-dir", "var/lib/window"], "--window-dir: 'var/lib/window' must be an absolute path, or '' or off"),
+    (["--window-file-bytes", "10MiB", "--window-dir-bytes", "15MiB"], "must be at least twice --window-file-bytes"),
+    (["--window-interim-scrapes", "0"], "--window-interim-scrapes"),
+])
+def test_window_options_that_cannot_work_are_refused_with_the_option_named(capsys, args, message):
+    with pytest.raises(SystemExit) as exit_info:
+        settings_for(*args)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
