@@ -68,7 +68,7 @@ def parse_time(text: str, now: float | None = None) -> int:
     return int(parsed.timestamp() * 1000)
 
 
-def add_dump_command(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction) -> None:
     dump = sub.add_parser(
         "dump", help="print the points of a window directory (works offline, on a copy)",
         description="Print the points kept in a fodc-agent window directory (--window-dir, by default "
@@ -89,7 +89,8 @@ def add_dump_command(sub: argparse._SubParsersAction) -> None:
     dump.set_defaults(func=cmd_dump)
 
 
-def cmd_dump(args: argparse.Namespace) -> int:
+def cmd_dump(args: argparse.Namespace, _client: object = None) -> int:
+    """Reads DIR only: no proxy is involved (the second argument is the CLI's proxy client, unused here)."""
     directory = Path(args.directory)
     try:
         files = list_window_files(directory)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from fodc import __version__
-from fodc.cli.dump import add_dump_command
+from fodc.cli import dump
 
 EXIT_OK, EXIT_API_ERROR, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 
@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--role", help="only this role")
     cluster.add_argument("--node", help="only this node id")
     cluster.set_defaults(func=cmd_cluster)
-    add_dump_command(sub)
+    dump.add_parser(sub)
     return parser
 
 
