@@ -86,14 +86,13 @@ def test_an_empty_window_dir_keeps_the_window_in_memory_only(tmp_path, daemons, 
     daemons.append(proxy)
     agent = start_agent(tmp_path, proxy.grpc_addr, "datanode-hot", "hot-mem", "--node-metrics-url",
                         node.metrics_url, "--scrape-interval", "200ms", "--scrape-timeout", "200ms",
-                        "--window-dir", "", "--window-block-scrapes", "2", "--window-interim-scrapes", "1",
-                        env={"HOME": str(tmp_path)})
+                        "--window-dir", "", "--window-block-scrapes", "2", "--window-interim-scrapes", "1")
     daemons.append(agent)
     wait_for(lambda: window_points(proxy), 30, what="window points at the proxy")
     status, health = http_json(f"{agent.url}/health")
     assert health["runtime"]["window_store"] == "memory"
     assert "fodc_agent_window_disk_bytes" not in http_get(f"{agent.url}/metrics")[2].decode()
-    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == []
+    assert [p for p in tmp_path.rglob("window*") if p.suffix != ".log"] == []  # no window files anywhere
 
 
 def test_an_unusable_window_dir_is_reported_and_scraping_goes_on(tmp_path, daemons, node):
