@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
                 "--node-metrics-url", node.metrics_url, "--http-listen-addr", f"127.0.0.1:{agent_port}",
                 "--scrape-interval", args.scrape_interval, "--scrape-timeout", "4s", "--log-format", "text",
                 "--node-pid-file", str(pid_file), "--node-pprof-url", node.url,
-                "--diagnostics-dir", str(workdir / f"diagnostics-{role}")])
+                "--diagnostics-dir", str(workdir / f"diagnostics-{role}"), "--incident-dir",
+                str(workdir / f"incidents-{role}"), "--window-dir", str(workdir / f"window-{role}")])
             agent_urls[role] = f"http://127.0.0.1:{agent_port}"
         base = f"http://127.0.0.1:{http_port}"
         deadline = time.monotonic() + 30

@@ -163,6 +163,10 @@ def start_agent(tmp_path: Path, proxy_grpc: str, role: str, node_id: str, *args:
             "--node-role", role, "--node-id", node_id, "--node-address", f"127.0.0.1:{ports['node']}",
             "--http-listen-addr", f"127.0.0.1:{ports['http']}", "--log-format", "text",
             "--reconnect-max-backoff", "1s", *args]
+    if not any(a.startswith("--window-dir") for a in args):
+        argv += ["--window-dir", str(tmp_path / f"window-{node_id}")]  # never the host's /var/lib/fodc
+    if not any(a.startswith("--incident-dir") for a in args):
+        argv += ["--incident-dir", str(tmp_path / f"incidents-{node_id}")]
     if not any(a.startswith("--diagnostics-dir") for a in args):
         argv += ["--diagnostics-dir", str(tmp_path / f"diagnostics-{node_id}")]
     if not any(a.startswith("--ktm-enabled") for a in args):

@@ -32,6 +32,7 @@ from fodc.agent.session import Connected, ProxySession
 from fodc.agent.settings import AgentSettings
 from fodc.agent.streams import CommandStream, MetricsStream
 from fodc.agent.telemetry import TelemetryFeeder
+from fodc.agent.windowdisk import WindowDisk
 from fodc.diag.store import ArtifactStore
 from fodc.ktm import KernelTelemetry
 from fodc.model import Address, Registration
@@ -67,7 +68,8 @@ class AgentRuntime:
         self._info = Gauge("fodc_agent_info", "constant 1, labelled with the agent's identity",
                            ["version", "node_id", "node_role"], registry=self.self_metrics)
         self._info.labels(__version__, settings.node_id, settings.node_role).set(1)
-        self.recorder = FlightRecorder(budget_bytes=settings.window_memory)
+        self.recorder = FlightRecorder(budget_bytes=settings.window_memory, block_scrapes=settings.window_block_scrapes)
+        self.window_disk = WindowDisk(settings, self.recorder, self.self_metrics)  # recovers before the first scrape
         self._scrape_beat = self.watchdog.register("scraper", max(30.0, settings.scrape_interval * 3))
         self.scraper = Scraper(settings.node_metrics_urls, self.recorder, self.self_metrics,
                                interval_s=settings.scrape_interval, timeout_s=settings.scrape_timeout,
@@ -158,7 +160,8 @@ class AgentRuntime:
         )
 
     def capabilities(self) -> dict[str, str]:
-        return {**self.kernel.capabilities(), "metrics_window": "memory", "config_capture": "on",
+        return {**self.kernel.capabilities(), "metrics_window": "disk" if self.settings.window_dir else "memory",
+                "config_capture": "on",
                 "profiling": "on" if self.settings.node_pprof_url else "off"}
 
     def runtime_info(self) -> dict[str, str]:
@@ -172,6 +175,7 @@ class AgentRuntime:
             "window_capacity_s": str(int(stats.estimated_window_seconds)),
         }
         info.update(self.scraper.summary())
+        info.update(self.window_disk.summary())
         if self.incidents.counts:
             info["incidents_total"] = ",".join(f"{k}={v}" for k, v in sorted(self.incidents.counts.items()))
         return info
@@ -293,6 +297,7 @@ class AgentRuntime:
         self.scraper.stop()
         self.telemetry.stop()
         self.http.stop()
+        self.window_disk.close()  # the latest scrapes to the interim file, so a clean restart loses none
         log.info("agent stopped")
 
 

@@ -12,6 +12,7 @@ from fodc.config import HostPort
 from fodc.incident.rules import RuleError, ThresholdRule, parse_rule
 
 DEFAULT_CONFIG = "/etc/fodc/agent.conf"
+DEFAULT_WINDOW_DIR = "/var/lib/fodc/agent/window"
 TRIGGERS = ("node-down", "node-restart", "memory-pressure", "ktm-read-latency")
 
 
@@ -35,6 +36,11 @@ class AgentSettings:
     scrape_interval: float
     scrape_timeout: float
     window_memory: int
+    window_dir: str | None  # None: the window is kept in memory only
+    window_file_bytes: int
+    window_dir_bytes: int
+    window_interim_scrapes: int
+    window_block_scrapes: int
     send_timeout: float
     reconnect_max_backoff: float
     shutdown_timeout: float
@@ -123,6 +129,19 @@ def build_parser() -> config.OneLineErrorParser:
     local.add_argument("--window-memory", type=config.byte_size, default=30 * 1024 * 1024,
                        help="memory budget of the flight recorder window (e.g. 30MiB); the window length "
                        "is derived from it")
+    local.add_argument("--window-dir", default=DEFAULT_WINDOW_DIR,
+                       help="directory the window is also kept in, so it survives agent crashes and reboots "
+                       "('' or off: memory only); docs/window-format.md describes the files")
+    local.add_argument("--window-file-bytes", type=config.byte_size, default=10 * 1024 * 1024,
+                       help="size at which an archive file of the window directory is closed and a new one begun")
+    local.add_argument("--window-dir-bytes", type=config.byte_size, default=200 * 1024 * 1024,
+                       help="cap on the window directory; the oldest archive file goes first (at least twice "
+                       "--window-file-bytes)")
+    local.add_argument("--window-interim-scrapes", type=config.positive_int, default=4,
+                       help="the scrapes not yet sealed into a block are written to disk every this many scrapes; "
+                       "a crash loses at most one fewer")
+    local.add_argument("--window-block-scrapes", type=config.positive_int, default=120,
+                       help="scrapes per sealed (compressed) block of the window; bigger blocks compress better")
     local.add_argument("--shutdown-timeout", type=config.positive_duration, default=10.0,
                        help="longest graceful stop after SIGTERM before the agent exits anyway")
     ktm = parser.add_argument_group("kernel telemetry (KTM: eBPF through BCC, plus /proc signals)")
@@ -254,6 +273,11 @@ def parse_settings(argv: Sequence[str] | None = None) -> AgentSettings:
         scrape_interval=ns.scrape_interval,
         scrape_timeout=ns.scrape_timeout,
         window_memory=ns.window_memory,
+        window_dir=_window_dir(parser, ns),
+        window_file_bytes=ns.window_file_bytes,
+        window_dir_bytes=ns.window_dir_bytes,
+        window_interim_scrapes=ns.window_interim_scrapes,
+        window_block_scrapes=ns.window_block_scrapes,
         send_timeout=ns.send_timeout,
         reconnect_max_backoff=ns.reconnect_max_backoff,
         shutdown_timeout=ns.shutdown_timeout,
@@ -302,3 +326,16 @@ def parse_settings(argv: Sequence[str] | None = None) -> AgentSettings:
         log_level=ns.log_level,
         log_format=ns.log_format,
     )
+
+
+def _window_dir(parser: config.OneLineErrorParser, ns: argparse.Namespace) -> str | None:
+    """--window-dir checked with the sizes that go with it; None when the window stays in memory only."""
+    window_dir = ns.window_dir.strip()
+    if ns.window_dir_bytes < 2 * ns.window_file_bytes:
+        parser.error(f"argument --window-dir-bytes: {ns.window_dir_bytes} must be at least twice "
+                     f"--window-file-bytes ({ns.window_file_bytes})")
+    if window_dir.lower() in ("", "off"):
+        return None
+    if not window_dir.startswith("/"):
+        parser.error(f"argument --window-dir: {ns.window_dir!r} must be an absolute path, or '' or off")
+    return window_dir

@@ -6,10 +6,19 @@ One block holds up to N scrapes of ONE source. Layout (everything after the vers
     zlib(
       source                                   text = varint length + UTF-8
       rows, timestamps                         integer column (columns.put_ints): ms, delta-of-delta
+      catalog length                           varint: bytes of the two sections below
       families: count, then (name, type, help, unit) each
       series:   count, then (family index, sample name, label count, (label, value)...) each
       data:     per series: presence flag [+ bitmap of rows, LSB first], then its present values
     )
+
+A second layout, RAW_FORMAT, carries a source's still open scrapes to the on-disk interim file: the same
+header and catalog, then every series' cells as plain little-endian float64s (ABSENT where the series was not
+scraped), compressed at a fast zlib level. Encoding it costs a copy and a zlib pass instead of a per-series
+encoding, which matters because the interim file is written every few scrapes.
+
+The catalog (families and series) is length-prefixed so that a reader of many blocks with the same series
+(consecutive blocks of a source usually have them) parses it once: pass the same dict as `catalogs`.
 
 Timestamps are stored once per scrape and shared by the block's series, so a sample costs only its value.
 A block carries its own series names and family metadata, so a block written to disk decodes offline with
@@ -19,6 +28,7 @@ no other state. Decoding never trusts the bytes: anything malformed raises Codec
 from __future__ import annotations
 
 import struct
+import sys
 import zlib
 from array import array
 from collections.abc import Callable, Sequence
@@ -38,6 +48,7 @@ from fodc.window.columns import (
 from fodc.window.model import Labels, SeriesMeta
 
 FORMAT_VERSION = 1
+RAW_FORMAT = 2
 # A signalling-NaN bit pattern no exposition parser produces: marks "absent from this scrape" in encode_grid's
 # input (a caller value with exactly these bits would read back as absent; every other pattern round-trips).
 ABSENT = struct.pack("=Q", 0x7FF00000DEADBEEF)
@@ -118,14 +129,28 @@ def encode_grid(source: str, timestamps_ms: Sequence[int], families: Sequence[Se
 
 def _heads(source: str, timestamps_ms: Sequence[int], families: Sequence[SeriesMeta],
            heads: Sequence[tuple[str, Labels, str]]) -> bytearray:
+    body = _prefix(source, timestamps_ms)
+    catalog = encode_catalog(families, heads)
+    put_varint(body, len(catalog))
+    body += catalog
+    return body
+
+
+def _prefix(source: str, timestamps_ms: Sequence[int]) -> bytearray:
     rows = len(timestamps_ms)
     if rows == 0:
         raise ValueError("a block needs at least one timestamp")
-    family_index = {meta.name: i for i, meta in enumerate(families)}
     body = bytearray()
     put_text(body, source)
     put_varint(body, rows)
     put_ints(body, list(timestamps_ms))
+    return body
+
+
+def encode_catalog(families: Sequence[SeriesMeta], heads: Sequence[tuple[str, Labels, str]]) -> bytes:
+    """The families and series of a block; a caller writing the same series again may reuse these bytes."""
+    family_index = {meta.name: i for i, meta in enumerate(families)}
+    body = bytearray()
     put_varint(body, len(families))
     for meta in families:
         for text in (meta.name, meta.type, meta.help, meta.unit):
@@ -138,7 +163,28 @@ def _heads(source: str, timestamps_ms: Sequence[int], families: Sequence[SeriesM
         for label, value in labels:
             put_text(body, label)
             put_text(body, value)
-    return body
+    return bytes(body)
+
+
+def encode_raw(source: str, timestamps_ms: Sequence[int], catalog: bytes, series: int, cells: bytes,
+               level: int = 1) -> bytes:
+    """A RAW_FORMAT block: `cells` holds `series` columns of len(timestamps_ms) native float64s each, column
+    after column, ABSENT where a series was not in that scrape; `catalog` comes from encode_catalog."""
+    if len(cells) != 8 * len(timestamps_ms) * series:
+        raise ValueError(f"{len(cells)} bytes of cells for {series} series x {len(timestamps_ms)} rows")
+    body = _prefix(source, timestamps_ms)
+    put_varint(body, len(catalog))
+    body += catalog
+    body += _little(cells)
+    return bytes([RAW_FORMAT]) + zlib.compress(body, level)
+
+
+def _little(cells: bytes) -> bytes:
+    if sys.byteorder == "little":
+        return cells
+    swapped = array("d", cells)
+    swapped.byteswap()
+    return swapped.tobytes()
 
 
 def _put_column(body: bytearray, bitmap: bytearray | None, present: bytes) -> None:
@@ -151,28 +197,73 @@ def _put_column(body: bytearray, bitmap: bytearray | None, present: bytes) -> No
         put_values(body, present)
 
 
-def decode_block(data: bytes, family_filter: Callable[[str], bool] | None = None) -> Block:
-    """bytes -> Block. With family_filter, series of other families are skipped without decoding values."""
+def decode_block(data: bytes, family_filter: Callable[[str], bool] | None = None,
+                 catalogs: dict | None = None) -> Block:
+    """bytes -> Block. With family_filter, series of other families are skipped without decoding values.
+    `catalogs`: a dict the caller keeps across calls to parse each distinct catalog only once."""
+    block, _ = _decode(data, family_filter, False, catalogs)
+    return block
+
+
+@dataclass(frozen=True, slots=True)
+class BlockSummary:
+    """A block without its values: what the recorder needs to take back a block it wrote to disk."""
+
+    source: str
+    timestamps_ms: list[int]
+    families: tuple[SeriesMeta, ...]
+    heads: list[tuple[str, Labels, str]]  # (sample name, labels, family) per series
+    samples: int  # values present
+
+
+def summarize_block(data: bytes, catalogs: dict | None = None) -> BlockSummary:
+    """Reads a block's header and catalog and counts its values without decoding them."""
+    block, heads_and_count = _decode(data, None, True, catalogs)
+    heads, samples = heads_and_count
+    return BlockSummary(block.source, block.timestamps_ms, block.families, heads, samples)
+
+
+_MAX_CACHED_CATALOGS = 8
+
+
+def _decode(data: bytes, wanted: Callable[[str], bool] | None, count_only: bool,
+            catalogs: dict | None) -> tuple[Block, tuple]:
     if not data:
         raise CodecError("empty block")
-    if data[0] != FORMAT_VERSION:
-        raise CodecError(f"unknown block format version {data[0]} (this build reads version {FORMAT_VERSION})")
+    layout = data[0]
+    if layout not in (FORMAT_VERSION, RAW_FORMAT):
+        raise CodecError(f"unknown block format version {layout} (this build reads versions "
+                         f"{FORMAT_VERSION} and {RAW_FORMAT})")
     try:
         body = zlib.decompress(data[1:])
     except zlib.error as exc:
         raise CodecError(f"corrupt block: {exc}") from None
+    reader = Reader(body)
     try:
-        return _decode_body(Reader(body), family_filter)
+        source = reader.text()
+        rows = reader.varint()
+        if not 0 < rows <= _MAX_ROWS:
+            raise CodecError(f"corrupt block: {rows} rows")
+        timestamps = get_ints(reader, rows)
+        raw_catalog = reader.take(reader.varint())
+        catalog = catalogs.get(raw_catalog) if catalogs is not None else None
+        if catalog is None:
+            catalog = _catalog(Reader(raw_catalog))
+            if catalogs is not None:
+                if len(catalogs) >= _MAX_CACHED_CATALOGS:
+                    del catalogs[next(iter(catalogs))]
+                catalogs[raw_catalog] = catalog
+        families, heads = catalog
+        read = _raw_columns if layout == RAW_FORMAT else _coded_columns
+        columns, samples = read(reader, rows, heads, wanted, count_only)
+        if reader.pos != len(reader.data):
+            raise CodecError("corrupt block: trailing bytes after the last series")
     except (ColumnError, IndexError, KeyError) as exc:
         raise CodecError(f"corrupt block: {exc}") from None
+    return Block(source, timestamps, families, columns), (heads, samples)
 
 
-def _decode_body(reader: Reader, wanted: Callable[[str], bool] | None) -> Block:
-    source = reader.text()
-    rows = reader.varint()
-    if not 0 < rows <= _MAX_ROWS:
-        raise CodecError(f"corrupt block: {rows} rows")
-    timestamps = get_ints(reader, rows)
+def _catalog(reader: Reader) -> tuple[tuple[SeriesMeta, ...], list[tuple[str, Labels, str]]]:
     families = tuple(SeriesMeta(reader.text(), reader.text(), reader.text(), reader.text())
                      for _ in range(_count(reader)))
     heads = []
@@ -181,7 +272,15 @@ def _decode_body(reader: Reader, wanted: Callable[[str], bool] | None) -> Block:
         name = reader.text()
         labels = tuple((reader.text(), reader.text()) for _ in range(_count(reader)))
         heads.append((name, labels, family))
+    if reader.pos != len(reader.data):
+        raise CodecError("corrupt block: trailing bytes after the catalog")
+    return families, heads
+
+
+def _coded_columns(reader: Reader, rows: int, heads: list[tuple[str, Labels, str]],
+                   wanted: Callable[[str], bool] | None, count_only: bool) -> tuple[list[BlockColumn], int]:
     columns = []
+    samples = 0
     bitmap_len = (rows + 7) // 8
     for name, labels, family in heads:
         flag = reader.byte()
@@ -194,7 +293,8 @@ def _decode_body(reader: Reader, wanted: Callable[[str], bool] | None) -> Block:
             present = len(present_rows)
         else:
             raise CodecError(f"corrupt block: presence flag {flag}")
-        if wanted is not None and not wanted(family):
+        samples += present
+        if count_only or (wanted is not None and not wanted(family)):
             if present:
                 skip_values(reader, present)
             continue
@@ -207,9 +307,24 @@ def _decode_body(reader: Reader, wanted: Callable[[str], bool] | None) -> Block:
                 spread[i] = v
             values = spread
         columns.append(BlockColumn(name, labels, family, values))
-    if reader.pos != len(reader.data):
-        raise CodecError("corrupt block: trailing bytes after the last series")
-    return Block(source, timestamps, families, columns)
+    return columns, samples
+
+
+def _raw_columns(reader: Reader, rows: int, heads: list[tuple[str, Labels, str]],
+                 wanted: Callable[[str], bool] | None, count_only: bool) -> tuple[list[BlockColumn], int]:
+    columns = []
+    samples = 0
+    for name, labels, family in heads:
+        cells = _little(reader.take(8 * rows))  # the swap is its own inverse
+        absent = [i for i in range(rows) if cells[8 * i:8 * i + 8] == ABSENT] if ABSENT in cells else []
+        samples += rows - len(absent)
+        if count_only or (wanted is not None and not wanted(family)):
+            continue
+        values: list[float | None] = array("d", cells).tolist()
+        for i in absent:
+            values[i] = None
+        columns.append(BlockColumn(name, labels, family, values))
+    return columns, samples
 
 
 def _count(reader: Reader) -> int:

@@ -7,8 +7,36 @@ share the types without importing the recorder's locking machinery.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 Labels = tuple[tuple[str, str], ...]
+
+
+class WindowListener(Protocol):
+    """Hears about new data so it can be kept elsewhere (the on-disk window). Called on the ingesting thread,
+    after the recorder released its lock; an exception is logged by the recorder and goes no further."""
+
+    def sealed(self, source: str, first_ms: int, last_ms: int, payload: bytes) -> None:
+        """A block of `source` holding scrapes first_ms..last_ms was sealed: `payload` is its codec bytes."""
+
+    def scraped(self, source: str, rows: int) -> None:
+        """A scrape of `source` was added; its open block now holds `rows` scrapes."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenRows:
+    """A copy of some scrapes of a source's open block (FlightRecorder.open_rows): `cells` holds each series'
+    cells of those rows, series after series (codec.ABSENT where absent). (generation, end_row) is the mark to
+    pass next time to get only the scrapes added since."""
+
+    source: str
+    generation: int
+    first_row: int
+    end_row: int
+    timestamps_ms: list[int]
+    families: tuple[SeriesMeta, ...]
+    heads: list[tuple[str, Labels, str]]
+    cells: bytes
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,13 +22,14 @@ import sys
 import threading
 from bisect import bisect_left, bisect_right
 from collections import deque
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Iterator, Mapping
 
 from fodc.window.atoms import Atoms
-from fodc.window.codec import CodecError, decode_block, encode_grid
-from fodc.window.model import Labels, SeriesMeta, SeriesWindow, WindowStats
+from fodc.window.codec import FORMAT_VERSION, CodecError, encode_grid, summarize_block
+from fodc.window.model import Labels, OpenRows, SeriesMeta, SeriesWindow, WindowListener, WindowStats
 from fodc.window.openblock import OpenBlock, cells_to_values
+from fodc.window.reads import UNTYPED, collect, family_filter, make_window, read_sealed
+from fodc.window.records import SEALED_RECORD_BYTES, RawBlock, SealedRecord, SeriesEntry, SourceState
 from fodc.window.sizing import (
     DEFAULT_BYTES_PER_SAMPLE,
     estimate_window_seconds,
@@ -37,75 +38,6 @@ from fodc.window.sizing import (
 )
 
 log = logging.getLogger(__name__)
-
-SeriesKey = tuple[str, Labels]
-_UNTYPED = "untyped"
-
-
-class _Series:
-    """One series of one source. `base` is its column in the open block (-1: none); `last_block` the sequence
-    number of the newest sealed block holding it (-1: none)."""
-
-    __slots__ = ("name", "labels", "family", "base", "last_block", "cost")
-
-    def __init__(self, name: str, labels: Labels, family: str) -> None:
-        self.name = name
-        self.labels = labels
-        self.family = family
-        self.base = -1
-        self.last_block = -1
-        self.cost = 0
-
-
-class _Source:
-    __slots__ = ("name", "series", "open", "newest_ms", "next_seq")
-
-    def __init__(self, name: str, capacity: int) -> None:
-        self.name = name
-        self.series: dict[SeriesKey, _Series] = {}
-        self.open = OpenBlock(capacity)
-        self.newest_ms: int | None = None
-        self.next_seq = 0
-
-    def nbytes(self) -> int:
-        return sys.getsizeof(self) + sys.getsizeof(self.series) + self.open.nbytes()
-
-
-class _Sealed:
-    """One sealed block in the eviction queue. Between detaching a full open block and finishing its encoding
-    (outside the lock) `payload` is None and `raw` holds the detached, no longer written, block."""
-
-    __slots__ = ("source", "seq", "first_ms", "last_ms", "payload", "raw", "samples", "nbytes", "gone")
-
-    def __init__(self, source: str, seq: int, first_ms: int, last_ms: int, raw: _Raw | None, samples: int,
-                 nbytes: int) -> None:
-        self.source = source
-        self.seq = seq
-        self.first_ms = first_ms
-        self.last_ms = last_ms
-        self.payload: bytes | None = None
-        self.raw: _Raw | None = raw
-        self.samples = samples
-        self.nbytes = nbytes
-        self.gone = False  # evicted or dropped while its encoding was under way
-
-
-@dataclass(frozen=True, slots=True)
-class _Raw:
-    source: str
-    block: OpenBlock
-    heads: list[tuple[str, Labels, str]]
-    metas: tuple[SeriesMeta, ...]
-
-    def columns(self, first: int, stop: int, wanted: Callable[[str], bool] | None) -> Iterator[tuple]:
-        capacity = self.block.capacity
-        for i, (name, labels, family) in enumerate(self.heads):
-            if wanted is None or wanted(family):
-                yield name, labels, family, self.block.column_bytes(i * capacity, first, stop)
-
-
-# The record object plus its int fields (timestamps and counts are beyond the small-int cache).
-_SEALED_RECORD_BYTES = sys.getsizeof(_Sealed("", 0, 0, 0, None, 0, 0)) + 4 * 32
 
 
 class FlightRecorder:
@@ -117,18 +49,21 @@ class FlightRecorder:
         self.budget_bytes = budget_bytes
         self.block_scrapes = block_scrapes
         self._lock = threading.Lock()
-        self._sources: dict[str, _Source] = {}
+        self._sources: dict[str, SourceState] = {}
         self._families: dict[str, SeriesMeta] = {}
         self._atoms = Atoms()
         self._family_refs: dict[str, int] = {}  # family -> live series of it
         self._family_bytes = 0
         self._series_bytes = 0
-        self._sealed: deque[_Sealed] = deque()  # oldest first, all sources
+        self._sealed: deque[SealedRecord] = deque()  # oldest first, all sources
         self._sealed_bytes = 0
         self._sealed_samples = 0
         self._payload_bytes = 0  # finished blocks only: the measured bytes/sample
         self._payload_samples = 0
         self._evicted = 0
+        self.listener: WindowListener | None = None  # set before the first ingest; see model.WindowListener
+        self.latest_from_ms: int | None = None  # latest() leaves out sources not scraped since
+        self._outbox: list[tuple[str, int, int, bytes]] = []  # sealed payloads the listener has not been given yet
 
     # ------------------------------------------------------------------ ingest
 
@@ -142,6 +77,7 @@ class FlightRecorder:
         When the source's open block is full it is detached under the lock and compressed after the lock is
         released, on this thread, so queries on other threads never wait for a seal."""
         detached = None
+        rows = 0
         try:
             with self._lock:
                 state = self._sources.get(source)
@@ -149,7 +85,7 @@ class FlightRecorder:
                     raise ValueError(f"timestamp {timestamp_ms} of source {source!r} is not after its newest "
                                      f"({state.newest_ms}): the clock went back or the scrape repeated")
                 if state is None:
-                    state = self._sources[source] = _Source(source, self.block_scrapes)
+                    state = self._sources[source] = SourceState(source, self.block_scrapes)
                 if state.open.rows >= self.block_scrapes:
                     detached = self._detach(state)
                 self._write_row(state, timestamp_ms, samples, sample_family)
@@ -157,9 +93,24 @@ class FlightRecorder:
                 if families:
                     self._update_families(families)
                 self._enforce_budget()
+                rows = state.open.rows
         finally:
             if detached is not None:  # also when the row failed: the full block is sealed all the same
                 self._finish(detached)
+            if self.listener is not None:
+                self._tell_listener(source, rows)
+
+    def _tell_listener(self, source: str, rows: int) -> None:
+        with self._lock:
+            sealed, self._outbox = self._outbox, []
+        calls = [(self.listener.sealed, item) for item in sealed]
+        if rows:
+            calls.append((self.listener.scraped, (source, rows)))
+        for call, args in calls:
+            try:
+                call(*args)
+            except Exception:  # the window in memory is intact; losing the copy elsewhere must not fail the scrape
+                log.exception("flight recorder: the window listener failed")
 
     def ingest_families(self, source: str, timestamp_ms: int, families: Iterable[object]) -> None:
         """Adds a page parsed into Family-shaped objects (.name .type .help .unit .samples; each sample with
@@ -176,14 +127,14 @@ class FlightRecorder:
                 samples.append((sample.name, sample.labels, sample.value))
         self.ingest(source, timestamp_ms, samples, metas, sample_family)
 
-    def _write_row(self, state: _Source, timestamp_ms: int, samples: Iterable[tuple[str, Labels, float]],
+    def _write_row(self, state: SourceState, timestamp_ms: int, samples: Iterable[tuple[str, Labels, float]],
                    sample_family: Mapping[str, str] | None) -> None:
         block = state.open
         row = block.rows
         cells = block.cells
         index = state.series
         columns_before = len(block.series)
-        created: list[_Series] = []
+        created: list[SeriesEntry] = []
         count = 0
         try:
             for name, labels, value in samples:
@@ -206,12 +157,12 @@ class FlightRecorder:
             raise
         block.samples += count
 
-    def _new_series(self, state: _Source, name: str, labels: Labels, family: str) -> _Series:
+    def _new_series(self, state: SourceState, name: str, labels: Labels, family: str) -> SeriesEntry:
         atoms = self._atoms
         name = atoms.take(name)
         labels = tuple(atoms.take(pair) for pair in labels)
         family = atoms.take(family)
-        series = _Series(name, labels, family)
+        series = SeriesEntry(name, labels, family)
         key = (name, labels)
         series.cost = series_size(series, key, labels)
         state.series[key] = series
@@ -219,7 +170,7 @@ class FlightRecorder:
         self._family_refs[family] = self._family_refs.get(family, 0) + 1
         return series
 
-    def _forget(self, state: _Source, series: _Series) -> None:
+    def _forget(self, state: SourceState, series: SeriesEntry) -> None:
         del state.series[(series.name, series.labels)]
         self._series_bytes -= series.cost
         atoms = self._atoms
@@ -251,7 +202,7 @@ class FlightRecorder:
 
     # ------------------------------------------------------------------ sealing and eviction
 
-    def _detach(self, state: _Source) -> _Sealed | None:
+    def _detach(self, state: SourceState) -> SealedRecord | None:
         """Moves the open block into the eviction queue as raw data, to be encoded by _finish()."""
         block = state.open
         rows = block.rows
@@ -260,31 +211,33 @@ class FlightRecorder:
             return None
         seq = state.next_seq
         state.next_seq += 1
-        heads = []
+        heads, metas = self._catalog(block)
         for series in block.series:  # every column holds at least one value: columns start with one
-            heads.append((series.name, series.labels, series.family))
             series.base = -1
             series.last_block = seq
-        names = dict.fromkeys(head[2] for head in heads)
-        metas = tuple(self._families.get(f) or SeriesMeta(f, _UNTYPED, "", "") for f in names)
         # Until it is encoded the block is priced at the size it is about to have, so that a seal does not
         # evict a block's worth of old data to make room for a raw copy that lives a fraction of a second.
         per_sample = self._payload_bytes / self._payload_samples if self._payload_samples else 8.0
-        record = _Sealed(state.name, seq, block.timestamps[0], block.timestamps[-1],
-                         _Raw(state.name, block, heads, metas), block.samples,
-                         _SEALED_RECORD_BYTES + int(per_sample * block.samples))
+        record = SealedRecord(state.name, seq, block.timestamps[0], block.timestamps[-1],
+                         RawBlock(state.name, block, heads, metas), block.samples,
+                         SEALED_RECORD_BYTES + int(per_sample * block.samples))
         self._sealed.append(record)
         self._sealed_bytes += record.nbytes
         self._sealed_samples += record.samples
         return record
 
-    def _finish(self, record: _Sealed) -> None:
+    def _catalog(self, block: OpenBlock) -> tuple[list[tuple[str, Labels, str]], tuple[SeriesMeta, ...]]:
+        heads = [(series.name, series.labels, series.family) for series in block.series]
+        names = dict.fromkeys(head[2] for head in heads)
+        return heads, tuple(self._families.get(f) or SeriesMeta(f, UNTYPED, "", "") for f in names)
+
+    def _finish(self, record: SealedRecord) -> None:
         """Encodes a detached block outside the lock (nobody writes it any more), then installs it."""
         encoded = None if record.gone else _encode(record)
         with self._lock:
             self._install(record, encoded)
 
-    def _install(self, record: _Sealed, encoded: tuple[bytes, int] | None) -> None:
+    def _install(self, record: SealedRecord, encoded: tuple[bytes, int] | None) -> None:
         if record.gone:  # evicted or dropped meanwhile
             return
         if encoded is None:  # keep it raw, priced honestly
@@ -293,15 +246,17 @@ class FlightRecorder:
             record.nbytes = raw_bytes
         else:
             payload, samples = encoded
-            nbytes = _SEALED_RECORD_BYTES + sys.getsizeof(payload)
+            nbytes = SEALED_RECORD_BYTES + sys.getsizeof(payload)
             self._sealed_bytes += nbytes - record.nbytes
             self._sealed_samples += samples - record.samples
             self._payload_bytes += len(payload)
             self._payload_samples += samples
             record.payload, record.raw, record.samples, record.nbytes = payload, None, samples, nbytes
+            if self.listener is not None:
+                self._outbox.append((record.source, record.first_ms, record.last_ms, payload))
         self._enforce_budget()
 
-    def _seal_now(self, state: _Source) -> None:
+    def _seal_now(self, state: SourceState) -> None:
         """Detach and encode under the lock: only when the budget cannot hold even the open blocks."""
         record = self._detach(state)
         if record is not None:
@@ -319,7 +274,7 @@ class FlightRecorder:
             else:
                 series.last_block = -1  # lives on in the open block
 
-    def _drop_record(self, record: _Sealed) -> None:
+    def _drop_record(self, record: SealedRecord) -> None:
         record.gone = True
         self._sealed_bytes -= record.nbytes
         self._sealed_samples -= record.samples
@@ -345,13 +300,68 @@ class FlightRecorder:
                 return
             self._seal_now(biggest)
 
+    # ------------------------------------------------------------------ persistence (see fodc.window.durable)
+
+    def open_rows(self, source: str, mark: tuple[int, int] | None = None) -> OpenRows | None:
+        """A copy of the scrapes in `source`'s open block, only those after `mark` if that block is still open;
+        None if there are none. The copy is taken under the lock (a memory copy); encoding is the caller's."""
+        with self._lock:
+            state = self._sources.get(source)
+            if state is None:
+                return None
+            block = state.open
+            first = mark[1] if mark is not None and mark[0] == state.next_seq else 0
+            if block.rows <= first:
+                return None
+            heads, metas = self._catalog(block)
+            grid = memoryview(block.cells).cast("B")
+            try:  # one copy: slices of the view, joined
+                cells = b"".join([grid[8 * (s.base + first):8 * (s.base + block.rows)] for s in block.series])
+            finally:
+                grid.release()  # an exported buffer would stop the grid from growing
+            return OpenRows(source, state.next_seq, first, block.rows, block.timestamps[first:].tolist(), metas,
+                            heads, cells)
+
+    def restore(self, payload: bytes, catalogs: dict | None = None) -> int:
+        """Takes back a sealed block a listener was given (read from disk after a restart) as the newest sealed
+        block of its source, and returns its sample count. Blocks go back oldest first and before the source's
+        next scrape; one that is not newer than what the source holds raises ValueError, bad bytes CodecError.
+        `catalogs` (codec.decode_block) saves parsing the same series list again for each block of a source."""
+        summary = summarize_block(payload, catalogs)
+        if payload[0] != FORMAT_VERSION:
+            raise CodecError(f"a block of format {payload[0]} holds open scrapes, not a sealed block")
+        first, last = summary.timestamps_ms[0], summary.timestamps_ms[-1]
+        with self._lock:
+            state = self._sources.get(summary.source)
+            if state is None:
+                state = self._sources[summary.source] = SourceState(summary.source, self.block_scrapes)
+            if state.open.rows or (state.newest_ms is not None and first <= state.newest_ms):
+                raise ValueError(f"block of {summary.source!r} from {first} is not after what the source holds")
+            seq = state.next_seq
+            state.next_seq += 1
+            for name, labels, family in summary.heads:
+                series = state.series.get((name, labels)) or self._new_series(state, name, labels, family)
+                series.last_block = seq
+            record = SealedRecord(summary.source, seq, first, last, None, summary.samples,
+                             SEALED_RECORD_BYTES + sys.getsizeof(payload))
+            record.payload = payload
+            self._sealed.append(record)
+            self._sealed_bytes += record.nbytes
+            self._sealed_samples += record.samples
+            self._payload_bytes += len(payload)
+            self._payload_samples += record.samples
+            state.newest_ms = last
+            self._update_families({meta.name: meta for meta in summary.families})
+            self._enforce_budget()
+        return summary.samples
+
     def drop_source(self, source: str) -> None:
         """Forgets everything of `source` (an endpoint that went away for good)."""
         with self._lock:
             state = self._sources.pop(source, None)
             if state is None:
                 return
-            kept: deque[_Sealed] = deque()
+            kept: deque[SealedRecord] = deque()
             for record in self._sealed:
                 if record.source != source:
                     kept.append(record)
@@ -364,12 +374,15 @@ class FlightRecorder:
     # ------------------------------------------------------------------ read
 
     def latest(self) -> list[SeriesWindow]:
-        """The newest point of every series present in its source's most recent scrape."""
+        """The newest point of every series present in its source's most recent scrape (none of a source whose
+        most recent scrape is older than `latest_from_ms`)."""
         result: list[SeriesWindow] = []
-        from_sealed: list[tuple[bytes | None, _Raw | None]] = []
+        from_sealed: list[tuple[bytes | None, RawBlock | None]] = []
         with self._lock:
             metas = dict(self._families)
             for state in self._sources.values():
+                if self.latest_from_ms is not None and (state.newest_ms or 0) < self.latest_from_ms:
+                    continue  # e.g. read back from disk: history, not what the node reports now
                 block = state.open
                 rows = block.rows
                 if rows == 0:  # only right after a forced seal: the newest scrape is in the last sealed block
@@ -380,12 +393,12 @@ class FlightRecorder:
                 timestamp = block.timestamps[-1]
                 for series, value in zip(block.series, block.row_values(rows - 1), strict=True):
                     if value is not None:
-                        result.append(_window(metas, state.name, series.name, series.labels, series.family,
+                        result.append(make_window(metas, state.name, series.name, series.labels, series.family,
                                               [timestamp], [value]))
         for payload, raw in from_sealed:
-            for source, name, labels, family, block_metas, timestamps, values in _read_sealed(payload, raw, None):
+            for source, name, labels, family, block_metas, timestamps, values in read_sealed(payload, raw, None):
                 if values[-1] is not None:
-                    result.append(_window(metas, source, name, labels, family, timestamps[-1:], values[-1:],
+                    result.append(make_window(metas, source, name, labels, family, timestamps[-1:], values[-1:],
                                           block_metas))
         return result
 
@@ -400,7 +413,7 @@ class FlightRecorder:
         bound the range or the names (a whole day of 5k series is ~29 M points), or walk it in time slices."""
         lo = -(2**63) if start_ms is None else start_ms
         hi = 2**63 if end_ms is None else end_ms
-        wanted = _family_filter(names, name_pattern)
+        wanted = family_filter(names, name_pattern)
         with self._lock:
             metas = dict(self._families)
             sealed = [(r.payload, r.raw) for r in self._sealed if r.last_ms >= lo and r.first_ms <= hi]
@@ -415,16 +428,16 @@ class FlightRecorder:
                 opened.append((state.name, block.timestamps[first:stop].tolist(), columns))
         points: dict[tuple[str, str, Labels], tuple[str, Mapping[str, SeriesMeta], list[int], list[float]]] = {}
         for payload, raw in sealed:  # oldest first, so each series' points come out in time order
-            for source, name, labels, family, block_metas, timestamps, values in _read_sealed(payload, raw, wanted):
+            for source, name, labels, family, block_metas, timestamps, values in read_sealed(payload, raw, wanted):
                 first, stop = bisect_left(timestamps, lo), bisect_right(timestamps, hi)
-                _collect(points, source, name, labels, family, block_metas, timestamps[first:stop],
+                collect(points, source, name, labels, family, block_metas, timestamps[first:stop],
                          values[first:stop])
         for source, timestamps, columns in opened:
             for name, labels, family, cells in columns:
-                _collect(points, source, name, labels, family, {}, timestamps, cells_to_values(cells))
+                collect(points, source, name, labels, family, {}, timestamps, cells_to_values(cells))
         for (source, name, labels), (family, block_metas, timestamps, values) in points.items():
             if timestamps:
-                yield _window(metas, source, name, labels, family, timestamps, values, block_metas)
+                yield make_window(metas, source, name, labels, family, timestamps, values, block_metas)
 
     def stats(self, interval_s: float | None = None) -> WindowStats:
         """Figures about the window; `interval_s` (else the observed scrape interval) drives the estimate."""
@@ -457,28 +470,7 @@ class FlightRecorder:
         return (stamps[-1] - stamps[0]) / (len(stamps) - 1) / 1000.0
 
 
-def _read_sealed(payload: bytes | None, raw: _Raw | None,
-                 wanted: Callable[[str], bool] | None) -> Iterator[tuple]:
-    """(source, name, labels, family, block metas, timestamps, values) of every wanted series of a sealed block,
-    from its bytes, or from its raw form while it is still being encoded."""
-    if payload is not None:
-        try:
-            decoded = decode_block(payload, wanted)
-        except CodecError as exc:
-            log.error("flight recorder: unreadable sealed block skipped: %s", exc)
-            return
-        block_metas = {m.name: m for m in decoded.families}
-        for column in decoded.columns:
-            yield (decoded.source, column.name, column.labels, column.family, block_metas, decoded.timestamps_ms,
-                   column.values)
-    elif raw is not None:
-        block_metas = {m.name: m for m in raw.metas}
-        timestamps = raw.block.timestamps.tolist()
-        for name, labels, family, cells in raw.columns(0, len(timestamps), wanted):
-            yield raw.source, name, labels, family, block_metas, timestamps, cells_to_values(cells)
-
-
-def _encode(record: _Sealed) -> tuple[bytes, int] | None:
+def _encode(record: SealedRecord) -> tuple[bytes, int] | None:
     raw = record.raw
     if raw is None:
         return None
@@ -491,36 +483,3 @@ def _encode(record: _Sealed) -> tuple[bytes, int] | None:
         return None
     finally:
         grid.release()
-
-
-def _family_filter(names: Collection[str] | None, pattern: re.Pattern[str] | None) -> Callable[[str], bool] | None:
-    if names is None and pattern is None:
-        return None
-    wanted = None if names is None else frozenset(names)
-    return lambda family: ((wanted is None or family in wanted)
-                           and (pattern is None or pattern.fullmatch(family) is not None))
-
-
-def _collect(points: dict, source: str, name: str, labels: Labels, family: str,
-             block_metas: Mapping[str, SeriesMeta], timestamps: list[int], values: list[float | None]) -> None:
-    entry = points.get((source, name, labels))
-    if entry is None:
-        entry = points[(source, name, labels)] = (family, block_metas, [], [])
-    out_times, out_values = entry[2], entry[3]
-    if None not in values:
-        out_times.extend(timestamps)
-        out_values.extend(values)
-        return
-    for timestamp, value in zip(timestamps, values, strict=True):
-        if value is not None:
-            out_times.append(timestamp)
-            out_values.append(value)
-
-
-def _window(metas: Mapping[str, SeriesMeta], source: str, name: str, labels: Labels, family: str,
-            timestamps: list[int], values: list[float],
-            block_metas: Mapping[str, SeriesMeta] | None = None) -> SeriesWindow:
-    meta = metas.get(family) or (block_metas.get(family) if block_metas else None)
-    if meta is None:
-        meta = SeriesMeta(family, _UNTYPED, "", "")
-    return SeriesWindow(name, labels, meta.type, meta.help, meta.unit, source, timestamps, values, family)

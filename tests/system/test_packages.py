@@ -171,6 +171,34 @@ def test_data_directory_belongs_to_fodc(deployment: Deployment) -> None:
     assert [line for line in owners if line] == ["fodc:fodc 750"] * 3
 
 
+def test_agent_window_survives_a_sigkill_under_the_hardened_unit(deployment: Deployment) -> None:
+    """The shipped unit lets the agent write its window to /var/lib/fodc/agent/window, and systemd's restart
+    after a SIGKILL reads it back (OS telemetry every second feeds the window; the node is absent here)."""
+    container = deployment.container
+    drop_in = "/etc/systemd/system/fodc-agent.service.d"
+    container.write_file(f"{drop_in}/50-test-window.conf",
+                         "[Service]\nEnvironment=FODC_KTM_INTERVAL=1s FODC_WINDOW_INTERIM_SCRAPES=1\n")
+    container.systemctl("daemon-reload")
+    container.systemctl("restart", "fodc-agent")
+    try:
+        _wait_for(lambda: container.run("test", "-s", "/var/lib/fodc/agent/window/window.interim",
+                                        check=False).returncode == 0, 60, "the interim file")
+        owner = container.run("stat", "-c", "%U:%G %a", "/var/lib/fodc/agent/window").stdout.strip()
+        assert owner == "fodc:fodc 750"
+        killed = _main_pid(container, "fodc-agent")
+        since = _container_now(container)
+        container.systemctl("kill", "-s", "SIGKILL", "fodc-agent")
+        _wait_for(lambda: _restarted(container, "fodc-agent", killed), 60, "fodc-agent restarted")
+        journal = _wait_for(lambda: (lambda text: text if "window recovered from disk" in text else None)(
+            _journal(container, "fodc-agent", since)), 60, "the recovery line in the journal")
+        assert re.search(r"interim_scrapes\W+[1-9]", journal), journal[-2000:]
+        assert "window directory:" not in journal  # no write or open error under ProtectSystem=strict
+    finally:
+        container.run("rm", "-rf", drop_in)
+        container.systemctl("daemon-reload")
+        container.systemctl("restart", "fodc-agent")
+
+
 def test_conffiles_are_registered_with_dpkg(deployment: Deployment) -> None:
     listed = deployment.container.run("dpkg-query", "-W", "-f=${Conffiles}\n", "fodc-agent", "fodc-proxy").stdout
     paths = {line.split()[0] for line in listed.splitlines() if line.strip()}

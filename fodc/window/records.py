@@ -1,0 +1,81 @@
+"""The recorder's bookkeeping records: one per series, per source and per sealed block (recorder.py owns them).
+
+Plain mutable slots objects, touched only under the recorder's lock; kept apart so recorder.py holds the logic.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from fodc.window.model import Labels, SeriesMeta
+from fodc.window.openblock import OpenBlock
+
+SeriesKey = tuple[str, Labels]
+
+
+class SeriesEntry:
+    """One series of one source. `base` is its column in the open block (-1: none); `last_block` the sequence
+    number of the newest sealed block holding it (-1: none)."""
+
+    __slots__ = ("name", "labels", "family", "base", "last_block", "cost")
+
+    def __init__(self, name: str, labels: Labels, family: str) -> None:
+        self.name = name
+        self.labels = labels
+        self.family = family
+        self.base = -1
+        self.last_block = -1
+        self.cost = 0
+
+
+class SourceState:
+    __slots__ = ("name", "series", "open", "newest_ms", "next_seq")
+
+    def __init__(self, name: str, capacity: int) -> None:
+        self.name = name
+        self.series: dict[SeriesKey, SeriesEntry] = {}
+        self.open = OpenBlock(capacity)
+        self.newest_ms: int | None = None
+        self.next_seq = 0
+
+    def nbytes(self) -> int:
+        return sys.getsizeof(self) + sys.getsizeof(self.series) + self.open.nbytes()
+
+
+class SealedRecord:
+    """One sealed block in the eviction queue. Between detaching a full open block and finishing its encoding
+    (outside the lock) `payload` is None and `raw` holds the detached, no longer written, block."""
+
+    __slots__ = ("source", "seq", "first_ms", "last_ms", "payload", "raw", "samples", "nbytes", "gone")
+
+    def __init__(self, source: str, seq: int, first_ms: int, last_ms: int, raw: RawBlock | None, samples: int,
+                 nbytes: int) -> None:
+        self.source = source
+        self.seq = seq
+        self.first_ms = first_ms
+        self.last_ms = last_ms
+        self.payload: bytes | None = None
+        self.raw: RawBlock | None = raw
+        self.samples = samples
+        self.nbytes = nbytes
+        self.gone = False  # evicted or dropped while its encoding was under way
+
+
+@dataclass(frozen=True, slots=True)
+class RawBlock:
+    source: str
+    block: OpenBlock
+    heads: list[tuple[str, Labels, str]]
+    metas: tuple[SeriesMeta, ...]
+
+    def columns(self, first: int, stop: int, wanted: Callable[[str], bool] | None) -> Iterator[tuple]:
+        capacity = self.block.capacity
+        for i, (name, labels, family) in enumerate(self.heads):
+            if wanted is None or wanted(family):
+                yield name, labels, family, self.block.column_bytes(i * capacity, first, stop)
+
+
+# The record object plus its int fields (timestamps and counts are beyond the small-int cache).
+SEALED_RECORD_BYTES = sys.getsizeof(SealedRecord("", 0, 0, 0, None, 0, 0)) + 4 * 32
