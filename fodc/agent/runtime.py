@@ -141,7 +141,7 @@ class AgentRuntime:
         self.session = ProxySession(
             settings.proxy_addr, self.registration, self.heartbeat_info,
             send_timeout_s=settings.send_timeout, max_backoff_s=settings.reconnect_max_backoff,
-            on_connected=self._on_connected, on_disconnected=self._on_disconnected,
+            on_connected=self._on_connected, on_disconnected=self._on_disconnected, tls=settings.proxy_tls,
         )
         self.http = AgentHTTPServer(settings.http_listen_addr, self.metrics_page, self.health)
 

@@ -20,6 +20,7 @@ import grpc
 from fodc.agent.backoff import Backoff
 from fodc.config import HostPort
 from fodc.model import Registration
+from fodc.tls import ClientTls, TlsFileError, channel_credentials
 from fodc.v1 import fodc_pb2 as pb
 from fodc.v1 import fodc_pb2_grpc as pb_grpc
 from fodc.wire import heartbeat_pb, link_options, registration_to_pb
@@ -94,8 +95,10 @@ class ProxySession:
         on_connected: Callable[[Connected], None] = lambda c: None,
         on_disconnected: Callable[[], None] = lambda: None,
         on_progress: Callable[[], None] = lambda: None,
+        tls: ClientTls | None = None,
     ) -> None:
         self.proxy_addr = proxy_addr
+        self.tls = tls
         self._registration = registration
         self._heartbeat_info = heartbeat_info
         self.send_timeout_s = send_timeout_s
@@ -130,9 +133,14 @@ class ProxySession:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            channel = grpc.insecure_channel(f"{self.proxy_addr.dial_host}:{self.proxy_addr.port}",
-                                            options=channel_options(self.max_message_bytes))
             delay = None
+            try:
+                channel = self._channel()
+            except TlsFileError as exc:  # e.g. a renewed certificate half-written: try again later
+                self.last_error = str(exc)
+                log.error("cannot set up TLS to the proxy", extra={"fields": {"reason": str(exc)}})
+                self._stop.wait(self._backoff.next_delay())
+                continue
             try:
                 self._session(channel)
                 self._backoff.reset()
@@ -144,6 +152,11 @@ class ProxySession:
             except (SessionError, grpc.RpcError) as exc:
                 self.last_error = _describe(exc)
                 level = logging.WARNING if self.state == "registered" else logging.INFO
+                if self.tls is not None and self.state != "registered" and _unavailable(exc):
+                    self.last_error += (" (TLS: the proxy refuses certificates its --grpc-tls-client-ca did not "
+                                        "sign, and this agent trusts only a proxy certificate signed by "
+                                        "--proxy-tls-ca)")
+                    level = logging.WARNING
                 log.log(level, "proxy stream ended; reconnecting", extra={"fields": {
                     "proxy": str(self.proxy_addr), "reason": self.last_error}})
             except Exception as exc:  # never let the session thread die: the agent must keep trying
@@ -159,6 +172,16 @@ class ProxySession:
                 return
             pause = delay if delay is not None else self._backoff.next_delay()
             self._stop.wait(pause)
+
+    def _channel(self) -> grpc.Channel:
+        """A new channel per connection attempt, so renewed certificate files are read on reconnect."""
+        target = f"{self.proxy_addr.dial_host}:{self.proxy_addr.port}"
+        options: list = channel_options(self.max_message_bytes)
+        if self.tls is None:
+            return grpc.insecure_channel(target, options=options)
+        if self.tls.server_name:
+            options.append(("grpc.ssl_target_name_override", self.tls.server_name))
+        return grpc.secure_channel(target, channel_credentials(self.tls), options=options)
 
     # --------------------------------------------------------------- one stream
 
@@ -243,6 +266,10 @@ def _pump(call: Iterator[pb.ProxyMessage], replies: queue.Queue[object]) -> None
             replies.put(exc, timeout=5)
     except queue.Full:
         pass
+
+
+def _unavailable(exc: BaseException) -> bool:
+    return isinstance(exc, grpc.RpcError) and hasattr(exc, "code") and exc.code() == grpc.StatusCode.UNAVAILABLE
 
 
 def _describe(exc: BaseException) -> str:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from fodc import config
 from fodc.config import HostPort
 from fodc.incident.rules import RuleError, ThresholdRule, parse_rule
+from fodc.tls import ClientTls, TlsFileError, read_pem
 
 DEFAULT_CONFIG = "/etc/fodc/agent.conf"
 DEFAULT_WINDOW_DIR = "/var/lib/fodc/agent/window"
@@ -42,6 +43,7 @@ class AgentSettings:
     window_interim_scrapes: int
     window_block_scrapes: int
     send_timeout: float
+    proxy_tls: ClientTls | None
     reconnect_max_backoff: float
     shutdown_timeout: float
     ktm_enabled: str
@@ -115,6 +117,13 @@ def build_parser() -> config.OneLineErrorParser:
     proxy = parser.add_argument_group("connection to the proxy")
     proxy.add_argument("--proxy-addr", type=config.node_address, default=config.node_address("127.0.0.1:17900"),
                        help="the FODC proxy's gRPC address host:port")
+    proxy.add_argument("--proxy-tls-ca", default=None,
+                       help="CA certificate (PEM) that signed the proxy's certificate; setting it turns TLS on")
+    proxy.add_argument("--proxy-tls-cert", default=None,
+                       help="this agent's certificate (PEM) for mutual TLS, when the proxy asks for one")
+    proxy.add_argument("--proxy-tls-key", default=None, help="the private key (PEM) of --proxy-tls-cert")
+    proxy.add_argument("--proxy-tls-server-name", default=None,
+                       help="name to expect in the proxy's certificate (default: the host of --proxy-addr)")
     proxy.add_argument("--send-timeout", type=config.positive_duration, default=10.0,
                        help="deadline for any message to the proxy; a stuck stream is torn down and redialed")
     proxy.add_argument("--reconnect-max-backoff", type=config.positive_duration, default=30.0,
@@ -279,6 +288,7 @@ def parse_settings(argv: Sequence[str] | None = None) -> AgentSettings:
         window_interim_scrapes=ns.window_interim_scrapes,
         window_block_scrapes=ns.window_block_scrapes,
         send_timeout=ns.send_timeout,
+        proxy_tls=_proxy_tls(parser, ns),
         reconnect_max_backoff=ns.reconnect_max_backoff,
         shutdown_timeout=ns.shutdown_timeout,
         ktm_enabled=ns.ktm_enabled,
@@ -339,3 +349,22 @@ def _window_dir(parser: config.OneLineErrorParser, ns: argparse.Namespace) -> st
     if not window_dir.startswith("/"):
         parser.error(f"argument --window-dir: {ns.window_dir!r} must be an absolute path, or '' or off")
     return window_dir
+
+
+def _proxy_tls(parser: config.OneLineErrorParser, ns: argparse.Namespace) -> ClientTls | None:
+    """TLS to the proxy when --proxy-tls-ca is set; the files are checked now so a typo stops the agent."""
+    if not ns.proxy_tls_ca:
+        if ns.proxy_tls_cert or ns.proxy_tls_key:
+            parser.error("argument --proxy-tls-cert/--proxy-tls-key: need --proxy-tls-ca as well")
+        return None
+    if bool(ns.proxy_tls_cert) != bool(ns.proxy_tls_key):
+        parser.error("argument --proxy-tls-cert: --proxy-tls-cert and --proxy-tls-key go together")
+    try:
+        for path, option in ((ns.proxy_tls_ca, "--proxy-tls-ca"), (ns.proxy_tls_cert, "--proxy-tls-cert"),
+                             (ns.proxy_tls_key, "--proxy-tls-key")):
+            if path:
+                read_pem(path, option)
+    except TlsFileError as exc:
+        parser.error(f"argument {exc}")
+    return ClientTls(ns.proxy_tls_ca, ns.proxy_tls_cert or None, ns.proxy_tls_key or None,
+                     ns.proxy_tls_server_name or None)

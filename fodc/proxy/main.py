@@ -68,6 +68,8 @@ class ProxyApplication(BaseApplication):
             "post_worker_init": self._post_worker_init,
             "worker_exit": self._worker_exit,
         }
+        if s.http_tls_cert:
+            options.update(certfile=s.http_tls_cert, keyfile=s.http_tls_key)
         for key, value in options.items():
             self.cfg.set(key, value)
 

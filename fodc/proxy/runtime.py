@@ -26,6 +26,7 @@ from fodc.proxy.registry import AgentRegistry
 from fodc.proxy.selfmetrics import ProxyMetrics
 from fodc.proxy.settings import ProxySettings
 from fodc.systemd import Notifier, ProgressWatchdog
+from fodc.tls import server_credentials
 from fodc.v1 import fodc_pb2_grpc as pb_grpc
 from fodc.wire import link_options
 
@@ -92,14 +93,18 @@ class ProxyRuntime:
         address = str(self.settings.grpc_listen_addr)
         if address.startswith(":"):
             address = "[::]" + address
-        if server.add_insecure_port(address) == 0:
+        tls = self.settings.grpc_tls
+        bound = (server.add_secure_port(address, server_credentials(tls)) if tls is not None
+                 else server.add_insecure_port(address))
+        if bound == 0:
             raise RuntimeError(f"cannot listen for agents on {self.settings.grpc_listen_addr}")
         server.start()
         self._server = server
         self._sweeper = threading.Thread(target=self._sweep_loop, name="registry-health", daemon=True)
         self._sweeper.start()
         self.watchdog.start()
-        log.info("gRPC server listening", extra={"fields": {"address": address}})
+        log.info("gRPC server listening", extra={"fields": {
+            "address": address, "tls": "off" if tls is None else "mutual" if tls.client_ca else "server-only"}})
 
     def status_line(self) -> str:
         counts = self.registry.counts()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from fodc import config
 from fodc.config import HostPort
 from fodc.proxy.auth import TokenFileError, load_tokens
+from fodc.tls import ServerTls, TlsFileError, read_pem
 
 DEFAULT_CONFIG = "/etc/fodc/proxy.conf"
 
@@ -22,6 +24,9 @@ class ProxySettings:
     max_agents: int
     grpc_max_msg_size: int
     metrics_timeout: float
+    grpc_tls: ServerTls | None
+    http_tls_cert: str | None
+    http_tls_key: str | None
     command_timeout: float
     auth: str
     auth_tokens_file: str
@@ -50,6 +55,14 @@ def build_parser() -> config.OneLineErrorParser:
                      help="address of the HTTP API")
     net.add_argument("--grpc-max-msg-size", type=config.byte_size, default=4 * 1024 * 1024,
                      help="largest gRPC message accepted or sent, in bytes; agents chunk replies below it")
+    net.add_argument("--grpc-tls-cert", default=None,
+                     help="the proxy's certificate (PEM) for the agents' gRPC link; with --grpc-tls-key turns TLS on")
+    net.add_argument("--grpc-tls-key", default=None, help="the private key (PEM) of --grpc-tls-cert")
+    net.add_argument("--grpc-tls-client-ca", default=None,
+                     help="CA (PEM) that signs agent certificates; setting it makes TLS mutual: agents without a "
+                     "certificate from this CA are refused")
+    net.add_argument("--http-tls-cert", default=None, help="certificate (PEM) for HTTPS on the HTTP API")
+    net.add_argument("--http-tls-key", default=None, help="the private key (PEM) of --http-tls-cert")
     net.add_argument("--http-threads", type=config.positive_int, default=16,
                      help="concurrent HTTP requests served by the single gunicorn worker")
     agents = parser.add_argument_group("agents")
@@ -93,6 +106,9 @@ def parse_settings(argv: Sequence[str] | None = None) -> ProxySettings:
     if ns.agent_cleanup_timeout <= ns.agent_heartbeat_timeout:
         parser.error(f"argument --agent-cleanup-timeout: {ns.agent_cleanup_timeout:g}s must be greater than "
                      f"--agent-heartbeat-timeout ({ns.agent_heartbeat_timeout:g}s)")
+    if bool(ns.http_tls_cert) != bool(ns.http_tls_key):
+        parser.error("argument --http-tls-cert: --http-tls-cert and --http-tls-key go together")
+    _check_pem(parser, (ns.http_tls_cert, "--http-tls-cert"), (ns.http_tls_key, "--http-tls-key"))
     if ns.auth != "off" and os.path.exists(ns.auth_tokens_file):
         try:
             load_tokens(ns.auth_tokens_file)
@@ -106,6 +122,9 @@ def parse_settings(argv: Sequence[str] | None = None) -> ProxySettings:
         max_agents=ns.max_agents,
         grpc_max_msg_size=ns.grpc_max_msg_size,
         metrics_timeout=ns.metrics_timeout,
+        grpc_tls=_grpc_tls(parser, ns),
+        http_tls_cert=ns.http_tls_cert or None,
+        http_tls_key=ns.http_tls_key or None,
         command_timeout=ns.command_timeout,
         auth=ns.auth,
         auth_tokens_file=ns.auth_tokens_file,
@@ -119,3 +138,24 @@ def parse_settings(argv: Sequence[str] | None = None) -> ProxySettings:
         log_level=ns.log_level,
         log_format=ns.log_format,
     )
+
+
+def _check_pem(parser: config.OneLineErrorParser, *files: tuple[str | None, str]) -> None:
+    try:
+        for path, option in files:
+            if path:
+                read_pem(path, option)
+    except TlsFileError as exc:
+        parser.error(f"argument {exc}")
+
+
+def _grpc_tls(parser: config.OneLineErrorParser, ns: argparse.Namespace) -> ServerTls | None:
+    if not (ns.grpc_tls_cert or ns.grpc_tls_key):
+        if ns.grpc_tls_client_ca:
+            parser.error("argument --grpc-tls-client-ca: needs --grpc-tls-cert and --grpc-tls-key")
+        return None
+    if not (ns.grpc_tls_cert and ns.grpc_tls_key):
+        parser.error("argument --grpc-tls-cert: --grpc-tls-cert and --grpc-tls-key go together")
+    _check_pem(parser, (ns.grpc_tls_cert, "--grpc-tls-cert"), (ns.grpc_tls_key, "--grpc-tls-key"),
+               (ns.grpc_tls_client_ca, "--grpc-tls-client-ca"))
+    return ServerTls(ns.grpc_tls_cert, ns.grpc_tls_key, ns.grpc_tls_client_ca or None)

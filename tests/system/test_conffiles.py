@@ -19,7 +19,11 @@ from .conftest import REPO
 # Commented lines that show an example rather than a default (the option has none, or it is host-specific).
 AGENT_EXAMPLES = {"node-role", "node-id", "node-gossip-address", "node-labels", "ktm-cgroup-path",
                   "ktm-kernel-source", "node-pid-file", "node-systemd-unit", "node-config-file",
-                  "node-secret-names", "memory-limit", "incident-rule", "node-log-file"}
+                  "node-secret-names", "memory-limit", "incident-rule", "node-log-file", "proxy-tls-ca",
+                  "proxy-tls-cert", "proxy-tls-key", "proxy-tls-server-name"}
+# Examples naming certificate files that exist only on a configured host.
+AGENT_FILE_EXAMPLES = {"proxy-tls-ca", "proxy-tls-cert", "proxy-tls-key"}
+PROXY_EXAMPLES = {"grpc-tls-cert", "grpc-tls-key", "grpc-tls-client-ca", "http-tls-cert", "http-tls-key"}
 
 
 @pytest.fixture(autouse=True)
@@ -68,7 +72,8 @@ def test_conffiles_set_nothing_until_edited() -> None:
 def test_proxy_conffile_shows_the_real_defaults(tmp_path: Path) -> None:
     uncommented = tmp_path / "proxy.conf"
     uncommented.write_text("".join(f"{key} = {value}\n"
-                                   for key, value in _commented_settings(REPO / "packaging/etc/proxy.conf").items()))
+                                   for key, value in _commented_settings(REPO / "packaging/etc/proxy.conf").items()
+                                   if key not in PROXY_EXAMPLES))
     assert proxy_settings.parse_settings(["--config", str(uncommented)]) == proxy_settings.parse_settings(
         ["--config", _empty_config(tmp_path)])
 
@@ -86,7 +91,7 @@ def test_agent_conffile_shows_the_real_defaults(tmp_path: Path) -> None:
 def test_agent_conffile_examples_are_valid_settings(tmp_path: Path) -> None:
     settings = _commented_settings(REPO / "packaging/etc/agent.conf")
     examples = tmp_path / "agent.conf"
-    examples.write_text("".join(f"{key} = {settings[key]}\n" for key in sorted(AGENT_EXAMPLES)))
+    examples.write_text("".join(f"{key} = {settings[key]}\n" for key in sorted(AGENT_EXAMPLES - AGENT_FILE_EXAMPLES)))
     parsed = agent_settings.parse_settings(["--config", str(examples)])
     assert (parsed.node_role, parsed.node_id, dict(parsed.node_labels)) == (
         "datanode-hot", "banyandb-1", {"zone": "a", "rack": "r1"})
