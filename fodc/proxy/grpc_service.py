@@ -26,6 +26,27 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+class RateGuard:
+    """At most `limit` events per `per_s` seconds (a fixed window: cheap, and exact enough to spot a flood)."""
+
+    def __init__(self, limit: int, per_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.per_s, self._clock = limit, per_s, clock
+        self._window_start, self._count = clock(), 0
+
+    def allow(self) -> bool:
+        now = self._clock()
+        if now - self._window_start >= self.per_s:
+            self._window_start, self._count = now, 0
+        self._count += 1
+        return self._count <= self.limit
+
+
+# An agent sends one heartbeat per interval (10 s by default); dozens a second is a broken or hostile client.
+MAX_AGENT_MESSAGES_PER_10S = 100
+# Late chunks of abandoned requests are normal; thousands in a row that match nothing are not.
+MAX_UNMATCHED_REPLIES = 5_000
+
+
 class LinkTable:
     """agent id -> its current request link for one stream kind (metrics or commands)."""
 
@@ -90,8 +111,14 @@ class FODCServicer(pb_grpc.FODCServiceServicer):
         connection: int | None = None
         agent_id = ""
         node = ""
+        guard = RateGuard(MAX_AGENT_MESSAGES_PER_10S, 10.0)
         try:
             for msg in request_iterator:
+                if not guard.allow():
+                    log.warning("agent stream flooding; disconnected", extra={"fields": {
+                        "agent_id": agent_id, "node_id": node, "peer": context.peer()}})
+                    context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                  f"more than {MAX_AGENT_MESSAGES_PER_10S} messages in 10 s; disconnected")
                 kind = msg.WhichOneof("body")
                 if kind == "register":
                     reg = registration_from_pb(msg.register)
@@ -184,7 +211,7 @@ class FODCServicer(pb_grpc.FODCServiceServicer):
         yield from self._serve_requests("commands", self.command_links, request_iterator, context, _route_command)
 
     def _serve_requests(self, kind: str, table: LinkTable, replies: Iterator, context: grpc.ServicerContext,
-                        route: Callable[[RequestLink, object], None]) -> Iterator:
+                        route: Callable[[RequestLink, object], bool]) -> Iterator:
         """A stream the agent opens with a hello (its agent id); we send requests, it answers by id."""
         hello = next(replies, None)
         if hello is None:
@@ -209,24 +236,32 @@ class FODCServicer(pb_grpc.FODCServiceServicer):
             table.remove(link)
 
 
-def _route_metrics(link: RequestLink, reply: pb.MetricsReply) -> None:
+def _route_metrics(link: RequestLink, reply: pb.MetricsReply) -> bool:
     chunk = reply if len(reply.families) else None
-    link.route(reply.request_id, chunk, reply.ByteSize(), reply.done, reply.error or None)
+    return link.route(reply.request_id, chunk, reply.ByteSize(), reply.done, reply.error or None)
 
 
 _FINAL_STATES = {pb.CommandReply.DONE, pb.CommandReply.FAILED, pb.CommandReply.CANCELLED, pb.CommandReply.REJECTED}
 
 
-def _route_command(link: RequestLink, reply: pb.CommandReply) -> None:
+def _route_command(link: RequestLink, reply: pb.CommandReply) -> bool:
     # Every state change is delivered (the job tracker shows it); the final one also ends the request.
-    link.route(reply.command_id, reply, reply.ByteSize(), reply.state in _FINAL_STATES)
+    return link.route(reply.command_id, reply, reply.ByteSize(), reply.state in _FINAL_STATES)
 
 
-def _read_replies(replies: Iterator, link: RequestLink, route: Callable[[RequestLink, object], None],
+def _read_replies(replies: Iterator, link: RequestLink, route: Callable[[RequestLink, object], bool],
                   kind: str) -> None:
+    unmatched = 0
     try:
         for reply in replies:
-            route(link, reply)
+            if route(link, reply) is False:
+                unmatched += 1
+                if unmatched > MAX_UNMATCHED_REPLIES:
+                    log.warning("agent floods a request stream with replies nobody asked for; closing it",
+                                extra={"fields": {"agent_id": link.agent_id, "kind": kind}})
+                    return
+            else:
+                unmatched = 0
     except grpc.RpcError:
         pass
     finally:

@@ -8,10 +8,12 @@ the old entry (same agent id), so reconnects never leave duplicates behind.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from fodc.config import ROLES
 from fodc.model import Registration
 
 ONLINE = "online"
@@ -175,10 +177,25 @@ class AgentRegistry:
         }
 
 
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+MAX_LABELS, MAX_TEXT = 32, 256
+
+
 def _validate(reg: Registration) -> None:
+    """Refuses what no agent of ours would send: the registration comes from the network."""
     if not reg.node_id:
         raise RegistrationError("registration has no node id")
+    if len(reg.node_id) > MAX_TEXT or not reg.node_id.isprintable() or any(c.isspace() for c in reg.node_id):
+        raise RegistrationError(f"invalid node id {reg.node_id[:64]!r} (printable, no spaces, at most {MAX_TEXT})")
     if not reg.role:
         raise RegistrationError("registration has no role")
+    if reg.role not in ROLES:
+        raise RegistrationError(f"unknown role {reg.role[:64]!r} (this proxy knows {', '.join(ROLES)})")
+    if len(reg.labels) > MAX_LABELS:
+        raise RegistrationError(f"too many labels ({len(reg.labels)}; at most {MAX_LABELS})")
+    for name, value in reg.labels.items():
+        if not _LABEL_NAME.match(name) or len(name) > MAX_TEXT or len(value) > MAX_TEXT:
+            raise RegistrationError(f"invalid label {name[:64]!r} (a Prometheus label name; value at most "
+                                    f"{MAX_TEXT} characters)")
     if not reg.primary.ip or not 0 < reg.primary.port < 65536:
         raise RegistrationError(f"registration has an invalid primary address {reg.primary}")

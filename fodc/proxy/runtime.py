@@ -33,6 +33,7 @@ from fodc.wire import link_options
 log = logging.getLogger(__name__)
 
 STALL_SIGNAL = signal.SIGUSR2
+STREAMS_PER_AGENT = 3
 
 
 def grpc_server_options(max_message_bytes: int) -> list[tuple[str, int]]:
@@ -40,6 +41,8 @@ def grpc_server_options(max_message_bytes: int) -> list[tuple[str, int]]:
     return [
         *link_options(max_message_bytes),
         ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+        # An agent needs 3 streams; a client opening dozens on one connection is not an agent.
+        ("grpc.max_concurrent_streams", 8),
         ("grpc.so_reuseport", 0),
     ]
 
@@ -85,9 +88,11 @@ class ProxyRuntime:
         elif not self.authorizer.tokens:
             log.warning("no API tokens configured: control actions will be refused", extra={"fields": {
                 "auth_tokens_file": self.settings.auth_tokens_file}})
-        # Each agent holds two long-lived streams, each on a pool thread.
-        workers = self.settings.max_agents * 2 + 16
+        # Each agent holds three long-lived streams (registration, metrics, commands), each on a pool thread;
+        # beyond that gRPC answers RESOURCE_EXHAUSTED instead of queueing without bound.
+        workers = self.settings.max_agents * STREAMS_PER_AGENT + 16
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
+                             maximum_concurrent_rpcs=workers,
                              options=grpc_server_options(self.settings.grpc_max_msg_size))
         pb_grpc.add_FODCServiceServicer_to_server(self.servicer, server)
         address = str(self.settings.grpc_listen_addr)

@@ -1,0 +1,68 @@
+"""Faults at cluster scale: a silently frozen proxy, an agent killed while it streams a large window."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+
+from procs import free_port, http_get, start_agent, start_proxy, wait_for
+
+from fodc.sim.launcher import start_sim_node
+
+
+def test_an_agent_notices_a_frozen_proxy_and_comes_back_when_it_thaws(tmp_path, daemons):
+    """SIGSTOP makes the proxy a black hole (no FIN, no RST): only keepalive or the send deadline can tell."""
+    proxy = start_proxy(tmp_path)
+    daemons.append(proxy)
+    agent = start_agent(tmp_path, proxy.grpc_addr, "liaison", "frozen-peer", "--send-timeout", "3s")
+    daemons.append(agent)
+    wait_for(lambda: proxy.cluster(status="online"), what="agent online")
+    registered_before = agent.log().count("registered with proxy")
+    worker = proxy.worker_pid()  # the gunicorn worker holds the gRPC server; the master would not matter
+    os.kill(worker, signal.SIGSTOP)
+    try:
+        wait_for(lambda: "proxy stream ended; reconnecting" in agent.log()
+                 or "stream to the proxy is stuck" in agent.log(), 60, interval=0.5,
+                 what="the agent noticing the frozen proxy")
+    finally:
+        os.kill(worker, signal.SIGCONT)
+    wait_for(lambda: agent.log().count("registered with proxy") > registered_before, 60, interval=0.5,
+             what="the agent registered again")
+    nodes = wait_for(lambda: (n := proxy.cluster()) and all(x["status"] == "online" for x in n) and n, 30,
+                     what="online again")
+    assert [n["node_id"] for n in nodes] == ["frozen-peer"]  # one entry, not a stale duplicate
+
+
+def test_an_agent_killed_during_a_large_window_answer_is_named_and_the_answer_stays_valid(tmp_path, daemons):
+    proxy = start_proxy(tmp_path, "--metrics-timeout", "10s")
+    daemons.append(proxy)
+    nodes, agents = [], {}
+    try:
+        for node_id in ("big-1", "big-2"):
+            node = start_sim_node("datanode-hot", free_port(), series=3000)
+            nodes.append(node)
+            agents[node_id] = start_agent(tmp_path, proxy.grpc_addr, "datanode-hot", node_id, "--node-metrics-url",
+                                          node.metrics_url, "--scrape-interval", "0.5s", "--scrape-timeout", "0.5s")
+            daemons.append(agents[node_id])
+        wait_for(lambda: len(proxy.cluster(status="online")) == 2, what="agents online")
+        time.sleep(6)  # a dozen scrapes of 3,000 series each: tens of thousands of points per agent
+        killer = threading.Timer(0.05, agents["big-2"].kill9)
+        killer.start()
+        status, _, body = http_get(f"{proxy.url}/metrics-windows?start={int(time.time()) - 600}", timeout=60)
+        killer.join()
+    finally:
+        for node in nodes:
+            node.stop()
+    assert status == 200
+    answer = json.loads(body)  # complete, valid JSON whatever the moment of the kill
+    by_node = {s["node_id"] for s in answer["series"]}
+    assert "big-1" in by_node
+    missing = {m["node_id"]: m["reason"] for m in answer["missing_agents"]}
+    if "big-2" in missing:
+        assert missing["big-2"]
+    else:  # the whole answer was out before the kill landed
+        assert answer["agents_answered"] == 2
+    assert proxy.cluster(node_id="big-1")[0]["status"] == "online"
