@@ -24,13 +24,20 @@ class BadTime(ValueError):
     pass
 
 
+MAX_UNIX_S = 32503680000.0  # year 3000: beyond it a time is a mistake, not a query
+
+
 def parse_time_ms(text: str, name: str) -> int:
     """Unix seconds (int or float) or RFC 3339 (e.g. 2026-11-23T10:00:00Z) -> unix milliseconds."""
     text = text.strip()
     try:
-        return int(round(float(text) * 1000))
+        seconds = float(text)
     except ValueError:
-        pass
+        seconds = None
+    if seconds is not None:
+        if not 0 <= seconds < MAX_UNIX_S:  # also NaN and infinities
+            raise BadTime(f"invalid {name} {text!r}: unix seconds from 0 to {MAX_UNIX_S:g}")
+        return int(round(seconds * 1000))
     try:
         parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
