@@ -55,6 +55,9 @@ def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
         # We pace reconnects ourselves (with jitter); grpc's own backoff would add minutes after a long outage.
         ("grpc.initial_reconnect_backoff_ms", 200),
         ("grpc.max_reconnect_backoff_ms", 2_000),
+        # Our own connection, never one shared with other channels of this process (the load generator runs
+        # hundreds of agents in one process; each must be a connection of its own, as on real hosts).
+        ("grpc.use_local_subchannel_pool", 1),
     ]
 
 
