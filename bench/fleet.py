@@ -54,7 +54,8 @@ class CachedResponder:
 
 
 class Fleet:
-    def __init__(self, proxy: HostPort, count: int, responder: CachedResponder) -> None:
+    def __init__(self, proxy: HostPort, count: int, responder: CachedResponder, *, metrics_streams: bool = True,
+                 send_timeout_s: float = 10.0) -> None:
         self.sessions: list[ProxySession] = []
         self.streams: list[MetricsStream] = []
         ports = itertools.count(20000)
@@ -63,8 +64,9 @@ class Fleet:
             reg = Registration(node_id=f"fleet-{i}", role=role, primary=Address("127.0.0.1", next(ports)),
                                labels={"fleet": "bench"}, agent_version="bench")
             stream = MetricsStream(responder, workers=1, max_in_flight=4)
-            session = ProxySession(proxy, lambda reg=reg: reg, lambda: ({}, {}), on_connected=stream.connect,
-                                   on_disconnected=stream.disconnect, max_backoff_s=2)
+            session = ProxySession(proxy, lambda reg=reg: reg, lambda: ({}, {}),
+                                   on_connected=stream.connect if metrics_streams else lambda _c: None,
+                                   on_disconnected=stream.disconnect, max_backoff_s=2, send_timeout_s=send_timeout_s)
             self.sessions.append(session)
             self.streams.append(stream)
 
