@@ -26,7 +26,6 @@ from procs import start_proxy, wait_for  # noqa: E402
 
 from fodc.config import HostPort  # noqa: E402
 
-
 HEARTBEAT_S = 10  # the proxy asks for a heartbeat every third of its timeout
 
 

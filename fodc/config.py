@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import math
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import configargparse
 
@@ -82,14 +84,19 @@ def byte_size(text: str) -> int:
     return value
 
 
-def positive_int(text: str) -> int:
+def _number(text: str, cast: type, kind: str, ok: Callable[[float], bool], rule: str) -> Any:
+    """One number option: `cast` parses (else "invalid <kind>"), `ok` checks (else "<rule>")."""
     try:
-        value = int(text)
+        value = cast(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}: must be greater than zero")
+        raise argparse.ArgumentTypeError(f"invalid {kind} {text!r}") from None
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: {rule}")
     return value
+
+
+def positive_int(text: str) -> int:
+    return _number(text, int, "integer", lambda v: v > 0, "must be greater than zero")
 
 
 def host_port(text: str, *, require_host: bool = False, allow_port_zero: bool = False) -> HostPort:
@@ -155,34 +162,16 @@ def labels(text: str) -> dict[str, str]:
 
 
 def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid number {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}: must be a finite number greater than zero")
-    return value
+    return _number(text, float, "number", lambda v: 0 < v < math.inf, "must be a finite number greater than zero")
 
 
 def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}: must not be negative")
-    return value
+    return _number(text, int, "integer", lambda v: v >= 0, "must not be negative")
 
 
 def percent(text: str) -> float:
     """A percentage from 0 to 100; a trailing % is allowed."""
-    try:
-        value = float(text.strip().rstrip("%"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid percentage {text!r}") from None
-    if not 0 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"invalid percentage {text!r}: must be from 0 to 100")
-    return value
+    return _number(text.strip().rstrip("%"), float, "percentage", lambda v: 0 <= v <= 100, "must be from 0 to 100")
 
 
 def name_list(text: str) -> tuple[str, ...]:
