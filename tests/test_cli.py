@@ -101,6 +101,8 @@ def test_config_table_json_and_drift(tmp_path, daemons, sims):
     assert "datanode-hot (2 nodes):" in drift.stdout
     line = next(line for line in drift.stdout.splitlines() if line.startswith("flag.max-memory"))
     assert line.split() == ["flag.max-memory", "4G", "8G"]
+    drift_json = json.loads(fodc("--proxy", proxy.url, "--json", "config", "drift").stdout)
+    assert drift_json["roles"]["datanode-hot"]["differences"]["flag.max-memory"] == {"hot-a": "4G", "hot-b": "8G"}
 
 
 def test_window_csv_and_jsonl(tmp_path, daemons, sims):

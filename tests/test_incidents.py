@@ -150,6 +150,9 @@ def test_cli_lists_incidents_and_downloads_a_bundle(cluster, daemons):
     assert fetched.returncode == 0, fetched.stderr
     with tarfile.open(out) as tar:
         assert any(name.endswith("/window.json") for name in tar.getnames())
+    as_json = subprocess.run([str(BIN / "fodc"), "--proxy", proxy.url, "--json", "incidents", "--node", "hot-cli"],
+                             capture_output=True, text=True, timeout=30)
+    assert as_json.returncode == 0 and incident["id"] in [i["id"] for i in json.loads(as_json.stdout)["incidents"]]
     no_node = subprocess.run([str(BIN / "fodc"), "--proxy", proxy.url, "incidents", "--download", "x"],
                              capture_output=True, text=True, timeout=30)
     assert no_node.returncode == 2 and "--node" in no_node.stderr
