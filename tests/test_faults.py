@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 
-from procs import free_port, http_get, start_agent, start_proxy, wait_for
+from procs import free_port, http_get, http_json, start_agent, start_proxy, wait_for
 
 from fodc.sim.launcher import start_sim_node
 
@@ -66,3 +66,42 @@ def test_an_agent_killed_during_a_large_window_answer_is_named_and_the_answer_st
     else:  # the whole answer was out before the kill landed
         assert answer["agents_answered"] == 2
     assert proxy.cluster(node_id="big-1")[0]["status"] == "online"
+
+
+def test_an_agent_clock_jump_never_loses_the_agent_and_the_window_resumes(tmp_path, daemons):
+    """A backward jump: the window refuses scrapes older than its newest point (said in /cluster, not counted
+    as the node being down) until the clock passes it again; a forward jump is simply later points."""
+    proxy = start_proxy(tmp_path)
+    daemons.append(proxy)
+    offset = tmp_path / "clock-offset"
+    offset.write_text("0")
+    node = start_sim_node("liaison", free_port(), series=50)
+    try:
+        agent = start_agent(tmp_path, proxy.grpc_addr, "liaison", "jumpy", "--node-metrics-url", node.metrics_url,
+                            "--scrape-interval", "0.3s", "--scrape-timeout", "0.3s", "--incident-node-down-for",
+                            "1s", "--incident-check-interval", "0.3s",
+                            env={"FODC_TEST_HOOKS": "1", "FODC_TEST_CLOCK_OFFSET_FILE": str(offset)})
+        daemons.append(agent)
+        wait_for(lambda: proxy.cluster(status="online"), what="agent online")
+
+        def newest_ms() -> int:
+            status, _, body = http_get(f"{proxy.url}/metrics-windows?node_id=jumpy&name=banyandb_system_cpu_state"
+                                       f"&start=1&end={int(time.time()) + 7200}")
+            points = [t for s in json.loads(body)["series"] for t, _ in s["points"]]
+            return max(points) if points else 0
+        before = wait_for(newest_ms, what="points")
+
+        offset.write_text("-3600")  # the agent's clock goes back an hour
+        runtime = wait_for(lambda: "clock went back" in (r := proxy.cluster(node_id="jumpy")[0]["runtime"]).get(
+            "scrape_last_error", "") and r, 20, what="the refusal reported")
+        assert runtime["scrape_targets_up"] == "0/1"
+        time.sleep(2)
+        assert proxy.cluster(node_id="jumpy")[0]["status"] == "online"  # liveness uses the proxy's clock only
+
+        offset.write_text("3600")  # and an hour forward: later points, accepted at once
+        after = wait_for(lambda: (n := newest_ms()) > before + 3_000_000 and n, 20, what="points after the jump")
+        assert after > before
+        status, body = http_json(f"{proxy.url}/incidents?node_id=jumpy&trigger=node-down")
+        assert status == 200 and body["incidents"] == []  # the node never went down
+    finally:
+        node.stop()

@@ -29,6 +29,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         signal.signal(sig, lambda *_: runtime.request_stop())
     if os.environ.get("FODC_TEST_HOOKS") == "1":
         runtime.install_stall_hook()
+        if os.environ.get("FODC_TEST_CLOCK_OFFSET_FILE"):
+            runtime.install_clock_hook(os.environ["FODC_TEST_CLOCK_OFFSET_FILE"])
     runtime.start()
     notifier.ready(runtime.status_line())
     log.info("agent ready", extra={"fields": {

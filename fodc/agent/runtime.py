@@ -185,7 +185,8 @@ class AgentRuntime:
         targets = list(self.scraper.targets.values())
         if not any(t.last_attempt_ms for t in targets):
             return None, ""
-        return any(t.up for t in targets), "; ".join(t.last_error for t in targets if t.last_error)[:300]
+        # "Answered", not "up": a page the window refused (the agent's clock went back) is not a node down.
+        return any(t.answered for t in targets), "; ".join(t.last_error for t in targets if t.last_error)[:300]
 
     def _incident_profile(self, profile: str, seconds: int | None, label: str):  # noqa: ANN202
         return self.diagnostics.take(profile, seconds, label, self._stop, time.monotonic() + (seconds or 0) + 60)
@@ -267,6 +268,17 @@ class AgentRuntime:
 
     def request_stop(self) -> None:
         self._stop.set()
+
+    def install_clock_hook(self, offset_file: str) -> None:
+        """Test-only: the scraper's wall clock is shifted by the seconds written in `offset_file`, so tests can
+        make the agent's clock jump without touching the host's."""
+        def shifted() -> float:
+            try:
+                with open(offset_file) as f:
+                    return time.time() + float(f.read().strip() or 0)
+            except (OSError, ValueError):
+                return time.time()
+        self.scraper._clock = shifted
 
     def install_stall_hook(self) -> None:
         """Test-only: SIGUSR2 wedges the main loop so tests can prove the watchdog stops pinging."""

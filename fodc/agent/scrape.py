@@ -32,6 +32,7 @@ class ScrapeError(Exception):
 class TargetState:
     url: str
     up: bool = False
+    answered: bool = False  # the node sent a page (up may still be False: garbage, or the window refused it)
     last_error: str = ""
     last_success_ms: int = 0
     last_attempt_ms: int = 0
@@ -119,8 +120,10 @@ class Scraper:
         started = self._clock()
         timestamp_ms = int(started * 1000)
         state.last_attempt_ms = timestamp_ms
+        state.answered = False
         try:
             text, content_type = fetch(url, self.timeout_s, self.max_page_bytes)
+            state.answered = True
             self.metrics.page_bytes.labels(url).set(len(text))
             result = self._parsers[url].parse(text, openmetrics=expfmt.is_openmetrics(content_type) or None)
             if result.errors:
