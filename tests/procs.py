@@ -26,6 +26,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` distinct ports free a moment ago (all held open together, so none is handed out twice)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.1, what: str = "") -> Any:
     """Polls until predicate() is truthy; returns its value or fails the test with `what`."""
     deadline = time.monotonic() + timeout
@@ -175,3 +187,25 @@ def start_agent(tmp_path: Path, proxy_grpc: str, role: str, node_id: str, *args:
         argv += ["--node-labels", labels]
     log_path = tmp_path / f"agent-{node_id}.log"
     return Agent(_spawn(argv, log_path, env, user), log_path, ports, node_id)
+
+
+def start_prometheus(directory: Path, config_yaml: str, name: str = "prometheus") -> tuple[Daemon, str]:
+    """Debian's Prometheus server on a free loopback port with `config_yaml`; returns it once ready, and its URL.
+
+    Also a real Go program: it serves Go pprof under /debug/pprof on the same port."""
+    port = free_port()
+    config = directory / f"{name}.yml"
+    config.write_text(config_yaml)
+    log = directory / f"{name}.log"
+    process = subprocess.Popen(
+        ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={directory / (name + '-tsdb')}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)  # noqa: SIM115 (the child owns it)
+    daemon = Daemon(process, log, {"http": port})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: http_get(f"{url}/-/ready", 1)[0] == 200, 60, what=f"prometheus ready ({log})")
+    except AssertionError:
+        daemon.stop()
+        raise
+    return daemon, url

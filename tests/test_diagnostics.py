@@ -16,7 +16,7 @@ import urllib.request
 
 import pytest
 from pprof_decode import decode
-from procs import BIN, Daemon, free_port, http_get, http_json, start_agent, start_proxy, wait_for
+from procs import BIN, free_port, http_get, http_json, start_agent, start_prometheus, start_proxy, wait_for
 
 from fodc.proxy.auth import hash_token
 from fodc.sim.launcher import start_sim_node
@@ -29,17 +29,9 @@ FINAL = {"done", "failed", "cancelled", "rejected", "timed_out", "unreachable"}
 
 def start_go_node(tmp_path, daemons, name):
     """A Prometheus server: a real Go program serving Go pprof under /debug/pprof on its web port."""
-    port = free_port()
-    config = tmp_path / f"{name}.yml"
-    config.write_text("global:\n  scrape_interval: 1h\n")
-    log = tmp_path / f"{name}.log"
-    proc = subprocess.Popen(["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp_path / name}",
-                             f"--web.listen-address=127.0.0.1:{port}"],
-                            stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)  # noqa: SIM115
-    node = Daemon(proc, log, {"http": port})
+    node, url = start_prometheus(tmp_path, "global:\n  scrape_interval: 1h\n", name)
     daemons.append(node)
-    wait_for(lambda: http_get(f"http://127.0.0.1:{port}/-/ready", 1)[0] == 200, 30, what="prometheus ready")
-    return node, f"http://127.0.0.1:{port}"
+    return node, url
 
 
 def busy(url, stop):

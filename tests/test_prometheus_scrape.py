@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import urllib.parse
 
 import pytest
-from procs import Daemon, free_port, http_json, start_agent, start_proxy, wait_for
+from procs import free_port, http_json, start_agent, start_prometheus, start_proxy, wait_for
 
 from fodc.sim.launcher import start_sim_node
 
@@ -30,9 +29,7 @@ def test_prometheus_scrapes_banyandb_series_labelled_with_node_role(tmp_path, da
                             node.metrics_url, "--scrape-interval", "1s", "--scrape-timeout", "1s")
         daemons.append(agent)
         wait_for(lambda: proxy.cluster(status="online"), what="agent online")
-        port = free_port()
-        config = tmp_path / "prometheus.yml"
-        config.write_text(f"""
+        prometheus, base = start_prometheus(tmp_path, f"""
 global:
   scrape_interval: 1s
   scrape_timeout: 1s
@@ -42,13 +39,7 @@ scrape_configs:
   - job_name: fodc-agent
     static_configs: [{{targets: ["127.0.0.1:{agent.ports['http']}"]}}]
 """)
-        prom = subprocess.Popen(
-            ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=open(tmp_path / "prometheus.log", "wb"),  # noqa: SIM115 (the child owns it)
-            stderr=subprocess.STDOUT, start_new_session=True)
-        daemons.append(Daemon(prom, tmp_path / "prometheus.log"))
-        base = f"http://127.0.0.1:{port}"
+        daemons.append(prometheus)
 
         via_proxy = wait_for(lambda: _query(base, 'banyandb_system_cpu_state{job="fodc-proxy"}'), timeout=60,
                              what="series scraped from the proxy")

@@ -17,7 +17,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -29,6 +28,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from procs import free_ports
 
 from .conftest import REPO
 from .nspawn import Container
@@ -123,7 +123,7 @@ def lab(module_container: Container, built_debs: dict[str, Path],
         repo, gnupg = work / "repo", work / "gnupg"
         make_apt_repo(repo, gnupg, *built_debs.values())
         with StaticServer(repo) as server:
-            ports = Ports(*_free_ports(4))
+            ports = Ports(*free_ports(4))
             yield Lab(repo, gnupg, server, module_container, ports, first_version, newer_version, newer_build,
                       newer_dir, build_log)
     finally:
@@ -233,17 +233,6 @@ def _version_gt(container: Container, newer: str, older: str) -> bool:
 def _installed(container: Container) -> dict[str, str]:
     listed = container.run("dpkg-query", "-W", "-f=${Package} ${Version}\n", "fodc-proxy", "fodc-agent").stdout
     return dict(line.split(" ", 1) for line in listed.splitlines())
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def _main_pid(container: Container, unit: str) -> int:

@@ -11,7 +11,6 @@ import contextlib
 import json
 import re
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from procs import free_ports
 
 from .conftest import REPO
 from .nspawn import Container
@@ -57,7 +57,7 @@ def deployment(module_container: Container, built_debs: dict[str, Path]) -> Depl
     for deb in built_debs.values():
         container.copy_in(deb, f"/root/debs/{deb.name}")
     files_before = _file_list(container)
-    proxy_grpc, proxy_http, agent_http, nothing_there = _free_ports(4)
+    proxy_grpc, proxy_http, agent_http, nothing_there = free_ports(4)
     container.write_file("/etc/fodc/proxy.conf", (REPO / "packaging/etc/proxy.conf").read_text() + (
         f"\ngrpc-listen-addr = 127.0.0.1:{proxy_grpc}\nhttp-listen-addr = 127.0.0.1:{proxy_http}\n"))
     container.write_file("/etc/fodc/agent.conf", (REPO / "packaging/etc/agent.conf").read_text() + (
@@ -309,17 +309,6 @@ def _file_list(container: Container) -> frozenset[str]:
     """Every path on the container's root filesystem (not /proc, /sys, /dev, /run, /tmp: other mounts)."""
     listed = container.run("find", "/", "-xdev").stdout.splitlines()
     return frozenset(path for path in listed if not path.startswith(IGNORED_PREFIXES))
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def _http_get(port: int, path: str) -> tuple[int, bytes]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from procs import Agent, Daemon, Proxy, free_port, http_json, start_agent, start_proxy, wait_for
+from procs import Agent, Daemon, Proxy, free_port, http_json, start_agent, start_prometheus, start_proxy, wait_for
 
 from fodc.sim.launcher import SimNodeProcess, start_sim_node
 
@@ -71,10 +71,9 @@ def write_targets(venv: Path, work: Path, inv: dict) -> subprocess.CompletedProc
     return run_tool(venv, "ansible-playbook", "-i", str(work / "inventory.yml"), str(work / "play.yml"))
 
 
-def start_prometheus(work: Path, sd_dir: Path) -> tuple[Daemon, str]:
-    port = free_port()
-    config = work / "prometheus.yml"
-    config.write_text(f"""
+def start_file_sd_prometheus(work: Path, sd_dir: Path) -> tuple[Daemon, str]:
+    """A Prometheus that knows its targets only from the file_sd files the roles wrote."""
+    return start_prometheus(work, f"""
 global:
   scrape_interval: 1s
   scrape_timeout: 1s
@@ -85,12 +84,6 @@ scrape_configs:
   - job_name: fodc-agents
     file_sd_configs: [{{files: ["{sd_dir}/fodc-agent-*.json"], refresh_interval: 1s}}]
 """)
-    log = work / "prometheus.log"
-    process = subprocess.Popen(
-        ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={work / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)  # noqa: SIM115 (the child owns it)
-    return Daemon(process, log), f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +109,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         wait_for(lambda: len(proxy.cluster(status="online")) == len(AGENTS), 30, what="all agents online")
         first_run = write_targets(venv, work, inventory(proxy, agents, str(sd_dir)))
         assert first_run.returncode == 0, first_run.stdout[-4000:] + first_run.stderr[-2000:]
-        prometheus, base = start_prometheus(work, sd_dir)
+        prometheus, base = start_file_sd_prometheus(work, sd_dir)
         started.append(prometheus)
         yield Fleet(venv, work, sd_dir, proxy, agents, first_run, base)
     finally:
