@@ -101,6 +101,11 @@ def _has_points(proxy, node_id):
     return status == 200 and any(len(s["points"]) >= 3 for s in body["series"])
 
 
+def _newest_point(proxy, node_id):
+    status, body = http_json(f"{proxy.url}/metrics-windows?node_id={node_id}&name=banyandb_system_cpu_state")
+    return max((t for s in body.get("series", []) for t, _ in s["points"]), default=0) if status == 200 else 0
+
+
 def test_counter_reset_is_a_restart_incident_and_a_rule_fires_its_own(cluster, daemons):
     proxy = cluster[0]
     node = watched_node(cluster, daemons, "hot-r", "--incident-rule",
@@ -156,3 +161,46 @@ def test_cli_lists_incidents_and_downloads_a_bundle(cluster, daemons):
     no_node = subprocess.run([str(BIN / "fodc"), "--proxy", proxy.url, "incidents", "--download", "x"],
                              capture_output=True, text=True, timeout=30)
     assert no_node.returncode == 2 and "--node" in no_node.stderr
+
+
+def test_an_agent_killed_while_collecting_finishes_the_incident_after_its_restart(cluster, daemons):
+    """First occurrence survives the agent: the incident it was killed in the middle of is finished from the
+    window recovered from disk, complete incidents are listed again, and the trigger stays cooling down."""
+    proxy, _, tmp_path = cluster
+    rule = ["--incident-rule", 'up: banyandb_system_cpu_state{kind="user"} >= 0 for 2s', "--incident-after", "30s",
+            "--window-interim-scrapes", "1"]
+    node = watched_node(cluster, daemons, "hot-k", *rule)
+    agent = daemons[-1]
+
+    def collecting():
+        return next((i for i in incidents(proxy, "?node_id=hot-k") if i["state"] == "collecting"), None)
+    first = wait_for(collecting, 30, interval=0.3, what="an incident collecting")
+    wait_for(lambda: _newest_point(proxy, "hot-k") > first["at_ms"] + 1000, 20, what="scrapes after the trigger")
+    agent.kill9()  # long before the 30 s after the trigger: no bundle yet, only its marker
+    incident_dir = tmp_path / "incidents-hot-k"
+    assert not list(incident_dir.glob("*.tar.gz")) and list(incident_dir.glob(".collecting-*.json"))
+
+    def restart(*extra):
+        again = start_agent(tmp_path, proxy.grpc_addr, "datanode-hot", "hot-k", "--node-metrics-url", node.metrics_url,
+                            "--node-pid-file", str(tmp_path / "hot-k.pid"), "--node-log-file", str(node.stderr_file),
+                            *FAST, *rule, *extra, node_port=agent.ports["node"], http_port=agent.ports["http"])
+        daemons.append(again)
+        return again
+    again = restart()
+    resumed = complete(proxy, "rule:up", "hot-k")
+    assert resumed["id"] == first["id"] and "interrupted" in resumed["errors"]
+    assert not list(incident_dir.glob(".collecting-*.json"))
+    files = bundle_files(proxy, resumed)
+    window = json.loads(files["window.json"])
+    before = [t for s in window["series"] if s["name"] == "banyandb_system_cpu_state" for t, _ in s["points"]
+              if t < resumed["at_ms"]]
+    assert before, "the points scraped before the trigger come back from the recovered window"
+    assert json.loads(files["manifest.json"])["errors"]["interrupted"] == resumed["errors"]["interrupted"]
+
+    assert again.terminate() == 0
+    restart()
+    wait_for(lambda: len(proxy.cluster(status="online", node_id="hot-k")) == 1, what="agent back")
+    wait_for(lambda: any(n["runtime"].get("incidents_suppressed") for n in proxy.cluster(node_id="hot-k")), 30,
+             interval=0.5, what="the rule firing again within its cooldown, and held back")
+    listed = [i for i in incidents(proxy, "?node_id=hot-k") if i["trigger"] == "rule:up"]
+    assert [(i["id"], i["state"]) for i in listed] == [(first["id"], "complete")]

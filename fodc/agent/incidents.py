@@ -5,7 +5,9 @@ IncidentWatch looks every --incident-check-interval at the scraper's state and t
 and memory watches (node restart, memory pressure). IncidentRecorder turns a trigger into a bundle: at once a
 config snapshot, KTM state, the node's log tail and profiles (heap, goroutine; CPU when the node is up), then,
 --incident-after later, the window from --incident-before the trigger to --incident-after it. One trigger
-kind fires again only after --incident-cooldown; bundles are kept within a count and a byte cap.
+kind fires again only after --incident-cooldown; bundles are kept within a count and a byte cap. Incidents
+are listed again after an agent restart, and one the agent was killed in the middle of is finished then
+(fodc.incident.ledger).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 
 from fodc.agent.streams import ActionContext, ActionFailed
 from fodc.diag.store import ArtifactStore
+from fodc.incident import ledger
 from fodc.incident.bundle import write_bundle
 from fodc.incident.detect import CounterResets, LatencyRise, NodeDown
 from fodc.incident.rules import RuleState, ThresholdRule, evaluate
@@ -87,10 +90,44 @@ class IncidentRecorder:
             self._incidents.append(incident)
             self.counts[kind] = self.counts.get(kind, 0) + 1
         log.warning("incident triggered", extra={"fields": {"trigger": kind, "id": incident["id"], "detail": detail}})
+        self._mark(incident)
         threading.Thread(target=self._collect, args=(incident, node_up), name=f"incident-{kind}", daemon=True).start()
         return dict(incident)
 
-    def _collect(self, incident: dict[str, Any], node_up: bool) -> None:
+    def recover(self) -> int:
+        """At start: lists the incidents already on disk again, keeps their triggers cooling down across the
+        restart, and finishes the ones a previous run was killed in the middle of. Returns how many it resumed."""
+        complete, interrupted = ledger.load(self.store.directory)
+        now_wall, now_mono = time.time(), time.monotonic()
+        with self._lock:
+            for incident in [*complete, *interrupted]:
+                self._incidents.append(incident)
+                age_s = max(0.0, now_wall - incident.get("at_ms", 0) / 1000)
+                last = self._last.get(incident.get("trigger", ""))
+                if age_s < self.options.cooldown_s and (last is None or now_mono - age_s > last):
+                    self._last[incident["trigger"]] = now_mono - age_s
+        for incident in interrupted:
+            incident["state"] = "collecting"
+            incident.setdefault("errors", {})["interrupted"] = (
+                f"the agent stopped while collecting; finished after its restart at {rfc3339(int(now_wall * 1000))}"
+                ": config, KTM state and log tail are from then, and no profiles were taken")
+            log.warning("finishing an incident interrupted by an agent restart", extra={"fields": {
+                "id": incident["id"], "trigger": incident.get("trigger")}})
+            threading.Thread(target=self._collect, args=(incident, False, False), name="incident-resume",
+                             daemon=True).start()
+        if complete or interrupted:
+            log.info("incidents recovered from disk", extra={"fields": {
+                "complete": len(complete), "interrupted": len(interrupted)}})
+        return len(interrupted)
+
+    def _mark(self, incident: dict[str, Any]) -> None:
+        try:
+            ledger.write_marker(self.store.directory, incident)
+        except OSError as exc:  # the incident is still collected; only a crash before its bundle would lose it
+            incident["errors"]["marker"] = f"cannot record the incident on disk: {exc.strerror or exc}"
+            log.warning("cannot write an incident marker", extra={"fields": {"id": incident["id"], "reason": str(exc)}})
+
+    def _collect(self, incident: dict[str, Any], node_up: bool, profiles: bool = True) -> None:
         files: dict[str, bytes] = {}
         errors: dict[str, str] = incident["errors"]
         for name, part in self.parts.items():
@@ -102,7 +139,7 @@ class IncidentRecorder:
         if logs is not None:
             files["node.log"] = logs
         for profile, seconds in (("heap", None), ("goroutine", None), ("cpu", self.options.cpu_seconds)):
-            if profile == "cpu" and (not node_up or not seconds):
+            if not profiles or (profile == "cpu" and (not node_up or not seconds)):
                 continue
             self._take_profile(profile, seconds, incident["id"], files, errors)
         end_ms = incident["at_ms"] + int(self.options.after_s * 1000)
@@ -120,6 +157,7 @@ class IncidentRecorder:
         except OSError as exc:
             incident.update(state="failed")
             errors["bundle"] = f"cannot write {path}: {exc.strerror or exc}"
+        ledger.remove_marker(self.store.directory, incident["id"])
         log.info("incident bundle written", extra={"fields": {"id": incident["id"], "state": incident["state"],
                                                               "errors": errors}})
 

@@ -178,6 +178,8 @@ class AgentRuntime:
         info.update(self.window_disk.summary())
         if self.incidents.counts:
             info["incidents_total"] = ",".join(f"{k}={v}" for k, v in sorted(self.incidents.counts.items()))
+        if self.incidents.suppressed:  # triggers that fired again within --incident-cooldown
+            info["incidents_suppressed"] = str(self.incidents.suppressed)
         return info
 
     def _scrape_state(self) -> tuple[bool | None, str]:
@@ -255,6 +257,7 @@ class AgentRuntime:
         self.telemetry.start()
         self.config.start()
         self.memory_watch.start()
+        self.incidents.recover()  # after the window's own recovery (in __init__), which a resumed bundle reads
         self.incident_watch.start()
         self.session.start()
         self.watchdog.start()
