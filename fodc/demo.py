@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         spawn("proxy", [str(BIN / "fodc-proxy"), "--config", "/dev/null",
                         "--grpc-listen-addr", f"127.0.0.1:{grpc_port}", "--http-listen-addr", f"127.0.0.1:{http_port}",
                         "--log-format", "text", "--auth-tokens-file", str(workdir / "tokens"),
-                        "--audit-log", str(workdir / "audit.log"), "--diagnostics-dir", str(workdir / "diagnostics")])
+                        "--audit-log", str(workdir / "audit.log"), "--diagnostics-dir", str(workdir / "diagnostics"),
+                        "--incident-archive-dir", str(workdir / "incident-archive")])
         _wait_http(f"http://127.0.0.1:{http_port}/health", 30)
         agent_urls = {}
         for index, role in enumerate(ROLES):

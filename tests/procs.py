@@ -150,6 +150,8 @@ def start_proxy(tmp_path: Path, *args: str, grpc_port: int | None = None, http_p
             "--grpc-listen-addr", f"127.0.0.1:{ports['grpc']}", "--http-listen-addr", f"127.0.0.1:{ports['http']}",
             "--log-format", "text", "--audit-log", str(tmp_path / f"{name}-audit.log"),
             "--diagnostics-dir", str(tmp_path / f"{name}-diagnostics"), *args]
+    if not any(a.startswith("--incident-archive-dir") for a in args):
+        argv += ["--incident-archive-dir", str(tmp_path / f"{name}-incidents")]
     if not any(a.startswith("--auth") for a in args):
         argv += ["--auth", "off"]  # access control has its own tests
     proxy = Proxy(_spawn(argv, tmp_path / f"{name}.log", env), tmp_path / f"{name}.log", ports)

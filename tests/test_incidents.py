@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import signal
 import subprocess
 import tarfile
@@ -18,10 +19,12 @@ FAST = ["--scrape-interval", "0.5s", "--scrape-timeout", "0.5s", "--incident-che
         "--incident-node-down-for", "1s", "--incident-before", "30s", "--incident-after", "1s",
         "--config-check-interval", "0.3s", "--node-pprof-url", ""]
 
+PROXY_ARGS = ["--command-timeout", "5s", "--incident-copy-interval", "0.5s"]
+
 
 @pytest.fixture
 def cluster(tmp_path, daemons):
-    proxy = start_proxy(tmp_path, "--command-timeout", "5s")
+    proxy = start_proxy(tmp_path, *PROXY_ARGS)
     daemons.append(proxy)
     nodes = []
     yield proxy, nodes, tmp_path
@@ -204,3 +207,30 @@ def test_an_agent_killed_while_collecting_finishes_the_incident_after_its_restar
              interval=0.5, what="the rule firing again within its cooldown, and held back")
     listed = [i for i in incidents(proxy, "?node_id=hot-k") if i["trigger"] == "rule:up"]
     assert [(i["id"], i["state"]) for i in listed] == [(first["id"], "complete")]
+
+
+def test_the_proxy_keeps_a_copy_when_the_agent_and_its_disk_are_gone(cluster, daemons):
+    proxy, _, tmp_path = cluster
+    watched_node(cluster, daemons, "hot-gone", "--incident-rule", 'up: banyandb_system_cpu_state{kind="user"} >= 0')
+    agent = daemons[-1]
+    incident = complete(proxy, "rule:up", "hot-gone")
+    original = http_get(f"{proxy.url}{incident['bundle_url']}")[2]
+    wait_for(lambda: incidents(proxy, "?node_id=hot-gone")[0].get("archived"), 30, interval=0.3,
+             what="the proxy's copy of the bundle")
+    page = http_get(f"{proxy.url}/metrics")[2].decode()
+    assert "fodc_proxy_incident_archive_incidents 1.0" in page and "fodc_proxy_incident_copies_total 1.0" in page
+    agent.kill9()
+    shutil.rmtree(tmp_path / "incidents-hot-gone")  # the node's host, and the agent's disk with it, are gone
+
+    def listed_from_the_copy(p):
+        return [(i["id"], i["source"], i["state"]) for i in incidents(p, "?node_id=hot-gone&trigger=rule:up")]
+    assert listed_from_the_copy(proxy) == [(incident["id"], "proxy", "complete")]
+    assert http_get(f"{proxy.url}{incident['bundle_url']}")[2] == original
+    assert incidents(proxy, "?role=liaison") == []  # filters hold for copies too
+
+    proxy.terminate()
+    again = start_proxy(tmp_path, *PROXY_ARGS)  # same archive directory
+    daemons.append(again)
+    assert listed_from_the_copy(again) == [(incident["id"], "proxy", "complete")]
+    status, headers, raw = http_get(f"{again.url}{incident['bundle_url']}")
+    assert status == 200 and headers["Content-Type"] == "application/gzip" and raw == original

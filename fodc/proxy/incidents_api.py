@@ -2,13 +2,15 @@
 
 Incidents live on the agents (beside the node, where they were captured); the proxy asks the online agents
 when an operator looks, filters, and fetches a bundle on download. Agents that did not answer are named.
+Complete incidents are also copied to the proxy's archive (fodc.proxy.incident_copier): those are listed
+even when their agent is offline or gone (`"source": "proxy"`), and their bundles are served from the copy.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, send_file
 
 from fodc.proxy.httpargs import BadRequest, query_args
 from fodc.proxy.registry import ONLINE
@@ -27,16 +29,24 @@ def incidents_blueprint(runtime: ProxyRuntime) -> Blueprint:
     def collect(node_id: str | None = None, role: str | None = None) -> tuple[list[dict[str, Any]], list]:
         records = runtime.registry.list(role=role, node_id=node_id, status=ONLINE)
         answered, missing = runtime.commands.gather_json(records, "incidents.list", {}, timeout)
-        incidents = []
+        incidents = {}
         for record, entries in answered:
-            node = record.registration.node_id
             for entry in entries:
-                entry.update(node_id=node, role=record.registration.role, url=f"/incidents/{node}/{entry['id']}")
-                if entry.get("state") == "complete":
-                    entry["bundle_url"] = f"/incidents/{node}/{entry['id']}/bundle"
-                incidents.append(entry)
-        incidents.sort(key=lambda i: i["at_ms"], reverse=True)
-        return incidents, missing
+                entry.update(node_id=record.registration.node_id, role=record.registration.role, source="agent")
+                incidents[(entry["node_id"], entry["id"])] = entry
+        for entry in runtime.incident_archive.entries():
+            if (node_id and entry["node_id"] != node_id) or (role and entry.get("role") != role):
+                continue
+            live = incidents.get((entry["node_id"], entry["id"]))
+            if live is not None:
+                live["archived"] = True
+            else:
+                incidents[(entry["node_id"], entry["id"])] = {**entry, "source": "proxy", "archived": True}
+        for entry in incidents.values():
+            entry["url"] = f"/incidents/{entry['node_id']}/{entry['id']}"
+            if entry.get("state") == "complete":
+                entry["bundle_url"] = entry["url"] + "/bundle"
+        return sorted(incidents.values(), key=lambda i: i["at_ms"], reverse=True), missing
 
     @bp.errorhandler(IncidentNotFound)
     def not_found(exc: IncidentNotFound) -> tuple[Response, int]:
@@ -76,6 +86,10 @@ def incidents_blueprint(runtime: ProxyRuntime) -> Blueprint:
         if incident["state"] != "complete":
             return jsonify(error="conflict", message=f"incident {incident_id} is {incident['state']}: the bundle is "
                            "written once the window after the trigger has passed"), 409
+        copy = runtime.incident_archive.get(node_id, incident_id)
+        if copy is not None and copy.bundle.exists():
+            return send_file(copy.bundle, mimetype="application/gzip", as_attachment=True,
+                             download_name=f"fodc-incident-{node_id}-{incident_id}.tar.gz")
         records = runtime.registry.list(node_id=node_id, status=ONLINE)
         result = runtime.commands.run_all(records[:1], "incidents.fetch", {"id": incident_id}, timeout)[0]
         if not result.ok:

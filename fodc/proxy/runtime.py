@@ -21,6 +21,8 @@ from fodc.proxy.auth import AuditLog, Authorizer, load_tokens
 from fodc.proxy.commands import CommandRunner
 from fodc.proxy.fanout import MetricsFanout
 from fodc.proxy.grpc_service import FODCServicer
+from fodc.proxy.incident_archive import IncidentArchive
+from fodc.proxy.incident_copier import ArchiveMetrics, IncidentCopier
 from fodc.proxy.jobs import JobStore
 from fodc.proxy.registry import AgentRegistry
 from fodc.proxy.selfmetrics import ProxyMetrics
@@ -71,6 +73,19 @@ class ProxyRuntime:
                              CommandRunner(self.servicer.command_links,
                                            max_artifact_bytes=settings.diagnostics_max_bytes),
                              budget_bytes=settings.diagnostics_budget_bytes, max_jobs=settings.diagnostics_max_jobs)
+        self.incident_archive = IncidentArchive(Path(settings.incident_archive_dir),
+                                                budget_bytes=settings.incident_archive_bytes,
+                                                max_incidents=settings.incident_archive_max)
+        self.incident_copier: IncidentCopier | None = None
+        if settings.incident_copy_interval > 0:
+            self.incident_copier = IncidentCopier(
+                self.registry, CommandRunner(self.servicer.command_links,
+                                             max_artifact_bytes=settings.diagnostics_max_bytes),
+                self.incident_archive, interval_s=settings.incident_copy_interval,
+                timeout_s=settings.command_timeout,
+                on_progress=self.watchdog.register("incident-copier", settings.incident_copy_interval
+                                                   + settings.command_timeout * 3).tick)
+        self.metrics.registry.register(ArchiveMetrics(self.incident_archive, self.incident_copier))
         tokens: dict = {}
         if settings.auth != "off" and os.path.exists(settings.auth_tokens_file):
             tokens = load_tokens(settings.auth_tokens_file)
@@ -83,6 +98,9 @@ class ProxyRuntime:
 
     def start(self) -> None:
         Path(self.settings.diagnostics_dir).mkdir(parents=True, exist_ok=True)
+        kept = self.incident_archive.load()
+        if kept:
+            log.info("incident archive loaded", extra={"fields": {"incidents": kept}})
         if self.settings.auth == "off":
             log.warning("access control is OFF (--auth off): anyone who reaches the HTTP API may run diagnostics")
         elif not self.authorizer.tokens:
@@ -107,6 +125,8 @@ class ProxyRuntime:
         self._server = server
         self._sweeper = threading.Thread(target=self._sweep_loop, name="registry-health", daemon=True)
         self._sweeper.start()
+        if self.incident_copier is not None:
+            self.incident_copier.start()
         self.watchdog.start()
         log.info("gRPC server listening", extra={"fields": {
             "address": address, "tls": "off" if tls is None else "mutual" if tls.client_ca else "server-only"}})
@@ -145,6 +165,8 @@ class ProxyRuntime:
         log.info("proxy stopping")
         self._stop.set()
         self.watchdog.stop()
+        if self.incident_copier is not None:
+            self.incident_copier.stop()
         self.servicer.stopping.set()
         self.servicer.cancel_all()
         if self._server is not None:

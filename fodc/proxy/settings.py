@@ -36,6 +36,10 @@ class ProxySettings:
     diagnostics_max_jobs: int
     diagnostics_max_bytes: int
     diagnostics_slack: float
+    incident_archive_dir: str
+    incident_archive_bytes: int
+    incident_archive_max: int
+    incident_copy_interval: float
     http_threads: int
     log_level: str
     log_format: str
@@ -96,6 +100,16 @@ def build_parser() -> config.OneLineErrorParser:
                       help="largest single result accepted from an agent")
     diag.add_argument("--diagnostics-slack", type=config.positive_duration, default=60.0,
                       help="how much longer than its own duration (e.g. a CPU profile's seconds) a job may take")
+    inc = parser.add_argument_group("incident archive")
+    inc.add_argument("--incident-archive-dir", default="/var/lib/fodc/proxy/incidents",
+                     help="the proxy's copies of the agents' complete incident bundles, one directory per node, "
+                          "so an incident outlives its node's host")
+    inc.add_argument("--incident-archive-bytes", type=config.byte_size, default=512 * 1024 * 1024,
+                     help="bytes of bundles kept; the oldest incidents are evicted first")
+    inc.add_argument("--incident-archive-max", type=config.positive_int, default=1000,
+                     help="incidents kept; the oldest are evicted first")
+    inc.add_argument("--incident-copy-interval", type=config.duration, default=30.0,
+                     help="how often agents with new incidents are asked for their bundles; 0 turns copying off")
     config.add_logging_options(parser)
     return parser
 
@@ -134,6 +148,10 @@ def parse_settings(argv: Sequence[str] | None = None) -> ProxySettings:
         diagnostics_max_jobs=ns.diagnostics_max_jobs,
         diagnostics_max_bytes=ns.diagnostics_max_bytes,
         diagnostics_slack=ns.diagnostics_slack,
+        incident_archive_dir=ns.incident_archive_dir,
+        incident_archive_bytes=ns.incident_archive_bytes,
+        incident_archive_max=ns.incident_archive_max,
+        incident_copy_interval=ns.incident_copy_interval,
         http_threads=ns.http_threads,
         log_level=ns.log_level,
         log_format=ns.log_format,

@@ -1,0 +1,125 @@
+"""The proxy's copy of every complete incident bundle, so the first occurrence survives the node's host.
+
+An incident lives on its agent's disk, beside the node; when that host is gone (disk failure, a VM deleted
+after the crash it recorded) the agent's copy goes with it. The proxy keeps its own: `<dir>/<node>/<id>.json`
+(the summary the agent listed) and `<id>.tar.gz` (the bundle, checked against the size the agent announced),
+both written tmp + rename, within a byte budget and a count, the oldest incidents evicted first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _safe(name: str) -> str:
+    cleaned = _UNSAFE.sub("_", name).lstrip(".")
+    return cleaned or "_"
+
+
+@dataclass
+class Archived:
+    summary: dict[str, Any]
+    bundle: Path
+    size: int
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.summary["node_id"], self.summary["id"]
+
+
+class IncidentArchive:
+    def __init__(self, directory: Path, *, budget_bytes: int, max_incidents: int) -> None:
+        self.directory = directory
+        self.budget_bytes = budget_bytes
+        self.max_incidents = max_incidents
+        self._lock = threading.Lock()
+        self._items: dict[tuple[str, str], Archived] = {}
+        self.evicted = 0
+
+    def load(self) -> int:
+        """Reads what an earlier run kept; a summary without its bundle (or unreadable) is dropped."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        found = 0
+        for summary_path in sorted(self.directory.glob("*/*.json")):
+            bundle = summary_path.with_suffix(".tar.gz")
+            try:
+                summary = json.loads(summary_path.read_text())
+                size = bundle.stat().st_size
+                item = Archived(summary, bundle, size)
+                with self._lock:
+                    self._items[item.key] = item
+                found += 1
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.warning("dropping an unreadable archived incident", extra={"fields": {
+                    "path": str(summary_path), "reason": f"{type(exc).__name__}: {exc}"}})
+                summary_path.unlink(missing_ok=True)
+                bundle.unlink(missing_ok=True)
+        self._evict()
+        return found
+
+    def has(self, node_id: str, incident_id: str) -> bool:
+        with self._lock:
+            return (node_id, incident_id) in self._items
+
+    def get(self, node_id: str, incident_id: str) -> Archived | None:
+        with self._lock:
+            return self._items.get((node_id, incident_id))
+
+    def put(self, summary: dict[str, Any], bundle: bytes) -> None:
+        """Keeps one agent's incident; raises ValueError when the bytes are not what the agent listed."""
+        announced = summary.get("size")
+        if announced is not None and announced != len(bundle):
+            raise ValueError(f"bundle is {len(bundle)} bytes, the agent listed {announced}")
+        folder = self.directory / _safe(summary["node_id"])
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = folder / _safe(summary["id"])
+        bundle_path = stem.with_name(stem.name + ".tar.gz")
+        _write_atomic(bundle_path, bundle)
+        _write_atomic(stem.with_name(stem.name + ".json"), json.dumps(summary).encode())
+        item = Archived(dict(summary), bundle_path, len(bundle))
+        with self._lock:
+            self._items[item.key] = item
+        self._evict()
+
+    def entries(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(item.summary) for item in self._items.values()]
+
+    def usage(self) -> tuple[int, int]:
+        with self._lock:
+            return len(self._items), sum(item.size for item in self._items.values())
+
+    def _evict(self) -> None:
+        with self._lock:
+            order = sorted(self._items.values(), key=lambda item: item.summary.get("at_ms", 0))
+            total = sum(item.size for item in order)
+            doomed = []
+            while order and (len(order) > self.max_incidents or total > self.budget_bytes):
+                item = order.pop(0)
+                total -= item.size
+                del self._items[item.key]
+                doomed.append(item)
+            self.evicted += len(doomed)
+        for item in doomed:
+            item.bundle.unlink(missing_ok=True)
+            item.bundle.with_name(item.bundle.name.removesuffix(".tar.gz") + ".json").unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                item.bundle.parent.rmdir()  # only when this node has nothing else kept
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

@@ -1,0 +1,124 @@
+"""Copies the agents' complete incident bundles into the proxy's archive, in the background.
+
+A pass asks only the agents that may have something new: one the copier has not asked since it (re)connected,
+one whose reported incident counts changed, and one that still had an incident collecting at the last look.
+A quiet fleet of a thousand agents therefore costs a registry read per pass. A copy that fails (agent gone,
+bundle pruned, size mismatch) is retried on the next pass that asks that agent; the agent's own copy stays
+the source until then.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from fodc.proxy.commands import CommandRunner
+from fodc.proxy.incident_archive import IncidentArchive
+from fodc.proxy.registry import ONLINE, AgentRecord, AgentRegistry
+
+log = logging.getLogger(__name__)
+
+
+class IncidentCopier:
+    def __init__(self, registry: AgentRegistry, commands: CommandRunner, archive: IncidentArchive, *,
+                 interval_s: float, timeout_s: float, on_progress: Callable[[], None] = lambda: None) -> None:
+        self.registry = registry
+        self.commands = commands
+        self.archive = archive
+        self.interval_s = interval_s
+        self.timeout_s = timeout_s
+        self.on_progress = on_progress
+        self._asked: dict[str, tuple[int, str]] = {}  # agent id -> (connection, incidents_total) at the last look
+        self._unfinished: set[str] = set()  # agents with an incident collecting or a copy that failed
+        self._stop = threading.Event()
+        self.copied = 0
+        self.failed = 0
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="incident-copier", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.run_once()
+            except Exception:
+                log.exception("incident copy pass failed")
+            self.on_progress()
+
+    def _worth_asking(self, record: AgentRecord) -> bool:
+        state = (record.connection, record.runtime.get("incidents_total", ""))
+        return record.agent_id in self._unfinished or self._asked.get(record.agent_id) != state
+
+    def run_once(self) -> int:
+        """One pass; returns how many bundles were copied."""
+        online = self.registry.list(status=ONLINE)
+        ids = {r.agent_id for r in online}
+        self._asked = {k: v for k, v in self._asked.items() if k in ids}  # a returning agent is asked anew
+        self._unfinished &= ids
+        targets = [r for r in online if self._worth_asking(r)]
+        if not targets:
+            return 0
+        answered, _missing = self.commands.gather_json(targets, "incidents.list", {}, self.timeout_s)
+        self.on_progress()  # each step below is bounded by timeout_s, so the pass as a whole may be long
+        copied = 0
+        for record, incidents in answered:
+            unfinished = False
+            for incident in incidents:
+                node_id = record.registration.node_id
+                if incident.get("state") == "collecting":
+                    unfinished = True
+                if incident.get("state") != "complete" or self.archive.has(node_id, incident["id"]):
+                    continue
+                if self._copy(record, {**incident, "node_id": node_id, "role": record.registration.role}):
+                    copied += 1
+                else:
+                    unfinished = True
+                self.on_progress()
+            self._asked[record.agent_id] = (record.connection, record.runtime.get("incidents_total", ""))
+            (self._unfinished.add if unfinished else self._unfinished.discard)(record.agent_id)
+        self.copied += copied
+        return copied
+
+    def _copy(self, record: AgentRecord, incident: dict) -> bool:
+        result = self.commands.run_all([record], "incidents.fetch", {"id": incident["id"]}, self.timeout_s)[0]
+        try:
+            if not result.ok:
+                raise ValueError(f"{result.state}: {result.error}")
+            self.archive.put(incident, result.data)
+        except (ValueError, OSError) as exc:
+            self.failed += 1
+            log.warning("cannot copy an incident bundle from its agent; will retry", extra={"fields": {
+                "node_id": incident["node_id"], "id": incident["id"], "reason": str(exc)}})
+            return False
+        log.info("incident bundle copied to the proxy", extra={"fields": {
+            "node_id": incident["node_id"], "id": incident["id"], "size": len(result.data)}})
+        return True
+
+
+class ArchiveMetrics(Collector):
+    """The archive's size and the copier's work, read at scrape time so they are never stale."""
+
+    def __init__(self, archive: IncidentArchive, copier: IncidentCopier | None) -> None:
+        self.archive = archive
+        self.copier = copier
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        count, size = self.archive.usage()
+        yield GaugeMetricFamily("fodc_proxy_incident_archive_incidents", "incident bundles kept by the proxy",
+                                value=count)
+        yield GaugeMetricFamily("fodc_proxy_incident_archive_bytes", "bytes of incident bundles kept by the proxy",
+                                value=size)
+        yield CounterMetricFamily("fodc_proxy_incident_archive_evicted", "archived incidents evicted by the caps",
+                                  value=self.archive.evicted)
+        if self.copier is not None:
+            yield CounterMetricFamily("fodc_proxy_incident_copies", "incident bundles copied from the agents",
+                                      value=self.copier.copied)
+            yield CounterMetricFamily("fodc_proxy_incident_copy_failures",
+                                      "incident bundle copies that failed (retried later)", value=self.copier.failed)
