@@ -227,6 +227,9 @@ def test_the_proxy_keeps_a_copy_when_the_agent_and_its_disk_are_gone(cluster, da
     assert listed_from_the_copy(proxy) == [(incident["id"], "proxy", "complete")]
     assert http_get(f"{proxy.url}{incident['bundle_url']}")[2] == original
     assert incidents(proxy, "?role=liaison") == []  # filters hold for copies too
+    listed = subprocess.run([str(BIN / "fodc"), "--proxy", proxy.url, "incidents", "--node", "hot-gone"],
+                            capture_output=True, text=True, timeout=30)
+    assert listed.returncode == 0 and listed.stdout.splitlines()[1].split()[-2:] == [incident["id"], "copy"]
 
     proxy.terminate()
     again = start_proxy(tmp_path, *PROXY_ARGS)  # same archive directory

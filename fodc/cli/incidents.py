@@ -32,6 +32,9 @@ def run(args: argparse.Namespace, client: ProxyClient) -> int:
     if args.json:
         print_json(body)
         return EXIT_OK
-    rows = [[i["at"], i["node_id"], i["role"], i["trigger"], i["state"], i["id"]] for i in body["incidents"]]
-    print(table(rows, ["at", "node", "role", "trigger", "state", "id"]))
+    # "copy": the agent is unreachable and the proxy's copy answers; "both": the proxy holds a copy too.
+    kept = {("agent", False): "agent", ("agent", True): "both", ("proxy", True): "copy"}
+    rows = [[i["at"], i["node_id"], i["role"], i["trigger"], i["state"], i["id"],
+             kept.get((i.get("source", "agent"), bool(i.get("archived"))), "agent")] for i in body["incidents"]]
+    print(table(rows, ["at", "node", "role", "trigger", "state", "id", "kept"]))
     return EXIT_OK
