@@ -149,6 +149,22 @@ def _group_names() -> Iterable[tuple[str, str]]:
         yield f"tenant{tenant:03d}_traces", "trace"
 
 
+def _add_queue_path(b: PageBuilder, prefix: str, labels: dict[str, str], operation: str, median_s: float, *,
+                    receives: bool = False) -> None:
+    """One publish (liaison) or subscribe (data node) path of the internal queue; a query path is idle
+    in about `_IDLE_SHARE` of them, as query traffic is on a real cluster."""
+    rate = 20.0 if operation == "write" else 1.5
+    if operation == "query" and b.rng.random() < _IDLE_SHARE:
+        rate = 0.0
+    b.counter(f"{prefix}_started", labels, rate)
+    b.counter(f"{prefix}_finished", labels, rate)
+    b.counter(f"{prefix}_err", labels, 0.01, stable_share=0.85)
+    if receives:
+        b.counter(f"{prefix}_msg_received", labels, rate * 40)
+        b.counter(f"{prefix}_msg_received_err", labels, 0.0, stable_share=1.0)
+    b.histogram(f"{prefix}_latency", labels, rate, median_s)
+
+
 def _add_liaison_group(b: PageBuilder, group: str, scope: str) -> None:
     service, methods = _SERVICE_METHODS[scope]
     for method in methods:
@@ -169,27 +185,15 @@ def _add_liaison_group(b: PageBuilder, group: str, scope: str) -> None:
                 continue
             labels = {"operation": operation, "group": group, "remote_node": remote_node,
                       "remote_role": "data", "remote_tier": tier}
-            rate = 20.0 if operation == "write" else 1.5
-            if operation == "query" and b.rng.random() < _IDLE_SHARE:
-                rate = 0.0
-            b.counter("banyandb_queue_pub_total_started", labels, rate)
-            b.counter("banyandb_queue_pub_total_finished", labels, rate)
-            b.counter("banyandb_queue_pub_total_err", labels, 0.01, stable_share=0.85)
-            b.histogram("banyandb_queue_pub_total_latency", labels, rate, 0.003 if operation == "write" else 0.05)
+            _add_queue_path(b, "banyandb_queue_pub_total", labels, operation,
+                            0.003 if operation == "write" else 0.05)
 
 
 def _add_data_group(b: PageBuilder, group: str, scope: str, segs: Sequence[str], shards: int) -> None:
     for operation in ("write", "query"):
         labels = {"operation": operation, "group": group}
-        rate = 20.0 if operation == "write" else 1.5
-        if operation == "query" and b.rng.random() < _IDLE_SHARE:
-            rate = 0.0
-        b.counter("banyandb_queue_sub_total_started", labels, rate)
-        b.counter("banyandb_queue_sub_total_finished", labels, rate)
-        b.counter("banyandb_queue_sub_total_err", labels, 0.01, stable_share=0.85)
-        b.counter("banyandb_queue_sub_total_msg_received", labels, rate * 40)
-        b.counter("banyandb_queue_sub_total_msg_received_err", labels, 0.0, stable_share=1.0)
-        b.histogram("banyandb_queue_sub_total_latency", labels, rate, 0.002 if operation == "write" else 0.04)
+        _add_queue_path(b, "banyandb_queue_sub_total", labels, operation, 0.002 if operation == "write" else 0.04,
+                        receives=True)
     p = f"banyandb_{scope}"
     g = {"group": group}
     b.counter(f"{p}_total_written", g, 800.0)
