@@ -1,5 +1,5 @@
-"""Incidents end to end: a simulated node goes down or restarts; its agent freezes the evidence; the proxy
-lists the incidents cluster-wide, serves the bundles and counts them in its metrics."""
+"""Incidents end to end: a simulated node goes down, restarts or reads slowly; its agent freezes the evidence;
+the proxy lists the incidents cluster-wide, serves the bundles and counts them in its metrics."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import subprocess
 import tarfile
 
 import pytest
+from bpfready import missing_bpf
 from procs import BIN, free_port, http_get, http_json, start_agent, start_proxy, wait_for
 
 from fodc.sim.launcher import start_sim_node
@@ -35,10 +36,11 @@ def cluster(tmp_path, daemons):
         node.stderr_file.unlink(missing_ok=True)
 
 
-def watched_node(cluster, daemons, node_id, *agent_args):
+def watched_node(cluster, daemons, node_id, *agent_args, **sim_options):
     proxy, nodes, tmp_path = cluster
     pid_file = tmp_path / f"{node_id}.pid"
-    node = start_sim_node("datanode-hot", free_port(), series=200, extra_args=["--pid-file", str(pid_file)])
+    node = start_sim_node("datanode-hot", free_port(), series=200, extra_args=["--pid-file", str(pid_file)],
+                          **sim_options)
     nodes.append(node)
     wait_for(pid_file.exists, what="pid file")
     daemons.append(start_agent(tmp_path, proxy.grpc_addr, "datanode-hot", node_id, "--node-metrics-url",
@@ -237,3 +239,68 @@ def test_the_proxy_keeps_a_copy_when_the_agent_and_its_disk_are_gone(cluster, da
     assert listed_from_the_copy(again) == [(incident["id"], "proxy", "complete")]
     status, headers, raw = http_get(f"{again.url}{incident['bundle_url']}")
     assert status == 200 and headers["Content-Type"] == "application/gzip" and raw == original
+
+
+READ_HISTOGRAM = "ktm_sys_read_latency_seconds"
+READS_PER_S = 200  # fast reads a second while the baseline forms: well over LatencyRise's 50 per look
+SLOW_READ_S = 0.01  # a pipe read finding its data takes microseconds; this is 1000x that, and over the floor
+
+
+@pytest.fixture
+def bpf():
+    reason = missing_bpf()
+    if reason:
+        pytest.skip(f"the ktm-read-latency trigger needs real eBPF: {reason}")
+
+
+def read_points(proxy, node_id, sample):
+    """[timestamp_ms, value] points of one sample of the KTM read() histogram in the node's window."""
+    status, body = http_json(f"{proxy.url}/metrics-windows?node_id={node_id}&name={READ_HISTOGRAM}")
+    assert status == 200, body
+    return next((s["points"] for s in body["series"] if s["name"] == f"{READ_HISTOGRAM}_{sample}"), [])
+
+
+def mean_latencies(series_by_name):
+    """Mean read() latency between consecutive KTM points, from the histogram's _sum and _count."""
+    sums, counts = series_by_name[f"{READ_HISTOGRAM}_sum"], series_by_name[f"{READ_HISTOGRAM}_count"]
+    return [(t1, (s1 - s0) / (c1 - c0)) for (_, s0), (t1, s1), (_, c0), (_, c1)
+            in zip(sums, sums[1:], counts, counts[1:], strict=False) if c1 > c0]
+
+
+def test_slow_reads_of_the_database_are_a_ktm_read_latency_incident(cluster, daemons, bpf):
+    proxy = cluster[0]
+    node = watched_node(cluster, daemons, "hot-ktm", "--ktm-enabled", "on", "--ktm-interval", "1s",
+                        "--incident-triggers", "ktm-read-latency", "--incident-before", "60s",
+                        comm="banyand", reads_per_s=READS_PER_S)
+    capabilities = wait_for(
+        lambda: (n := proxy.cluster(node_id="hot-ktm")) and "not started" not in n[0]["capabilities"].get(
+            "ktm_reason", "not started") and n[0]["capabilities"], timeout=120, interval=0.5,
+        what="the agent's eBPF programs compiled and loaded (or their failure reported)")
+    assert capabilities["ktm_mode"] != "disabled", capabilities["ktm_reason"]
+    assert "read" in capabilities["ktm_programs"].split(","), capabilities
+
+    def baseline_formed():  # four KTM looks in a row, each with enough fast reads for a p99
+        counts = [v for _, v in read_points(proxy, "hot-ktm", "count")][-5:]
+        return len(counts) == 5 and all(b - a >= 50 for a, b in zip(counts, counts[1:], strict=False))
+    wait_for(baseline_formed, 60, interval=0.5, what="steady fast reads in the KTM histogram")
+    assert incidents(proxy, "?trigger=ktm-read-latency") == []
+
+    node.fault("slow-reads", delay=SLOW_READ_S)
+    incident = complete(proxy, "ktm-read-latency", "hot-ktm")
+    detail = incident["detail"]
+    assert detail["p99_s"] >= SLOW_READ_S / 2  # log2 buckets: the 10 ms reads land in (8.2, 16.4] ms
+    assert detail["p99_s"] >= 4 * detail["baseline_p99_s"]  # --incident-latency-factor's default
+    assert detail["observations"] >= 50
+
+    files = bundle_files(proxy, incident)
+    assert {"manifest.json", "window.json", "ktm.json"} <= set(files)
+    ktm = json.loads(files["ktm.json"])
+    assert ktm["ktm_mode"] in ("full", "degraded") and "read" in ktm["ktm_programs"].split(",")
+    window = json.loads(files["window.json"])
+    kernel = {s["name"]: s["points"] for s in window["series"] if s["source"] == "kernel-telemetry"
+              and s["family"] == READ_HISTOGRAM}
+    assert f"{READ_HISTOGRAM}_bucket" in kernel
+    means = mean_latencies(kernel)
+    before = [mean for t, mean in means if t < incident["at_ms"] - 2000]
+    assert before and min(before) < SLOW_READ_S / 10  # the fast baseline is in the bundle
+    assert means[-1][1] >= SLOW_READ_S / 2  # and so are the slow reads after the trigger

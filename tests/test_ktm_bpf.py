@@ -1,14 +1,12 @@
 """Acceptance with real eBPF: helper processes with known comms do known reads, and KTM's counters and
 histogram counts match exactly what the target did, and nothing of what the other process did.
 
-Needs root, python3-bpfcc and a kernel header tree; `dev/ktm-headers` (idempotent) mounts tracefs and
-prepares the tree first. Skips with the reason when a prerequisite is missing; fails when they are all
-there and KTM still does not load.
+Needs root, python3-bpfcc and a kernel header tree (see `bpfready`). Skips with the reason when a
+prerequisite is missing; fails when they are all there and KTM still does not load.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import signal
@@ -19,9 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bpfready import missing_bpf
 
 from fodc.expfmt import Family, render
-from fodc.ktm import KernelTelemetry, Mode, prereq
+from fodc.ktm import KernelTelemetry, Mode
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = 1_790_000_000_000
@@ -54,25 +53,9 @@ signal.sigwait({{signal.SIGUSR1}})
 """
 
 
-def _prerequisites() -> str:
-    if os.geteuid() != 0:
-        return "needs root (CAP_BPF+CAP_PERFMON)"
-    if importlib.util.find_spec("bcc") is None:
-        return "python3-bpfcc not importable from this interpreter"
-    result = subprocess.run([str(REPO / "dev" / "ktm-headers"), "--no-verify"], capture_output=True, text=True,
-                            timeout=900)
-    if result.returncode != 0:
-        return f"dev/ktm-headers failed: {result.stderr.strip()[-300:]}"
-    if prereq.find_tracefs() is None:
-        return "tracefs could not be mounted"
-    if prereq.find_kernel_headers() is None:
-        return "no kernel header tree"
-    return ""
-
-
 @pytest.fixture(scope="module")
 def bpf_ready() -> None:
-    reason = _prerequisites()
+    reason = missing_bpf()
     if reason:
         pytest.skip(reason)
 

@@ -10,6 +10,7 @@ from fodc.sim.faults import (
     BAD_LINES,
     DEFAULT_DOWN_S,
     DEFAULT_SLOW_DELAY_S,
+    DEFAULT_SLOW_READ_DELAY_S,
     PADDING_FAMILY,
     Fault,
     garbage_page,
@@ -39,6 +40,12 @@ def test_slow_has_a_default_delay_and_lasts_until_cleared() -> None:
     assert fault.active(now=10.0 + 86_400)
 
 
+def test_slow_reads_has_a_default_delay_of_its_own() -> None:
+    fault = parse_fault({"mode": "slow-reads"}, now=10.0)
+    assert (fault.delay_s, fault.duration_s) == (DEFAULT_SLOW_READ_DELAY_S, None)
+    assert parse_fault({"mode": "slow-reads", "delay": "0.01"}, now=0.0).delay_s == 0.01
+
+
 def test_parameters_arrive_as_strings_or_numbers() -> None:
     assert parse_fault({"mode": "slow", "delay": "0.5"}, 0.0) == parse_fault({"mode": "slow", "delay": 0.5}, 0.0)
 
@@ -50,6 +57,7 @@ def test_parameters_arrive_as_strings_or_numbers() -> None:
     ({"mode": "slow", "delay": -1}, "must not be negative"),
     ({"mode": "garbage", "variant": "artisanal"}, "variant must be one of"),
     ({"mode": "huge", "mb": 0}, "positive mb"),
+    ({"mode": "slow-reads", "delay": 0}, "positive delay"),
 ])
 def test_bad_fault_requests_are_rejected(params: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import re
 import signal
 import socket
@@ -220,6 +221,38 @@ def test_unknown_fault_mode_is_rejected(start_node) -> None:
     with pytest.raises(urllib.error.HTTPError) as err:
         node.fault("explode")
     assert err.value.code == 400
+    assert node.fault_state()["fault"]["mode"] == "ok"
+
+
+def test_storage_reads_run_in_threads_named_like_the_node(start_node) -> None:
+    node = start_node("datanode-hot", comm="banyand", reads_per_s=50)
+    poll(lambda: node.fault_state()["storage_reads"] >= 5, "storage reads")
+    tasks = os.listdir(f"/proc/{node.pid}/task")
+    assert len(tasks) >= 3  # main, http, reader, feeder
+    for tid in tasks:
+        with open(f"/proc/{node.pid}/task/{tid}/comm") as comm:
+            assert comm.read().strip() == "banyand"  # KTM filters per thread
+
+
+def test_slow_reads_keeps_the_node_reading(start_node) -> None:
+    node = start_node("datanode-hot", reads_per_s=50)
+    assert node.fault("slow-reads", delay=0.02)["fault"]["mode"] == "slow-reads"
+    before = node.fault_state()["storage_reads"]
+    poll(lambda: node.fault_state()["storage_reads"] >= before + 3, "slow reads completing")
+
+
+def test_a_read_held_by_slow_reads_does_not_hold_up_the_exit(start_node) -> None:
+    node = start_node("datanode-hot", reads_per_s=50)
+    node.fault("slow-reads", delay=600)
+    assert node.stop() == 0  # SIGTERM handled, not SIGKILLed after the stop timeout
+
+
+def test_slow_reads_needs_a_node_that_reads(start_node) -> None:
+    node = start_node("liaison")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        node.fault("slow-reads")
+    assert err.value.code == 400 and b"--reads-per-s" in err.value.read()
+    assert node.fault_state()["storage_reads"] is None
     assert node.fault_state()["fault"]["mode"] == "ok"
 
 

@@ -2,7 +2,8 @@
 
 Options this program does not know (`--measure-root-path=/x`, `--grpc-port 17912`, ...) are accepted and
 ignored, so a test can start it with a realistic banyand argv; `/debug/pprof/cmdline` reports the argv
-as given. SIGHUP resets the counters, as a node restart would.
+as given. SIGHUP resets the counters, as a node restart would. `--reads-per-s N` makes the node issue read()
+syscalls of its own (fast ones, until a `slow-reads` fault holds each for its delay), for kernel telemetry.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class SimSettings:
     series: int | None
     seed: int
     comm: str | None
+    reads_per_s: float
     pid_file: Path | None
     ignored_args: tuple[str, ...]
 
@@ -46,6 +48,9 @@ def parse_settings(argv: Sequence[str]) -> SimSettings:
                              ", ".join(f"{role} {n}" for role, n in DEFAULT_SERIES.items()) + ")")
     parser.add_argument("--seed", type=int, default=0, help="seed for the page's shapes (default 0)")
     parser.add_argument("--comm", default=None, help="process name to show in /proc/<pid>/comm, e.g. banyand")
+    parser.add_argument("--reads-per-s", type=float, default=0.0,
+                        help="read() syscalls a second the node makes on a pipe of its own, fast until a "
+                             "slow-reads fault (default 0: none)")
     parser.add_argument("--pid-file", type=Path, default=None, help="write the pid here; removed on exit")
     parser.add_argument("--log-level", default="INFO", help=argparse.SUPPRESS)
     known, unknown = parser.parse_known_args(list(argv))
@@ -54,10 +59,13 @@ def parse_settings(argv: Sequence[str]) -> SimSettings:
         parser.error(f"--listen must be host:port, got {known.listen!r}")
     if known.series is not None and known.series <= 0:
         parser.error("--series must be positive")
+    if known.reads_per_s < 0:
+        parser.error("--reads-per-s must not be negative")
     logging.basicConfig(level=known.log_level.upper(), format="fodc-sim %(levelname)s %(message)s")
     return SimSettings(
         role=known.role, host=host.strip("[]") or "127.0.0.1", port=int(port), series=known.series,
-        seed=known.seed, comm=known.comm, pid_file=known.pid_file, ignored_args=tuple(unknown),
+        seed=known.seed, comm=known.comm, reads_per_s=known.reads_per_s, pid_file=known.pid_file,
+        ignored_args=tuple(unknown),
     )
 
 
@@ -66,7 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if settings.comm:
         set_comm(settings.comm)  # before any thread starts, so every thread inherits the name
     model = NodeModel(settings.role, settings.series, settings.seed, start_s=time.time())
-    server = SimNodeServer(model, settings.host, settings.port, cmdline=sys.orig_argv)
+    server = SimNodeServer(model, settings.host, settings.port, cmdline=sys.orig_argv,
+                           reads_per_s=settings.reads_per_s, comm=settings.comm)
     stop_requested = []
 
     def _on_stop(signum: int, _frame: object) -> None:

@@ -12,10 +12,11 @@ import random
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-MODES = ("ok", "down", "slow", "garbage", "huge", "reset")
+MODES = ("ok", "down", "slow", "slow-reads", "garbage", "huge", "reset")
 GARBAGE_VARIANTS = ("mixed", "total")
 DEFAULT_DOWN_S = 5.0
 DEFAULT_SLOW_DELAY_S = 2.0
+DEFAULT_SLOW_READ_DELAY_S = 0.05
 DEFAULT_HUGE_MB = 16.0
 PADDING_FAMILY = "banyandb_sim_padding_series"
 
@@ -62,9 +63,10 @@ def parse_fault(params: Mapping[str, object], now: float) -> Fault:
     """Turn control-endpoint parameters into a `Fault`; raises ValueError on anything unknown.
 
     Parameters: `mode` (one of MODES); `duration` seconds the fault lasts (down: default 5; others:
-    until cleared); `delay` seconds per response for `slow` (default 2); `variant` `mixed`|`total` for
-    `garbage`; `mb` page size for `huge` (default 16). `reset` yields a `Fault(mode="reset")` that the
-    adapter performs once and does not keep.
+    until cleared); `delay` seconds per response for `slow` (default 2), or seconds each of the node's own
+    read() syscalls blocks for `slow-reads` (default 0.05; the node must run with `--reads-per-s`);
+    `variant` `mixed`|`total` for `garbage`; `mb` page size for `huge` (default 16). `reset` yields a
+    `Fault(mode="reset")` that the adapter performs once and does not keep.
     """
     mode = str(params.get("mode", "")).strip().lower()
     if mode not in MODES:
@@ -77,6 +79,11 @@ def parse_fault(params: Mapping[str, object], now: float) -> Fault:
     if mode == "slow":
         delay = _number(params, "delay", DEFAULT_SLOW_DELAY_S)
         return Fault(mode=mode, started_at=now, duration_s=duration, delay_s=delay or 0.0)
+    if mode == "slow-reads":
+        delay = _number(params, "delay", DEFAULT_SLOW_READ_DELAY_S)
+        if not delay:
+            raise ValueError("slow-reads needs a positive delay")
+        return Fault(mode=mode, started_at=now, duration_s=duration, delay_s=delay)
     if mode == "garbage":
         variant = str(params.get("variant", "mixed")).strip().lower()
         if variant not in GARBAGE_VARIANTS:

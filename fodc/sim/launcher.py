@@ -70,8 +70,8 @@ class SimNodeProcess:
             return ""
 
     def fault(self, mode: str, timeout: float = 5.0, **params: object) -> dict[str, object]:
-        """POST a fault (`mode` = ok|down|slow|garbage|huge|reset, params such as duration=, delay=,
-        variant=, mb=) and return the node's JSON answer."""
+        """POST a fault (`mode` = ok|down|slow|slow-reads|garbage|huge|reset, params such as duration=,
+        delay=, variant=, mb=) and return the node's JSON answer (slow-reads needs `reads_per_s`)."""
         body = json.dumps({"mode": mode, **params}).encode()
         request = urllib.request.Request(f"{self.url}/-/fault", data=body, method="POST",
                                          headers={"Content-Type": "application/json"})
@@ -106,7 +106,8 @@ class SimNodeProcess:
 
 
 def sim_node_argv(role: str, port: int, *, series: int | None = None, extra_args: Sequence[str] = (),
-                  comm: str | None = None, seed: int | None = None, host: str = "127.0.0.1") -> list[str]:
+                  comm: str | None = None, seed: int | None = None, host: str = "127.0.0.1",
+                  reads_per_s: float | None = None) -> list[str]:
     """The command line `start_sim_node` runs (handy for printing in the demo)."""
     argv = [sys.executable, "-m", "fodc.sim", "--role", role, "--listen", f"{host}:{port}"]
     if series is not None:
@@ -115,6 +116,8 @@ def sim_node_argv(role: str, port: int, *, series: int | None = None, extra_args
         argv += ["--seed", str(seed)]
     if comm:
         argv += ["--comm", comm]
+    if reads_per_s:
+        argv += ["--reads-per-s", f"{reads_per_s:g}"]
     return argv + list(extra_args)
 
 
@@ -135,12 +138,13 @@ def wait_until_serving(url: str, deadline: float, popen: subprocess.Popen[bytes]
 
 def start_sim_node(role: str, port: int, *, series: int | None = None, extra_args: Sequence[str] = (),
                    comm: str | None = None, seed: int | None = None, env: Mapping[str, str] | None = None,
-                   ready_timeout: float = 15.0) -> SimNodeProcess:
+                   ready_timeout: float = 15.0, reads_per_s: float | None = None) -> SimNodeProcess:
     """Start `python -m fodc.sim` on 127.0.0.1:`port` and return once `/healthz` answers.
 
     Raises RuntimeError (with the node's stderr) if it exits or does not serve within `ready_timeout`.
     """
-    argv = sim_node_argv(role, port, series=series, extra_args=extra_args, comm=comm, seed=seed)
+    argv = sim_node_argv(role, port, series=series, extra_args=extra_args, comm=comm, seed=seed,
+                         reads_per_s=reads_per_s)
     full_env = {**os.environ, **(env or {})}
     full_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_REPO_ROOT), full_env.get("PYTHONPATH", "")) if p)
     fd, stderr_name = tempfile.mkstemp(prefix=f"fodc-sim-{role}-", suffix=".log")

@@ -3,10 +3,12 @@
 Endpoints: `GET /metrics` (text format 0.0.4, gzip when asked), `GET /healthz`, `GET /debug/pprof/cmdline`
 (argv, NUL-separated, as Go's pprof serves it), `GET /-/fault` (current fault as JSON) and
 `POST /-/fault` (set one; JSON body, form body or query parameters, see `faults.parse_fault`).
+The fault answer also counts the node's own storage reads (`storage_reads`, null when it makes none).
 
 `SimNodeServer` owns the listener, the current fault and the model; request threads only read them.
 A `down` fault closes the listening socket (clients get "connection refused") and a worker thread binds it
-again when the fault ends.
+again when the fault ends. A `slow-reads` fault only changes the delay the storage-read threads
+(`reads.StorageReads`, when the node makes reads) ask for before each read().
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from fodc.sim.faults import Fault, garbage_page, garble, padding, parse_fault
 from fodc.sim.page import NodeModel
+from fodc.sim.reads import StorageReads
 
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 log = logging.getLogger("fodc.sim")
@@ -43,7 +46,7 @@ class SimNodeServer:
     """One simulated node on one address. `start()` binds and serves in a thread; `close()` stops."""
 
     def __init__(self, model: NodeModel, host: str, port: int, cmdline: Sequence[str],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, reads_per_s: float = 0.0, comm: str | None = None) -> None:
         self.model = model
         self.host, self.port = host, port
         self.cmdline = tuple(cmdline)
@@ -55,12 +58,15 @@ class SimNodeServer:
         self._serve_thread: threading.Thread | None = None
         self._padding_cache: dict[int, str] = {}
         self.renders = 0
+        self.reads = StorageReads(reads_per_s, self.read_delay, comm) if reads_per_s > 0 else None
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
     def start(self) -> None:
         with self._lock:
             self._bind()
+        if self.reads is not None:
+            self.reads.start()
 
     def _bind(self) -> None:
         listener = _Listener((self.host, self.port), self)
@@ -80,6 +86,8 @@ class SimNodeServer:
         self._closed.set()
         with self._lock:
             self._unbind()
+        if self.reads is not None:
+            self.reads.close()
 
     @property
     def closed(self) -> bool:
@@ -95,8 +103,18 @@ class SimNodeServer:
         self.model.reset(self.clock())
         log.info("counters reset (restart #%d)", self.model.restarts)
 
+    def read_delay(self) -> float:
+        """Seconds the next storage read() should block: the `slow-reads` delay while it is in force."""
+        fault = self.fault()
+        return fault.delay_s if fault.mode == "slow-reads" else 0.0
+
     def apply(self, fault: Fault) -> Fault:
-        """Put `fault` in force and return the fault now in force (`reset` is done once, not kept)."""
+        """Put `fault` in force and return the fault now in force (`reset` is done once, not kept).
+
+        Raises ValueError for `slow-reads` on a node that makes no reads of its own: nothing would slow.
+        """
+        if fault.mode == "slow-reads" and self.reads is None:
+            raise ValueError("slow-reads needs a node started with --reads-per-s")
         if fault.mode == "reset":
             self.reset()
             return self.fault()
@@ -178,7 +196,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _fault_payload(self) -> dict[str, object]:
         node = self.server.node
         return {"fault": node.fault().as_dict(), "restarts": node.model.restarts,
-                "start_time": node.model.start_s}
+                "start_time": node.model.start_s,
+                "storage_reads": node.reads.reads if node.reads is not None else None}
 
     def do_GET(self) -> None:
         node = self.server.node
@@ -218,14 +237,12 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         try:
             params.update(_body_params(raw))
-            fault = parse_fault(params, self.server.node.clock())
+            # For `down` the listener stops before this answer goes out (the answer still reaches the caller
+            # on its already accepted connection), so "acknowledged" means "now refusing".
+            self.server.node.apply(parse_fault(params, self.server.node.clock()))
         except ValueError as err:
             self._json(HTTPStatus.BAD_REQUEST, {"error": str(err)})
             return
-        node = self.server.node
-        # For `down` the listener stops before this answer goes out (the answer still reaches the caller
-        # on its already accepted connection), so "acknowledged" means "now refusing".
-        node.apply(fault)
         self._json(HTTPStatus.OK, self._fault_payload())
 
 

@@ -1,0 +1,35 @@
+"""Whether real eBPF can run here, and if not, why: the one check every BPF test skips on.
+
+Needs root, python3-bpfcc and a kernel header tree; `dev/ktm-headers` (idempotent) mounts tracefs and
+prepares the tree first. The answer is kept for the session, since preparing the tree takes a while.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import subprocess
+from pathlib import Path
+
+from fodc.ktm import prereq
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@functools.cache
+def missing_bpf() -> str:
+    """Why eBPF tests cannot run here, or "" when every prerequisite is there."""
+    if os.geteuid() != 0:
+        return "needs root (CAP_BPF+CAP_PERFMON)"
+    if importlib.util.find_spec("bcc") is None:
+        return "python3-bpfcc not importable from this interpreter"
+    result = subprocess.run([str(REPO / "dev" / "ktm-headers"), "--no-verify"], capture_output=True, text=True,
+                            timeout=900)
+    if result.returncode != 0:
+        return f"dev/ktm-headers failed: {result.stderr.strip()[-300:]}"
+    if prereq.find_tracefs() is None:
+        return "tracefs could not be mounted"
+    if prereq.find_kernel_headers() is None:
+        return "no kernel header tree"
+    return ""
