@@ -30,6 +30,7 @@ from fodc.incident import ledger
 from fodc.incident.bundle import write_bundle
 from fodc.incident.detect import CounterResets, LatencyRise, NodeDown
 from fodc.incident.rules import RuleState, ThresholdRule, evaluate
+from fodc.periodic import Periodic
 from fodc.times import rfc3339
 from fodc.window import FlightRecorder
 
@@ -230,8 +231,10 @@ class IncidentRecorder:
                                                              "file_name": found["file"]})
 
 
-class IncidentWatch:
+class IncidentWatch(Periodic):
     """The periodic look for trouble; event sources (restart, memory) call `recorder.trigger` directly."""
+
+    thread_name = "incident-watch"
 
     def __init__(self, recorder: IncidentRecorder, window: FlightRecorder, *, interval_s: float,
                  node_down_for_s: float, rules: list[ThresholdRule], latency_factor: float,
@@ -239,29 +242,16 @@ class IncidentWatch:
                  on_progress: Callable[[], None] = lambda: None) -> None:
         self.recorder = recorder
         self.window = window
-        self.interval_s = interval_s
         self.rules = [(rule, RuleState()) for rule in rules]
         self.scrape_state = scrape_state
         self.enabled = enabled
-        self.on_progress = on_progress
         self.node_down = NodeDown(node_down_for_s)
         self.resets = CounterResets()
         self.latency = LatencyRise(factor=latency_factor)
-        self._stop = threading.Event()
+        super().__init__(interval_s, on_progress)
 
-    def start(self) -> None:
-        threading.Thread(target=self._run, name="incident-watch", daemon=True).start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self.check(time.monotonic())
-            except Exception:
-                log.exception("incident check failed")
-            self.on_progress()
+    def run_round(self) -> None:
+        self.check(time.monotonic())
 
     def check(self, now_s: float) -> None:
         ok, reason = self.scrape_state()

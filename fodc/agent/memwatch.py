@@ -21,6 +21,7 @@ from fodc.agent.diagnostics import Diagnostics
 from fodc.agent.streams import ActionContext, ActionFailed
 from fodc.diag.memory import read_memory
 from fodc.nodeconf.finder import NodeProcessFinder, NotFound
+from fodc.periodic import Periodic
 from fodc.times import rfc3339
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,9 @@ log = logging.getLogger(__name__)
 AUTO_PROFILES = ("heap", "goroutine")
 
 
-class MemoryPressureWatch:
+class MemoryPressureWatch(Periodic):
+    thread_name = "memory-pressure"
+
     def __init__(self, diagnostics: Diagnostics, finder: NodeProcessFinder, *, threshold_percent: float,
                  interval_s: float, cooldown_s: float, max_captures: int, explicit_limit: int | None,
                  on_progress: Callable[[], None] = lambda: None,
@@ -36,13 +39,11 @@ class MemoryPressureWatch:
         self.diagnostics = diagnostics
         self.finder = finder
         self.threshold_percent = threshold_percent
-        self.interval_s = interval_s
         self.cooldown_s = cooldown_s
         self.max_captures = max_captures
         self.explicit_limit = explicit_limit
-        self.on_progress = on_progress
         self.on_pressure = on_pressure
-        self._stop = threading.Event()
+        super().__init__(interval_s, on_progress)
         self._last_capture: float | None = None
         self._count = 0
         self._captures: deque[dict[str, Any]] = deque(maxlen=max(1, max_captures))
@@ -55,18 +56,10 @@ class MemoryPressureWatch:
 
     def start(self) -> None:
         if self.enabled:
-            threading.Thread(target=self._run, name="memory-pressure", daemon=True).start()
+            super().start()
 
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self.check()
-            except Exception:  # a bug here must not end the watch
-                log.exception("memory pressure check failed")
-            self.on_progress()
+    def run_round(self) -> None:
+        self.check()
 
     def check(self) -> dict[str, Any] | None:
         """One look at the node; returns the capture record when it captured."""

@@ -10,12 +10,12 @@ the source until then.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from fodc.periodic import Periodic
 from fodc.proxy.commands import CommandRunner
 from fodc.proxy.incident_archive import IncidentArchive
 from fodc.proxy.registry import ONLINE, AgentRecord, AgentRegistry
@@ -23,34 +23,23 @@ from fodc.proxy.registry import ONLINE, AgentRecord, AgentRegistry
 log = logging.getLogger(__name__)
 
 
-class IncidentCopier:
+class IncidentCopier(Periodic):
+    thread_name = "incident-copier"
+
     def __init__(self, registry: AgentRegistry, commands: CommandRunner, archive: IncidentArchive, *,
                  interval_s: float, timeout_s: float, on_progress: Callable[[], None] = lambda: None) -> None:
         self.registry = registry
         self.commands = commands
         self.archive = archive
-        self.interval_s = interval_s
         self.timeout_s = timeout_s
-        self.on_progress = on_progress
         self._asked: dict[str, tuple[int, str]] = {}  # agent id -> (connection, incidents_total) at the last look
         self._unfinished: set[str] = set()  # agents with an incident collecting or a copy that failed
-        self._stop = threading.Event()
         self.copied = 0
         self.failed = 0
+        super().__init__(interval_s, on_progress)
 
-    def start(self) -> None:
-        threading.Thread(target=self._run, name="incident-copier", daemon=True).start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self.run_once()
-            except Exception:
-                log.exception("incident copy pass failed")
-            self.on_progress()
+    def run_round(self) -> None:
+        self.run_once()
 
     def _worth_asking(self, record: AgentRecord) -> bool:
         state = (record.connection, record.runtime.get("incidents_total", ""))
