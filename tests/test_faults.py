@@ -68,9 +68,9 @@ def test_an_agent_killed_during_a_large_window_answer_is_named_and_the_answer_st
     assert proxy.cluster(node_id="big-1")[0]["status"] == "online"
 
 
-def test_an_agent_clock_jump_never_loses_the_agent_and_the_window_resumes(tmp_path, daemons):
-    """A backward jump: the window refuses scrapes older than its newest point (said in /cluster, not counted
-    as the node being down) until the clock passes it again; a forward jump is simply later points."""
+def test_an_agent_clock_jump_loses_neither_the_agent_nor_a_scrape(tmp_path, daemons):
+    """A backward jump: scrapes carry on along the window's own timeline (monotonic pace), said in /cluster and
+    not a node down; a forward jump is simply later points, and the host clock is followed again."""
     proxy = start_proxy(tmp_path)
     daemons.append(proxy)
     offset = tmp_path / "clock-offset"
@@ -84,23 +84,27 @@ def test_an_agent_clock_jump_never_loses_the_agent_and_the_window_resumes(tmp_pa
         daemons.append(agent)
         wait_for(lambda: proxy.cluster(status="online"), what="agent online")
 
-        def newest_ms() -> int:
+        def points() -> list[int]:
             status, _, body = http_get(f"{proxy.url}/metrics-windows?node_id=jumpy&name=banyandb_system_cpu_state"
                                        f"&start=1&end={int(time.time()) + 7200}")
-            points = [t for s in json.loads(body)["series"] for t, _ in s["points"]]
-            return max(points) if points else 0
-        before = wait_for(newest_ms, what="points")
+            return sorted({t for s in json.loads(body)["series"] for t, _ in s["points"]})
+        before = wait_for(lambda: (p := points()) and p[-1], what="points")
 
         offset.write_text("-3600")  # the agent's clock goes back an hour
-        runtime = wait_for(lambda: "clock went back" in (r := proxy.cluster(node_id="jumpy")[0]["runtime"]).get(
-            "scrape_last_error", "") and r, 20, what="the refusal reported")
-        assert runtime["scrape_targets_up"] == "0/1"
-        time.sleep(2)
+        runtime = wait_for(lambda: (r := proxy.cluster(node_id="jumpy")[0]["runtime"]).get("clock_steps_back")
+                           and r, 20, what="the step back reported")
+        assert runtime["clock_steps_back"] == "1" and float(runtime["clock_behind_s"]) > 3500
+        carried = wait_for(lambda: len([t for t in points() if t > before]) >= 5 and points(), 20,
+                           what="scrapes kept after the step back")
+        assert "refused" not in runtime.get("scrape_last_error", "") and runtime["scrape_targets_up"] == "1/1"
+        assert all(t < before + 600_000 for t in carried)  # the old timeline: no hour-long hole, no overlap
         assert proxy.cluster(node_id="jumpy")[0]["status"] == "online"  # liveness uses the proxy's clock only
 
         offset.write_text("3600")  # and an hour forward: later points, accepted at once
-        after = wait_for(lambda: (n := newest_ms()) > before + 3_000_000 and n, 20, what="points after the jump")
-        assert after > before
+        after = wait_for(lambda: (n := points()[-1]) > before + 3_000_000 and n, 20, what="points after the jump")
+        assert after > carried[-1]
+        wait_for(lambda: proxy.cluster(node_id="jumpy")[0]["runtime"].get("clock_behind_s") == "0.0", 20,
+                 what="the host clock followed again")
         status, body = http_json(f"{proxy.url}/incidents?node_id=jumpy&trigger=node-down")
         assert status == 200 and body["incidents"] == []  # the node never went down
     finally:

@@ -32,6 +32,7 @@ from fodc.agent.session import Connected, ProxySession
 from fodc.agent.settings import AgentSettings
 from fodc.agent.streams import CommandStream, MetricsStream
 from fodc.agent.telemetry import TelemetryFeeder
+from fodc.agent.windowclock import WindowClock
 from fodc.agent.windowdisk import WindowDisk
 from fodc.diag.store import ArtifactStore
 from fodc.ktm import KernelTelemetry
@@ -71,9 +72,12 @@ class AgentRuntime:
         self.recorder = FlightRecorder(budget_bytes=settings.window_memory, block_scrapes=settings.window_block_scrapes)
         self.window_disk = WindowDisk(settings, self.recorder, self.self_metrics)  # recovers before the first scrape
         self._scrape_beat = self.watchdog.register("scraper", max(30.0, settings.scrape_interval * 3))
+        self.clock = WindowClock()  # shared by every source, so a host clock step back costs no points
+        if (newest_ms := self.recorder.stats().newest_ms) is not None:
+            self.clock.resume_after(newest_ms / 1000)
         self.scraper = Scraper(settings.node_metrics_urls, self.recorder, self.self_metrics,
                                interval_s=settings.scrape_interval, timeout_s=settings.scrape_timeout,
-                               on_progress=self._scrape_beat.tick)
+                               on_progress=self._scrape_beat.tick, clock=self.clock.now)
         self._window_gauges()
         self.kernel = KernelTelemetry(enabled=settings.ktm_enabled, target_comm=settings.ktm_target_comm,
                                       cgroup_path=settings.ktm_cgroup_path,
@@ -81,7 +85,7 @@ class AgentRuntime:
                                       kernel_source=settings.ktm_kernel_source)
         self._ktm_beat = self.watchdog.register("kernel-telemetry", max(30.0, settings.ktm_interval * 3))
         self.telemetry = TelemetryFeeder(self.kernel, self.recorder, settings.ktm_interval,
-                                         on_progress=self._ktm_beat.tick)
+                                         on_progress=self._ktm_beat.tick, clock=self.clock.now)
         self.metrics_stream = MetricsStream(self.answer_metrics, send_timeout_s=settings.send_timeout)
         capturer = NodeConfigCapturer(capture_options(settings), node_id=settings.node_id, role=settings.node_role,
                                       agent_config=effective_agent_config(settings),
@@ -176,6 +180,7 @@ class AgentRuntime:
         }
         info.update(self.scraper.summary())
         info.update(self.window_disk.summary())
+        info.update(self.clock.summary())
         if self.incidents.counts:
             info["incidents_total"] = ",".join(f"{k}={v}" for k, v in sorted(self.incidents.counts.items()))
         if self.incidents.suppressed:  # triggers that fired again within --incident-cooldown
@@ -273,15 +278,15 @@ class AgentRuntime:
         self._stop.set()
 
     def install_clock_hook(self, offset_file: str) -> None:
-        """Test-only: the scraper's wall clock is shifted by the seconds written in `offset_file`, so tests can
-        make the agent's clock jump without touching the host's."""
+        """Test-only: the window clock's idea of the wall clock is shifted by the seconds written in
+        `offset_file`, so tests can make the agent's clock jump without touching the host's."""
         def shifted() -> float:
             try:
                 with open(offset_file) as f:
                     return time.time() + float(f.read().strip() or 0)
             except (OSError, ValueError):
                 return time.time()
-        self.scraper._clock = shifted
+        self.clock.wall = shifted
 
     def install_stall_hook(self) -> None:
         """Test-only: SIGUSR2 wedges the main loop so tests can prove the watchdog stops pinging."""

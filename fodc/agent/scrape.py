@@ -117,8 +117,8 @@ class Scraper:
 
     def scrape_once(self, url: str) -> TargetState:
         state = self.targets[url]
-        started = self._clock()
-        timestamp_ms = int(started * 1000)
+        started = time.monotonic()
+        timestamp_ms = int(self._clock() * 1000)
         state.last_attempt_ms = timestamp_ms
         state.answered = False
         try:
@@ -137,10 +137,10 @@ class Scraper:
             self.recorder.ingest_families(url, timestamp_ms, result.families)
         except ScrapeError as exc:
             self._failed(state, str(exc), "unreachable" if "cannot reach" in str(exc) else "invalid")
-        except ValueError as exc:  # the recorder refused (e.g. the clock went backwards)
+        except ValueError as exc:  # the recorder refused (a guard: the window clock never goes back)
             self._failed(state, f"window refused the scrape: {exc}", "rejected")
         else:
-            duration = self._clock() - started
+            duration = time.monotonic() - started
             if not state.up and state.consecutive_failures:
                 log.info("node endpoint is back", extra={"fields": {"target": url}})
             state.up, state.last_error, state.consecutive_failures = True, "", 0

@@ -21,8 +21,9 @@ SOURCE = "kernel-telemetry"
 
 class TelemetryFeeder:
     def __init__(self, telemetry: KernelTelemetry, recorder: FlightRecorder, interval_s: float,
-                 on_progress: Callable[[], None] = lambda: None) -> None:
+                 on_progress: Callable[[], None] = lambda: None, clock: Callable[[], float] = time.time) -> None:
         self.telemetry = telemetry
+        self._clock = clock
         self.recorder = recorder
         self.interval_s = interval_s
         self._on_progress = on_progress
@@ -41,11 +42,11 @@ class TelemetryFeeder:
     def _run(self) -> None:
         threading.Thread(target=self.telemetry.start, name="ktm-compile", daemon=True).start()
         while not self._stop.wait(self.interval_s):
-            now_ms = int(time.time() * 1000)
+            now_ms = int(self._clock() * 1000)
             try:
                 self.recorder.ingest_families(SOURCE, now_ms, self.telemetry.collect(now_ms))
                 self.last_error = ""
-            except ValueError as exc:  # the clock went backwards: skip this tick, keep the window intact
+            except ValueError as exc:  # refused by the window (a guard: the window clock never goes back)
                 self.last_error = str(exc)
                 log.warning("kernel telemetry sample refused by the window", extra={"fields": {"reason": str(exc)}})
             self._on_progress()
