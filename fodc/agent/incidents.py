@@ -61,8 +61,10 @@ def _json_value(value: float) -> float | str:
 class IncidentRecorder:
     def __init__(self, options: IncidentOptions, store: ArtifactStore, recorder: FlightRecorder, *, node_id: str,
                  role: str, parts: dict[str, Callable[[], Any]],
-                 profile: Callable[[str, int | None, str], Any] | None) -> None:
+                 profile: Callable[[str, int | None, str], Any] | None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.options = options
+        self.clock = clock  # the window's clock, so an incident's range matches its points' stamps
         self.store = store
         self.recorder = recorder
         self.node_id = node_id
@@ -84,7 +86,7 @@ class IncidentRecorder:
                 self.suppressed += 1
                 return None
             self._last[kind] = now
-            at_ms = int(time.time() * 1000)
+            at_ms = int(self.clock() * 1000)
             incident = {"id": f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(at_ms / 1000))}-{kind}",
                         "node_id": self.node_id, "role": self.role, "trigger": kind, "detail": detail,
                         "at": rfc3339(at_ms), "at_ms": at_ms, "state": "collecting", "errors": {}}
@@ -99,7 +101,7 @@ class IncidentRecorder:
         """At start: lists the incidents already on disk again, keeps their triggers cooling down across the
         restart, and finishes the ones a previous run was killed in the middle of. Returns how many it resumed."""
         complete, interrupted = ledger.load(self.store.directory)
-        now_wall, now_mono = time.time(), time.monotonic()
+        now_wall, now_mono = self.clock(), time.monotonic()
         with self._lock:
             for incident in [*complete, *interrupted]:
                 self._incidents.append(incident)
@@ -144,7 +146,7 @@ class IncidentRecorder:
                 continue
             self._take_profile(profile, seconds, incident["id"], files, errors)
         end_ms = incident["at_ms"] + int(self.options.after_s * 1000)
-        time.sleep(max(0.0, end_ms / 1000 - time.time()))
+        time.sleep(max(0.0, end_ms / 1000 - self.clock()))
         start_ms = incident["at_ms"] - int(self.options.before_s * 1000)
         files["window.json"] = self._window(start_ms, end_ms)
         manifest = {k: v for k, v in incident.items() if k not in ("state",)}

@@ -118,7 +118,7 @@ class AgentRuntime:
             self.recorder, node_id=settings.node_id, role=settings.node_role,
             parts={"config": lambda: self.config.capture_now("incident"), "ktm": self.kernel.capabilities,
                    "agent": self.runtime_info},
-            profile=self._incident_profile if settings.node_pprof_url else None)
+            profile=self._incident_profile if settings.node_pprof_url else None, clock=self.clock.now)
         triggers = frozenset(settings.incident_triggers)
         self._incident_beat = self.watchdog.register("incident-watch", max(60.0, settings.incident_check_interval * 3))
         self.incident_watch = IncidentWatch(
