@@ -90,7 +90,7 @@ def test_churned_series_are_forgotten_and_memory_returns_once_their_data_is_evic
         rec.ingest("s", T0 + i, noisy_page(i, 20))
     steady = rec.stats()
     assert steady.evicted_blocks > 0
-    steady_atoms = len(rec._atoms)
+    steady_atoms = len(rec._catalog.atoms)
     for i in range(500, 510):  # a burst of short-lived series with long labels
         rec.ingest("s", T0 + i, noisy_page(i, 20) + [(f"short_lived_{i}_{k}", (("pod", "x" * 50 + str(k)),), 1.0)
                                                    for k in range(5)])
@@ -100,7 +100,7 @@ def test_churned_series_are_forgotten_and_memory_returns_once_their_data_is_evic
     after = rec.stats()
     assert after.series == steady.series == 20
     assert not any(w.name.startswith("short_lived") for w in rec.query())
-    assert len(rec._atoms) == steady_atoms
+    assert len(rec._catalog.atoms) == steady_atoms
     assert abs(after.used_bytes - steady.used_bytes) < 0.05 * steady.used_bytes
 
 
@@ -111,7 +111,7 @@ def test_family_metadata_goes_with_its_last_series():
                sample_family={"old_family_sample": "old_family"})
     for i in range(1, 400):
         rec.ingest("s", T0 + i, noisy_page(i, 20))
-    assert "old_family" not in rec._families
+    assert "old_family" not in rec._catalog.families
 
 
 def test_a_budget_smaller_than_one_block_still_holds_the_bound():

@@ -230,7 +230,7 @@ def test_a_corrupt_sealed_block_is_skipped_not_fatal():
     rec = FlightRecorder(block_scrapes=2)
     for i in range(5):
         rec.ingest("s", T0 + i, [("a", (), float(i))])
-    rec._sealed[0].payload = b"\x01garbage"  # as if memory or a later on-disk copy got damaged
+    rec._sealed.records[0].payload = b"\x01garbage"  # as if memory or a later on-disk copy got damaged
     assert next(iter(rec.query())).values == [2.0, 3.0, 4.0]
 
 

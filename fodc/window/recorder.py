@@ -6,7 +6,8 @@ next scrape finds its open block full, the block is detached and compressed into
 block (codec.py). The memory budget is a hard bound on accounted memory (the retained state; the short-lived
 working copies of a seal or a query are not held against it): when over it, the oldest sealed block of any
 source goes first. A series is forgotten (its name, labels and, with its family's last series, the family's
-metadata) once no remaining block holds it, so churn does not leak.
+metadata) once no remaining block holds it, so churn does not leak: catalog.py keeps the series and families,
+sealedqueue.py the sealed blocks in eviction order.
 
 No clocks or threads here: callers pass timestamps. One lock guards the state, because ingest runs on the
 scraper thread while gRPC threads query. Compression and decompression happen outside the lock: a detached
@@ -21,21 +22,16 @@ import re
 import sys
 import threading
 from bisect import bisect_left, bisect_right
-from collections import deque
 from collections.abc import Collection, Iterable, Iterator, Mapping
 
-from fodc.window.atoms import Atoms
+from fodc.window.catalog import SeriesCatalog
 from fodc.window.codec import FORMAT_VERSION, CodecError, encode_grid, summarize_block
 from fodc.window.model import Labels, OpenRows, SeriesMeta, SeriesWindow, WindowListener, WindowStats
 from fodc.window.openblock import OpenBlock, cells_to_values
-from fodc.window.reads import UNTYPED, collect, family_filter, make_window, read_sealed
+from fodc.window.reads import collect, family_filter, make_window, read_sealed
 from fodc.window.records import SEALED_RECORD_BYTES, RawBlock, SealedRecord, SeriesEntry, SourceState
-from fodc.window.sizing import (
-    DEFAULT_BYTES_PER_SAMPLE,
-    estimate_window_seconds,
-    meta_size,
-    series_size,
-)
+from fodc.window.sealedqueue import SealedQueue
+from fodc.window.sizing import DEFAULT_BYTES_PER_SAMPLE, estimate_window_seconds
 
 log = logging.getLogger(__name__)
 
@@ -50,17 +46,8 @@ class FlightRecorder:
         self.block_scrapes = block_scrapes
         self._lock = threading.Lock()
         self._sources: dict[str, SourceState] = {}
-        self._families: dict[str, SeriesMeta] = {}
-        self._atoms = Atoms()
-        self._family_refs: dict[str, int] = {}  # family -> live series of it
-        self._family_bytes = 0
-        self._series_bytes = 0
-        self._sealed: deque[SealedRecord] = deque()  # oldest first, all sources
-        self._sealed_bytes = 0
-        self._sealed_samples = 0
-        self._payload_bytes = 0  # finished blocks only: the measured bytes/sample
-        self._payload_samples = 0
-        self._evicted = 0
+        self._catalog = SeriesCatalog()
+        self._sealed = SealedQueue()
         self.listener: WindowListener | None = None  # set before the first ingest; see model.WindowListener
         self.latest_from_ms: int | None = None  # latest() leaves out sources not scraped since
         self._outbox: list[tuple[str, int, int, bytes]] = []  # sealed payloads the listener has not been given yet
@@ -91,7 +78,7 @@ class FlightRecorder:
                 self._write_row(state, timestamp_ms, samples, sample_family)
                 state.newest_ms = timestamp_ms
                 if families:
-                    self._update_families(families)
+                    self._catalog.update_families(families)
                 self._enforce_budget()
                 rows = state.open.rows
         finally:
@@ -141,7 +128,7 @@ class FlightRecorder:
                 series = index.get((name, labels))
                 if series is None:
                     family = sample_family.get(name, name) if sample_family else name
-                    series = self._new_series(state, name, labels, family)
+                    series = self._catalog.new_series(state, name, labels, family)
                     created.append(series)
                 if series.base < 0:
                     series.base = block.add_column(series)
@@ -153,52 +140,9 @@ class FlightRecorder:
             for series in block.drop_columns_from(columns_before):
                 series.base = -1
             for series in created:
-                self._forget(state, series)
+                self._catalog.forget(state, series)
             raise
         block.samples += count
-
-    def _new_series(self, state: SourceState, name: str, labels: Labels, family: str) -> SeriesEntry:
-        atoms = self._atoms
-        name = atoms.take(name)
-        labels = tuple(atoms.take(pair) for pair in labels)
-        family = atoms.take(family)
-        series = SeriesEntry(name, labels, family)
-        key = (name, labels)
-        series.cost = series_size(series, key, labels)
-        state.series[key] = series
-        self._series_bytes += series.cost
-        self._family_refs[family] = self._family_refs.get(family, 0) + 1
-        return series
-
-    def _forget(self, state: SourceState, series: SeriesEntry) -> None:
-        del state.series[(series.name, series.labels)]
-        self._series_bytes -= series.cost
-        atoms = self._atoms
-        atoms.give_back(series.name)
-        for pair in series.labels:
-            atoms.give_back(pair)
-        atoms.give_back(series.family)
-        refs = self._family_refs[series.family] - 1
-        if refs:
-            self._family_refs[series.family] = refs
-            return
-        del self._family_refs[series.family]
-        meta = self._families.pop(series.family, None)
-        if meta is not None:
-            self._family_bytes -= meta_size(meta)
-
-    def _update_families(self, families: Mapping[str, SeriesMeta]) -> None:
-        known = self._families
-        for name, meta in families.items():
-            if name not in self._family_refs:
-                continue  # no series of it held: keeping its metadata would leak under churn
-            old = known.get(name)
-            if old == meta:
-                continue
-            if old is not None:
-                self._family_bytes -= meta_size(old)
-            known[name] = meta
-            self._family_bytes += meta_size(meta)
 
     # ------------------------------------------------------------------ sealing and eviction
 
@@ -211,25 +155,18 @@ class FlightRecorder:
             return None
         seq = state.next_seq
         state.next_seq += 1
-        heads, metas = self._catalog(block)
+        heads, metas = self._catalog.heads(block)
         for series in block.series:  # every column holds at least one value: columns start with one
             series.base = -1
             series.last_block = seq
         # Until it is encoded the block is priced at the size it is about to have, so that a seal does not
         # evict a block's worth of old data to make room for a raw copy that lives a fraction of a second.
-        per_sample = self._payload_bytes / self._payload_samples if self._payload_samples else 8.0
+        per_sample = self._sealed.bytes_per_sample(8.0)
         record = SealedRecord(state.name, seq, block.timestamps[0], block.timestamps[-1],
                          RawBlock(state.name, block, heads, metas), block.samples,
                          SEALED_RECORD_BYTES + int(per_sample * block.samples))
-        self._sealed.append(record)
-        self._sealed_bytes += record.nbytes
-        self._sealed_samples += record.samples
+        self._sealed.push(record)
         return record
-
-    def _catalog(self, block: OpenBlock) -> tuple[list[tuple[str, Labels, str]], tuple[SeriesMeta, ...]]:
-        heads = [(series.name, series.labels, series.family) for series in block.series]
-        names = dict.fromkeys(head[2] for head in heads)
-        return heads, tuple(self._families.get(f) or SeriesMeta(f, UNTYPED, "", "") for f in names)
 
     def _finish(self, record: SealedRecord) -> None:
         """Encodes a detached block outside the lock (nobody writes it any more), then installs it."""
@@ -241,17 +178,10 @@ class FlightRecorder:
         if record.gone:  # evicted or dropped meanwhile
             return
         if encoded is None:  # keep it raw, priced honestly
-            raw_bytes = record.raw.block.nbytes() if record.raw else 0
-            self._sealed_bytes += raw_bytes - record.nbytes
-            record.nbytes = raw_bytes
+            self._sealed.reprice(record, record.raw.block.nbytes() if record.raw else 0)
         else:
             payload, samples = encoded
-            nbytes = SEALED_RECORD_BYTES + sys.getsizeof(payload)
-            self._sealed_bytes += nbytes - record.nbytes
-            self._sealed_samples += samples - record.samples
-            self._payload_bytes += len(payload)
-            self._payload_samples += samples
-            record.payload, record.raw, record.samples, record.nbytes = payload, None, samples, nbytes
+            self._sealed.encoded(record, payload, samples, SEALED_RECORD_BYTES + sys.getsizeof(payload))
             if self.listener is not None:
                 self._outbox.append((record.source, record.first_ms, record.last_ms, payload))
         self._enforce_budget()
@@ -263,30 +193,18 @@ class FlightRecorder:
             self._install(record, _encode(record))
 
     def _evict_oldest(self) -> None:
-        record = self._sealed.popleft()
-        self._drop_record(record)
-        self._evicted += 1
+        record = self._sealed.pop_oldest()
         state = self._sources[record.source]
         # Blocks go oldest first, so a series whose newest sealed block this was has no sealed data left.
         for series in [s for s in state.series.values() if s.last_block <= record.seq]:
             if series.base < 0:
-                self._forget(state, series)
+                self._catalog.forget(state, series)
             else:
                 series.last_block = -1  # lives on in the open block
 
-    def _drop_record(self, record: SealedRecord) -> None:
-        record.gone = True
-        self._sealed_bytes -= record.nbytes
-        self._sealed_samples -= record.samples
-        if record.payload is not None:
-            self._payload_bytes -= len(record.payload)
-            self._payload_samples -= record.samples
-
     def _used_bytes(self) -> int:
-        containers = (sys.getsizeof(self._sources) + sys.getsizeof(self._families) + sys.getsizeof(self._family_refs)
-                      + sys.getsizeof(self._sealed) + sum(s.nbytes() for s in self._sources.values())
-                      + self._atoms.total_bytes())
-        return containers + self._family_bytes + self._series_bytes + self._sealed_bytes
+        return (sys.getsizeof(self._sources) + sum(s.nbytes() for s in self._sources.values())
+                + self._catalog.nbytes() + self._sealed.container_bytes() + self._sealed.nbytes)
 
     def _enforce_budget(self) -> None:
         while self._used_bytes() > self.budget_bytes:
@@ -313,7 +231,7 @@ class FlightRecorder:
             first = mark[1] if mark is not None and mark[0] == state.next_seq else 0
             if block.rows <= first:
                 return None
-            heads, metas = self._catalog(block)
+            heads, metas = self._catalog.heads(block)
             grid = memoryview(block.cells).cast("B")
             try:  # one copy: slices of the view, joined
                 cells = b"".join([grid[8 * (s.base + first):8 * (s.base + block.rows)] for s in block.series])
@@ -340,18 +258,14 @@ class FlightRecorder:
             seq = state.next_seq
             state.next_seq += 1
             for name, labels, family in summary.heads:
-                series = state.series.get((name, labels)) or self._new_series(state, name, labels, family)
+                series = state.series.get((name, labels)) or self._catalog.new_series(state, name, labels, family)
                 series.last_block = seq
             record = SealedRecord(summary.source, seq, first, last, None, summary.samples,
                              SEALED_RECORD_BYTES + sys.getsizeof(payload))
             record.payload = payload
-            self._sealed.append(record)
-            self._sealed_bytes += record.nbytes
-            self._sealed_samples += record.samples
-            self._payload_bytes += len(payload)
-            self._payload_samples += record.samples
+            self._sealed.push(record)
             state.newest_ms = last
-            self._update_families({meta.name: meta for meta in summary.families})
+            self._catalog.update_families({meta.name: meta for meta in summary.families})
             self._enforce_budget()
         return summary.samples
 
@@ -361,15 +275,9 @@ class FlightRecorder:
             state = self._sources.pop(source, None)
             if state is None:
                 return
-            kept: deque[SealedRecord] = deque()
-            for record in self._sealed:
-                if record.source != source:
-                    kept.append(record)
-                    continue
-                self._drop_record(record)
-            self._sealed = kept
+            self._sealed.drop_source(source)
             for series in list(state.series.values()):
-                self._forget(state, series)
+                self._catalog.forget(state, series)
 
     # ------------------------------------------------------------------ read
 
@@ -379,7 +287,7 @@ class FlightRecorder:
         result: list[SeriesWindow] = []
         from_sealed: list[tuple[bytes | None, RawBlock | None]] = []
         with self._lock:
-            metas = dict(self._families)
+            metas = dict(self._catalog.families)
             for state in self._sources.values():
                 if self.latest_from_ms is not None and (state.newest_ms or 0) < self.latest_from_ms:
                     continue  # e.g. read back from disk: history, not what the node reports now
@@ -415,7 +323,7 @@ class FlightRecorder:
         hi = 2**63 if end_ms is None else end_ms
         wanted = family_filter(names, name_pattern)
         with self._lock:
-            metas = dict(self._families)
+            metas = dict(self._catalog.families)
             sealed = [(r.payload, r.raw) for r in self._sealed if r.last_ms >= lo and r.first_ms <= hi]
             opened = []
             for state in self._sources.values():
@@ -445,21 +353,20 @@ class FlightRecorder:
             used = self._used_bytes()
             series = sum(len(s.series) for s in self._sources.values())
             live = sum(len(s.open.series) for s in self._sources.values()) or series
-            samples = self._sealed_samples + sum(s.open.samples for s in self._sources.values())
+            samples = self._sealed.samples + sum(s.open.samples for s in self._sources.values())
             firsts = [r.first_ms for r in self._sealed] + [s.open.timestamps[0] for s in self._sources.values()
                                                            if s.open.rows]
             newest = max((s.newest_ms for s in self._sources.values() if s.newest_ms is not None), default=None)
-            bytes_per_sample = (self._payload_bytes / self._payload_samples if self._payload_samples
-                                else DEFAULT_BYTES_PER_SAMPLE)
+            bytes_per_sample = self._sealed.bytes_per_sample(DEFAULT_BYTES_PER_SAMPLE)
             raw_cells = sum(8 * len(s.open.cells) for s in self._sources.values())
             interval = interval_s or self._observed_interval_s() or 15.0
-            fixed = (used - self._sealed_bytes - raw_cells) / series if series else 0.0
+            fixed = (used - self._sealed.nbytes - raw_cells) / series if series else 0.0
             estimate = estimate_window_seconds(self.budget_bytes, live, interval, bytes_per_sample,
                                                block_scrapes=self.block_scrapes, fixed_bytes_per_series=fixed)
             return WindowStats(budget_bytes=self.budget_bytes, used_bytes=used, series=series, samples=samples,
                                oldest_ms=min(firsts, default=None), newest_ms=newest,
                                estimated_window_seconds=estimate, sealed_blocks=len(self._sealed),
-                               evicted_blocks=self._evicted)
+                               evicted_blocks=self._sealed.evicted)
 
     def _observed_interval_s(self) -> float | None:
         """Mean scrape interval of the source with the most series in its open block."""
