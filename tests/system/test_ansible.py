@@ -197,6 +197,39 @@ def test_proxy_unknown_install_method_fails_argument_spec(ansible_venv: Path, tm
     assert "fodc_proxy_install_method must be one of: deb, apt" in result.stdout
 
 
+RULES_PLAY = [{"name": "the alerting rules", "hosts": "all", "gather_facts": False,
+               "tasks": [{"ansible.builtin.include_role": {"name": "fodc_proxy", "tasks_from": "prometheus_rules"}}]}]
+
+
+def copy_rules(venv: Path, tmp_path: Path, rules_dir: str) -> subprocess.CompletedProcess[str]:
+    """Runs the proxy role's rules task for a local host, the controller being the Prometheus host."""
+    inventory = {"all": {"hosts": {"proxy-1": {"ansible_connection": "local",
+                                               "ansible_python_interpreter": str(SYSTEM_PYTHON),
+                                               "fodc_proxy_prometheus_rules_dir": rules_dir}}}}
+    (tmp_path / "inventory.yml").write_text(json.dumps(inventory))
+    (tmp_path / "play.yml").write_text(json.dumps(RULES_PLAY))
+    return run_tool(venv, "ansible-playbook", "-i", str(tmp_path / "inventory.yml"), str(tmp_path / "play.yml"))
+
+
+def test_proxy_role_copies_the_packaged_alerting_rules_once(ansible_venv: Path, tmp_path: Path) -> None:
+    rules_dir = tmp_path / "prometheus" / "rules"  # missing on purpose: the role creates it
+    first = copy_rules(ansible_venv, tmp_path, str(rules_dir))
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
+    shipped = ANSIBLE_DIR / "roles/fodc_proxy/files/fodc-alerts.yml"
+    assert (rules_dir / "fodc-alerts.yml").read_bytes() == shipped.read_bytes()
+    again = copy_rules(ansible_venv, tmp_path, str(rules_dir))
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert "changed=0" in again.stdout[again.stdout.rindex("PLAY RECAP"):]
+
+
+def test_proxy_role_refuses_a_relative_rules_directory_naming_the_variable(ansible_venv: Path,
+                                                                          tmp_path: Path) -> None:
+    result = copy_rules(ansible_venv, tmp_path, "prometheus/rules")
+    assert result.returncode != 0
+    assert "fodc_proxy_prometheus_rules_dir must be an absolute path" in result.stdout
+    assert not (ANSIBLE_DIR / "prometheus").exists()  # ansible-playbook runs in ansible/
+
+
 APT_PROXY = {"fodc_proxy_install_method": "apt", "fodc_proxy_apt_repository_url": "https://apt.example.invalid/fodc"}
 
 
