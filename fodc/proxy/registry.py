@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from fodc.config import ROLES
@@ -78,6 +78,7 @@ class AgentRegistry:
         self._agents: dict[str, AgentRecord] = {}
         self._next_connection = 1
         self._lock = threading.Lock()
+        self.on_heartbeat: Callable[[AgentRecord], None] = lambda _record: None  # called outside the lock
 
     def register(self, reg: Registration, now_ms: int) -> tuple[AgentRecord, AgentRecord | None]:
         """Adds or replaces the entry for reg.key; returns (new record, replaced record or None)."""
@@ -107,12 +108,13 @@ class AgentRegistry:
             record = self._agents.get(agent_id)
             if record is None or record.connection != connection:
                 return False
-            self._agents[agent_id] = replace(
+            record = self._agents[agent_id] = replace(
                 record, status=ONLINE, last_heartbeat_ms=now_ms, unconnected_since_ms=None,
                 runtime=dict(runtime) if runtime is not None else record.runtime,
                 capabilities=dict(capabilities) if capabilities else record.capabilities,
             )
-            return True
+        self.on_heartbeat(record)
+        return True
 
     def unregister(self, agent_id: str, connection: int | None = None) -> AgentRecord | None:
         """Removes an entry (graceful goodbye, manual removal); only if `connection` still owns it."""

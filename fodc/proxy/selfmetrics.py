@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
@@ -9,6 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from fodc.proxy.incident_tally import IncidentTally
 from fodc.proxy.registry import ONLINE, UNCONNECTED, AgentRecord, AgentRegistry
 
 if TYPE_CHECKING:
@@ -34,16 +36,9 @@ class _RegistryCollector(Collector):
         for (node_id, role, endpoint) in sorted(self._metrics.last_missing):
             missing.add_metric([node_id, role, endpoint], 1)
         yield missing
-        incidents: dict[tuple[str, str], int] = {}
-        for record in self._registry.list():
-            for part in record.runtime.get("incidents_total", "").split(","):
-                trigger, _, count = part.rpartition("=")
-                if trigger and count.isdigit():
-                    key = (record.registration.role, trigger)
-                    incidents[key] = incidents.get(key, 0) + int(count)
-        total = CounterMetricFamily("fodc_incidents", "incidents recorded by the registered agents (as they report "
-                                    "in heartbeats)", labels=["node_role", "trigger"])
-        for (role, trigger), count in sorted(incidents.items()):
+        total = CounterMetricFamily("fodc_incidents", "incidents the agents recorded (from their heartbeats) "
+                                    "since this proxy started", labels=["node_role", "trigger"])
+        for (role, trigger), count in sorted(self._metrics.incidents.totals().items()):
             total.add_metric([role, trigger], count)
         yield total
 
@@ -61,6 +56,8 @@ class ProxyMetrics:
         self.missed = Counter("fodc_proxy_agent_missed", "metrics requests an agent did not answer in time",
                               ["node_id", "node_role"], registry=self.registry)
         self.last_missing: set[tuple[str, str, str]] = set()
+        self.incidents = IncidentTally(int(time.time() * 1000))
+        agent_registry.on_heartbeat = self.incidents.observe
         self.registry.register(_RegistryCollector(agent_registry, self))
 
     def observe_agent(self, record: AgentRecord, seconds: float, received_bytes: int) -> None:
