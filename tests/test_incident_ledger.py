@@ -52,3 +52,9 @@ def test_markers_are_outside_the_stores_caps(tmp_path):
     write_bundle(tmp_path / "b-incident-n1.tar.gz", _incident("b", 2000), {})
     assert store.prune() == []
     assert ledger.marker_path(tmp_path, "a").exists()
+
+
+def test_a_directory_that_is_not_a_directory_is_no_incidents_and_no_crash(tmp_path):
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    assert ledger.load(not_a_dir) == ([], [])

@@ -59,6 +59,10 @@ def load(directory: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         entries = sorted(directory.iterdir())
     except FileNotFoundError:
         return [], []
+    except OSError as exc:  # unreadable directory: new incidents will say why they cannot be written
+        log.warning("cannot list the incident directory", extra={"fields": {"path": str(directory),
+                                                                            "reason": str(exc)}})
+        return [], []
     for path in entries:
         try:
             if path.name.startswith(MARKER_PREFIX) and path.name.endswith(".json"):
