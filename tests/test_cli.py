@@ -148,3 +148,29 @@ def test_profile_needs_a_token_and_reports_each_node(tmp_path, daemons, sims):
                           "--node", "hot-a", "-o", str(tmp_path / "config.tar.gz"))
     assert config_job.returncode == 0, config_job.stderr
     assert json.loads(config_job.stdout)["state"] == "done"
+
+    # The jobs afterwards: listed, shown, downloaded again, deleted (with the token), and usage errors.
+    job_id = json.loads(config_job.stdout)["job_id"]
+    heap_job = json.loads(fodc("--proxy", proxy.url, "--json", "jobs").stdout)["jobs"]
+    assert [j["action"] for j in heap_job] == ["config", "heap"]  # newest first
+    listed = fodc("--proxy", proxy.url, "jobs")
+    rows = {line.split()[0]: line.split() for line in listed.stdout.splitlines()[1:]}
+    assert listed.returncode == 0 and rows[job_id][1:3] == ["config", "done"] and rows[job_id][-1] == "done=1"
+    assert rows[heap_job[1]["job_id"]][-1] == "failed=2"
+    shown = fodc("--proxy", proxy.url, "jobs", "show", job_id)
+    assert shown.returncode == 0 and f"job {job_id}: config done, by ops" in shown.stdout
+    assert [line.split()[:3] for line in shown.stdout.splitlines()[2:]] == [["hot-a", "datanode-hot", "done"]]
+    again = tmp_path / "again.tar.gz"
+    assert fodc("--proxy", proxy.url, "jobs", "download", job_id, "-o", str(again)).returncode == 0
+    with tarfile.open(again) as tar:
+        assert [n for n in tar.getnames() if n.endswith("manifest.json")]
+    partial = fodc("--proxy", proxy.url, "jobs", "download", heap_job[1]["job_id"], "-o", str(tmp_path / "h.tgz"))
+    assert partial.returncode == 4  # the bundle of a job that failed on its nodes: there, but partial
+    refused = fodc("--proxy", proxy.url, "jobs", "cancel", job_id)
+    assert refused.returncode == 1 and "401" in refused.stderr
+    deleted = fodc_env({"FODC_TOKEN": "s3cret"}, "--proxy", proxy.url, "jobs", "cancel", job_id)
+    assert deleted.returncode == 0 and deleted.stdout.strip() == f"job {job_id}: deleted"
+    gone = fodc("--proxy", proxy.url, "jobs", "show", job_id)
+    assert gone.returncode == 1 and "404" in gone.stderr
+    assert fodc("--proxy", proxy.url, "jobs", "show").returncode == 2
+    assert fodc("--proxy", proxy.url, "jobs", "list", job_id).returncode == 2

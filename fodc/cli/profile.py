@@ -37,12 +37,18 @@ def run(args: argparse.Namespace, client: ProxyClient) -> int:
     deadline = time.monotonic() + (args.wait if args.wait is not None else (args.seconds if args.kind == "cpu"
                                                                              else 0) + 120)
     tty = sys.stderr.isatty()
-    while not all(t["state"] in FINAL for t in job["tasks"]):
-        _progress(job, tty)
-        if time.monotonic() > deadline:
-            raise CliError(f"job {job_id} still running; follow it with GET /diagnostics/{job_id}", EXIT_PARTIAL)
-        time.sleep(0.5)
-        job = client.get(f"/diagnostics/{job_id}")
+    try:
+        while not all(t["state"] in FINAL for t in job["tasks"]):
+            _progress(job, tty)
+            if time.monotonic() > deadline:
+                raise CliError(f"job {job_id} still running; follow it with `fodc jobs show {job_id}`",
+                               EXIT_PARTIAL)
+            time.sleep(0.5)
+            job = client.get(f"/diagnostics/{job_id}")
+    except KeyboardInterrupt:  # the job is the proxy's, not this terminal's: say how to reach it
+        print(f"\njob {job_id} goes on at the proxy: `fodc jobs show {job_id}`, `fodc jobs download {job_id}`, "
+              f"or stop it with `fodc jobs cancel {job_id}`", file=sys.stderr)
+        raise
     _progress(job, tty, final=True)
     output = args.output or f"fodc-{job_id}-{args.kind}.tar.gz"
     size = client.download(f"/diagnostics/{job_id}/bundle", output)
