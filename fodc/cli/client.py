@@ -77,8 +77,8 @@ class ProxyClient:
         with self._open(method, path, body=body) as response:
             return json.load(response)
 
-    def download(self, path: str, dest: str) -> int:
+    def download(self, path: str, dest: str, params: dict[str, str | None] | None = None) -> int:
         """Streams a file to `dest`; returns its size."""
-        with self._open("GET", path) as response, open(dest, "wb") as out:
+        with self._open("GET", path, params) as response, open(dest, "wb") as out:
             shutil.copyfileobj(response, out)
             return out.tell()

@@ -1,0 +1,101 @@
+"""`fodc snapshot`: the whole cluster's diagnostic state in one archive, for a ticket or a colleague.
+
+Everything the proxy can say at once (health, nodes, configuration and drift, incidents, diagnostics jobs,
+the aggregated /metrics page, the recent window of every node, and optionally every incident bundle), each
+part saved exactly as the API gave it, with a manifest of sizes and sha256. A part that fails is named in
+the manifest with the reason and the rest is still written: a half-broken cluster is when this is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+from fodc import __version__
+from fodc.cli.client import EXIT_OK, EXIT_PARTIAL, CliError, ProxyClient
+from fodc.config import duration
+from fodc.times import rfc3339
+
+FORMAT = "fodc-snapshot/1"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    snap = sub.add_parser("snapshot", help="the cluster's diagnostic state in one .tar.gz (for a ticket)")
+    snap.add_argument("-o", "--output", help="archive file (default fodc-snapshot-<UTC time>.tar.gz)")
+    snap.add_argument("--since", type=duration, default=900.0,
+                      help="how much of the nodes' windows, and of incidents, to include (default 15m)")
+    snap.add_argument("--name", help="only these metric families in the window (comma-separated, or ~regex)")
+    snap.add_argument("--role", help="only nodes of this role in the window")
+    snap.add_argument("--with-bundles", action="store_true",
+                      help="also download the bundle of every complete incident since --since")
+    snap.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, client: ProxyClient) -> int:
+    now = time.time()
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+    output = Path(args.output or f"fodc-snapshot-{stamp}.tar.gz")
+    since = f"{now - args.since:.3f}"
+    parts = [
+        ("health.json", "/health", None),
+        ("cluster.json", "/cluster", None),
+        ("config.json", "/cluster/config", None),
+        ("config-drift.json", "/cluster/config/drift", None),
+        ("incidents.json", "/incidents", {"since": since}),
+        ("jobs.json", "/diagnostics", None),
+        ("window.json", "/metrics-windows", {"start": since, "name": args.name, "role": args.role}),
+        ("metrics.txt", "/metrics", None),
+    ]
+    with tempfile.TemporaryDirectory(prefix="fodc-snapshot-") as tmp:
+        root = Path(tmp) / f"fodc-snapshot-{stamp}"
+        root.mkdir()
+        files: dict[str, dict[str, object]] = {}
+        errors: dict[str, str] = {}
+        for name, path, params in parts:
+            _save(client, root, name, path, params, files, errors, first=name == "health.json")
+        if args.with_bundles and "incidents.json" in files:
+            for incident in json.loads((root / "incidents.json").read_text())["incidents"]:
+                if incident.get("bundle_url"):
+                    safe = _UNSAFE.sub("_", f"{incident['node_id']}-{incident['id']}")
+                    name = f"incidents/{safe}.tar.gz"
+                    _save(client, root, name, incident["bundle_url"], None, files, errors)
+        manifest = {"format": FORMAT, "proxy": client.base_url, "taken": rfc3339(int(now * 1000)),
+                    "fodc_version": __version__, "since_s": args.since, "window_name": args.name,
+                    "window_role": args.role, "files": files, "errors": errors}
+        (root / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        with tarfile.open(output, "w:gz") as tar:
+            tar.add(root / "manifest.json", arcname=f"{root.name}/manifest.json")  # first, for quick reading
+            for name in files:
+                tar.add(root / name, arcname=f"{root.name}/{name}")
+    size = output.stat().st_size
+    if args.json:
+        print(json.dumps({"snapshot": str(output), "bytes": size, "files": files, "errors": errors}, indent=2))
+    else:
+        print(f"{output} ({size} bytes, {len(files)} files)")
+        for name, reason in errors.items():
+            print(f"  missing {name}: {reason}")
+    return EXIT_PARTIAL if errors else EXIT_OK
+
+
+def _save(client: ProxyClient, root: Path, name: str, path: str, params: dict[str, str | None] | None,
+          files: dict[str, dict[str, object]], errors: dict[str, str], first: bool = False) -> None:
+    dest = root / name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        size = client.download(path, str(dest), params)
+    except CliError as exc:
+        if first:  # not even /health: nothing else will answer either
+            raise
+        errors[name] = str(exc)
+        dest.unlink(missing_ok=True)
+        return
+    with open(dest, "rb") as f:
+        sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+    files[name] = {"source": path, "size": size, "sha256": sha256}
