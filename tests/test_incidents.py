@@ -94,6 +94,10 @@ def test_node_down_incident_holds_the_window_before_the_stop_config_and_log_tail
     assert b"counters reset" in files["node.log"]
     assert json.loads(files["config.json"])["node_id"] == "hot-down"
     assert "profile.heap" in manifest["errors"]  # profiling is off here, and the bundle says so
+    raw = cluster[2] / "down.tar.gz"
+    raw.write_bytes(http_get(f"{proxy.url}{incident['bundle_url']}")[2])
+    triage = subprocess.run([str(BIN / "fodc"), "triage", str(raw)], capture_output=True, text=True, timeout=60)
+    assert triage.returncode == 0 and "the node stopped answering its /metrics" in triage.stdout, triage.stderr
 
     status, one = http_json(f"{proxy.url}{incident['url']}")
     assert status == 200 and one["id"] == incident["id"]
