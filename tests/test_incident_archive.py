@@ -40,6 +40,8 @@ def test_the_oldest_incidents_go_first_beyond_the_count_or_the_bytes(tmp_path):
     assert sorted(e["id"] for e in archive.entries()) == ["big", "i0", "i3"]  # i2 went to make room
     assert archive.usage() == (3, 95) and archive.evicted == 2
     assert not (tmp_path / "archive" / "n" / "i1.tar.gz").exists()
+    assert not archive.has("n", "i1") and archive.known("n", "i1")  # evicted: not fetched again this run
+    assert not archive.known("n", "never")
 
 
 def test_a_bundle_shorter_than_announced_is_refused_and_nothing_is_kept(tmp_path):

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import tarfile
+import time
 
 import pytest
 from bpfready import missing_bpf
@@ -308,3 +309,26 @@ def test_slow_reads_of_the_database_are_a_ktm_read_latency_incident(cluster, dae
     before = [mean for t, mean in means if t < incident["at_ms"] - 2000]
     assert before and min(before) < SLOW_READ_S / 10  # the fast baseline is in the bundle
     assert means[-1][1] >= SLOW_READ_S / 2  # and so are the slow reads after the trigger
+
+
+def test_a_bundle_the_proxy_cannot_take_is_tried_three_times_then_left_on_its_agent(tmp_path, daemons):
+    proxy = start_proxy(tmp_path, *PROXY_ARGS, "--incident-archive-bytes", "4KiB")  # smaller than any bundle
+    daemons.append(proxy)
+    cluster = (proxy, [], tmp_path)
+    try:
+        watched_node(cluster, daemons, "hot-big", "--incident-rule", 'up: banyandb_system_cpu_state{kind="user"} >= 0')
+        incident = complete(proxy, "rule:up", "hot-big")
+
+        def failures():
+            page = http_get(f"{proxy.url}/metrics")[2].decode()
+            line = next((ln for ln in page.splitlines() if ln.startswith("fodc_proxy_incident_copy_failures_total ")),
+                        "x 0")
+            return float(line.split()[1])
+        wait_for(lambda: failures() == 3, 30, interval=0.3, what="three failed copies")
+        time.sleep(3)  # six more passes of the copier
+        assert failures() == 3
+        listed = incidents(proxy, "?node_id=hot-big")[0]
+        assert listed["id"] == incident["id"] and listed["source"] == "agent" and not listed.get("archived")
+    finally:
+        for node in cluster[1]:
+            node.stop()

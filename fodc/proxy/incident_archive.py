@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ class IncidentArchive:
         self.max_incidents = max_incidents
         self._lock = threading.Lock()
         self._items: dict[tuple[str, str], Archived] = {}
+        self._evicted_keys: OrderedDict[tuple[str, str], None] = OrderedDict()  # recent, so not fetched again
         self.evicted = 0
 
     def load(self) -> int:
@@ -72,6 +74,11 @@ class IncidentArchive:
     def has(self, node_id: str, incident_id: str) -> bool:
         with self._lock:
             return (node_id, incident_id) in self._items
+
+    def known(self, node_id: str, incident_id: str) -> bool:
+        """Kept, or evicted for room during this run (fetching it again would only evict it again)."""
+        with self._lock:
+            return (node_id, incident_id) in self._items or (node_id, incident_id) in self._evicted_keys
 
     def get(self, node_id: str, incident_id: str) -> Archived | None:
         with self._lock:
@@ -111,6 +118,9 @@ class IncidentArchive:
                 total -= item.size
                 del self._items[item.key]
                 doomed.append(item)
+                self._evicted_keys[item.key] = None
+                while len(self._evicted_keys) > 10 * self.max_incidents:
+                    self._evicted_keys.popitem(last=False)
             self.evicted += len(doomed)
         for item in doomed:
             item.bundle.unlink(missing_ok=True)

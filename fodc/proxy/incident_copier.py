@@ -3,13 +3,14 @@
 A pass asks only the agents that may have something new: one the copier has not asked since it (re)connected,
 one whose reported incident counts changed, and one that still had an incident collecting at the last look.
 A quiet fleet of a thousand agents therefore costs a registry read per pass. A copy that fails (agent gone,
-bundle pruned, size mismatch) is retried on the next pass that asks that agent; the agent's own copy stays
-the source until then.
+bundle pruned, size mismatch) is retried on the next passes, MAX_TRIES in all; the agent's own copy stays the
+source meanwhile. An incident the archive evicted for room is not fetched again.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -22,18 +23,24 @@ from fodc.proxy.registry import ONLINE, AgentRecord, AgentRegistry
 
 log = logging.getLogger(__name__)
 
+MAX_TRIES = 3
+
 
 class IncidentCopier(Periodic):
     thread_name = "incident-copier"
 
     def __init__(self, registry: AgentRegistry, commands: CommandRunner, archive: IncidentArchive, *,
-                 interval_s: float, timeout_s: float, on_progress: Callable[[], None] = lambda: None) -> None:
+                 interval_s: float, timeout_s: float, max_bundle_bytes: int,
+                 on_progress: Callable[[], None] = lambda: None) -> None:
         self.registry = registry
+        self.max_bundle_bytes = max_bundle_bytes  # a bundle bigger than the whole archive could never be kept
         self.commands = commands
         self.archive = archive
         self.timeout_s = timeout_s
         self._asked: dict[str, tuple[int, str]] = {}  # agent id -> (connection, incidents_total) at the last look
         self._unfinished: set[str] = set()  # agents with an incident collecting or a copy that failed
+        self._tries: dict[tuple[str, str], int] = {}  # (node id, incident id) -> failed copies so far
+        self._list_errors: dict[str, str] = {}  # agent id -> why it did not list its incidents (said once)
         self.copied = 0
         self.failed = 0
         super().__init__(interval_s, on_progress)
@@ -51,24 +58,34 @@ class IncidentCopier(Periodic):
         ids = {r.agent_id for r in online}
         self._asked = {k: v for k, v in self._asked.items() if k in ids}  # a returning agent is asked anew
         self._unfinished &= ids
+        self._list_errors = {k: v for k, v in self._list_errors.items() if k in ids}
         targets = [r for r in online if self._worth_asking(r)]
         if not targets:
             return 0
-        answered, _missing = self.commands.gather_json(targets, "incidents.list", {}, self.timeout_s)
+        answered, missing = self.commands.gather_json(targets, "incidents.list", {}, self.timeout_s)
+        for miss in missing:
+            if self._list_errors.get(miss["agent_id"]) != miss["reason"]:
+                log.warning("an agent did not list its incidents; asking again next pass", extra={"fields": miss})
+            self._list_errors[miss["agent_id"]] = miss["reason"]
         self.on_progress()  # each step below is bounded by timeout_s, so the pass as a whole may be long
         copied = 0
         for record, incidents in answered:
+            self._list_errors.pop(record.agent_id, None)
             unfinished = False
             for incident in incidents:
                 node_id = record.registration.node_id
                 if incident.get("state") == "collecting":
                     unfinished = True
-                if incident.get("state") != "complete" or self.archive.has(node_id, incident["id"]):
+                key = (node_id, incident["id"])
+                if (incident.get("state") != "complete" or self.archive.known(*key)
+                        or self._tries.get(key, 0) >= MAX_TRIES):
                     continue
                 if self._copy(record, {**incident, "node_id": node_id, "role": record.registration.role}):
                     copied += 1
+                    self._tries.pop(key, None)
                 else:
-                    unfinished = True
+                    self._tries[key] = self._tries.get(key, 0) + 1
+                    unfinished = self._tries[key] < MAX_TRIES
                 self.on_progress()
             self._asked[record.agent_id] = (record.connection, record.runtime.get("incidents_total", ""))
             (self._unfinished.add if unfinished else self._unfinished.discard)(record.agent_id)
@@ -76,14 +93,16 @@ class IncidentCopier(Periodic):
         return copied
 
     def _copy(self, record: AgentRecord, incident: dict) -> bool:
-        result = self.commands.run_all([record], "incidents.fetch", {"id": incident["id"]}, self.timeout_s)[0]
+        fetch = self.commands.start(record, "incidents.fetch", {"id": incident["id"]}, self.timeout_s,
+                                    max_bytes=self.max_bundle_bytes)
+        result = fetch.collect(time.monotonic() + self.timeout_s)
         try:
             if not result.ok:
                 raise ValueError(f"{result.state}: {result.error}")
             self.archive.put(incident, result.data)
         except (ValueError, OSError) as exc:
             self.failed += 1
-            log.warning("cannot copy an incident bundle from its agent; will retry", extra={"fields": {
+            log.warning("cannot copy an incident bundle from its agent", extra={"fields": {
                 "node_id": incident["node_id"], "id": incident["id"], "reason": str(exc)}})
             return False
         log.info("incident bundle copied to the proxy", extra={"fields": {

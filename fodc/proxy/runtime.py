@@ -79,10 +79,8 @@ class ProxyRuntime:
         self.incident_copier: IncidentCopier | None = None
         if settings.incident_copy_interval > 0:
             self.incident_copier = IncidentCopier(
-                self.registry, CommandRunner(self.servicer.command_links,
-                                             max_artifact_bytes=settings.diagnostics_max_bytes),
-                self.incident_archive, interval_s=settings.incident_copy_interval,
-                timeout_s=settings.command_timeout,
+                self.registry, self.commands, self.incident_archive, interval_s=settings.incident_copy_interval,
+                timeout_s=settings.command_timeout, max_bundle_bytes=settings.incident_archive_bytes,
                 on_progress=self.watchdog.register("incident-copier", settings.incident_copy_interval
                                                    + settings.command_timeout * 3).tick)
         self.metrics.registry.register(ArchiveMetrics(self.incident_archive, self.incident_copier))
