@@ -19,6 +19,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from fodc.config import duration
 from fodc.sim.launcher import SimNodeProcess, free_port, start_sim_node
 
 ROLES = ("liaison", "datanode-hot", "datanode-warm", "datanode-cold")
@@ -56,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--series", type=int, default=None, help="approximate series per simulated node")
     parser.add_argument("--duration", type=float, default=0, help="stop by itself after this many seconds")
     args = parser.parse_args(argv)
+    try:
+        timeout = f"{min(4.0, duration(args.scrape_interval)):g}s"  # an agent refuses a timeout over its interval
+    except argparse.ArgumentTypeError as exc:
+        parser.error(f"argument --scrape-interval: {exc}")
 
     workdir = Path(tempfile.mkdtemp(prefix="fodc-demo-"))
     grpc_port, http_port = _port(17900), _port(17901)
@@ -92,17 +97,20 @@ def main(argv: list[str] | None = None) -> int:
                 "--node-role", role, "--node-id", node_id, "--node-address", f"127.0.0.1:{17912 + 100 * index}",
                 "--node-gossip-address", f"127.0.0.1:{17932 + 100 * index}", "--node-labels", f"zone=z{index % 2}",
                 "--node-metrics-url", node.metrics_url, "--http-listen-addr", f"127.0.0.1:{agent_port}",
-                "--scrape-interval", args.scrape_interval, "--scrape-timeout", "4s", "--log-format", "text",
+                "--scrape-interval", args.scrape_interval, "--scrape-timeout", timeout, "--log-format", "text",
                 "--node-pid-file", str(pid_file), "--node-pprof-url", node.url,
                 "--diagnostics-dir", str(workdir / f"diagnostics-{role}"), "--incident-dir",
                 str(workdir / f"incidents-{role}"), "--window-dir", str(workdir / f"window-{role}")])
             agent_urls[role] = f"http://127.0.0.1:{agent_port}"
         base = f"http://127.0.0.1:{http_port}"
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        while True:
             with urllib.request.urlopen(f"{base}/cluster", timeout=2) as response:
                 if json.load(response)["summary"]["online"] == len(ROLES):
                     break
+            if time.monotonic() > deadline or any(p.poll() is not None for p in children):
+                print(f"the demo cluster did not come up; see the logs in {workdir}", file=sys.stderr)
+                return 1
             time.sleep(0.3)
         print(f"""
 FODC demo cluster is running (logs in {workdir}).
@@ -114,7 +122,10 @@ FODC demo cluster is running (logs in {workdir}).
                 {base}/cluster/config/drift what differs between nodes of a role, and what changed
                 {base}/diagnostics          profiling jobs (operator token below; the simulated
                                             nodes have no Go pprof, so their profiles fail with 404)
+                {base}/incidents            first-occurrence incidents (try: a node fault below, mode=down)
                 {base}/health
+  CLI           {BIN / "fodc"} --proxy {base} cluster | config drift | incidents | snapshot
+                (fodc incidents --node N --download ID, then fodc triage <bundle>: what moved at the trigger)
   Operator token {token}   (audit log: {workdir / "audit.log"})
                 curl -X POST -H "Authorization: Bearer {token}" -H "Content-Type: application/json" \\
                      -d '{{"scope": "all"}}' {base}/cluster/config/capture
