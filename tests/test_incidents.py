@@ -168,6 +168,13 @@ def test_cli_lists_incidents_and_downloads_a_bundle(cluster, daemons):
     as_json = subprocess.run([str(BIN / "fodc"), "--proxy", proxy.url, "--json", "incidents", "--node", "hot-cli"],
                              capture_output=True, text=True, timeout=30)
     assert as_json.returncode == 0 and incident["id"] in [i["id"] for i in json.loads(as_json.stdout)["incidents"]]
+    for since, found in (("1h", True), ("2099-01-01T00:00:00Z", False)):
+        recent = subprocess.run([str(BIN / "fodc"), "--proxy", proxy.url, "--json", "incidents", "--since", since],
+                                capture_output=True, text=True, timeout=30)
+        assert recent.returncode == 0 and (incident["id"] in recent.stdout) is found, (since, recent.stderr)
+    bad_since = subprocess.run([str(BIN / "fodc"), "--proxy", proxy.url, "incidents", "--since", "2x"],
+                               capture_output=True, text=True, timeout=30)
+    assert bad_since.returncode == 2 and "--since" in bad_since.stderr
     no_node = subprocess.run([str(BIN / "fodc"), "--proxy", proxy.url, "incidents", "--download", "x"],
                              capture_output=True, text=True, timeout=30)
     assert no_node.returncode == 2 and "--node" in no_node.stderr

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import time
 
 from fodc.cli.client import EXIT_OK, EXIT_USAGE, CliError, ProxyClient
 from fodc.cli.output import print_json, table
+from fodc.config import duration
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -13,10 +15,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     incidents.add_argument("--node", help="only this node id")
     incidents.add_argument("--role", help="only this role")
     incidents.add_argument("--trigger", help="only this trigger, e.g. node-down, node-restart, rule:<name>")
-    incidents.add_argument("--since", help="only incidents at or after this time (RFC 3339 or unix seconds)")
+    incidents.add_argument("--since", type=since_time, help="only incidents at or after this time: how long ago "
+                           "(e.g. 30m, 2h, 7d), RFC 3339, or unix seconds")
     incidents.add_argument("--download", metavar="ID", help="download this incident's bundle (needs --node)")
     incidents.add_argument("-o", "--output", help="bundle file (default fodc-incident-<node>-<id>.tar.gz)")
     incidents.set_defaults(func=run)
+
+
+def since_time(text: str) -> str:
+    """'2h' -> unix seconds two hours ago; anything else goes to the proxy as given (RFC 3339, unix seconds)."""
+    if text and text[-1].isalpha() and not text.endswith("Z"):
+        return f"{time.time() - duration(text):.3f}"
+    return text
 
 
 def run(args: argparse.Namespace, client: ProxyClient) -> int:
