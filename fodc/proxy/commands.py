@@ -112,10 +112,13 @@ class CommandRunner:
         self.link_wait_s = link_wait_s
 
     def start(self, record: AgentRecord, action: str, params: Mapping[str, str], timeout_s: float,
-              max_bytes: int | None = None) -> RunningCommand:
+              max_bytes: int | None = None, link_deadline: float | None = None) -> RunningCommand:
+        """Sends the action; an agent without a command stream yet is waited for up to link_wait_s, or until
+        `link_deadline` (monotonic) when the caller starts many: a fan-out waits once, not once per agent."""
         command_id = new_request_id("c")
         limit = max_bytes or self.max_artifact_bytes
-        link = self.links.wait(record.agent_id, self.link_wait_s)
+        wait_s = self.link_wait_s if link_deadline is None else max(0.0, link_deadline - time.monotonic())
+        link = self.links.wait(record.agent_id, wait_s)
         if link is None:
             return RunningCommand(record, command_id, None, None, limit, "agent has no command stream open")
         command = pb.Command(command_id=command_id, start=pb.StartAction(
@@ -149,5 +152,6 @@ class CommandRunner:
                 timeout_s: float) -> list[CommandResult]:
         """Starts the action on every target at once, then gathers the results within timeout_s."""
         deadline = time.monotonic() + timeout_s
-        running = [self.start(record, action, params, timeout_s) for record in targets]
+        links_by = time.monotonic() + min(self.link_wait_s, timeout_s)
+        running = [self.start(record, action, params, timeout_s, link_deadline=links_by) for record in targets]
         return [command.collect(deadline) for command in running]

@@ -131,11 +131,13 @@ class JobStore:
 
     def _run(self, job: Job, records: dict[str, AgentRecord], timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
+        links_by = time.monotonic() + min(self.runner.link_wait_s, timeout_s)
         threads = []
         for key, task in job.tasks.items():
             if task.state in FINAL_STATES:
                 continue
-            command = self.runner.start(records[task.agent_id], job.agent_action, job.params, timeout_s)
+            command = self.runner.start(records[task.agent_id], job.agent_action, job.params, timeout_s,
+                                        link_deadline=links_by)
             job.running.append(command)
             task.started_ms = _now_ms()
             thread = threading.Thread(target=self._collect, args=(job, key, task, command, deadline),
