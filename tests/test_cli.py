@@ -32,6 +32,12 @@ def test_cluster_table_and_json(tmp_path, daemons):
     assert any(line.split()[:3] == ["hot-cli", "datanode-hot", "online"] for line in lines)
     assert "2 online, 0 unconnected" in table.stdout
 
+    def hot_notes():  # these agents' nodes do not exist, which the table says once they have tried
+        row = next(line for line in fodc("--proxy", proxy.url, "cluster").stdout.splitlines()
+                   if line.startswith("hot-cli"))
+        return row.split(None, 6)[6] == "node not answering" and row
+    wait_for(hot_notes, 20, interval=0.5, what="the notes column")
+
     filtered = fodc("--proxy", proxy.url, "--json", "cluster", "--role", "liaison")
     assert filtered.returncode == 0
     assert [n["node_id"] for n in json.loads(filtered.stdout)["nodes"]] == ["li-cli"]
@@ -174,3 +180,12 @@ def test_profile_needs_a_token_and_reports_each_node(tmp_path, daemons, sims):
     assert gone.returncode == 1 and "404" in gone.stderr
     assert fodc("--proxy", proxy.url, "jobs", "show").returncode == 2
     assert fodc("--proxy", proxy.url, "jobs", "list", job_id).returncode == 2
+
+
+def test_cluster_notes_name_what_an_operator_should_look_at():
+    from fodc.cli.cluster import notes
+    assert notes({"scrape_targets_up": "1/1"}) == "-"
+    assert notes({"scrape_targets_up": "0/2", "incidents_total": "node-down=1", "window_disk_last_error": "ENOSPC",
+                  "clock_behind_s": "3600.0"}) == (
+        "node not answering; incidents node-down=1; window disk failing; host clock 3600.0s behind")
+    assert notes({"scrape_targets_up": "0/0", "clock_behind_s": "0.0"}) == "-"

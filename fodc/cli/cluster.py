@@ -22,8 +22,24 @@ def run(args: argparse.Namespace, client: ProxyClient) -> int:
         return EXIT_OK
     rows = [[n["node_id"], n["role"], n["status"], n["last_heartbeat"] or "-",
              n["capabilities"].get("ktm_mode", "-"),
-             f"{n['primary_address']['ip']}:{n['primary_address']['port']}"] for n in body["nodes"]]
-    print(table(rows, ["node", "role", "status", "last heartbeat", "ktm", "address"]))
+             f"{n['primary_address']['ip']}:{n['primary_address']['port']}", notes(n.get("runtime", {}))]
+            for n in body["nodes"]]
+    print(table(rows, ["node", "role", "status", "last heartbeat", "ktm", "address", "notes"]))
     summary = body["summary"]
     print(f"\n{summary['online']} online, {summary['unconnected']} unconnected")
     return EXIT_OK
+
+
+def notes(runtime: dict[str, str]) -> str:
+    """What an operator should notice about a node from its agent's heartbeat, or "-"."""
+    said = []
+    up, _, total = runtime.get("scrape_targets_up", "").partition("/")
+    if up == "0" and total not in ("", "0"):
+        said.append("node not answering")
+    if runtime.get("incidents_total"):
+        said.append(f"incidents {runtime['incidents_total']}")
+    if runtime.get("window_disk_last_error"):
+        said.append("window disk failing")
+    if float(runtime.get("clock_behind_s", "0") or 0) > 0:
+        said.append(f"host clock {runtime['clock_behind_s']}s behind")
+    return "; ".join(said) or "-"
