@@ -19,6 +19,7 @@ from pathlib import Path
 
 from fodc import __version__
 from fodc.cli.client import EXIT_OK, EXIT_PARTIAL, CliError, ProxyClient
+from fodc.cli.output import print_json
 from fodc.config import duration
 from fodc.times import rfc3339
 
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace, client: ProxyClient) -> int:
                 tar.add(root / name, arcname=f"{root.name}/{name}")
     size = output.stat().st_size
     if args.json:
-        print(json.dumps({"snapshot": str(output), "bytes": size, "files": files, "errors": errors}, indent=2))
+        print_json({"snapshot": str(output), "bytes": size, "files": files, "errors": errors})
     else:
         print(f"{output} ({size} bytes, {len(files)} files)")
         for name, reason in errors.items():
