@@ -110,6 +110,16 @@ def test_config_table_json_and_drift(tmp_path, daemons, sims):
     drift_json = json.loads(fodc("--proxy", proxy.url, "--json", "config", "drift").stdout)
     assert drift_json["roles"]["datanode-hot"]["differences"]["flag.max-memory"] == {"hot-a": "4G", "hot-b": "8G"}
 
+    history = fodc("--proxy", proxy.url, "config", "history", "--node", "hot-b")
+    assert history.returncode == 0, history.stderr
+    lines = history.stdout.splitlines()
+    assert lines[0].startswith("hot-b (datanode-hot): ") and lines[1].split()[:2] == ["CAPTURED", "LAST"]
+    assert lines[2].split()[-1] == "(first)"  # the first snapshot has nothing to be compared with
+    history_json = json.loads(fodc("--proxy", proxy.url, "--json", "config", "history", "--node", "hot-b").stdout)
+    assert history_json["nodes"][0]["snapshots"][0]["flags"]["max-memory"] == "8G"
+    no_node = fodc("--proxy", proxy.url, "config", "history")
+    assert no_node.returncode == 2 and "--node" in no_node.stderr
+
 
 def test_window_csv_and_jsonl(tmp_path, daemons, sims):
     proxy = _cluster_with_sims(tmp_path, daemons, sims)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import pwd
+import subprocess
 
 import pytest
 from conftest import is_root
-from procs import free_port, http_get, http_json, start_agent, start_proxy, wait_for
+from procs import BIN, free_port, http_get, http_json, start_agent, start_proxy, wait_for
 
 from fodc.nodeconf.redact import REDACTED
 from fodc.sim.launcher import start_sim_node
@@ -113,6 +114,11 @@ def test_restart_with_changed_flag_adds_a_snapshot_and_shows_as_drift(daemons, n
     assert status == 200
     history = body["nodes"][0]["snapshots"]
     assert [s["flags"]["max-memory"] for s in history if s["flags"]][-2:] == ["4G", "8G"]
+    listed = subprocess.run([str(BIN / "fodc"), "--proxy", proxy.url, "config", "history", "--node", "hot-a"],
+                            capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    last = listed.stdout.splitlines()[-1].split()
+    assert last[2] == "node-restart" and last[-1] == "flag.max-memory"  # only what changed, not every flag
 
     status, drift = http_json(f"{proxy.url}/cluster/config/drift?role=datanode-hot")
     assert status == 200, drift

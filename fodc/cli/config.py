@@ -1,19 +1,22 @@
-"""`fodc config` and `fodc config drift`: what the nodes run with, and where they differ."""
+"""`fodc config`, `fodc config drift` and `fodc config history`: what the nodes run with, where they differ,
+and how one node's configuration changed."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from fodc.cli.client import EXIT_OK, ProxyClient
+from fodc.cli.client import EXIT_OK, EXIT_USAGE, CliError, ProxyClient
 from fodc.cli.output import print_json, table
+from fodc.nodeconf.drift import node_changes
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     config = sub.add_parser("config", help="each node's captured configuration (flags, env, files); "
                             "`fodc config drift` shows differences")
-    config.add_argument("what", nargs="?", choices=["show", "drift"], default="show",
-                        help="show (default): latest snapshot per node; drift: differences by role and per node")
+    config.add_argument("what", nargs="?", choices=["show", "drift", "history"], default="show",
+                        help="show (default): latest snapshot per node; drift: differences by role and per node; "
+                        "history: one node's recorded snapshots (needs --node) and what changed between them")
     config.add_argument("--role", help="only this role")
     config.add_argument("--node", help="only this node id")
     config.set_defaults(func=run)
@@ -22,6 +25,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, client: ProxyClient) -> int:
     if args.what == "drift":
         return _drift(args, client)
+    if args.what == "history":
+        return _history(args, client)
     body = client.get("/cluster/config", {"role": args.role, "node_id": args.node})
     if args.json:
         print_json(body)
@@ -64,6 +69,37 @@ def _drift(args: argparse.Namespace, client: ProxyClient) -> int:
         print(table(rows, ["node", "setting", "before", "after", "since"]))
     _missing(body["missing"])
     return EXIT_OK
+
+
+def _history(args: argparse.Namespace, client: ProxyClient) -> int:
+    if not args.node:
+        raise CliError("config history needs --node (history is kept per node)", EXIT_USAGE)
+    body = client.get("/cluster/config/history", {"node_id": args.node})
+    if args.json:
+        print_json(body)
+        return EXIT_OK
+    for node in body["nodes"]:
+        snapshots = node["snapshots"]
+        rows = []
+        for i, snap in enumerate(snapshots):
+            rows.append([snap["captured_at"], snap.get("confirmed_at", "-"), snap.get("reason", "-"),
+                         (snap.get("process") or {}).get("pid", "-"), snap["hash"][7:19],
+                         _changed_since_running(snapshots[:i], snap)])
+        print(f"{node['node_id']} ({node['role']}): {len(snapshots)} snapshots, oldest first")
+        print(table(rows, ["captured", "last confirmed", "reason", "pid", "hash", "changed"]))
+    _missing(body["missing"])
+    return EXIT_OK
+
+
+def _changed_since_running(earlier: list[dict], snap: dict) -> str:
+    """The settings that differ from the last earlier snapshot of a running node: a capture while the node
+    was gone has no argv, and comparing with it would list every flag as removed, then added."""
+    if snap.get("argv") is None:
+        return "(node gone)"
+    previous = next((p for p in reversed(earlier) if p.get("argv") is not None), None)
+    if previous is None:
+        return "(first)"
+    return ", ".join(node_changes(previous, snap)) or "-"
 
 
 def _missing(missing: list[dict]) -> None:
