@@ -7,7 +7,9 @@ import contextlib
 import hashlib
 import io
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import tarfile
@@ -312,3 +314,47 @@ def test_memory_pressure_takes_heap_and_goroutine_profiles_listed_with_the_jobs(
     assert status == 200 and hashlib.sha256(body).hexdigest() == capture["files"][0]["sha256"]
     assert decode(body).samples > 0
     assert http_json(f"{proxy.url}/diagnostics/automatic/hot-m/..%2Fescape")[0] == 404
+
+
+def test_jobs_outlive_a_proxy_restart_and_one_cut_short_says_so(tmp_path, daemons, proxy):
+    _, url = start_go_node(tmp_path, daemons, "hot-keep")
+    add_agent(tmp_path, daemons, proxy, "hot-keep", url)
+    wait_for(lambda: len(proxy.cluster(status="online")) == 1, what="agent online")
+    status, heap = submit(proxy, {"action": "heap", "target": {"node_ids": ["hot-keep"]}})
+    assert status == 202, heap
+    before = finished_job(proxy, heap["job_id"])
+    assert task(before, "hot-keep")["state"] == "done"
+    artifact = http_get(f"{proxy.url}/diagnostics/{heap['job_id']}/hot-keep")[2]
+    status, cpu = submit(proxy, {"action": "cpu", "params": {"seconds": 20}, "target": {"node_ids": ["hot-keep"]}})
+    assert status == 202, cpu
+    wait_for(lambda: task(http_json(f"{proxy.url}/diagnostics/{cpu['job_id']}")[1], "hot-keep")["state"]
+             == "running", 20, interval=0.2, what="the CPU profile running")
+    stray = tmp_path / "proxy-diagnostics" / "j-from-an-older-version"
+    stray.mkdir()
+    (stray / "hot-keep.pb.gz").write_bytes(b"x" * 1000)
+    os.kill(proxy.worker_pid(), signal.SIGKILL)  # a crash in the middle of the CPU profile: no goodbye at all
+    proxy.kill9()
+
+    again = start_proxy(tmp_path, "--diagnostics-slack", "5s", grpc_port=proxy.ports["grpc"])  # same dirs too
+    daemons.append(again)
+    listed = [j["job_id"] for j in http_json(f"{again.url}/diagnostics?automatic=false")[1]["jobs"]]
+    assert listed == [cpu["job_id"], heap["job_id"]]  # newest first, as before the restart
+    kept = http_json(f"{again.url}/diagnostics/{heap['job_id']}")[1]
+    assert kept["tasks"] == before["tasks"] and kept["state"] == "done"
+    assert http_get(f"{again.url}/diagnostics/{heap['job_id']}/hot-keep")[2] == artifact
+    cut = http_json(f"{again.url}/diagnostics/{cpu['job_id']}")[1]
+    assert task(cut, "hot-keep")["state"] == "interrupted", cut
+    assert "proxy stopped" in task(cut, "hot-keep")["reason"]
+    assert cut["state"] == "failed" and http_get(f"{again.url}/diagnostics/{cpu['job_id']}/bundle")[0] == 200
+    assert not stray.exists()  # a directory no job record describes cannot be served: removed
+
+    wait_for(lambda: len(again.cluster(status="online")) == 1, what="the agent back")
+    status, second = submit(again, {"action": "cpu", "params": {"seconds": 20}, "target": {"node_ids": ["hot-keep"]}})
+    assert status == 202, second
+    wait_for(lambda: task(http_json(f"{again.url}/diagnostics/{second['job_id']}")[1], "hot-keep")["state"]
+             == "running", 20, interval=0.2, what="the second CPU profile running")
+    assert again.terminate() == 0  # a graceful stop (systemctl restart) cuts it short too, and says so
+    third = start_proxy(tmp_path, "--diagnostics-slack", "5s", grpc_port=proxy.ports["grpc"])
+    daemons.append(third)
+    stopped = http_json(f"{third.url}/diagnostics/{second['job_id']}")[1]
+    assert task(stopped, "hot-keep")["state"] == "interrupted", stopped

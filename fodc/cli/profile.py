@@ -10,7 +10,7 @@ from fodc.cli.client import EXIT_OK, EXIT_PARTIAL, CliError, ProxyClient
 from fodc.cli.output import print_json, table
 
 KINDS = ("cpu", "heap", "allocs", "goroutine", "block", "mutex", "config")
-FINAL = {"done", "failed", "cancelled", "rejected", "timed_out", "unreachable"}
+FINAL = {"done", "failed", "cancelled", "rejected", "interrupted", "timed_out", "unreachable"}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

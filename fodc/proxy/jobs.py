@@ -2,7 +2,9 @@
 
 A job runs on its own thread; each node's result is gathered on a thread of its own so one slow node never
 holds up another's state. Results live under --diagnostics-dir/<job id>/ within a byte budget and a job
-count; the oldest finished jobs are evicted first, running jobs never.
+count; the oldest finished jobs are evicted first, running jobs never. Each job's record (job.json) is
+kept beside its results, so a restarted or upgraded proxy still lists and serves them; a job the proxy
+stopped in the middle of comes back with its unfinished nodes marked interrupted.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ import io
 import itertools
 import json
 import logging
+import os
 import shutil
 import tarfile
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +29,9 @@ from fodc.times import rfc3339
 
 log = logging.getLogger(__name__)
 
-QUEUED, RUNNING = "queued", "running"
-FINAL_STATES = frozenset({"done", "failed", "cancelled", "rejected", TIMED_OUT, UNREACHABLE})
+QUEUED, RUNNING, INTERRUPTED = "queued", "running", "interrupted"
+FINAL_STATES = frozenset({"done", "failed", "cancelled", "rejected", INTERRUPTED, TIMED_OUT, UNREACHABLE})
+RECORD = "job.json"
 
 _ids = itertools.count(1)
 
@@ -96,6 +100,34 @@ class Job:
     def bytes_on_disk(self) -> int:
         return sum(t.size for t in self.tasks.values())
 
+    def save(self) -> None:
+        """Writes job.json (tmp + rename): what a restarted proxy needs to list and serve this job."""
+        record = {"job_id": self.job_id, "action": self.action, "agent_action": self.agent_action,
+                  "params": self.params, "target": self.target, "requested_by": self.requested_by,
+                  "suffix": self.suffix, "created_ms": self.created_ms, "ended_ms": self.ended_ms,
+                  "tasks": [asdict(task) for task in self.tasks.values()]}
+        tmp = self.directory / ".job.json.tmp"
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, self.directory / RECORD)
+
+    @classmethod
+    def load(cls, directory: Path) -> Job:
+        """A job from its job.json; nodes that had not finished are marked interrupted."""
+        record = json.loads((directory / RECORD).read_text())
+        job = cls(record["job_id"], record["action"], record["agent_action"], record["params"], record["target"],
+                  record["requested_by"], record["suffix"], directory, created_ms=record["created_ms"],
+                  ended_ms=record["ended_ms"])
+        for fields in record["tasks"]:
+            task = Task(**fields)
+            if task.state not in FINAL_STATES:
+                task.state, task.reason = INTERRUPTED, "the proxy stopped while this node's result was pending"
+                task.ended_ms = task.ended_ms or job.ended_ms or _now_ms()
+                task.file, task.size, task.sha256 = "", 0, ""
+                (directory / f"{task.node_id.replace('/', '_')}{job.suffix}").unlink(missing_ok=True)  # partial
+            job.tasks[task.node_id] = task
+        job.ended_ms = job.ended_ms or max((t.ended_ms or 0 for t in job.tasks.values()), default=_now_ms())
+        return job
+
 
 class JobStore:
     def __init__(self, directory: Path, runner: CommandRunner, *, budget_bytes: int, max_jobs: int) -> None:
@@ -105,12 +137,33 @@ class JobStore:
         self.max_jobs = max_jobs
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._lock = threading.Lock()
+        self.stopping = threading.Event()  # set before the agents' streams are closed at shutdown
+
+    def load(self) -> int:
+        """Reads back the jobs an earlier run kept, oldest first; a directory without a readable record (an
+        older version's, or half written) cannot be served and is removed, so it stops costing disk."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        found = []
+        for directory in sorted(p for p in self.directory.iterdir() if p.is_dir()):
+            try:
+                found.append(Job.load(directory))
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.warning("removing a diagnostics job directory without a readable record", extra={"fields": {
+                    "path": str(directory), "reason": f"{type(exc).__name__}: {exc}"}})
+                shutil.rmtree(directory, ignore_errors=True)
+        with self._lock:
+            for job in sorted(found, key=lambda j: j.created_ms):
+                self._jobs[job.job_id] = job
+        self._evict()
+        return len(found)
 
     # ---- creating and running
     def submit(self, *, action: str, agent_action: str, params: dict[str, str], target: dict[str, Any],
                requested_by: str, suffix: str, records: list[AgentRecord], unknown_nodes: list[str],
                timeout_s: float) -> Job:
         job_id = f"j{time.strftime('%Y%m%d%H%M%S')}-{next(_ids)}"
+        while (self.directory / job_id).exists():  # a job of an earlier run in the same second
+            job_id = f"j{time.strftime('%Y%m%d%H%M%S')}-{next(_ids)}"
         job = Job(job_id, action, agent_action, params, target, requested_by, suffix, self.directory / job_id)
         job.directory.mkdir(parents=True, exist_ok=True)
         for record in records:
@@ -121,6 +174,7 @@ class JobStore:
         for node_id in unknown_nodes:
             job.tasks[node_id] = Task(node_id, "", "", UNREACHABLE, "no online agent for this node",
                                       ended_ms=_now_ms())
+        job.save()
         with self._lock:
             self._jobs[job_id] = job
         self._evict()
@@ -149,6 +203,11 @@ class JobStore:
         for thread in threads:
             thread.join()
         job.ended_ms = _now_ms()
+        try:
+            job.save()
+        except OSError as exc:  # the results are served all the same; only a restart would lose them
+            log.warning("cannot write a diagnostics job record", extra={"fields": {"job_id": job.job_id,
+                                                                                    "reason": str(exc)}})
         log.info("diagnostics job finished", extra={"fields": {"job_id": job.job_id, "action": job.action,
                                                                "nodes": job.summary()["nodes"]}})
         self._evict()
@@ -166,6 +225,8 @@ class JobStore:
         if result.ok and result.meta.get("sha256") not in (None, "", result.sha256):
             result.state, result.error = "failed", "artifact damaged in transit (sha256 mismatch)"
         task.state, task.reason = result.state, result.error
+        if not result.ok and self.stopping.is_set():
+            task.state, task.reason = INTERRUPTED, "the proxy stopped while this node's result was pending"
         if result.ok:
             task.file, task.size, task.sha256 = name, result.size, result.sha256
         else:

@@ -95,7 +95,9 @@ class ProxyRuntime:
         self._sweeper: threading.Thread | None = None
 
     def start(self) -> None:
-        Path(self.settings.diagnostics_dir).mkdir(parents=True, exist_ok=True)
+        kept_jobs = self.jobs.load()
+        if kept_jobs:
+            log.info("diagnostics jobs loaded", extra={"fields": {"jobs": kept_jobs}})
         kept = self.incident_archive.load()
         if kept:
             log.info("incident archive loaded", extra={"fields": {"incidents": kept}})
@@ -163,6 +165,7 @@ class ProxyRuntime:
         log.info("proxy stopping")
         self._stop.set()
         self.watchdog.stop()
+        self.jobs.stopping.set()  # results cut short from here on are "interrupted", not the nodes' failures
         if self.incident_copier is not None:
             self.incident_copier.stop()
         self.servicer.stopping.set()
