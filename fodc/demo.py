@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
                 "--scrape-interval", args.scrape_interval, "--scrape-timeout", timeout, "--log-format", "text",
                 "--node-pid-file", str(pid_file), "--node-pprof-url", node.url,
                 "--diagnostics-dir", str(workdir / f"diagnostics-{role}"), "--incident-dir",
-                str(workdir / f"incidents-{role}"), "--window-dir", str(workdir / f"window-{role}")])
+                str(workdir / f"incidents-{role}"), "--window-dir", str(workdir / f"window-{role}"),
+                "--config-history-file", str(workdir / f"config-history-{role}.json")])
             agent_urls[role] = f"http://127.0.0.1:{agent_port}"
         base = f"http://127.0.0.1:{http_port}"
         deadline = time.monotonic() + 30

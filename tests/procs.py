@@ -183,6 +183,8 @@ def start_agent(tmp_path: Path, proxy_grpc: str, role: str, node_id: str, *args:
         argv += ["--incident-dir", str(tmp_path / f"incidents-{node_id}")]
     if not any(a.startswith("--diagnostics-dir") for a in args):
         argv += ["--diagnostics-dir", str(tmp_path / f"diagnostics-{node_id}")]
+    if not any(a.startswith("--config-history-file") for a in args):
+        argv += ["--config-history-file", str(tmp_path / f"config-history-{node_id}.json")]
     if not any(a.startswith("--ktm-enabled") for a in args):
         argv += ["--ktm-enabled", "off"]  # one BCC compile per test agent would only slow the suite down
     if labels:

@@ -227,3 +227,35 @@ def test_bad_config_queries_are_refused(proxy):
     assert status == 404 and "nobody-here" in body["message"]
     status, body = http_json(f"{proxy.url}/cluster/config/capture", "POST", {"scope": "node", "node_id": "ghost"})
     assert status == 404
+
+
+def test_a_change_made_while_the_agent_was_down_still_shows_after_it_restarts(daemons, nodes, tmp_path, proxy):
+    node, pid_file = start_node(nodes, tmp_path, "hot-r", "--max-memory=4G")
+    ports = {"node_port": free_port(), "http_port": free_port()}
+    agent = start_watching_agent(daemons, tmp_path, proxy, "hot-r", pid_file, **ports)
+    wait_for(lambda: proxy.cluster(status="online"), what="agent online")
+    assert snapshot_of(proxy, "hot-r")["flags"]["max-memory"] == "4G"
+    assert agent.terminate() == 0
+
+    node.stop()  # the host is worked on while the agent is down: the node comes back with another flag
+    nodes.remove(node)
+    node, _ = start_node(nodes, tmp_path, "hot-r", "--max-memory=8G")
+    start_watching_agent(daemons, tmp_path, proxy, "hot-r", pid_file, **ports)
+    wait_for(lambda: proxy.cluster(status="online", node_id="hot-r"), what="agent back")
+    status, drift = http_json(f"{proxy.url}/cluster/config/drift?node_id=hot-r")
+    assert status == 200, drift
+    assert drift["nodes"]["hot-r"]["changes"]["flag.max-memory"] == {"before": "4G", "after": "8G"}
+    history = http_json(f"{proxy.url}/cluster/config/history?node_id=hot-r")[1]["nodes"][0]["snapshots"]
+    assert [s["flags"]["max-memory"] for s in history] == ["4G", "8G"]
+
+
+def test_an_unreadable_history_file_is_a_fresh_history_not_a_failure(daemons, nodes, tmp_path, proxy):
+    _, pid_file = start_node(nodes, tmp_path, "hot-h", "--max-memory=4G")
+    broken = tmp_path / "broken-history.json"
+    broken.write_text('{"half a file')
+    agent = start_watching_agent(daemons, tmp_path, proxy, "hot-h", pid_file, "--config-history-file", str(broken))
+    wait_for(lambda: proxy.cluster(status="online"), what="agent online")
+    history = http_json(f"{proxy.url}/cluster/config/history?node_id=hot-h")[1]["nodes"][0]["snapshots"]
+    assert [s["flags"]["max-memory"] for s in history] == ["4G"]
+    assert "cannot read the configuration history" in agent.log()
+    assert json.loads(broken.read_text())[0]["flags"]["max-memory"] == "4G"  # replaced by the new history

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
+from pathlib import Path
 
 from fodc.agent.settings import AgentSettings
 from fodc.agent.streams import ActionContext
@@ -62,11 +63,13 @@ def version_from_series(series: Iterable[object]) -> str | None:
 
 class ConfigWatcher:
     def __init__(self, capturer: NodeConfigCapturer, *, history: int, check_interval_s: float,
-                 capture_interval_s: float, on_progress: Callable[[], None] = lambda: None,
+                 capture_interval_s: float, history_file: str = "", on_progress: Callable[[], None] = lambda: None,
                  on_restart: Callable[[Snapshot], None] = lambda _s: None,
                  clock_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
         self.capturer = capturer
-        self.history = ConfigHistory(history)
+        self.history = ConfigHistory(history, Path(history_file) if history_file else None)
+        if kept := self.history.load():
+            log.info("configuration history read back", extra={"fields": {"snapshots": kept}})
         self.check_interval_s = check_interval_s
         self.capture_interval_s = capture_interval_s
         self._on_progress = on_progress

@@ -92,6 +92,7 @@ class AgentRuntime:
                                       version_source=lambda: version_from_series(self.recorder.latest()))
         self._config_beat = self.watchdog.register("config-watch", max(30.0, settings.config_check_interval * 3))
         self.config = ConfigWatcher(capturer, history=settings.config_history,
+                                    history_file=settings.config_history_file,
                                     check_interval_s=settings.config_check_interval,
                                     capture_interval_s=settings.config_capture_interval,
                                     on_progress=self._config_beat.tick)

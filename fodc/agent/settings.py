@@ -63,6 +63,7 @@ class AgentSettings:
     config_capture_interval: float
     config_check_interval: float
     config_history: int
+    config_history_file: str
     diagnostics_dir: str
     diagnostics_keep: int
     diagnostics_dir_bytes: int
@@ -192,6 +193,8 @@ def build_parser() -> config.OneLineErrorParser:
                       help="how often the node process is looked up to notice a restart")
     conf.add_argument("--config-history", type=config.positive_int, default=16,
                       help="distinct snapshots kept per node (oldest dropped first)")
+    conf.add_argument("--config-history-file", default="/var/lib/fodc/agent/config-history.json",
+                      help="where the history is kept across agent restarts (empty: memory only)")
     diag = parser.add_argument_group("diagnostics (profiles of the node through its Go pprof endpoint)")
     diag.add_argument("--diagnostics-dir", default="/var/lib/fodc/agent/diagnostics",
                       help="where profiles are written before they are sent to the proxy")
@@ -308,6 +311,7 @@ def parse_settings(argv: Sequence[str] | None = None) -> AgentSettings:
         config_capture_interval=ns.config_capture_interval,
         config_check_interval=ns.config_check_interval,
         config_history=ns.config_history,
+        config_history_file=ns.config_history_file,
         diagnostics_dir=ns.diagnostics_dir,
         diagnostics_keep=ns.diagnostics_keep,
         diagnostics_dir_bytes=ns.diagnostics_dir_bytes,

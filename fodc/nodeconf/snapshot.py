@@ -3,7 +3,9 @@
 The hash covers what the node runs with (argv, flags, environment, files, binary, version, the agent's own
 settings), not when or why it was captured, so a periodic capture of an unchanged node adds no entry; it
 only moves `confirmed_at` forward. A restart adds an entry even when nothing changed, because "the node
-restarted at 03:12" is itself what an operator looks for after an incident.
+restarted at 03:12" is itself what an operator looks for after an incident. With a file, the history
+outlives the agent: a node restarted with other flags while its agent (or host) was down still shows as a
+change.
 """
 
 from __future__ import annotations
@@ -11,10 +13,15 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import logging
+import os
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 from fodc.times import rfc3339
+
+log = logging.getLogger(__name__)
 
 Snapshot = dict[str, Any]
 
@@ -43,8 +50,38 @@ def process_identity(snapshot: Snapshot) -> tuple[Any, Any]:
 class ConfigHistory:
     """The last `max_entries` distinct snapshots of one node, oldest first. Not thread-safe: one owner."""
 
-    def __init__(self, max_entries: int = 16) -> None:
+    def __init__(self, max_entries: int = 16, path: Path | None = None) -> None:
         self._entries: deque[Snapshot] = deque(maxlen=max(2, max_entries))
+        self.path = path  # where the entries are kept across restarts; None: memory only
+
+    def load(self) -> int:
+        """Reads the entries an earlier run kept; an unreadable file is logged and left for a person to see."""
+        if self.path is None:
+            return 0
+        try:
+            entries = json.loads(self.path.read_text())
+            if not isinstance(entries, list) or not all(isinstance(e, dict) and "hash" in e for e in entries):
+                raise ValueError("not a list of snapshots")
+        except FileNotFoundError:
+            return 0
+        except (OSError, ValueError) as exc:
+            log.warning("cannot read the configuration history; starting a new one", extra={"fields": {
+                "path": str(self.path), "reason": str(exc)}})
+            return 0
+        self._entries.extend(entries)
+        return len(self._entries)
+
+    def _save(self) -> None:
+        if self.path is None:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f".{self.path.name}.tmp")
+            tmp.write_text(json.dumps(list(self._entries)))
+            os.replace(tmp, self.path)
+        except OSError as exc:  # the history is still kept in memory
+            log.warning("cannot write the configuration history", extra={"fields": {
+                "path": str(self.path), "reason": str(exc)}})
 
     def add(self, snapshot: Snapshot) -> bool:
         """Records a capture; True when it is a new entry, False when it only confirmed the latest one."""
@@ -57,6 +94,7 @@ class ConfigHistory:
             latest["captures"] += 1
             return False
         self._entries.append(snapshot)
+        self._save()
         return True
 
     def latest(self) -> Snapshot | None:
