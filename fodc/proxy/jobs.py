@@ -174,7 +174,7 @@ class JobStore:
         for node_id in unknown_nodes:
             job.tasks[node_id] = Task(node_id, "", "", UNREACHABLE, "no online agent for this node",
                                       ended_ms=_now_ms())
-        job.save()
+        self._save(job)
         with self._lock:
             self._jobs[job_id] = job
         self._evict()
@@ -203,11 +203,7 @@ class JobStore:
         for thread in threads:
             thread.join()
         job.ended_ms = _now_ms()
-        try:
-            job.save()
-        except OSError as exc:  # the results are served all the same; only a restart would lose them
-            log.warning("cannot write a diagnostics job record", extra={"fields": {"job_id": job.job_id,
-                                                                                    "reason": str(exc)}})
+        self._save(job)
         log.info("diagnostics job finished", extra={"fields": {"job_id": job.job_id, "action": job.action,
                                                                "nodes": job.summary()["nodes"]}})
         self._evict()
@@ -231,6 +227,14 @@ class JobStore:
             task.file, task.size, task.sha256 = name, result.size, result.sha256
         else:
             path.unlink(missing_ok=True)
+
+    @staticmethod
+    def _save(job: Job) -> None:
+        try:
+            job.save()
+        except OSError as exc:  # the job runs and is served all the same; only a restart would lose it
+            log.warning("cannot write a diagnostics job record", extra={"fields": {"job_id": job.job_id,
+                                                                                    "reason": str(exc)}})
 
     def cancel(self, job: Job) -> int:
         """Asks every running node to stop; returns how many were asked."""
