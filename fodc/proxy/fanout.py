@@ -69,6 +69,9 @@ class Collection:
                     "agent_id": miss.record.agent_id, "reason": miss.reason}})
 
 
+LINK_WAIT_S = 3.0
+
+
 class MetricsFanout:
     def __init__(self, registry: AgentRegistry, links: LinkTable, metrics: ProxyMetrics, *,
                  timeout_s: float, max_chunk_bytes: int) -> None:
@@ -85,8 +88,11 @@ class MetricsFanout:
                 start_ms: int = 0, end_ms: int = 0, names: tuple[str, ...] = (), name_regex: str = "") -> Collection:
         sent: list[tuple[AgentRecord, str, PendingReply]] = []
         missing: list[Missing] = []
+        # An agent opens its metrics stream just after it registers: wait for such a link, once for the whole
+        # fan-out (not once per agent), so a scrape right after an agent (re)starts does not miss it.
+        links_by = time.monotonic() + min(LINK_WAIT_S, self.timeout_s)
         for record in targets:
-            link = self.links.get(record.agent_id)
+            link = self.links.wait(record.agent_id, max(0.0, links_by - time.monotonic()))
             if link is None:
                 missing.append(Missing(record, "agent has no metrics stream open"))
                 continue
