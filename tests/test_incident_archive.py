@@ -23,7 +23,7 @@ def _archive(tmp_path, budget=10_000, count=10) -> IncidentArchive:
 def test_a_copy_is_listed_and_read_back_after_a_restart(tmp_path):
     archive = _archive(tmp_path)
     archive.put(_summary("hot/1", "a", 1000, 3), b"abc")
-    assert archive.has("hot/1", "a") and not archive.has("hot/1", "b")
+    assert archive.get("hot/1", "a") is not None and archive.get("hot/1", "b") is None
     again = _archive(tmp_path)
     assert [e["id"] for e in again.entries()] == ["a"]
     kept = again.get("hot/1", "a")
@@ -40,7 +40,7 @@ def test_the_oldest_incidents_go_first_beyond_the_count_or_the_bytes(tmp_path):
     assert sorted(e["id"] for e in archive.entries()) == ["big", "i0", "i3"]  # i2 went to make room
     assert archive.usage() == (3, 95) and archive.evicted == 2
     assert not (tmp_path / "archive" / "n" / "i1.tar.gz").exists()
-    assert not archive.has("n", "i1") and archive.known("n", "i1")  # evicted: not fetched again this run
+    assert archive.get("n", "i1") is None and archive.known("n", "i1")  # evicted: not fetched again this run
     assert not archive.known("n", "never")
 
 

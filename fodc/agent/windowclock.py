@@ -55,9 +55,6 @@ class WindowClock:
             if self._last is None or stamp_s > self._last[0]:
                 self._last = (stamp_s, self._monotonic())
 
-    def now_ms(self) -> int:
-        return int(self.now() * 1000)
-
     def summary(self) -> dict[str, str]:
         """For the heartbeat's runtime info, only while there is something to say."""
         if not self.steps_back:

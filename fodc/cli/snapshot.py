@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import re
 import tarfile
 import tempfile
 import time
@@ -21,10 +20,10 @@ from fodc import __version__
 from fodc.cli.client import EXIT_OK, EXIT_PARTIAL, CliError, ProxyClient
 from fodc.cli.output import print_json
 from fodc.config import duration
+from fodc.diag.store import safe_name
 from fodc.times import rfc3339
 
 FORMAT = "fodc-snapshot/1"
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -64,8 +63,7 @@ def run(args: argparse.Namespace, client: ProxyClient) -> int:
         if args.with_bundles and "incidents.json" in files:
             for incident in json.loads((root / "incidents.json").read_text())["incidents"]:
                 if incident.get("bundle_url"):
-                    safe = _UNSAFE.sub("_", f"{incident['node_id']}-{incident['id']}")
-                    name = f"incidents/{safe}.tar.gz"
+                    name = f"incidents/{safe_name(incident['node_id'] + '-' + incident['id'])}.tar.gz"
                     _save(client, root, name, incident["bundle_url"], None, files, errors)
         manifest = {"format": FORMAT, "proxy": client.base_url, "taken": rfc3339(int(now * 1000)),
                     "fodc_version": __version__, "since_s": args.since, "window_name": args.name,

@@ -13,6 +13,11 @@ log = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+def safe_name(text: str) -> str:
+    """`text` as a file name on any filesystem: every run of other characters becomes one underscore."""
+    return _UNSAFE.sub("_", text)
+
+
 class ArtifactStore:
     def __init__(self, directory: Path, *, keep: int, max_bytes: int) -> None:
         self.directory = directory
@@ -22,7 +27,7 @@ class ArtifactStore:
 
     def new_path(self, stamp: str, action: str, command_id: str, suffix: str) -> Path:
         self.directory.mkdir(parents=True, exist_ok=True)
-        return self.directory / _UNSAFE.sub("_", f"{stamp}-{action}-{command_id}{suffix}")
+        return self.directory / safe_name(f"{stamp}-{action}-{command_id}{suffix}")
 
     def prune(self) -> list[Path]:
         """Removes the oldest artifacts until both caps hold; returns what was removed."""

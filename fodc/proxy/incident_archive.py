@@ -12,20 +12,18 @@ import contextlib
 import json
 import logging
 import os
-import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fodc.diag.store import safe_name
+
 log = logging.getLogger(__name__)
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
 def _safe(name: str) -> str:
-    cleaned = _UNSAFE.sub("_", name).lstrip(".")
+    cleaned = safe_name(name).lstrip(".")
     return cleaned or "_"
 
 
@@ -70,10 +68,6 @@ class IncidentArchive:
                 bundle.unlink(missing_ok=True)
         self._evict()
         return found
-
-    def has(self, node_id: str, incident_id: str) -> bool:
-        with self._lock:
-            return (node_id, incident_id) in self._items
 
     def known(self, node_id: str, incident_id: str) -> bool:
         """Kept, or evicted for room during this run (fetching it again would only evict it again)."""
