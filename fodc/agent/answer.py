@@ -6,9 +6,9 @@ are packed into chunks of at most `max_bytes`; a single series too long for one 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 
+from fodc.saferegex import compile_pattern
 from fodc.v1 import fodc_pb2 as pb
 from fodc.window import FlightRecorder, SeriesWindow
 
@@ -17,8 +17,9 @@ _ENVELOPE = 1024
 
 
 def select_series(recorder: FlightRecorder, request: pb.MetricsRequest) -> Iterable[SeriesWindow]:
+    """The series a request asks for; a pattern RE2 refuses raises saferegex.PatternError."""
     names = set(request.names) or None
-    pattern = re.compile(request.name_regex) if request.name_regex else None
+    pattern = compile_pattern(request.name_regex) if request.name_regex else None
     if request.latest_only:
         return (s for s in recorder.latest()
                 if (names is None or s.name in names or _family_of(s) in names)

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 
 from fodc.agent.session import Connected, Outbox, SessionError
+from fodc.saferegex import PatternError
 from fodc.v1 import fodc_pb2 as pb
 from fodc.v1 import fodc_pb2_grpc as pb_grpc
 
@@ -147,6 +148,9 @@ class MetricsStream(RequestStream):
                 self.send(outbox, reply)
         except SessionError:
             raise
+        except PatternError as exc:  # the request's fault, not ours: answer it, no traceback
+            self.send(outbox, pb.MetricsReply(request_id=request.request_id, done=True,
+                                              error=f"invalid name_regex: {exc}"))
         except Exception as exc:
             with contextlib.suppress(SessionError):
                 self.send(outbox, pb.MetricsReply(request_id=request.request_id, done=True,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
@@ -21,6 +20,7 @@ from fodc.proxy.incidents_api import incidents_blueprint
 from fodc.proxy.registry import ONLINE, UNCONNECTED, AgentRecord
 from fodc.proxy.runtime import ProxyRuntime
 from fodc.proxy.windows import BadTime, parse_time_ms, stream_windows
+from fodc.saferegex import PatternError, compile_pattern
 from fodc.times import rfc3339
 
 DEFAULT_WINDOW_MS = 3600 * 1000
@@ -125,8 +125,8 @@ def create_app(runtime: ProxyRuntime) -> Flask:
             name_regex, args["name"] = args["name"][1:], ""
         if name_regex:
             try:
-                re.compile(name_regex)
-            except re.error as exc:
+                compile_pattern(name_regex)
+            except PatternError as exc:
                 raise BadRequest(f"invalid name_regex {name_regex!r}: {exc}") from None
         names = tuple(n for n in args.get("name", "").split(",") if n)
         targets = runtime.fanout.targets(node_id=args.get("node_id"), role=args.get("role"))

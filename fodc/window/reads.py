@@ -6,9 +6,9 @@ Kept apart from recorder.py so the recorder holds only its state and locking; no
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Collection, Iterator, Mapping
 
+from fodc.saferegex import FullMatcher
 from fodc.window.codec import CodecError, decode_block
 from fodc.window.model import Labels, SeriesMeta, SeriesWindow
 from fodc.window.openblock import cells_to_values
@@ -39,12 +39,21 @@ def read_sealed(payload: bytes | None, raw: object | None,
             yield raw.source, name, labels, family, block_metas, timestamps, cells_to_values(cells)
 
 
-def family_filter(names: Collection[str] | None, pattern: re.Pattern[str] | None) -> Callable[[str], bool] | None:
+def family_filter(names: Collection[str] | None, pattern: FullMatcher | None) -> Callable[[str], bool] | None:
+    """A family-name test that matches each family once per query and remembers the answer, so a query can
+    match the known families before it takes the lock the scrape path needs."""
     if names is None and pattern is None:
         return None
     wanted = None if names is None else frozenset(names)
-    return lambda family: ((wanted is None or family in wanted)
-                           and (pattern is None or pattern.fullmatch(family) is not None))
+    seen: dict[str, bool] = {}
+
+    def test(family: str) -> bool:
+        verdict = seen.get(family)
+        if verdict is None:
+            verdict = seen[family] = ((wanted is None or family in wanted)
+                                      and (pattern is None or pattern.fullmatch(family) is not None))
+        return verdict
+    return test
 
 
 def collect(points: dict, source: str, name: str, labels: Labels, family: str,

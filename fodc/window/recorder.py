@@ -18,12 +18,12 @@ long query never holds up ingest.
 from __future__ import annotations
 
 import logging
-import re
 import sys
 import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Collection, Iterable, Iterator, Mapping
 
+from fodc.saferegex import FullMatcher
 from fodc.window.catalog import SeriesCatalog
 from fodc.window.codec import FORMAT_VERSION, CodecError, encode_grid, summarize_block
 from fodc.window.model import Labels, OpenRows, SeriesMeta, SeriesWindow, WindowListener, WindowStats
@@ -312,7 +312,7 @@ class FlightRecorder:
 
     def query(self, start_ms: int | None = None, end_ms: int | None = None,
               names: Collection[str] | None = None,
-              name_pattern: re.Pattern[str] | None = None) -> Iterator[SeriesWindow]:
+              name_pattern: FullMatcher | None = None) -> Iterator[SeriesWindow]:
         """Points with start_ms <= t <= end_ms, one SeriesWindow per series (per source), oldest point first.
 
         `names` and `name_pattern` (fullmatch) select by FAMILY name, so a histogram's buckets come with it.
@@ -322,6 +322,11 @@ class FlightRecorder:
         lo = -(2**63) if start_ms is None else start_ms
         hi = 2**63 if end_ms is None else end_ms
         wanted = family_filter(names, name_pattern)
+        if wanted is not None:  # match the known families before taking the lock the scrape path needs
+            with self._lock:
+                known = list(self._catalog.families)
+            for family in known:
+                wanted(family)
         with self._lock:
             metas = dict(self._catalog.families)
             sealed = [(r.payload, r.raw) for r in self._sealed if r.last_ms >= lo and r.first_ms <= hi]

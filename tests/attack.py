@@ -1,0 +1,193 @@
+"""An attacker's toolbox for tests: raw sockets against real daemons on loopback, always bounded.
+
+Every helper takes a count or a deadline and closes what it opened, so a test that fails half way leaves no
+sockets behind. Only 127.0.0.1 is ever a target.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from procs import Agent, Proxy, free_port, http_json, start_agent, start_proxy, wait_for
+
+from fodc.sim.launcher import SimNodeProcess, start_sim_node
+
+LOOPBACK = "127.0.0.1"
+
+
+def _connect(port: int, timeout: float = 5.0) -> socket.socket:
+    sock = socket.create_connection((LOOPBACK, port), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+@contextlib.contextmanager
+def held_sockets(port: int, count: int, first_bytes: bytes = b"", *,
+                 connect_timeout: float = 5.0) -> Iterator[list[socket.socket]]:
+    """Opens up to `count` connections that each send `first_bytes` (nothing: silent; a partial header:
+    slowloris) and then say nothing more, holds them for the `with` body, closes them all after.
+    Connections the server refuses or resets are not retried; the list holds the ones that got through."""
+    held: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            try:
+                sock = _connect(port, connect_timeout)
+            except OSError:
+                continue
+            if first_bytes:
+                with contextlib.suppress(OSError):
+                    sock.sendall(first_bytes)
+            held.append(sock)
+        yield held
+    finally:
+        for sock in held:
+            sock.close()
+
+
+PARTIAL_HEADER = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+
+
+def still_open(sockets: list[socket.socket]) -> int:
+    """How many of `sockets` the server has not closed yet (a closed one reads EOF or an error at once)."""
+    alive = 0
+    for sock in sockets:
+        sock.setblocking(False)
+        try:
+            alive += sock.recv(1, socket.MSG_PEEK) == b"" and 0
+        except BlockingIOError:
+            alive += 1
+        except OSError:
+            pass
+    return alive
+
+
+@dataclass
+class RawResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> object:
+        return json.loads(self.body)
+
+
+def raw_request(port: int, data: bytes, timeout: float = 10.0) -> RawResponse:
+    """Sends `data` as is (however malformed) and reads the response until the server closes or the
+    body's Content-Length is in."""
+    with _connect(port, timeout) as sock:
+        sock.sendall(data)
+        raw = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                piece = sock.recv(65536)
+            except (ConnectionResetError, TimeoutError):
+                break
+            if not piece:
+                break
+            raw += piece
+            head, sep, body = raw.partition(b"\r\n\r\n")
+            if sep:
+                length = _content_length(head)
+                if length is not None and len(body) >= length:
+                    break
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    if not lines or len(lines[0].split()) < 2:
+        raise AssertionError(f"no HTTP response, got {raw[:200]!r}")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return RawResponse(int(lines[0].split()[1]), headers, body)
+
+
+def _content_length(head: bytes) -> int | None:
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value.strip())
+    return None
+
+
+def slow_get(port: int, path: str, *, bytes_per_read: int = 256, pause_s: float = 0.05,
+             deadline_s: float = 120.0) -> bytes:
+    """GET `path` reading the answer a little at a time through a small receive buffer (a slow client);
+    returns the body (chunked encoding undone)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(30)
+    sock.connect((LOOPBACK, port))
+    raw = b""
+    stop = time.monotonic() + deadline_s
+    with sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {LOOPBACK}\r\nConnection: close\r\n\r\n".encode())
+        while time.monotonic() < stop:
+            piece = sock.recv(bytes_per_read)
+            if not piece:
+                break
+            raw += piece
+            time.sleep(pause_s)
+        else:
+            raise AssertionError(f"slow read of {path} not finished within {deadline_s}s")
+    head, _, body = raw.partition(b"\r\n\r\n")
+    if b"transfer-encoding: chunked" in head.lower():
+        body = _unchunk(body)
+    return body
+
+
+def _unchunk(body: bytes) -> bytes:
+    out, rest = b"", body
+    while rest:
+        size_line, _, rest = rest.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            break
+        out, rest = out + rest[:size], rest[size + 2:]
+    return out
+
+
+@dataclass
+class SmallCluster:
+    proxy: Proxy
+    agents: list[Agent]
+    nodes: list[SimNodeProcess]
+
+    def stop(self) -> None:
+        for daemon in [*self.agents, self.proxy]:
+            daemon.stop()
+        for node in self.nodes:
+            node.stop()
+
+
+def start_small_cluster(tmp: Path, agents: int = 1, *, proxy_args: tuple[str, ...] = (),
+                        agent_args: tuple[str, ...] = (), series: int = 200) -> SmallCluster:
+    """A proxy (through gunicorn), `agents` simulated liaison nodes and their agents (1 s scrapes), all
+    online and with a few scrapes in their windows. Call .stop() when done."""
+    proxy = start_proxy(tmp, *proxy_args)
+    cluster = SmallCluster(proxy, [], [])
+    try:
+        for index in range(agents):
+            node = start_sim_node("liaison", free_port(), series=series, seed=index)
+            cluster.nodes.append(node)
+            cluster.agents.append(start_agent(tmp, proxy.grpc_addr, "liaison", f"l-{index}", "--node-metrics-url",
+                                              node.metrics_url, "--scrape-interval", "1s", "--scrape-timeout",
+                                              "1s", *agent_args))
+        wait_for(lambda: len(proxy.cluster(status="online")) == agents, 30, what="agents online")
+        wait_for(lambda: all(window_covers(a, 2) for a in cluster.agents), 30, what="2 s in every window")
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
+
+
+def window_covers(agent: Agent, seconds: int) -> bool:
+    """Whether the agent's window spans at least `seconds` (so it has scraped a few times)."""
+    status, body = http_json(f"{agent.url}/health", timeout=5)
+    return status == 200 and int(body["runtime"]["window_covered_s"]) >= seconds
