@@ -145,8 +145,36 @@ def test_window_counter_points_match_the_latest_value_at_the_proxy(cluster):
     assert values == sorted(values)  # a counter never falls without a reset
 
 
+def test_window_step_downsamples_each_series_on_the_proxy(cluster):
+    proxy = cluster["proxy"]
+
+    def points_so_far():
+        body = http_json(f"{proxy.url}/metrics-windows?node_id=hot-0&name=banyandb_system_cpu_state")[1]
+        return len(body["series"][0]["points"]) >= 8
+    wait_for(points_so_far, 30, what="eight scrapes in hot-0's window")
+    end = time.time() - 2  # both answers see the same points (a scrape lands once it has finished)
+    query = f"node_id=hot-0&name=banyandb_system_cpu_state,banyandb_measure_total_written&start={end - 60}&end={end}"
+    status, raw = http_json(f"{proxy.url}/metrics-windows?{query}")
+    assert status == 200 and raw["series"]
+    status, stepped = http_json(f"{proxy.url}/metrics-windows?{query}&step=3s&agg=avg")
+    assert status == 200
+    assert len(stepped["series"]) == len(raw["series"])
+    for full, small in zip(raw["series"], stepped["series"], strict=True):
+        assert (full["name"], full["labels"]) == (small["name"], small["labels"])
+        buckets: dict[int, list] = {}
+        for t, v in full["points"]:
+            buckets.setdefault(t // 3000, []).append((t, v))
+        assert len(small["points"]) == len(buckets) < len(full["points"])
+        for (t, v), group in zip(small["points"], buckets.values(), strict=True):
+            assert t == group[-1][0]
+            if full["type"] == "counter":
+                assert v == group[-1][1]  # counters keep their last value: monotone, rates exact
+            else:
+                assert v == pytest.approx(sum(x for _, x in group) / len(group))
+
+
 @pytest.mark.parametrize("query", ["?start=yesterday", "?start=10&end=5", "?name_regex=(", "?bogus=1",
-                                   "?start=2026-11-23T10:00:00"])
+                                   "?start=2026-11-23T10:00:00", "?step=0", "?step=soon", "?agg=median"])
 def test_bad_window_parameters_get_a_clear_400(cluster, query):
     status, body = http_json(f"{cluster['proxy'].url}/metrics-windows{query}")
     assert status == 400

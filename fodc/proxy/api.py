@@ -14,6 +14,7 @@ from fodc.config import ROLES
 from fodc.proxy import access
 from fodc.proxy.config_api import config_blueprint
 from fodc.proxy.diagnostics_api import diagnostics_blueprint
+from fodc.proxy.downsample import AGGREGATIONS, step_millis
 from fodc.proxy.exposition import PageBuilder
 from fodc.proxy.httpargs import BadRequest, query_args
 from fodc.proxy.incidents_api import incidents_blueprint
@@ -109,7 +110,11 @@ def create_app(runtime: ProxyRuntime) -> Flask:
     @app.get("/metrics-windows")
     def metrics_windows() -> Response:
         args = query_args({"node_id": None, "role": None, "start": None, "end": None, "name": None,
-                           "name_regex": None})
+                           "name_regex": None, "step": None, "agg": AGGREGATIONS})
+        try:
+            step_ms = step_millis(args["step"]) if "step" in args else 0
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
         try:
             start_ms = parse_time_ms(args["start"], "start") if "start" in args else 0
             end_ms = parse_time_ms(args["end"], "end") if "end" in args else 0
@@ -132,6 +137,7 @@ def create_app(runtime: ProxyRuntime) -> Flask:
         targets = runtime.fanout.targets(node_id=args.get("node_id"), role=args.get("role"))
         collection = runtime.fanout.collect("metrics-windows", targets, latest_only=False, start_ms=start_ms,
                                             end_ms=end_ms, names=names, name_regex=name_regex)
-        return Response(stream_with_context(stream_windows(collection)), content_type="application/json")
+        pieces = stream_windows(collection, step_ms, args.get("agg", "last"))
+        return Response(stream_with_context(pieces), content_type="application/json")
 
     return app

@@ -14,6 +14,7 @@ import json
 import math
 from collections.abc import Iterator
 
+from fodc.proxy.downsample import downsample, is_cumulative
 from fodc.proxy.enrich import enrich, node_labels
 from fodc.proxy.fanout import Collection
 from fodc.proxy.registry import AgentRecord
@@ -73,10 +74,14 @@ class _Series:
     def extend(self, series: pb.Series) -> None:
         self.points.extend([t, json_value(v)] for t, v in zip(series.timestamps_ms, series.values, strict=False))
 
-    def to_json(self) -> str:
+    def to_json(self, step_ms: int = 0, agg: str = "last") -> str:
         reg = self.record.registration
+        name = self.series_pb.sample_name or self.family.name
+        points = self.points
+        if step_ms:
+            points = downsample(points, step_ms, "last" if is_cumulative(self.family.type, name) else agg)
         return json.dumps({
-            "name": self.series_pb.sample_name or self.family.name,
+            "name": name,
             "family": self.family.name,
             "type": self.family.type,
             "help": self.family.help,
@@ -84,12 +89,13 @@ class _Series:
             "labels": dict(enrich(self.labels, node_labels(reg.node_id, reg.role, reg.labels))),
             "node_id": reg.node_id,
             "node_role": reg.role,
-            "points": self.points,
+            "points": points,
         }, separators=(",", ":"))
 
 
-def stream_windows(collection: Collection) -> Iterator[str]:
-    """Yields the JSON document piece by piece; pieces of one split series are joined back together."""
+def stream_windows(collection: Collection, step_ms: int = 0, agg: str = "last") -> Iterator[str]:
+    """Yields the JSON document piece by piece; pieces of one split series are joined back together.
+    With `step_ms`, each series is downsampled to one point per step (fodc.proxy.downsample)."""
     yield '{"series":['
     first = True
     current: _Series | None = None
@@ -100,11 +106,11 @@ def stream_windows(collection: Collection) -> Iterator[str]:
                     current.extend(series)
                     continue
                 if current is not None:
-                    yield ("" if first else ",") + current.to_json()
+                    yield ("" if first else ",") + current.to_json(step_ms, agg)
                     first = False
                 current = _Series(record, family, series)
     if current is not None:
-        yield ("" if first else ",") + current.to_json()
+        yield ("" if first else ",") + current.to_json(step_ms, agg)
     missing = [{"node_id": m.record.registration.node_id, "node_role": m.record.key.role, "reason": m.reason}
                for m in collection.missing]
     yield '],"missing_agents":' + json.dumps(missing) + f',"agents_answered":{len(collection.answered)}}}'
