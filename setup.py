@@ -21,7 +21,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.11",
     packages=find_packages(include=["fodc", "fodc.*"]),
-    package_data={"fodc.v1": ["*.pyi"]},
+    package_data={"fodc.v1": ["*.pyi"], "fodc.pprof": ["*.pyi"]},
     install_requires=_requirements(),
     entry_points={
         "console_scripts": [

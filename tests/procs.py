@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -213,3 +215,10 @@ def start_prometheus(directory: Path, config_yaml: str, name: str = "prometheus"
         daemon.stop()
         raise
     return daemon, url
+
+
+def keep_busy(url: str, stop: threading.Event) -> None:
+    """Keeps a Go HTTP server (Prometheus) on the CPU until `stop`, so a short CPU profile has samples."""
+    while not stop.is_set():
+        with contextlib.suppress(OSError):
+            urllib.request.urlopen(f"{url}/api/v1/query?query=sum(rate(up[5m]))%20or%20vector(1)", timeout=2).read()

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from fodc import __version__
-from fodc.cli import cluster, config, dump, incidents, jobs, profile, snapshot, triage, window
+from fodc.cli import cluster, config, dump, incidents, jobs, pprof, profile, snapshot, triage, window
 from fodc.cli.client import CliError, ProxyClient, read_token
 
 
@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "or the token itself in FODC_TOKEN)")
     parser.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in (cluster, config, window, profile, jobs, incidents, triage, snapshot, dump):
+    for command in (cluster, config, window, profile, pprof, jobs, incidents, triage, snapshot, dump):
         command.add_parser(sub)
     return parser
 
