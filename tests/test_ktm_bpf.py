@@ -7,6 +7,7 @@ prerequisite is missing; fails when they are all there and KTM still does not lo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -16,6 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 from bpfready import missing_bpf
 
@@ -154,16 +156,20 @@ def test_histogram_buckets_add_up_to_the_count(bpf_ready, data_file, helpers) ->
     assert total > 0
 
 
-def test_page_cache_churn_and_run_queue_are_seen(bpf_ready, data_file, helpers) -> None:
-    comm = unique_comm("c")
-    ktm = KernelTelemetry(target_comm=comm, target_pid=lambda: helpers[0].pid)
+def run_one_target(data_file: Path, helpers: list[Helper], comm: str, **options) -> dict[tuple[str, tuple], float]:
+    """KTM aimed at `comm`, one helper of that comm running the plan; the values collected after it."""
+    ktm = KernelTelemetry(target_comm=comm, **options)
     try:
         helpers.append(Helper(data_file, comm))
         ktm.start()
         run_plan(helpers)
-        v = values(ktm.collect(NOW))
+        return values(ktm.collect(NOW))
     finally:
         ktm.close()
+
+
+def test_page_cache_churn_and_run_queue_are_seen(bpf_ready, data_file, helpers) -> None:
+    v = run_one_target(data_file, helpers, unique_comm("c"), target_pid=lambda: helpers[0].pid)
     pages = FILE_BYTES // os.sysconf("SC_PAGE_SIZE")
     assert v[("ktm_cache_deletes_total", ())] >= pages  # the first DONTNEED drops the whole clean file
     assert v[("ktm_cache_fills_total", ())] >= 1  # preads after it read from storage again
@@ -217,6 +223,55 @@ def test_cgroup_filter_excludes_same_comm_outside_the_cgroup(bpf_ready, data_fil
                 time.sleep(0.1)
     assert v[("ktm_sys_pread_latency_seconds_count", ())] == PREADS
     assert v[("ktm_fadvise_calls_total", ())] == 3
+
+
+def test_a_comm_longer_than_the_kernel_keeps_is_still_matched(bpf_ready, data_file, helpers) -> None:
+    # the kernel keeps 15 bytes of a comm; the filter must compare the same 15
+    v = run_one_target(data_file, helpers, unique_comm("long-name-for-the-kernel"))
+    assert v[("ktm_sys_pread_latency_seconds_count", ())] == PREADS
+
+
+def test_cgroup_found_later_from_the_target_pid_upgrades_the_filter(bpf_ready, data_file, helpers) -> None:
+    comm = unique_comm("u")
+    pid: list[int | None] = [None]
+    ktm = KernelTelemetry(target_comm=comm, target_pid=lambda: pid[0])
+    try:
+        helpers.append(Helper(data_file, comm))
+        ktm.start()
+        assert ktm.status().filter == "comm", ktm.status().reason
+        pid[0] = helpers[0].pid
+        ktm.collect(NOW)
+        assert ktm.status().filter == "comm+cgroup" and ktm.status().cgroup_id is not None
+        run_plan(helpers)
+        v = values(ktm.collect(NOW))
+    finally:
+        ktm.close()
+    assert v[("ktm_sys_pread_latency_seconds_count", ())] == PREADS
+
+
+def perf_event_fds() -> int:
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            count += "perf_event" in os.readlink(f"/proc/self/fd/{fd}")
+    return count
+
+
+def test_the_compiler_stays_out_of_the_process_and_close_detaches(bpf_ready, data_file, helpers) -> None:
+    comm = unique_comm("x")
+    before = perf_event_fds()
+    ktm = KernelTelemetry(target_comm=comm)
+    try:
+        helpers.append(Helper(data_file, comm))
+        ktm.start()
+        assert ktm.status().mode != Mode.DISABLED, ktm.status().reason
+        maps = Path("/proc/self/maps").read_text()
+        assert "libbcc" not in maps and "libLLVM" not in maps and "bcc" not in sys.modules
+        assert not [c for c in psutil.Process().children() if "fodc.ktm.bccload" in c.cmdline()]  # reaped
+        assert perf_event_fds() > before  # the attachments are held here, by fd
+    finally:
+        ktm.close()
+    assert perf_event_fds() == before
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")

@@ -15,7 +15,8 @@ import pytest
 
 from fodc.ktm import KernelTelemetry, Mode, prereq
 from fodc.ktm import programs as catalog
-from fodc.ktm.cgroup import resolve_cgroup_id
+from fodc.ktm.bccload import compile_and_attach
+from fodc.ktm.loader import BpfSession, LoadError
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = 1_790_000_000_000
@@ -69,7 +70,7 @@ def test_collect_before_start_works_and_reports_not_started() -> None:
 
 
 def test_unexpected_error_in_start_is_recorded_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "bcc", types.ModuleType("bcc"))
+    monkeypatch.setattr(prereq, "bcc_missing", lambda: "")
 
     def explode(*_args, **_kwargs):
         raise RuntimeError("boom")
@@ -81,7 +82,7 @@ def test_unexpected_error_in_start_is_recorded_not_raised(monkeypatch: pytest.Mo
 
 
 def test_missing_kernel_headers_is_named_as_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "bcc", types.ModuleType("bcc"))
+    monkeypatch.setattr(prereq, "bcc_missing", lambda: "")
     monkeypatch.setattr(prereq, "check_caps", lambda *_: "")
     monkeypatch.setattr(prereq, "find_tracefs", lambda: "/sys/kernel/tracing")
     monkeypatch.setattr(prereq, "find_kernel_headers", lambda *_: None)
@@ -91,7 +92,7 @@ def test_missing_kernel_headers_is_named_as_the_reason(monkeypatch: pytest.Monke
 
 
 def test_missing_tracefs_is_named_as_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "bcc", types.ModuleType("bcc"))
+    monkeypatch.setattr(prereq, "bcc_missing", lambda: "")
     monkeypatch.setattr(prereq, "check_caps", lambda *_: "")
     monkeypatch.setattr(prereq, "find_tracefs", lambda: None)
     ktm = KernelTelemetry()
@@ -100,20 +101,6 @@ def test_missing_tracefs_is_named_as_the_reason(monkeypatch: pytest.MonkeyPatch)
 
 
 # ------------------------------------------------------------------------------------------------ fake BCC
-
-
-class FakeTable:
-    def __init__(self) -> None:
-        self.values: dict[int, object] = {}
-
-    def Leaf(self):  # noqa: N802 - BCC's name
-        return types.SimpleNamespace(comm=b"", cgroup_id=0, use_cgroup=0)
-
-    def __setitem__(self, key, value) -> None:
-        self.values[key.value] = value
-
-    def items_lookup_batch(self):
-        return iter(())
 
 
 class FakeBPF:
@@ -126,7 +113,6 @@ class FakeBPF:
         self.text = text.decode()
         self.attached: list[str] = []
         self.detached: list[str] = []
-        self.tables: dict[str, FakeTable] = {}
         FakeBPF.last = self
 
     def attach_tracepoint(self, tp: bytes, fn_name: bytes) -> None:
@@ -138,71 +124,46 @@ class FakeBPF:
     def detach_tracepoint(self, tp: bytes) -> None:
         self.detached.append(tp.decode())
 
-    def __getitem__(self, name: bytes) -> FakeTable:
-        return self.tables.setdefault(name.decode(), FakeTable())
-
     def cleanup(self) -> None:
         pass
 
 
-@pytest.fixture
-def fake_bcc(monkeypatch: pytest.MonkeyPatch) -> type[FakeBPF]:
+def fake_bcc_module(refuse: set[str]) -> types.ModuleType:
     module = types.ModuleType("bcc")
+    FakeBPF.refuse = refuse
     module.BPF = FakeBPF
-    FakeBPF.refuse = set()
-    monkeypatch.setitem(sys.modules, "bcc", module)
+    return module
+
+
+def test_failed_attach_degrades_only_its_program() -> None:
+    loaded = compile_and_attach(fake_bcc_module({"sched:sched_switch"}), list(catalog.PROGRAMS), "")
+    states = {p.name: p for p in loaded.states}
+    assert "attach failed" in states["runqueue"].reason and not states["runqueue"].attached
+    assert all(state.attached for name, state in states.items() if name != "runqueue")
+
+
+def test_half_attached_program_is_detached() -> None:
+    compile_and_attach(fake_bcc_module({"sched:sched_switch"}), list(catalog.PROGRAMS), "")
+    assert FakeBPF.last.detached == ["sched:sched_wakeup", "sched:sched_wakeup_new"]
+
+
+def test_programs_with_a_missing_tracepoint_are_not_compiled(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[list[str]] = []
+
+    def refuse_to_load(programs, _headers):  # stands in for the loader child: records what it was given
+        asked.append([p.name for p in programs])
+        raise LoadError("no compiler here")
+
+    monkeypatch.setattr(prereq, "bcc_missing", lambda: "")
     monkeypatch.setattr(prereq, "check_caps", lambda *_: "")
     monkeypatch.setattr(prereq, "find_tracefs", lambda: "/sys/kernel/tracing")
     monkeypatch.setattr(prereq, "find_kernel_headers", lambda *_: "")
     monkeypatch.setattr(prereq, "tracepoint_exists", lambda _fs, tp: tp != "block:block_rq_issue")
-    return FakeBPF
-
-
-def test_missing_tracepoint_and_failed_attach_degrade_only_their_programs(fake_bcc) -> None:
-    fake_bcc.refuse = {"sched:sched_switch"}
-    ktm = KernelTelemetry(target_comm="banyand")
-    ktm.start()
-    status = ktm.status()
-    states = {p.name: p for p in status.programs}
-    assert status.mode == Mode.DEGRADED
-    assert states["block_io"].reason == "missing tracepoint block:block_rq_issue"
-    assert "attach failed" in states["runqueue"].reason and states["read"].attached
-    assert "block_rq_issue" not in fake_bcc.last.text  # not compiled at all
-
-
-def test_half_attached_program_is_detached(fake_bcc) -> None:
-    fake_bcc.refuse = {"sched:sched_switch"}
+    monkeypatch.setattr(BpfSession, "open", staticmethod(refuse_to_load))
     ktm = KernelTelemetry()
     ktm.start()
-    assert fake_bcc.last.detached == ["sched:sched_wakeup", "sched:sched_wakeup_new"]
-
-
-def test_filter_is_configured_with_target_comm(fake_bcc) -> None:
-    ktm = KernelTelemetry(target_comm="banyand-with-long-name")
-    ktm.start()
-    config = fake_bcc.last.tables["ktm_config"].values[0]
-    assert config.comm == b"banyand-with-lo"  # the kernel keeps 15 bytes of comm
-
-
-def test_families_only_for_attached_programs(fake_bcc) -> None:
-    fake_bcc.refuse = {"syscalls:sys_enter_pread64"}
-    ktm = KernelTelemetry()
-    ktm.start()
-    got = names(ktm.collect(NOW))
-    assert "ktm_sys_read_latency_seconds" in got and "ktm_sys_pread_latency_seconds" not in got
-
-
-def test_cgroup_found_from_target_pid_upgrades_filter(fake_bcc) -> None:
-    if resolve_cgroup_id(pid=os.getpid())[0] is None:
-        pytest.skip("no cgroup v2 hierarchy or membership here")
-    pid: list[int | None] = [None]
-    ktm = KernelTelemetry(target_pid=lambda: pid[0])
-    ktm.start()
-    assert ktm.status().filter == "comm" and "comm-only" in ktm.status().reason
-    pid[0] = os.getpid()
-    ktm.collect(NOW)
-    assert ktm.status().filter == "comm+cgroup" and ktm.status().cgroup_id is not None
-    assert fake_bcc.last.tables["ktm_config"].values[0].use_cgroup == 1
+    assert asked and "block_io" not in asked[0] and "read" in asked[0]
+    assert ktm.status().mode == Mode.DISABLED and "no compiler here" in ktm.status().reason
 
 
 # ------------------------------------------------------------------------------------------------ unprivileged

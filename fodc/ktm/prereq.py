@@ -7,6 +7,7 @@ failures into one clear sentence. The parsers are pure; the probing functions on
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -33,6 +34,16 @@ def missing_caps(cap_eff: int) -> str:
     if has(CAP_SYS_ADMIN) or (has(CAP_BPF) and has(CAP_PERFMON)):
         return ""
     return "missing capabilities: need CAP_BPF+CAP_PERFMON (or CAP_SYS_ADMIN)"
+
+
+def bcc_missing() -> str:
+    """'' when python3-bpfcc can be imported. Only looked up: importing it would map BCC's LLVM into the
+    agent, and only the loader child (bccload.py) imports it."""
+    try:
+        found = importlib.util.find_spec("bcc") is not None
+    except (ImportError, ValueError) as exc:
+        return f"python3-bpfcc (bcc) not importable: {exc}"
+    return "" if found else "python3-bpfcc (bcc) not importable: no module named 'bcc'"
 
 
 def check_caps(proc_root: str = "/proc") -> str:

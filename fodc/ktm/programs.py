@@ -42,6 +42,11 @@ HISTOGRAM_INDEX = {name: i for i, name in enumerate(HISTOGRAMS)}
 MAX_SLOT = 25  # 2**25 µs ≈ 33.6 s
 HIST_SLOTS = MAX_SLOT + 2
 
+# `struct ktm_config` below as Python's struct sees it (comm[16], cgroup_id, use_cgroup; native order), and
+# the maps the agent reads or writes once the loader child has handed them over (bpfmaps.py).
+CONFIG_FORMAT = "=16sQQ"
+AGENT_MAPS = ("ktm_config", "ktm_counters", "ktm_hist", "ktm_hist_sum_ns")
+
 POSIX_FADV_DONTNEED = 4  # Linux value (include/uapi/linux/fadvise.h); s390 differs, not a target here
 TASK_REPORT_MASK = 0xFF  # sched_switch prev_state bits meaning "not runnable"; 0 (or only R+) = preempted
 

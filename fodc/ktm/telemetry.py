@@ -1,14 +1,14 @@
 """KernelTelemetry: the one object the agent holds for kernel and OS telemetry.
 
-`start()` does the expensive part once (checks, BCC compile, attach: seconds and ~130 MB transient RSS) and
-never raises; whatever blocked it becomes `status()`'s reason and `ktm_status`. `collect(now_ms)` is cheap:
-a few map lookups plus the /proc reads of the OS fallback, which runs whatever the eBPF side did. `start()`
+`start()` does the expensive part once (checks, then the BCC compile and attach in a short-lived child
+process, loader.py, so the compiler's ~130 MB never enter the agent) and never raises; whatever blocked it
+becomes `status()`'s reason and `ktm_status`. `collect(now_ms)` is cheap: a few bpf(2) map lookups plus the
+/proc reads of the OS fallback, which runs whatever the eBPF side did. `start()`
 may run in another thread while `collect()` is called: the session is swapped in under a lock when ready.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 from collections.abc import Callable
@@ -68,10 +68,9 @@ class KernelTelemetry:
         if self._enabled == "off":
             self._set_blocked("disabled by configuration (ktm enabled=off)")
             return
-        try:
-            bcc = importlib.import_module("bcc")
-        except Exception as exc:
-            self._set_blocked(f"python3-bpfcc (bcc) not importable: {exc}")
+        missing = prereq.bcc_missing()
+        if missing:
+            self._set_blocked(missing)
             return
         missing = prereq.check_caps(self._proc_root)
         if missing:
@@ -97,7 +96,7 @@ class KernelTelemetry:
             self._finish(None, tuple(states))
             return
         try:
-            session = BpfSession.open(bcc, loadable, headers)
+            session = BpfSession.open(loadable, headers)
         except Exception as exc:
             self._set_blocked(f"BPF compile/load failed: {exc}")
             return
