@@ -35,7 +35,7 @@ def test_cluster_table_and_json(tmp_path, daemons):
     def hot_notes():  # these agents' nodes do not exist, which the table says once they have tried
         row = next(line for line in fodc("--proxy", proxy.url, "cluster").stdout.splitlines()
                    if line.startswith("hot-cli"))
-        return row.split(None, 6)[6] == "node not answering" and row
+        return row.endswith("node not answering") and row
     wait_for(hot_notes, 20, interval=0.5, what="the notes column")
 
     filtered = fodc("--proxy", proxy.url, "--json", "cluster", "--role", "liaison")
@@ -131,9 +131,11 @@ def test_window_csv_and_jsonl(tmp_path, daemons, sims):
         lines = out.stdout.splitlines()
         return lines if len(lines) > 2 else None
     lines = wait_for(rows, 20, interval=0.5, what="window points")
-    assert lines[0] == "node_id,node_role,name,labels,unix_ms,value"
+    assert lines[0] == "node_id,node_role,name,labels,time,value"
     first = lines[1].split(",")
-    assert first[:3] == ["hot-a", "datanode-hot", name] and int(first[-2]) > 1_700_000_000_000
+    assert first[:3] == ["hot-a", "datanode-hot", name] and first[-2].startswith("20") and first[-2].endswith("Z")
+    raw = fodc("--proxy", proxy.url, "--epoch-ms", "window", "--node", "hot-a", "--name", name).stdout.splitlines()
+    assert raw[0].endswith(",unix_ms,value") and int(raw[1].split(",")[-2]) > 1_700_000_000_000
     jsonl = fodc("--proxy", proxy.url, "window", "--node", "hot-a", "--name", name, "--format", "jsonl")
     series = [json.loads(line) for line in jsonl.stdout.splitlines()]
     assert series and all(s["name"] == name and s["node_id"] == "hot-a" and s["points"] for s in series)

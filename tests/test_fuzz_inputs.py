@@ -18,7 +18,7 @@ from fodc.nodeconf.argv import parse_argv
 from fodc.nodeconf.redact import SecretNames, redact_argv, redact_config_text
 from fodc.proxy.httpargs import BadRequest, query_args
 from fodc.proxy.registry import AgentRegistry, RegistrationError
-from fodc.proxy.windows import BadTime, parse_time_ms
+from fodc.times import BadTime, parse_time_ms
 from fodc.v1 import fodc_pb2 as pb
 from fodc.wire import registration_from_pb
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -37,11 +38,30 @@ def read_token(token_file: str | None) -> str | None:
         raise CliError(f"cannot read the token file {path}: {exc.strerror or exc}", EXIT_USAGE) from None
 
 
+def proxy_url(text: str, ca: str | None = None) -> str:
+    """`--proxy` as a base URL: a bare host:port gets http:// (https:// when a CA is given to verify it)."""
+    text = text.strip()
+    if "://" in text:
+        if urllib.parse.urlsplit(text).scheme not in ("http", "https"):
+            raise CliError(f"--proxy {text!r}: only http:// and https:// URLs", EXIT_USAGE)
+        return text
+    if not text or "/" in text.split(":", 1)[0]:
+        raise CliError(f"--proxy {text!r}: give host:port or a URL", EXIT_USAGE)
+    return f"{'https' if ca else 'http'}://{text}"
+
+
 class ProxyClient:
-    def __init__(self, base_url: str, token: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, token: str | None = None, timeout: float = 30.0,
+                 ca: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.context = None
+        if ca:
+            try:
+                self.context = ssl.create_default_context(cafile=ca)
+            except (OSError, ssl.SSLError) as exc:
+                raise CliError(f"cannot use --ca {ca}: {exc}", EXIT_USAGE) from None
 
     def url(self, path: str, params: dict[str, str | None] | None = None) -> str:
         query = urllib.parse.urlencode({k: v for k, v in (params or {}).items() if v})
@@ -57,7 +77,7 @@ class ProxyClient:
             headers["Content-Type"] = "application/json"
         request = urllib.request.Request(self.url(path, params), data=data, method=method, headers=headers)
         try:
-            return urllib.request.urlopen(request, timeout=self.timeout)
+            return urllib.request.urlopen(request, timeout=self.timeout, context=self.context)
         except urllib.error.HTTPError as exc:
             try:
                 detail = json.load(exc).get("message", "")
@@ -65,6 +85,9 @@ class ProxyClient:
                 detail = ""
             hint = " (set FODC_TOKEN or --token-file)" if exc.code == 401 and not self.token else ""
             raise CliError(f"proxy answered {exc.code} for {method} {path}: {detail}{hint}", EXIT_API_ERROR) from None
+        except TimeoutError:
+            raise CliError(f"the proxy at {self.base_url} did not answer {method} {path} within "
+                           f"{self.timeout:g}s (--timeout)", EXIT_UNREACHABLE) from None
         except (urllib.error.URLError, OSError) as exc:
             raise CliError(f"cannot reach the proxy at {self.base_url}: {getattr(exc, 'reason', exc)}",
                            EXIT_UNREACHABLE) from None

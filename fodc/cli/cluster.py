@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from fodc.cli.client import EXIT_OK, ProxyClient
-from fodc.cli.output import print_json, table
+from fodc.cli.output import ago, print_json, table
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -20,11 +20,14 @@ def run(args: argparse.Namespace, client: ProxyClient) -> int:
     if args.json:
         print_json(body)
         return EXIT_OK
-    rows = [[n["node_id"], n["role"], n["status"], n["last_heartbeat"] or "-",
+    rows = [[n["node_id"], n["role"], n["status"], ago(n["last_heartbeat"]),
              n["capabilities"].get("ktm_mode", "-"),
              f"{n['primary_address']['ip']}:{n['primary_address']['port']}", notes(n.get("runtime", {}))]
             for n in body["nodes"]]
-    print(table(rows, ["node", "role", "status", "last heartbeat", "ktm", "address", "notes"]))
+    print(table(rows, ["node", "role", "status", "heartbeat", "ktm", "address", "notes"]))
+    for n in body["nodes"]:
+        if n["capabilities"].get("ktm_mode") in ("degraded", "disabled") and n["capabilities"].get("ktm_reason"):
+            print(f"ktm {n['capabilities']['ktm_mode']} on {n['node_id']}: {n['capabilities']['ktm_reason']}")
     summary = body["summary"]
     print(f"\n{summary['online']} online, {summary['unconnected']} unconnected")
     return EXIT_OK

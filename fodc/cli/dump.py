@@ -13,28 +13,24 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime as dt
 import fnmatch
 import json
 import math
 import os
-import re
 import sys
-import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from fodc.config import duration
+from fodc.times import FORMS, rfc3339, time_arg
 from fodc.window.codec import Block, CodecError, decode_block
 from fodc.window.diskfiles import list_window_files, read_window_file
 
 EXIT_OK, EXIT_NO_DATA, EXIT_USAGE, EXIT_DAMAGED = 0, 1, 2, 4
 # Sample names a family's samples may have, so a --name glob can select a family before its block is decoded.
 _SAMPLE_SUFFIXES = ("", "_bucket", "_sum", "_count", "_total", "_created", "_info", "_gcount", "_gsum")
-_NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,26 +42,6 @@ class Point:
     type: str
     labels: tuple[tuple[str, str], ...]
     value: float
-
-
-def parse_time(text: str, now: float | None = None) -> int:
-    """Unix milliseconds from a duration back from now (10m, 1h30m), RFC 3339 with a zone, or unix seconds."""
-    text = text.strip()
-    if _NUMBER.fullmatch(text):
-        return int(float(text) * 1000)
-    if text and text[-1].isalpha() and text[0].isdigit() and "T" not in text:
-        try:
-            return int(((time.time() if now is None else now) - duration(text)) * 1000)
-        except argparse.ArgumentTypeError:
-            pass
-    try:
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid time {text!r}: use a duration back from now (10m, 2h), "
-                                         "RFC 3339 (2026-11-23T10:00:00Z) or unix seconds") from None
-    if parsed.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"invalid time {text!r}: RFC 3339 times need a zone (Z or +hh:mm)")
-    return int(parsed.timestamp() * 1000)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -83,9 +59,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                       help="only metrics whose family or sample name matches this glob (repeat for several)")
     dump.add_argument("--source", action="append", default=[],
                       help="only this source (glob): a scraped URL, or kernel-telemetry (repeat for several)")
-    dump.add_argument("--since", type=parse_time, default=None,
-                      help="only points at or after: 10m (back from now), RFC 3339, or unix seconds")
-    dump.add_argument("--until", type=parse_time, default=None, help="only points at or before (same forms)")
+    dump.add_argument("--since", type=time_arg, default=None, help=f"only points at or after: {FORMS}")
+    dump.add_argument("--until", type=time_arg, default=None, help="only points at or before (same forms)")
     dump.set_defaults(func=cmd_dump)
 
 
@@ -112,8 +87,8 @@ def cmd_dump(args: argparse.Namespace, _client: object = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
         return EXIT_OK
     if not reader.matched and reader.span is not None:
-        _warn(f"no points matched; {directory} holds points from {_rfc3339(reader.span[0])} to "
-              f"{_rfc3339(reader.span[1])}")
+        _warn(f"no points matched; {directory} holds points from {rfc3339(reader.span[0])} to "
+              f"{rfc3339(reader.span[1])}")
     return EXIT_DAMAGED if reader.damaged else EXIT_OK
 
 
@@ -187,7 +162,7 @@ class _JsonLines:
         self.out = out
 
     def point(self, p: Point) -> None:
-        self.out.write(json.dumps({"time": _rfc3339(p.timestamp_ms), "timestamp_ms": p.timestamp_ms,
+        self.out.write(json.dumps({"time": rfc3339(p.timestamp_ms), "timestamp_ms": p.timestamp_ms,
                                    "source": p.source, "family": p.family, "name": p.name, "type": p.type,
                                    "labels": dict(p.labels), "value": _json_value(p.value)}) + "\n")
 
@@ -202,7 +177,7 @@ class _Csv:
 
     def point(self, p: Point) -> None:
         labels = "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in p.labels) + "}" if p.labels else ""
-        self.writer.writerow([_rfc3339(p.timestamp_ms), p.timestamp_ms, p.source, p.family, p.name, p.type, labels,
+        self.writer.writerow([rfc3339(p.timestamp_ms), p.timestamp_ms, p.source, p.family, p.name, p.type, labels,
                               _text_value(p.value)])
 
     def finish(self) -> None:
@@ -229,11 +204,6 @@ class _Series:
 
 
 _WRITERS = {"jsonl": _JsonLines, "csv": _Csv, "series": _Series}
-
-
-def _rfc3339(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z")
 
 
 def _json_value(value: float) -> float | str:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import time
 
 from fodc.cli.client import EXIT_OK, EXIT_USAGE, CliError, ProxyClient
-from fodc.cli.output import print_json, table
-from fodc.config import duration
+from fodc.cli.output import print_json, table, when
+from fodc.times import FORMS, time_arg
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -15,18 +14,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     incidents.add_argument("--node", help="only this node id")
     incidents.add_argument("--role", help="only this role")
     incidents.add_argument("--trigger", help="only this trigger, e.g. node-down, node-restart, rule:<name>")
-    incidents.add_argument("--since", type=since_time, help="only incidents at or after this time: how long ago "
-                           "(e.g. 30m, 2h, 7d), RFC 3339, or unix seconds")
+    incidents.add_argument("--since", type=time_arg, help=f"only incidents at or after this time: {FORMS}")
+    incidents.add_argument("--until", type=time_arg, help="only incidents at or before this time (same forms)")
     incidents.add_argument("--download", metavar="ID", help="download this incident's bundle (needs --node)")
     incidents.add_argument("-o", "--output", help="bundle file (default fodc-incident-<node>-<id>.tar.gz)")
     incidents.set_defaults(func=run)
-
-
-def since_time(text: str) -> str:
-    """'2h' -> unix seconds two hours ago; anything else goes to the proxy as given (RFC 3339, unix seconds)."""
-    if text and text[-1].isalpha() and not text.endswith("Z"):
-        return f"{time.time() - duration(text):.3f}"
-    return text
 
 
 def run(args: argparse.Namespace, client: ProxyClient) -> int:
@@ -38,13 +30,17 @@ def run(args: argparse.Namespace, client: ProxyClient) -> int:
         print(f"{output} ({size} bytes)")
         return EXIT_OK
     body = client.get("/incidents", {"node_id": args.node, "role": args.role, "trigger": args.trigger,
-                                     "since": args.since})
+                                     "since": _ms(args.since), "until": _ms(args.until)})
     if args.json:
         print_json(body)
         return EXIT_OK
     # "copy": the agent is unreachable and the proxy's copy answers; "both": the proxy holds a copy too.
     kept = {("agent", False): "agent", ("agent", True): "both", ("proxy", True): "copy"}
-    rows = [[i["at"], i["node_id"], i["role"], i["trigger"], i["state"], i["id"],
+    rows = [[when(i["at"]), i["node_id"], i["role"], i["trigger"], i["state"], i["id"],
              kept.get((i.get("source", "agent"), bool(i.get("archived"))), "agent")] for i in body["incidents"]]
     print(table(rows, ["at", "node", "role", "trigger", "state", "id", "kept"]))
     return EXIT_OK
+
+
+def _ms(value: int | None) -> str | None:
+    return None if value is None else str(value)

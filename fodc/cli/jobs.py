@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from fodc.cli.client import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, CliError, ProxyClient
-from fodc.cli.output import print_json, table
+from fodc.cli.output import ago, human_size, print_json, table, when
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -43,10 +43,11 @@ def run(args: argparse.Namespace, client: ProxyClient) -> int:
     if args.json:
         print_json(job)
         return EXIT_OK
-    print(f"job {job['job_id']}: {job['action']} {job['state']}, by {job['requested_by']}, created {job['created']}")
-    rows = [[t["node_id"], t["role"], t["state"], t["size"], t["started"] or "-", t["reason"] or "-"]
+    print(f"job {job['job_id']}: {job['action']} {job['state']}, by {job['requested_by']}, "
+          f"created {when(job['created'])}")
+    rows = [[t["node_id"], t["role"], t["state"], human_size(t["size"]), ago(t["started"]), t["reason"] or "-"]
             for t in job["tasks"]]
-    print(table(rows, ["node", "role", "state", "bytes", "started", "reason"]))
+    print(table(rows, ["node", "role", "state", "size", "started", "reason"]))
     return EXIT_OK
 
 
@@ -55,7 +56,7 @@ def _list(args: argparse.Namespace, client: ProxyClient) -> int:
     if args.json:
         print_json(body)
         return EXIT_OK
-    rows = [[j["job_id"], j["action"], j["state"], j["created"], j["requested_by"],
+    rows = [[j["job_id"], j["action"], j["state"], when(j["created"]), j["requested_by"],
              " ".join(f"{state}={count}" for state, count in sorted(j["nodes"].items())) or "-"]
             for j in body["jobs"]]
     print(table(rows, ["job", "action", "state", "created", "by", "nodes"]))

@@ -1,16 +1,85 @@
-"""Plain-text tables for the terminal (JSON output is the API's own, printed as is)."""
+"""Plain-text tables for the terminal (JSON output is the API's own, printed as is).
+
+Tables fit `WIDTH` columns unless `--wide`: the widest columns give way first and a cut cell ends in `…`.
+Times print as RFC 3339 UTC by default (`--local-time`, `--epoch-ms`), sizes in binary units.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from fodc import times
 
-def table(rows: list[list[Any]], headers: list[str]) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
-    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
-    return "\n".join(lines)
+WIDTH = 100
+MIN_COLUMN = 6
+_settings = {"wide": False, "local": False, "epoch_ms": False}
+
+
+def configure(*, wide: bool = False, local: bool = False, epoch_ms: bool = False) -> None:
+    """The CLI's global output options, set once from the command line."""
+    _settings.update(wide=wide, local=local, epoch_ms=epoch_ms)
+
+
+def fit_widths(natural: list[int], limit: int, gap: int = 2) -> list[int]:
+    """Column widths within `limit` (gaps included): the widest column is narrowed first, down to MIN_COLUMN."""
+    widths = list(natural)
+    while sum(widths) + gap * (len(widths) - 1) > limit:
+        widest = max(range(len(widths)), key=lambda i: widths[i])
+        if widths[widest] <= MIN_COLUMN:
+            break
+        excess = sum(widths) + gap * (len(widths) - 1) - limit
+        others = sorted((w for i, w in enumerate(widths) if i != widest), reverse=True)
+        floor = max(MIN_COLUMN, others[0] if others else MIN_COLUMN, widths[widest] - excess)
+        widths[widest] = floor if floor < widths[widest] else widths[widest] - 1
+    return widths
+
+
+def cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:max(width - 1, 0)] + "…"
+
+
+def table(rows: list[list[Any]], headers: list[str], *, wide: bool | None = None) -> str:
+    cells = [[h.upper() for h in headers]] + [[str(c) for c in row] for row in rows]
+    natural = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    widths = natural if (_settings["wide"] if wide is None else wide) else fit_widths(natural, WIDTH)
+    return "\n".join("  ".join(cut(c, w).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+                     for row in cells)
+
+
+def when(value: int | str | None, *, precise: bool = False) -> str:
+    """A time as the operator asked for it (RFC 3339 UTC, local zone, or unix ms)."""
+    return times.show_time(value, local=_settings["local"], epoch_ms=_settings["epoch_ms"], precise=precise)
+
+
+def ago(value: int | str | None) -> str:
+    """`3m ago`, or the time itself with --epoch-ms; "-" for none."""
+    if value is None or value == "":
+        return "-"
+    if _settings["epoch_ms"]:
+        return when(value)
+    ms = value if isinstance(value, int) else times.parse_time_ms(value) if _is_time(value) else None
+    return times.age(ms) if ms is not None else str(value)
+
+
+def _is_time(text: str) -> bool:
+    try:
+        times.parse_time_ms(text)
+        return True
+    except times.BadTime:
+        return False
+
+
+def human_size(count: int | float | None) -> str:
+    """Bytes in binary units: `812 B`, `12 MiB`, `1.5 GiB`."""
+    if count is None:
+        return "-"
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.3g} {unit}"
+        value /= 1024
+    return f"{value} B"  # unreachable
 
 
 def print_json(body: Any) -> None:

@@ -19,9 +19,8 @@ from pathlib import Path
 from fodc import __version__
 from fodc.cli.client import EXIT_OK, EXIT_PARTIAL, CliError, ProxyClient
 from fodc.cli.output import print_json
-from fodc.config import duration
 from fodc.diag.store import safe_name
-from fodc.times import rfc3339
+from fodc.times import FORMS, rfc3339, time_arg
 
 FORMAT = "fodc-snapshot/1"
 
@@ -29,8 +28,8 @@ FORMAT = "fodc-snapshot/1"
 def add_parser(sub: argparse._SubParsersAction) -> None:
     snap = sub.add_parser("snapshot", help="the cluster's diagnostic state in one .tar.gz (for a ticket)")
     snap.add_argument("-o", "--output", help="archive file (default fodc-snapshot-<UTC time>.tar.gz)")
-    snap.add_argument("--since", type=duration, default=900.0,
-                      help="how much of the nodes' windows, and of incidents, to include (default 15m)")
+    snap.add_argument("--since", type=time_arg, default=None,
+                      help=f"from when the nodes' windows, and incidents, are included: {FORMS} (default 15m)")
     snap.add_argument("--name", help="only these metric families in the window (comma-separated, or ~regex)")
     snap.add_argument("--role", help="only nodes of this role in the window")
     snap.add_argument("--with-bundles", action="store_true",
@@ -42,7 +41,8 @@ def run(args: argparse.Namespace, client: ProxyClient) -> int:
     now = time.time()
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
     output = Path(args.output or f"fodc-snapshot-{stamp}.tar.gz")
-    since = f"{now - args.since:.3f}"
+    since_ms = args.since if args.since is not None else int(now * 1000) - 900_000
+    since = str(since_ms)
     parts = [
         ("health.json", "/health", None),
         ("cluster.json", "/cluster", None),
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace, client: ProxyClient) -> int:
                     name = f"incidents/{safe_name(incident['node_id'] + '-' + incident['id'])}.tar.gz"
                     _save(client, root, name, incident["bundle_url"], None, files, errors)
         manifest = {"format": FORMAT, "proxy": client.base_url, "taken": rfc3339(int(now * 1000)),
-                    "fodc_version": __version__, "since_s": args.since, "window_name": args.name,
+                    "fodc_version": __version__, "since_s": round(now - since_ms / 1000, 3), "window_name": args.name,
                     "window_role": args.role, "files": files, "errors": errors}
         (root / "manifest.json").write_text(json.dumps(manifest, indent=2))
         with tarfile.open(output, "w:gz") as tar:

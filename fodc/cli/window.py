@@ -8,8 +8,9 @@ import json
 import sys
 import time
 
-from fodc.cli.client import EXIT_OK, ProxyClient
-from fodc.config import duration
+from fodc.cli.client import EXIT_OK, EXIT_USAGE, CliError, ProxyClient
+from fodc.cli.output import when
+from fodc.times import FORMS, time_arg
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -17,17 +18,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     window.add_argument("--node", help="only this node id")
     window.add_argument("--role", help="only this role")
     window.add_argument("--name", help="metric family names, comma-separated (or ~regex)")
-    window.add_argument("--since", type=duration, default=600.0, help="how far back, e.g. 10m, 2h (default 10m)")
-    window.add_argument("--until", type=duration, default=0.0, help="end this long ago (default now)")
+    window.add_argument("--since", type=time_arg, default=None, help=f"from: {FORMS} (default 10m)")
+    window.add_argument("--until", type=time_arg, default=None, help="to (same forms; default now)")
     window.add_argument("--format", choices=["csv", "jsonl"], default="csv",
-                        help="csv: node,role,name,labels,unix_ms,value; jsonl: one series per line")
+                        help="csv: node_id,node_role,name,labels,time,value (time: RFC 3339, or unix ms with "
+                        "--epoch-ms); jsonl: one series per line, points as [unix_ms, value]")
     window.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, client: ProxyClient) -> int:
-    now = time.time()
+    now_ms = int(time.time() * 1000)
+    start = args.since if args.since is not None else now_ms - 600_000
+    end = args.until if args.until is not None else now_ms
+    if start > end:
+        raise CliError("--since is after --until", EXIT_USAGE)
     body = client.get("/metrics-windows", {"node_id": args.node, "role": args.role, "name": args.name,
-                                           "start": f"{now - args.since:.3f}", "end": f"{now - args.until:.3f}"})
+                                           "start": str(start), "end": str(end)})
     if args.json:
         print(json.dumps(body, indent=2))
         return EXIT_OK
@@ -36,12 +42,13 @@ def run(args: argparse.Namespace, client: ProxyClient) -> int:
             print(json.dumps(series, separators=(",", ":")))
     else:
         out = csv.writer(sys.stdout, lineterminator="\n")
-        out.writerow(["node_id", "node_role", "name", "labels", "unix_ms", "value"])
+        out.writerow(["node_id", "node_role", "name", "labels", "unix_ms" if args.epoch_ms else "time", "value"])
         for series in body["series"]:
             labels = ",".join(f"{k}={v}" for k, v in sorted(series["labels"].items())
                               if k not in ("node_id", "node_role"))
             for ms, value in series["points"]:
-                out.writerow([series["node_id"], series["node_role"], series["name"], labels, ms, value])
+                out.writerow([series["node_id"], series["node_role"], series["name"], labels,
+                              when(ms, precise=True), value])
     for missing in body.get("missing_agents", []):
         print(f"fodc: {missing.get('node_id', '?')} did not answer: {missing.get('reason', '')}", file=sys.stderr)
     return EXIT_OK

@@ -20,9 +20,9 @@ from fodc.proxy.httpargs import BadRequest, query_args
 from fodc.proxy.incidents_api import incidents_blueprint
 from fodc.proxy.registry import ONLINE, UNCONNECTED, AgentRecord
 from fodc.proxy.runtime import ProxyRuntime
-from fodc.proxy.windows import BadTime, parse_time_ms, stream_windows
+from fodc.proxy.windows import stream_windows
 from fodc.saferegex import PatternError, compile_pattern
-from fodc.times import rfc3339
+from fodc.times import BadTime, parse_time_ms, rfc3339
 
 DEFAULT_WINDOW_MS = 3600 * 1000
 

@@ -15,7 +15,7 @@ from flask import Blueprint, Response, jsonify, send_file
 from fodc.proxy.httpargs import BadRequest, query_args
 from fodc.proxy.registry import ONLINE
 from fodc.proxy.runtime import ProxyRuntime
-from fodc.proxy.windows import BadTime, parse_time_ms
+from fodc.times import BadTime, parse_time_ms
 
 
 class IncidentNotFound(Exception):

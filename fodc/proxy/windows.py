@@ -9,7 +9,6 @@ written as agents' chunks arrive, so a large window never sits whole in the prox
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 from collections.abc import Iterator
@@ -19,33 +18,6 @@ from fodc.proxy.enrich import enrich, node_labels
 from fodc.proxy.fanout import Collection
 from fodc.proxy.registry import AgentRecord
 from fodc.v1 import fodc_pb2 as pb
-
-
-class BadTime(ValueError):
-    pass
-
-
-MAX_UNIX_S = 32503680000.0  # year 3000: beyond it a time is a mistake, not a query
-
-
-def parse_time_ms(text: str, name: str) -> int:
-    """Unix seconds (int or float) or RFC 3339 (e.g. 2026-11-23T10:00:00Z) -> unix milliseconds."""
-    text = text.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = None
-    if seconds is not None:
-        if not 0 <= seconds < MAX_UNIX_S:  # also NaN and infinities
-            raise BadTime(f"invalid {name} {text!r}: unix seconds from 0 to {MAX_UNIX_S:g}")
-        return int(round(seconds * 1000))
-    try:
-        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise BadTime(f"invalid {name} {text!r}: use unix seconds or RFC 3339 (2026-11-23T10:00:00Z)") from None
-    if parsed.tzinfo is None:
-        raise BadTime(f"invalid {name} {text!r}: RFC 3339 times need a zone (Z or +hh:mm)")
-    return int(parsed.timestamp() * 1000)
 
 
 def json_value(value: float) -> float | str:
