@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fodc.agent.crashes import Evidence
 from fodc.agent.streams import ActionContext, ActionFailed
 from fodc.diag.store import ArtifactStore
 from fodc.incident import ledger
@@ -37,6 +38,7 @@ from fodc.window import FlightRecorder
 log = logging.getLogger(__name__)
 
 KTM_READ_LATENCY = "ktm_sys_read_latency_seconds_bucket"
+CRASH_CAUSES = ("node-down", "node-restart")  # a node that died may have said why: looked for first
 
 
 @dataclass(frozen=True)
@@ -76,22 +78,42 @@ class IncidentRecorder:
         self._lock = threading.Lock()
         self.counts: dict[str, int] = {}
         self.suppressed = 0
+        # (since unix s) -> the node's crash report as evidence, or None; set when node-crash is on
+        self.explain: Callable[[float], Evidence | None] | None = None
+        self._evidence: dict[str, dict[str, bytes]] = {}  # incident id -> files it brought with it
 
-    def trigger(self, kind: str, detail: dict[str, Any], *, node_up: bool = True) -> dict[str, Any] | None:
-        """Starts an incident unless `kind` is cooling down; returns its summary (state "collecting")."""
+    def trigger(self, kind: str, detail: dict[str, Any], *, node_up: bool = True, evidence: Evidence | None = None,
+                force: bool = False) -> dict[str, Any] | None:
+        """Starts an incident unless `kind` is cooling down (`force`: regardless); returns its summary (state
+        "collecting"). A node found down or restarted is a `node-crash` when it left a crash report."""
+        if evidence is None and kind in CRASH_CAUSES and self.explain is not None:
+            try:
+                evidence = self.explain(self.clock() - self.options.before_s)
+            except Exception as exc:  # the incident is still worth having without its explanation
+                log.warning("cannot look for the node's crash report", extra={"fields": {"reason": repr(exc)}})
+        summary = None
+        if evidence is not None:
+            summary = evidence.summary
+            detail = {**evidence.detail, **({"cause": kind} if kind != evidence.trigger else {}), **detail}
+            kind = evidence.trigger
         now = time.monotonic()
         with self._lock:
             last = self._last.get(kind)
-            if last is not None and now - last < self.options.cooldown_s:
+            if not force and last is not None and now - last < self.options.cooldown_s:
                 self.suppressed += 1
                 return None
             self._last[kind] = now
             at_ms = int(self.clock() * 1000)
             incident = {"id": f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(at_ms / 1000))}-{kind}",
-                        "node_id": self.node_id, "role": self.role, "trigger": kind, "detail": detail,
+                        "node_id": self.node_id, "role": self.role, "trigger": kind,
+                        **({"summary": summary} if summary else {}), "detail": detail,
                         "at": rfc3339(at_ms), "at_ms": at_ms, "state": "collecting", "errors": {}}
+            if any(i["id"] == incident["id"] for i in self._incidents):  # two of a kind within one second
+                incident["id"] += f"-{at_ms % 1000:03d}"
             self._incidents.append(incident)
             self.counts[kind] = self.counts.get(kind, 0) + 1
+            if evidence is not None and evidence.files:
+                self._evidence[incident["id"]] = dict(evidence.files)
         log.warning("incident triggered", extra={"fields": {"trigger": kind, "id": incident["id"], "detail": detail}})
         self._mark(incident)
         threading.Thread(target=self._collect, args=(incident, node_up), name=f"incident-{kind}", daemon=True).start()
@@ -131,7 +153,8 @@ class IncidentRecorder:
             log.warning("cannot write an incident marker", extra={"fields": {"id": incident["id"], "reason": str(exc)}})
 
     def _collect(self, incident: dict[str, Any], node_up: bool, profiles: bool = True) -> None:
-        files: dict[str, bytes] = {}
+        with self._lock:
+            files: dict[str, bytes] = self._evidence.pop(incident["id"], {})
         errors: dict[str, str] = incident["errors"]
         for name, part in self.parts.items():
             try:

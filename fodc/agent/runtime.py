@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from fodc import __version__, expfmt
 from fodc.agent.answer import chunk_replies, select_series
 from fodc.agent.configwatch import ConfigWatcher, capture_options, effective_agent_config, version_from_series
+from fodc.agent.crashes import CrashProbe, NodeOutput, OutputSources
 from fodc.agent.diagnostics import Diagnostics
 from fodc.agent.http import AgentHTTPServer
 from fodc.agent.incidents import IncidentOptions, IncidentRecorder, IncidentWatch
@@ -131,6 +132,11 @@ class AgentRuntime:
             self.config.on_restart = lambda snap: self.incidents.trigger("node-restart", {
                 "signal": "new process", "pid": (snap.get("process") or {}).get("pid"),
                 "start_time": (snap.get("process") or {}).get("start_time")})
+        self.crash_probe = CrashProbe(NodeOutput(OutputSources(
+            settings.node_crash_output_file, settings.node_systemd_unit, settings.node_log_file,
+            settings.node_crash_max_bytes)))
+        if "node-crash" in triggers and self.crash_probe.output.configured:
+            self.incidents.explain = self.crash_probe.find
         if "memory-pressure" in triggers:
             self.memory_watch.on_pressure = lambda detail: self.incidents.trigger("memory-pressure", detail)
         # Workers beyond the profiles that may run or wait, so a config request never waits behind them.
@@ -264,6 +270,11 @@ class AgentRuntime:
         self.config.start()
         self.memory_watch.start()
         self.incidents.recover()  # after the window's own recovery (in __init__), which a resumed bundle reads
+        if self.incidents.explain is not None:  # crash reports already given, or already there, are not news
+            for incident in self.incidents.summaries():
+                if digest := (incident.get("detail") or {}).get("crash", {}).get("sha256"):
+                    self.crash_probe.remember(digest)
+            self.crash_probe.baseline()
         self.incident_watch.start()
         self.session.start()
         self.watchdog.start()

@@ -14,7 +14,7 @@ from fodc.tls import ClientTls, TlsFileError, read_pem
 
 DEFAULT_CONFIG = "/etc/fodc/agent.conf"
 DEFAULT_WINDOW_DIR = "/var/lib/fodc/agent/window"
-TRIGGERS = ("node-down", "node-restart", "memory-pressure", "ktm-read-latency")
+TRIGGERS = ("node-down", "node-restart", "memory-pressure", "ktm-read-latency", "node-crash", "node-oom")
 
 
 def _rule(text: str) -> ThresholdRule:
@@ -92,6 +92,11 @@ class AgentSettings:
     log_level: str
     log_format: str
     extra: Mapping[str, object] = field(default_factory=dict)
+    # crash evidence and manual captures
+    node_crash_output_file: str | None = None
+    node_crash_max_bytes: int = 4 * 1024 * 1024
+    node_crash_dir: str | None = None
+    trigger_file: str | None = None
 
 
 def build_parser() -> config.OneLineErrorParser:
@@ -248,6 +253,19 @@ def build_parser() -> config.OneLineErrorParser:
                      help="incident bundles kept (oldest removed first)")
     inc.add_argument("--incident-dir-bytes", type=config.byte_size, default=512 * 1024 * 1024,
                      help="bytes of incident bundles kept (oldest removed first)")
+    crash = parser.add_argument_group("crash evidence and manual captures")
+    crash.add_argument("--node-crash-output-file", default=None,
+                       help="the file the node's Go crash reports go to (debug.SetCrashOutput), read first when the "
+                       "node goes down or restarts; the journal and --node-log-file are read too")
+    crash.add_argument("--node-crash-max-bytes", type=config.byte_size, default=4 * 1024 * 1024,
+                       help="bytes of the node's last output read for a crash report, and kept of one crash "
+                       "artifact")
+    crash.add_argument("--node-crash-dir", default=None,
+                       help="directory the node writes crash artifacts into (a file or directory per crash, e.g. "
+                       "panic.json); each new one is a node-crash incident")
+    crash.add_argument("--trigger-file", default=None,
+                       help="a file whose appearance (touch it) freezes a manual incident now; its first line is "
+                       "the reason; the agent removes it. SIGUSR2 to the agent does the same")
     config.add_logging_options(parser)
     return parser
 
@@ -339,7 +357,20 @@ def parse_settings(argv: Sequence[str] | None = None) -> AgentSettings:
         incident_dir_bytes=ns.incident_dir_bytes,
         log_level=ns.log_level,
         log_format=ns.log_format,
+        node_crash_output_file=_absolute(parser, "--node-crash-output-file", ns.node_crash_output_file),
+        node_crash_max_bytes=ns.node_crash_max_bytes,
+        node_crash_dir=_absolute(parser, "--node-crash-dir", ns.node_crash_dir),
+        trigger_file=_absolute(parser, "--trigger-file", ns.trigger_file),
     )
+
+
+def _absolute(parser: config.OneLineErrorParser, option: str, path: str | None) -> str | None:
+    """An optional path option: None when empty, else it must be absolute (a relative one hides a typo)."""
+    if not path or not path.strip():
+        return None
+    if not path.startswith("/"):
+        parser.error(f"argument {option}: {path!r} must be an absolute path")
+    return path.strip()
 
 
 def _window_dir(parser: config.OneLineErrorParser, ns: argparse.Namespace) -> str | None:

@@ -46,14 +46,19 @@ def run(args: argparse.Namespace, _client: ProxyClient | None = None) -> int:
     window = json.loads(files.get("window.json", b'{"series": []}'))
     result = rank(window, manifest["at_ms"], include_buckets=args.buckets)
     log_tail = files.get("node.log", b"").decode(errors="replace").splitlines()[-args.log_lines:]
+    crash = _crash(files)
     if args.json:
-        print_json({"incident": {k: manifest.get(k) for k in ("id", "node_id", "role", "trigger", "at", "detail")},
+        print_json({**({"crash": crash} if crash else {}),
+                    "incident": {k: manifest.get(k) for k in ("id", "node_id", "role", "trigger", "summary", "at",
+                                                              "detail")},
                     "errors": manifest.get("errors", {}), "compared": result.compared,
                     "stopped": result.stopped, "started": result.started,
                     "changes": [c.to_json() for c in result.changes[:args.top]], "log_tail": log_tail})
         return EXIT_OK
     print(f"incident {manifest['id']}: {manifest['trigger']} on {manifest['node_id']} ({manifest['role']}) "
           f"at {manifest['at']}")
+    if crash:
+        print_crash(crash)
     print(f"detail: {json.dumps(manifest.get('detail', {}), sort_keys=True)}")
     for part, reason in sorted(manifest.get("errors", {}).items()):
         print(f"not collected: {part}: {reason}")
@@ -71,6 +76,39 @@ def run(args: argparse.Namespace, _client: ProxyClient | None = None) -> int:
         for line in log_tail:
             print(f"  {line}")
     return EXIT_OK
+
+
+def _crash(files: dict[str, bytes]) -> dict | None:
+    try:
+        crash = json.loads(files["crash.json"]) if "crash.json" in files else None
+    except ValueError:
+        return None
+    return crash if isinstance(crash, dict) else None
+
+
+def print_crash(crash: dict, max_frames: int = 12) -> None:
+    """The node's last words first: the crash message, then the goroutine that failed, frame by frame."""
+    message = crash.get("message") or "(no crash header found; the raw output is in crash.txt)"
+    print(f"crash: {crash.get('kind', 'unknown')}: {message}")
+    for line in crash.get("details", [])[:5]:
+        print(f"  {line}")
+    goroutine = crash.get("goroutine") or {}
+    states = ", ".join(f"{state} {count}" for state, count in sorted((crash.get("states") or {}).items(),
+                                                                       key=lambda kv: -kv[1]))
+    if goroutine:
+        wait = f", {goroutine['wait']}" if goroutine.get("wait") else ""
+        print(f"failing goroutine {goroutine.get('id')} [{goroutine.get('state')}{wait}] of "
+              f"{crash.get('goroutines', 0)} ({states}):")
+        frames = goroutine.get("frames", [])
+        for frame in frames[:max_frames]:
+            print(f"  {frame['function']}\n      {frame.get('file') or '?'}:{frame.get('line') or '?'}")
+        if len(frames) > max_frames or goroutine.get("elided"):
+            print(f"  ... {max(0, len(frames) - max_frames)} more frames in crash.json")
+        if goroutine.get("created_by"):
+            print(f"  created by {goroutine['created_by']['function']}")
+    if crash.get("truncated"):
+        print("the crash report is cut short; crash.txt holds all of it that was found")
+    print()
 
 
 def _number(value: float) -> str:

@@ -22,6 +22,14 @@ class IncidentNotFound(Exception):
     pass
 
 
+def crash_first(incident: dict[str, Any]) -> dict[str, Any]:
+    """A crash incident with what the operator reads first at the top: the message, then the failing stack."""
+    crash = (incident.get("detail") or {}).get("crash")
+    if not isinstance(crash, dict):
+        return incident
+    return {"summary": incident.get("summary"), "crash": crash, **incident}
+
+
 def incidents_blueprint(runtime: ProxyRuntime) -> Blueprint:
     bp = Blueprint("incidents", __name__)
     timeout = runtime.settings.command_timeout
@@ -77,7 +85,7 @@ def incidents_blueprint(runtime: ProxyRuntime) -> Blueprint:
     @bp.get("/incidents/<node_id>/<incident_id>")
     def show(node_id: str, incident_id: str) -> Response:
         query_args({})
-        return jsonify(find(node_id, incident_id))
+        return jsonify(crash_first(find(node_id, incident_id)))
 
     @bp.get("/incidents/<node_id>/<incident_id>/bundle")
     def bundle(node_id: str, incident_id: str) -> tuple[Response, int] | Response:

@@ -12,12 +12,14 @@ import random
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-MODES = ("ok", "down", "slow", "slow-reads", "garbage", "huge", "reset")
+MODES = ("ok", "down", "slow", "slow-reads", "garbage", "huge", "reset", "crash")
 GARBAGE_VARIANTS = ("mixed", "total")
 DEFAULT_DOWN_S = 5.0
 DEFAULT_SLOW_DELAY_S = 2.0
 DEFAULT_SLOW_READ_DELAY_S = 0.05
 DEFAULT_HUGE_MB = 16.0
+MAX_CRASH_TEXT = 1024 * 1024
+CRASH_EXIT_STATUS = 2  # what a Go program exits with after a panic or fatal error
 PADDING_FAMILY = "banyandb_sim_padding_series"
 
 
@@ -32,6 +34,7 @@ class Fault:
     delay_s: float = 0.0
     variant: str = "mixed"
     size_mb: float = 0.0
+    crash_text: str = ""  # `crash`: what the node prints on stderr before it exits 2, as a Go program would
 
     def active(self, now: float) -> bool:
         if self.mode == "ok":
@@ -43,7 +46,7 @@ class Fault:
         return self if self.active(now) else Fault()
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        return {**asdict(self), "crash_text": len(self.crash_text)}  # its size; the text itself is the caller's
 
 
 def _number(params: Mapping[str, object], key: str, default: float | None) -> float | None:
@@ -66,13 +69,21 @@ def parse_fault(params: Mapping[str, object], now: float) -> Fault:
     until cleared); `delay` seconds per response for `slow` (default 2), or seconds each of the node's own
     read() syscalls blocks for `slow-reads` (default 0.05; the node must run with `--reads-per-s`);
     `variant` `mixed`|`total` for `garbage`; `mb` page size for `huge` (default 16). `reset` yields a
-    `Fault(mode="reset")` that the adapter performs once and does not keep.
+    `Fault(mode="reset")` that the adapter performs once and does not keep; `crash` (with `text`, the crash
+    report to print, at most 1 MiB) makes the node print it on stderr and exit with status 2.
     """
     mode = str(params.get("mode", "")).strip().lower()
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if mode in ("ok", "reset"):
         return Fault(mode=mode, started_at=now)
+    if mode == "crash":
+        text = params.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("crash needs the text to print (text=...)")
+        if len(text) > MAX_CRASH_TEXT:
+            raise ValueError(f"crash text is {len(text)} characters; at most {MAX_CRASH_TEXT}")
+        return Fault(mode=mode, started_at=now, crash_text=text)
     duration = _number(params, "duration", DEFAULT_DOWN_S if mode == "down" else None)
     if mode == "down" and not duration:
         raise ValueError("down needs a positive duration")

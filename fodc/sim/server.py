@@ -17,7 +17,9 @@ import contextlib
 import gzip
 import json
 import logging
+import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -25,7 +27,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
-from fodc.sim.faults import Fault, garbage_page, garble, padding, parse_fault
+from fodc.sim.faults import CRASH_EXIT_STATUS, Fault, garbage_page, garble, padding, parse_fault
 from fodc.sim.page import NodeModel
 from fodc.sim.reads import StorageReads
 
@@ -118,6 +120,9 @@ class SimNodeServer:
         if fault.mode == "reset":
             self.reset()
             return self.fault()
+        if fault.mode == "crash":
+            threading.Thread(target=self._crash, args=(fault.crash_text,), name="sim-fault-crash", daemon=True).start()
+            return fault
         self._fault = fault
         log.info("fault now %s", fault.as_dict())
         if fault.mode == "down":
@@ -125,6 +130,13 @@ class SimNodeServer:
             threading.Thread(target=self._down_for, args=(fault.duration_s or 0.0,), name="sim-fault-down",
                              daemon=True).start()
         return fault
+
+    def _crash(self, text: str) -> None:
+        """Dies the way a Go program does: the report on stderr, exit status 2 (after the fault's answer)."""
+        time.sleep(0.2)
+        sys.stderr.flush()
+        os.write(2, text.encode())
+        os._exit(CRASH_EXIT_STATUS)
 
     def _refuse_now(self) -> None:
         """Stop listening at once (new connections are refused), before the slower shutdown finishes,

@@ -1,0 +1,162 @@
+"""The node's last words: when it goes down or restarts, its Go crash report, found and kept.
+
+NodeOutput reads what the node printed last, from every source configured: the file its crash output goes to
+(--node-crash-output-file, Go's debug.SetCrashOutput), its journal (--node-systemd-unit) and its log file
+(--node-log-file), each cut to --node-crash-max-bytes. CrashProbe looks for the last Go crash report there
+(fodc.incident.gocrash) and turns it into evidence for a `node-crash` incident: crash.json (kind, message, the
+failing goroutine, goroutine states) and crash.txt (the report as printed). A report is given once: the ones
+already reported, and those already in the files when the agent started (the agent cannot tell when they
+happened), are remembered by their hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import subprocess
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from fodc.incident import gocrash
+
+log = logging.getLogger(__name__)
+
+JOURNAL_LINES = 200_000  # a report of 10,000 goroutines is ~60,000 lines
+SEEN_KEEP = 512
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What an incident gets on top of its usual parts: a trigger, a one-line summary, detail and files."""
+
+    trigger: str
+    summary: str
+    detail: dict[str, Any]
+    files: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OutputSources:
+    crash_output_file: str | None
+    systemd_unit: str | None
+    log_file: str | None
+    max_bytes: int
+
+
+def tail(path: str, max_bytes: int) -> str:
+    with open(path, "rb") as f:
+        f.seek(0, 2)
+        f.seek(max(0, f.tell() - max_bytes))
+        return f.read(max_bytes).decode(errors="replace")
+
+
+class NodeOutput:
+    """What the node printed last, per source; a source that cannot be read is named with its reason."""
+
+    def __init__(self, sources: OutputSources) -> None:
+        self.sources = sources
+
+    @property
+    def configured(self) -> bool:
+        s = self.sources
+        return bool(s.crash_output_file or s.systemd_unit or s.log_file)
+
+    def read(self, since_s: float | None, *, journal: bool = True) -> tuple[list[tuple[str, str]], dict[str, str]]:
+        """([(source, text)], {source: why it could not be read}): crash output file, journal, log file."""
+        s = self.sources
+        texts: list[tuple[str, str]] = []
+        errors: dict[str, str] = {}
+        for name, where in (("crash-output-file", s.crash_output_file),
+                            ("journal", s.systemd_unit if journal else None), ("log-file", s.log_file)):
+            if not where:
+                continue
+            source = f"{name}:{where}"
+            try:
+                texts.append((source, self._journal(where, since_s) if name == "journal" else tail(where, s.max_bytes)))
+            except (OSError, subprocess.SubprocessError, ValueError) as exc:
+                errors[source] = getattr(exc, "strerror", None) or str(exc)
+        return texts, errors
+
+    def _journal(self, unit: str, since_s: float | None) -> str:
+        argv = ["journalctl", "-u", unit, "-o", "cat", "--no-pager", "-n", str(JOURNAL_LINES)]
+        if since_s is not None:
+            argv += ["--since", f"@{int(since_s)}"]
+        out = subprocess.run(argv, capture_output=True, timeout=20, check=False)
+        if out.returncode != 0:
+            raise ValueError(f"journalctl: {out.stderr.decode(errors='replace').strip()[:300] or out.returncode}")
+        return out.stdout[-self.sources.max_bytes:].decode(errors="replace")
+
+
+class CrashProbe:
+    def __init__(self, output: NodeOutput) -> None:
+        self.output = output
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+        self.last_errors: dict[str, str] = {}
+
+    def remember(self, digest: str) -> None:
+        with self._lock:
+            self._seen[digest] = None
+            self._seen.move_to_end(digest)
+            while len(self._seen) > SEEN_KEEP:
+                self._seen.popitem(last=False)
+
+    def baseline(self) -> None:
+        """At start: the reports already in the node's files are old news (the journal is read by time)."""
+        for source, text in self.output.read(None, journal=False)[0]:
+            if (report := _report_text(source, text)) is not None:
+                self.remember(_digest(report))
+
+    def find(self, since_s: float | None) -> Evidence | None:
+        """The newest crash report not reported yet, as `node-crash` evidence; None when there is none."""
+        texts, errors = self.output.read(since_s)
+        self.last_errors = errors
+        for source, text in texts:
+            report_text = _report_text(source, text)
+            if report_text is None:
+                continue
+            digest = _digest(report_text)
+            with self._lock:
+                if digest in self._seen:
+                    continue
+            self.remember(digest)
+            return crash_evidence(gocrash.parse_report(report_text), source, digest, errors)
+        return None
+
+
+def _report_text(source: str, text: str) -> str | None:
+    """The last crash report of a source. The crash output file holds nothing else, so there any text is
+    a crash, even one without a header the parser knows (kept raw, kind unknown)."""
+    found = gocrash.find_report(text)
+    if found is None and source.startswith("crash-output-file:") and text.strip():
+        return text
+    return found
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode(errors="replace")).hexdigest()
+
+
+def headline(kind: str, message: str) -> str:
+    """A crash in one line, as the Go runtime headed it: `panic: ...`, `fatal error: ...`, `SIGQUIT: quit`."""
+    if not message:
+        return f"{kind} crash output"
+    if kind == gocrash.FATAL:
+        return f"fatal error: {message}"
+    return f"{kind}: {message}" if kind in (gocrash.PANIC, gocrash.OOM_KILL) else message
+
+
+def crash_evidence(report: gocrash.CrashReport, source: str, digest: str,
+                   errors: dict[str, str] | None = None) -> Evidence:
+    """A parsed report as incident evidence: the summary is its message, the detail its essentials."""
+    crash = {"kind": report.kind, "message": report.message, "signature": report.signature,
+             "top_frames": report.top_frames(), "goroutines": report.goroutines, "source": source,
+             "sha256": digest}
+    summary = headline(report.kind, report.message)
+    files = {"crash.json": json.dumps({**report.to_json(), "source": source, "sha256": digest,
+                                       "unreadable_sources": errors or {}}, indent=2).encode(),
+             "crash.txt": report.raw.encode(errors="replace")}
+    return Evidence("node-crash", summary[:300], {"crash": crash}, files)
