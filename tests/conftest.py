@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from disks import mount_tmpfs, unmount  # noqa: E402
 from procs import Daemon  # noqa: E402
 
 
@@ -25,3 +26,20 @@ def daemons() -> Iterator[list[Daemon]]:
 
 def is_root() -> bool:
     return os.geteuid() == 0
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Callable[[str, str], Path]]:
+    """mount(name, size) -> a fresh tmpfs of `size` under tmp_path: a disk a test can fill. Root only (skips
+    otherwise); every mount is undone after the test."""
+    if not is_root():
+        pytest.skip("mounting a small tmpfs needs root")
+    mounts: list[Path] = []
+
+    def mount(name: str, size: str) -> Path:
+        mounts.append(mount_tmpfs(tmp_path / name, size))
+        return mounts[-1]
+
+    yield mount
+    for path in reversed(mounts):
+        unmount(path)

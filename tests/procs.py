@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import signal
@@ -175,23 +176,24 @@ def start_agent(tmp_path: Path, proxy_grpc: str, role: str, node_id: str, *args:
                 node_port: int | None = None, labels: str = "", env: dict[str, str] | None = None,
                 http_port: int | None = None, user: str | None = None) -> Agent:
     ports = {"http": http_port or free_port(), "node": node_port or free_port()}
+    tag = node_id if len(node_id.encode()) <= 64 else hashlib.sha256(node_id.encode()).hexdigest()[:16]
     argv = [str(BIN / "fodc-agent"), "--config", "/dev/null", "--proxy-addr", proxy_grpc,
             "--node-role", role, "--node-id", node_id, "--node-address", f"127.0.0.1:{ports['node']}",
             "--http-listen-addr", f"127.0.0.1:{ports['http']}", "--log-format", "text",
             "--reconnect-max-backoff", "1s", *args]
     if not any(a.startswith("--window-dir") for a in args):
-        argv += ["--window-dir", str(tmp_path / f"window-{node_id}")]  # never the host's /var/lib/fodc
+        argv += ["--window-dir", str(tmp_path / f"window-{tag}")]  # never the host's /var/lib/fodc
     if not any(a.startswith("--incident-dir") for a in args):
-        argv += ["--incident-dir", str(tmp_path / f"incidents-{node_id}")]
+        argv += ["--incident-dir", str(tmp_path / f"incidents-{tag}")]
     if not any(a.startswith("--diagnostics-dir") for a in args):
-        argv += ["--diagnostics-dir", str(tmp_path / f"diagnostics-{node_id}")]
+        argv += ["--diagnostics-dir", str(tmp_path / f"diagnostics-{tag}")]
     if not any(a.startswith("--config-history-file") for a in args):
-        argv += ["--config-history-file", str(tmp_path / f"config-history-{node_id}.json")]
+        argv += ["--config-history-file", str(tmp_path / f"config-history-{tag}.json")]
     if not any(a.startswith("--ktm-enabled") for a in args):
         argv += ["--ktm-enabled", "off"]  # one BCC compile per test agent would only slow the suite down
     if labels:
         argv += ["--node-labels", labels]
-    log_path = tmp_path / f"agent-{node_id}.log"
+    log_path = tmp_path / f"agent-{tag}.log"
     return Agent(_spawn(argv, log_path, env, user), log_path, ports, node_id)
 
 

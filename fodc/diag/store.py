@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -18,6 +19,19 @@ def safe_name(text: str) -> str:
     return _UNSAFE.sub("_", text)
 
 
+MAX_NAME_BYTES = 200  # below NAME_MAX (255) with room for a temporary file's prefix and suffix
+
+
+def safe_file_name(text: str, suffix: str = "") -> str:
+    """safe_name(text) + suffix, at most MAX_NAME_BYTES: a long text (a 201-character node id) is cut and
+    carries a digest of the whole text, so two long texts never share a file and open() never fails on it."""
+    name = safe_name(text)
+    if len(name) + len(suffix) > MAX_NAME_BYTES:
+        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+        name = f"{name[:MAX_NAME_BYTES - len(suffix) - 17]}-{digest}"
+    return name + suffix
+
+
 class ArtifactStore:
     def __init__(self, directory: Path, *, keep: int, max_bytes: int) -> None:
         self.directory = directory
@@ -27,7 +41,7 @@ class ArtifactStore:
 
     def new_path(self, stamp: str, action: str, command_id: str, suffix: str) -> Path:
         self.directory.mkdir(parents=True, exist_ok=True)
-        return self.directory / safe_name(f"{stamp}-{action}-{command_id}{suffix}")
+        return self.directory / safe_file_name(f"{stamp}-{action}-{command_id}", safe_name(suffix))
 
     def prune(self) -> list[Path]:
         """Removes the oldest artifacts until both caps hold; returns what was removed."""

@@ -161,11 +161,16 @@ def diagnostics_blueprint(runtime: ProxyRuntime) -> Blueprint:
         return jsonify(job_or_404(job_id).to_json())
 
     @bp.get("/diagnostics/<job_id>/bundle")
-    def bundle(job_id: str) -> Response:
+    def bundle(job_id: str) -> Response | tuple[Response, int]:
         job = job_or_404(job_id)
         if not job.finished:
             raise JobConflict(f"job {job_id} is still running; the bundle is made once every node has finished")
-        return send_file(jobs.bundle(job), mimetype="application/gzip", as_attachment=True,
+        try:
+            bundle_path = jobs.bundle(job)
+        except OSError as exc:
+            return jsonify(error="unavailable", message=f"cannot build the bundle of job {job_id}: "
+                                                        f"{exc.strerror or exc} (retry later)"), 503
+        return send_file(bundle_path, mimetype="application/gzip", as_attachment=True,
                          download_name=f"fodc-{job_id}-{job.action}.tar.gz")
 
     @bp.get("/diagnostics/<job_id>/<node_id>")

@@ -9,6 +9,7 @@ stopped in the middle of comes back with its unfinished nodes marked interrupted
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import json
@@ -16,6 +17,7 @@ import logging
 import os
 import shutil
 import tarfile
+import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -23,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fodc.diag.store import safe_file_name
 from fodc.proxy.commands import TIMED_OUT, UNREACHABLE, CommandRunner, RunningCommand
 from fodc.proxy.registry import AgentRecord
 from fodc.times import rfc3339
@@ -32,6 +35,7 @@ log = logging.getLogger(__name__)
 QUEUED, RUNNING, INTERRUPTED = "queued", "running", "interrupted"
 FINAL_STATES = frozenset({"done", "failed", "cancelled", "rejected", INTERRUPTED, TIMED_OUT, UNREACHABLE})
 RECORD = "job.json"
+BUNDLE = "bundle.tar.gz"
 
 _ids = itertools.count(1)
 
@@ -75,6 +79,11 @@ class Job:
     ended_ms: int | None = None
     cancel_requested: threading.Event = field(default_factory=threading.Event)
     running: list[RunningCommand] = field(default_factory=list)
+    bundle_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def file_name(self, key: str) -> str:
+        """Where a node's result is kept: a safe name within NAME_MAX whatever the node id."""
+        return safe_file_name(key, self.suffix)
 
     @property
     def finished(self) -> bool:
@@ -123,7 +132,7 @@ class Job:
                 task.state, task.reason = INTERRUPTED, "the proxy stopped while this node's result was pending"
                 task.ended_ms = task.ended_ms or job.ended_ms or _now_ms()
                 task.file, task.size, task.sha256 = "", 0, ""
-                (directory / f"{task.node_id.replace('/', '_')}{job.suffix}").unlink(missing_ok=True)  # partial
+                (directory / job.file_name(task.node_id)).unlink(missing_ok=True)  # partial
             job.tasks[task.node_id] = task
         job.ended_ms = job.ended_ms or max((t.ended_ms or 0 for t in job.tasks.values()), default=_now_ms())
         return job
@@ -190,8 +199,12 @@ class JobStore:
         for key, task in job.tasks.items():
             if task.state in FINAL_STATES:
                 continue
-            command = self.runner.start(records[task.agent_id], job.agent_action, job.params, timeout_s,
-                                        link_deadline=links_by)
+            try:
+                command = self.runner.start(records[task.agent_id], job.agent_action, job.params, timeout_s,
+                                            link_deadline=links_by)
+            except Exception as exc:  # noqa: BLE001 (one node's failure never leaves the job running)
+                self._end_task(job, task, "failed", f"cannot start: {type(exc).__name__}: {exc}")
+                continue
             job.running.append(command)
             task.started_ms = _now_ms()
             thread = threading.Thread(target=self._collect, args=(job, key, task, command, deadline),
@@ -209,24 +222,41 @@ class JobStore:
         self._evict()
 
     def _collect(self, job: Job, key: str, task: Task, command: RunningCommand, deadline: float) -> None:
+        """Gathers one node's result; whatever goes wrong here (a full disk, a name the filesystem refuses)
+        ends this node with the reason, never the thread with the job left running."""
+        path = job.directory / job.file_name(key)
+        try:
+            self._receive(job, task, command, deadline, path)
+        except Exception as exc:  # noqa: BLE001
+            command.cancel()
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+            reason = (f"cannot keep the result on the proxy: {exc.strerror or exc}" if isinstance(exc, OSError)
+                      else f"{type(exc).__name__}: {exc}")
+            self._end_task(job, task, "failed", reason)
+            log.warning("diagnostics result lost", extra={"fields": {"job_id": job.job_id, "node_id": key,
+                                                                     "reason": reason}})
+
+    def _receive(self, job: Job, task: Task, command: RunningCommand, deadline: float, path: Path) -> None:
         def on_state(state: str, meta: dict[str, str]) -> None:
             task.state = QUEUED if meta.get("phase") == "queued" else RUNNING
 
-        name = f"{key.replace('/', '_')}{job.suffix}"
-        path = job.directory / name
         with open(path, "wb") as sink:
             result = command.collect(deadline, on_state, sink)
-        task.ended_ms = _now_ms()
-        task.meta = result.meta
         if result.ok and result.meta.get("sha256") not in (None, "", result.sha256):
             result.state, result.error = "failed", "artifact damaged in transit (sha256 mismatch)"
-        task.state, task.reason = result.state, result.error
-        if not result.ok and self.stopping.is_set():
-            task.state, task.reason = INTERRUPTED, "the proxy stopped while this node's result was pending"
-        if result.ok:
-            task.file, task.size, task.sha256 = name, result.size, result.sha256
-        else:
+        if not result.ok:
             path.unlink(missing_ok=True)
+        task.meta = result.meta
+        if result.ok:
+            task.file, task.size, task.sha256 = path.name, result.size, result.sha256
+        self._end_task(job, task, result.state, result.error)
+
+    def _end_task(self, job: Job, task: Task, state: str, reason: str) -> None:
+        task.ended_ms = _now_ms()
+        if state != "done" and self.stopping.is_set():
+            state, reason = INTERRUPTED, "the proxy stopped while this node's result was pending"
+        task.state, task.reason = state, reason
 
     @staticmethod
     def _save(job: Job) -> None:
@@ -256,22 +286,36 @@ class JobStore:
         shutil.rmtree(job.directory, ignore_errors=True)
 
     def bundle(self, job: Job) -> Path:
-        """One tar.gz: every node's artifact plus manifest.json (node, role, action, params, times, sizes, sha256)."""
-        path = job.directory / "bundle.tar.gz"
-        if path.exists():
-            return path
-        manifest = {**job.to_json(), "format": "fodc-diagnostics-bundle/1"}
-        tmp = path.with_suffix(".tmp")
-        with tarfile.open(tmp, "w:gz") as tar:
-            data = json.dumps(manifest, indent=2).encode()
-            info = tarfile.TarInfo(f"{job.job_id}/manifest.json")
-            info.size, info.mtime = len(data), int(time.time())
-            tar.addfile(info, io.BytesIO(data))
-            for task in job.tasks.values():
-                if task.file:
-                    tar.add(job.directory / task.file, arcname=f"{job.job_id}/{task.file}")
-        tmp.rename(path)
+        """One tar.gz: every node's artifact plus manifest.json (node, role, action, params, times, sizes, sha256).
+
+        Built once per job: concurrent downloads wait for the one build, which writes a private temporary
+        file and renames it into place, so nobody is ever served a half-written bundle. OSError (a full
+        disk) reaches the caller, and the next download tries again."""
+        path = job.directory / BUNDLE
+        with job.bundle_lock:
+            if path.exists():
+                return path
+            fd, tmp_name = tempfile.mkstemp(prefix=".bundle-", suffix=".tmp", dir=job.directory)
+            try:
+                with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
+                    self._fill_bundle(job, tar)
+                os.replace(tmp_name, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp_name)
+                raise
         return path
+
+    @staticmethod
+    def _fill_bundle(job: Job, tar: tarfile.TarFile) -> None:
+        manifest = {**job.to_json(), "format": "fodc-diagnostics-bundle/1"}
+        data = json.dumps(manifest, indent=2).encode()
+        info = tarfile.TarInfo(f"{job.job_id}/manifest.json")
+        info.size, info.mtime = len(data), int(time.time())
+        tar.addfile(info, io.BytesIO(data))
+        for task in job.tasks.values():
+            if task.file:
+                tar.add(job.directory / task.file, arcname=f"{job.job_id}/{task.file}")
 
     def _evict(self) -> None:
         with self._lock:
