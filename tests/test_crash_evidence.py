@@ -12,12 +12,15 @@ import uuid
 from pathlib import Path
 
 import pytest
-from procs import BIN, free_port, http_get, http_json, start_agent, wait_for
-from test_incidents import FAST, PROXY_ARGS, bundle_files, complete, incidents
+import test_incidents
+from procs import BIN, free_port, http_get, http_json, wait_for
+from test_incidents import bundle_files, complete, incidents, watched_node
 
 from fodc.agent.crashes import CrashProbe, NodeOutput, OutputSources
 from fodc.incident.gocrash import FATAL, PANIC, UNKNOWN
 from fodc.sim.launcher import start_sim_node
+
+cluster = test_incidents.cluster  # the same proxy + simulated nodes fixture
 
 FIXTURES = Path(__file__).parent / "fixtures" / "gocrash"
 MB = 1024 * 1024
@@ -124,33 +127,15 @@ def test_a_crash_under_a_transient_systemd_unit_is_read_from_its_journal(tmp_pat
 # ---------------------------------------------------------------- end to end: a node that really dies
 
 
-@pytest.fixture
-def crash_cluster(tmp_path, daemons):
-    from procs import start_proxy
-    proxy = start_proxy(tmp_path, *PROXY_ARGS)
-    daemons.append(proxy)
-    nodes = []
-    yield proxy, nodes, tmp_path
-    for node in nodes:
-        node.stop()
-
-
 def crashing_node(cluster, daemons, node_id, *agent_args):
-    proxy, nodes, tmp_path = cluster
-    pid_file = tmp_path / f"{node_id}.pid"
-    node = start_sim_node("datanode-hot", free_port(), series=100, extra_args=["--pid-file", str(pid_file)])
-    nodes.append(node)
-    wait_for(pid_file.exists, what="pid file")
-    daemons.append(start_agent(tmp_path, proxy.grpc_addr, "datanode-hot", node_id, "--node-metrics-url",
-                               node.metrics_url, "--node-pid-file", str(pid_file), "--node-log-file",
-                               str(node.stderr_file), *FAST, *agent_args))
-    wait_for(lambda: proxy.cluster(node_id=node_id, status="online"), what="agent online")
+    node = watched_node(cluster, daemons, node_id, *agent_args)
+    wait_for(lambda: cluster[0].cluster(node_id=node_id, status="online"), what="agent online")
     return node
 
 
-def test_a_node_that_panics_and_stays_down_is_a_node_crash_with_its_report(crash_cluster, daemons):
-    proxy, _, tmp_path = crash_cluster
-    node = crashing_node(crash_cluster, daemons, "hot-panic")
+def test_a_node_that_panics_and_stays_down_is_a_node_crash_with_its_report(cluster, daemons):
+    proxy, _, tmp_path = cluster
+    node = crashing_node(cluster, daemons, "hot-panic")
     node.fault("crash", text=fixture("nil_map_write.txt"))
     assert node.popen.wait(10) == 2  # exits as a Go program does after a panic
 
@@ -176,9 +161,9 @@ def test_a_node_that_panics_and_stays_down_is_a_node_crash_with_its_report(crash
     assert lines[3].strip().endswith("(*tsTable).mustAddDataPoints")
 
 
-def test_a_node_restarted_after_a_fatal_error_is_a_node_crash(crash_cluster, daemons):
-    proxy, nodes, tmp_path = crash_cluster
-    node = crashing_node(crash_cluster, daemons, "hot-fatal", "--incident-node-down-for", "60s")
+def test_a_node_restarted_after_a_fatal_error_is_a_node_crash(cluster, daemons):
+    proxy, nodes, tmp_path = cluster
+    node = crashing_node(cluster, daemons, "hot-fatal", "--incident-node-down-for", "60s")
     log = tmp_path / "hot-fatal-kept.log"
     node.fault("crash", text=fixture("concurrent_map_writes.txt"))
     assert node.popen.wait(10) == 2
