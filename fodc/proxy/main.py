@@ -16,6 +16,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from fodc.logs import setup_logging
+from fodc.proxy.httpworker import worker_class
 from fodc.proxy.settings import ProxySettings, parse_settings
 from fodc.systemd import Notifier
 
@@ -54,8 +55,9 @@ class ProxyApplication(BaseApplication):
         options = {
             "bind": [bind],
             "workers": 1,
-            "worker_class": "gthread",
+            "worker_class": worker_class(s.http_client_timeout),  # gthread that keeps slow clients off threads
             "threads": s.http_threads,
+            "worker_connections": s.http_max_connections,
             "timeout": 60,
             "graceful_timeout": 10,
             "keepalive": 5,

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from fodc.proxy.httpworker import CLOSED as HTTP_CLOSED
 from fodc.proxy.incident_tally import IncidentTally
 from fodc.proxy.registry import ONLINE, UNCONNECTED, AgentRecord, AgentRegistry
 
@@ -41,6 +42,11 @@ class _RegistryCollector(Collector):
         for (role, trigger), count in sorted(self._metrics.incidents.totals().items()):
             total.add_metric([role, trigger], count)
         yield total
+        closed = CounterMetricFamily("fodc_proxy_http_connections_closed", "HTTP connections the proxy closed on "
+                                     "a slow, silent or oversized client, by reason", labels=["reason"])
+        for reason, count in sorted(HTTP_CLOSED.items()):
+            closed.add_metric([reason], count)
+        yield closed
 
 
 class ProxyMetrics:

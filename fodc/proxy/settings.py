@@ -41,6 +41,8 @@ class ProxySettings:
     incident_archive_max: int
     incident_copy_interval: float
     http_threads: int
+    http_max_connections: int
+    http_client_timeout: float
     log_level: str
     log_format: str
 
@@ -69,6 +71,12 @@ def build_parser() -> config.OneLineErrorParser:
     net.add_argument("--http-tls-key", default=None, help="the private key (PEM) of --http-tls-cert")
     net.add_argument("--http-threads", type=config.positive_int, default=16,
                      help="concurrent HTTP requests served by the single gunicorn worker")
+    net.add_argument("--http-max-connections", type=config.positive_int, default=1000,
+                     help="open HTTP connections at most; at the cap the one waiting longest for its request "
+                          "is closed to make room")
+    net.add_argument("--http-client-timeout", type=config.positive_duration, default=10.0,
+                     help="a request head must arrive, and a body read or response write make progress, "
+                          "within this (e.g. 10s); slower clients are disconnected")
     agents = parser.add_argument_group("agents")
     agents.add_argument("--agent-heartbeat-timeout", type=config.positive_duration, default=30.0,
                         help="an agent silent this long is shown 'unconnected' (e.g. 30s)")
@@ -153,6 +161,8 @@ def parse_settings(argv: Sequence[str] | None = None) -> ProxySettings:
         incident_archive_max=ns.incident_archive_max,
         incident_copy_interval=ns.incident_copy_interval,
         http_threads=ns.http_threads,
+        http_max_connections=ns.http_max_connections,
+        http_client_timeout=ns.http_client_timeout,
         log_level=ns.log_level,
         log_format=ns.log_format,
     )

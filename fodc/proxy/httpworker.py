@@ -1,0 +1,202 @@
+"""The proxy's gunicorn worker: gthread, except that slow or silent clients never hold a worker thread.
+
+gunicorn's gthread worker hands each accepted connection to a thread, which then blocks reading the request:
+16 sockets that sent half a header held all 16 threads (every endpoint, /health included, stopped for as long
+as they were held), and silent sockets held them 5 s each in turn. Here the worker's event loop reads each
+request head itself, without blocking, and a thread only ever gets a connection whose head has fully arrived:
+
+- a head must be complete within the client timeout (from the accept, or from the first byte of the next
+  request on a kept-alive connection), else the connection is closed;
+- a head over MAX_HEAD_BYTES is answered 431 and closed;
+- at the connection cap the connection that has waited longest for its head (then the oldest idle one) is
+  closed to make room, so sockets an attacker holds never lock out a real client;
+- in a thread, a body read or a response write that makes no progress for the client timeout fails
+  (SO_RCVTIMEO/SO_SNDTIMEO), which frees the thread.
+
+With HTTPS the head arrives encrypted, so the loop only waits until the first bytes arrive; the handshake
+and the head are then read by a thread under the same socket timeouts (a slow TLS client holds a thread for at
+most the client timeout). gunicorn's own error answers (bad request line, 414, 431) are JSON like the API's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import logging
+import selectors
+import socket
+import struct
+import time
+from collections import Counter
+from functools import partial
+from typing import Any
+
+from gunicorn import util
+from gunicorn.workers import gthread
+
+HEAD_END = b"\r\n\r\n"
+MAX_HEAD_BYTES = 64 * 1024
+
+# Why connections were closed by the worker, for the proxy's /metrics (fodc_proxy_http_connections_closed_total).
+CLOSED: Counter[str] = Counter()
+
+
+def json_error_response(status: int, reason: str, message: str) -> bytes:
+    """A complete HTTP/1.1 error response in the API's error shape, closing the connection."""
+    body = json.dumps({"error": reason.lower().replace(" ", "_"), "message": message}).encode()
+    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n")
+    return head.encode("latin-1") + body
+
+
+def _write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    util.write_nonblock(sock, json_error_response(status_int, reason, mesg))
+
+
+# gunicorn writes its own error pages through this one function, as HTML; the API speaks JSON everywhere.
+util.write_error = _write_json_error
+
+
+class _QuietSocketTimeouts(logging.Filter):
+    """A client that stopped reading or sending until SO_*TIMEO fired is routine: one line, no traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, OSError) and exc.errno in (errno.EAGAIN, errno.ETIMEDOUT):
+            CLOSED["stalled"] += 1
+            record.msg, record.args, record.exc_info, record.levelno, record.levelname = (
+                "closed a connection whose client stopped reading or sending", (), None, logging.INFO, "INFO")
+        return True
+
+
+def worker_class(client_timeout_s: float) -> type[gthread.ThreadWorker]:
+    """The worker class for gunicorn's `worker_class` setting, with the client timeout baked in."""
+    return type("FodcThreadWorker", (SlowClientShieldWorker,), {"client_timeout_s": client_timeout_s})
+
+
+class SlowClientShieldWorker(gthread.ThreadWorker):
+    client_timeout_s = 10.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Connections whose head is still arriving -> their deadline; insertion order is arrival order.
+        self._gathering: dict[gthread.TConn, float] = {}
+        self.log.error_log.addFilter(_QuietSocketTimeouts())
+
+    # ---------------------------------------------------------------- accepting
+    def set_accept_enabled(self, enabled: bool) -> None:
+        # gunicorn stops accepting at worker_connections; we make room instead (see _make_room), so a full
+        # house of held sockets cannot keep a real client out. Only a stopping worker stops accepting.
+        super().set_accept_enabled(enabled or self.alive)
+
+    def accept(self, listener: socket.socket) -> None:
+        try:
+            client, address = listener.accept()
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                return
+            raise
+        if self.nr_conns >= self.worker_connections:
+            self._make_room()
+        self.nr_conns += 1
+        timeout = struct.pack("ll", int(self.client_timeout_s), int(self.client_timeout_s % 1 * 1e6))
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeout)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeout)
+        conn = gthread.TConn(self.cfg, client, address, listener.getsockname())
+        if self.cfg.is_ssl:
+            self._wait_for_bytes(conn)
+        else:
+            self._gather(conn)
+
+    def _make_room(self) -> None:
+        if self._gathering:
+            CLOSED["evicted_waiting"] += 1
+            self._drop(next(iter(self._gathering)))
+        elif self.keepalived_conns:
+            CLOSED["evicted_idle"] += 1
+            conn = self.keepalived_conns.popleft()
+            self._unregister(conn)
+            self.nr_conns -= 1
+            conn.close()
+        elif self.pending_conns:
+            CLOSED["evicted_waiting"] += 1
+            conn = self.pending_conns.popleft()
+            self._unregister(conn)
+            self.nr_conns -= 1
+            conn.close()
+
+    def _wait_for_bytes(self, conn: gthread.TConn) -> None:
+        """HTTPS: wait in the loop (no thread) until the client sends something."""
+        conn.sock.setblocking(False)
+        conn.timeout = time.monotonic() + self.client_timeout_s
+        self.pending_conns.append(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_pending_socket_readable, conn))
+
+    # ---------------------------------------------------------------- gathering request heads
+    def _gather(self, conn: gthread.TConn) -> None:
+        conn.head = bytearray()
+        conn.sock.setblocking(False)
+        self._gathering[conn] = time.monotonic() + self.client_timeout_s
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_head_bytes, conn))
+
+    def _on_head_bytes(self, conn: gthread.TConn, sock: socket.socket) -> None:
+        try:
+            data = sock.recv(MAX_HEAD_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(conn)
+            return
+        head = conn.head
+        seen = len(head)
+        head += data
+        if head.find(HEAD_END, max(0, seen - 3)) >= 0:
+            self._unregister(conn)
+            del self._gathering[conn]
+            conn.data_ready = True
+            self.enqueue_req(conn)
+        elif len(head) > MAX_HEAD_BYTES:
+            CLOSED["head_too_large"] += 1
+            with contextlib.suppress(OSError):
+                sock.send(json_error_response(431, "Request Header Fields Too Large",
+                                              f"request head over {MAX_HEAD_BYTES} bytes"))
+            self._drop(conn)
+
+    def on_client_socket_readable(self, conn: gthread.TConn, client: socket.socket) -> None:
+        # A kept-alive connection's next request: its head is gathered like a new connection's.
+        self.poller.unregister(client)
+        self.keepalived_conns.remove(conn)
+        self._gather(conn)
+
+    def handle(self, conn: gthread.TConn) -> Any:
+        head = getattr(conn, "head", None)
+        if head is not None:
+            conn.head = None
+            conn.sock.setblocking(True)
+            conn.init()
+            conn.parser.unreader.unread(bytes(head))
+        return super().handle(conn)
+
+    # ---------------------------------------------------------------- timeouts and closing
+    def murder_pending(self) -> None:
+        super().murder_pending()
+        now = time.monotonic()
+        while self._gathering:
+            conn, deadline = next(iter(self._gathering.items()))
+            if deadline > now and self.alive:
+                break
+            CLOSED["head_timeout"] += 1
+            self._drop(conn)
+
+    def _drop(self, conn: gthread.TConn) -> None:
+        self._unregister(conn)
+        self._gathering.pop(conn, None)
+        self.nr_conns -= 1
+        conn.close()
+
+    def _unregister(self, conn: gthread.TConn) -> None:
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self.poller.unregister(conn.sock)

@@ -1,0 +1,76 @@
+"""Slow, silent and malformed HTTP clients against the real gunicorn-served proxy (issue 16, items 3 and 7)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from attack import PARTIAL_HEADER, held_sockets, raise_fd_limit, raw_request, still_open
+from procs import http_get, start_proxy, wait_for
+
+CLIENT_TIMEOUT_S = 3
+
+
+@pytest.fixture(scope="module")
+def proxy(tmp_path_factory):
+    raise_fd_limit()
+    proxy = start_proxy(tmp_path_factory.mktemp("slow"), "--http-client-timeout", f"{CLIENT_TIMEOUT_S}s",
+                        "--http-threads", "4")
+    yield proxy
+    proxy.stop()
+
+
+def _answers_quickly(proxy, path: str) -> float:
+    started = time.monotonic()
+    status, _, _ = http_get(f"{proxy.url}{path}", timeout=5)
+    assert status == 200
+    return time.monotonic() - started
+
+
+def test_partial_headers_and_silent_sockets_do_not_block_the_api(proxy):
+    port = proxy.ports["http"]
+    with held_sockets(port, 16, PARTIAL_HEADER) as partial, held_sockets(port, 1000) as silent:
+        assert len(partial) == 16 and len(silent) >= 900
+        for _ in range(3):
+            assert _answers_quickly(proxy, "/health") < 5
+            assert _answers_quickly(proxy, "/cluster") < 5
+        # The held sockets are closed once they exceed the client timeout, not kept for ever.
+        wait_for(lambda: still_open(partial) == 0 and still_open(silent) == 0, CLIENT_TIMEOUT_S + 10,
+                 what="slow sockets closed")
+    page = http_get(f"{proxy.url}/metrics", timeout=10)[2].decode()
+    assert 'fodc_proxy_http_connections_closed_total{reason="head_timeout"}' in page
+
+
+def test_more_sockets_than_the_connection_cap_still_let_a_real_client_in(tmp_path):
+    raise_fd_limit()
+    small = start_proxy(tmp_path, "--http-max-connections", "50", "--http-client-timeout", "60s")
+    try:
+        with held_sockets(small.ports["http"], 60, PARTIAL_HEADER):
+            assert _answers_quickly(small, "/health") < 5
+    finally:
+        small.stop()
+
+
+def test_a_body_that_never_comes_frees_its_thread(proxy):
+    port = proxy.ports["http"]
+    promise = (b"POST /diagnostics HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Content-Length: 1000\r\n\r\n{")
+    with held_sockets(port, 8, promise) as stalled:  # twice the proxy's 4 threads
+        assert len(stalled) == 8
+        wait_for(lambda: still_open(stalled) == 0, CLIENT_TIMEOUT_S * 3 + 10, what="stalled bodies answered")
+    assert _answers_quickly(proxy, "/health") < 5
+
+
+@pytest.mark.parametrize("request_bytes, status", [
+    (b"GET /" + b"a" * 10_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+    (b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(150)) + b"\r\n", 431),
+    (b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"v" * 70_000 + b"\r\n\r\n", 431),
+    (b"BR\x00KEN / HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    (b"GET /health HTTP/9.9\r\nHost: x\r\n\r\n", 400),
+])
+def test_errors_gunicorn_answers_itself_are_json(proxy, request_bytes, status):
+    response = raw_request(proxy.ports["http"], request_bytes)
+    assert response.status == status
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert body["error"] and body["message"]
