@@ -113,18 +113,15 @@ class SlowClientShieldWorker(gthread.ThreadWorker):
         if self._gathering:
             CLOSED["evicted_waiting"] += 1
             self._drop(next(iter(self._gathering)))
-        elif self.keepalived_conns:
-            CLOSED["evicted_idle"] += 1
-            conn = self.keepalived_conns.popleft()
-            self._unregister(conn)
-            self.nr_conns -= 1
-            conn.close()
-        elif self.pending_conns:
-            CLOSED["evicted_waiting"] += 1
-            conn = self.pending_conns.popleft()
-            self._unregister(conn)
-            self.nr_conns -= 1
-            conn.close()
+            return
+        for queue, reason in ((self.keepalived_conns, "evicted_idle"), (self.pending_conns, "evicted_waiting")):
+            if queue:
+                CLOSED[reason] += 1
+                conn = queue.popleft()
+                self._unregister(conn)
+                self.nr_conns -= 1
+                conn.close()
+                return
 
     def _wait_for_bytes(self, conn: gthread.TConn) -> None:
         """HTTPS: wait in the loop (no thread) until the client sends something."""
