@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from fodc.agent.streams import Action, ActionContext, ActionFailed
+from fodc.diag.checks import profile_warning
 from fodc.diag.pprof import PROFILES, Fetched, FetchError, ProfileFetch, profile_url
 from fodc.diag.store import ArtifactStore
 from fodc.v1 import fodc_pb2 as pb
@@ -101,9 +102,12 @@ class Diagnostics:
                             queued, running)
         if fetched is None:  # cancelled
             return
-        ctx.send_file(fetched.path, {"content_type": fetched.content_type, "sha256": fetched.sha256,
-                                     "file_name": f"{profile}.pb.gz", "profile": profile,
-                                     "seconds": str(seconds or ""), "source": fetched.url})
+        meta = {"content_type": fetched.content_type, "sha256": fetched.sha256, "file_name": f"{profile}.pb.gz",
+                "profile": profile, "seconds": str(seconds or ""), "source": fetched.url}
+        warning = profile_warning(profile, fetched.path)
+        if warning:
+            meta["warning"] = warning
+        ctx.send_file(fetched.path, meta)
 
     def take(self, profile: str, seconds: int | None, label: str, cancelled: threading.Event, deadline: float,
              on_queued: Callable[[int], None] = lambda _n: None,

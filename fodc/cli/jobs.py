@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from fodc.cli.client import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, CliError, ProxyClient
-from fodc.cli.output import ago, human_size, print_json, table, when
+from fodc.cli.output import ago, human_size, print_json, print_task_warnings, table, when
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -48,6 +48,7 @@ def run(args: argparse.Namespace, client: ProxyClient) -> int:
     rows = [[t["node_id"], t["role"], t["state"], human_size(t["size"]), ago(t["started"]), t["reason"] or "-"]
             for t in job["tasks"]]
     print(table(rows, ["node", "role", "state", "size", "started", "reason"]))
+    print_task_warnings(job["tasks"])
     return EXIT_OK
 
 

@@ -7,6 +7,7 @@ Times print as RFC 3339 UTC by default (`--local-time`, `--epoch-ms`), sizes in 
 from __future__ import annotations
 
 import json
+import textwrap
 from typing import Any
 
 from fodc import times
@@ -84,3 +85,10 @@ def human_size(count: int | float | None) -> str:
 
 def print_json(body: Any) -> None:
     print(json.dumps(body, indent=2))
+
+
+def print_task_warnings(tasks: list[dict[str, Any]]) -> None:
+    """Each node whose result came with a warning (e.g. an empty block profile and why), wrapped to WIDTH."""
+    for task in tasks:
+        if task.get("warning"):
+            print(textwrap.fill(f"warning: {task['node_id']}: {task['warning']}", WIDTH, subsequent_indent="  "))

@@ -7,7 +7,7 @@ import sys
 import time
 
 from fodc.cli.client import EXIT_OK, EXIT_PARTIAL, CliError, ProxyClient
-from fodc.cli.output import print_json, table
+from fodc.cli.output import print_json, print_task_warnings, table
 
 KINDS = ("cpu", "heap", "allocs", "goroutine", "block", "mutex", "config")
 FINAL = {"done", "failed", "cancelled", "rejected", "interrupted", "timed_out", "unreachable"}
@@ -57,6 +57,7 @@ def run(args: argparse.Namespace, client: ProxyClient) -> int:
     else:
         rows = [[t["node_id"], t["role"], t["state"], t["size"], t["reason"] or "-"] for t in job["tasks"]]
         print(table(rows, ["node", "role", "state", "bytes", "reason"]))
+        print_task_warnings(job["tasks"])
         print(f"\nbundle: {output} ({size} bytes)")
     return EXIT_OK if job["state"] == "done" else EXIT_PARTIAL
 

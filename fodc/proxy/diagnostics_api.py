@@ -15,7 +15,8 @@ from fodc.config import ROLES
 from fodc.diag.pprof import PROFILES
 from fodc.proxy.access import audit_detail, control
 from fodc.proxy.httpargs import BadRequest, json_body, query_args
-from fodc.proxy.jobs import Job
+from fodc.proxy.jobs import Job, Task
+from fodc.proxy.profile_summary import NotAProfile, not_a_profile, summarise_file, summary_args
 from fodc.proxy.registry import ONLINE
 from fodc.proxy.runtime import ProxyRuntime
 
@@ -109,6 +110,8 @@ def diagnostics_blueprint(runtime: ProxyRuntime) -> Blueprint:
     def not_found(exc: JobNotFound) -> tuple[Response, int]:
         return jsonify(error="not_found", message=str(exc)), 404
 
+    bp.register_error_handler(NotAProfile, not_a_profile)
+
     @bp.errorhandler(JobConflict)
     def conflict(exc: JobConflict) -> tuple[Response, int]:
         return jsonify(error="conflict", message=str(exc)), 409
@@ -173,15 +176,28 @@ def diagnostics_blueprint(runtime: ProxyRuntime) -> Blueprint:
         return send_file(bundle_path, mimetype="application/gzip", as_attachment=True,
                          download_name=f"fodc-{job_id}-{job.action}.tar.gz")
 
-    @bp.get("/diagnostics/<job_id>/<node_id>")
-    def artifact(job_id: str, node_id: str) -> Response:
-        job = job_or_404(job_id)
+    def task_with_result(job: Job, node_id: str) -> Task:
         task = job.tasks.get(node_id)
         if task is None:
-            raise JobNotFound(f"job {job_id} has no node {node_id!r} (nodes: {', '.join(job.tasks)})")
+            raise JobNotFound(f"job {job.job_id} has no node {node_id!r} (nodes: {', '.join(job.tasks)})")
         if not task.file:
             raise JobConflict(f"node {node_id} has no result: {task.state}"
                               + (f" ({task.reason})" if task.reason else ""))
+        return task
+
+    @bp.get("/diagnostics/<job_id>/<node_id>/summary")
+    def artifact_summary(job_id: str, node_id: str) -> Response:
+        sample_type, top = summary_args()
+        job = job_or_404(job_id)
+        task = task_with_result(job, node_id)
+        if job.suffix != ".pb.gz":
+            raise NotAProfile(f"job {job_id} is a {job.action} job; only profiles have a summary")
+        return jsonify(summarise_file(job.directory / task.file, sample_type, top))
+
+    @bp.get("/diagnostics/<job_id>/<node_id>")
+    def artifact(job_id: str, node_id: str) -> Response:
+        job = job_or_404(job_id)
+        task = task_with_result(job, node_id)
         return send_file(job.directory / task.file, mimetype=task.meta.get("content_type", "application/octet-stream"),
                          as_attachment=True, download_name=f"{node_id}-{job.action}{job.suffix}")
 

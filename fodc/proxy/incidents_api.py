@@ -8,11 +8,13 @@ even when their agent is offline or gone (`"source": "proxy"`), and their bundle
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, send_file
 
 from fodc.proxy.httpargs import BadRequest, query_args
+from fodc.proxy.profile_summary import NotAProfile, bundle_member, not_a_profile, summarise, summary_args
 from fodc.proxy.registry import ONLINE
 from fodc.proxy.runtime import ProxyRuntime
 from fodc.times import BadTime, parse_time_ms
@@ -60,6 +62,8 @@ def incidents_blueprint(runtime: ProxyRuntime) -> Blueprint:
     def not_found(exc: IncidentNotFound) -> tuple[Response, int]:
         return jsonify(error="not_found", message=str(exc)), 404
 
+    bp.register_error_handler(NotAProfile, not_a_profile)
+
     @bp.get("/incidents")
     def list_incidents() -> Response:
         args = query_args({"node_id": None, "role": None, "trigger": None, "since": None, "until": None})
@@ -87,22 +91,45 @@ def incidents_blueprint(runtime: ProxyRuntime) -> Blueprint:
         query_args({})
         return jsonify(crash_first(find(node_id, incident_id)))
 
-    @bp.get("/incidents/<node_id>/<incident_id>/bundle")
-    def bundle(node_id: str, incident_id: str) -> tuple[Response, int] | Response:
-        query_args({})
+    def bundle_source(node_id: str, incident_id: str) -> Path | bytes | Response:
+        """The complete incident's bundle: the proxy's copy, else fetched from its agent; a 409 if still
+        collecting."""
         incident = find(node_id, incident_id)
         if incident["state"] != "complete":
             return jsonify(error="conflict", message=f"incident {incident_id} is {incident['state']}: the bundle is "
                            "written once the window after the trigger has passed"), 409
         copy = runtime.incident_archive.get(node_id, incident_id)
         if copy is not None and copy.bundle.exists():
-            return send_file(copy.bundle, mimetype="application/gzip", as_attachment=True,
-                             download_name=f"fodc-incident-{node_id}-{incident_id}.tar.gz")
+            return copy.bundle
         records = runtime.registry.list(node_id=node_id, status=ONLINE)
         result = runtime.commands.run_all(records[:1], "incidents.fetch", {"id": incident_id}, timeout)[0]
         if not result.ok:
             raise IncidentNotFound(f"node {node_id} cannot provide the bundle: {result.state} ({result.error})")
-        return Response(result.data, mimetype="application/gzip", headers={
-            "Content-Disposition": f"attachment; filename=fodc-incident-{node_id}-{incident_id}.tar.gz"})
+        return result.data
+
+    @bp.get("/incidents/<node_id>/<incident_id>/bundle")
+    def bundle(node_id: str, incident_id: str) -> tuple[Response, int] | Response:
+        query_args({})
+        source = bundle_source(node_id, incident_id)
+        name = f"fodc-incident-{node_id}-{incident_id}.tar.gz"
+        if isinstance(source, Path):
+            return send_file(source, mimetype="application/gzip", as_attachment=True, download_name=name)
+        if isinstance(source, bytes):
+            return Response(source, mimetype="application/gzip",
+                            headers={"Content-Disposition": f"attachment; filename={name}"})
+        return source
+
+    @bp.get("/incidents/<node_id>/<incident_id>/profiles/<file_name>/summary")
+    def profile_summary(node_id: str, incident_id: str, file_name: str) -> tuple[Response, int] | Response:
+        sample_type, top = summary_args()
+        if not file_name.endswith(".pb.gz"):
+            raise NotAProfile(f"{file_name!r} is not a profile (profiles end in .pb.gz)")
+        source = bundle_source(node_id, incident_id)
+        if not isinstance(source, Path | bytes):
+            return source
+        data = bundle_member(source, file_name)
+        if data is None:
+            raise IncidentNotFound(f"incident {incident_id} has no {file_name}")
+        return jsonify(summarise(data, sample_type, top))
 
     return bp

@@ -61,7 +61,8 @@ class Task:
     def to_json(self) -> dict[str, Any]:
         return {"node_id": self.node_id, "role": self.role, "agent_id": self.agent_id, "state": self.state,
                 "reason": self.reason, "started": rfc3339(self.started_ms), "ended": rfc3339(self.ended_ms),
-                "file": self.file or None, "size": self.size, "sha256": self.sha256 or None}
+                "file": self.file or None, "size": self.size, "sha256": self.sha256 or None,
+                "warning": self.meta.get("warning") or None}
 
 
 @dataclass

@@ -1,0 +1,33 @@
+"""What a taken profile says about itself that the operator must hear: a block or mutex profile with no
+samples means the node never enabled that profiling, not that it had no contention.
+
+Go records blocking events only after runtime.SetBlockProfileRate(rate > 0) and lock contention only after
+runtime.SetMutexProfileFraction(n > 0); both are off by default, so such a profile is empty however busy
+the node is. The job still ends `done` (the node answered correctly) but carries this warning.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fodc.pprof.reader import PprofError, read_file
+
+_SWITCHES = {
+    "block": "runtime.SetBlockProfileRate",
+    "mutex": "runtime.SetMutexProfileFraction",
+}
+
+
+def profile_warning(kind: str, path: Path) -> str:
+    """A one-line warning about the profile at `path`, or "" when there is nothing to say."""
+    switch = _SWITCHES.get(kind)
+    if switch is None:
+        return ""
+    try:
+        profile = read_file(path)
+    except PprofError as exc:
+        return f"the node's {kind} profile does not read as pprof: {exc}"
+    if any(any(sample.values) for sample in profile.samples):
+        return ""
+    return (f"the {kind} profile has no samples: {kind} profiling is off on this node unless it calls "
+            f"{switch} with a value above 0 (Go's default is off)")

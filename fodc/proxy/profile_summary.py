@@ -1,0 +1,98 @@
+"""JSON summaries of stored profiles (top functions and a bounded flame tree), so a page can draw a profile
+without downloading and decoding the raw .pb.gz itself.
+
+One helper for every place a profile sits on the proxy: a job's result file, a member of an incident bundle,
+a file an agent sends. Every size is bounded (the compressed input, the decompressed protobuf, the rows and
+flame nodes answered); results are cached by content hash, so a page polling a summary costs one decode.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+import threading
+import zlib
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from flask import Response, jsonify
+
+from fodc.pprof.analysis import SUMMARY_MAX_NODES, SUMMARY_TOP, summary
+from fodc.pprof.reader import PprofError, parse
+from fodc.proxy.httpargs import BadRequest, query_args
+
+MAX_PROFILE_BYTES = 64 * 1024 * 1024  # compressed, as the agents' --diagnostics-max-bytes default
+MAX_RAW_BYTES = 256 * 1024 * 1024  # decompressed
+MAX_TOP = 500
+_CACHE_ENTRIES = 32
+
+
+class NotAProfile(Exception):
+    """The stored file is not a readable pprof profile (a config snapshot, or damaged)."""
+
+
+def not_a_profile(exc: NotAProfile) -> tuple[Response, int]:
+    """The error handler blueprints register for NotAProfile: 422, the file is there but is no profile."""
+    return jsonify(error="not_a_profile", message=str(exc)), 422
+
+
+def summary_args() -> tuple[str | None, int]:
+    """(sample_type, top) from the query string: ?sample_type=inuse_space&top=50."""
+    args = query_args({"sample_type": None, "top": None})
+    top = args.get("top", str(SUMMARY_TOP))
+    if not top.isdigit() or not 1 <= int(top) <= MAX_TOP:
+        raise BadRequest(f"top must be a whole number from 1 to {MAX_TOP}, not {top!r}")
+    sample_type = args.get("sample_type")
+    if sample_type is not None and not (0 < len(sample_type) <= 64):
+        raise BadRequest("sample_type must be 1 to 64 characters")
+    return sample_type, int(top)
+
+
+_cache: OrderedDict[tuple[str, str | None, int], dict[str, Any]] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def summarise(data: bytes, sample_type: str | None, top: int) -> dict[str, Any]:
+    """The summary of profile bytes; NotAProfile (one line) when they do not decode or lack the type."""
+    if len(data) > MAX_PROFILE_BYTES:
+        raise NotAProfile(f"profile larger than {MAX_PROFILE_BYTES} bytes")
+    key = (hashlib.sha256(data).hexdigest(), sample_type, top)
+    with _cache_lock:
+        cached = _cache.get(key)
+        if cached is not None:
+            _cache.move_to_end(key)
+            return cached
+    try:
+        result = summary(parse(data, MAX_RAW_BYTES), sample_type, top_n=top, max_nodes=SUMMARY_MAX_NODES)
+    except PprofError as exc:
+        raise NotAProfile(str(exc)) from None
+    with _cache_lock:
+        _cache[key] = result
+        while len(_cache) > _CACHE_ENTRIES:
+            _cache.popitem(last=False)
+    return result
+
+
+def summarise_file(path: Path, sample_type: str | None, top: int) -> dict[str, Any]:
+    with open(path, "rb") as f:
+        data = f.read(MAX_PROFILE_BYTES + 1)
+    return summarise(data, sample_type, top)
+
+
+def bundle_member(bundle: Path | bytes, name: str) -> bytes | None:
+    """The file `name` (e.g. cpu.pb.gz) in a bundle tar.gz whose members sit under one top directory; None
+    when it holds no such file. Only regular files within the size bound are read."""
+    try:
+        fileobj = None if isinstance(bundle, Path) else io.BytesIO(bundle)
+        with tarfile.open(bundle if fileobj is None else None, "r:gz", fileobj) as tar:
+            for member in tar:
+                if member.isfile() and member.name.split("/", 1)[-1] == name:
+                    if member.size > MAX_PROFILE_BYTES:
+                        raise NotAProfile(f"{name} is larger than {MAX_PROFILE_BYTES} bytes")
+                    extracted = tar.extractfile(member)
+                    return extracted.read() if extracted is not None else None
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise NotAProfile(f"the bundle does not read: {exc}") from None
+    return None
