@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from procs import REPO, wait_for
@@ -151,21 +151,8 @@ def test_a_directory_that_cannot_be_created_is_counted_and_retried(tmp_path):
     assert [c.payload for f in list_window_files(blocker) for c in read_window_file(f).chunks] == [b"\x01x"]
 
 
-@pytest.fixture
-def small_disk(tmp_path) -> Path:
-    """A real 192 KiB filesystem (tmpfs), so 'disk full' is the kernel's ENOSPC, not a simulation."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    mount = tmp_path / "small"
-    mount.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=192k", "tmpfs", str(mount)], capture_output=True)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
 def test_a_full_disk_is_counted_leaves_no_torn_chunk_and_writes_resume_when_space_returns(small_disk):
+    small_disk = small_disk("small", "192k")
     rng = random.Random(3)
     ballast = small_disk / "ballast"
     ballast.write_bytes(b"\0" * (150 * KIB))
@@ -226,3 +213,34 @@ def test_the_lock_of_a_killed_agent_goes_with_it(tmp_path):
         holder.send_signal(signal.SIGKILL)
         holder.wait(10)
     assert DiskStore(tmp_path, 64 * KIB, 256 * KIB).open() is True
+
+
+def test_a_removed_directory_is_made_again_and_the_lost_chunks_handed_back(tmp_path):
+    window = tmp_path / "window"
+    store = DiskStore(window, 64 * KIB, 1024 * KIB)
+    assert store.open()
+    assert store.append(b"\x01a", T0, T0, key="a") and store.append(b"\x01b", T0 + 1, T0 + 1, key="b")
+    assert store.write_interim([(b"\x01i", T0 + 2, T0 + 2)])
+    assert store.take_lost().keys == []
+    shutil.rmtree(window)
+    assert store.append(b"\x01c", T0 + 3, T0 + 3, key="c")  # never into the deleted file
+    lost = store.take_lost()
+    assert lost.keys == ["a", "b"] and lost.interim and store.stats().vanished == 1
+    assert [c.payload for f in list_window_files(window) for c in read_window_file(f).chunks] == [b"\x01c"]
+    assert (window / "window.lock").exists()
+    assert store.append_interim(b"\x01j", T0 + 4, T0 + 4) is False  # the interim file must be started anew
+
+
+def test_a_removed_archive_file_hands_back_only_its_own_chunks(tmp_path):
+    store = DiskStore(tmp_path, 64 * KIB, 1024 * KIB)
+    assert store.open()
+    assert store.append(b"\x01a", T0, T0, key="a")
+    store.close()
+    assert store.open()  # a new archive file, as after a restart
+    assert store.append(b"\x01b", T0 + 1, T0 + 1, key="b")
+    newest = list_window_files(tmp_path)[-1].path
+    newest.unlink()
+    assert store.append(b"\x01c", T0 + 2, T0 + 2, key="c")
+    assert store.take_lost().keys == ["b"] and store.stats().vanished == 1
+    kept = [c.payload for f in list_window_files(tmp_path) for c in read_window_file(f).chunks]
+    assert kept == [b"\x01a", b"\x01c"]

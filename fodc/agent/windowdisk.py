@@ -54,6 +54,8 @@ class WindowDisk:
                 "window_recovered_samples": str(self.report.samples + self.report.interim_scrapes)}
         if stats.last_error:
             info["window_disk_last_error"] = stats.last_error[:300]
+        if self.durable is not None and self.durable.pending_blocks:
+            info["window_disk_pending_blocks"] = str(self.durable.pending_blocks)
         return info
 
     def close(self) -> None:
@@ -90,6 +92,18 @@ class _Collector:
         for op in (OP_OPEN, OP_ARCHIVE, OP_INTERIM, OP_REMOVE):
             errors.add_metric([op], stats.errors.get(op, 0))
         yield errors
+        yield CounterMetricFamily("fodc_agent_window_disk_vanished", "times the window directory or one of its "
+                                  "files was found removed under the agent (made again, memory written again)",
+                                  value=stats.vanished)
+        durable = self.disk.durable
+        assert durable is not None
+        yield GaugeMetricFamily("fodc_agent_window_disk_pending_blocks", "sealed blocks held in memory that are not "
+                                "on disk yet (a failed write or a vanished file); retried at every flush",
+                                value=durable.pending_blocks)
+        yield CounterMetricFamily("fodc_agent_window_disk_rewritten_blocks", "sealed blocks written again after a "
+                                  "failed write or a vanished file", value=durable.rewritten_blocks)
+        yield CounterMetricFamily("fodc_agent_window_disk_lost_blocks", "sealed blocks evicted from memory before "
+                                  "they could be written to disk", value=durable.lost_blocks)
         damaged = GaugeMetricFamily("fodc_agent_window_recovery_damaged_chunks", "damaged chunks skipped when the "
                                     "window was read back at start, by reason", labels=["reason"])
         for reason, count in sorted(report.damaged.items()):

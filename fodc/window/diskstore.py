@@ -15,9 +15,14 @@ The store holds an exclusive flock on window.lock while open: a second agent poi
 (two nodes on one host, one --window-dir) is refused instead of mixing its window into the first one's. The
 kernel drops the lock when the process dies, so a crash never leaves a stale lock behind.
 
-A failed write (disk full, permissions, a vanished directory, the lock held) is logged once per distinct
-error, counted by operation, and reported to the caller as False; it never raises. A failed append is cut
-off the file again (or, if even that fails, the file is abandoned and the next chunk starts a new one).
+A failed write (disk full, permissions, the lock held) is logged once per distinct error, counted by
+operation, and reported to the caller as False; it never raises. A failed append is cut off the file again
+(or, if even that fails, the file is abandoned and the next chunk starts a new one).
+
+Before every write the store checks that its directory is still the one it opened and that its archive files
+are still there: an `rm -rf` under a running agent would otherwise send every block into a deleted file. A
+vanished directory or file is counted, the directory is made again, and the chunk keys that were in the lost
+files are handed to the caller (take_lost()), which still holds those blocks in memory and writes them again.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +56,15 @@ class StoreStats:
     files_removed: int
     errors: dict[str, int] = field(default_factory=dict)
     last_error: str = ""
+    vanished: int = 0  # times the directory or one of its files was found gone (and made again)
+
+
+@dataclass(slots=True)
+class LostWrites:
+    """What vanished files held: the keys given to append(), and whether the interim file went too."""
+
+    keys: list[Hashable] = field(default_factory=list)
+    interim: bool = False
 
 
 @dataclass(slots=True)
@@ -84,6 +98,10 @@ class DiskStore:
         self._failing = ""  # the error being reported, so a failing disk logs once, not every scrape
         self._opened = False
         self._lock_fd: int | None = None
+        self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the directory opened
+        self._keys: dict[Path, list[Hashable]] = {}  # archive file -> keys of the chunks appended to it
+        self._lost = LostWrites()
+        self._vanished = 0
 
     # ------------------------------------------------------------------ setup
 
@@ -101,15 +119,58 @@ class DiskStore:
             self._take_lock()
             (self.directory / (INTERIM_NAME + TEMP_SUFFIX)).unlink(missing_ok=True)
             files = list_window_files(self.directory)
+            stat = os.stat(self.directory)
         except OSError as exc:
             self._failed(OP_OPEN, exc)
             return False
+        self._identity = (stat.st_dev, stat.st_ino)
         self._archives = [f for f in files if f.kind == ARCHIVE]
         self._interim_size = sum(f.size for f in files if f.kind != ARCHIVE)
         self._next_seq = max((f.seq for f in self._archives), default=0) + 1
         self._opened = True
         self._ok(OP_OPEN)
         return True
+
+    def _ready(self) -> bool:
+        """Open, and still looking at the directory and files it opened (see the module docstring)."""
+        if self._opened:
+            self._check_vanished()
+        return self._open()
+
+    def _check_vanished(self) -> None:
+        try:
+            stat = os.stat(self.directory)
+            same_directory = (stat.st_dev, stat.st_ino) == self._identity
+        except FileNotFoundError:
+            same_directory = False
+        except OSError:
+            return  # cannot tell (permissions): the write itself will say what is wrong
+        current = self._current
+        current_gone = current is not None and _unlinked(current.fd)
+        gone = [f for f in self._archives if not same_directory or not f.path.exists()
+                or (current_gone and f.path == current.file.path)]
+        interim_gone = self._interim_size > 0 and (not same_directory or not (self.directory / INTERIM_NAME).exists())
+        if same_directory and not gone and not interim_gone:
+            return
+        self._vanished += 1
+        for file in gone:
+            self._lost.keys.extend(self._keys.pop(file.path, []))
+        self._lost.interim = self._lost.interim or interim_gone
+        log.warning("window directory: %s; making it again and writing what memory still holds",
+                    "the directory vanished" if not same_directory else f"{len(gone)} archive file(s) vanished"
+                    if gone else "the interim file vanished", extra={"fields": {
+                        "window_dir": str(self.directory), "files_lost": len(gone)}})
+        self._close_current()
+        if self._lock_fd is not None and not same_directory:
+            os.close(self._lock_fd)  # the lock of a deleted directory protects nothing
+            self._lock_fd = None
+        self._opened = False
+
+    def take_lost(self) -> LostWrites:
+        """The keys of chunks whose files vanished since the last call (see append), for writing again."""
+        with self._lock:
+            lost, self._lost = self._lost, LostWrites()
+            return lost
 
     def _take_lock(self) -> None:
         if self._lock_fd is not None:
@@ -141,11 +202,12 @@ class DiskStore:
 
     # ------------------------------------------------------------------ archive
 
-    def append(self, payload: bytes, first_ms: int, last_ms: int) -> bool:
-        """Appends one sealed block to the current archive file (a new one when it would outgrow file_bytes)."""
+    def append(self, payload: bytes, first_ms: int, last_ms: int, key: Hashable = None) -> bool:
+        """Appends one sealed block to the current archive file (a new one when it would outgrow file_bytes).
+        `key` names the block to the caller: it comes back from take_lost() if the file vanishes."""
         frame = encode_chunk(payload, first_ms, last_ms)
         with self._lock:
-            if not self._open():
+            if not self._ready():
                 return False
             current = self._current
             if current is not None and current.size + len(frame) > self.file_bytes and current.size > HEADER_SIZE:
@@ -165,6 +227,8 @@ class DiskStore:
                 return False
             current.size += len(frame)
             self._archives[-1] = WindowFile(current.file.path, ARCHIVE, current.file.seq, current.size)
+            if key is not None:
+                self._keys.setdefault(current.file.path, []).append(key)
             self._chunks_written += 1
             self._bytes_written += len(frame)
             self._ok(OP_ARCHIVE)
@@ -209,6 +273,7 @@ class DiskStore:
         keep = 1 if self._current is not None else 0
         while total + incoming > self.dir_bytes and len(self._archives) > keep:
             oldest = self._archives.pop(0)
+            self._keys.pop(oldest.path, None)
             try:
                 oldest.path.unlink(missing_ok=True)
             except OSError as exc:
@@ -225,7 +290,7 @@ class DiskStore:
             encode_chunk(payload, first_ms, last_ms) for payload, first_ms, last_ms in chunks)
         temp = self.directory / (INTERIM_NAME + TEMP_SUFFIX)
         with self._lock:
-            if not self._open():
+            if not self._ready():
                 return False
             try:
                 self._make_room(len(data) - self._interim_size)
@@ -244,6 +309,7 @@ class DiskStore:
                 return False
             self._interim_size = len(data)
             self._bytes_written += len(data)
+            self._lost.interim = False  # the whole interim file is written again
             self._ok(OP_INTERIM)
             return True
 
@@ -252,7 +318,7 @@ class DiskStore:
         is left if it can be cut off); the caller then starts the file anew with write_interim()."""
         frame = encode_chunk(payload, first_ms, last_ms)
         with self._lock:
-            if not self._open():
+            if not self._ready() or self._lost.interim:
                 return False
             try:
                 self._make_room(len(frame))
@@ -282,7 +348,8 @@ class DiskStore:
         with self._lock:
             files = len(self._archives) + (1 if self._interim_size else 0)
             return StoreStats(files, self._interim_size + sum(f.size for f in self._archives), self._chunks_written,
-                              self._bytes_written, self._removed, dict(self._errors), self._last_error)
+                              self._bytes_written, self._removed, dict(self._errors), self._last_error,
+                              self._vanished)
 
     def _failed(self, op: str, exc: OSError) -> None:
         self._errors[op] = self._errors.get(op, 0) + 1
@@ -304,6 +371,14 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
+
+
+def _unlinked(fd: int) -> bool:
+    """True when the open file has no name left (removed while we hold it open)."""
+    try:
+        return os.fstat(fd).st_nlink == 0
+    except OSError:
+        return True
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -9,6 +9,11 @@ that the source's block was sealed since, so it never holds much more than the o
 most the last interim_scrapes - 1 scrapes of a source. Series names and labels are encoded once per open
 block and reused while its series stay the same.
 
+A sealed block that could not be written (a full disk) or whose archive file vanished (an `rm -rf` of the
+directory, see DiskStore) stays pending while the recorder still holds it in memory, and is written again at
+the next seal or interim flush; a vanished interim file is started anew at once. Blocks evicted from memory
+before they could be written are counted as lost.
+
 recover() runs before the first scrape: archive files newest first until the memory budget is covered, their
 sealed blocks given back to the recorder oldest first (FlightRecorder.restore, no re-encoding), then the
 interim file's scrapes ingested again. A scrape or block the recorder already holds (the interim file still
@@ -61,6 +66,9 @@ class DurableWindow:
         self._lock = threading.Lock()
         self._open: dict[str, _Open] = {}
         self._renew = True  # the next flush starts the interim file anew (first flush, or after a failure)
+        self._pending: dict[tuple[str, int, int], None] = {}  # sealed blocks not on disk, oldest first
+        self.rewritten_blocks = 0  # written again after a failed write or a vanished file
+        self.lost_blocks = 0  # evicted from memory before they could be written again
         # Nothing of the interim file is kept in memory: starting it anew copies the open blocks again.
 
     def attach(self, resumed_sources: Iterable[str] = ()) -> None:
@@ -70,9 +78,14 @@ class DurableWindow:
             for source in resumed_sources:
                 self._flush(source)
 
+    @property
+    def pending_blocks(self) -> int:
+        return len(self._pending)
+
     def close(self) -> None:
         """On a clean stop: writes every source's latest scrapes to the interim file and stops listening."""
         with self._lock:
+            self._catch_up()
             for source in list(self._open):
                 self._flush(source)
             self.recorder.listener = None
@@ -81,14 +94,37 @@ class DurableWindow:
     # ------------------------------------------------------------------ WindowListener
 
     def sealed(self, source: str, first_ms: int, last_ms: int, payload: bytes) -> None:
-        self.store.append(payload, first_ms, last_ms)
+        key = (source, first_ms, last_ms)
+        with self._lock:
+            self._catch_up()
+            if self._pending or not self.store.append(payload, first_ms, last_ms, key):
+                self._pending[key] = None  # behind others still pending: archive order stays oldest first
+                self._catch_up()
 
     def scraped(self, source: str, rows: int) -> None:
         with self._lock:
             state = self._open.setdefault(source, _Open())
             state.since_flush += 1
             if state.since_flush >= self.interim_scrapes:
+                self._catch_up()
                 self._flush(source)
+
+    def _catch_up(self) -> None:
+        """Writes again what a vanished file or a failed write lost, while memory still holds it."""
+        lost = self.store.take_lost()
+        self._pending.update(dict.fromkeys(lost.keys))
+        if lost.interim:
+            self._renew = True
+        if not self._pending:
+            return
+        held = self.recorder.sealed_payloads(self._pending)
+        self.lost_blocks += len(self._pending) - len(held)
+        self._pending = {key: None for key, _ in held}
+        for key, payload in held:
+            if not self.store.append(payload, key[1], key[2], key):
+                return
+            del self._pending[key]
+            self.rewritten_blocks += 1
 
     def _flush(self, source: str) -> None:
         state = self._open.setdefault(source, _Open())
@@ -98,11 +134,11 @@ class DurableWindow:
             return
         if not self._renew and state.mark is not None and state.mark[0] == rows.generation:
             state.mark = (rows.generation, rows.end_row)
-            self._renew = not self.store.append_interim(self._encode(state, rows), rows.timestamps_ms[0],
-                                                        rows.timestamps_ms[-1])
-            return
+            if self.store.append_interim(self._encode(state, rows), rows.timestamps_ms[0], rows.timestamps_ms[-1]):
+                return
         # Start the file anew: this source's block was sealed since (its old scrapes must go), or this is the
-        # first flush since the start, or the last write failed. Every source's whole open block goes in.
+        # first flush since the start, or a write failed (this one too: its scrapes must not wait for the next
+        # flush). Every source's whole open block goes in.
         chunks = []
         for name, other in self._open.items():
             whole = rows if name == source and rows.first_row == 0 else self.recorder.open_rows(name)
