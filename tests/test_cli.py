@@ -189,7 +189,7 @@ def test_profile_needs_a_token_and_reports_each_node(tmp_path, daemons, sims):
     deleted = fodc_env({"FODC_TOKEN": "s3cret"}, "--proxy", proxy.url, "jobs", "cancel", job_id)
     assert deleted.returncode == 0 and deleted.stdout.strip() == f"job {job_id}: deleted"
     gone = fodc("--proxy", proxy.url, "jobs", "show", job_id)
-    assert gone.returncode == 1 and "404" in gone.stderr
+    assert gone.returncode == 2 and "no diagnostics job" in gone.stderr
     assert fodc("--proxy", proxy.url, "jobs", "show").returncode == 2
     assert fodc("--proxy", proxy.url, "jobs", "list", job_id).returncode == 2
 

@@ -114,11 +114,11 @@ def test_restart_with_changed_flag_adds_a_snapshot_and_shows_as_drift(daemons, n
     assert status == 200
     history = body["nodes"][0]["snapshots"]
     assert [s["flags"]["max-memory"] for s in history if s["flags"]][-2:] == ["4G", "8G"]
-    listed = subprocess.run([str(BIN / "fodc"), "--proxy", proxy.url, "config", "history", "--node", "hot-a"],
+    listed = subprocess.run([str(BIN / "fodc"), "--proxy", proxy.url, "--wide", "config", "history", "--node", "hot-a"],
                             capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0, listed.stderr
     last = listed.stdout.splitlines()[-1].split()
-    assert last[2] == "node-restart" and last[-1] == "flag.max-memory"  # only what changed, not every flag
+    assert "node-restart" in last and last[-1] == "flag.max-memory", listed.stdout  # only what changed
 
     status, drift = http_json(f"{proxy.url}/cluster/config/drift?role=datanode-hot")
     assert status == 200, drift

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 
 from fodc import config
 from fodc.config import HostPort
+from fodc.incident import TRIGGERS
 from fodc.incident.rules import RuleError, ThresholdRule, parse_rule
 from fodc.tls import ClientTls, TlsFileError, read_pem
 
 DEFAULT_CONFIG = "/etc/fodc/agent.conf"
 DEFAULT_WINDOW_DIR = "/var/lib/fodc/agent/window"
-TRIGGERS = ("node-down", "node-restart", "memory-pressure", "ktm-read-latency", "node-crash", "node-oom")
 
 
 def _rule(text: str) -> ThresholdRule:

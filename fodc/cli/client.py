@@ -80,9 +80,12 @@ class ProxyClient:
             return urllib.request.urlopen(request, timeout=self.timeout, context=self.context)
         except urllib.error.HTTPError as exc:
             try:
-                detail = json.load(exc).get("message", "")
+                answer = json.load(exc)
+                detail = answer.get("message", "")
             except (ValueError, AttributeError):
-                detail = ""
+                answer, detail = {}, ""
+            if answer.get("error") == "unknown_value":  # a typo in a filter: a usage error, said in one line
+                raise CliError(" ".join(detail.split()), EXIT_USAGE) from None
             hint = " (set FODC_TOKEN or --token-file)" if exc.code == 401 and not self.token else ""
             raise CliError(f"proxy answered {exc.code} for {method} {path}: {detail}{hint}", EXIT_API_ERROR) from None
         except TimeoutError:

@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from fodc.cli.client import EXIT_OK, EXIT_USAGE, CliError, ProxyClient
-from fodc.cli.output import print_json, table
+from fodc.cli.output import ago, print_json, table, when
 from fodc.nodeconf.drift import node_changes
 
 
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace, client: ProxyClient) -> int:
     for node in body["nodes"]:
         snap = node["snapshot"]
         rows.append([node["node_id"], node["role"], (snap.get("process") or {}).get("pid", "-"),
-                     snap["captured_at"], snap["hash"][7:19], len(snap.get("flags") or {}),
+                     ago(snap["captured_at"]), snap["hash"][7:19], len(snap.get("flags") or {}),
                      len(snap.get("env") or {}), ", ".join(sorted(snap.get("errors") or {})) or "-"])
     print(table(rows, ["node", "role", "pid", "captured", "hash", "flags", "env", "unreadable"]))
     if args.node and len(body["nodes"]) == 1:
@@ -82,7 +82,7 @@ def _history(args: argparse.Namespace, client: ProxyClient) -> int:
         snapshots = node["snapshots"]
         rows = []
         for i, snap in enumerate(snapshots):
-            rows.append([snap["captured_at"], snap.get("confirmed_at", "-"), snap.get("reason", "-"),
+            rows.append([when(snap["captured_at"]), ago(snap.get("confirmed_at")), snap.get("reason", "-"),
                          (snap.get("process") or {}).get("pid", "-"), snap["hash"][7:19],
                          _changed_since_running(snapshots[:i], snap)])
         print(f"{node['node_id']} ({node['role']}): {len(snapshots)} snapshots, oldest first")

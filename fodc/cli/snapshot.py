@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from fodc import __version__
-from fodc.cli.client import EXIT_OK, EXIT_PARTIAL, CliError, ProxyClient
+from fodc.cli.client import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, CliError, ProxyClient
 from fodc.cli.output import print_json
 from fodc.diag.store import safe_name
 from fodc.times import FORMS, rfc3339, time_arg
@@ -90,7 +90,7 @@ def _save(client: ProxyClient, root: Path, name: str, path: str, params: dict[st
     try:
         size = client.download(path, str(dest), params)
     except CliError as exc:
-        if first:  # not even /health: nothing else will answer either
+        if first or exc.code == EXIT_USAGE:  # not even /health, or a typo in --role: nothing to save
             raise
         errors[name] = str(exc)
         dest.unlink(missing_ok=True)

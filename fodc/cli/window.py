@@ -8,13 +8,15 @@ import json
 import sys
 import time
 
-from fodc.cli.client import EXIT_OK, EXIT_USAGE, CliError, ProxyClient
+from fodc.cli.client import EXIT_API_ERROR, EXIT_OK, EXIT_USAGE, CliError, ProxyClient
 from fodc.cli.output import when
 from fodc.times import FORMS, time_arg
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    window = sub.add_parser("window", help="series points from the agents' windows (CSV or JSON lines)")
+    window = sub.add_parser("window", help="series points from the agents' windows (CSV or JSON lines)",
+                            epilog="Exit status 1 when a node asked for (by --node, --role or all) gave no "
+                            "points: unconnected, or did not answer in time (named on stderr).")
     window.add_argument("--node", help="only this node id")
     window.add_argument("--role", help="only this role")
     window.add_argument("--name", help="metric family names, comma-separated (or ~regex)")
@@ -49,6 +51,8 @@ def run(args: argparse.Namespace, client: ProxyClient) -> int:
             for ms, value in series["points"]:
                 out.writerow([series["node_id"], series["node_role"], series["name"], labels,
                               when(ms, precise=True), value])
-    for missing in body.get("missing_agents", []):
-        print(f"fodc: {missing.get('node_id', '?')} did not answer: {missing.get('reason', '')}", file=sys.stderr)
-    return EXIT_OK
+    missing = body.get("missing_agents", [])
+    for entry in missing:
+        print(f"fodc: no points from {entry.get('node_id', '?')} ({entry.get('status', '?')}): "
+              f"{entry.get('reason', '')}", file=sys.stderr)
+    return EXIT_API_ERROR if missing else EXIT_OK

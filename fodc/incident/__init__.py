@@ -1,1 +1,4 @@
 """First-occurrence incidents: triggers that notice trouble, and bundles that freeze the evidence."""
+
+# The built-in triggers an agent knows; threshold rules add `rule:<name>` (fodc.incident.rules).
+TRIGGERS = ("node-down", "node-restart", "memory-pressure", "ktm-read-latency", "node-crash", "node-oom")

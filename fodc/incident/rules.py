@@ -20,6 +20,7 @@ _RULE = re.compile(
     r"^\s*(?P<name>[A-Za-z0-9_.-]+)\s*:\s*(?P<metric>[a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?:\{(?P<labels>[^}]*)\})?\s*"
     r"(?P<op>>=|<=|==|!=|>|<)\s*(?P<value>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*"
     r"(?:for\s+(?P<for>\S+))?\s*$")
+RULE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _MATCHER = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=|!=)\s*"((?:[^"\\]|\\.)*)"\s*(?:,|$)')
 
 

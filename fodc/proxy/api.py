@@ -11,11 +11,12 @@ from werkzeug.exceptions import HTTPException
 
 from fodc import expfmt
 from fodc.config import ROLES
-from fodc.proxy import access
+from fodc.proxy import access, filters
 from fodc.proxy.config_api import config_blueprint
 from fodc.proxy.diagnostics_api import diagnostics_blueprint
 from fodc.proxy.downsample import AGGREGATIONS, step_millis
 from fodc.proxy.exposition import PageBuilder
+from fodc.proxy.filters import check_node, check_role
 from fodc.proxy.httpargs import BadRequest, query_args
 from fodc.proxy.incidents_api import incidents_blueprint
 from fodc.proxy.registry import ONLINE, UNCONNECTED, AgentRecord
@@ -67,6 +68,7 @@ def create_app(runtime: ProxyRuntime) -> Flask:
         app.logger.exception("unhandled error in %s", request.path)
         return jsonify(error="internal_error", message=f"{type(exc).__name__}: {exc}"), 500
 
+    filters.install(app)
     access.install(app, runtime.authorizer, runtime.audit, lambda: int(time.time() * 1000))
     app.register_blueprint(config_blueprint(runtime))
     app.register_blueprint(diagnostics_blueprint(runtime))
@@ -81,6 +83,8 @@ def create_app(runtime: ProxyRuntime) -> Flask:
     @app.get("/cluster")
     def cluster() -> Response:
         args = query_args({"role": None, "node_id": None, "status": (ONLINE, UNCONNECTED)})
+        check_role(args.get("role"))
+        check_node(runtime.registry, args.get("node_id"))
         records = runtime.registry.list(role=args.get("role"), node_id=args.get("node_id"),
                                         status=args.get("status"))
         by_role: dict[str, dict[str, int]] = {role: {ONLINE: 0, UNCONNECTED: 0} for role in ROLES}
@@ -99,6 +103,8 @@ def create_app(runtime: ProxyRuntime) -> Flask:
     @app.get("/metrics")
     def metrics() -> Response:
         args = query_args({"node_id": None, "role": None})
+        check_role(args.get("role"))
+        check_node(runtime.registry, args.get("node_id"))
         targets = runtime.fanout.targets(node_id=args.get("node_id"), role=args.get("role"))
         collection = runtime.fanout.collect("metrics", targets, latest_only=True)
         builder = PageBuilder()
@@ -111,6 +117,8 @@ def create_app(runtime: ProxyRuntime) -> Flask:
     def metrics_windows() -> Response:
         args = query_args({"node_id": None, "role": None, "start": None, "end": None, "name": None,
                            "name_regex": None, "step": None, "agg": AGGREGATIONS})
+        check_role(args.get("role"))
+        check_node(runtime.registry, args.get("node_id"))
         try:
             step_ms = step_millis(args["step"]) if "step" in args else 0
         except ValueError as exc:
@@ -137,7 +145,8 @@ def create_app(runtime: ProxyRuntime) -> Flask:
         targets = runtime.fanout.targets(node_id=args.get("node_id"), role=args.get("role"))
         collection = runtime.fanout.collect("metrics-windows", targets, latest_only=False, start_ms=start_ms,
                                             end_ms=end_ms, names=names, name_regex=name_regex)
-        pieces = stream_windows(collection, step_ms, args.get("agg", "last"))
+        unconnected = runtime.registry.list(role=args.get("role"), node_id=args.get("node_id"), status=UNCONNECTED)
+        pieces = stream_windows(collection, step_ms, args.get("agg", "last"), unconnected)
         return Response(stream_with_context(pieces), content_type="application/json")
 
     return app

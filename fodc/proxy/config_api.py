@@ -11,9 +11,9 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from fodc.config import ROLES
 from fodc.nodeconf.drift import last_change_pair, node_changes, role_drift
 from fodc.proxy.access import audit_detail, control
+from fodc.proxy.filters import check_node, check_role
 from fodc.proxy.httpargs import BadRequest, json_body, query_args
 from fodc.proxy.registry import ONLINE, AgentRecord
 from fodc.proxy.runtime import ProxyRuntime
@@ -47,6 +47,8 @@ def config_blueprint(runtime: ProxyRuntime) -> Blueprint:
     @bp.get("/cluster/config")
     def latest() -> Response:
         args = query_args({"node_id": None, "role": None})
+        check_role(args.get("role"))
+        check_node(runtime.registry, args.get("node_id"))
         answered, missing = ask(online(args.get("node_id"), args.get("role")), "config.snapshot", {})
         return jsonify(nodes=[{**_node(r), "snapshot": snap} for r, snap in answered], missing=missing)
 
@@ -58,6 +60,7 @@ def config_blueprint(runtime: ProxyRuntime) -> Blueprint:
         limit = args.get("limit", "")
         if limit and (not limit.isdigit() or int(limit) == 0):
             raise BadRequest(f"invalid limit {limit!r} (a positive integer)")
+        check_node(runtime.registry, args["node_id"])
         targets = online(args["node_id"])
         if not targets:
             raise NotFound(f"no online agent for node {args['node_id']!r}")
@@ -78,8 +81,10 @@ def config_blueprint(runtime: ProxyRuntime) -> Blueprint:
         target = body.get(target_field, "") if target_field else None
         if target_field and not target:
             raise BadRequest(f"scope {scope!r} needs {target_field}")
-        if scope == "role" and target not in ROLES:
-            raise BadRequest(f"unknown role {target!r} (choose from {', '.join(ROLES)})")
+        if scope == "role":
+            check_role(target)
+        if scope == "node":
+            check_node(runtime.registry, target)
         targets = online(target if scope == "node" else None, target if scope == "role" else None)
         if scope == "node" and not targets:
             raise NotFound(f"no online agent for node {target!r}")
@@ -92,6 +97,8 @@ def config_blueprint(runtime: ProxyRuntime) -> Blueprint:
     @bp.get("/cluster/config/drift")
     def drift() -> Response:
         args = query_args({"role": None, "node_id": None})
+        check_role(args.get("role"))
+        check_node(runtime.registry, args.get("node_id"))
         answered, missing = ask(online(args.get("node_id"), args.get("role")), "config.history", {})
         by_role: dict[str, dict[str, dict]] = {}
         nodes: dict[str, dict[str, Any]] = {}

@@ -11,9 +11,9 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, send_file
 
-from fodc.config import ROLES
 from fodc.diag.pprof import PROFILES
 from fodc.proxy.access import audit_detail, control
+from fodc.proxy.filters import UnknownValue, check_node, check_role
 from fodc.proxy.httpargs import BadRequest, json_body, query_args
 from fodc.proxy.jobs import Job, Task
 from fodc.proxy.profile_summary import NotAProfile, not_a_profile, summarise_file, summary_args
@@ -62,12 +62,13 @@ def _target(body: dict[str, Any], runtime: ProxyRuntime) -> tuple[dict[str, Any]
     if not isinstance(target, dict) or len(target) != 1 or not {"node_ids", "role"} & set(target):
         raise BadRequest('target must be "all", {"node_ids": [...]} or {"role": "..."}')
     if "role" in target:
-        if target["role"] not in ROLES:
-            raise BadRequest(f"unknown role {target['role']!r} (choose from {', '.join(ROLES)})")
+        check_role(target["role"], "target.role")
         return {"role": target["role"]}, runtime.registry.list(role=target["role"], status=ONLINE), []
     node_ids = target["node_ids"]
     if not isinstance(node_ids, list) or not node_ids or not all(isinstance(n, str) and n for n in node_ids):
         raise BadRequest("target.node_ids must be a non-empty list of node ids")
+    for node_id in dict.fromkeys(node_ids):  # a node never registered is a typo: no job, no empty bundle
+        check_node(runtime.registry, node_id, parameter="target.node_ids")
     records, unknown = [], []
     for node_id in dict.fromkeys(node_ids):
         found = runtime.registry.list(node_id=node_id, status=ONLINE)
@@ -103,7 +104,9 @@ def diagnostics_blueprint(runtime: ProxyRuntime) -> Blueprint:
     def job_or_404(job_id: str) -> Job:
         job = jobs.get(job_id)
         if job is None:
-            raise JobNotFound(f"no diagnostics job {job_id!r} (finished jobs are evicted oldest first)")
+            recent = [j.job_id for j in jobs.list(20)]
+            raise UnknownValue("job_id", job_id, recent, 404, f"no diagnostics job {job_id!r} (finished jobs "
+                               f"are evicted oldest first; recent: {', '.join(recent) or 'none'})")
         return job
 
     @bp.errorhandler(JobNotFound)
@@ -149,6 +152,7 @@ def diagnostics_blueprint(runtime: ProxyRuntime) -> Blueprint:
     def automatic_artifact(node_id: str, file_name: str) -> Response:
         query_args({})
         records = runtime.registry.list(node_id=node_id, status=ONLINE)
+        check_node(runtime.registry, node_id)
         if not records:
             raise JobNotFound(f"no online agent for node {node_id!r}")
         result = runtime.commands.run_all(records[:1], "diagnostics.fetch", {"file": file_name},

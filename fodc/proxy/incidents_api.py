@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, send_file
 
+from fodc.proxy.filters import check_node, check_role, check_trigger
 from fodc.proxy.httpargs import BadRequest, query_args
 from fodc.proxy.profile_summary import NotAProfile, bundle_member, not_a_profile, summarise, summary_args
 from fodc.proxy.registry import ONLINE
@@ -72,13 +73,20 @@ def incidents_blueprint(runtime: ProxyRuntime) -> Blueprint:
             until = parse_time_ms(args["until"], "until") if "until" in args else None
         except BadTime as exc:
             raise BadRequest(str(exc)) from None
+        check_role(args.get("role"))
+        check_trigger(args.get("trigger"))
+        check_node(runtime.registry, args.get("node_id"), archived_nodes())
         incidents, missing = collect(args.get("node_id"), args.get("role"))
         incidents = [i for i in incidents
                      if (not args.get("trigger") or i["trigger"] == args["trigger"])
                      and (since is None or i["at_ms"] >= since) and (until is None or i["at_ms"] <= until)]
         return jsonify(incidents=incidents, missing=missing)
 
+    def archived_nodes() -> set[str]:
+        return {entry["node_id"] for entry in runtime.incident_archive.entries()}
+
     def find(node_id: str, incident_id: str) -> dict[str, Any]:
+        check_node(runtime.registry, node_id, archived_nodes())
         incidents, missing = collect(node_id=node_id)
         found = next((i for i in incidents if i["id"] == incident_id), None)
         if found is None:

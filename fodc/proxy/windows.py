@@ -2,7 +2,8 @@
 
 A window holds many points per series, which Prometheus text cannot carry, so this is JSON:
 {"series": [{"name", "family", "type", "help", "unit", "labels", "node_id", "node_role", "points": [[ms, v]...]}],
- "missing_agents": [{"node_id", "node_role", "reason"}], "agents_answered": n}
+ "missing_agents": [{"node_id", "node_role", "status", "reason"}], "agents_answered": n}
+Registered agents that are unconnected are named in missing_agents too (status "unconnected").
 Non-finite values are the strings "NaN", "+Inf" and "-Inf" (JSON has no such numbers). The document is
 written as agents' chunks arrive, so a large window never sits whole in the proxy's memory.
 """
@@ -11,12 +12,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from fodc.proxy.downsample import downsample, is_cumulative
 from fodc.proxy.enrich import enrich, node_labels
 from fodc.proxy.fanout import Collection
 from fodc.proxy.registry import AgentRecord
+from fodc.times import rfc3339
 from fodc.v1 import fodc_pb2 as pb
 
 
@@ -65,9 +67,11 @@ class _Series:
         }, separators=(",", ":"))
 
 
-def stream_windows(collection: Collection, step_ms: int = 0, agg: str = "last") -> Iterator[str]:
+def stream_windows(collection: Collection, step_ms: int = 0, agg: str = "last",
+                   unconnected: Sequence[AgentRecord] = ()) -> Iterator[str]:
     """Yields the JSON document piece by piece; pieces of one split series are joined back together.
-    With `step_ms`, each series is downsampled to one point per step (fodc.proxy.downsample)."""
+    With `step_ms`, each series is downsampled to one point per step (fodc.proxy.downsample).
+    `unconnected` agents were not asked (no stream to ask on) but are named in `missing_agents` all the same."""
     yield '{"series":['
     first = True
     current: _Series | None = None
@@ -83,6 +87,8 @@ def stream_windows(collection: Collection, step_ms: int = 0, agg: str = "last") 
                 current = _Series(record, family, series)
     if current is not None:
         yield ("" if first else ",") + current.to_json(step_ms, agg)
-    missing = [{"node_id": m.record.registration.node_id, "node_role": m.record.key.role, "reason": m.reason}
-               for m in collection.missing]
+    missing = [{"node_id": m.record.registration.node_id, "node_role": m.record.key.role, "status": m.record.status,
+                "reason": m.reason} for m in collection.missing]
+    missing += [{"node_id": r.registration.node_id, "node_role": r.key.role, "status": r.status,
+                 "reason": f"agent unconnected since {rfc3339(r.unconnected_since_ms)}"} for r in unconnected]
     yield '],"missing_agents":' + json.dumps(missing) + f',"agents_answered":{len(collection.answered)}}}'
