@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from fodc.sim.launcher import SimNodeProcess, free_port, start_sim_node
 
 ROLES = ("liaison", "datanode-hot", "datanode-warm", "datanode-cold")
 BIN = Path(sys.executable).parent
+GO_PPROF = shutil.which("prometheus")  # Debian's prometheus: a real Go program serving /debug/pprof
 
 
 def _port(preferred: int) -> int:
@@ -48,6 +50,17 @@ def _wait_http(url: str, timeout: float) -> None:
         except OSError:
             time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer within {timeout:g}s")
+
+
+def _go_pprof_config(workdir: Path, role: str, metrics_url: str, port: int) -> Path:
+    """A Prometheus config that scrapes the simulated node (and itself) twice a second: real Go work, so a
+    CPU profile of it has samples."""
+    target = metrics_url.split("//", 1)[1].split("/", 1)[0]
+    path = workdir / f"go-pprof-{role}.yml"
+    path.write_text("global:\n  scrape_interval: 500ms\n  scrape_timeout: 400ms\nscrape_configs:\n"
+                    f"  - job_name: node\n    static_configs: [{{targets: ['{target}']}}]\n"
+                    f"  - job_name: self\n    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n")
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                         "--incident-archive-dir", str(workdir / "incident-archive")])
         _wait_http(f"http://127.0.0.1:{http_port}/health", 30)
         agent_urls = {}
+        go_urls: dict[str, str] = {}
         for index, role in enumerate(ROLES):
             pid_file = workdir / f"node-{role}.pid"
             node = start_sim_node(role, free_port(), series=args.series, comm="banyand", extra_args=[
@@ -90,6 +104,15 @@ def main(argv: list[str] | None = None) -> int:
                 f"--measure-root-path={workdir}/data-{role}", f"--config={workdir}/node-{role}.yaml"])
             (workdir / f"node-{role}.yaml").write_text(f"role: {role}\nmax-memory: 4G\nauth_password: demo\n")
             nodes.append(node)
+            pprof_url = node.url  # the simulated node answers /debug/pprof/cmdline only
+            if GO_PPROF:  # a real Go process beside the node, so profiles of "the node" are genuine
+                go_port = free_port()
+                go_config = _go_pprof_config(workdir, role, node.metrics_url, go_port)
+                spawn(f"go-pprof-{role}", [GO_PPROF, f"--config.file={go_config}",
+                                           f"--storage.tsdb.path={workdir / f'go-pprof-{role}-tsdb'}",
+                                           f"--web.listen-address=127.0.0.1:{go_port}"])
+                pprof_url = f"http://127.0.0.1:{go_port}"
+                go_urls[role] = pprof_url
             agent_port = _port(17902 + index)
             node_id = f"demo-{role}"
             spawn(f"agent-{role}", [
@@ -98,12 +121,14 @@ def main(argv: list[str] | None = None) -> int:
                 "--node-gossip-address", f"127.0.0.1:{17932 + 100 * index}", "--node-labels", f"zone=z{index % 2}",
                 "--node-metrics-url", node.metrics_url, "--http-listen-addr", f"127.0.0.1:{agent_port}",
                 "--scrape-interval", args.scrape_interval, "--scrape-timeout", timeout, "--log-format", "text",
-                "--node-pid-file", str(pid_file), "--node-pprof-url", node.url,
+                "--node-pid-file", str(pid_file), "--node-pprof-url", pprof_url,
                 "--diagnostics-dir", str(workdir / f"diagnostics-{role}"), "--incident-dir",
                 str(workdir / f"incidents-{role}"), "--window-dir", str(workdir / f"window-{role}"),
                 "--config-history-file", str(workdir / f"config-history-{role}.json")])
             agent_urls[role] = f"http://127.0.0.1:{agent_port}"
         base = f"http://127.0.0.1:{http_port}"
+        for url in go_urls.values():
+            _wait_http(f"{url}/-/ready", 60)
         deadline = time.monotonic() + 30
         while True:
             with urllib.request.urlopen(f"{base}/cluster", timeout=2) as response:
@@ -113,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"the demo cluster did not come up; see the logs in {workdir}", file=sys.stderr)
                 return 1
             time.sleep(0.3)
+        indent = "\n" + " " * 44
+        pprof_note = (f"each node's pprof is a real Go{indent}process beside it (Debian's prometheus scraping it)"
+                      if go_urls else f"no `prometheus` binary here,{indent}so profiles fail (404)")
         print(f"""
 FODC demo cluster is running (logs in {workdir}).
 
@@ -121,12 +149,13 @@ FODC demo cluster is running (logs in {workdir}).
                 {base}/metrics-windows?start={int(time.time()) - 600}   the flight-recorder window (JSON)
                 {base}/cluster/config       each node's argv, environment, config files (secrets redacted)
                 {base}/cluster/config/drift what differs between nodes of a role, and what changed
-                {base}/diagnostics          profiling jobs (operator token below; the simulated
-                                            nodes have no Go pprof, so their profiles fail with 404)
+                {base}/diagnostics          profiling jobs (operator token below); {pprof_note}
                 {base}/incidents            first-occurrence incidents (try: a node fault below, mode=down)
                 {base}/health
   CLI           {BIN / "fodc"} --proxy {base} cluster | config drift | incidents | snapshot
                 (fodc incidents --node N --download ID, then fodc triage <bundle>: what moved at the trigger)
+  Profiles      FODC_TOKEN=<operator token> fodc --proxy {base} profile cpu --role datanode-hot --seconds 5
+                -o cpu.tar.gz; then tar xzf cpu.tar.gz and fodc pprof top <job>/demo-datanode-hot.pb.gz
   Operator token {token}   (audit log: {workdir / "audit.log"})
                 curl -X POST -H "Authorization: Bearer {token}" -H "Content-Type: application/json" \\
                      -d '{{"scope": "all"}}' {base}/cluster/config/capture
