@@ -52,9 +52,10 @@ def listener(tmp_path):
     lst.close()
 
 
-def _watchdog_stops_after_stall(listener: NotifyListener, stall_pid: int, log: Callable[[], str]) -> None:
+def _watchdog_stops_after_stall(listener: NotifyListener, stall_pid: int, log: Callable[[], str],
+                                stall_signal: int = signal.SIGUSR2) -> None:
     wait_for(lambda: listener.count("WATCHDOG=1") >= 3, what="periodic WATCHDOG pings")
-    os.kill(stall_pid, signal.SIGUSR2)  # test hook: wedge the main loop
+    os.kill(stall_pid, stall_signal)  # test hook: wedge the main loop
     wait_for(lambda: "withholding the systemd watchdog ping" in log(), timeout=20, what="stall detected")
     before = listener.count("WATCHDOG=1")
     time.sleep(2.5)  # more than two watchdog periods (WATCHDOG_USEC=1s -> a ping every 0.5 s)
@@ -84,7 +85,7 @@ def test_agent_withholds_watchdog_when_its_main_loop_stalls(tmp_path, daemons, l
     daemons.append(proxy)
     agent = start_agent(tmp_path, proxy.grpc_addr, "liaison", "stall", env=listener.env())
     daemons.append(agent)
-    _watchdog_stops_after_stall(listener, agent.pid, agent.log)
+    _watchdog_stops_after_stall(listener, agent.pid, agent.log, signal.SIGUSR1)  # the agent's SIGUSR2 captures
 
 
 def test_proxy_worker_announces_ready_only_when_serving_and_pings_watchdog(tmp_path, daemons, listener):

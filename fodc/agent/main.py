@@ -27,6 +27,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(1)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: runtime.request_stop())
+    runtime.install_capture_signal()
     if os.environ.get("FODC_TEST_HOOKS") == "1":
         runtime.install_stall_hook()
         if os.environ.get("FODC_TEST_CLOCK_OFFSET_FILE"):

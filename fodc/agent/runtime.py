@@ -27,6 +27,7 @@ from fodc.agent.crashes import CrashProbe, NodeOutput, OutputSources
 from fodc.agent.diagnostics import Diagnostics
 from fodc.agent.http import AgentHTTPServer
 from fodc.agent.incidents import IncidentOptions, IncidentRecorder, IncidentWatch
+from fodc.agent.manual import ManualCapture
 from fodc.agent.memwatch import MemoryPressureWatch
 from fodc.agent.scrape import Scraper
 from fodc.agent.session import Connected, ProxySession
@@ -46,7 +47,8 @@ from fodc.window import FlightRecorder
 
 log = logging.getLogger(__name__)
 
-STALL_SIGNAL = signal.SIGUSR2
+STALL_SIGNAL = signal.SIGUSR1  # test hook only
+CAPTURE_SIGNAL = signal.SIGUSR2  # a manual incident now
 
 
 def _address(host_port) -> Address:  # noqa: ANN001 (HostPort)
@@ -139,6 +141,10 @@ class AgentRuntime:
             self.incidents.explain = self.crash_probe.find
         if "memory-pressure" in triggers:
             self.memory_watch.on_pressure = lambda detail: self.incidents.trigger("memory-pressure", detail)
+        self.manual = ManualCapture(self.incidents, trigger_file=settings.trigger_file,
+                                    interval_s=min(1.0, settings.incident_check_interval),
+                                    node_up=lambda: bool(self._scrape_state()[0]),
+                                    on_progress=self.watchdog.register("manual-capture", 60.0).tick)
         # Workers beyond the profiles that may run or wait, so a config request never waits behind them.
         self.command_stream = CommandStream({
             "config.snapshot": self.config.action_snapshot,
@@ -148,6 +154,7 @@ class AgentRuntime:
             "diagnostics.fetch": self.memory_watch.action_fetch,
             "incidents.list": self.incidents.action_list,
             "incidents.fetch": self.incidents.action_fetch,
+            "incidents.capture": self.manual.action_capture,
         }, send_timeout_s=settings.send_timeout, workers=settings.diagnostics_queue + 4)
         self.session = ProxySession(
             settings.proxy_addr, self.registration, self.heartbeat_info,
@@ -276,6 +283,7 @@ class AgentRuntime:
                     self.crash_probe.remember(digest)
             self.crash_probe.baseline()
         self.incident_watch.start()
+        self.manual.start()
         self.session.start()
         self.watchdog.start()
 
@@ -300,8 +308,12 @@ class AgentRuntime:
                 return time.time()
         self.clock.wall = shifted
 
+    def install_capture_signal(self) -> None:
+        """SIGUSR2 freezes a manual incident (the handler only raises a flag)."""
+        signal.signal(CAPTURE_SIGNAL, lambda *_: self.manual.signalled())
+
     def install_stall_hook(self) -> None:
-        """Test-only: SIGUSR2 wedges the main loop so tests can prove the watchdog stops pinging."""
+        """Test-only: SIGUSR1 wedges the main loop so tests can prove the watchdog stops pinging."""
         signal.signal(STALL_SIGNAL, lambda *_: self._stalled.set())
 
     def run_main_loop(self) -> None:
@@ -326,6 +338,7 @@ class AgentRuntime:
         self.config.stop()
         self.memory_watch.stop()
         self.incident_watch.stop()
+        self.manual.stop()
         self.scraper.stop()
         self.telemetry.stop()
         self.http.stop()

@@ -35,7 +35,7 @@ class JobConflict(Exception):
     pass
 
 
-def _principal_name() -> str:
+def principal_name() -> str:
     principal = getattr(g, "principal", None)
     return principal.name if principal is not None else "anonymous"
 
@@ -55,7 +55,7 @@ def _automatic_captures(runtime: ProxyRuntime) -> tuple[list[dict[str, Any]], li
     return captures, missing
 
 
-def _target(body: dict[str, Any], runtime: ProxyRuntime) -> tuple[dict[str, Any], list, list[str]]:
+def resolve_target(body: dict[str, Any], runtime: ProxyRuntime) -> tuple[dict[str, Any], list, list[str]]:
     target = body.get("target", "all")
     if target == "all":
         return {"all": True}, runtime.registry.list(status=ONLINE), []
@@ -127,10 +127,10 @@ def diagnostics_blueprint(runtime: ProxyRuntime) -> Blueprint:
         if action not in ACTIONS:
             raise BadRequest(f"action must be one of {', '.join(ACTIONS)}")
         params, duration = _params(action, body.get("params"))
-        target, records, unknown = _target(body, runtime)
+        target, records, unknown = resolve_target(body, runtime)
         agent_action, suffix, _ = ACTIONS[action]
         job = jobs.submit(action=action, agent_action=agent_action, params=params, target=target,
-                          requested_by=_principal_name(), suffix=suffix, records=records, unknown_nodes=unknown,
+                          requested_by=principal_name(), suffix=suffix, records=records, unknown_nodes=unknown,
                           timeout_s=duration + runtime.settings.diagnostics_slack)
         audit_detail(job_id=job.job_id, nodes=sorted(job.tasks))
         return jsonify({**job.to_json(), "url": f"/diagnostics/{job.job_id}"}), 202

@@ -13,12 +13,16 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, send_file
 
+from fodc.proxy.access import audit_detail, control
+from fodc.proxy.diagnostics_api import principal_name, resolve_target
 from fodc.proxy.filters import check_node, check_role, check_trigger
-from fodc.proxy.httpargs import BadRequest, query_args
+from fodc.proxy.httpargs import BadRequest, json_body, query_args
 from fodc.proxy.profile_summary import NotAProfile, bundle_member, not_a_profile, summarise, summary_args
 from fodc.proxy.registry import ONLINE
 from fodc.proxy.runtime import ProxyRuntime
 from fodc.times import BadTime, parse_time_ms
+
+MAX_REASON_CHARS = 300
 
 
 class IncidentNotFound(Exception):
@@ -139,5 +143,32 @@ def incidents_blueprint(runtime: ProxyRuntime) -> Blueprint:
         if data is None:
             raise IncidentNotFound(f"incident {incident_id} has no {file_name}")
         return jsonify(summarise(data, sample_type, top))
+
+    @bp.post("/incidents/capture")
+    @control
+    def capture() -> tuple[Response, int]:
+        """A manual incident on the target nodes now (operator): each agent freezes its bundle at once."""
+        body = json_body({"target": (str, dict), "reason": str})
+        reason = body.get("reason", "")
+        if len(reason) > MAX_REASON_CHARS:
+            raise BadRequest(f"reason is {len(reason)} characters; at most {MAX_REASON_CHARS}")
+        if body.get("target", "all") == "all":
+            raise BadRequest('target must name nodes: {"node_ids": [...]} or {"role": "..."}')
+        target, records, unknown = resolve_target(body, runtime)
+        answered, missing = runtime.commands.gather_json(
+            records, "incidents.capture", {"reason": reason, "by": principal_name()}, timeout)
+        captured = []
+        for record, incident in answered:
+            incident.update(node_id=record.registration.node_id, role=record.registration.role)
+            incident["url"] = f"/incidents/{incident['node_id']}/{incident['id']}"
+            captured.append(incident)
+        audit_detail(nodes=sorted(r.registration.node_id for r in records), unknown_nodes=unknown,
+                     incidents=[f"{i['node_id']}/{i['id']}" for i in captured])
+        status = 202 if captured else 409 if records else 404
+        message = "" if captured else "no online node matched the target" if not records else "no node captured: " + \
+            "; ".join(f"{m['node_id']}: {m['reason']}" for m in missing)
+        return jsonify(target=target, incidents=captured, missing=missing, unknown_nodes=unknown,
+                       **({"error": "conflict" if records else "not_found", "message": message} if message else {})
+                       ), status
 
     return bp
