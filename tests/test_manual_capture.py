@@ -54,7 +54,7 @@ def test_an_operator_capture_is_a_manual_incident_named_in_the_audit_log(tmp_pat
         again = fodc(proxy, "capture", "--node", "hot-m", token="operate-me")  # the first is still collecting
         assert again.returncode == 1 and "still collecting" in again.stderr
         ghost = fodc(proxy, "capture", "--node", "ghost", token="operate-me")
-        assert ghost.returncode == 1 and "no online node" in ghost.stderr
+        assert ghost.returncode == 2 and "no node named 'ghost'" in ghost.stderr
         assert fodc(proxy, "capture", token="operate-me").returncode == 2  # a target is required
 
         listed = incidents(proxy, "?trigger=manual")

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from flask import Flask, Response, jsonify
 
 from fodc.config import ROLES
-from fodc.incident import TRIGGERS
+from fodc.incident import PULLED, TRIGGERS
 from fodc.incident.rules import RULE_NAME
 from fodc.proxy.registry import AgentRegistry
 
@@ -53,8 +53,8 @@ def check_node(registry: AgentRegistry, node_id: str | None, also_known: Iterabl
 
 def check_trigger(trigger: str | None) -> None:
     """Built-in triggers by name; `rule:<name>` for any well-formed rule name (rules live in agent configs)."""
-    if trigger is None or trigger in TRIGGERS:
+    if trigger is None or trigger in TRIGGERS or trigger in PULLED:
         return
     if trigger.startswith("rule:") and RULE_NAME.fullmatch(trigger[5:]):
         return
-    raise UnknownValue("trigger", trigger, [*TRIGGERS, "rule:<name>"])
+    raise UnknownValue("trigger", trigger, [*TRIGGERS, *PULLED, "rule:<name>"])
