@@ -9,7 +9,7 @@ import traceback
 from collections.abc import Sequence
 
 from fodc import __version__
-from fodc.cli import capture, cluster, config, dump, incidents, jobs, pprof, profile, snapshot, triage, window
+from fodc.cli import capture, cluster, config, crashes, dump, incidents, jobs, pprof, profile, snapshot, triage, window
 from fodc.cli.client import EXIT_API_ERROR, EXIT_OK, CliError, ProxyClient, proxy_url, read_token
 from fodc.cli.output import configure as configure_output
 from fodc.config import positive_duration
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--epoch-ms", action="store_true", help="times as unix milliseconds")
     parser.add_argument("--debug", action="store_true", help="on an unexpected error, print the traceback")
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in (cluster, config, window, profile, pprof, jobs, incidents, capture, triage, snapshot, dump):
+    for command in (cluster, config, window, profile, pprof, jobs, incidents, crashes, capture, triage, snapshot, dump):
         command.add_parser(sub)
     return parser
 

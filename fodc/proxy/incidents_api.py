@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, send_file
 
+from fodc.incident.crashgroups import crash_rows, group
 from fodc.proxy.access import audit_detail, control
 from fodc.proxy.diagnostics_api import principal_name, resolve_target
 from fodc.proxy.filters import check_node, check_role, check_trigger
@@ -85,6 +86,20 @@ def incidents_blueprint(runtime: ProxyRuntime) -> Blueprint:
                      if (not args.get("trigger") or i["trigger"] == args["trigger"])
                      and (since is None or i["at_ms"] >= since) and (until is None or i["at_ms"] <= until)]
         return jsonify(incidents=incidents, missing=missing)
+
+    @bp.get("/crashes")
+    def crashes() -> Response:
+        """Every node's crashes (node-crash incidents, and any other with a crash report), grouped by signature."""
+        args = query_args({"node_id": None, "role": None, "since": None})
+        try:
+            since = parse_time_ms(args["since"], "since") if "since" in args else None
+        except BadTime as exc:
+            raise BadRequest(str(exc)) from None
+        check_role(args.get("role"))
+        check_node(runtime.registry, args.get("node_id"), archived_nodes())
+        incidents, missing = collect(args.get("node_id"), args.get("role"))
+        rows = crash_rows(i for i in incidents if since is None or i["at_ms"] >= since)
+        return jsonify(groups=group(rows), crashes=rows, missing=missing)
 
     def archived_nodes() -> set[str]:
         return {entry["node_id"] for entry in runtime.incident_archive.entries()}
