@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from fodc import __version__, expfmt
 from fodc.agent.answer import chunk_replies, select_series
 from fodc.agent.configwatch import ConfigWatcher, capture_options, effective_agent_config, version_from_series
+from fodc.agent.crashdir import CrashDirWatch
 from fodc.agent.crashes import CrashProbe, NodeOutput, OutputSources
 from fodc.agent.diagnostics import Diagnostics
 from fodc.agent.http import AgentHTTPServer
@@ -139,6 +140,13 @@ class AgentRuntime:
             settings.node_crash_max_bytes)))
         if "node-crash" in triggers and self.crash_probe.output.configured:
             self.incidents.explain = self.crash_probe.find
+        self.crash_dir = None
+        if "node-crash" in triggers and settings.node_crash_dir:
+            self.crash_dir = CrashDirWatch(
+                self.incidents, settings.node_crash_dir, state_dir=Path(settings.incident_dir),
+                max_bytes=settings.node_crash_max_bytes, interval_s=settings.incident_check_interval,
+                cooldown_s=settings.incident_cooldown,
+                on_progress=self.watchdog.register("crash-dir", max(60.0, settings.incident_check_interval * 3)).tick)
         if "memory-pressure" in triggers:
             self.memory_watch.on_pressure = lambda detail: self.incidents.trigger("memory-pressure", detail)
         self.manual = ManualCapture(self.incidents, trigger_file=settings.trigger_file,
@@ -284,6 +292,8 @@ class AgentRuntime:
             self.crash_probe.baseline()
         self.incident_watch.start()
         self.manual.start()
+        if self.crash_dir is not None:
+            self.crash_dir.start()
         self.session.start()
         self.watchdog.start()
 
@@ -339,6 +349,8 @@ class AgentRuntime:
         self.memory_watch.stop()
         self.incident_watch.stop()
         self.manual.stop()
+        if self.crash_dir is not None:
+            self.crash_dir.stop()
         self.scraper.stop()
         self.telemetry.stop()
         self.http.stop()
