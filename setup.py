@@ -21,7 +21,9 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.11",
     packages=find_packages(include=["fodc", "fodc.*"]),
-    package_data={"fodc.v1": ["*.pyi"], "fodc.pprof": ["*.pyi"]},
+    package_data={"fodc.v1": ["*.pyi"], "fodc.pprof": ["*.pyi"],
+                  # the web console: page templates and every script, stylesheet and licence it loads
+                  "fodc.proxy.console": ["templates/*.html", "static/*/*", "static/*/*/*"]},
     install_requires=_requirements(),
     entry_points={
         "console_scripts": [

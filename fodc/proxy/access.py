@@ -29,6 +29,13 @@ def control(view: View) -> View:
     return view
 
 
+def public(view: View) -> View:
+    """Marks a view that never needs a token: the console's page shells and static files, which carry no
+    data (the pages' scripts fetch the data through the API with the tab's token)."""
+    view.fodc_public = True  # type: ignore[attr-defined]
+    return view
+
+
 def audit_detail(**fields: object) -> None:
     """Lets a control view add what it resolved (job id, target nodes) to its audit line."""
     g.audit_detail = {**getattr(g, "audit_detail", {}), **fields}
@@ -50,7 +57,8 @@ def install(app: Flask, authorizer: Authorizer, audit: AuditLog, clock_ms: Calla
 
     @app.before_request
     def check_access() -> tuple[Response, int] | None:
-        if request.path in OPEN_PATHS:
+        if request.path in OPEN_PATHS or getattr(app.view_functions.get(request.endpoint or ""), "fodc_public",
+                                                 False):
             return None
         needed = "operator" if is_control() else "viewer"
         try:

@@ -13,6 +13,7 @@ from fodc import expfmt
 from fodc.config import ROLES
 from fodc.proxy import access, filters
 from fodc.proxy.config_api import config_blueprint
+from fodc.proxy.console.views import console_blueprint
 from fodc.proxy.diagnostics_api import diagnostics_blueprint
 from fodc.proxy.downsample import AGGREGATIONS, step_millis
 from fodc.proxy.exposition import PageBuilder
@@ -73,6 +74,7 @@ def create_app(runtime: ProxyRuntime) -> Flask:
     app.register_blueprint(config_blueprint(runtime))
     app.register_blueprint(diagnostics_blueprint(runtime))
     app.register_blueprint(incidents_blueprint(runtime))
+    app.register_blueprint(console_blueprint(runtime.settings.auth))
 
     @app.get("/health")
     def health() -> Response:
