@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, send_file
 
+from fodc.incident import view as incident_view
 from fodc.incident.crashgroups import crash_rows, group
 from fodc.proxy.access import audit_detail, control
 from fodc.proxy.diagnostics_api import principal_name, resolve_target
@@ -185,5 +186,24 @@ def incidents_blueprint(runtime: ProxyRuntime) -> Blueprint:
         return jsonify(target=target, incidents=captured, missing=missing, unknown_nodes=unknown,
                        **({"error": "conflict" if records else "not_found", "message": message} if message else {})
                        ), status
+
+    @bp.get("/incidents/<node_id>/<incident_id>/view")
+    def view(node_id: str, incident_id: str) -> tuple[Response, int] | Response:
+        """What the console's incident page shows, read from the bundle (fodc.incident.view)."""
+        args = query_args({"top": None})
+        top = args.get("top", "10")
+        if not top.isdigit() or not 1 <= int(top) <= incident_view.MAX_TOP:
+            raise BadRequest(f"invalid top {top!r} (1 to {incident_view.MAX_TOP})")
+        source = bundle_source(node_id, incident_id)
+        if not isinstance(source, Path | bytes):
+            return source
+        try:
+            files = incident_view.read_files(source.read_bytes() if isinstance(source, Path) else source)
+        except incident_view.BadBundle as exc:
+            raise IncidentNotFound(f"the bundle of {incident_id} on {node_id} cannot be read: {exc}") from None
+        records = runtime.registry.list(node_id=node_id, status=ONLINE)
+        answered, _ = runtime.commands.gather_json(records[:1], "config.history", {}, timeout) if records else ([], [])
+        history = answered[0][1] if answered else None
+        return jsonify(incident=find(node_id, incident_id), **incident_view.build(files, int(top), history))
 
     return bp

@@ -153,15 +153,33 @@ const FODC = (() => {
 
   function fmtTime(ms) { return ms ? new Date(ms).toISOString().replace(".000Z", "Z") : "–"; }
 
-  /* A signed change: "+3.1×", "-72 %", "new", "gone". */
+  /* A signed change between two values: "+3.1×", "-72 %", "from 0". */
   function fmtChange(before, after) {
-    if (before === 0 && after === 0) return "0";
-    if (before === 0) return "new";
-    if (after === 0) return "gone";
+    if (before === after) return "0 %";
+    if (before === 0) return "from 0";
     const ratio = after / before;
-    if (ratio >= 2 || ratio <= -1) return `+${ratio.toFixed(ratio >= 10 ? 0 : 1)}×`;
+    if (ratio >= 2) return `+${ratio.toFixed(ratio >= 10 ? 0 : 1)}×`;
     const pct = Math.round((ratio - 1) * 100);
     return `${pct >= 0 ? "+" : ""}${pct} %`;
+  }
+
+  /* A unified diff as a <pre>, each line coloured by its first character. */
+  function unifiedDiff(text) {
+    const pre = el("pre", { class: "diff" });
+    for (const line of String(text).split("\n")) {
+      const cls = line.startsWith("@@") ? "hunk" : line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : "";
+      pre.append(el("span", { class: cls }, line), "\n");
+    }
+    return pre;
+  }
+
+  /* Axis numbers: 1.2k, 3.4M, 16G. */
+  function fmtSI(value) {
+    const abs = Math.abs(value);
+    for (const [limit, suffix] of [[1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]]) {
+      if (abs >= limit) return `${+(value / limit).toFixed(2)}${suffix}`;
+    }
+    return abs !== 0 && abs < 1e-3 ? value.toExponential(1) : String(+value.toFixed(3));
   }
 
   function markNav() {
@@ -176,5 +194,5 @@ const FODC = (() => {
   function nodeLink(nodeId) { return el("a", { href: `/console/node?node_id=${encodeURIComponent(nodeId)}` }, nodeId); }
 
   return { api, ApiError, askToken, whoami, operatorLink, showError, showBanner, hideBanner, el, param,
-           fmtNumber, fmtBytes, fmtAge, fmtTime, fmtChange, nodeLink, token };
+           fmtNumber, fmtSI, fmtBytes, fmtAge, fmtTime, fmtChange, nodeLink, token, unifiedDiff };
 })();

@@ -131,7 +131,7 @@ FODC.draw = (() => {
       scales: { x: { time: true } },
       series: [{}].concat(lines.map((line, i) => ({ label: line.label, stroke: PALETTE[i % PALETTE.length],
                                                      width: 1.5, spanGaps: false, points: { show: false } }))),
-      axes: [{}, { size: 60, values: (u, vals) => vals.map((v) => FODC.fmtNumber(v)) }],
+      axes: [{}, { size: 60, values: (u, vals) => vals.map((v) => FODC.fmtSI(v)) }],
       plugins: [markerPlugin(markers)],
     };
     const chart = new uPlot(opts, data, box);
