@@ -25,7 +25,10 @@ def missing_browser() -> str:
     return ""
 
 
-def start_chromium(profile_dir: Path, width: int = 1400, height: int = 1000, extra: tuple[str, ...] = ()) -> Any:
+def start_chromium(profile_dir: Path, width: int = 1400, height: int = 1000, extra: tuple[str, ...] = (),
+                   env: dict[str, str] | None = None) -> Any:
+    """Chromium with a fresh profile in `profile_dir`; `env` adds to the browser's environment (e.g. a HOME
+    whose NSS database trusts a test CA)."""
     from selenium import webdriver
 
     os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager look for drivers online
@@ -36,8 +39,9 @@ def start_chromium(profile_dir: Path, width: int = 1400, height: int = 1000, ext
                 f"--user-data-dir={profile_dir}", f"--window-size={width},{height}", *extra):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    service = webdriver.ChromeService(executable_path=CHROMEDRIVER, log_output=str(profile_dir / "driver.log"))
     profile_dir.mkdir(parents=True, exist_ok=True)
+    service = webdriver.ChromeService(executable_path=CHROMEDRIVER, log_output=str(profile_dir / "driver.log"),
+                                      env={**os.environ, **(env or {})})
     driver = webdriver.Chrome(options=options, service=service)
     driver.set_page_load_timeout(60)
     driver.set_script_timeout(60)

@@ -81,6 +81,18 @@ def test_both_packages_build_from_the_checkout(built_debs: dict[str, Path]) -> N
         assert fields["Architecture"] == "amd64"
 
 
+def test_proxy_package_ships_the_console_with_its_vendored_libraries_and_licences(
+        built_debs: dict[str, Path]) -> None:
+    listing = subprocess.run(["dpkg-deb", "-c", str(built_debs["fodc-proxy"])], capture_output=True, text=True,
+                             check=True).stdout
+    console = REPO / "fodc/proxy/console"
+    wanted = [p.relative_to(REPO).as_posix() for p in console.rglob("*") if p.is_file() and p.suffix != ".py"
+              and "__pycache__" not in p.parts]
+    assert any(w.endswith("vendor/uplot/LICENSE") for w in wanted)
+    missing = [w for w in wanted if f"site-packages/{w}" not in listing]
+    assert missing == []
+
+
 def test_agent_recommends_bpfcc_and_kernel_headers(built_debs: dict[str, Path]) -> None:
     recommends = {item.strip() for item in _deb_fields(built_debs["fodc-agent"])["Recommends"].split(",")}
     assert {"python3-bpfcc", "linux-headers-amd64"} <= recommends
@@ -145,6 +157,13 @@ def test_agent_registers_with_the_proxy_and_is_online(deployment: Deployment) ->
 def test_proxy_metrics_endpoint_answers_200(deployment: Deployment) -> None:
     status, _ = _http_get(deployment.proxy_http_port, "/metrics")
     assert status == 200
+
+
+def test_installed_proxy_serves_the_console(deployment: Deployment) -> None:
+    status, page = _http_get(deployment.proxy_http_port, "/")
+    assert status == 200 and b"/console/static/vendor/uplot/uPlot.iife.min.js" in page
+    status, script = _http_get(deployment.proxy_http_port, "/console/static/vendor/uplot/uPlot.iife.min.js")
+    assert status == 200 and len(script) > 10_000
 
 
 def test_daemons_run_as_the_fodc_system_user(deployment: Deployment) -> None:

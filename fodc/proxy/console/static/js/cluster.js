@@ -13,7 +13,7 @@
     const said = [];
     const [up, total] = (rt.scrape_targets_up || "").split("/");
     if (up === "0" && total && total !== "0") said.push("node not answering");
-    if (Number(rt.incidents_total || 0) > 0) said.push(`incidents ${rt.incidents_total}`);
+    if (rt.incidents_total) said.push(`incidents ${rt.incidents_total}`);  // e.g. "node-down=1,rule:x=2"
     if (rt.window_disk_last_error) said.push("window disk failing");
     if (Number(rt.clock_behind_s || 0) > 0) said.push(`host clock ${rt.clock_behind_s}s behind`);
     if (node.status !== "online") said.push(`unconnected since ${fmtAge(node.unconnected_since)}`);

@@ -1,0 +1,327 @@
+"""The web console in a real browser (headless Chromium through selenium) against a real proxy with
+`--auth all`, agents, simulated nodes and Debian's Prometheus as a real Go pprof target.
+
+Each test reads what the page drew and compares it with what the API answers for the same question.
+Screenshots of every page go to the test's directory (and to $FODC_CONSOLE_SCREENSHOTS when set)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import subprocess
+import threading
+import urllib.parse
+from pathlib import Path
+
+import pytest
+from browser import console_errors, missing_browser, start_chromium
+from certs import Authority
+from procs import free_port, http_get, http_json, keep_busy, start_agent, start_prometheus, start_proxy, wait_for
+
+from fodc.sim.launcher import start_sim_node
+
+pytestmark = pytest.mark.skipif(bool(missing_browser()), reason=missing_browser() or "browser ready")
+
+VIEWER = secrets.token_hex(16)
+OPERATOR = secrets.token_hex(16)
+AGENT_ARGS = ["--scrape-interval", "0.5s", "--scrape-timeout", "0.5s", "--incident-check-interval", "0.3s",
+              "--incident-before", "30s", "--incident-after", "1s", "--config-check-interval", "0.3s"]
+RULE = 'cpu-user: banyandb_system_cpu_state{kind="user"} > 1 for 3s'
+
+
+def write_tokens(path: Path) -> Path:
+    lines = [f"{name} {role} sha256:{hashlib.sha256(token.encode()).hexdigest()}"
+             for name, role, token in (("vera", "viewer", VIEWER), ("otto", "operator", OPERATOR))]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def api(proxy, path: str, token: str = VIEWER, method: str = "GET", body=None):
+    return http_json(f"{proxy.url}{path}", method=method, body=body, headers={"Authorization": f"Bearer {token}"},
+                     timeout=30)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A proxy (--auth all), a hot node whose pprof is a real Prometheus, a liaison, and an incident."""
+    tmp = tmp_path_factory.mktemp("console")
+    daemons, nodes = [], []
+    stop_busy = threading.Event()
+    try:
+        prometheus, prom_url = start_prometheus(tmp, "global: {scrape_interval: 1s}\nscrape_configs: []\n")
+        daemons.append(prometheus)
+        threading.Thread(target=keep_busy, args=(prom_url, stop_busy), daemon=True).start()
+        proxy = start_proxy(tmp, "--auth", "all", "--auth-tokens-file", str(write_tokens(tmp / "tokens")),
+                            "--command-timeout", "10s", "--incident-copy-interval", "0.5s")
+        daemons.append(proxy)
+        for node_id, role, extra in (("hot-1", "datanode-hot", ["--node-pprof-url", prom_url,
+                                                                "--incident-rule", RULE]),
+                                     ("liaison-1", "liaison", ["--node-pprof-url", ""])):
+            node = start_sim_node(role, free_port(), series=300, seed=len(nodes))
+            nodes.append(node)
+            daemons.append(start_agent(tmp, proxy.grpc_addr, role, node_id, "--node-metrics-url", node.metrics_url,
+                                       *AGENT_ARGS, *extra))
+        wait_for(lambda: len(api(proxy, "/cluster?status=online")[1]["nodes"]) == 2, 30, what="two agents online")
+
+        def incident():
+            found = [i for i in api(proxy, "/incidents?node_id=hot-1")[1]["incidents"] if i["state"] == "complete"]
+            return found[0] if found else None
+        yield {"proxy": proxy, "incident": wait_for(incident, 60, interval=0.5, what="a complete incident"),
+               "tmp": tmp}
+    finally:
+        stop_busy.set()
+        for daemon in reversed(daemons):
+            daemon.stop()
+        for node in nodes:
+            node.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    driver = start_chromium(tmp_path_factory.mktemp("chromium"))
+    yield driver
+    driver.quit()
+
+
+def shot(driver, tmp_path: Path, name: str) -> None:
+    driver.save_screenshot(str(tmp_path / f"{name}.png"))
+    if os.environ.get("FODC_CONSOLE_SCREENSHOTS"):
+        driver.save_screenshot(str(Path(os.environ["FODC_CONSOLE_SCREENSHOTS"]) / f"{name}.png"))
+
+
+def open_page(driver, proxy, path: str, token: str | None = VIEWER, ready: str = "rendered"):
+    """Opens a console page as a tab holding `token` (answering the page's token prompt), waits until drawn."""
+    driver.get(f"{proxy.url}{path}")
+    if token is not None:
+        driver.execute_script("sessionStorage.setItem('fodc-console-token', arguments[0])", token)
+        driver.get(f"{proxy.url}{path}")
+    if ready:
+        wait_for(lambda: driver.execute_script(f"return document.body.dataset.{ready}"), 30,
+                 what=f"{path} {ready}")
+
+
+def js(driver, script: str, *args):
+    return driver.execute_script(script, *args)
+
+
+def test_the_page_asks_for_a_token_once_and_keeps_it_for_the_tab(cluster, browser, tmp_path):
+    proxy = cluster["proxy"]
+    browser.get(f"{proxy.url}/")
+    js(browser, "sessionStorage.clear()")
+    browser.get(f"{proxy.url}/")
+    dialog = wait_for(lambda: browser.find_element("id", "token-dialog").is_displayed() and
+                      browser.find_element("id", "token-dialog"), what="the token prompt")
+    assert "needs a token" in dialog.text
+    shot(browser, tmp_path, "token-prompt")
+    browser.find_element("id", "token-input").send_keys(VIEWER)
+    browser.find_element("id", "token-submit").click()
+    wait_for(lambda: js(browser, "return document.body.dataset.rendered"), 30, what="cluster drawn")
+    browser.get(f"{proxy.url}/console/incidents")  # another page of the same tab: no prompt
+    wait_for(lambda: js(browser, "return document.body.dataset.rendered"), 30, what="incidents drawn")
+    assert not browser.find_element("id", "token-dialog").is_displayed()
+    assert "vera (viewer)" in browser.find_element("id", "who").text
+
+
+def test_a_wrong_token_is_asked_for_again(cluster, browser):
+    proxy = cluster["proxy"]
+    open_page(browser, proxy, "/", token="not-a-token", ready="")
+    wait_for(lambda: browser.find_element("id", "token-dialog").is_displayed(), what="the prompt again")
+    assert "refused" in browser.find_element("id", "token-reason").text
+    browser.find_element("id", "token-input").send_keys(VIEWER)
+    browser.find_element("id", "token-submit").click()
+    wait_for(lambda: js(browser, "return document.body.dataset.rendered"), 30, what="cluster drawn")
+
+
+def test_cluster_page_shows_each_node_by_role_with_sparklines_from_the_window(cluster, browser, tmp_path):
+    proxy = cluster["proxy"]
+    console_errors(browser)
+    wait_for(lambda: api(proxy, "/cluster?node_id=hot-1")[1]["nodes"][0]["runtime"].get("incidents_total"), 30,
+             what="the incident count in hot-1's heartbeat")
+    open_page(browser, proxy, "/")
+    wait_for(lambda: js(browser, "return document.querySelectorAll('svg.spark[data-points]').length") >= 4, 30,
+             what="sparklines with points")
+    nodes = {n["node_id"]: n for n in api(proxy, "/cluster")[1]["nodes"]}
+    rows = js(browser, """return [...document.querySelectorAll('tr[data-node]')].map(r => ({
+        node: r.dataset.node, role: r.closest('table').dataset.role, cells: [...r.cells].map(c => c.textContent)}))""")
+    assert {r["node"]: r["role"] for r in rows} == {n: v["role"] for n, v in nodes.items()}
+    for row in rows:
+        assert row["cells"][1] == "online"
+        assert row["cells"][4].startswith(nodes[row["node"]]["capabilities"]["ktm_mode"])
+    hot = next(r for r in rows if r["node"] == "hot-1")
+    assert "incidents" in hot["cells"][3]  # the rule incident is noted
+    assert console_errors(browser) == []
+    shot(browser, tmp_path, "cluster")
+
+
+def _rates(points):
+    out = []
+    for (t0, v0), (t1, v1) in zip(points, points[1:], strict=False):
+        out.append([t1, (v1 - v0 if v1 >= v0 else v1) / ((t1 - t0) / 1000)])
+    return out
+
+
+def test_node_page_plots_hold_the_points_the_api_returned(cluster, browser, tmp_path):
+    proxy = cluster["proxy"]
+    families = "banyandb_system_cpu_state,banyandb_measure_total_written,banyandb_measure_flush_latency"
+    console_errors(browser)
+    open_page(browser, proxy, f"/console/node?node_id=hot-1&families={families}&range=15m", ready="drawn")
+    plots = js(browser, "return FODC.plots.map(p => ({title: p.title, kind: p.kind, source: p.source, "
+                        "lines: p.lines.map(l => ({label: l.label, points: l.points}))}))")
+    assert len(plots) == 3
+    status, body = api(proxy, plots[0]["source"])  # the very question the page asked, step included
+    assert status == 200 and "step=" in plots[0]["source"]
+    by_label = {}
+    for series in body["series"]:
+        own = ",".join(f'{k}="{v}"' for k, v in sorted(series["labels"].items())
+                       if k not in ("node_id", "node_role") and not k.startswith("node_"))
+        by_label[(series["name"], f"{{{own}}}" if own else series["name"])] = series["points"]
+    gauge = next(p for p in plots if p["title"].startswith("banyandb_system_cpu_state"))
+    assert len(gauge["lines"]) == 8
+    for line in gauge["lines"]:
+        assert line["points"] == by_label[("banyandb_system_cpu_state", line["label"])]
+    counter = next(p for p in plots if p["title"].startswith("banyandb_measure_total_written"))
+    assert counter["kind"] == "rate /s"
+    for line in counter["lines"]:
+        expected = _rates(by_label[("banyandb_measure_total_written", line["label"])])
+        assert [t for t, _ in line["points"]] == [t for t, _ in expected]
+        assert [v for _, v in line["points"]] == pytest.approx([v for _, v in expected])
+    histogram = next(p for p in plots if p["title"].startswith("banyandb_measure_flush_latency"))
+    assert histogram["kind"] == "p50/p99 from buckets"
+    p50, p99 = histogram["lines"][0], histogram["lines"][1]
+    assert p50["label"].startswith("p50") and p99["label"].startswith("p99")
+    drawn = [(a[1], b[1]) for a, b in zip(p50["points"], p99["points"], strict=True) if a[1] is not None]
+    assert drawn and all(0 < a <= b <= 10 for a, b in drawn)  # within the buckets (.005 … 10 s)
+    assert console_errors(browser) == []
+    shot(browser, tmp_path, "node")
+
+
+def test_incident_page_shows_the_trigger_marker_and_the_ranked_series(cluster, browser, tmp_path):
+    proxy, incident = cluster["proxy"], cluster["incident"]
+    console_errors(browser)
+    path = f"/console/incident?node_id=hot-1&id={urllib.parse.quote(incident['id'])}"
+    open_page(browser, proxy, path)
+    status, view = api(proxy, f"/incidents/hot-1/{urllib.parse.quote(incident['id'])}/view?top=15")
+    assert status == 200 and view["changes"]
+    ranked = js(browser, "return [...document.querySelectorAll('#ranking tr[data-series]')].map(r => r.dataset.series)")
+    assert ranked == [c["series"] for c in view["changes"]]
+    plots = js(browser, "return FODC.plots.map(p => ({source: p.source, markers: p.markers, "
+                        "n: p.lines[0].points.length}))")
+    assert [p["source"] for p in plots] == [c["series"] for c in view["changes"][:len(plots)]]
+    for plot in plots:
+        assert {"ms": incident["at_ms"], "label": f"trigger: {incident['trigger']}"} in plot["markers"]
+    facts = browser.find_element("id", "incident-facts").text
+    assert incident["trigger"] in facts and "download" in facts
+    assert console_errors(browser) == []
+    shot(browser, tmp_path, "incident")
+
+
+def test_configuration_page_shows_drift_per_role(cluster, browser, tmp_path):
+    proxy = cluster["proxy"]
+    console_errors(browser)
+    open_page(browser, proxy, "/console/config")
+    status, drift = api(proxy, "/cluster/config/drift")
+    assert status == 200
+    shown = js(browser, "return [...document.querySelectorAll('[data-role]')].map(e => e.dataset.role)")
+    assert sorted(shown) == sorted(drift["roles"])
+    assert browser.find_element("id", "capture").get_attribute("disabled") is not None  # a viewer
+    assert console_errors(browser) == []
+    shot(browser, tmp_path, "config")
+
+
+def test_unknown_node_and_incident_ids_show_a_clear_message(cluster, browser):
+    proxy = cluster["proxy"]
+    open_page(browser, proxy, "/console/node?node_id=no-such-node", ready="")
+    wait_for(lambda: browser.find_element("id", "error").is_displayed(), what="an error message")
+    assert 'No node named "no-such-node"' in browser.find_element("id", "error").text
+    open_page(browser, proxy, "/console/incident?node_id=hot-1&id=20990101T000000Z-nothing", ready="")
+    wait_for(lambda: browser.find_element("id", "error").is_displayed(), what="an error message")
+    assert 'No incident "20990101T000000Z-nothing"' in browser.find_element("id", "error").text
+
+
+def test_a_viewer_cannot_start_a_profile(cluster, browser):
+    proxy = cluster["proxy"]
+    open_page(browser, proxy, "/console/profiles")
+    wait_for(lambda: js(browser, "return document.getElementById('who').textContent"), what="whoami")
+    assert browser.find_element("id", "p-start").get_attribute("disabled") is not None
+    status = js(browser, """return fetch('/diagnostics', {method: 'POST', headers: {'Content-Type': 'application/json',
+        Authorization: 'Bearer ' + sessionStorage.getItem('fodc-console-token')},
+        body: JSON.stringify({action: 'heap', target: {node_ids: ['hot-1']}})}).then(r => r.status)""")
+    assert status == 403
+
+
+def test_an_operator_profiles_a_node_and_sees_its_go_functions_in_a_flamegraph(cluster, browser, tmp_path):
+    proxy = cluster["proxy"]
+    console_errors(browser)
+    open_page(browser, proxy, "/console/profiles?node_id=hot-1", token=OPERATOR)
+    start = browser.find_element("id", "p-start")
+    wait_for(lambda: start.get_attribute("disabled") is None, what="start enabled for an operator")
+    browser.find_element("id", "p-seconds").clear()
+    browser.find_element("id", "p-seconds").send_keys("2")
+    start.click()
+    wait_for(lambda: "done" in browser.find_element("id", "progress").text, 60, interval=0.5, what="profile done")
+    view = wait_for(lambda: browser.find_elements("css selector", "#jobs button.view"), 30, what="a view button")
+    view[0].click()
+    wait_for(lambda: js(browser, "return document.body.dataset.viewed"), 30, what="profile drawn")
+    names = js(browser, "return [...document.querySelectorAll('#flame .frame')].map(f => f.dataset.name)")
+    top = js(browser, "return [...document.querySelectorAll('#top tr[data-function]')].map(r => r.dataset.function)")
+    go = [n for n in names if n.startswith(("runtime.", "net/http.", "main.", "github.com/prometheus/"))]
+    assert go, names[:20]
+    assert any(f.startswith(("runtime.", "net/http.", "github.com/prometheus/", "syscall.")) for f in top), top
+    assert console_errors(browser) == []
+    shot(browser, tmp_path, "profiles")
+
+
+@pytest.fixture
+def lonely_proxy(tmp_path, daemons):
+    proxy = start_proxy(tmp_path)
+    daemons.append(proxy)
+    return proxy
+
+
+def test_a_stopped_proxy_shows_a_banner(lonely_proxy, browser):
+    open_page(browser, lonely_proxy, "/", token=None)
+    assert not browser.find_element("id", "banner").is_displayed()
+    lonely_proxy.stop()
+    wait_for(lambda: browser.find_element("id", "banner").is_displayed(), 30, what="the banner")
+    assert "not reachable" in browser.find_element("id", "banner").text
+    console_errors(browser)  # the failed fetches are expected here
+
+
+def test_the_console_works_over_https_with_the_test_ca(tmp_path, daemons):
+    ca = Authority(tmp_path, "console")
+    server = ca.issue("localhost", server=True)
+    proxy = start_proxy(tmp_path, "--http-tls-cert", str(server.cert), "--http-tls-key", str(server.key),
+                        wait=False)
+    daemons.append(proxy)
+    home = tmp_path / "home"
+    nssdb = home / ".pki" / "nssdb"
+    nssdb.mkdir(parents=True)
+    subprocess.run(["certutil", "-N", "-d", f"sql:{nssdb}", "--empty-password"], check=True)
+    subprocess.run(["certutil", "-A", "-d", f"sql:{nssdb}", "-n", "fodc-test-ca", "-t", "C,,",
+                    "-i", str(ca.path)], check=True)
+    driver = start_chromium(tmp_path / "chromium", env={"HOME": str(home)})
+    try:
+        url = f"https://localhost:{proxy.ports['http']}/"
+
+        def loaded():
+            driver.get(url)
+            return driver.execute_script("return document.body.dataset.rendered")
+        wait_for(loaded, 30, interval=0.5, what="the cluster page over HTTPS")
+        assert driver.execute_script("return location.protocol") == "https:"
+        assert console_errors(driver) == []
+    finally:
+        driver.quit()
+
+
+def test_every_page_shell_is_served_without_a_token_and_carries_no_data(cluster):
+    proxy = cluster["proxy"]
+    for path in ("/", "/console/node?node_id=hot-1", "/console/incidents", "/console/incident", "/console/config",
+                 "/console/profiles", "/console/static/js/console.js", "/console/static/vendor/uplot/LICENSE"):
+        status, _, body = http_get(f"{proxy.url}{path}")
+        assert status == 200, path
+        assert b"datanode-hot" not in body  # the data comes through the API, with the tab's token
+    status, body = http_json(f"{proxy.url}/whoami")
+    assert status == 401 and body["error"] == "unauthorized"
+    status, _, _ = http_get(f"{proxy.url}/console/static/../../api.py")
+    assert status == 404
