@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from fodc.incident.detect import CounterResets, LatencyRise, NodeDown, quantile_from_buckets
+from fodc.agent.incidents import onset_of
+from fodc.incident.detect import CounterResets, LatencyRise, NodeAnswer, NodeDown, quantile_from_buckets
 from fodc.incident.rules import RuleError, RuleState, evaluate, parse_rule
 
 
@@ -48,6 +49,21 @@ def test_node_down_fires_once_per_outage():
     assert down.observe(False, 60) is None
     assert down.observe(True, 61) is None
     assert down.observe(False, 62) is None and down.observe(False, 67) is not None
+
+
+def test_a_slow_node_is_unresponsive_and_a_refusing_one_down():
+    slow = NodeAnswer(False, "timed out", timed_out=True, failing_since_ms=5)
+    refused = NodeAnswer(False, "refused", timed_out=False, failing_since_ms=5)
+    assert (slow.down(), slow.unresponsive()) == (False, True)
+    assert (refused.down(), refused.unresponsive()) == (True, False)
+    assert NodeAnswer(None).down() is None and NodeAnswer(True).unresponsive() is False
+
+
+def test_the_onset_is_the_first_failed_scrape_or_how_long_a_rule_held():
+    assert onset_of({"failing_for_s": 30, "first_failed_ms": 61_000}, 100_000) == 61_000
+    assert onset_of({"failing_for_s": 30}, 100_000) == 70_000
+    assert onset_of({"held_s": 2.5}, 100_000) == 97_500
+    assert onset_of({"p99_s": 0.2}, 100_000) == 100_000
 
 
 def test_counter_resets_need_most_counters_to_go_back():

@@ -82,6 +82,9 @@ def test_node_down_incident_holds_the_window_before_the_stop_config_and_log_tail
 
     incident = complete(proxy, "node-down", "hot-down")
     assert incident["role"] == "datanode-hot" and incident["detail"]["failing_for_s"] >= 1
+    # The onset is the first failed scrape, before the trigger by at least --incident-node-down-for.
+    assert incident["onset_ms"] == incident["detail"]["first_failed_ms"]
+    assert incident["at_ms"] - incident["onset_ms"] >= 1000
     files = bundle_files(proxy, incident)
     manifest = json.loads(files["manifest.json"])
     assert manifest["trigger"] == "node-down" and manifest["node_id"] == "hot-down"
@@ -99,6 +102,8 @@ def test_node_down_incident_holds_the_window_before_the_stop_config_and_log_tail
     raw.write_bytes(http_get(f"{proxy.url}{incident['bundle_url']}")[2])
     triage = subprocess.run([str(BIN / "fodc"), "triage", str(raw)], capture_output=True, text=True, timeout=60)
     assert triage.returncode == 0 and "the node stopped answering its /metrics" in triage.stdout, triage.stderr
+    assert "onset: " in triage.stdout and "(first failed scrape)" in triage.stdout
+    assert "compared before/after the onset; 0 stopped" not in triage.stdout  # they stopped at the onset
 
     status, one = http_json(f"{proxy.url}{incident['url']}")
     assert status == 200 and one["id"] == incident["id"]
@@ -123,12 +128,29 @@ def test_counter_reset_is_a_restart_incident_and_a_rule_fires_its_own(cluster, d
     wait_for(lambda: len(proxy.cluster(status="online")) == 1, what="agent online")
     rule = complete(proxy, "rule:busy", "hot-r")
     assert rule["detail"]["series"] == "banyandb_system_cpu_state" and rule["detail"]["labels"]["kind"] == "user"
+    assert rule["at_ms"] - rule["onset_ms"] == int(rule["detail"]["held_s"] * 1000)
+    raw = cluster[2] / "rule.tar.gz"
+    raw.write_bytes(http_get(f"{proxy.url}{rule['bundle_url']}")[2])
+    triage = subprocess.run([str(BIN / "fodc"), "triage", str(raw)], capture_output=True, text=True, timeout=60)
+    table = triage.stdout.split("\nSERIES", 1)[1].splitlines()
+    assert table[1].startswith('* banyandb_system_cpu_state{') and 'kind="user"' in table[1], triage.stdout
     wait_for(lambda: _has_points(proxy, "hot-r"), 20, what="points in the window")
     node.signal(signal.SIGHUP)  # the simulated node restarts its counters, as a real restart would
     restart = complete(proxy, "node-restart", "hot-r")
     assert restart["detail"]["signal"] == "counter reset" and restart["detail"]["counters_reset"] >= 1
     assert {i["trigger"] for i in incidents(proxy, "?node_id=hot-r")} >= {"rule:busy", "node-restart"}
     assert incidents(proxy, "?trigger=node-down") == []
+
+
+def test_a_node_too_slow_to_answer_is_unresponsive_not_down(cluster, daemons):
+    proxy = cluster[0]
+    node = watched_node(cluster, daemons, "hot-slow")
+    wait_for(lambda: _has_points(proxy, "hot-slow"), 20, what="points in the window")
+    node.fault("slow", delay=3)  # accepts the scrape, answers after the agent's 0.5 s timeout
+    incident = complete(proxy, "node-unresponsive", "hot-slow")
+    assert "did not answer within 0.5s" in incident["detail"]["last_error"]
+    assert incident["at_ms"] - incident["onset_ms"] >= 1000
+    assert incidents(proxy, "?trigger=node-down&node_id=hot-slow") == []
 
 
 def test_a_new_node_process_is_a_restart_incident(cluster, daemons):

@@ -29,7 +29,7 @@ from fodc.agent.streams import ActionContext, ActionFailed
 from fodc.diag.store import ArtifactStore
 from fodc.incident import ledger
 from fodc.incident.bundle import write_bundle
-from fodc.incident.detect import CounterResets, LatencyRise, NodeDown
+from fodc.incident.detect import CounterResets, LatencyRise, NodeAnswer, NodeDown
 from fodc.incident.rules import RuleState, ThresholdRule, evaluate
 from fodc.periodic import Periodic
 from fodc.times import rfc3339
@@ -58,6 +58,17 @@ def _json_value(value: float) -> float | str:
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
     return value
+
+
+def onset_of(detail: dict[str, Any], at_ms: int) -> int:
+    """When the trouble began, from what the trigger says: the first failed scrape (node-down,
+    node-unresponsive), how long a rule's condition held; else the trigger time itself (a memory or latency
+    trigger fires on its first high sample)."""
+    first = detail.get("first_failed_ms")
+    if isinstance(first, int) and 0 < first <= at_ms:
+        return first
+    held = [detail[k] for k in ("failing_for_s", "held_s") if isinstance(detail.get(k), (int, float))]
+    return at_ms - int(max(held, default=0) * 1000)
 
 
 class IncidentRecorder:
@@ -104,10 +115,12 @@ class IncidentRecorder:
                 return None
             self._last[kind] = now
             at_ms = int(self.clock() * 1000)
+            onset_ms = onset_of(detail, at_ms)
             incident = {"id": f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(at_ms / 1000))}-{kind}",
                         "node_id": self.node_id, "role": self.role, "trigger": kind,
                         **({"summary": summary} if summary else {}), "detail": detail,
-                        "at": rfc3339(at_ms), "at_ms": at_ms, "state": "collecting", "errors": {}}
+                        "at": rfc3339(at_ms), "at_ms": at_ms, "onset": rfc3339(onset_ms), "onset_ms": onset_ms,
+                        "state": "collecting", "errors": {}}
             if any(i["id"] == incident["id"] for i in self._incidents):  # two of a kind within one second
                 incident["id"] += f"-{at_ms % 1000:03d}"
             self._incidents.append(incident)
@@ -263,7 +276,7 @@ class IncidentWatch(Periodic):
 
     def __init__(self, recorder: IncidentRecorder, window: FlightRecorder, *, interval_s: float,
                  node_down_for_s: float, rules: list[ThresholdRule], latency_factor: float,
-                 scrape_state: Callable[[], tuple[bool | None, str]], enabled: frozenset[str],
+                 scrape_state: Callable[[], NodeAnswer], enabled: frozenset[str],
                  on_progress: Callable[[], None] = lambda: None) -> None:
         self.recorder = recorder
         self.window = window
@@ -271,6 +284,7 @@ class IncidentWatch(Periodic):
         self.scrape_state = scrape_state
         self.enabled = enabled
         self.node_down = NodeDown(node_down_for_s)
+        self.node_unresponsive = NodeDown(node_down_for_s)
         self.resets = CounterResets()
         self.latency = LatencyRise(factor=latency_factor)
         super().__init__(interval_s, on_progress)
@@ -279,10 +293,15 @@ class IncidentWatch(Periodic):
         self.check(time.monotonic())
 
     def check(self, now_s: float) -> None:
-        ok, reason = self.scrape_state()
-        if "node-down" in self.enabled and (fired := self.node_down.observe(ok, now_s, reason)):
+        answer = self.scrape_state()
+        down, slow = answer.down(), answer.unresponsive()
+        if "node-down" in self.enabled and (fired := self.node_down.observe(
+                None if down is None else not down, now_s, answer.reason, answer.failing_since_ms)):
             self.recorder.trigger("node-down", fired, node_up=False)
-        if not ok:
+        if "node-unresponsive" in self.enabled and (fired := self.node_unresponsive.observe(
+                None if slow is None else not slow, now_s, answer.reason, answer.failing_since_ms)):
+            self.recorder.trigger("node-unresponsive", fired, node_up=False)
+        if not answer.ok:
             return
         latest = [s for s in self.window.latest() if s.source != "kernel-telemetry" or s.name == KTM_READ_LATENCY]
         if "node-restart" in self.enabled:

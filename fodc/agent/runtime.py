@@ -38,6 +38,7 @@ from fodc.agent.telemetry import TelemetryFeeder
 from fodc.agent.windowclock import WindowClock
 from fodc.agent.windowdisk import WindowDisk
 from fodc.diag.store import ArtifactStore
+from fodc.incident.detect import NodeAnswer
 from fodc.ktm import KernelTelemetry
 from fodc.model import Address, Registration
 from fodc.nodeconf.capture import NodeConfigCapturer
@@ -209,13 +210,17 @@ class AgentRuntime:
             info["incidents_suppressed"] = str(self.incidents.suppressed)
         return info
 
-    def _scrape_state(self) -> tuple[bool | None, str]:
+    def _scrape_state(self) -> NodeAnswer:
         """Whether the node answers: None before the first attempt; up if any metrics endpoint answers."""
         targets = list(self.scraper.targets.values())
         if not any(t.last_attempt_ms for t in targets):
-            return None, ""
+            return NodeAnswer(None)
+        failing = [t for t in targets if not t.answered]
         # "Answered", not "up": a page the window refused (the agent's clock went back) is not a node down.
-        return any(t.answered for t in targets), "; ".join(t.last_error for t in targets if t.last_error)[:300]
+        return NodeAnswer(ok=len(failing) < len(targets),
+                          reason="; ".join(t.last_error for t in targets if t.last_error)[:300],
+                          timed_out=bool(failing) and all(t.timed_out for t in failing),
+                          failing_since_ms=min((t.failing_since_ms for t in failing if t.failing_since_ms), default=0))
 
     def _incident_profile(self, profile: str, seconds: int | None, label: str):  # noqa: ANN202
         return self.diagnostics.take(profile, seconds, label, self._stop, time.monotonic() + (seconds or 0) + 60)

@@ -28,6 +28,10 @@ class ScrapeError(Exception):
     pass
 
 
+class ScrapeTimeout(ScrapeError):
+    """The node accepted the connection but did not answer in time: unresponsive, not down."""
+
+
 @dataclass
 class TargetState:
     url: str
@@ -39,6 +43,8 @@ class TargetState:
     last_samples: int = 0
     last_duration_s: float = 0.0
     consecutive_failures: int = 0
+    failing_since_ms: int = 0  # the first failed scrape of the current run of failures (0 while up)
+    timed_out: bool = False  # the last failure was a node too slow to answer, not one refusing or gone
 
 
 class ScrapeMetrics:
@@ -72,6 +78,8 @@ def fetch(url: str, timeout_s: float, max_bytes: int) -> tuple[str, str]:
         raise ScrapeError(f"HTTP {exc.code} from {url}") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
+        if isinstance(reason, TimeoutError):
+            raise ScrapeTimeout(f"{url} did not answer within {timeout_s:g}s") from None
         raise ScrapeError(f"cannot reach {url}: {reason}") from None
     if len(body) > max_bytes:
         raise ScrapeError(f"page from {url} exceeds {max_bytes} bytes")
@@ -135,6 +143,8 @@ class Scraper:
                 raise ScrapeError(f"no valid samples in page from {url} ({len(result.errors)} bad lines; "
                                   f"first: {result.errors[0]})")
             self.recorder.ingest_families(url, timestamp_ms, result.families)
+        except ScrapeTimeout as exc:
+            self._failed(state, str(exc), "timeout")
         except ScrapeError as exc:
             self._failed(state, str(exc), "unreachable" if "cannot reach" in str(exc) else "invalid")
         except ValueError as exc:  # the recorder refused (a guard: the window clock never goes back)
@@ -144,6 +154,7 @@ class Scraper:
             if not state.up and state.consecutive_failures:
                 log.info("node endpoint is back", extra={"fields": {"target": url}})
             state.up, state.last_error, state.consecutive_failures = True, "", 0
+            state.failing_since_ms, state.timed_out = 0, False
             state.last_success_ms, state.last_samples, state.last_duration_s = timestamp_ms, result.samples, duration
             self.metrics.up.labels(url).set(1)
             self.metrics.samples.labels(url).set(result.samples)
@@ -155,7 +166,10 @@ class Scraper:
             log.warning("scrape failed", extra={"fields": {"target": state.url, "reason": reason}})
         state.up = False
         state.last_error = reason
+        if state.consecutive_failures == 0:
+            state.failing_since_ms = state.last_attempt_ms
         state.consecutive_failures += 1
+        state.timed_out = kind == "timeout"
         self.metrics.up.labels(state.url).set(0)
         self.metrics.failures.labels(state.url, kind).inc()
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import tarfile
 
 from fodc.cli.client import EXIT_OK, EXIT_USAGE, CliError, ProxyClient
-from fodc.cli.output import print_json, table
-from fodc.incident.triage import rank
+from fodc.cli.output import print_json, table, when
+from fodc.incident.rules import RuleError, parse_rule
+from fodc.incident.triage import rank, rule_onset
+from fodc.times import rfc3339
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -22,6 +23,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     triage.add_argument("--buckets", action="store_true", help="rank histogram buckets too (noisy; off by default)")
     triage.add_argument("--log-lines", type=int, default=10, help="last node log lines to show (default 10)")
     triage.set_defaults(func=run)
+
+# What the onset is, per trigger, for the one line that shows it.
+ONSET_MEANS = {"node-down": "first failed scrape", "node-unresponsive": "first scrape that timed out",
+               "rule": "first breach", "memory-pressure": "first high sample", "ktm-read-latency": "first high sample"}
 
 
 def read_bundle(path: str) -> dict[str, bytes]:
@@ -44,13 +49,16 @@ def run(args: argparse.Namespace, _client: ProxyClient | None = None) -> int:
         raise CliError(f"{args.bundle} is not an incident bundle (no manifest.json)", EXIT_USAGE)
     manifest = json.loads(files["manifest.json"])
     window = json.loads(files.get("window.json", b'{"series": []}'))
-    result = rank(window, manifest["at_ms"], include_buckets=args.buckets)
+    focus, onset_ms = _focus_and_onset(manifest, window)
+    result = rank(window, manifest["at_ms"], include_buckets=args.buckets, onset_ms=onset_ms, focus=focus)
+    split = "onset" if result.split_ms != manifest["at_ms"] else "trigger"
     log_tail = files.get("node.log", b"").decode(errors="replace").splitlines()[-args.log_lines:]
     crash = _crash(files)
     if args.json:
         print_json({**({"crash": crash} if crash else {}),
                     "incident": {k: manifest.get(k) for k in ("id", "node_id", "role", "trigger", "summary", "at",
-                                                              "detail")},
+                                                              "onset", "detail")},
+                    "split": {"at": rfc3339(result.split_ms), "at_ms": result.split_ms, "by": split},
                     "errors": manifest.get("errors", {}), "compared": result.compared,
                     "stopped": result.stopped, "started": result.started,
                     "changes": [c.to_json() for c in result.changes[:args.top]], "log_tail": log_tail})
@@ -60,17 +68,24 @@ def run(args: argparse.Namespace, _client: ProxyClient | None = None) -> int:
     if crash:
         print_crash(crash)
     print(f"detail: {json.dumps(manifest.get('detail', {}), sort_keys=True)}")
+    if split == "onset":
+        print(f"onset: {when(result.split_ms)}, {(manifest['at_ms'] - result.split_ms) / 1000:g}s before the "
+              f"trigger ({ONSET_MEANS.get(manifest['trigger'].split(':')[0], 'first sign')})")
     for part, reason in sorted(manifest.get("errors", {}).items()):
         print(f"not collected: {part}: {reason}")
-    print(f"\n{result.compared} series compared before/after the trigger; {len(result.stopped)} stopped at it, "
-          f"{len(result.started)} appeared after it")
+    print(f"\n{result.compared} series compared before/after the {split}; {len(result.stopped)} stopped at it "
+          f"(gone), {len(result.started)} appeared after it (new)")
     if result.stopped and len(result.stopped) >= result.compared:
-        print("most series stopped at the trigger: the node stopped answering its /metrics")
-    if result.changes:
-        rows = [[c.series, c.kind, _number(c.before), _number(c.after), _factor(c.factor)]
-                for c in result.changes[:args.top]]
+        print(f"most series stopped at the {split}: the node stopped answering its /metrics")
+    rows = [[("* " if c.focus else "") + c.series, c.kind, _number(c.before), _number(c.after), c.change]
+            for c in result.changes[:args.top]]
+    rows += [[name, "-", "-", "-", "gone"] for name in result.stopped[:max(0, args.top - len(rows))]]
+    rows += [[name, "-", "-", "-", "new"] for name in result.started[:max(0, args.top - len(rows))]]
+    if rows:
         print()
         print(table(rows, ["series", "kind", "before", "after", "change"]))
+        if any(c.focus for c in result.changes):
+            print("* the series the rule watches")
     if log_tail:
         print("\nnode log (last lines):")
         for line in log_tail:
@@ -111,9 +126,22 @@ def print_crash(crash: dict, max_frames: int = 12) -> None:
     print()
 
 
+def _focus_and_onset(manifest: dict, window: dict) -> tuple[tuple[str, dict[str, str]] | None, int | None]:
+    """A rule incident's own series, and the onset: the agent's when it recorded one, else (for a rule) the
+    first breach found in the window."""
+    detail = manifest.get("detail") or {}
+    onset = manifest.get("onset_ms")
+    focus = None
+    if str(manifest.get("trigger", "")).startswith("rule:") and isinstance(detail.get("series"), str):
+        focus = (detail["series"], {str(k): str(v) for k, v in (detail.get("labels") or {}).items()})
+        if onset is None:
+            try:
+                rule = parse_rule(str(detail.get("expr", "")))
+                onset = rule_onset(window, manifest["at_ms"], focus, rule.holds)
+            except RuleError:
+                pass
+    return focus, onset if isinstance(onset, int) else None
+
+
 def _number(value: float) -> str:
     return f"{value:.4g}"
-
-
-def _factor(value: float) -> str:
-    return "new" if math.isinf(value) else f"x{value:.3g}"

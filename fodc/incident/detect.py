@@ -11,15 +11,35 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 
+@dataclass(frozen=True)
+class NodeAnswer:
+    """How the node's metrics endpoints answered lately, as the scraper saw it."""
+
+    ok: bool | None  # None before the first attempt; True when any endpoint answered
+    reason: str = ""  # the endpoints' last errors
+    timed_out: bool = False  # every failing endpoint was too slow (accepted, never answered), none refused
+    failing_since_ms: int = 0  # the first failed scrape of this failure (unix ms; 0 when not failing)
+
+    def down(self) -> bool | None:
+        """For node-down: failing other than by slowness (refused, reset, gone, garbage)."""
+        return None if self.ok is None else not self.ok and not self.timed_out
+
+    def unresponsive(self) -> bool | None:
+        """For node-unresponsive: failing only by scrape timeouts."""
+        return None if self.ok is None else not self.ok and self.timed_out
+
+
 @dataclass
 class NodeDown:
-    """Every scrape of the node failing for `for_s` seconds."""
+    """Every scrape of the node failing (in the way the caller observes) for `for_s` seconds. Used for both
+    node-down (refused, reset, gone) and node-unresponsive (scrape timeouts)."""
 
     for_s: float
     _failing_since: float | None = None
     _fired: bool = False
 
-    def observe(self, scrape_ok: bool | None, now_s: float, reason: str = "") -> dict[str, object] | None:
+    def observe(self, scrape_ok: bool | None, now_s: float, reason: str = "",
+                first_failed_ms: int = 0) -> dict[str, object] | None:
         if scrape_ok is None:  # no scrape result yet
             return None
         if scrape_ok:
@@ -29,7 +49,8 @@ class NodeDown:
             self._failing_since = now_s
         if not self._fired and now_s - self._failing_since >= self.for_s:
             self._fired = True
-            return {"failing_for_s": round(now_s - self._failing_since, 3), "last_error": reason}
+            return {"failing_for_s": round(now_s - self._failing_since, 3), "last_error": reason,
+                    **({"first_failed_ms": first_failed_ms} if first_failed_ms else {})}
         return None
 
 
