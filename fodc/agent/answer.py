@@ -6,11 +6,16 @@ are packed into chunks of at most `max_bytes`; a single series too long for one 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator
 
+from fodc.proxy.downsample import AGGREGATIONS, downsample, is_cumulative
 from fodc.saferegex import compile_pattern
 from fodc.v1 import fodc_pb2 as pb
 from fodc.window import FlightRecorder, SeriesWindow
+
+# Points one window read may return when the proxy names no limit (MetricsRequest.max_points).
+DEFAULT_MAX_POINTS = 4_000_000
 
 # Room for the reply envelope (request id, seq, family headers) on top of the series themselves.
 _ENVELOPE = 1024
@@ -24,8 +29,21 @@ def select_series(recorder: FlightRecorder, request: pb.MetricsRequest) -> Itera
         return (s for s in recorder.latest()
                 if (names is None or s.name in names or _family_of(s) in names)
                 and (pattern is None or pattern.fullmatch(_family_of(s))))
-    return recorder.query(start_ms=request.start_unix_ms or None, end_ms=request.end_unix_ms or None,
-                          names=names, name_pattern=pattern)
+    step_ms = max(0, request.step_ms)
+    series = recorder.query(start_ms=request.start_unix_ms or None, end_ms=request.end_unix_ms or None,
+                            names=names, name_pattern=pattern, max_points=request.max_points or DEFAULT_MAX_POINTS,
+                            step_ms=step_ms)
+    if not step_ms:
+        return series
+    agg = request.agg if request.agg in AGGREGATIONS else "last"
+    return (_downsampled(s, step_ms, agg) for s in series)
+
+
+def _downsampled(series: SeriesWindow, step_ms: int, agg: str) -> SeriesWindow:
+    """One point per step (fodc.proxy.downsample's rules), so a coarse read sends and holds few points."""
+    kept = downsample([[t, v] for t, v in zip(series.timestamps_ms, series.values, strict=True)], step_ms,
+                      "last" if is_cumulative(series.type, series.name) else agg)
+    return dataclasses.replace(series, timestamps_ms=[t for t, _ in kept], values=[v for _, v in kept])
 
 
 def _family_of(series: SeriesWindow) -> str:

@@ -91,7 +91,11 @@ class AgentRuntime:
         self._ktm_beat = self.watchdog.register("kernel-telemetry", max(30.0, settings.ktm_interval * 3))
         self.telemetry = TelemetryFeeder(self.kernel, self.recorder, settings.ktm_interval,
                                          on_progress=self._ktm_beat.tick, clock=self.clock.now)
-        self.metrics_stream = MetricsStream(self.answer_metrics, send_timeout_s=settings.send_timeout)
+        window_reads = Counter("fodc_agent_window_reads", "window reads (/metrics-windows) by outcome: answered, "
+                               "cancelled (the requester went away), refused (too many points), busy "
+                               "(too many at once)", ["outcome"], registry=self.self_metrics)
+        self.metrics_stream = MetricsStream(self.answer_metrics, send_timeout_s=settings.send_timeout,
+                                            on_window_read=lambda outcome: window_reads.labels(outcome).inc())
         capturer = NodeConfigCapturer(capture_options(settings), node_id=settings.node_id, role=settings.node_role,
                                       agent_config=effective_agent_config(settings),
                                       version_source=lambda: version_from_series(self.recorder.latest()))

@@ -62,26 +62,44 @@ def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
 
 
 class Outbox:
-    """Bounded outbound queue feeding a request-stream iterator; every put has a deadline."""
+    """Bounded outbound queue feeding a request-stream iterator: at most `size` messages and, of those that
+    declare their size, `max_bytes` bytes (one larger message may wait alone). Every put has a deadline."""
 
-    def __init__(self, size: int = 16) -> None:
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=size)
+    def __init__(self, size: int = 16, max_bytes: int = 4 * 1024 * 1024) -> None:
+        self._queue: queue.Queue[tuple[object, int]] = queue.Queue(maxsize=size)
+        self._max_bytes = max_bytes
+        self._bytes = 0
+        self._room = threading.Condition()
 
-    def put(self, message: object, timeout_s: float) -> None:
+    def put(self, message: object, timeout_s: float, nbytes: int = 0) -> None:
+        deadline = time.monotonic() + timeout_s
+        with self._room:
+            if not self._room.wait_for(lambda: self._bytes == 0 or self._bytes + nbytes <= self._max_bytes,
+                                       timeout_s):
+                raise SessionError(f"stream to the proxy is stuck: could not send within {timeout_s:g}s")
+            self._bytes += nbytes
         try:
-            self._queue.put(message, timeout=timeout_s)
+            self._queue.put((message, nbytes), timeout=max(0.0, deadline - time.monotonic()))
         except queue.Full:
+            self._taken(nbytes)
             raise SessionError(f"stream to the proxy is stuck: could not send within {timeout_s:g}s") from None
+
+    def _taken(self, nbytes: int) -> None:
+        if nbytes:
+            with self._room:
+                self._bytes -= nbytes
+                self._room.notify_all()
 
     def close(self) -> None:
         with contextlib.suppress(queue.Full):
-            self._queue.put_nowait(_END)
+            self._queue.put_nowait((_END, 0))
 
     def __iter__(self) -> Iterator[object]:
         while True:
-            item = self._queue.get()
+            item, nbytes = self._queue.get()
             if item is _END:
                 return
+            self._taken(nbytes)
             yield item
 
 

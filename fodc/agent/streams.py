@@ -20,6 +20,7 @@ from fodc.agent.session import Connected, Outbox, SessionError
 from fodc.saferegex import PatternError
 from fodc.v1 import fodc_pb2 as pb
 from fodc.v1 import fodc_pb2_grpc as pb_grpc
+from fodc.window.reads import TooManyPoints
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +77,8 @@ class RequestStream:
     def _current(self, generation: int) -> bool:
         return generation == self._generation and not self._stopped.is_set()
 
-    def send(self, outbox: Outbox, message: object) -> None:
-        outbox.put(message, self._send_timeout_s)
+    def send(self, outbox: Outbox, message: object, nbytes: int = 0) -> None:
+        outbox.put(message, self._send_timeout_s, nbytes)
 
     def _run(self, connected: Connected, generation: int) -> None:
         while self._current(generation):
@@ -99,16 +100,19 @@ class RequestStream:
                 call.cancel()
             self._stopped.wait(1.0)
 
-    def _dispatch(self, request: object, outbox: Outbox, max_bytes: int) -> None:
+    def _dispatch(self, request: object, outbox: Outbox, max_bytes: int) -> bool:
+        """Hands the request to the pool; False when it was answered busy (or the pool is gone) instead."""
         if not self._slots.acquire(blocking=False):
             busy = self._busy_reply(request)
             if busy is not None:
                 self.send(outbox, busy)
-            return
+            return False
         try:
             self._pool.submit(self._guarded, request, outbox, max_bytes)
         except RuntimeError:  # pool shut down
             self._slots.release()
+            return False
+        return True
 
     def _guarded(self, request: object, outbox: Outbox, max_bytes: int) -> None:
         try:
@@ -124,12 +128,28 @@ class RequestStream:
             self._slots.release()
 
 
+# Window reads (not /metrics' latest values) one agent answers at once; more get "agent busy" at once. Each
+# holds one query batch (fodc.window.reads.BATCH_POINTS) and one reply chunk, so this bounds their memory.
+MAX_WINDOW_READS = 2
+# Reply chunks of a window read stay below this, whatever the proxy's message limit allows.
+WINDOW_CHUNK_BYTES = 1024 * 1024
+
+
 class MetricsStream(RequestStream):
+    """Answers the proxy's metrics requests. A window read can be cancelled by the proxy (its requester went
+    away): the reply stops at the next chunk and nothing more is sent."""
+
     kind = "metrics"
 
-    def __init__(self, responder: MetricsResponder, **kwargs: object) -> None:
+    def __init__(self, responder: MetricsResponder, *, max_window_reads: int = MAX_WINDOW_READS,
+                 on_window_read: Callable[[str], None] = lambda outcome: None, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._responder = responder
+        self._window_slots = threading.BoundedSemaphore(max_window_reads)
+        self._max_window_reads = max_window_reads
+        self._on_window_read = on_window_read
+        self._cancels: dict[str, threading.Event] = {}
+        self._cancels_lock = threading.Lock()
 
     def _open(self, stub: pb_grpc.FODCServiceStub, outbox: Outbox) -> Iterator:
         return stub.StreamMetrics(iter(outbox))
@@ -141,21 +161,75 @@ class MetricsStream(RequestStream):
         return pb.MetricsReply(request_id=request.request_id, done=True,
                                error="agent busy: too many metric requests in flight")
 
+    def _dispatch(self, request: pb.MetricsRequest, outbox: Outbox, max_bytes: int) -> bool:
+        if request.cancel:  # never queued behind the work it cancels
+            with self._cancels_lock:
+                cancel = self._cancels.get(request.request_id)
+            if cancel is not None:
+                cancel.set()
+            return False
+        if request.latest_only:
+            return super()._dispatch(request, outbox, max_bytes)
+        if not self._window_slots.acquire(blocking=False):
+            self._on_window_read("busy")
+            self.send(outbox, pb.MetricsReply(
+                request_id=request.request_id, done=True,
+                error=f"agent busy: {self._max_window_reads} window reads in flight; try again shortly"))
+            return False
+        with self._cancels_lock:
+            self._cancels[request.request_id] = threading.Event()
+        if not super()._dispatch(request, outbox, max_bytes):
+            self._window_done(request.request_id)
+        return True
+
+    def _window_done(self, request_id: str) -> None:
+        with self._cancels_lock:
+            self._cancels.pop(request_id, None)
+        self._window_slots.release()
+
     def _handle(self, request: pb.MetricsRequest, outbox: Outbox, max_bytes: int) -> None:
         limit = min(max_bytes, request.max_chunk_bytes or max_bytes)
+        if request.latest_only:
+            self._answer(request, outbox, limit, None)
+            return
+        with self._cancels_lock:
+            cancel = self._cancels.get(request.request_id)
         try:
-            for reply in self._responder(request, limit):
-                self.send(outbox, reply)
-        except SessionError:
-            raise
+            outcome = self._answer(request, outbox, min(limit, WINDOW_CHUNK_BYTES), cancel)
+            self._on_window_read(outcome)
+        finally:
+            self._window_done(request.request_id)
+
+    def _answer(self, request: pb.MetricsRequest, outbox: Outbox, limit: int,
+                cancel: threading.Event | None) -> str:
+        replies = self._responder(request, limit)
+        try:
+            for reply in replies:
+                if cancel is not None and cancel.is_set():
+                    log.info("window read cancelled by the proxy", extra={"fields": {
+                        "request_id": request.request_id, "chunks_sent": reply.seq}})
+                    return "cancelled"
+                self.send(outbox, reply, reply.ByteSize())
+        except TooManyPoints as exc:
+            self.send(outbox, pb.MetricsReply(request_id=request.request_id, done=True, error=str(exc),
+                                              refused_points=exc.points))
+            return "refused"
         except PatternError as exc:  # the request's fault, not ours: answer it, no traceback
             self.send(outbox, pb.MetricsReply(request_id=request.request_id, done=True,
                                               error=f"invalid name_regex: {exc}"))
+            return "refused"
+        except SessionError:
+            raise
         except Exception as exc:
             with contextlib.suppress(SessionError):
                 self.send(outbox, pb.MetricsReply(request_id=request.request_id, done=True,
                                                   error=f"agent failed to answer: {exc}"))
             raise
+        finally:
+            close = getattr(replies, "close", None)
+            if close is not None:
+                close()  # a generator: ends the query and frees its batch now
+        return "answered"
 
 
 class ActionFailed(Exception):
@@ -223,14 +297,14 @@ class CommandStream(RequestStream):
         return pb.CommandReply(command_id=request.command_id, state=pb.CommandReply.REJECTED,
                                error="agent busy: too many commands in flight; try later")
 
-    def _dispatch(self, request: pb.Command, outbox: Outbox, max_bytes: int) -> None:
+    def _dispatch(self, request: pb.Command, outbox: Outbox, max_bytes: int) -> bool:
         if request.WhichOneof("body") == "cancel":  # never queued behind the work it cancels
             with self._running_lock:
                 ctx = self._running.get(request.command_id)
             if ctx is not None:
                 ctx.cancelled.set()
-            return
-        super()._dispatch(request, outbox, max_bytes)
+            return False
+        return super()._dispatch(request, outbox, max_bytes)
 
     def _handle(self, request: pb.Command, outbox: Outbox, max_bytes: int) -> None:
         start = request.start

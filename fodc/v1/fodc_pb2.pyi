@@ -129,7 +129,7 @@ class ProxyMessage(_message.Message):
     def __init__(self, registration: _Optional[_Union[RegistrationResult, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ...) -> None: ...
 
 class MetricsRequest(_message.Message):
-    __slots__ = ("request_id", "latest_only", "start_unix_ms", "end_unix_ms", "names", "name_regex", "max_chunk_bytes")
+    __slots__ = ("request_id", "latest_only", "start_unix_ms", "end_unix_ms", "names", "name_regex", "max_chunk_bytes", "cancel", "max_points", "step_ms", "agg")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     LATEST_ONLY_FIELD_NUMBER: _ClassVar[int]
     START_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
@@ -137,6 +137,10 @@ class MetricsRequest(_message.Message):
     NAMES_FIELD_NUMBER: _ClassVar[int]
     NAME_REGEX_FIELD_NUMBER: _ClassVar[int]
     MAX_CHUNK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_FIELD_NUMBER: _ClassVar[int]
+    MAX_POINTS_FIELD_NUMBER: _ClassVar[int]
+    STEP_MS_FIELD_NUMBER: _ClassVar[int]
+    AGG_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     latest_only: bool
     start_unix_ms: int
@@ -144,7 +148,11 @@ class MetricsRequest(_message.Message):
     names: _containers.RepeatedScalarFieldContainer[str]
     name_regex: str
     max_chunk_bytes: int
-    def __init__(self, request_id: _Optional[str] = ..., latest_only: _Optional[bool] = ..., start_unix_ms: _Optional[int] = ..., end_unix_ms: _Optional[int] = ..., names: _Optional[_Iterable[str]] = ..., name_regex: _Optional[str] = ..., max_chunk_bytes: _Optional[int] = ...) -> None: ...
+    cancel: bool
+    max_points: int
+    step_ms: int
+    agg: str
+    def __init__(self, request_id: _Optional[str] = ..., latest_only: _Optional[bool] = ..., start_unix_ms: _Optional[int] = ..., end_unix_ms: _Optional[int] = ..., names: _Optional[_Iterable[str]] = ..., name_regex: _Optional[str] = ..., max_chunk_bytes: _Optional[int] = ..., cancel: _Optional[bool] = ..., max_points: _Optional[int] = ..., step_ms: _Optional[int] = ..., agg: _Optional[str] = ...) -> None: ...
 
 class Label(_message.Message):
     __slots__ = ("name", "value")
@@ -181,20 +189,22 @@ class MetricFamily(_message.Message):
     def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., help: _Optional[str] = ..., unit: _Optional[str] = ..., series: _Optional[_Iterable[_Union[Series, _Mapping]]] = ...) -> None: ...
 
 class MetricsReply(_message.Message):
-    __slots__ = ("request_id", "agent_id", "seq", "families", "done", "error")
+    __slots__ = ("request_id", "agent_id", "seq", "families", "done", "error", "refused_points")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     FAMILIES_FIELD_NUMBER: _ClassVar[int]
     DONE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_POINTS_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     agent_id: str
     seq: int
     families: _containers.RepeatedCompositeFieldContainer[MetricFamily]
     done: bool
     error: str
-    def __init__(self, request_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., seq: _Optional[int] = ..., families: _Optional[_Iterable[_Union[MetricFamily, _Mapping]]] = ..., done: _Optional[bool] = ..., error: _Optional[str] = ...) -> None: ...
+    refused_points: int
+    def __init__(self, request_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., seq: _Optional[int] = ..., families: _Optional[_Iterable[_Union[MetricFamily, _Mapping]]] = ..., done: _Optional[bool] = ..., error: _Optional[str] = ..., refused_points: _Optional[int] = ...) -> None: ...
 
 class StartAction(_message.Message):
     __slots__ = ("action", "params", "timeout_ms")

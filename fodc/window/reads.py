@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass
 
 from fodc.saferegex import FullMatcher
 from fodc.window.codec import CodecError, decode_block
@@ -16,6 +17,66 @@ from fodc.window.openblock import cells_to_values
 log = logging.getLogger("fodc.window.recorder")
 
 UNTYPED = "untyped"
+
+# Points one query batch holds at once (~40 bytes each as Python lists): ~4 MiB, whatever the range.
+BATCH_POINTS = 100_000
+
+
+class TooManyPoints(ValueError):
+    """A query would return more points than it may; raised before anything is read."""
+
+    def __init__(self, points: int, series: int, limit: int) -> None:
+        super().__init__(f"the answer would hold about {points:,} points ({series:,} series) and the limit is "
+                         f"{limit:,}: narrow start/end or the names, or use a coarser step")
+        self.points = points
+        self.series = series
+        self.limit = limit
+
+
+@dataclass(frozen=True, slots=True)
+class QueryPlan:
+    """What a query reads, taken under the recorder's lock; read after it is released."""
+
+    metas: dict[str, SeriesMeta]
+    sealed: list[tuple[bytes | None, object | None]]  # (payload, raw) of the overlapping sealed blocks
+    opened: list[tuple[str, list[int], list[tuple]]]  # copies of the open blocks' wanted cells in range
+    family_points: dict[str, int]  # estimated points per wanted family
+    series: int
+
+    @property
+    def points(self) -> int:
+        return sum(self.family_points.values())
+
+
+def rows_in_range(first_ms: int, last_ms: int, rows: int, lo: int, hi: int) -> int:
+    """Scrapes of a block from first_ms to last_ms that fall in [lo, hi], assuming even spacing (rounded up)."""
+    if rows <= 1 or (lo <= first_ms and last_ms <= hi):
+        return rows
+    span = last_ms - first_ms
+    covered = min(hi, last_ms) - max(lo, first_ms)
+    return max(1, min(rows, -(-rows * covered // span) + 1)) if span > 0 else rows
+
+
+def widen(span: tuple[int, int] | None, first_ms: int, last_ms: int) -> tuple[int, int]:
+    return (first_ms, last_ms) if span is None else (min(span[0], first_ms), max(span[1], last_ms))
+
+
+def batch_families(family_points: Mapping[str, int], batch_points: int) -> list[list[str]]:
+    """Families in name order, grouped so each group holds about `batch_points` points (a bigger family
+    is a group of its own)."""
+    batches: list[list[str]] = []
+    current: list[str] = []
+    size = 0
+    for family in sorted(family_points):
+        points = family_points[family]
+        if current and size + points > batch_points:
+            batches.append(current)
+            current, size = [], 0
+        current.append(family)
+        size += points
+    if current:
+        batches.append(current)
+    return batches
 
 
 def read_sealed(payload: bytes | None, raw: object | None,

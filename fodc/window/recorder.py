@@ -21,14 +21,25 @@ import logging
 import sys
 import threading
 from bisect import bisect_left, bisect_right
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 
 from fodc.saferegex import FullMatcher
 from fodc.window.catalog import SeriesCatalog
 from fodc.window.codec import FORMAT_VERSION, CodecError, encode_grid, summarize_block
 from fodc.window.model import Labels, OpenRows, SeriesMeta, SeriesWindow, WindowListener, WindowStats
 from fodc.window.openblock import OpenBlock, cells_to_values
-from fodc.window.reads import collect, family_filter, make_window, read_sealed
+from fodc.window.reads import (
+    BATCH_POINTS,
+    QueryPlan,
+    TooManyPoints,
+    batch_families,
+    collect,
+    family_filter,
+    make_window,
+    read_sealed,
+    rows_in_range,
+    widen,
+)
 from fodc.window.records import SEALED_RECORD_BYTES, RawBlock, SealedRecord, SeriesEntry, SourceState
 from fodc.window.sealedqueue import SealedQueue
 from fodc.window.sizing import DEFAULT_BYTES_PER_SAMPLE, estimate_window_seconds
@@ -164,7 +175,7 @@ class FlightRecorder:
         per_sample = self._sealed.bytes_per_sample(8.0)
         record = SealedRecord(state.name, seq, block.timestamps[0], block.timestamps[-1],
                          RawBlock(state.name, block, heads, metas), block.samples,
-                         SEALED_RECORD_BYTES + int(per_sample * block.samples))
+                         SEALED_RECORD_BYTES + int(per_sample * block.samples), rows)
         self._sealed.push(record)
         return record
 
@@ -268,7 +279,7 @@ class FlightRecorder:
                 series = state.series.get((name, labels)) or self._catalog.new_series(state, name, labels, family)
                 series.last_block = seq
             record = SealedRecord(summary.source, seq, first, last, None, summary.samples,
-                             SEALED_RECORD_BYTES + sys.getsizeof(payload))
+                             SEALED_RECORD_BYTES + sys.getsizeof(payload), len(summary.timestamps_ms))
             record.payload = payload
             self._sealed.push(record)
             state.newest_ms = last
@@ -318,14 +329,17 @@ class FlightRecorder:
         return result
 
     def query(self, start_ms: int | None = None, end_ms: int | None = None,
-              names: Collection[str] | None = None,
-              name_pattern: FullMatcher | None = None) -> Iterator[SeriesWindow]:
+              names: Collection[str] | None = None, name_pattern: FullMatcher | None = None, *,
+              max_points: int | None = None, step_ms: int = 0,
+              batch_points: int = BATCH_POINTS) -> Iterator[SeriesWindow]:
         """Points with start_ms <= t <= end_ms, one SeriesWindow per series (per source), oldest point first.
 
         `names` and `name_pattern` (fullmatch) select by FAMILY name, so a histogram's buckets come with it.
-        Only sealed blocks overlapping the range are decoded, after the lock is released. The points of the
-        range are built in memory before the first series is yielded (~40 bytes a point as Python objects):
-        bound the range or the names (a whole day of 5k series is ~29 M points), or walk it in time slices."""
+        The families are read in batches of about `batch_points` points: each batch decodes (after the lock
+        is released) only its families from the sealed blocks overlapping the range, and is yielded before
+        the next is read, so a query holds one batch's points (~40 bytes each) whatever its range. With
+        `max_points`, a query estimated above it raises TooManyPoints before anything is read; with `step_ms`
+        that estimate counts at most one point per step per series (the caller downsamples)."""
         lo = -(2**63) if start_ms is None else start_ms
         hi = 2**63 if end_ms is None else end_ms
         wanted = family_filter(names, name_pattern)
@@ -334,30 +348,61 @@ class FlightRecorder:
                 known = list(self._catalog.families)
             for family in known:
                 wanted(family)
+        plan = self._plan(lo, hi, wanted, step_ms)
+        if max_points is not None and plan.points > max_points:
+            raise TooManyPoints(plan.points, plan.series, max_points)
+        for batch in batch_families(plan.family_points, batch_points):
+            in_batch = frozenset(batch).__contains__
+            points: dict = {}
+            for payload, raw in plan.sealed:  # oldest first, so each series' points come out in time order
+                for source, name, labels, family, block_metas, timestamps, values in read_sealed(payload, raw,
+                                                                                                 in_batch):
+                    first, stop = bisect_left(timestamps, lo), bisect_right(timestamps, hi)
+                    collect(points, source, name, labels, family, block_metas, timestamps[first:stop],
+                            values[first:stop])
+            for source, timestamps, columns in plan.opened:
+                for name, labels, family, cells in columns:
+                    if in_batch(family):
+                        collect(points, source, name, labels, family, {}, timestamps, cells_to_values(cells))
+            for (source, name, labels), (family, block_metas, timestamps, values) in points.items():
+                if timestamps:
+                    yield make_window(plan.metas, source, name, labels, family, timestamps, values, block_metas)
+            points.clear()
+
+    def _plan(self, lo: int, hi: int, wanted: Callable[[str], bool] | None, step_ms: int) -> QueryPlan:
+        """Under the lock: the blocks a query reads, copies of the open blocks' wanted cells, and its size."""
         with self._lock:
             metas = dict(self._catalog.families)
-            sealed = [(r.payload, r.raw) for r in self._sealed if r.last_ms >= lo and r.first_ms <= hi]
+            sealed, rows = [], dict.fromkeys(self._sources, 0)
+            spans: dict[str, tuple[int, int]] = {}
+            for record in self._sealed:
+                if record.last_ms >= lo and record.first_ms <= hi:
+                    sealed.append((record.payload, record.raw))
+                    rows[record.source] += rows_in_range(record.first_ms, record.last_ms, record.rows, lo, hi)
+                    spans[record.source] = widen(spans.get(record.source), record.first_ms, record.last_ms)
             opened = []
+            family_points: dict[str, int] = {}
+            series = 0
             for state in self._sources.values():
                 block = state.open
-                if not block.rows or block.timestamps[0] > hi or block.timestamps[-1] < lo:
+                if block.rows and block.timestamps[0] <= hi and block.timestamps[-1] >= lo:
+                    first, stop = bisect_left(block.timestamps, lo), bisect_right(block.timestamps, hi)
+                    rows[state.name] += stop - first
+                    spans[state.name] = widen(spans.get(state.name), block.timestamps[0], block.timestamps[-1])
+                    columns = [(s.name, s.labels, s.family, block.column_bytes(s.base, first, stop))
+                               for s in block.series if wanted is None or wanted(s.family)]
+                    opened.append((state.name, block.timestamps[first:stop].tolist(), columns))
+                scrapes = rows[state.name]
+                if not scrapes:
                     continue
-                first, stop = bisect_left(block.timestamps, lo), bisect_right(block.timestamps, hi)
-                columns = [(s.name, s.labels, s.family, block.column_bytes(s.base, first, stop))
-                           for s in block.series if wanted is None or wanted(s.family)]
-                opened.append((state.name, block.timestamps[first:stop].tolist(), columns))
-        points: dict[tuple[str, str, Labels], tuple[str, Mapping[str, SeriesMeta], list[int], list[float]]] = {}
-        for payload, raw in sealed:  # oldest first, so each series' points come out in time order
-            for source, name, labels, family, block_metas, timestamps, values in read_sealed(payload, raw, wanted):
-                first, stop = bisect_left(timestamps, lo), bisect_right(timestamps, hi)
-                collect(points, source, name, labels, family, block_metas, timestamps[first:stop],
-                         values[first:stop])
-        for source, timestamps, columns in opened:
-            for name, labels, family, cells in columns:
-                collect(points, source, name, labels, family, {}, timestamps, cells_to_values(cells))
-        for (source, name, labels), (family, block_metas, timestamps, values) in points.items():
-            if timestamps:
-                yield make_window(metas, source, name, labels, family, timestamps, values, block_metas)
+                if step_ms > 0:
+                    first_ms, last_ms = spans[state.name]
+                    scrapes = min(scrapes, (min(hi, last_ms) - max(lo, first_ms)) // step_ms + 1)
+                for entry in state.series.values():
+                    if wanted is None or wanted(entry.family):
+                        family_points[entry.family] = family_points.get(entry.family, 0) + scrapes
+                        series += 1
+        return QueryPlan(metas, sealed, opened, family_points, series)
 
     def stats(self, interval_s: float | None = None) -> WindowStats:
         """Figures about the window; `interval_s` (else the observed scrape interval) drives the estimate."""

@@ -48,10 +48,10 @@ class SealedRecord:
     """One sealed block in the eviction queue. Between detaching a full open block and finishing its encoding
     (outside the lock) `payload` is None and `raw` holds the detached, no longer written, block."""
 
-    __slots__ = ("source", "seq", "first_ms", "last_ms", "payload", "raw", "samples", "nbytes", "gone")
+    __slots__ = ("source", "seq", "first_ms", "last_ms", "payload", "raw", "samples", "nbytes", "gone", "rows")
 
     def __init__(self, source: str, seq: int, first_ms: int, last_ms: int, raw: RawBlock | None, samples: int,
-                 nbytes: int) -> None:
+                 nbytes: int, rows: int = 0) -> None:
         self.source = source
         self.seq = seq
         self.first_ms = first_ms
@@ -61,6 +61,7 @@ class SealedRecord:
         self.samples = samples
         self.nbytes = nbytes
         self.gone = False  # evicted or dropped while its encoding was under way
+        self.rows = rows  # scrapes in the block: what a query's size estimate counts
 
 
 @dataclass(frozen=True, slots=True)
