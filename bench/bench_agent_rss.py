@@ -30,13 +30,9 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from procs import free_port, http_get, start_agent, start_proxy, wait_for  # noqa: E402
+from windowfill import prefill_window  # noqa: E402
 
-from fodc import expfmt  # noqa: E402
 from fodc.sim.launcher import start_sim_node  # noqa: E402
-from fodc.sim.page import NodeModel  # noqa: E402
-from fodc.window import FlightRecorder  # noqa: E402
-from fodc.window.diskstore import DiskStore  # noqa: E402
-from fodc.window.durable import DurableWindow  # noqa: E402
 
 MIB = 1024 * 1024
 ROLE = "datanode-hot"
@@ -59,28 +55,8 @@ def unit_environment() -> dict[str, str]:
 def prefill(directory: Path, source: str, series: int) -> tuple[int, float]:
     """Writes a full window of `source` into `directory`; returns the scrapes written and the seconds taken."""
     started = time.monotonic()
-    recorder = FlightRecorder(budget_bytes=BUDGET, block_scrapes=BLOCK_SCRAPES)
-    store = DiskStore(directory, 10 * MIB, 200 * MIB)  # the agent's default file and directory caps
-    if not store.open():
-        raise RuntimeError(f"{directory} is locked by another process")
-    durable = DurableWindow(recorder, store, 4)
-    durable.attach()
-    # Started now like the live node, so that the labels derived from the start day (segments) are the same
-    # and the window holds the node's series, not a second set; the pages are stamped in the past.
-    model = NodeModel(ROLE, series, seed=0, start_s=time.time())
-    parser = expfmt.Parser()
-    end_ms = int(time.time() * 1000) - 60_000
-    first_ms = end_ms - 48 * 3600 * 1000  # more than a 30 MiB window of 5k series holds (~28 h)
-    scrapes = 0
-    for timestamp_ms in range(first_ms, end_ms, PREFILL_INTERVAL_MS):
-        page = parser.parse(model.render(model.start_s + (timestamp_ms - first_ms) / 1000))
-        recorder.ingest_families(source, timestamp_ms, page.families)
-        scrapes += 1
-        if recorder.stats().evicted_blocks > 0:
-            break
-    else:
-        raise RuntimeError("48 h of scrapes did not fill the window: use fewer series or a longer prefill")
-    durable.close()
+    scrapes = prefill_window(directory, source, ROLE, series, budget_bytes=BUDGET, block_scrapes=BLOCK_SCRAPES,
+                             interval_ms=PREFILL_INTERVAL_MS, until_full=True)
     return scrapes, time.monotonic() - started
 
 

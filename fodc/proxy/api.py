@@ -145,10 +145,15 @@ def create_app(runtime: ProxyRuntime) -> Flask:
                 raise BadRequest(f"invalid name_regex {name_regex!r}: {exc}") from None
         names = tuple(n for n in args.get("name", "").split(",") if n)
         targets = runtime.fanout.targets(node_id=args.get("node_id"), role=args.get("role"))
+        agg = args.get("agg", "last")
         collection = runtime.fanout.collect("metrics-windows", targets, latest_only=False, start_ms=start_ms,
-                                            end_ms=end_ms, names=names, name_regex=name_regex)
+                                            end_ms=end_ms, names=names, name_regex=name_regex, step_ms=step_ms,
+                                            agg=agg)
+        too_large = collection.refusal()
+        if too_large:
+            raise BadRequest(f"too many points: {too_large}")
         unconnected = runtime.registry.list(role=args.get("role"), node_id=args.get("node_id"), status=UNCONNECTED)
-        pieces = stream_windows(collection, step_ms, args.get("agg", "last"), unconnected)
+        pieces = stream_windows(collection, step_ms, agg, unconnected)
         return Response(stream_with_context(pieces), content_type="application/json")
 
     return app

@@ -37,6 +37,32 @@ class Collection:
     missing: list[Missing] = field(default_factory=list)
     answered: list[AgentRecord] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
+    cancellable: bool = False  # window reads: agents can stop one half-way (MetricsRequest.cancel)
+
+    def refusal(self) -> str | None:
+        """Waits (within the deadline) for every agent's first chunk and returns why the request is too large
+        when an agent refused it as such (MetricsReply.refused_points), after cancelling the others; else
+        None, and replies() yields those first chunks as usual."""
+        refused = []
+        for record, _, pending in self.sent:
+            first = pending.peek(max(0.0, self.deadline - time.monotonic()))
+            if first is not None and first.refused_points:
+                refused.append(f"node {record.registration.node_id}: {first.error}")
+        if not refused:
+            return None
+        self._release(cancel=True)
+        return "; ".join(refused[:3]) + (f" (and {len(refused) - 3} more nodes)" if len(refused) > 3 else "")
+
+    def _release(self, cancel: bool) -> None:
+        """Drops what is still pending so late chunks are not queued; with `cancel`, the agents still
+        answering are told to stop, so they do no work for a requester that is gone."""
+        for record, request_id, _ in self.sent:
+            link = self.fanout.links.get(record.agent_id)
+            if link is None:
+                continue
+            link.forget(request_id)
+            if cancel and record not in self.answered:
+                link.post(pb.MetricsRequest(request_id=request_id, cancel=True))
 
     def replies(self) -> Iterator[tuple[AgentRecord, pb.MetricsReply]]:
         metrics = self.fanout.metrics
@@ -57,11 +83,8 @@ class Collection:
                     if link is not None:
                         link.forget(request_id)
         finally:
-            # Anything not consumed (client went away) is released so late chunks are dropped, not queued.
-            for record, request_id, _ in self.sent:
-                link = self.fanout.links.get(record.agent_id)
-                if link is not None:
-                    link.forget(request_id)
+            # Anything not consumed (client went away, deadline passed) is released and cancelled.
+            self._release(cancel=self.cancellable)
             metrics.observe_fanout(self.endpoint, time.monotonic() - self.started, self.missing, self.answered)
             for miss in self.missing:
                 log.warning("agent did not answer a metrics request", extra={"fields": {
@@ -74,18 +97,20 @@ LINK_WAIT_S = 3.0
 
 class MetricsFanout:
     def __init__(self, registry: AgentRegistry, links: LinkTable, metrics: ProxyMetrics, *,
-                 timeout_s: float, max_chunk_bytes: int) -> None:
+                 timeout_s: float, max_chunk_bytes: int, window_max_points: int = 4_000_000) -> None:
         self.registry = registry
         self.links = links
         self.metrics = metrics
         self.timeout_s = timeout_s
         self.max_chunk_bytes = max_chunk_bytes
+        self.window_max_points = window_max_points
 
     def targets(self, node_id: str | None = None, role: str | None = None) -> list[AgentRecord]:
         return self.registry.list(role=role, node_id=node_id, status=ONLINE)
 
     def collect(self, endpoint: str, targets: list[AgentRecord], *, latest_only: bool,
-                start_ms: int = 0, end_ms: int = 0, names: tuple[str, ...] = (), name_regex: str = "") -> Collection:
+                start_ms: int = 0, end_ms: int = 0, names: tuple[str, ...] = (), name_regex: str = "",
+                step_ms: int = 0, agg: str = "") -> Collection:
         sent: list[tuple[AgentRecord, str, PendingReply]] = []
         missing: list[Missing] = []
         # An agent opens its metrics stream just after it registers: wait for such a link, once for the whole
@@ -99,9 +124,11 @@ class MetricsFanout:
             request_id = new_request_id()
             request = pb.MetricsRequest(request_id=request_id, latest_only=latest_only, start_unix_ms=start_ms,
                                         end_unix_ms=end_ms, names=list(names), name_regex=name_regex,
-                                        max_chunk_bytes=self.max_chunk_bytes)
+                                        max_chunk_bytes=self.max_chunk_bytes, step_ms=step_ms, agg=agg,
+                                        max_points=0 if latest_only else self.window_max_points)
             try:
                 sent.append((record, request_id, link.send(request_id, request)))
             except (LinkBusy, LinkClosed) as exc:
                 missing.append(Missing(record, str(exc)))
-        return Collection(endpoint, sent, time.monotonic() + self.timeout_s, self, missing=missing)
+        return Collection(endpoint, sent, time.monotonic() + self.timeout_s, self, missing=missing,
+                          cancellable=not latest_only)

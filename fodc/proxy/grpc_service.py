@@ -237,7 +237,7 @@ class FODCServicer(pb_grpc.FODCServiceServicer):
 
 
 def _route_metrics(link: RequestLink, reply: pb.MetricsReply) -> bool:
-    chunk = reply if len(reply.families) else None
+    chunk = reply if len(reply.families) or reply.refused_points else None  # a refusal says how large
     return link.route(reply.request_id, chunk, reply.ByteSize(), reply.done, reply.error or None)
 
 

@@ -49,6 +49,7 @@ class PendingReply:
         self._chunks: queue.Queue[Any] = queue.Queue(maxsize=max_chunks)
         self.abandoned = False
         self.bytes_received = 0
+        self._head: list[Any] = []  # an item peek() took, which chunks() gives first
 
     def deliver(self, chunk: Any, size: int) -> bool:
         """Called by the stream reader; False if the reader of this reply fell too far behind."""
@@ -68,11 +69,21 @@ class PendingReply:
         except queue.Full:
             self.abandoned = True
 
+    def peek(self, timeout_s: float) -> Any | None:
+        """The first chunk without consuming it (chunks() still yields it); None if the reply ended without
+        one or nothing came within timeout_s."""
+        if not self._head:
+            try:
+                self._head.append(self._chunks.get(timeout=timeout_s))
+            except queue.Empty:
+                return None
+        return None if isinstance(self._head[0], _End) else self._head[0]
+
     def chunks(self, timeout_s: float) -> Iterator[Any]:
         """Yields chunks until the reply is complete; raises ReplyTimeout or LinkClosed (with the reason)."""
         while True:
             try:
-                item = self._chunks.get(timeout=timeout_s)
+                item = self._head.pop() if self._head else self._chunks.get(timeout=timeout_s)
             except queue.Empty:
                 raise ReplyTimeout(f"no reply chunk within {timeout_s:g}s") from None
             if isinstance(item, _End):

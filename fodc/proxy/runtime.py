@@ -67,7 +67,8 @@ class ProxyRuntime:
         self.metrics = ProxyMetrics(self.registry)
         self.fanout = MetricsFanout(self.registry, self.servicer.metrics_links, self.metrics,
                                     timeout_s=settings.metrics_timeout,
-                                    max_chunk_bytes=max(64 * 1024, settings.grpc_max_msg_size - 64 * 1024))
+                                    max_chunk_bytes=max(64 * 1024, settings.grpc_max_msg_size - 64 * 1024),
+                                    window_max_points=settings.window_max_points)
         self.commands = CommandRunner(self.servicer.command_links)
         self.jobs = JobStore(Path(settings.diagnostics_dir),
                              CommandRunner(self.servicer.command_links,

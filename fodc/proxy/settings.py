@@ -24,6 +24,7 @@ class ProxySettings:
     max_agents: int
     grpc_max_msg_size: int
     metrics_timeout: float
+    window_max_points: int
     grpc_tls: ServerTls | None
     http_tls_cert: str | None
     http_tls_key: str | None
@@ -87,6 +88,10 @@ def build_parser() -> config.OneLineErrorParser:
                         help="registrations beyond this many are refused with a clear error")
     agents.add_argument("--metrics-timeout", type=config.positive_duration, default=10.0,
                         help="how long /metrics and /metrics-windows wait for each agent's answer")
+    agents.add_argument("--window-max-points", type=config.positive_int, default=4_000_000,
+                        help="points one agent may return for one /metrics-windows request (after step); "
+                        "larger requests get a 400 naming start/end and step (1 h of 6,400 series at 15 s is "
+                        "1.5 M)")
     agents.add_argument("--command-timeout", type=config.positive_duration, default=15.0,
                         help="how long a configuration request (/cluster/config...) waits for the agents")
     sec = parser.add_argument_group("access control")
@@ -144,6 +149,7 @@ def parse_settings(argv: Sequence[str] | None = None) -> ProxySettings:
         max_agents=ns.max_agents,
         grpc_max_msg_size=ns.grpc_max_msg_size,
         metrics_timeout=ns.metrics_timeout,
+        window_max_points=ns.window_max_points,
         grpc_tls=_grpc_tls(parser, ns),
         http_tls_cert=ns.http_tls_cert or None,
         http_tls_key=ns.http_tls_key or None,

@@ -351,12 +351,13 @@ class FlightRecorder:
         plan = self._plan(lo, hi, wanted, step_ms)
         if max_points is not None and plan.points > max_points:
             raise TooManyPoints(plan.points, plan.series, max_points)
+        catalogs: dict = {}  # each distinct series list is parsed once per query, not once per batch
         for batch in batch_families(plan.family_points, batch_points):
             in_batch = frozenset(batch).__contains__
             points: dict = {}
             for payload, raw in plan.sealed:  # oldest first, so each series' points come out in time order
-                for source, name, labels, family, block_metas, timestamps, values in read_sealed(payload, raw,
-                                                                                                 in_batch):
+                for source, name, labels, family, block_metas, timestamps, values in read_sealed(
+                        payload, raw, in_batch, catalogs):
                     first, stop = bisect_left(timestamps, lo), bisect_right(timestamps, hi)
                     collect(points, source, name, labels, family, block_metas, timestamps[first:stop],
                             values[first:stop])
