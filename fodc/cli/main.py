@@ -8,6 +8,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+import fodc.cli.token as token_command
 from fodc import __version__
 from fodc.cli import capture, cluster, config, crashes, dump, incidents, jobs, pprof, profile, snapshot, triage, window
 from fodc.cli.client import EXIT_API_ERROR, EXIT_OK, CliError, ProxyClient, proxy_url, read_token
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for command in (cluster, config, window, profile, pprof, jobs, incidents, crashes, capture, triage, snapshot, dump):
         command.add_parser(sub)
+    token_command.add_parser(sub)
     return parser
 
 

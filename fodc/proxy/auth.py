@@ -25,6 +25,7 @@ ROLES = ("viewer", "operator")
 MODES = ("control", "all", "off")
 _RANK = {"viewer": 1, "operator": 2}
 _LINE = re.compile(r"^(?P<name>[A-Za-z0-9_.@-]+)\s+(?P<role>\S+)\s+sha256:(?P<hash>[0-9a-fA-F]{64})$")
+TOKEN_LINE = _LINE  # one line of the tokens file (also written by `fodc token`)
 
 
 class TokenFileError(Exception):

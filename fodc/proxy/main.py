@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 
 from fodc.logs import setup_logging
 from fodc.proxy.httpworker import worker_class
@@ -85,7 +87,16 @@ class ProxyApplication(BaseApplication):
         self.runtime.start()
         return create_app(self.runtime)
 
+    def run(self) -> None:
+        try:
+            ProxyArbiter(self).run()
+        except RuntimeError as exc:
+            print(f"fodc-proxy: {exc}", file=sys.stderr)
+            sys.exit(1)
+
     def _post_worker_init(self, worker: Any) -> None:
+        if self.runtime.token_watch is not None:  # the master forwards SIGHUP here (ProxyArbiter)
+            signal.signal(signal.SIGHUP, lambda *_: self.runtime.token_watch.hangup())
         if os.environ.get("FODC_TEST_HOOKS") == "1":
             self.runtime.install_stall_hook()
         self.notifier.ready(f"serving; {self.runtime.status_line()}")
@@ -96,6 +107,16 @@ class ProxyApplication(BaseApplication):
     def _worker_exit(self, server: Any, worker: Any) -> None:
         if self.runtime is not None:
             self.runtime.stop()
+
+
+class ProxyArbiter(Arbiter):
+    """gunicorn's master, except that SIGHUP re-reads the tokens file in the worker instead of replacing the
+    worker (which would drop every agent's streams)."""
+
+    def handle_hup(self) -> None:
+        self.log.info("SIGHUP: the worker re-reads the tokens file")
+        for pid in list(self.WORKERS):
+            self.kill_worker(pid, signal.SIGHUP)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

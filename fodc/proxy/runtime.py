@@ -27,6 +27,7 @@ from fodc.proxy.jobs import JobStore
 from fodc.proxy.registry import AgentRegistry
 from fodc.proxy.selfmetrics import ProxyMetrics
 from fodc.proxy.settings import ProxySettings
+from fodc.proxy.tokenwatch import TokenWatch
 from fodc.systemd import Notifier, ProgressWatchdog
 from fodc.tls import server_credentials
 from fodc.v1 import fodc_pb2_grpc as pb_grpc
@@ -89,6 +90,7 @@ class ProxyRuntime:
         if settings.auth != "off" and os.path.exists(settings.auth_tokens_file):
             tokens = load_tokens(settings.auth_tokens_file)
         self.authorizer = Authorizer(settings.auth, tokens)
+        self.token_watch = TokenWatch(settings.auth_tokens_file, self.authorizer) if settings.auth != "off" else None
         self.audit = AuditLog(settings.audit_log)
         self._server: grpc.Server | None = None
         self._stop = threading.Event()
@@ -102,6 +104,8 @@ class ProxyRuntime:
         kept = self.incident_archive.load()
         if kept:
             log.info("incident archive loaded", extra={"fields": {"incidents": kept}})
+        if self.token_watch is not None:
+            self.token_watch.start()
         if self.settings.auth == "off":
             log.warning("access control is OFF (--auth off): anyone who reaches the HTTP API may run diagnostics")
         elif not self.authorizer.tokens:
@@ -169,6 +173,8 @@ class ProxyRuntime:
         self.jobs.stopping.set()  # results cut short from here on are "interrupted", not the nodes' failures
         if self.incident_copier is not None:
             self.incident_copier.stop()
+        if self.token_watch is not None:
+            self.token_watch.stop()
         self.servicer.stopping.set()
         self.servicer.cancel_all()
         if self._server is not None:
