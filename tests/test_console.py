@@ -18,6 +18,7 @@ import pytest
 from browser import console_errors, missing_browser, start_chromium
 from certs import Authority
 from procs import free_port, http_get, http_json, keep_busy, start_agent, start_prometheus, start_proxy, wait_for
+from selenium.webdriver.support.ui import Select
 
 from fodc.sim.launcher import start_sim_node
 
@@ -270,6 +271,22 @@ def test_an_operator_profiles_a_node_and_sees_its_go_functions_in_a_flamegraph(c
     assert any(f.startswith(("runtime.", "net/http.", "github.com/prometheus/", "syscall.")) for f in top), top
     assert console_errors(browser) == []
     shot(browser, tmp_path, "profiles")
+    Select(browser.find_element("id", "compare-with")).select_by_index(1)  # the same result: nothing moved
+    wait_for(lambda: "share in" in browser.find_element("css selector", "#top thead").text, what="the comparison")
+    changes = js(browser, "return [...document.querySelectorAll('#top tr[data-function]')]"
+                          ".map(r => r.cells[3].textContent)")
+    assert changes and set(changes) == {"+0.00 pts"}
+
+
+def test_an_incident_profile_opens_as_a_flamegraph(cluster, browser):
+    proxy, incident = cluster["proxy"], cluster["incident"]
+    open_page(browser, proxy, f"/console/incident?node_id=hot-1&id={urllib.parse.quote(incident['id'])}")
+    links = {a.text: a for a in browser.find_elements("css selector", "#profiles a")}
+    assert "heap.pb.gz" in links, list(links)
+    links["heap.pb.gz"].click()
+    wait_for(lambda: js(browser, "return document.body.dataset.viewed"), 30, what="the incident's heap profile")
+    names = js(browser, "return [...document.querySelectorAll('#flame .frame')].map(f => f.dataset.name)")
+    assert any(n.startswith(("runtime.", "github.com/prometheus/")) for n in names), names[:20]
 
 
 @pytest.fixture

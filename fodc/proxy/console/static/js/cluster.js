@@ -79,6 +79,7 @@
     }
     if (!sections.length) sections.push(el("p", {}, "No agent has registered with this proxy yet."));
     roles.replaceChildren(...sections);
+    if (!document.body.dataset.rendered) document.body.dataset.renderedAt = String(performance.now());
     document.body.dataset.rendered = String(Date.now());
   }
 
@@ -88,6 +89,7 @@
       const step = FODC.draw.stepFor(SPARK_RANGE_MS, 90);
       const windowsUrl = `/metrics-windows?start=${(now - SPARK_RANGE_MS) / 1000}&step=${step}` +
         `&name_regex=${encodeURIComponent(SPARK_NAMES)}`;
+      document.body.dataset.windowsUrl = windowsUrl;
       const [cluster, windows] = await Promise.all([api("/cluster"),
         api(windowsUrl).catch(() => ({ series: [] }))]);
       render(cluster, sparkSeries(windows));

@@ -107,7 +107,9 @@
       return;
     }
     const fetched = performance.now();
-    const bytes = JSON.stringify(body).length;
+    // The bytes that came over the wire (Resource Timing), else the size of the JSON.
+    const entry = performance.getEntriesByName(new URL(url, location.href).href).pop();
+    const bytes = (entry && (entry.encodedBodySize || entry.decodedBodySize)) || JSON.stringify(body).length;
     FODC.draw.clear(plots);
     const markers = incidents.filter((i) => i.at_ms >= start && i.at_ms <= end)
       .map((i) => ({ ms: i.at_ms, label: i.trigger }));
