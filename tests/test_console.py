@@ -209,8 +209,11 @@ def test_incident_page_shows_the_trigger_marker_and_the_ranked_series(cluster, b
     plots = js(browser, "return FODC.plots.map(p => ({source: p.source, markers: p.markers, "
                         "n: p.lines[0].points.length}))")
     assert [p["source"] for p in plots] == [c["series"] for c in view["changes"][:len(plots)]]
+    assert view["split"]["by"] == "onset" and view["split"]["at_ms"] < incident["at_ms"]  # the rule's first breach
+    assert view["changes"][0]["series"].startswith("banyandb_system_cpu_state{") and view["changes"][0]["focus"]
     for plot in plots:
         assert {"ms": incident["at_ms"], "label": f"trigger: {incident['trigger']}"} in plot["markers"]
+        assert {"ms": view["split"]["at_ms"], "label": "onset", "color": "#9a6700"} in plot["markers"]
     facts = browser.find_element("id", "incident-facts").text
     assert incident["trigger"] in facts and "download" in facts
     assert console_errors(browser) == []

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import tarfile
+from pathlib import Path
 
 from fodc.cli.client import EXIT_OK, EXIT_USAGE, CliError, ProxyClient
 from fodc.cli.output import print_json, table, when
-from fodc.incident.rules import RuleError, parse_rule
-from fodc.incident.triage import rank, rule_onset
+from fodc.incident.triage import rank
+from fodc.incident.view import BadBundle, crash_report, focus_and_onset, read_files
 from fodc.times import rfc3339
 
 
@@ -32,28 +32,20 @@ ONSET_MEANS = {"node-down": "first failed scrape", "node-unresponsive": "first s
 def read_bundle(path: str) -> dict[str, bytes]:
     """The bundle's files by name (without the bundle's top directory)."""
     try:
-        with tarfile.open(path, "r:gz") as tar:
-            files = {}
-            for member in tar:
-                extracted = tar.extractfile(member) if member.isfile() else None
-                if extracted is not None:
-                    files[member.name.split("/", 1)[-1]] = extracted.read()
-            return files
-    except (OSError, tarfile.TarError, EOFError) as exc:
+        return read_files(Path(path).read_bytes())
+    except (OSError, BadBundle) as exc:
         raise CliError(f"cannot read the bundle {path}: {exc}", EXIT_USAGE) from None
 
 
 def run(args: argparse.Namespace, _client: ProxyClient | None = None) -> int:
     files = read_bundle(args.bundle)
-    if "manifest.json" not in files:
-        raise CliError(f"{args.bundle} is not an incident bundle (no manifest.json)", EXIT_USAGE)
     manifest = json.loads(files["manifest.json"])
     window = json.loads(files.get("window.json", b'{"series": []}'))
-    focus, onset_ms = _focus_and_onset(manifest, window)
+    focus, onset_ms = focus_and_onset(manifest, window)
     result = rank(window, manifest["at_ms"], include_buckets=args.buckets, onset_ms=onset_ms, focus=focus)
     split = "onset" if result.split_ms != manifest["at_ms"] else "trigger"
     log_tail = files.get("node.log", b"").decode(errors="replace").splitlines()[-args.log_lines:]
-    crash = _crash(files)
+    crash = crash_report(files)
     if args.json:
         print_json({**({"crash": crash} if crash else {}),
                     "incident": {k: manifest.get(k) for k in ("id", "node_id", "role", "trigger", "summary", "at",
@@ -93,14 +85,6 @@ def run(args: argparse.Namespace, _client: ProxyClient | None = None) -> int:
     return EXIT_OK
 
 
-def _crash(files: dict[str, bytes]) -> dict | None:
-    try:
-        crash = json.loads(files["crash.json"]) if "crash.json" in files else None
-    except ValueError:
-        return None
-    return crash if isinstance(crash, dict) else None
-
-
 def print_crash(crash: dict, max_frames: int = 12) -> None:
     """The node's last words first: the crash message, then the goroutine that failed, frame by frame."""
     message = crash.get("message") or "(no crash header found; the raw output is in crash.txt)"
@@ -124,23 +108,6 @@ def print_crash(crash: dict, max_frames: int = 12) -> None:
     if crash.get("truncated"):
         print("the crash report is cut short; crash.txt holds all of it that was found")
     print()
-
-
-def _focus_and_onset(manifest: dict, window: dict) -> tuple[tuple[str, dict[str, str]] | None, int | None]:
-    """A rule incident's own series, and the onset: the agent's when it recorded one, else (for a rule) the
-    first breach found in the window."""
-    detail = manifest.get("detail") or {}
-    onset = manifest.get("onset_ms")
-    focus = None
-    if str(manifest.get("trigger", "")).startswith("rule:") and isinstance(detail.get("series"), str):
-        focus = (detail["series"], {str(k): str(v) for k, v in (detail.get("labels") or {}).items()})
-        if onset is None:
-            try:
-                rule = parse_rule(str(detail.get("expr", "")))
-                onset = rule_onset(window, manifest["at_ms"], focus, rule.holds)
-            except RuleError:
-                pass
-    return focus, onset if isinstance(onset, int) else None
 
 
 def _number(value: float) -> str:

@@ -12,7 +12,8 @@ import tarfile
 from typing import Any
 
 from fodc.incident.bundle import MANIFEST
-from fodc.incident.triage import rank, series_name
+from fodc.incident.rules import RuleError, parse_rule
+from fodc.incident.triage import rank, rule_onset, series_name
 from fodc.nodeconf.drift import node_changes
 
 MAX_TOP = 50
@@ -50,12 +51,39 @@ def previous_snapshot(history: list[dict[str, Any]], current: dict[str, Any]) ->
     return before[-1] if before else None
 
 
+def focus_and_onset(manifest: dict, window: dict) -> tuple[tuple[str, dict[str, str]] | None, int | None]:
+    """A rule incident's own series, and the onset: the agent's when it recorded one, else (for a rule) the
+    first breach found in the window."""
+    detail = manifest.get("detail") or {}
+    onset = manifest.get("onset_ms")
+    focus = None
+    if str(manifest.get("trigger", "")).startswith("rule:") and isinstance(detail.get("series"), str):
+        focus = (detail["series"], {str(k): str(v) for k, v in (detail.get("labels") or {}).items()})
+        if onset is None:
+            try:
+                rule = parse_rule(str(detail.get("expr", "")))
+                onset = rule_onset(window, manifest["at_ms"], focus, rule.holds)
+            except RuleError:
+                pass
+    return focus, onset if isinstance(onset, int) else None
+
+
+def crash_report(files: dict[str, bytes]) -> dict | None:
+    """The node's crash as the agent parsed it (crash.json), or None when there is none or it is unreadable."""
+    try:
+        crash = json.loads(files["crash.json"]) if "crash.json" in files else None
+    except ValueError:
+        return None
+    return crash if isinstance(crash, dict) else None
+
+
 def build(files: dict[str, bytes], top: int, history: list[dict[str, Any]] | None) -> dict[str, Any]:
     """The page's JSON; `history` is the node's configuration history (None when its agent is not online)."""
     manifest = json.loads(files[MANIFEST])
     window = json.loads(files.get("window.json", b'{"series": []}'))
     by_name = {series_name(s): s for s in window.get("series", [])}
-    result = rank(window, manifest["at_ms"])
+    focus, onset_ms = focus_and_onset(manifest, window)
+    result = rank(window, manifest["at_ms"], onset_ms=onset_ms, focus=focus)
     changes = []
     for change in result.changes[:max(1, min(top, MAX_TOP))]:
         series = by_name.get(change.series, {})
@@ -67,11 +95,13 @@ def build(files: dict[str, bytes], top: int, history: list[dict[str, Any]] | Non
     return {
         "manifest": {k: v for k, v in manifest.items() if k != "files"},
         "files": manifest.get("files", {}),
+        "split": {"at_ms": result.split_ms, "by": "onset" if result.split_ms != manifest["at_ms"] else "trigger"},
         "compared": result.compared,
         "stopped": {"count": len(result.stopped), "series": result.stopped[:MAX_LISTED]},
         "started": {"count": len(result.started), "series": result.started[:MAX_LISTED]},
         "changes": changes,
         "log_tail": log_tail,
+        "crash": crash_report(files),
         "config": config,
         "config_previous": ({"captured_at": previous.get("captured_at"), "hash": previous.get("hash"),
                              "reason": previous.get("reason")} if previous else None),

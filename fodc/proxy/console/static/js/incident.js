@@ -11,13 +11,18 @@
 
   function head(incident, view) {
     const m = view.manifest;
-    const onset = m.onset_ms || incident.onset_ms;
+    const onset = m.onset_ms || incident.onset_ms || (view.split && view.split.by === "onset" ? view.split.at_ms : null);
     const rows = [["node", nodeLink(incident.node_id)], ["role", incident.role], ["trigger", incident.trigger],
       ["at (trigger)", fmtTime(m.at_ms)], ["onset", onset ? fmtTime(onset) : "not recorded by this agent"],
       ["detail", JSON.stringify(m.detail || {})],
       ["bundle", incident.bundle_url ? el("a", { href: incident.bundle_url, download: "" }, "download .tar.gz") : "–"],
       ["window", el("a", { href: `/console/node?node_id=${encodeURIComponent(incident.node_id)}&incident=${encodeURIComponent(incident.id)}` },
         "open the node's window around this incident")]];
+    if (view.crash) {
+      const g = view.crash.goroutine || {};
+      rows.push(["crash", el("div", {}, `${view.crash.kind || "unknown"}: ${view.crash.message || "(no crash header)"}`,
+        ...(g.frames || []).slice(0, 8).map((f) => el("div", { class: "hint" }, `${f.function}  ${f.file || "?"}:${f.line || "?"}`)))]);
+    }
     for (const [part, reason] of Object.entries(m.errors || {})) rows.push([`not collected: ${part}`, String(reason)]);
     return el("table", { class: "grid kv", id: "incident-facts" }, el("tbody", {},
       ...rows.map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v)))));
@@ -35,11 +40,11 @@
     const rows = view.changes.map((c, i) => el("tr", { "data-series": c.series },
       el("td", {}, i + 1), el("td", {}, c.series), el("td", {}, c.kind),
       el("td", { class: "num" }, fmtNumber(c.before)), el("td", { class: "num" }, fmtNumber(c.after)),
-      el("td", { class: `num ${direction(c)}` }, c.change || fmtChange(c.before, c.after))));
+      el("td", { class: `num ${direction(c)}` }, c.change || fmtChange(c.before, c.after), c.focus ? " (the rule's series)" : "")));
     if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: 6 }, "No series changed between before and after the trigger.")));
     body.replaceChildren(...rows);
     document.getElementById("triage-summary").textContent =
-      `${view.compared} series compared before/after the trigger; ${view.stopped.count} stopped at it, ` +
+      `${view.compared} series compared before/after the ${view.split ? view.split.by : "trigger"}; ${view.stopped.count} stopped at it, ` +
       `${view.started.count} appeared after it.` +
       (view.stopped.count && view.stopped.count >= view.compared ? " Most series stopped: the node stopped answering." : "");
   }
@@ -48,7 +53,8 @@
     const container = document.getElementById("plots");
     const m = view.manifest;
     const markers = [{ ms: m.at_ms, label: `trigger: ${m.trigger}` }];
-    if (m.onset_ms && m.onset_ms !== m.at_ms) markers.push({ ms: m.onset_ms, label: "onset", color: "#9a6700" });
+    const onset = m.onset_ms || (view.split && view.split.by === "onset" ? view.split.at_ms : null);
+    if (onset && onset !== m.at_ms) markers.push({ ms: onset, label: "onset", color: "#9a6700" });
     view.changes.slice(0, PLOTTED).forEach((c, i) => {
       const cumulative = S.isCumulative({ type: c.type, name: c.name || "" });
       const points = cumulative ? S.rate(c.points) : S.finite(c.points);
