@@ -214,6 +214,11 @@ def test_an_agent_killed_while_collecting_finishes_the_incident_after_its_restar
     def collecting():
         return next((i for i in incidents(proxy, "?node_id=hot-k") if i["state"] == "collecting"), None)
     first = wait_for(collecting, 30, interval=0.3, what="an incident collecting")
+    # Still collecting: a 409 that says when to come back (--incident-after 30s, plus a margin).
+    status, headers, body = http_get(f"{proxy.url}/incidents/hot-k/{first['id']}/bundle")
+    answer = json.loads(body)
+    assert status == 409 and answer["complete_by"] and "complete at about" in answer["message"]
+    assert 20 <= int(headers["Retry-After"]) <= 36 and first["complete_by_ms"] - first["at_ms"] == 35_000
     wait_for(lambda: _newest_point(proxy, "hot-k") > first["at_ms"] + 1000, 20, what="scrapes after the trigger")
     agent.kill9()  # long before the 30 s after the trigger: no bundle yet, only its marker
     incident_dir = tmp_path / "incidents-hot-k"

@@ -120,7 +120,7 @@ class IncidentRecorder:
                         "node_id": self.node_id, "role": self.role, "trigger": kind,
                         **({"summary": summary} if summary else {}), "detail": detail,
                         "at": rfc3339(at_ms), "at_ms": at_ms, "onset": rfc3339(onset_ms), "onset_ms": onset_ms,
-                        "state": "collecting", "errors": {}}
+                        "complete_by_ms": at_ms + self._collect_ms(), "state": "collecting", "errors": {}}
             if any(i["id"] == incident["id"] for i in self._incidents):  # two of a kind within one second
                 incident["id"] += f"-{at_ms % 1000:03d}"
             self._incidents.append(incident)
@@ -131,6 +131,11 @@ class IncidentRecorder:
         self._mark(incident)
         threading.Thread(target=self._collect, args=(incident, node_up), name=f"incident-{kind}", daemon=True).start()
         return dict(incident)
+
+    def _collect_ms(self) -> int:
+        """How long after the trigger the bundle should be written: the window after it, plus a CPU profile
+        that may run past it, plus a little for writing."""
+        return int((max(self.options.after_s, float(self.options.cpu_seconds or 0)) + 5) * 1000)
 
     def recover(self) -> int:
         """At start: lists the incidents already on disk again, keeps their triggers cooling down across the

@@ -8,6 +8,8 @@ even when their agent is offline or gone (`"source": "proxy"`), and their bundle
 
 from __future__ import annotations
 
+import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from fodc.proxy.httpargs import BadRequest, json_body, query_args
 from fodc.proxy.profile_summary import NotAProfile, bundle_member, not_a_profile, summarise, summary_args
 from fodc.proxy.registry import ONLINE
 from fodc.proxy.runtime import ProxyRuntime
-from fodc.times import BadTime, parse_time_ms
+from fodc.times import BadTime, parse_time_ms, rfc3339
 
 MAX_REASON_CHARS = 300
 
@@ -114,6 +116,21 @@ def incidents_blueprint(runtime: ProxyRuntime) -> Blueprint:
             raise IncidentNotFound(f"no incident {incident_id!r} on node {node_id!r}{why}")
         return found
 
+    def still_collecting(incident: dict[str, Any]) -> Response:
+        """409 with Retry-After: when the agent said the bundle would be complete, else a short retry."""
+        due_ms = incident.get("complete_by_ms")
+        wait_s = max(1, math.ceil((due_ms - time.time() * 1000) / 1000)) if isinstance(due_ms, int) else 5
+        when = f"complete at about {rfc3339(due_ms)}" if isinstance(due_ms, int) else "complete soon"
+        if incident["state"] != "collecting":
+            when, wait_s = "not going to be complete", 0
+        response = jsonify(error="conflict", message=f"incident {incident['id']} is {incident['state']}: the "
+                           f"bundle is written once the window after the trigger has passed ({when})",
+                           state=incident["state"], complete_by=rfc3339(due_ms) if isinstance(due_ms, int) else None)
+        response.status_code = 409
+        if wait_s:
+            response.headers["Retry-After"] = str(wait_s)
+        return response
+
     @bp.get("/incidents/<node_id>/<incident_id>")
     def show(node_id: str, incident_id: str) -> Response:
         query_args({})
@@ -124,8 +141,7 @@ def incidents_blueprint(runtime: ProxyRuntime) -> Blueprint:
         collecting."""
         incident = find(node_id, incident_id)
         if incident["state"] != "complete":
-            return jsonify(error="conflict", message=f"incident {incident_id} is {incident['state']}: the bundle is "
-                           "written once the window after the trigger has passed"), 409
+            return still_collecting(incident)
         copy = runtime.incident_archive.get(node_id, incident_id)
         if copy is not None and copy.bundle.exists():
             return copy.bundle
