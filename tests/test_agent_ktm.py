@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
-from procs import free_port, http_get, start_agent, start_proxy, wait_for
+from procs import BIN, free_port, http_get, start_agent, start_proxy, wait_for
 
 from fodc import expfmt
 from fodc.sim.launcher import start_sim_node
@@ -27,6 +28,9 @@ def test_agent_without_ebpf_still_serves_os_telemetry_and_says_why(tmp_path, dae
     assert any(name.startswith("fodc_os_") for name in families)
     node = wait_for(lambda: (n := proxy.cluster(node_id="no-bpf")) and n[0], what="registered")
     assert node["capabilities"]["ktm_mode"] == "disabled" and node["capabilities"]["ktm_reason"]
+    shown = subprocess.run([str(BIN / "fodc"), "--proxy", proxy.url, "cluster"], capture_output=True, text=True,
+                           timeout=30)
+    assert f"ktm disabled on no-bpf: {node['capabilities']['ktm_reason']}" in shown.stdout, shown.stdout
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="eBPF needs root (CAP_BPF/CAP_PERFMON); CI runs as root")
@@ -49,6 +53,10 @@ def test_agent_with_ebpf_reports_its_mode_and_counts_the_database(tmp_path, daem
         mode = families["ktm_status"].samples[0].value
         assert mode in (0, 1, 2)
         assert capabilities["ktm_mode"] in ("disabled", "degraded", "full")
+        if mode == 1:  # degraded: `fodc cluster` says why, not only --json
+            shown = subprocess.run([str(BIN / "fodc"), "--proxy", proxy.url, "cluster"], capture_output=True,
+                                   text=True, timeout=30)
+            assert f"ktm degraded on bpf: {capabilities['ktm_reason']}" in shown.stdout, shown.stdout
         if mode == 0:
             pytest.skip(f"eBPF did not load here: {capabilities.get('ktm_reason')}")
         attached = [s for s in families["ktm_program_attached"].samples if s.value == 1]

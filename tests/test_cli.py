@@ -120,6 +120,15 @@ def test_config_table_json_and_drift(tmp_path, daemons, sims):
     no_node = fodc("--proxy", proxy.url, "config", "history")
     assert no_node.returncode == 2 and "--node" in no_node.stderr
 
+    captured = fodc("--proxy", proxy.url, "config", "capture", "--role", "datanode-hot")
+    assert captured.returncode == 0, captured.stderr
+    assert sorted(line.split()[0] for line in captured.stdout.splitlines()[1:]) == ["hot-a", "hot-b"]
+    one = json.loads(fodc("--proxy", proxy.url, "--json", "config", "capture", "--node", "hot-a").stdout)
+    assert [c["node_id"] for c in one["captured"]] == ["hot-a"] and one["scope"] == "node"
+    for unclear in (("config", "capture"), ("config", "capture", "--all", "--node", "hot-a"), ("config", "--all")):
+        refused = fodc("--proxy", proxy.url, *unclear)
+        assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+
 
 def test_window_csv_and_jsonl(tmp_path, daemons, sims):
     proxy = _cluster_with_sims(tmp_path, daemons, sims)

@@ -25,12 +25,21 @@ def run(args: argparse.Namespace, client: ProxyClient) -> int:
              f"{n['primary_address']['ip']}:{n['primary_address']['port']}", notes(n.get("runtime", {}))]
             for n in body["nodes"]]
     print(table(rows, ["node", "role", "status", "heartbeat", "ktm", "address", "notes"]))
-    for n in body["nodes"]:
-        if n["capabilities"].get("ktm_mode") in ("degraded", "disabled") and n["capabilities"].get("ktm_reason"):
-            print(f"ktm {n['capabilities']['ktm_mode']} on {n['node_id']}: {n['capabilities']['ktm_reason']}")
+    for (mode, reason), nodes in ktm_reasons(body["nodes"]).items():
+        print(f"ktm {mode} on {', '.join(nodes)}: {reason}")
     summary = body["summary"]
     print(f"\n{summary['online']} online, {summary['unconnected']} unconnected")
     return EXIT_OK
+
+
+def ktm_reasons(nodes: list[dict]) -> dict[tuple[str, str], list[str]]:
+    """Why kernel telemetry is not full, once per distinct reason, with the nodes it applies to."""
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for n in nodes:
+        mode, reason = n["capabilities"].get("ktm_mode"), n["capabilities"].get("ktm_reason")
+        if mode in ("degraded", "disabled") and reason:
+            grouped.setdefault((mode, reason), []).append(n["node_id"])
+    return grouped
 
 
 def notes(runtime: dict[str, str]) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fodc.cli.client import EXIT_OK, EXIT_USAGE, CliError, ProxyClient
+from fodc.cli.client import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, CliError, ProxyClient
 from fodc.cli.output import ago, print_json, table, when
 from fodc.nodeconf.drift import node_changes
 
@@ -14,11 +14,13 @@ from fodc.nodeconf.drift import node_changes
 def add_parser(sub: argparse._SubParsersAction) -> None:
     config = sub.add_parser("config", help="each node's captured configuration (flags, env, files); "
                             "`fodc config drift` shows differences")
-    config.add_argument("what", nargs="?", choices=["show", "drift", "history"], default="show",
+    config.add_argument("what", nargs="?", choices=["show", "drift", "history", "capture"], default="show",
                         help="show (default): latest snapshot per node; drift: differences by role and per node; "
-                        "history: one node's recorded snapshots (needs --node) and what changed between them")
+                        "history: one node's recorded snapshots (needs --node) and what changed between them; "
+                        "capture: take a snapshot now on --node, --role or --all (needs an operator token)")
     config.add_argument("--role", help="only this role")
     config.add_argument("--node", help="only this node id")
+    config.add_argument("--all", action="store_true", help="capture: every online node")
     config.set_defaults(func=run)
 
 
@@ -27,6 +29,10 @@ def run(args: argparse.Namespace, client: ProxyClient) -> int:
         return _drift(args, client)
     if args.what == "history":
         return _history(args, client)
+    if args.what == "capture":
+        return _capture(args, client)
+    if args.all:
+        raise CliError("--all is for `fodc config capture`", EXIT_USAGE)
     body = client.get("/cluster/config", {"role": args.role, "node_id": args.node})
     if args.json:
         print_json(body)
@@ -100,6 +106,23 @@ def _changed_since_running(earlier: list[dict], snap: dict) -> str:
     if previous is None:
         return "(first)"
     return ", ".join(node_changes(previous, snap)) or "-"
+
+
+def _capture(args: argparse.Namespace, client: ProxyClient) -> int:
+    chosen = [name for name, given in (("--node", args.node), ("--role", args.role), ("--all", args.all)) if given]
+    if len(chosen) != 1:
+        raise CliError("config capture needs exactly one of --node N, --role R, --all", EXIT_USAGE)
+    body = {"scope": "all"} if args.all else {"scope": "node", "node_id": args.node} if args.node else \
+        {"scope": "role", "role": args.role}
+    answer = client.send("POST", "/cluster/config/capture", body)
+    if args.json:
+        print_json(answer)
+    else:
+        rows = [[c["node_id"], c["role"], when(c["captured_at"]), c["hash"][7:19],
+                 ", ".join(sorted(c.get("errors") or {})) or "-"] for c in answer["captured"]]
+        print(table(rows, ["node", "role", "captured", "hash", "unreadable"]))
+    _missing(answer["missing"])
+    return EXIT_PARTIAL if answer["missing"] else EXIT_OK
 
 
 def _missing(missing: list[dict]) -> None:
