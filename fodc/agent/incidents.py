@@ -52,7 +52,7 @@ class IncidentOptions:
     log_file: str | None
 
 
-def _json_value(value: float) -> float | str:
+def json_value(value: float) -> float | str:
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
@@ -247,7 +247,7 @@ class IncidentRecorder:
     def _window(self, start_ms: int, end_ms: int) -> bytes:
         series = [{"name": s.name, "family": s.family or s.name, "type": s.type, "help": s.help,
                    "labels": dict(s.labels), "source": s.source,
-                   "points": [[t, _json_value(v)] for t, v in zip(s.timestamps_ms, s.values, strict=True)]}
+                   "points": [[t, json_value(v)] for t, v in zip(s.timestamps_ms, s.values, strict=True)]}
                   for s in self.recorder.query(start_ms=start_ms, end_ms=end_ms)]
         return json.dumps({"start_ms": start_ms, "end_ms": end_ms, "series": series}).encode()
 

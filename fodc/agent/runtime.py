@@ -30,6 +30,7 @@ from fodc.agent.http import AgentHTTPServer
 from fodc.agent.incidents import IncidentOptions, IncidentRecorder, IncidentWatch
 from fodc.agent.manual import ManualCapture
 from fodc.agent.memwatch import MemoryPressureWatch
+from fodc.agent.oomwatch import OomWatch
 from fodc.agent.scrape import Scraper
 from fodc.agent.session import Connected, ProxySession
 from fodc.agent.settings import AgentSettings
@@ -143,8 +144,21 @@ class AgentRuntime:
         self.crash_probe = CrashProbe(NodeOutput(OutputSources(
             settings.node_crash_output_file, settings.node_systemd_unit, settings.node_log_file,
             settings.node_crash_max_bytes)))
-        if "node-crash" in triggers and self.crash_probe.output.configured:
-            self.incidents.explain = self.crash_probe.find
+        self.oom_watch = None
+        if "node-oom" in triggers:
+            self.oom_watch = OomWatch(
+                self.incidents, capturer.finder, self.recorder, cgroup_path=settings.node_cgroup_path,
+                comm=settings.node_process_name, before_s=settings.incident_before,
+                diagnostics_dir=Path(settings.diagnostics_dir), interval_s=settings.incident_check_interval,
+                clock=self.clock.now,
+                on_progress=self.watchdog.register("oom-watch", max(60.0, settings.incident_check_interval * 3)).tick)
+        # A node found down or restarted is explained first by its crash report, then by an OOM kill.
+        explainers = [e for e in (self.crash_probe.find if "node-crash" in triggers and
+                                  self.crash_probe.output.configured else None,
+                                  self.oom_watch.recent if self.oom_watch else None) if e is not None]
+        if explainers:
+            self.incidents.explain = lambda since: next((found for explain in explainers
+                                                         if (found := explain(since)) is not None), None)
         self.crash_dir = None
         if "node-crash" in triggers and settings.node_crash_dir:
             self.crash_dir = CrashDirWatch(
@@ -294,7 +308,7 @@ class AgentRuntime:
         self.config.start()
         self.memory_watch.start()
         self.incidents.recover()  # after the window's own recovery (in __init__), which a resumed bundle reads
-        if self.incidents.explain is not None:  # crash reports already given, or already there, are not news
+        if "node-crash" in self.settings.incident_triggers:  # reports already given or already there: not news
             for incident in self.incidents.summaries():
                 if digest := (incident.get("detail") or {}).get("crash", {}).get("sha256"):
                     self.crash_probe.remember(digest)
@@ -303,6 +317,8 @@ class AgentRuntime:
         self.manual.start()
         if self.crash_dir is not None:
             self.crash_dir.start()
+        if self.oom_watch is not None:
+            self.oom_watch.start()
         self.session.start()
         self.watchdog.start()
 
@@ -360,6 +376,8 @@ class AgentRuntime:
         self.manual.stop()
         if self.crash_dir is not None:
             self.crash_dir.stop()
+        if self.oom_watch is not None:
+            self.oom_watch.stop()
         self.scraper.stop()
         self.telemetry.stop()
         self.http.stop()

@@ -97,6 +97,7 @@ class AgentSettings:
     node_crash_max_bytes: int = 4 * 1024 * 1024
     node_crash_dir: str | None = None
     trigger_file: str | None = None
+    node_cgroup_path: str | None = None
 
 
 def build_parser() -> config.OneLineErrorParser:
@@ -263,6 +264,9 @@ def build_parser() -> config.OneLineErrorParser:
     crash.add_argument("--node-crash-dir", default=None,
                        help="directory the node writes crash artifacts into (a file or directory per crash, e.g. "
                        "panic.json); each new one is a node-crash incident")
+    crash.add_argument("--node-cgroup-path", default=None,
+                       help="the node's cgroup directory, whose OOM-kill counter (memory.events, or memory.oom_control "
+                       "in cgroup v1) makes node-oom incidents (default: the node process's own cgroup)")
     crash.add_argument("--trigger-file", default=None,
                        help="a file whose appearance (touch it) freezes a manual incident now; its first line is "
                        "the reason; the agent removes it. SIGUSR2 to the agent does the same")
@@ -361,6 +365,7 @@ def parse_settings(argv: Sequence[str] | None = None) -> AgentSettings:
         node_crash_max_bytes=ns.node_crash_max_bytes,
         node_crash_dir=_absolute(parser, "--node-crash-dir", ns.node_crash_dir),
         trigger_file=_absolute(parser, "--trigger-file", ns.trigger_file),
+        node_cgroup_path=_absolute(parser, "--node-cgroup-path", ns.node_cgroup_path),
     )
 
 

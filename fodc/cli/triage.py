@@ -45,7 +45,7 @@ def run(args: argparse.Namespace, _client: ProxyClient | None = None) -> int:
     result = rank(window, manifest["at_ms"], include_buckets=args.buckets, onset_ms=onset_ms, focus=focus)
     split = "onset" if result.split_ms != manifest["at_ms"] else "trigger"
     log_tail = files.get("node.log", b"").decode(errors="replace").splitlines()[-args.log_lines:]
-    crash = crash_report(files)
+    crash = crash_report(files) or (manifest.get("detail") or {}).get("crash")  # an OOM kill has no crash.json
     if args.json:
         print_json({**({"crash": crash} if crash else {}),
                     "incident": {k: manifest.get(k) for k in ("id", "node_id", "role", "trigger", "summary", "at",
