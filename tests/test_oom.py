@@ -18,8 +18,10 @@ import test_incidents
 from procs import http_get, http_json, start_prometheus, wait_for
 from test_incidents import bundle_files, complete, watched_node
 
-from fodc.agent.oomwatch import last_profile, node_cgroup
+from fodc.agent.oomwatch import OomWatch, last_profile, node_cgroup
 from fodc.incident.oom import find_kills, kernel_lines, oom_kill_count
+from fodc.nodeconf.finder import NodeProcessFinder
+from fodc.window import FlightRecorder
 
 cluster = test_incidents.cluster
 
@@ -142,3 +144,19 @@ def test_a_node_killed_by_the_kernel_for_memory_is_a_node_oom_incident(cluster, 
     assert files["last-heap.pb.gz"] == heap and heap[:2] == b"\x1f\x8b"  # the job's heap profile, gzipped by Go
     assert detail["last_heap"]["taken_s_before"] >= 1
     assert b'"series"' in files["memory.json"]
+
+
+def test_a_node_found_down_is_explained_only_by_a_kill_of_its_own_process(tmp_path):
+    pid_file = tmp_path / "node.pid"
+    pid_file.write_text(str(os.getpid()))
+    uptime = time.clock_gettime(time.CLOCK_BOOTTIME)
+    kmsg = {"text": f"3,1,{int((uptime - 5) * 1e6)},-;Out of memory: Killed process 4 (banyand) total-vm:1kB"}
+    watch = OomWatch(None, NodeProcessFinder(pid_file=str(pid_file)), FlightRecorder(budget_bytes=1 << 20),
+                     cgroup_path=str(tmp_path / "no-cgroup"), comm="banyand", before_s=60, diagnostics_dir=tmp_path,
+                     interval_s=1, kmsg=lambda: kmsg["text"])
+    assert watch.check() is None and "no OOM-kill counter" in watch.status  # learns the node's pid
+    assert watch.recent(time.time() - 60) is None  # another process named banyand: not this node
+    kmsg["text"] += f"\n3,2,{int((uptime - 4) * 1e6)},-;Out of memory: Killed process {os.getpid()} (python3) x"
+    found = watch.recent(time.time() - 60)
+    assert found.trigger == "node-oom" and found.detail["killed"]["pid"] == os.getpid()
+    assert watch.recent(time.time() + 60) is None  # a kill before the incident's window explains nothing

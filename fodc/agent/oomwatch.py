@@ -147,19 +147,19 @@ class OomWatch(Periodic):
         (by the counter, or in the kernel log for a node whose cgroup has no counter)."""
         if self._last is not None and self._last[0] >= since_s:
             return self._last[1]
-        kills = self._kernel_kills(since_s)
+        kills = self._kernel_kills(since_s, by_pid=bool(self._pids))  # the host may run other "banyand"s
         if not kills:
             return None
         return self._evidence(0, "", kills)
 
-    def _kernel_kills(self, since_s: float) -> list[OomKill]:
+    def _kernel_kills(self, since_s: float, by_pid: bool = False) -> list[OomKill]:
         try:
             text = self.kmsg()
         except OSError as exc:
             log.info("cannot read the kernel log for OOM kills", extra={"fields": {"reason": str(exc)}})
             return []
         since_uptime = uptime_s() - max(0.0, self.clock() - since_s)
-        return find_kills(kernel_lines(text), comm=self.comm, pids=set(self._pids) or None,
+        return find_kills(kernel_lines(text), comm=None if by_pid else self.comm, pids=set(self._pids) or None,
                           since_uptime_s=since_uptime)
 
     def _evidence(self, new_kills: int, counter: str, kills: list[OomKill] | None = None) -> Evidence:

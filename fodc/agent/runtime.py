@@ -170,7 +170,7 @@ class AgentRuntime:
             self.memory_watch.on_pressure = lambda detail: self.incidents.trigger("memory-pressure", detail)
         self.manual = ManualCapture(self.incidents, trigger_file=settings.trigger_file,
                                     interval_s=min(1.0, settings.incident_check_interval),
-                                    node_up=lambda: bool(self._scrape_state()[0]),
+                                    node_up=lambda: bool(self._scrape_state().ok),
                                     on_progress=self.watchdog.register("manual-capture", 60.0).tick)
         # Workers beyond the profiles that may run or wait, so a config request never waits behind them.
         self.command_stream = CommandStream({
