@@ -2,10 +2,10 @@
 
 Every --incident-check-interval the node's cgroup OOM-kill counter is read (`memory.events` in cgroup v2,
 `memory.oom_control` in v1; the cgroup of --node-cgroup-path, else the node process's own, remembered after the
-process is gone). A rise is an OOM kill: the kernel log (/dev/kmsg) is searched for its account (`Killed process
-PID (COMM)`), and the incident gets oom.txt (those lines), memory.json (the window's memory series from
---incident-before to the kill) and last-heap.pb.gz (the newest heap profile the agent took before it).
-Without a counter (no cgroup found), a node found down or restarted is still checked against the kernel log.
+process is gone). A rise is an OOM kill: the kernel log (/dev/kmsg, else `journalctl -k`) is searched for its
+account (`Killed process PID (COMM)`), and the incident gets oom.txt (those lines), memory.json (the window's
+memory series from --incident-before to the kill) and last-heap.pb.gz (the newest heap profile the agent took
+before it). Without a counter (no cgroup found), a node found down or restarted is still checked against the kernel log.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import re
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,7 +38,7 @@ V1_MEMORY_ROOT = "/sys/fs/cgroup/memory"
 
 
 def read_kmsg(path: str = "/dev/kmsg") -> str:
-    """The kernel's log ring as /dev/kmsg gives it (one record per read), bounded; '' when not permitted."""
+    """The kernel's log ring as /dev/kmsg gives it (one record per read), bounded."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     records, size = [], 0
     try:
@@ -55,6 +56,23 @@ def read_kmsg(path: str = "/dev/kmsg") -> str:
     finally:
         os.close(fd)
     return "\n".join(records)
+
+
+def read_kernel_log() -> str:
+    """/dev/kmsg, else the journal's copy of the kernel log: the packaged unit's ProtectKernelLogs= and
+    PrivateDevices= hide /dev/kmsg, and its systemd-journal group may read the journal."""
+    try:
+        return read_kmsg()
+    except OSError as kmsg_error:
+        try:
+            out = subprocess.run(["journalctl", "-k", "-o", "short-monotonic", "--no-pager", "-n",
+                                  str(KMSG_MAX_RECORDS)], capture_output=True, timeout=15, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise OSError(f"/dev/kmsg: {kmsg_error}; journalctl -k: {exc}") from None
+        if out.returncode != 0:
+            raise OSError(f"/dev/kmsg: {kmsg_error}; journalctl -k: "
+                          f"{out.stderr.decode(errors='replace').strip()[:200]}") from None
+        return out.stdout[-KMSG_MAX_BYTES:].decode(errors="replace")
 
 
 def uptime_s() -> float:
@@ -87,7 +105,7 @@ class OomWatch(Periodic):
 
     def __init__(self, recorder: IncidentRecorder, finder: NodeProcessFinder, window: FlightRecorder, *,
                  cgroup_path: str | None, comm: str, before_s: float, diagnostics_dir: Path, interval_s: float,
-                 clock: Callable[[], float] = time.time, kmsg: Callable[[], str] = read_kmsg,
+                 clock: Callable[[], float] = time.time, kmsg: Callable[[], str] = read_kernel_log,
                  on_progress: Callable[[], None] = lambda: None) -> None:
         self.recorder = recorder
         self.finder = finder
