@@ -86,9 +86,15 @@ def browser(tmp_path_factory):
 
 
 def shot(driver, tmp_path: Path, name: str) -> None:
-    driver.save_screenshot(str(tmp_path / f"{name}.png"))
-    if os.environ.get("FODC_CONSOLE_SCREENSHOTS"):
-        driver.save_screenshot(str(Path(os.environ["FODC_CONSOLE_SCREENSHOTS"]) / f"{name}.png"))
+    """The whole page (up to 2,400 px tall) as a PNG."""
+    height = min(2400, driver.execute_script("return document.documentElement.scrollHeight"))
+    driver.set_window_size(1400, max(1000, height))
+    try:
+        driver.save_screenshot(str(tmp_path / f"{name}.png"))
+        if os.environ.get("FODC_CONSOLE_SCREENSHOTS"):
+            driver.save_screenshot(str(Path(os.environ["FODC_CONSOLE_SCREENSHOTS"]) / f"{name}.png"))
+    finally:
+        driver.set_window_size(1400, 1000)
 
 
 def open_page(driver, proxy, path: str, token: str | None = VIEWER, ready: str = "rendered"):
@@ -155,6 +161,13 @@ def test_cluster_page_shows_each_node_by_role_with_sparklines_from_the_window(cl
     shot(browser, tmp_path, "cluster")
 
 
+def test_cluster_page_refreshes_by_itself(cluster, browser):
+    open_page(browser, cluster["proxy"], "/?refresh=2")
+    first = js(browser, "return document.body.dataset.rendered")
+    wait_for(lambda: js(browser, "return document.body.dataset.rendered") != first, 20, what="a second render")
+    assert browser.find_element("id", "refresh-s").text == "2"
+
+
 def _rates(points):
     out = []
     for (t0, v0), (t1, v1) in zip(points, points[1:], strict=False):
@@ -218,6 +231,19 @@ def test_incident_page_shows_the_trigger_marker_and_the_ranked_series(cluster, b
     assert incident["trigger"] in facts and "download" in facts
     assert console_errors(browser) == []
     shot(browser, tmp_path, "incident")
+
+
+def test_node_page_around_an_incident_marks_it_on_every_plot(cluster, browser):
+    proxy, incident = cluster["proxy"], cluster["incident"]
+    open_page(browser, proxy, f"/console/node?node_id=hot-1&families=banyandb_system_cpu_state"
+              f"&incident={urllib.parse.quote(incident['id'])}", ready="drawn")
+    assert browser.find_element("id", "range").get_attribute("value") == "incident"
+    plots = js(browser, "return FODC.plots.map(p => ({source: p.source, markers: p.markers}))")
+    assert plots
+    for plot in plots:
+        assert {"ms": incident["at_ms"], "label": incident["trigger"]} in plot["markers"]
+        query = urllib.parse.parse_qs(urllib.parse.urlparse(plot["source"]).query)
+        assert float(query["start"][0]) * 1000 < incident["at_ms"] < float(query["end"][0]) * 1000
 
 
 def test_configuration_page_shows_drift_per_role(cluster, browser, tmp_path):

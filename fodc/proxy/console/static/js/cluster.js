@@ -3,7 +3,8 @@
 
 (() => {
   const { api, el, fmtAge, nodeLink, showError } = FODC;
-  const REFRESH_MS = 10000;
+  // ?refresh=N (seconds, 2 to 3600) changes how often the page reloads its data; 10 s by default.
+  const REFRESH_MS = Math.min(3600, Math.max(2, Number(FODC.param("refresh")) || 10)) * 1000;
   const SPARK_RANGE_MS = 15 * 60 * 1000;
   const SPARK_NAMES = "banyandb_system_(cpu|memory)_state|banyandb_[a-z]+_total_written";
 
