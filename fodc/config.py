@@ -191,6 +191,16 @@ class OneLineErrorParser(configargparse.ArgumentParser):
         sys.exit(2)
 
 
+def add_http_client_limits(group: Any, max_connections: int) -> None:
+    """--http-max-connections and --http-client-timeout, the same for both daemons' HTTP endpoints."""
+    group.add_argument("--http-max-connections", type=positive_int, default=max_connections,
+                       help="open HTTP connections at most; at the cap the one waiting longest for its request "
+                            "is closed to make room")
+    group.add_argument("--http-client-timeout", type=positive_duration, default=10.0,
+                       help="a request must arrive, and every later read or write make progress, within this "
+                            "(e.g. 10s); slower clients are disconnected")
+
+
 def make_parser(prog: str, description: str, default_config: str) -> OneLineErrorParser:
     """The shared front end: --config FILE (default default_config), FODC_* env vars, --help that explains."""
     parser = OneLineErrorParser(

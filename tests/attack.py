@@ -68,6 +68,18 @@ def still_open(sockets: list[socket.socket]) -> int:
     return alive
 
 
+@contextlib.contextmanager
+def fd_soft_limit(limit: int) -> Iterator[None]:
+    """Processes started inside get `limit` as their soft descriptor limit (systemd's default is 1024), so an
+    exhaustion attack meets the limit a daemon really has, whatever this test process was given."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
 def raise_fd_limit(wanted: int = 8192) -> None:
     """Lifts this process's soft descriptor limit (and so its children's) towards `wanted`, within the hard
     limit: an attack holding a thousand sockets must not fail on the attacker's side."""

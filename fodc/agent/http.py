@@ -1,15 +1,24 @@
 """The agent's own small HTTP endpoint: /metrics for Prometheus, /health for humans and probes.
 
-Standard library server on purpose: it serves two read-only paths and must stay cheap when idle.
+Standard library server on purpose: it serves two read-only paths and must stay cheap when idle. It must also
+never take what the agent needs to do its job: the stdlib server runs one thread per connection with no
+timeout, so ~1,020 idle connections used up the agent's descriptors and every scrape failed with EMFILE.
+Hence a cap on open connections (at the cap the oldest connection still waiting for its request is closed to
+make room, so a real client gets in) and a timeout on every read and write of a connection.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter
 
 from fodc.config import HostPort
 
@@ -18,15 +27,61 @@ log = logging.getLogger(__name__)
 CONTENT_TYPE_METRICS = "text/plain; version=0.0.4; charset=utf-8"
 
 
+class BoundedHTTPServer(ThreadingHTTPServer):
+    """A threading server with at most `max_connections` open; at the cap an idle one makes room."""
+
+    daemon_threads = True
+    request_queue_size = 128  # the listen backlog; socketserver's 5 makes a burst of clients retry SYNs
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], max_connections: int,
+                 on_close: Callable[[str], None]) -> None:
+        super().__init__(address, handler)
+        self.max_connections = max_connections
+        self._on_close = on_close
+        self._lock = threading.Lock()
+        # Open connections, oldest first -> True once its request line and headers are in (busy).
+        self._open: dict[Any, bool] = {}
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._lock:
+            if len(self._open) >= self.max_connections:
+                idle = next((conn for conn, busy in self._open.items() if not busy), None)
+                if idle is None:  # every connection is being answered: this one waits its turn elsewhere
+                    self._on_close("refused")
+                    super().shutdown_request(request)
+                    return
+                del self._open[idle]
+                self._on_close("evicted")
+                with contextlib.suppress(OSError):
+                    idle.shutdown(socket.SHUT_RDWR)  # its thread reads EOF and closes it
+            self._open[request] = False
+        super().process_request(request, client_address)
+
+    def mark_busy(self, request: Any) -> None:
+        with self._lock:
+            if request in self._open:
+                self._open[request] = True
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._lock:
+            self._open.pop(request, None)
+        super().shutdown_request(request)
+
+
 class AgentHTTPServer:
     def __init__(self, address: HostPort, metrics_page: Callable[[], str],
-                 health: Callable[[], dict[str, object]]) -> None:
+                 health: Callable[[], dict[str, object]], *, max_connections: int = 64,
+                 client_timeout_s: float = 10.0, registry: CollectorRegistry | None = None) -> None:
         self._metrics_page = metrics_page
         self._health = health
+        self._client_timeout_s = client_timeout_s
+        self._closed = Counter("fodc_agent_http_connections_closed", "connections to the agent's HTTP endpoint "
+                               "closed to stay within --http-max-connections, by reason",
+                               ["reason"], registry=registry)
         handler = self._handler_class()
         host = address.host or "0.0.0.0"
-        self._server = ThreadingHTTPServer((host, address.port), handler)
-        self._server.daemon_threads = True
+        self._server = BoundedHTTPServer((host, address.port), handler, max_connections,
+                                         lambda reason: self._closed.labels(reason).inc())
         self._thread: threading.Thread | None = None
 
     @property
@@ -47,6 +102,13 @@ class AgentHTTPServer:
 
         class Handler(BaseHTTPRequestHandler):
             server_version = "fodc-agent"
+            timeout = outer._client_timeout_s  # every read and write of the connection
+
+            def parse_request(self) -> bool:
+                parsed = super().parse_request()
+                if parsed:
+                    outer._server.mark_busy(self.request)
+                return parsed
 
             def do_GET(self) -> None:  # noqa: N802 (http.server API)
                 path = self.path.split("?", 1)[0]

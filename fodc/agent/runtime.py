@@ -188,7 +188,9 @@ class AgentRuntime:
             send_timeout_s=settings.send_timeout, max_backoff_s=settings.reconnect_max_backoff,
             on_connected=self._on_connected, on_disconnected=self._on_disconnected, tls=settings.proxy_tls,
         )
-        self.http = AgentHTTPServer(settings.http_listen_addr, self.metrics_page, self.health)
+        self.http = AgentHTTPServer(settings.http_listen_addr, self.metrics_page, self.health,
+                                    max_connections=settings.http_max_connections,
+                                    client_timeout_s=settings.http_client_timeout, registry=self.self_metrics)
 
     # --------------------------------------------------------------- what the agent says about itself
 

@@ -33,6 +33,8 @@ class AgentSettings:
     node_gossip_address: HostPort | None
     node_labels: Mapping[str, str]
     http_listen_addr: HostPort
+    http_max_connections: int
+    http_client_timeout: float
     node_metrics_urls: tuple[str, ...]
     scrape_interval: float
     scrape_timeout: float
@@ -138,6 +140,7 @@ def build_parser() -> config.OneLineErrorParser:
     local = parser.add_argument_group("this agent")
     local.add_argument("--http-listen-addr", type=config.listen_address, default=config.listen_address(":17902"),
                        help="address of the agent's own HTTP endpoint (/metrics, /health)")
+    config.add_http_client_limits(local, max_connections=64)
     local.add_argument("--scrape-interval", type=config.positive_duration, default=15.0,
                        help="how often the node's metrics are scraped")
     local.add_argument("--scrape-timeout", type=config.positive_duration, default=10.0,
@@ -303,6 +306,8 @@ def parse_settings(argv: Sequence[str] | None = None) -> AgentSettings:
         node_gossip_address=ns.node_gossip_address,
         node_labels=dict(ns.node_labels),
         http_listen_addr=ns.http_listen_addr,
+        http_max_connections=ns.http_max_connections,
+        http_client_timeout=ns.http_client_timeout,
         node_metrics_urls=urls,
         scrape_interval=ns.scrape_interval,
         scrape_timeout=ns.scrape_timeout,

@@ -72,12 +72,7 @@ def build_parser() -> config.OneLineErrorParser:
     net.add_argument("--http-tls-key", default=None, help="the private key (PEM) of --http-tls-cert")
     net.add_argument("--http-threads", type=config.positive_int, default=16,
                      help="concurrent HTTP requests served by the single gunicorn worker")
-    net.add_argument("--http-max-connections", type=config.positive_int, default=1000,
-                     help="open HTTP connections at most; at the cap the one waiting longest for its request "
-                          "is closed to make room")
-    net.add_argument("--http-client-timeout", type=config.positive_duration, default=10.0,
-                     help="a request head must arrive, and a body read or response write make progress, "
-                          "within this (e.g. 10s); slower clients are disconnected")
+    config.add_http_client_limits(net, max_connections=1000)
     agents = parser.add_argument_group("agents")
     agents.add_argument("--agent-heartbeat-timeout", type=config.positive_duration, default=30.0,
                         help="an agent silent this long is shown 'unconnected' (e.g. 30s)")
