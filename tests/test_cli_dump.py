@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import time
+import urllib.parse
 
 import pytest
 from procs import BIN, REPO, free_port, http_json, start_agent, start_proxy, wait_for
@@ -183,6 +184,7 @@ def test_a_copied_agent_directory_dumps_the_points_the_proxy_served(tmp_path, da
         assert status == 200
         served = {json.dumps(s["labels"] | {"node_id": None, "node_role": None}, sort_keys=True): s["points"]
                   for s in body["series"]}
+        selected = {sel: (_api_series(proxy, sel), _cli_series(proxy, sel)) for sel in SELECTIONS}
         assert agent.terminate() == 0  # a clean stop writes the open scrapes to the interim file
     finally:
         node.stop()
@@ -193,3 +195,28 @@ def test_a_copied_agent_directory_dumps_the_points_the_proxy_served(tmp_path, da
     dumped = {json.dumps(s["labels"] | {"node_id": None, "node_role": None}, sort_keys=True): s["points"]
               for s in map(json.loads, result.stdout.splitlines())}
     assert dumped == served and len(served) == 8
+    # One name grammar: the API, `fodc window` and `fodc dump` select the same series, by sample name too.
+    for selection, (from_api, from_cli) in selected.items():
+        result = fodc("dump", str(copy), "--format", "series", "--name", selection)
+        from_dump = {(s["name"], _plain(s["labels"])) for s in map(json.loads, result.stdout.splitlines())}
+        assert from_api and from_api == from_cli == from_dump, selection
+        assert all(name.endswith("_latency_bucket") for name, _ in from_api)
+
+
+SELECTIONS = ("banyandb_*_latency_bucket", "~banyandb_.*_latency_bucket")
+
+
+def _plain(labels):
+    return json.dumps({k: v for k, v in labels.items() if k not in ("node_id", "node_role")}, sort_keys=True)
+
+
+def _api_series(proxy, selection):
+    status, body = http_json(f"{proxy.url}/metrics-windows?start=0&name={urllib.parse.quote(selection)}")
+    assert status == 200, body
+    return {(s["name"], _plain(s["labels"])) for s in body["series"]}
+
+
+def _cli_series(proxy, selection):
+    result = fodc("--proxy", proxy.url, "window", "--since", "0", "--name", selection, "--format", "jsonl")
+    assert result.returncode == 0, result.stderr
+    return {(s["name"], _plain(s["labels"])) for s in map(json.loads, result.stdout.splitlines())}

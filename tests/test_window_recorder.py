@@ -131,11 +131,12 @@ def test_name_filter_matches_the_family_and_brings_its_samples():
     assert all(len(w.values) == 5 for w in got)
 
 
-def test_name_pattern_fullmatches_the_family():
+def test_name_pattern_fullmatches_the_family_or_the_sample_name():
     rec = FlightRecorder(block_scrapes=3)
     ingest_histograms(rec, 4)
     assert {w.name for w in rec.query(name_pattern=re.compile("oth.*"))} == {"other"}
-    assert list(rec.query(name_pattern=re.compile("lat_b.*"))) == []  # a sample name is not a family
+    assert {w.name for w in rec.query(name_pattern=re.compile("lat_b.*"))} == {"lat_bucket"}  # its buckets only
+    assert {w.name for w in rec.query(name_pattern=re.compile("lat"))} == {"lat_bucket", "lat_sum", "lat_count"}
     assert {w.family for w in rec.query(names={"lat", "other"}, name_pattern=re.compile("o.*"))} == {"other"}
 
 

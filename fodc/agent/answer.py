@@ -28,7 +28,7 @@ def select_series(recorder: FlightRecorder, request: pb.MetricsRequest) -> Itera
     if request.latest_only:
         return (s for s in recorder.latest()
                 if (names is None or s.name in names or _family_of(s) in names)
-                and (pattern is None or pattern.fullmatch(_family_of(s))))
+                and (pattern is None or pattern.fullmatch(_family_of(s)) or pattern.fullmatch(s.name)))
     step_ms = max(0, request.step_ms)
     series = recorder.query(start_ms=request.start_unix_ms or None, end_ms=request.end_unix_ms or None,
                             names=names, name_pattern=pattern, max_points=request.max_points or DEFAULT_MAX_POINTS,

@@ -24,13 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from fodc.names import NameSelector, combined, name_arg
 from fodc.times import FORMS, rfc3339, time_arg
 from fodc.window.codec import Block, CodecError, decode_block
 from fodc.window.diskfiles import list_window_files, read_window_file
 
 EXIT_OK, EXIT_NO_DATA, EXIT_USAGE, EXIT_DAMAGED = 0, 1, 2, 4
-# Sample names a family's samples may have, so a --name glob can select a family before its block is decoded.
-_SAMPLE_SUFFIXES = ("", "_bucket", "_sum", "_count", "_total", "_created", "_info", "_gcount", "_gsum")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +54,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     dump.add_argument("--format", choices=["jsonl", "csv", "series"], default="jsonl",
                       help="jsonl: a JSON object per point (default); csv: a row per point; series: a JSON "
                       "object per series with all its points")
-    dump.add_argument("--name", action="append", default=[],
-                      help="only metrics whose family or sample name matches this glob (repeat for several)")
+    dump.add_argument("--name", action="append", default=[], type=name_arg,
+                      help="only series whose family or sample name matches: names or globs, comma-separated, "
+                      "or ~REGEX (as fodc window --name; repeat for several)")
     dump.add_argument("--source", action="append", default=[],
                       help="only this source (glob): a scraped URL, or kernel-telemetry (repeat for several)")
     dump.add_argument("--since", type=time_arg, default=None, help=f"only points at or after: {FORMS}")
@@ -94,7 +94,8 @@ def cmd_dump(args: argparse.Namespace, _client: object = None) -> int:
 
 class _Reader:
     def __init__(self, names: Sequence[str], sources: Sequence[str], since: int | None, until: int | None) -> None:
-        self.names = list(names)
+        self.names = NameSelector(combined(list(names)))
+        self.selecting = bool(names)
         self.sources = list(sources)
         self.since = -(2**63) if since is None else since
         self.until = 2**63 if until is None else until
@@ -136,8 +137,7 @@ class _Reader:
         stop = bisect_right(stamps, self.until)
         types = {meta.name: meta.type for meta in block.families}
         for column in block.columns:
-            if self.names and not any(fnmatch.fnmatchcase(column.name, g) or fnmatch.fnmatchcase(column.family, g)
-                                      for g in self.names):
+            if self.selecting and not self.names.matches(column.family, column.name):
                 continue
             for row in range(first, stop):
                 value = column.values[row]
@@ -147,10 +147,7 @@ class _Reader:
                                 types.get(column.family, "untyped"), column.labels, value)
 
     def _family_filter(self) -> Callable[[str], bool] | None:
-        if not self.names:
-            return None
-        globs = self.names
-        return lambda family: any(fnmatch.fnmatchcase(family + suffix, g) for g in globs for suffix in _SAMPLE_SUFFIXES)
+        return self.names.family_may_match if self.selecting else None
 
     def _damage(self, message: str) -> None:
         self.damaged = True

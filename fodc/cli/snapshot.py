@@ -20,6 +20,7 @@ from fodc import __version__
 from fodc.cli.client import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, CliError, ProxyClient
 from fodc.cli.output import print_json
 from fodc.diag.store import safe_name
+from fodc.names import name_arg
 from fodc.times import FORMS, rfc3339, time_arg
 
 FORMAT = "fodc-snapshot/1"
@@ -30,7 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     snap.add_argument("-o", "--output", help="archive file (default fodc-snapshot-<UTC time>.tar.gz)")
     snap.add_argument("--since", type=time_arg, default=None,
                       help=f"from when the nodes' windows, and incidents, are included: {FORMS} (default 15m)")
-    snap.add_argument("--name", help="only these metric families in the window (comma-separated, or ~regex)")
+    snap.add_argument("--name", type=name_arg, help="only these series in the window: names or globs, "
+                      "comma-separated, or ~REGEX (as fodc window --name)")
     snap.add_argument("--role", help="only nodes of this role in the window")
     snap.add_argument("--with-bundles", action="store_true",
                       help="also download the bundle of every complete incident since --since")

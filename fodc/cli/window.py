@@ -10,6 +10,7 @@ import time
 
 from fodc.cli.client import EXIT_API_ERROR, EXIT_OK, EXIT_USAGE, CliError, ProxyClient
 from fodc.cli.output import when
+from fodc.names import name_arg
 from fodc.times import FORMS, time_arg
 
 
@@ -19,7 +20,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                             "points: unconnected, or did not answer in time (named on stderr).")
     window.add_argument("--node", help="only this node id")
     window.add_argument("--role", help="only this role")
-    window.add_argument("--name", help="metric family names, comma-separated (or ~regex)")
+    window.add_argument("--name", type=name_arg, help="which series: names or globs, comma-separated "
+                        "(banyandb_*_latency_bucket), or ~REGEX; matched against family and sample names")
     window.add_argument("--since", type=time_arg, default=None, help=f"from: {FORMS} (default 10m)")
     window.add_argument("--until", type=time_arg, default=None, help="to (same forms; default now)")
     window.add_argument("--format", choices=["csv", "jsonl"], default="csv",

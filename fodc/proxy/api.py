@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from fodc import expfmt
 from fodc.config import ROLES
+from fodc.names import selection_pattern
 from fodc.proxy import access, filters
 from fodc.proxy.config_api import config_blueprint
 from fodc.proxy.console.views import console_blueprint
@@ -23,7 +24,7 @@ from fodc.proxy.incidents_api import incidents_blueprint
 from fodc.proxy.registry import ONLINE, UNCONNECTED, AgentRecord
 from fodc.proxy.runtime import ProxyRuntime
 from fodc.proxy.windows import stream_windows
-from fodc.saferegex import PatternError, compile_pattern
+from fodc.saferegex import PatternError
 from fodc.times import BadTime, parse_time_ms, rfc3339
 
 DEFAULT_WINDOW_MS = 3600 * 1000
@@ -135,19 +136,18 @@ def create_app(runtime: ProxyRuntime) -> Flask:
         if not start_ms:
             # A whole day of thousands of series is gigabytes once decoded: ask for more explicitly.
             start_ms = (end_ms or int(time.time() * 1000)) - DEFAULT_WINDOW_MS
-        name_regex = args.get("name_regex", "")
-        if args.get("name", "").startswith("~"):  # name=~regex is the same as name_regex=regex
-            name_regex, args["name"] = args["name"][1:], ""
-        if name_regex:
-            try:
-                compile_pattern(name_regex)
-            except PatternError as exc:
-                raise BadRequest(f"invalid name_regex {name_regex!r}: {exc}") from None
-        names = tuple(n for n in args.get("name", "").split(",") if n)
+        if "name" in args and "name_regex" in args:
+            raise BadRequest("give name or name_regex, not both (name=~REGEX is name_regex=REGEX)")
+        param, selection = ("name_regex", "~" + args["name_regex"]) if "name_regex" in args else \
+            ("name", args.get("name", ""))
+        try:
+            name_regex = selection_pattern(selection) or ""
+        except PatternError as exc:
+            raise BadRequest(f"invalid {param} {args[param]!r}: {exc}") from None
         targets = runtime.fanout.targets(node_id=args.get("node_id"), role=args.get("role"))
         agg = args.get("agg", "last")
         collection = runtime.fanout.collect("metrics-windows", targets, latest_only=False, start_ms=start_ms,
-                                            end_ms=end_ms, names=names, name_regex=name_regex, step_ms=step_ms,
+                                            end_ms=end_ms, name_regex=name_regex, step_ms=step_ms,
                                             agg=agg)
         too_large = collection.refusal()
         if too_large:

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 
+from fodc.names import SAMPLE_SUFFIXES
 from fodc.saferegex import FullMatcher
 from fodc.window.codec import CodecError, decode_block
 from fodc.window.model import Labels, SeriesMeta, SeriesWindow
@@ -103,7 +104,8 @@ def read_sealed(payload: bytes | None, raw: object | None,
 
 def family_filter(names: Collection[str] | None, pattern: FullMatcher | None) -> Callable[[str], bool] | None:
     """A family-name test that matches each family once per query and remembers the answer, so a query can
-    match the known families before it takes the lock the scrape path needs."""
+    match the known families before it takes the lock the scrape path needs. A pattern picks a family when it
+    matches the family name or one of the sample names the family may have (fodc.names)."""
     if names is None and pattern is None:
         return None
     wanted = None if names is None else frozenset(names)
@@ -113,7 +115,8 @@ def family_filter(names: Collection[str] | None, pattern: FullMatcher | None) ->
         verdict = seen.get(family)
         if verdict is None:
             verdict = seen[family] = ((wanted is None or family in wanted)
-                                      and (pattern is None or pattern.fullmatch(family) is not None))
+                                      and (pattern is None or any(pattern.fullmatch(family + suffix) is not None
+                                                                  for suffix in SAMPLE_SUFFIXES)))
         return verdict
     return test
 

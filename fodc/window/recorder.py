@@ -334,7 +334,8 @@ class FlightRecorder:
               batch_points: int = BATCH_POINTS) -> Iterator[SeriesWindow]:
         """Points with start_ms <= t <= end_ms, one SeriesWindow per series (per source), oldest point first.
 
-        `names` and `name_pattern` (fullmatch) select by FAMILY name, so a histogram's buckets come with it.
+        `names` select by FAMILY name, so a histogram's buckets come with it; `name_pattern` (fullmatch) selects
+        a series whose family name or sample name matches (fodc.names).
         The families are read in batches of about `batch_points` points: each batch decodes (after the lock
         is released) only its families from the sealed blocks overlapping the range, and is yielded before
         the next is read, so a query holds one batch's points (~40 bytes each) whatever its range. With
@@ -366,7 +367,8 @@ class FlightRecorder:
                     if in_batch(family):
                         collect(points, source, name, labels, family, {}, timestamps, cells_to_values(cells))
             for (source, name, labels), (family, block_metas, timestamps, values) in points.items():
-                if timestamps:
+                if timestamps and (name_pattern is None or name_pattern.fullmatch(family)
+                                   is not None or name_pattern.fullmatch(name) is not None):
                     yield make_window(plan.metas, source, name, labels, family, timestamps, values, block_metas)
             points.clear()
 
