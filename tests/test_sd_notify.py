@@ -7,42 +7,12 @@ import signal
 import socket
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
+from notify import NotifyListener
 from procs import http_get, start_agent, start_proxy, wait_for
 
 from fodc.systemd import Notifier, ProgressWatchdog
-
-
-class NotifyListener:
-    """Collects sd_notify datagrams the way systemd would receive them."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        self.sock.settimeout(0.2)
-        self.messages: list[str] = []
-
-    def env(self, watchdog_usec: int = 1_000_000) -> dict[str, str]:
-        return {"NOTIFY_SOCKET": str(self.path), "WATCHDOG_USEC": str(watchdog_usec), "FODC_TEST_HOOKS": "1"}
-
-    def drain(self) -> list[str]:
-        while True:
-            try:
-                self.messages.append(self.sock.recv(4096).decode())
-            except TimeoutError:
-                return self.messages
-
-    def seen(self, needle: str) -> bool:
-        return any(needle in m for m in self.drain())
-
-    def count(self, needle: str) -> int:
-        return sum(needle in m for m in self.drain())
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @pytest.fixture

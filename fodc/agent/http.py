@@ -115,7 +115,8 @@ class AgentHTTPServer:
                 if path == "/metrics":
                     self._send(200, CONTENT_TYPE_METRICS, outer._metrics_page().encode())
                 elif path in ("/health", "/healthz"):
-                    self._send_json(200, outer._health())
+                    health = outer._health()
+                    self._send_json(200 if health.get("status") == "ok" else 503, health)
                 else:
                     self._send_json(404, {"error": "not_found", "message": f"no such path {path}",
                                           "paths": ["/metrics", "/health"]})

@@ -137,6 +137,12 @@ class IncidentRecorder:
         that may run past it, plus a little for writing."""
         return int((max(self.options.after_s, float(self.options.cpu_seconds or 0)) + 5) * 1000)
 
+    def open_incidents(self) -> list[dict[str, str]]:
+        """Incidents still collecting their evidence (the bundle is written --incident-after the trigger)."""
+        with self._lock:
+            return [{"id": i["id"], "trigger": i["trigger"], "at": i["at"]} for i in self._incidents
+                    if i.get("state") == "collecting"]
+
     def recover(self) -> int:
         """At start: lists the incidents already on disk again, keeps their triggers cooling down across the
         restart, and finishes the ones a previous run was killed in the middle of. Returns how many it resumed."""
@@ -301,10 +307,12 @@ class IncidentWatch(Periodic):
         answer = self.scrape_state()
         down, slow = answer.down(), answer.unresponsive()
         if "node-down" in self.enabled and (fired := self.node_down.observe(
-                None if down is None else not down, now_s, answer.reason, answer.failing_since_ms)):
+                None if down is None else not down, now_s, answer.reason, answer.failing_since_ms,
+                answer.failing_for_s)):
             self.recorder.trigger("node-down", fired, node_up=False)
         if "node-unresponsive" in self.enabled and (fired := self.node_unresponsive.observe(
-                None if slow is None else not slow, now_s, answer.reason, answer.failing_since_ms)):
+                None if slow is None else not slow, now_s, answer.reason, answer.failing_since_ms,
+                answer.failing_for_s)):
             self.recorder.trigger("node-unresponsive", fired, node_up=False)
         if not answer.ok:
             return

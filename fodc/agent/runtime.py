@@ -30,6 +30,7 @@ from fodc.agent.http import AgentHTTPServer
 from fodc.agent.incidents import IncidentOptions, IncidentRecorder, IncidentWatch
 from fodc.agent.manual import ManualCapture
 from fodc.agent.memwatch import MemoryPressureWatch
+from fodc.agent.nodestate import NodeScrape, node_scrape
 from fodc.agent.oomwatch import OomWatch
 from fodc.agent.scrape import Scraper
 from fodc.agent.session import Connected, ProxySession
@@ -230,17 +231,21 @@ class AgentRuntime:
             info["incidents_suppressed"] = str(self.incidents.suppressed)
         return info
 
+    def _node_scrape(self) -> NodeScrape:
+        """What the node is doing, from completed scrapes only: for the triggers, STATUS= and /health alike."""
+        return node_scrape(self.scraper.targets.values(), time.monotonic(), self.scraper.started_mono)
+
     def _scrape_state(self) -> NodeAnswer:
-        """Whether the node answers: None before the first attempt; up if any metrics endpoint answers."""
-        targets = list(self.scraper.targets.values())
-        if not any(t.last_attempt_ms for t in targets):
+        """Whether the node answers: None before the first completed scrape; up if any metrics endpoint answers."""
+        node = self._node_scrape()
+        if node.ok is None:
             return NodeAnswer(None)
-        failing = [t for t in targets if not t.answered]
         # "Answered", not "up": a page the window refused (the agent's clock went back) is not a node down.
-        return NodeAnswer(ok=len(failing) < len(targets),
-                          reason="; ".join(t.last_error for t in targets if t.last_error)[:300],
+        failing = [t for t in self.scraper.targets.values() if t.completed_mono and not t.answered]
+        return NodeAnswer(ok=node.ok, reason=node.reason,
                           timed_out=bool(failing) and all(t.timed_out for t in failing),
-                          failing_since_ms=min((t.failing_since_ms for t in failing if t.failing_since_ms), default=0))
+                          failing_since_ms=min((t.failing_since_ms for t in failing if t.failing_since_ms), default=0),
+                          failing_for_s=node.failing_for_s)
 
     def _incident_profile(self, profile: str, seconds: int | None, label: str):  # noqa: ANN202
         return self.diagnostics.take(profile, seconds, label, self._stop, time.monotonic() + (seconds or 0) + 60)
@@ -271,10 +276,19 @@ class AgentRuntime:
         return self.runtime_info(), self.capabilities()
 
     def health(self) -> dict[str, object]:
+        """/health: "status" is "node_down" (served as 503) once no target has answered for longer than
+        --incident-node-down-for, so a load balancer or a wait can tell an agent whose node is gone."""
+        node = self._node_scrape()
+        down_after = self.settings.incident_node_down_for
         return {
-            "status": "ok",
+            "status": "node_down" if node.down_longer_than(down_after) else "ok",
             "node_id": self.settings.node_id,
             "node_role": self.settings.node_role,
+            "node": {"summary": node.text(), "targets": node.targets, "answering": node.answering,
+                     "last_answer_s_ago": None if node.last_answer_age_s is None else round(node.last_answer_age_s, 1),
+                     "silent_for_s": round(node.silent_for_s, 1), "down_after_s": down_after,
+                     "last_error": node.reason},
+            "incidents": {"open": self.incidents.open_incidents()},
             "proxy": {"address": str(self.settings.proxy_addr), "state": self.session.state,
                       "agent_id": self.session.agent_id, "last_error": self.session.last_error},
             "runtime": self.runtime_info(),
@@ -325,11 +339,18 @@ class AgentRuntime:
         self.watchdog.start()
 
     def status_line(self) -> str:
+        """systemd's STATUS=: the proxy link, what the node is doing, and open incidents."""
         session = self.session
         if session.registered:
-            return f"registered with proxy {self.settings.proxy_addr} as {session.agent_id}"
-        reason = f" ({session.last_error})" if session.last_error else ""
-        return f"connecting to proxy {self.settings.proxy_addr}{reason}"
+            proxy = f"registered with proxy {self.settings.proxy_addr} as {session.agent_id}"
+        else:
+            reason = f" ({session.last_error})" if session.last_error else ""
+            proxy = f"connecting to proxy {self.settings.proxy_addr}{reason}"
+        parts = [proxy, self._node_scrape().text()]
+        if opened := self.incidents.open_incidents():
+            parts.append(f"{len(opened)} open incident{'s' if len(opened) > 1 else ''}: "
+                         + ", ".join(sorted({i['trigger'] for i in opened})))
+        return "; ".join(parts)
 
     def request_stop(self) -> None:
         self._stop.set()

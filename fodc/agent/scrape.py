@@ -36,7 +36,11 @@ class ScrapeTimeout(ScrapeError):
 class TargetState:
     url: str
     up: bool = False
+    # Set when a scrape completes, never when one starts, so a scrape in flight keeps the previous answer.
     answered: bool = False  # the node sent a page (up may still be False: garbage, or the window refused it)
+    completed_mono: float = 0.0  # time.monotonic() when the latest scrape ended (0: none yet)
+    answered_mono: float = 0.0  # time.monotonic() when the latest scrape that got a page ended (0: none)
+    failing_since_mono: float = 0.0  # time.monotonic() when the first of the current failures started
     last_error: str = ""
     last_success_ms: int = 0
     last_attempt_ms: int = 0
@@ -103,8 +107,10 @@ class Scraper:
         self._clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.started_mono = time.monotonic()  # a node that never answers is silent since then
 
     def start(self) -> None:
+        self.started_mono = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="scraper", daemon=True)
         self._thread.start()
 
@@ -128,10 +134,10 @@ class Scraper:
         started = time.monotonic()
         timestamp_ms = int(self._clock() * 1000)
         state.last_attempt_ms = timestamp_ms
-        state.answered = False
+        answered = False
         try:
             text, content_type = fetch(url, self.timeout_s, self.max_page_bytes)
-            state.answered = True
+            answered = True
             self.metrics.page_bytes.labels(url).set(len(text))
             result = self._parsers[url].parse(text, openmetrics=expfmt.is_openmetrics(content_type) or None)
             if result.errors:
@@ -159,6 +165,13 @@ class Scraper:
             self.metrics.up.labels(url).set(1)
             self.metrics.samples.labels(url).set(result.samples)
             self.metrics.duration.labels(url).observe(duration)
+        finally:
+            state.completed_mono = time.monotonic()
+            state.answered = answered
+            if answered:
+                state.answered_mono = state.completed_mono
+            if state.consecutive_failures == 1:
+                state.failing_since_mono = started
         return state
 
     def _failed(self, state: TargetState, reason: str, kind: str) -> None:

@@ -19,6 +19,7 @@ class NodeAnswer:
     reason: str = ""  # the endpoints' last errors
     timed_out: bool = False  # every failing endpoint was too slow (accepted, never answered), none refused
     failing_since_ms: int = 0  # the first failed scrape of this failure (unix ms; 0 when not failing)
+    failing_for_s: float = 0.0  # since the first failed scrape of this failure began (0 while it answers)
 
     def down(self) -> bool | None:
         """For node-down: failing other than by slowness (refused, reset, gone, garbage)."""
@@ -39,14 +40,16 @@ class NodeDown:
     _fired: bool = False
 
     def observe(self, scrape_ok: bool | None, now_s: float, reason: str = "",
-                first_failed_ms: int = 0) -> dict[str, object] | None:
+                first_failed_ms: int = 0, failing_for_s: float = 0.0) -> dict[str, object] | None:
+        """`scrape_ok` from completed scrapes only (None: none yet). `failing_for_s`: how long before `now_s` the
+        first failed scrape began, so an outage is timed from it, not from the check that first saw it."""
         if scrape_ok is None:  # no scrape result yet
             return None
         if scrape_ok:
             self._failing_since, self._fired = None, False
             return None
         if self._failing_since is None:
-            self._failing_since = now_s
+            self._failing_since = now_s - max(0.0, failing_for_s)
         if not self._fired and now_s - self._failing_since >= self.for_s:
             self._fired = True
             return {"failing_for_s": round(now_s - self._failing_since, 3), "last_error": reason,
