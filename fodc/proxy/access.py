@@ -8,17 +8,24 @@ checks never need a token.
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Flask, Response, g, jsonify, request
 
-from fodc.proxy.auth import AuditLog, Authorizer, Forbidden, Principal, Unauthorized
+from fodc.proxy.auth import AuditLog, Authorizer, Forbidden, Principal, Unauthorized, bounded
+from fodc.proxy.refusals import RefusalLimiter
 from fodc.times import rfc3339
 
 log = logging.getLogger(__name__)
 
 OPEN_PATHS = frozenset({"/health"})
+
+# Refused requests by status ("429": refused again too soon, not recorded), for the proxy's /metrics.
+REFUSED: Counter[str] = Counter()
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -46,13 +53,17 @@ def install(app: Flask, authorizer: Authorizer, audit: AuditLog, clock_ms: Calla
         view = app.view_functions.get(request.endpoint or "")
         return bool(getattr(view, "fodc_control", False))
 
-    def write_audit(principal: Principal, status: int, reason: str = "") -> None:
-        body = request.get_json(silent=True) if request.is_json else None
+    limiter = RefusalLimiter()
+    limiter_lock = threading.Lock()
+
+    def write_audit(principal: Principal, status: int, reason: str = "", **extra: object) -> None:
+        # The body is never read here: a refused request's body stays unread, an allowed one is recorded as
+        # the view validated it (json_body), bounded like the rest of the line.
         audit.record({
             "time": rfc3339(clock_ms()), "who": principal.name, "role": principal.role,
             "method": request.method, "path": request.path, "remote": request.remote_addr,
-            "request": body if isinstance(body, dict) else None, "status": status,
-            **({"reason": reason} if reason else {}), **getattr(g, "audit_detail", {}),
+            "request": g.get("request_body"), "body_bytes": request.content_length, "status": status,
+            **({"reason": reason} if reason else {}), **extra, **getattr(g, "audit_detail", {}),
         })
 
     @app.before_request
@@ -71,13 +82,27 @@ def install(app: Flask, authorizer: Authorizer, audit: AuditLog, clock_ms: Calla
         return None
 
     def refuse(status: int, error: str, message: str, principal: Principal) -> tuple[Response, int]:
+        client = request.remote_addr or "?"
+        with limiter_lock:
+            recorded, held_back = limiter.admit(client, time.monotonic())
+            retry_after = limiter.retry_after(client)
+        REFUSED[str(status) if recorded else "429"] += 1
+        if not recorded:  # this client is refused too often: counted, neither audited nor logged
+            response = jsonify(error="too_many_requests", message=f"too many refused requests from {client}; "
+                               f"retry in {retry_after}s with a valid token")
+            response.headers["Retry-After"] = str(retry_after)
+            response.headers["Connection"] = "close"
+            return response, 429
+        held = {"refusals_not_recorded": held_back} if held_back else {}
         if is_control():
-            write_audit(principal, status, message)
-        log.warning("request refused", extra={"fields": {"path": request.path, "status": status,
-                                                         "reason": message, "remote": request.remote_addr}})
+            write_audit(principal, status, message, **held)
+        log.warning("request refused", extra={"fields": {"path": bounded(request.path), "status": status,
+                                                         "reason": message, "remote": client, **held}})
         response = jsonify(error=error, message=message)
         if status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="fodc-proxy"'
+        if request.content_length:  # the body is not wanted; do not keep the connection to drain it
+            response.headers["Connection"] = "close"
         return response, status
 
     @app.after_request

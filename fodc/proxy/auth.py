@@ -104,22 +104,66 @@ class Authorizer:
         return principal
 
 
-class AuditLog:
-    """One JSON line per control request (allowed or refused): who, what, when, target, outcome."""
+AUDIT_KEEP = 4  # rotated audit files kept beside the current one: <path>.1 (newest) .. <path>.4
+_MAX_TEXT = 256  # characters of one string in an audit line
+_MAX_ITEMS = 32  # items of one list or object in an audit line
 
-    def __init__(self, path: str) -> None:
+
+def bounded(value: object, depth: int = 0) -> object:
+    """`value` cut to a size an audit line can afford: long strings, lists and objects are shortened and say
+    by how much; deeper than 4 levels becomes a marker. A client never controls how long a line gets."""
+    if isinstance(value, str):
+        return value if len(value) <= _MAX_TEXT else f"{value[:_MAX_TEXT]}…(+{len(value) - _MAX_TEXT} chars)"
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    if depth >= 4:
+        return "…(nested too deep)"
+    if isinstance(value, dict):
+        items = list(value.items())
+        out = {bounded(str(k), depth + 1): bounded(v, depth + 1) for k, v in items[:_MAX_ITEMS]}
+        if len(items) > _MAX_ITEMS:
+            out["…"] = f"+{len(items) - _MAX_ITEMS} more"
+        return out
+    if isinstance(value, list | tuple | set | frozenset):
+        seq = list(value)
+        out_list = [bounded(v, depth + 1) for v in seq[:_MAX_ITEMS]]
+        if len(seq) > _MAX_ITEMS:
+            out_list.append(f"…(+{len(seq) - _MAX_ITEMS} more)")
+        return out_list
+    return bounded(str(value), depth)
+
+
+class AuditLog:
+    """One JSON line per control request (allowed or refused): who, what, when, target, outcome.
+
+    Lines are bounded (see `bounded`; a request body is never written as it came) and the file is rotated at
+    `max_bytes` with AUDIT_KEEP older files kept, so the log takes at most (AUDIT_KEEP + 1) x max_bytes."""
+
+    def __init__(self, path: str, max_bytes: int = 32 * 1024 * 1024) -> None:
         self.path = path
+        self.max_bytes = max_bytes
         self._lock = threading.Lock()
 
     def record(self, entry: dict[str, object]) -> None:
-        line = json.dumps(entry, sort_keys=True) + "\n"
+        line = (json.dumps(bounded(entry), sort_keys=True, ensure_ascii=False) + "\n").encode()
         try:
             with self._lock:
                 fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
                 try:
-                    os.write(fd, line.encode())
+                    if os.fstat(fd).st_size + len(line) > self.max_bytes:
+                        os.close(fd)
+                        self._rotate()
+                        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+                    os.write(fd, line)
                 finally:
                     os.close(fd)
         except OSError as exc:  # the action still happened; say loudly that its record did not
             log.error("cannot write the audit log", extra={"fields": {"path": self.path, "reason": str(exc),
-                                                                      "entry": entry}})
+                                                                      "entry": bounded(entry)}})
+
+    def _rotate(self) -> None:
+        for number in range(AUDIT_KEEP - 1, 0, -1):
+            older = f"{self.path}.{number}"
+            if os.path.exists(older):
+                os.replace(older, f"{self.path}.{number + 1}")
+        os.replace(self.path, f"{self.path}.1")

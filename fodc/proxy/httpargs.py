@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
-from flask import request
+from flask import current_app, g, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 
 class BadRequest(Exception):
@@ -28,10 +30,26 @@ def query_args(allowed: Mapping[str, tuple[str, ...] | None]) -> dict[str, str]:
 
 
 def json_body(allowed: Mapping[str, type | tuple[type, ...]]) -> dict[str, object]:
-    """The request's JSON object, refusing anything else, unknown fields and values of the wrong type."""
-    body = request.get_json(silent=True) if request.data else {}
+    """The request's JSON object, refusing anything else, unknown fields and values of the wrong type.
+
+    The one place a body is read: a body over the app's MAX_CONTENT_LENGTH is a 413 before a byte is read,
+    JSON nested too deeply for the parser a 400, and what was accepted is kept for the audit line."""
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit is not None and (request.content_length or 0) > limit:
+        raise RequestEntityTooLarge(f"request body of {request.content_length} bytes (at most {limit})")
+    raw = request.get_data(cache=True)
+    if not raw:
+        body: object = {}
+    else:
+        try:
+            body = json.loads(raw)
+        except RecursionError:
+            raise BadRequest("the request body is JSON nested too deeply") from None
+        except ValueError as exc:  # also bytes that are not UTF-8
+            raise BadRequest(f"the request body is not valid JSON: {str(exc)[:120]}") from None
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")
+    g.request_body = body
     for name, value in body.items():
         if name not in allowed:
             raise BadRequest(f"unknown field {name!r} (allowed: {', '.join(sorted(allowed))})")

@@ -70,6 +70,34 @@ class _QuietSocketTimeouts(logging.Filter):
         return True
 
 
+LINGER_S = 2.0  # how long a closed connection's unread request bytes are drained (gunicorn's own figure)
+LINGER_BYTES = 64 * 1024
+
+
+class _Conn(gthread.TConn):
+    """gunicorn's connection, except that its graceful close (drain what the client still sends, so the
+    kernel does not reset the answer away) happens in the worker's event loop instead of blocking it: upstream
+    lingers up to 2 s on the loop's thread, per closed connection, for a client that never hangs up."""
+
+    linger: Any = None
+
+    def close(self, graceful: bool = False) -> None:
+        if graceful and self.linger is not None:
+            self.linger(self)
+        else:
+            super().close()
+
+
+def _read_some(sock: socket.socket, size: int) -> bytes | None:
+    """What a non-blocking socket has: None if nothing yet, b"" if the peer is gone (closed or an error)."""
+    try:
+        return sock.recv(size)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError:
+        return b""
+
+
 def worker_class(client_timeout_s: float) -> type[gthread.ThreadWorker]:
     """The worker class for gunicorn's `worker_class` setting, with the client timeout baked in."""
     return type("FodcThreadWorker", (SlowClientShieldWorker,), {"client_timeout_s": client_timeout_s})
@@ -82,6 +110,8 @@ class SlowClientShieldWorker(gthread.ThreadWorker):
         super().__init__(*args, **kwargs)
         # Connections whose head is still arriving -> their deadline; insertion order is arrival order.
         self._gathering: dict[gthread.TConn, float] = {}
+        # Closed connections still draining the client's unread bytes -> [deadline, bytes drained].
+        self._lingering: dict[gthread.TConn, list[float]] = {}
         self.log.error_log.addFilter(_QuietSocketTimeouts())
 
     # ---------------------------------------------------------------- accepting
@@ -103,7 +133,8 @@ class SlowClientShieldWorker(gthread.ThreadWorker):
         timeout = struct.pack("ll", int(self.client_timeout_s), int(self.client_timeout_s % 1 * 1e6))
         client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeout)
         client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeout)
-        conn = gthread.TConn(self.cfg, client, address, listener.getsockname())
+        conn = _Conn(self.cfg, client, address, listener.getsockname())
+        conn.linger = self._linger
         if self.cfg.is_ssl:
             self._wait_for_bytes(conn)
         else:
@@ -138,12 +169,9 @@ class SlowClientShieldWorker(gthread.ThreadWorker):
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_head_bytes, conn))
 
     def _on_head_bytes(self, conn: gthread.TConn, sock: socket.socket) -> None:
-        try:
-            data = sock.recv(MAX_HEAD_BYTES)
-        except (BlockingIOError, InterruptedError):
+        data = _read_some(sock, MAX_HEAD_BYTES)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data:
             self._drop(conn)
             return
@@ -178,9 +206,35 @@ class SlowClientShieldWorker(gthread.ThreadWorker):
         return super().handle(conn)
 
     # ---------------------------------------------------------------- timeouts and closing
+    def _linger(self, conn: gthread.TConn) -> None:
+        try:
+            conn.sock.setblocking(False)
+            conn.sock.shutdown(socket.SHUT_WR)
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_linger_bytes, conn))
+        except (OSError, ValueError, KeyError):
+            util.close(conn.sock)
+            return
+        self._lingering[conn] = [time.monotonic() + LINGER_S, 0]
+
+    def _on_linger_bytes(self, conn: gthread.TConn, sock: socket.socket) -> None:
+        data = _read_some(sock, LINGER_BYTES)
+        if data is None:
+            return
+        state = self._lingering[conn]
+        state[1] += len(data)
+        if not data or state[1] >= LINGER_BYTES:
+            self._end_linger(conn)
+
+    def _end_linger(self, conn: gthread.TConn) -> None:
+        self._unregister(conn)
+        del self._lingering[conn]
+        util.close(conn.sock)
+
     def murder_pending(self) -> None:
         super().murder_pending()
         now = time.monotonic()
+        for conn in [c for c, (deadline, _) in self._lingering.items() if deadline <= now or not self.alive]:
+            self._end_linger(conn)
         while self._gathering:
             conn, deadline = next(iter(self._gathering.items()))
             if deadline > now and self.alive:

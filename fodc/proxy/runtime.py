@@ -91,7 +91,7 @@ class ProxyRuntime:
             tokens = load_tokens(settings.auth_tokens_file)
         self.authorizer = Authorizer(settings.auth, tokens)
         self.token_watch = TokenWatch(settings.auth_tokens_file, self.authorizer) if settings.auth != "off" else None
-        self.audit = AuditLog(settings.audit_log)
+        self.audit = AuditLog(settings.audit_log, settings.audit_log_max_bytes)
         self._server: grpc.Server | None = None
         self._stop = threading.Event()
         self._stalled = threading.Event()

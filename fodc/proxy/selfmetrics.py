@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from fodc.proxy.access import REFUSED as HTTP_REFUSED
 from fodc.proxy.httpworker import CLOSED as HTTP_CLOSED
 from fodc.proxy.incident_tally import IncidentTally
 from fodc.proxy.registry import ONLINE, UNCONNECTED, AgentRecord, AgentRegistry
@@ -47,6 +48,12 @@ class _RegistryCollector(Collector):
         for reason, count in sorted(HTTP_CLOSED.items()):
             closed.add_metric([reason], count)
         yield closed
+        refused = CounterMetricFamily("fodc_proxy_http_refused", "HTTP requests refused for their token, by "
+                                      "status (429: refused too often, neither audited nor logged)",
+                                      labels=["status"])
+        for status, count in sorted(HTTP_REFUSED.items()):
+            refused.add_metric([status], count)
+        yield refused
 
 
 class ProxyMetrics:

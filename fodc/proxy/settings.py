@@ -32,6 +32,7 @@ class ProxySettings:
     auth: str
     auth_tokens_file: str
     audit_log: str
+    audit_log_max_bytes: int
     diagnostics_dir: str
     diagnostics_budget_bytes: int
     diagnostics_max_jobs: int
@@ -97,6 +98,8 @@ def build_parser() -> config.OneLineErrorParser:
                      help="lines '<name> <viewer|operator> sha256:<hex of the token>'; read at start")
     sec.add_argument("--audit-log", default="/var/log/fodc/proxy-audit.log",
                      help="JSON lines: who ran which control action on which nodes, allowed or refused")
+    sec.add_argument("--audit-log-max-bytes", type=config.byte_size, default=32 * 1024 * 1024,
+                     help="the audit log is rotated at this size (e.g. 32MiB); 4 older files are kept")
     diag = parser.add_argument_group("diagnostics jobs")
     diag.add_argument("--diagnostics-dir", default="/var/lib/fodc/proxy/diagnostics",
                       help="where the agents' profiles are kept, one directory per job")
@@ -152,6 +155,7 @@ def parse_settings(argv: Sequence[str] | None = None) -> ProxySettings:
         auth=ns.auth,
         auth_tokens_file=ns.auth_tokens_file,
         audit_log=ns.audit_log,
+        audit_log_max_bytes=ns.audit_log_max_bytes,
         diagnostics_dir=ns.diagnostics_dir,
         diagnostics_budget_bytes=ns.diagnostics_budget_bytes,
         diagnostics_max_jobs=ns.diagnostics_max_jobs,
