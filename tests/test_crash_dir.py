@@ -102,3 +102,27 @@ def test_each_new_artifact_is_one_incident_with_its_files(cluster, daemons):
     assert bundle_files(proxy, garbage)["crash.txt"].endswith(b"\x00{{{ not a crash".decode().encode())
     status, body = http_json(f"{proxy.url}/crashes?node_id=hot-d")
     assert status == 200 and len(body["crashes"]) == 3
+
+
+def test_a_crash_collected_when_the_agent_was_killed_keeps_its_files_after_the_restart(cluster, daemons):
+    proxy, _, tmp_path = cluster
+    crash_dir = tmp_path / "crashes"
+    crash_dir.mkdir()
+    node = watched_node(cluster, daemons, "hot-k2", "--node-crash-dir", str(crash_dir), "--incident-after", "60s")
+    agent = daemons[-1]
+    wait_for(lambda: (tmp_path / "incidents-hot-k2" / ".crash-dir-seen.json").exists(), 30, what="first look")
+    _write_atomically(crash_dir / "panic.json", json.dumps(PANIC_JSON).encode())
+    wait_for(lambda: incidents(proxy, "?trigger=node-crash&node_id=hot-k2"), 30, interval=0.3,
+             what="the incident collecting")
+    assert list((tmp_path / "incidents-hot-k2").glob(".evidence-*.tar"))
+    agent.kill9()  # long before its 60 s after the trigger
+
+    again = test_incidents.start_agent(tmp_path, proxy.grpc_addr, "datanode-hot", "hot-k2", "--node-metrics-url",
+                                       node.metrics_url, "--node-crash-dir", str(crash_dir), *test_incidents.FAST,
+                                       http_port=agent.ports["http"], node_port=agent.ports["node"])
+    daemons.append(again)
+    resumed = test_incidents.complete(proxy, "node-crash", "hot-k2")
+    assert "interrupted" in resumed["errors"] and resumed["summary"] == "panic: " + PANIC_JSON["message"]
+    files = bundle_files(proxy, resumed)
+    assert json.loads(files["crash-artifact/panic.json"]) == PANIC_JSON and "crash.json" in files
+    assert not list((tmp_path / "incidents-hot-k2").glob(".evidence-*"))

@@ -24,6 +24,7 @@ cluster = test_incidents.cluster  # the same proxy + simulated nodes fixture
 
 FIXTURES = Path(__file__).parent / "fixtures" / "gocrash"
 MB = 1024 * 1024
+BANYANDB_BUS = "github.com/apache/skywalking-banyandb/pkg/bus.(*Bus).Subscribe.func1 (bus.go:261)"
 
 
 def fixture(name: str) -> str:
@@ -148,6 +149,7 @@ def test_a_node_that_panics_and_stays_down_is_a_node_crash_with_its_report(clust
 
     status, shown = http_json(f"{proxy.url}{incident['url']}")
     assert status == 200 and list(shown)[:2] == ["summary", "crash"]
+    assert shown["crash"]["stack"][2].startswith(BANYANDB_BUS) and len(shown["crash"]["stack"]) == 3
     files = bundle_files(proxy, incident)
     assert json.loads(files["crash.json"])["goroutine"]["frames"][0]["line"] == 287
     assert files["crash.txt"].decode() == fixture("nil_map_write.txt").split("\n", 1)[1]

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fodc.agent.crashes import Evidence, headline
+from fodc.agent.crashes import Evidence, crash_detail, headline
 from fodc.agent.incidents import IncidentRecorder
 from fodc.incident.artifact import read_artifact
 from fodc.periodic import Periodic
@@ -124,11 +124,10 @@ class CrashDirWatch(Periodic):
             log.info("crash artifact repeats a recent crash; not bundled again", extra={"fields": {
                 "artifact": entry.name, "signature": signature}})
             return None
+        self._signatures = {sig: at for sig, at in self._signatures.items() if now - at < self.cooldown_s}
         self._signatures[signature] = now
         digest = hashlib.sha256(b"".join(name.encode() + data for name, data in sorted(files.items()))).hexdigest()
-        crash = {"kind": report.kind, "message": report.message, "signature": signature,
-                 "top_frames": report.top_frames(), "goroutines": report.goroutines,
-                 "source": f"crash-dir:{entry.name}", "sha256": digest}
+        crash = crash_detail(report, f"crash-dir:{entry.name}", digest)
         detail = {"crash": crash, "artifact": entry.name, "artifact_files": sorted(files),
                   "artifact_bytes": sum(len(d) for d in files.values()), "artifact_truncated": truncated}
         out = {f"crash-artifact/{name}": data for name, data in files.items()}

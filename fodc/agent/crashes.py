@@ -149,12 +149,17 @@ def headline(kind: str, message: str) -> str:
     return f"{kind}: {message}" if kind in (gocrash.PANIC, gocrash.OOM_KILL) else message
 
 
+def crash_detail(report: gocrash.CrashReport, source: str, digest: str) -> dict[str, Any]:
+    """What an incident's detail (so its listing, the API and /crashes) says of its crash."""
+    return {"kind": report.kind, "message": report.message, "signature": report.signature,
+            "top_frames": report.top_frames(), "stack": report.stack_lines(), "goroutines": report.goroutines,
+            "source": source, "sha256": digest}
+
+
 def crash_evidence(report: gocrash.CrashReport, source: str, digest: str,
                    errors: dict[str, str] | None = None) -> Evidence:
     """A parsed report as incident evidence: the summary is its message, the detail its essentials."""
-    crash = {"kind": report.kind, "message": report.message, "signature": report.signature,
-             "top_frames": report.top_frames(), "goroutines": report.goroutines, "source": source,
-             "sha256": digest}
+    crash = crash_detail(report, source, digest)
     summary = headline(report.kind, report.message)
     files = {"crash.json": json.dumps({**report.to_json(), "source": source, "sha256": digest,
                                        "unreadable_sources": errors or {}}, indent=2).encode(),

@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import subprocess
+import tarfile
 import threading
 import time
 from collections import deque
@@ -129,6 +130,12 @@ class IncidentRecorder:
                 self._evidence[incident["id"]] = dict(evidence.files)
         log.warning("incident triggered", extra={"fields": {"trigger": kind, "id": incident["id"], "detail": detail}})
         self._mark(incident)
+        if evidence is not None and evidence.files:
+            try:
+                ledger.write_evidence(self.store.directory, incident["id"], evidence.files)
+            except OSError as exc:  # kept in memory still: only an agent crash before the bundle would lose it
+                log.warning("cannot keep an incident's evidence on disk", extra={"fields": {
+                    "id": incident["id"], "reason": str(exc)}})
         threading.Thread(target=self._collect, args=(incident, node_up), name=f"incident-{kind}", daemon=True).start()
         return dict(incident)
 
@@ -155,7 +162,15 @@ class IncidentRecorder:
                 last = self._last.get(incident.get("trigger", ""))
                 if age_s < self.options.cooldown_s and (last is None or now_mono - age_s > last):
                     self._last[incident["trigger"]] = now_mono - age_s
+        resumed = {i["id"] for i in interrupted}
+        for path in self.store.directory.glob(f"{ledger.EVIDENCE_PREFIX}*.tar"):
+            if path.name[len(ledger.EVIDENCE_PREFIX):-len(".tar")] not in resumed:
+                path.unlink(missing_ok=True)  # its bundle was written; the agent died before removing it
         for incident in interrupted:
+            try:
+                self._evidence[incident["id"]] = ledger.read_evidence(self.store.directory, incident["id"])
+            except (OSError, tarfile.TarError) as exc:
+                incident.setdefault("errors", {})["evidence"] = f"the trigger's files were lost: {exc}"
             incident["state"] = "collecting"
             incident.setdefault("errors", {})["interrupted"] = (
                 f"the agent stopped while collecting; finished after its restart at {rfc3339(int(now_wall * 1000))}"
@@ -208,6 +223,7 @@ class IncidentRecorder:
             incident.update(state="failed")
             errors["bundle"] = f"cannot write {path}: {exc.strerror or exc}"
         ledger.remove_marker(self.store.directory, incident["id"])
+        ledger.remove_evidence(self.store.directory, incident["id"])
         log.info("incident bundle written", extra={"fields": {"id": incident["id"], "state": incident["state"],
                                                               "errors": errors}})
 

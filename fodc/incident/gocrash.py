@@ -83,6 +83,12 @@ class CrashReport:
     def top_frames(self, count: int = 5) -> list[str]:
         return [f.short() for f in top_frames(self.failing.frames if self.failing else (), count)]
 
+    def stack_lines(self, count: int = 20) -> list[str]:
+        """The failing goroutine as the API lists it: every frame (runtime's too), `function (file:line)`."""
+        frames = self.failing.frames if self.failing else ()
+        more = [f"... {len(frames) - count} more"] if len(frames) > count else []
+        return [f.short() for f in frames[:count]] + more
+
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "message": self.message, "signature": self.signature,
                 "top_frames": self.top_frames(), "details": list(self.details),

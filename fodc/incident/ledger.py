@@ -9,6 +9,7 @@ names start with a dot so the artifact store's count and byte caps never weigh o
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ from fodc.incident.bundle import read_manifest
 log = logging.getLogger(__name__)
 
 MARKER_PREFIX = ".collecting-"
+EVIDENCE_PREFIX = ".evidence-"  # files a trigger brought (a crash report), kept until its bundle is written
 BUNDLE_SUFFIX = ".tar.gz"
 _MANIFEST_ONLY = ("window", "format")
 
@@ -40,6 +42,41 @@ def write_marker(directory: Path, incident: dict[str, Any]) -> None:
 
 def remove_marker(directory: Path, incident_id: str) -> None:
     marker_path(directory, incident_id).unlink(missing_ok=True)
+
+
+def evidence_path(directory: Path, incident_id: str) -> Path:
+    return directory / f"{EVIDENCE_PREFIX}{incident_id}.tar"
+
+
+def write_evidence(directory: Path, incident_id: str, files: dict[str, bytes]) -> None:
+    """Keeps what the trigger brought beside the marker (tmp + rename), for a resumed collection."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = evidence_path(directory, incident_id)
+    tmp = path.with_name(path.name + ".tmp")
+    with tarfile.open(tmp, "w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    os.replace(tmp, path)
+
+
+def read_evidence(directory: Path, incident_id: str) -> dict[str, bytes]:
+    """The files `write_evidence` kept ({} when there are none); raises OSError/TarError when unreadable."""
+    path = evidence_path(directory, incident_id)
+    if not path.exists():
+        return {}
+    files = {}
+    with tarfile.open(path, "r:") as tar:
+        for member in tar:
+            extracted = tar.extractfile(member) if member.isfile() else None
+            if extracted is not None:
+                files[member.name] = extracted.read()
+    return files
+
+
+def remove_evidence(directory: Path, incident_id: str) -> None:
+    evidence_path(directory, incident_id).unlink(missing_ok=True)
 
 
 def summary_from_bundle(path: Path) -> dict[str, Any]:
