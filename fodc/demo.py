@@ -144,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"""
 FODC demo cluster is running (logs in {workdir}).
 
+  Web console   {base}/                     cluster, nodes, incidents, configuration, profiles
+                (paste the operator token below to start profiles from the page)
   Proxy API     {base}/cluster              registered nodes, roles, status, heartbeats
                 {base}/metrics              every node's latest metrics + the proxy's own
                 {base}/metrics-windows?start={int(time.time()) - 600}   the flight-recorder window (JSON)

@@ -7,6 +7,7 @@ Screenshots of every page go to the test's directory (and to $FODC_CONSOLE_SCREE
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import secrets
 import subprocess
@@ -99,13 +100,17 @@ def shot(driver, tmp_path: Path, name: str) -> None:
 
 def open_page(driver, proxy, path: str, token: str | None = VIEWER, ready: str = "rendered"):
     """Opens a console page as a tab holding `token` (answering the page's token prompt), waits until drawn."""
-    driver.get(f"{proxy.url}{path}")
-    if token is not None:
+    if token is not None:  # the tab holds the token before the page's scripts run (a data-free URL of the origin)
+        driver.get(f"{proxy.url}/console/static/vendor/uplot/LICENSE")
         driver.execute_script("sessionStorage.setItem('fodc-console-token', arguments[0])", token)
-        driver.get(f"{proxy.url}{path}")
+    driver.get(f"{proxy.url}{path}")
     if ready:
-        wait_for(lambda: driver.execute_script(f"return document.body.dataset.{ready}"), 30,
-                 what=f"{path} {ready}")
+        try:
+            wait_for(lambda: driver.execute_script(f"return document.body.dataset.{ready}"), 60,
+                     what=f"{path} {ready}")
+        except AssertionError as exc:
+            shown = driver.execute_script("return document.getElementById('error').textContent")
+            raise AssertionError(f"{exc}; page error: {shown!r}; console: {console_errors(driver)}") from None
 
 
 def js(driver, script: str, *args):
@@ -175,6 +180,33 @@ def _rates(points):
     return out
 
 
+def _own_label(series, drop=""):
+    own = ",".join(f'{k}="{v}"' for k, v in sorted(series["labels"].items())
+                   if k not in ("node_id", "node_role", drop) and not k.startswith("node_"))
+    return f"{{{own}}}" if own else series["name"]
+
+
+def _quantile(buckets, q):
+    """histogram_quantile over each pair of consecutive scrapes, written out here from its definition."""
+    bounds = sorted((float(s["labels"]["le"]), dict(map(tuple, s["points"]))) for s in buckets)
+    times = sorted(bounds[-1][1])
+    out = []
+    for t0, t1 in zip(times, times[1:], strict=False):
+        counts = [b[t1] - b[t0] if b[t1] >= b[t0] else b[t1] for _, b in bounds]
+        if counts[-1] <= 0:
+            out.append([t1, None])
+            continue
+        rank = q * counts[-1]
+        j = next(i for i, c in enumerate(counts) if c >= rank)
+        if math.isinf(bounds[j][0]):
+            out.append([t1, bounds[max(0, j - 1)][0]])
+            continue
+        lower, below = (bounds[j - 1][0], counts[j - 1]) if j else (0.0, 0.0)
+        inside = counts[j] - below
+        out.append([t1, lower + (bounds[j][0] - lower) * (rank - below) / inside if inside > 0 else bounds[j][0]])
+    return out
+
+
 def test_node_page_plots_hold_the_points_the_api_returned(cluster, browser, tmp_path):
     proxy = cluster["proxy"]
     families = "banyandb_system_cpu_state,banyandb_measure_total_written,banyandb_measure_flush_latency"
@@ -206,6 +238,13 @@ def test_node_page_plots_hold_the_points_the_api_returned(cluster, browser, tmp_
     assert p50["label"].startswith("p50") and p99["label"].startswith("p99")
     drawn = [(a[1], b[1]) for a, b in zip(p50["points"], p99["points"], strict=True) if a[1] is not None]
     assert drawn and all(0 < a <= b <= 10 for a, b in drawn)  # within the buckets (.005 … 10 s)
+    group = p50["label"].removeprefix("p50 ")
+    buckets = [s for s in body["series"] if s["name"] == "banyandb_measure_flush_latency_bucket"
+               and _own_label(s, drop="le") == group]
+    for q, line in ((0.5, p50), (0.99, p99)):
+        expected = _quantile(buckets, q)
+        assert [t for t, _ in line["points"]] == [t for t, _ in expected]
+        assert [v for _, v in line["points"]] == pytest.approx([v for _, v in expected])
     assert console_errors(browser) == []
     shot(browser, tmp_path, "node")
 
@@ -244,6 +283,45 @@ def test_node_page_around_an_incident_marks_it_on_every_plot(cluster, browser):
         assert {"ms": incident["at_ms"], "label": incident["trigger"]} in plot["markers"]
         query = urllib.parse.parse_qs(urllib.parse.urlparse(plot["source"]).query)
         assert float(query["start"][0]) * 1000 < incident["at_ms"] < float(query["end"][0]) * 1000
+
+
+def test_node_page_custom_range_asks_for_exactly_that_range(cluster, browser):
+    proxy = cluster["proxy"]
+    open_page(browser, proxy, "/console/node?node_id=hot-1&families=banyandb_system_cpu_state", ready="drawn")
+    Select(browser.find_element("id", "range")).select_by_value("custom")
+    js(browser, """const now = new Date(), from = new Date(now - 120000);
+        const local = (d) => new Date(d - d.getTimezoneOffset() * 60000).toISOString().slice(0, 19);
+        document.getElementById('range-from').value = local(from);
+        document.getElementById('range-to').value = local(now);
+        document.body.dataset.drawn = '';""")
+    browser.find_element("id", "draw").click()
+    wait_for(lambda: js(browser, "return document.body.dataset.drawn"), 30, what="drawn for the custom range")
+    query = urllib.parse.parse_qs(urllib.parse.urlparse(js(browser, "return FODC.plots[0].source")).query)
+    assert 119 <= float(query["end"][0]) - float(query["start"][0]) <= 121
+
+
+def test_incidents_page_filters_as_the_api_does(cluster, browser):
+    proxy, incident = cluster["proxy"], cluster["incident"]
+    open_page(browser, proxy, f"/console/incidents?trigger={urllib.parse.quote(incident['trigger'])}")
+    shown = js(browser, "return [...document.querySelectorAll('tr[data-incident]')].map(r => r.dataset.incident)")
+    listed = api(proxy, f"/incidents?trigger={urllib.parse.quote(incident['trigger'])}")[1]["incidents"]
+    assert shown == [i["id"] for i in listed] and incident["id"] in shown
+    browser.find_element("id", "f-node").send_keys("liaison-1")
+    js(browser, "document.body.dataset.rendered = ''")
+    browser.find_element("css selector", "#filters button").click()
+    wait_for(lambda: js(browser, "return document.body.dataset.rendered"), 30, what="filtered list")
+    assert js(browser, "return document.querySelectorAll('tr[data-incident]').length") == 0
+    assert "No incident matches" in browser.find_element("id", "incidents").text
+
+
+def test_an_operator_captures_configuration_from_the_page(cluster, browser):
+    proxy = cluster["proxy"]
+    open_page(browser, proxy, "/console/config", token=OPERATOR)
+    capture = browser.find_element("id", "capture")
+    wait_for(lambda: capture.get_attribute("disabled") is None, what="capture enabled for an operator")
+    capture.click()
+    wait_for(lambda: "captured 2 nodes" in browser.find_element("id", "capture-state").text, 30,
+             what="the capture's answer")
 
 
 def test_configuration_page_shows_drift_per_role(cluster, browser, tmp_path):
