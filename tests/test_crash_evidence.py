@@ -96,6 +96,32 @@ def test_an_oversized_log_is_read_only_at_its_end(tmp_path):
     assert found.detail["crash"]["kind"] == PANIC and "nil pointer" in found.summary
 
 
+def _dump_of(goroutines: int) -> str:
+    """A fatal error with every goroutine printed, as a busy node's would be (hundreds of KiB)."""
+    blocks = "".join(f"goroutine {n} [chan receive, 3 minutes]:\nmain.worker(0xc000{n:06x})\n"
+                     f"\t/src/banyand/worker.go:{n % 900 + 10} +0x1d\ncreated by main.start in goroutine 1\n"
+                     f"\t/src/banyand/start.go:20 +0x45\n\n" for n in range(2, goroutines))
+    return fixture("concurrent_map_writes.txt").replace("\ngoroutine 1 ", f"\n{blocks}goroutine 1 ", 1)
+
+
+def test_a_dump_bigger_than_the_cap_is_read_from_its_header(tmp_path):
+    log = tmp_path / "banyand.log"
+    log.write_text('{"level":"info"}\n' * 20_000 + _dump_of(5000))  # ~1 MB of dump after 340 KB of log
+    crashes = CrashProbe(NodeOutput(OutputSources(None, None, str(log), 64 * 1024)))
+    found = crashes.find(None)
+    crash = json.loads(found.files["crash.json"])
+    assert crash["message"] == "concurrent map writes" and crash["goroutine"]["id"] == 231
+    assert crash["truncated"] and crash["cut_at_bytes"] == 64 * 1024 and 100 < crash["goroutines"] < 5000
+    assert len(found.files["crash.txt"]) <= 64 * 1024
+
+
+def test_a_header_beyond_the_scan_window_is_not_looked_for(tmp_path):
+    log = tmp_path / "banyand.log"
+    log.write_text(fixture("nil_map_write.txt") + "x" * 80 + "\n" * (16 * 4096 + 10))
+    assert CrashProbe(NodeOutput(OutputSources(None, None, str(log), 4096))).find(None) is None
+    assert CrashProbe(NodeOutput(OutputSources(None, None, str(log), 8192))).find(None) is not None
+
+
 def test_without_a_journal_the_log_file_still_answers_and_the_journal_failure_is_named(tmp_path):
     """systemd is not PID 1 on this machine: the journal source fails, the log file is read anyway."""
     log = tmp_path / "banyand.log"

@@ -11,14 +11,18 @@ happened), are remembered by their hash.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import io
 import json
 import logging
+import os
+import re
 import subprocess
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from fodc.incident import gocrash
 
@@ -46,11 +50,55 @@ class OutputSources:
     max_bytes: int
 
 
-def tail(path: str, max_bytes: int) -> str:
+# A header at the start of a line; searched in the raw bytes, backwards, so a log of gigabytes costs one chunk.
+_HEADER_BYTES = re.compile(rb"\n(?:panic: |fatal error: |SIG[A-Z0-9]{2,10}: |unexpected signal)")
+SCAN_CHUNK = 1024 * 1024
+SCAN_FACTOR = 16  # how far back a header is looked for: this many times --node-crash-max-bytes
+
+
+@dataclass(frozen=True)
+class Output:
+    source: str
+    text: str
+    cut: bool = False  # the crash report goes on beyond what was kept (--node-crash-max-bytes)
+
+
+def last_report_region(f: BinaryIO, size: int, max_bytes: int) -> tuple[bytes, bool]:
+    """The node's last output as far as a crash report is concerned: from the last crash header (with the
+    `runtime:` lines just before it) onward, at most `max_bytes`, and whether the cap cut it; the last
+    `max_bytes` when there is no header within SCAN_FACTOR times that. A report is read from its start, so
+    a dump of every goroutine larger than the cap still has its message and the failing goroutine."""
+    pos, limit = size, max(0, size - SCAN_FACTOR * max_bytes)
+    header = None
+    while pos > limit and header is None:
+        start = max(limit, pos - SCAN_CHUNK)
+        read_from = max(0, start - 1)  # the newline before the chunk's first byte: a header may start there
+        f.seek(read_from)
+        data = f.read(pos + 64 - read_from)  # and a little past it, for a header's bytes across the edge
+        base = read_from
+        if read_from == 0:
+            data, base = b"\n" + data, -1  # the first line of the file starts a line too
+        offsets = [base + m.start() + 1 for m in _HEADER_BYTES.finditer(data) if base + m.start() + 1 < pos]
+        header = offsets[-1] if offsets else None
+        pos = start
+    if header is None:
+        f.seek(max(0, size - max_bytes))
+        return f.read(max_bytes), False
+    f.seek(max(0, header - 4096))
+    before = f.read(header - max(0, header - 4096)).removesuffix(b"\n").split(b"\n")
+    prefix = []
+    while before and before[-1].startswith(b"runtime: ") and len(prefix) < 20:
+        prefix.insert(0, before.pop())
+    f.seek(header)
+    body = f.read(max_bytes)
+    return b"\n".join([*prefix, body]) if prefix else body, header + len(body) < size and len(body) >= max_bytes
+
+
+def read_source(path: str, max_bytes: int) -> tuple[str, bool]:
     with open(path, "rb") as f:
-        f.seek(0, 2)
-        f.seek(max(0, f.tell() - max_bytes))
-        return f.read(max_bytes).decode(errors="replace")
+        size = os.fstat(f.fileno()).st_size
+        region, cut = last_report_region(f, size, max_bytes)
+    return region.decode(errors="replace"), cut
 
 
 class NodeOutput:
@@ -64,10 +112,10 @@ class NodeOutput:
         s = self.sources
         return bool(s.crash_output_file or s.systemd_unit or s.log_file)
 
-    def read(self, since_s: float | None, *, journal: bool = True) -> tuple[list[tuple[str, str]], dict[str, str]]:
-        """([(source, text)], {source: why it could not be read}): crash output file, journal, log file."""
+    def read(self, since_s: float | None, *, journal: bool = True) -> tuple[list[Output], dict[str, str]]:
+        """([Output], {source: why it could not be read}): crash output file, journal, log file."""
         s = self.sources
-        texts: list[tuple[str, str]] = []
+        texts: list[Output] = []
         errors: dict[str, str] = {}
         for name, where in (("crash-output-file", s.crash_output_file),
                             ("journal", s.systemd_unit if journal else None), ("log-file", s.log_file)):
@@ -75,19 +123,24 @@ class NodeOutput:
                 continue
             source = f"{name}:{where}"
             try:
-                texts.append((source, self._journal(where, since_s) if name == "journal" else tail(where, s.max_bytes)))
+                if name == "journal":
+                    raw = self._journal(where, since_s)
+                    region, cut = last_report_region(io.BytesIO(raw), len(raw), s.max_bytes)
+                    texts.append(Output(source, region.decode(errors="replace"), cut))
+                else:
+                    texts.append(Output(source, *read_source(where, s.max_bytes)))
             except (OSError, subprocess.SubprocessError, ValueError) as exc:
                 errors[source] = getattr(exc, "strerror", None) or str(exc)
         return texts, errors
 
-    def _journal(self, unit: str, since_s: float | None) -> str:
+    def _journal(self, unit: str, since_s: float | None) -> bytes:
         argv = ["journalctl", "-u", unit, "-o", "cat", "--no-pager", "-n", str(JOURNAL_LINES)]
         if since_s is not None:
             argv += ["--since", f"@{int(since_s)}"]
         out = subprocess.run(argv, capture_output=True, timeout=20, check=False)
         if out.returncode != 0:
             raise ValueError(f"journalctl: {out.stderr.decode(errors='replace').strip()[:300] or out.returncode}")
-        return out.stdout[-self.sources.max_bytes:].decode(errors="replace")
+        return out.stdout
 
 
 class CrashProbe:
@@ -106,16 +159,16 @@ class CrashProbe:
 
     def baseline(self) -> None:
         """At start: the reports already in the node's files are old news (the journal is read by time)."""
-        for source, text in self.output.read(None, journal=False)[0]:
-            if (report := _report_text(source, text)) is not None:
+        for output in self.output.read(None, journal=False)[0]:
+            if (report := _report_text(output.source, output.text)) is not None:
                 self.remember(_digest(report))
 
     def find(self, since_s: float | None) -> Evidence | None:
         """The newest crash report not reported yet, as `node-crash` evidence; None when there is none."""
         texts, errors = self.output.read(since_s)
         self.last_errors = errors
-        for source, text in texts:
-            report_text = _report_text(source, text)
+        for output in texts:
+            report_text = _report_text(output.source, output.text)
             if report_text is None:
                 continue
             digest = _digest(report_text)
@@ -123,7 +176,11 @@ class CrashProbe:
                 if digest in self._seen:
                     continue
             self.remember(digest)
-            return crash_evidence(gocrash.parse_report(report_text), source, digest, errors)
+            report = gocrash.parse_report(report_text)
+            if output.cut:
+                report = dataclasses.replace(report, truncated=True)
+            return crash_evidence(report, output.source, digest, errors, cut_at=self.output.sources.max_bytes
+                                  if output.cut else None)
         return None
 
 
@@ -157,11 +214,12 @@ def crash_detail(report: gocrash.CrashReport, source: str, digest: str) -> dict[
 
 
 def crash_evidence(report: gocrash.CrashReport, source: str, digest: str,
-                   errors: dict[str, str] | None = None) -> Evidence:
+                   errors: dict[str, str] | None = None, cut_at: int | None = None) -> Evidence:
     """A parsed report as incident evidence: the summary is its message, the detail its essentials."""
     crash = crash_detail(report, source, digest)
     summary = headline(report.kind, report.message)
     files = {"crash.json": json.dumps({**report.to_json(), "source": source, "sha256": digest,
-                                       "unreadable_sources": errors or {}}, indent=2).encode(),
+                                       "unreadable_sources": errors or {},
+                                       **({"cut_at_bytes": cut_at} if cut_at else {})}, indent=2).encode(),
              "crash.txt": report.raw.encode(errors="replace")}
     return Evidence("node-crash", summary[:300], {"crash": crash}, files)
