@@ -107,6 +107,12 @@ def test_config_table_json_and_drift(tmp_path, daemons, sims):
     assert "datanode-hot (2 nodes):" in drift.stdout
     line = next(line for line in drift.stdout.splitlines() if line.startswith("flag.max-memory"))
     assert line.split() == ["flag.max-memory", "4G", "8G"]
+    # Ports, pid files, data directories and node ids differ by design: only the memory flag is drift.
+    assert "datanode-hot (2 nodes): 1 settings differ" in drift.stdout, drift.stdout
+    assert "expected per-node differences ignored" in drift.stdout
+    assert max(len(line) for line in drift.stdout.splitlines()) <= 100
+    more = fodc("--proxy", proxy.url, "config", "drift", "--ignore", "flag.max-*")
+    assert "datanode-hot (2 nodes): no differences" in more.stdout, more.stdout
     drift_json = json.loads(fodc("--proxy", proxy.url, "--json", "config", "drift").stdout)
     assert drift_json["roles"]["datanode-hot"]["differences"]["flag.max-memory"] == {"hot-a": "4G", "hot-b": "8G"}
 

@@ -92,6 +92,15 @@ def test_snapshot_has_exact_flags_redacted_secrets_and_config_file(daemons, node
     assert snap["agent"]["node_id"] == "hot-1" and snap["agent"]["node_pid_file"] == str(pid_file)
     assert snap["hash"].startswith("sha256:") and snap["errors"] == {}
 
+    # A changed config file shows as a unified diff of its redacted contents, not as two hashes.
+    conf.write_text(f"grpc:\n  port: 17912\nstorage_password: {SECRET}2\nmemory: 8G\n")
+    status, _ = http_json(f"{proxy.url}/cluster/config/capture", "POST", {"scope": "node", "node_id": "hot-1"})
+    status, _, raw = http_get(f"{proxy.url}/cluster/config/drift?node_id=hot-1")
+    assert status == 200 and SECRET.encode() not in raw
+    diff = json.loads(raw)["nodes"]["hot-1"]["changes"][f"file.{conf}"]["diff"]
+    assert diff.splitlines()[2:] == ["@@ -2,2 +2,3 @@", "   port: 17912", f" storage_password: {REDACTED}",
+                                     "+memory: 8G"], diff
+
 
 def test_restart_with_changed_flag_adds_a_snapshot_and_shows_as_drift(daemons, nodes, tmp_path, proxy):
     node_a, pid_a = start_node(nodes, tmp_path, "hot-a", "--max-memory=4G", "--grpc-port=17912")

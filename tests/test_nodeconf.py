@@ -5,8 +5,23 @@ from __future__ import annotations
 import pytest
 
 from fodc.nodeconf.argv import parse_argv
-from fodc.nodeconf.drift import last_change_pair, node_changes, role_drift
-from fodc.nodeconf.redact import REDACTED, SecretNames, filter_environment, redact_argv, redact_config_text
+from fodc.nodeconf.drift import (
+    DEFAULT_IGNORE,
+    ignored_drift,
+    last_change_pair,
+    node_changes,
+    role_drift,
+    role_file_diffs,
+)
+from fodc.nodeconf.redact import (
+    REDACTED,
+    SecretNames,
+    filter_environment,
+    redact_argv,
+    redact_config_text,
+    redact_value,
+    secret_value,
+)
 from fodc.nodeconf.snapshot import ConfigHistory, content_hash, stamp
 
 
@@ -143,3 +158,58 @@ def test_change_pair_skips_snapshots_taken_while_the_node_was_gone():
     assert last_change_pair([running_a, gone]) is None  # gone: nothing to compare the absence with
     assert last_change_pair([gone, running_b]) is None
     assert last_change_pair([]) is None
+
+
+@pytest.mark.parametrize("name", ["PWD", "OLDPWD", "HOME", "PATH"])
+def test_well_known_variables_are_not_secrets_whatever_their_names_contain(name):
+    assert not SecretNames()(name)
+    kept, _ = filter_environment({name: "/home/banyan"})
+    assert kept == {name: "/home/banyan"}
+
+
+@pytest.mark.parametrize("value", [
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIE...", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJlLXNpZ24",
+    "AKIAIOSFODNN7EXAMPLE", "ghp_" + "a1" * 18, "xoxb-1234567890-abcdef", "Bearer abcdefghijklmnop1234"])
+def test_values_shaped_like_credentials_are_secret_under_any_name(value):
+    assert secret_value(value)
+    kept, _ = filter_environment({"SOME_SETTING": value})
+    assert kept == {"SOME_SETTING": REDACTED}
+    assert redact_argv(["banyand", f"--header={value}", "--extra", value], SecretNames()) == [
+        "banyand", f"--header={REDACTED}", "--extra", REDACTED]
+
+
+@pytest.mark.parametrize("value", ["/var/lib/banyandb", "17912", "sha256:" + "ab" * 32, "info", "eyJ", "AKIA1"])
+def test_ordinary_values_are_kept(value):
+    assert not secret_value(value) and redact_value(value) == value
+
+
+def test_a_url_keeps_everything_but_its_password():
+    url = "etcd://banyan:s3cr3t@10.0.0.1:2379/x"
+    assert redact_value(url) == f"etcd://banyan:{REDACTED}@10.0.0.1:2379/x"
+    text, count = redact_config_text(f"endpoints: [{url}]\nsession_cookie_name: x\nheader: Bearer {'a' * 20}\n",
+                                     SecretNames())
+    assert "s3cr3t" not in text and "a" * 20 not in text and count == 3
+
+
+def test_role_drift_ignores_ports_paths_and_node_ids_and_takes_more_globs():
+    peers = {node: _snap(flags={"grpc-port": port, "measure-root-path": f"/data/{node}", "max-memory": mem,
+                                "gc-percent": "100"},
+                         env={"HOSTNAME": node, "GOGC": "100"}, agent={"node_id": node, "window_dir": f"/w/{node}"})
+             for node, port, mem in (("hot-1", "17912", "4G"), ("hot-2", "18012", "8G"))}
+    assert list(role_drift(peers)) == ["flag.max-memory"]
+    assert ignored_drift(peers) == ["agent.node_id", "agent.window_dir", "env.HOSTNAME", "flag.grpc-port",
+                                    "flag.measure-root-path"]
+    assert role_drift(peers, (*DEFAULT_IGNORE, "flag.max-*")) == {}
+
+
+def test_a_changed_config_file_is_a_unified_diff_between_snapshots_and_between_peers():
+    before = _snap(captured_at="t1", files={"/etc/b.yaml": {"sha256": "aa", "content": "a: 1\nmem: 4G\n"}})
+    after = _snap(captured_at="t2", files={"/etc/b.yaml": {"sha256": "bb", "content": "a: 1\nmem: 8G\n"}})
+    change = node_changes(before, after)["file./etc/b.yaml"]
+    assert change["diff"].splitlines() == ["--- /etc/b.yaml (t1)", "+++ /etc/b.yaml (t2)", "@@ -1,2 +1,2 @@",
+                                           " a: 1", "-mem: 4G", "+mem: 8G"]
+    peers = {"hot-1": before, "hot-2": after}
+    drift = role_drift(peers)
+    assert role_file_diffs(peers, drift)["/etc/b.yaml"]["hot-2"].splitlines()[-2:] == ["-mem: 4G", "+mem: 8G"]
+    unkept = _snap(files={"/etc/b.yaml": {"sha256": "cc"}})  # contents not kept (a secret file, too big)
+    assert "diff" not in node_changes(before, unkept)["file./etc/b.yaml"]

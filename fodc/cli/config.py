@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from fodc.cli.client import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, CliError, ProxyClient
-from fodc.cli.output import ago, print_json, table, when
+from fodc.cli.output import ago, line, print_json, table, when
 from fodc.nodeconf.drift import node_changes
 
 
@@ -21,6 +21,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     config.add_argument("--role", help="only this role")
     config.add_argument("--node", help="only this node id")
     config.add_argument("--all", action="store_true", help="capture: every online node")
+    config.add_argument("--ignore", action="append", default=[], metavar="GLOB",
+                        help="drift: also ignore settings matching this glob (e.g. 'flag.*-timeout', "
+                        "'env.MY_*'); repeat for several. Ports, node ids, data paths and host names are "
+                        "ignored already")
     config.set_defaults(func=run)
 
 
@@ -52,29 +56,46 @@ def run(args: argparse.Namespace, client: ProxyClient) -> int:
 
 
 def _drift(args: argparse.Namespace, client: ProxyClient) -> int:
-    body = client.get("/cluster/config/drift", {"role": args.role, "node_id": args.node})
+    body = client.get("/cluster/config/drift", {"role": args.role, "node_id": args.node,
+                                                "ignore": ",".join(args.ignore) or None})
     if args.json:
         print_json(body)
         return EXIT_OK
     for role, info in body["roles"].items():
-        differences = info["differences"]
+        differences, ignored = info["differences"], info.get("ignored", [])
         print(f"{role} ({len(info['nodes'])} nodes): " + (f"{len(differences)} settings differ" if differences
                                                            else "no differences"))
         if differences:
             nodes = info["nodes"]
-            rows = [[key, *(values.get(n) if values.get(n) is not None else "(absent)" for n in nodes)]
-                    for key, values in differences.items()]
+            rows = [[key, *(_value(values.get(n)) for n in nodes)] for key, values in differences.items()]
             print(table(rows, ["setting", *nodes]))
+        for path, by_node in (info.get("file_diffs") or {}).items():
+            for node, diff in by_node.items():
+                print(f"\n{path} on {node}:")
+                print(diff)
+        if ignored:
+            print(line(f"({len(ignored)} expected per-node differences ignored; --json lists them: "
+                       f"{', '.join(ignored)})"))
         print()
     changed = {node: info for node, info in body["nodes"].items() if info["changes"]}
     if changed:
         print("changed since the previous snapshot:")
-        rows = [[node, key, change["before"] if change["before"] is not None else "(absent)",
-                 change["after"] if change["after"] is not None else "(absent)", info.get("to", "")]
+        rows = [[node, key, f"{_value(change['before'])} → {_value(change['after'])}", when(info.get("to"))]
                 for node, info in changed.items() for key, change in info["changes"].items()]
-        print(table(rows, ["node", "setting", "before", "after", "since"]))
+        print(table(rows, ["node", "setting", "change", "since"]))
+        for node, info in changed.items():
+            for key, change in info["changes"].items():
+                if change.get("diff"):
+                    print(f"\n{key[len('file.'):]} on {node}:")
+                    print(change["diff"])
     _missing(body["missing"])
     return EXIT_OK
+
+
+def _value(value: str | None) -> str:
+    if value is None:
+        return "(absent)"
+    return f"sha256:{value[:12]}" if len(value) == 64 and all(c in "0123456789abcdef" for c in value) else value
 
 
 def _history(args: argparse.Namespace, client: ProxyClient) -> int:

@@ -40,6 +40,11 @@ def cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[:max(width - 1, 0)] + "…"
 
 
+def line(text: str) -> str:
+    """One line of prose cut to the terminal width (whole with --wide)."""
+    return text if _settings["wide"] else cut(text, WIDTH)
+
+
 def table(rows: list[list[Any]], headers: list[str], *, wide: bool | None = None) -> str:
     cells = [[h.upper() for h in headers]] + [[str(c) for c in row] for row in rows]
     natural = [max(len(row[i]) for row in cells) for i in range(len(headers))]

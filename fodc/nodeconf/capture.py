@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from fodc.nodeconf.argv import parse_argv
 from fodc.nodeconf.finder import NodeProcessFinder, NotFound
 from fodc.nodeconf.procread import ProcessView, process_start_ms, read_config_file, read_process
-from fodc.nodeconf.redact import REDACTED, SecretNames, filter_environment, redact_argv, redact_config_text
+from fodc.nodeconf.redact import (
+    REDACTED,
+    SecretNames,
+    filter_environment,
+    redact_argv,
+    redact_config_text,
+    redact_value,
+)
 from fodc.nodeconf.snapshot import Snapshot, stamp
 from fodc.times import rfc3339
 
@@ -86,7 +93,7 @@ class NodeConfigCapturer:
         if argv is not None:
             parsed = parse_argv(argv)
             snapshot["argv"] = redact_argv(argv, self.is_secret)
-            snapshot["flags"] = {name: REDACTED if self.is_secret(name) else value
+            snapshot["flags"] = {name: REDACTED if self.is_secret(name) else _shown(value)
                                  for name, value in sorted(parsed.flags.items())}
             snapshot["positional"] = list(parsed.positional)
             snapshot["files"] = self._files(parsed.flags, errors)
@@ -139,6 +146,11 @@ class NodeConfigCapturer:
                 errors[f"file:{path}"] = captured.error
             files[path] = info
         return files
+
+
+def _shown(value: str | list[str]) -> str | list[str]:
+    """A flag's value with credentials found by their shape replaced (fodc.nodeconf.redact.redact_value)."""
+    return [redact_value(v) for v in value] if isinstance(value, list) else redact_value(value)
 
 
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json", ".toml", ".conf", ".cfg", ".ini", ".properties", ".env")

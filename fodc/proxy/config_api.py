@@ -11,7 +11,14 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from fodc.nodeconf.drift import last_change_pair, node_changes, role_drift
+from fodc.nodeconf.drift import (
+    DEFAULT_IGNORE,
+    ignored_drift,
+    last_change_pair,
+    node_changes,
+    role_drift,
+    role_file_diffs,
+)
 from fodc.proxy.access import audit_detail, control
 from fodc.proxy.filters import check_node, check_role
 from fodc.proxy.httpargs import BadRequest, json_body, query_args
@@ -28,6 +35,17 @@ class NotFound(Exception):
 
 def _node(record: AgentRecord) -> dict[str, str]:
     return {"node_id": record.registration.node_id, "role": record.registration.role, "agent_id": record.agent_id}
+
+
+MAX_IGNORE_GLOBS, MAX_GLOB_CHARS = 32, 200
+
+
+def ignore_globs(text: str) -> tuple[str, ...]:
+    """The request's extra `ignore` globs (comma-separated), bounded in number and length."""
+    globs = tuple(g.strip() for g in text.split(",") if g.strip())
+    if len(globs) > MAX_IGNORE_GLOBS or any(len(g) > MAX_GLOB_CHARS for g in globs):
+        raise BadRequest(f"ignore takes at most {MAX_IGNORE_GLOBS} globs of at most {MAX_GLOB_CHARS} characters")
+    return globs
 
 
 def config_blueprint(runtime: ProxyRuntime) -> Blueprint:
@@ -96,9 +114,10 @@ def config_blueprint(runtime: ProxyRuntime) -> Blueprint:
 
     @bp.get("/cluster/config/drift")
     def drift() -> Response:
-        args = query_args({"role": None, "node_id": None})
+        args = query_args({"role": None, "node_id": None, "ignore": None})
         check_role(args.get("role"))
         check_node(runtime.registry, args.get("node_id"))
+        ignore = (*DEFAULT_IGNORE, *runtime.settings.config_drift_ignore, *ignore_globs(args.get("ignore", "")))
         answered, missing = ask(online(args.get("node_id"), args.get("role")), "config.history", {})
         by_role: dict[str, dict[str, dict]] = {}
         nodes: dict[str, dict[str, Any]] = {}
@@ -114,8 +133,11 @@ def config_blueprint(runtime: ProxyRuntime) -> Blueprint:
                 entry.update({"from_hash": pair[0]["hash"], "from": pair[0]["captured_at"],
                               "changes": node_changes(*pair)})
             nodes[node_id] = entry
-        roles = {role: {"nodes": sorted(latest), "differences": role_drift(latest)}
-                 for role, latest in sorted(by_role.items())}
+        roles = {}
+        for role, latest in sorted(by_role.items()):
+            differences = role_drift(latest, ignore)
+            roles[role] = {"nodes": sorted(latest), "differences": differences,
+                           "ignored": ignored_drift(latest, ignore), "file_diffs": role_file_diffs(latest, differences)}
         return jsonify(roles=roles, nodes=dict(sorted(nodes.items())), missing=missing)
 
     return bp

@@ -29,6 +29,7 @@ class ProxySettings:
     http_tls_cert: str | None
     http_tls_key: str | None
     command_timeout: float
+    config_drift_ignore: tuple[str, ...]
     auth: str
     auth_tokens_file: str
     audit_log: str
@@ -88,6 +89,10 @@ def build_parser() -> config.OneLineErrorParser:
                         help="points one agent may return for one /metrics-windows request (after step); "
                         "larger requests get a 400 naming start/end and step (1 h of 6,400 series at 15 s is "
                         "1.5 M)")
+    agents.add_argument("--config-drift-ignore", type=config.name_list, default=(),
+                        help="more settings (globs over flag.*, env.*, file.*, agent.*) that may differ between "
+                        "nodes of a role without being drift, on top of the built-in list (ports, node ids, "
+                        "data paths, host names)")
     agents.add_argument("--command-timeout", type=config.positive_duration, default=15.0,
                         help="how long a configuration request (/cluster/config...) waits for the agents")
     sec = parser.add_argument_group("access control")
@@ -152,6 +157,7 @@ def parse_settings(argv: Sequence[str] | None = None) -> ProxySettings:
         http_tls_cert=ns.http_tls_cert or None,
         http_tls_key=ns.http_tls_key or None,
         command_timeout=ns.command_timeout,
+        config_drift_ignore=ns.config_drift_ignore,
         auth=ns.auth,
         auth_tokens_file=ns.auth_tokens_file,
         audit_log=ns.audit_log,
