@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from fodc import config
 from fodc.config import HostPort
 from fodc.incident import TRIGGERS
+from fodc.incident.gocrash import MAX_TEXT_CHARS
 from fodc.incident.rules import RuleError, ThresholdRule, parse_rule
 from fodc.tls import ClientTls, TlsFileError, read_pem
 
@@ -367,11 +368,18 @@ def parse_settings(argv: Sequence[str] | None = None) -> AgentSettings:
         log_level=ns.log_level,
         log_format=ns.log_format,
         node_crash_output_file=_absolute(parser, "--node-crash-output-file", ns.node_crash_output_file),
-        node_crash_max_bytes=ns.node_crash_max_bytes,
+        node_crash_max_bytes=_crash_max_bytes(parser, ns.node_crash_max_bytes),
         node_crash_dir=_absolute(parser, "--node-crash-dir", ns.node_crash_dir),
         trigger_file=_absolute(parser, "--trigger-file", ns.trigger_file),
         node_cgroup_path=_absolute(parser, "--node-cgroup-path", ns.node_cgroup_path),
     )
+
+
+def _crash_max_bytes(parser: config.OneLineErrorParser, value: int) -> int:
+    """Within what the crash report parser reads (fodc.incident.gocrash.MAX_TEXT_CHARS)."""
+    if not 64 * 1024 <= value <= MAX_TEXT_CHARS:
+        parser.error(f"argument --node-crash-max-bytes: {value} is outside 64KiB..{MAX_TEXT_CHARS // 2**20}MiB")
+    return value
 
 
 def _absolute(parser: config.OneLineErrorParser, option: str, path: str | None) -> str | None:
