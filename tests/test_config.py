@@ -92,6 +92,9 @@ def _run(cmd: str, *args: str) -> subprocess.CompletedProcess[str]:
     ("fodc-agent", ["--node-role", "liaison", "--node-address", "10.0.0.1"], "--node-address"),
     ("fodc-agent", ["--node-role", "liaison", "--scrape-interval", "soon"], "--scrape-interval"),
     ("fodc-agent", [], "--node-role"),
+    ("fodc-agent", ["--node-role", "liaison", "--profile-every", "10s", "--profile-cpu-seconds", "10"],
+     "--profile-cpu-seconds"),
+    ("fodc-agent", ["--node-role", "liaison", "--profile-ring-bytes", "lots"], "--profile-ring-bytes"),
 ])
 def test_bad_flags_exit_nonzero_with_one_line_naming_the_option(cmd, args, needle):
     result = _run(cmd, *args)

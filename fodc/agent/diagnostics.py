@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from fodc.agent.streams import Action, ActionContext, ActionFailed
 from fodc.diag.checks import profile_warning
@@ -27,7 +28,10 @@ DEFAULT_CPU_SECONDS = 30
 
 
 class HeavySlot:
-    """One holder at a time and at most `max_waiting` waiting; waits end on cancel or deadline."""
+    """One holder at a time and at most `max_waiting` waiting; waits end on cancel or deadline.
+
+    The holder says what it is and when it expects to be done, so a waiter can be told what it waits for
+    and for how long (the profile ring's periodic capture holds the slot at most its own length)."""
 
     def __init__(self, max_waiting: int) -> None:
         self.max_waiting = max_waiting
@@ -35,16 +39,31 @@ class HeavySlot:
         self._free = threading.Condition(self._lock)
         self._held = False
         self._waiting = 0
+        self._holder = ""
+        self._holder_ends = 0.0  # monotonic; 0 when unknown
+
+    def busy_with(self) -> str:
+        """What holds the slot now, e.g. "the periodic ring capture (cpu, about 7s left)"; "" when free."""
+        with self._lock:
+            if not self._held:
+                return ""
+            left = self._holder_ends - time.monotonic() if self._holder_ends else 0.0
+            return self._holder + (f" (about {max(left, 0.0):.0f}s left)" if self._holder_ends else "")
+
+    def _take(self, holder: str, expected_s: float) -> None:
+        self._held, self._holder = True, holder
+        self._holder_ends = time.monotonic() + expected_s if expected_s else 0.0
 
     @contextmanager
-    def hold(self, cancelled: threading.Event, deadline: float,
-             on_queued: Callable[[int], None]) -> Iterator[bool]:
+    def hold(self, cancelled: threading.Event, deadline: float, on_queued: Callable[[int], None],
+             holder: str = "a profile", expected_s: float = 0.0) -> Iterator[bool]:
         """Yields True once held; False if cancelled or the deadline passed while waiting."""
         with self._lock:
             if not self._held:
-                self._held, position = True, 0
+                self._take(holder, expected_s)
+                position = 0
             elif self._waiting >= self.max_waiting:
-                raise ActionFailed(f"node busy: a profile is running and {self._waiting} are queued "
+                raise ActionFailed(f"node busy: {self._holder} is running and {self._waiting} are queued "
                                    f"(--diagnostics-queue {self.max_waiting}); try later")
             else:
                 self._waiting += 1
@@ -59,16 +78,38 @@ class HeavySlot:
                     self._waiting -= 1
                 got = not self._held and not cancelled.is_set()
                 if got:
-                    self._held = True
-            if not got:
-                yield False
-                return
+                    self._take(holder, expected_s)
+        else:
+            got = True
+        with self._holding(got) as held:
+            yield held
+
+    @contextmanager
+    def try_hold(self, holder: str, expected_s: float = 0.0) -> Iterator[bool]:
+        """Yields True when the slot was free and nobody waits for it (then held), else False at once:
+        background work never queues ahead of, or beside, an operator's request."""
+        with self._lock:
+            got = not self._held and not self._waiting
+            if got:
+                self._take(holder, expected_s)
+        with self._holding(got) as held:
+            yield held
+
+    @contextmanager
+    def _holding(self, got: bool) -> Iterator[bool]:
+        """Yields `got`; a slot that was got is released on the way out."""
+        if not got:
+            yield False
+            return
         try:
             yield True
         finally:
-            with self._lock:
-                self._held = False
-                self._free.notify()
+            self._release()
+
+    def _release(self) -> None:
+        with self._lock:
+            self._held, self._holder, self._holder_ends = False, "", 0.0
+            self._free.notify()
 
 
 class Diagnostics:
@@ -96,8 +137,22 @@ class Diagnostics:
 
     def profile(self, profile: str, ctx: ActionContext) -> None:
         seconds = self._seconds(profile, ctx)
-        queued = lambda n: ctx.reply(pb.CommandReply.RUNNING, meta={"phase": "queued", "position": str(n)})  # noqa: E731
-        running = lambda: ctx.reply(pb.CommandReply.RUNNING, meta={"phase": "running"})  # noqa: E731
+        waited: list[tuple[float, str]] = []  # (since, what held the slot) when this request had to wait
+
+        def queued(position: int) -> None:
+            busy = self.slot.busy_with()
+            waited.append((time.monotonic(), busy))
+            meta = {"phase": "queued", "position": str(position)}
+            if busy:
+                meta["waiting_for"] = f"waiting for {busy}"
+            ctx.reply(pb.CommandReply.RUNNING, meta=meta)
+
+        started: list[float] = []
+
+        def running() -> None:
+            started.append(time.monotonic())
+            ctx.reply(pb.CommandReply.RUNNING, meta={"phase": "running"})
+
         fetched = self.take(profile, seconds, ctx.command_id, ctx.cancelled, time.monotonic() + ctx.timeout_s,
                             queued, running)
         if fetched is None:  # cancelled
@@ -107,23 +162,31 @@ class Diagnostics:
         warning = profile_warning(profile, fetched.path)
         if warning:
             meta["warning"] = warning
+        if waited and waited[0][1] and started:  # say what it waited for, and how long
+            meta["note"] = f"waited {started[0] - waited[0][0]:.1f}s for {waited[0][1].split(' (about ')[0]}"
         ctx.send_file(fetched.path, meta)
 
     def take(self, profile: str, seconds: int | None, label: str, cancelled: threading.Event, deadline: float,
              on_queued: Callable[[int], None] = lambda _n: None,
-             on_running: Callable[[], None] = lambda: None) -> Fetched | None:
-        """Takes one profile into the store (holding the heavy slot); None when cancelled."""
+             on_running: Callable[[], None] = lambda: None, *, holder: str = "",
+             wait: bool = True, dest: Path | None = None) -> Fetched | None:
+        """Takes one profile into the store, or to `dest` (holding the heavy slot); None when cancelled, or
+        when `wait` is False and the slot is taken or wanted."""
         if not self.pprof_url:
             raise ActionFailed("profiling is off: --node-pprof-url is empty")
-        with self.slot.hold(cancelled, deadline, on_queued) as held:
+        holder = holder or f"an on-demand {profile} profile"
+        expected = float(seconds or 0) + 5.0
+        slot = (self.slot.hold(cancelled, deadline, on_queued, holder, expected) if wait
+                else self.slot.try_hold(holder, expected))
+        with slot as held:
             if not held:
-                if cancelled.is_set():
+                if cancelled.is_set() or not wait:
                     return None
                 raise ActionFailed("timed out waiting for the profile running before this one")
             on_running()
             url = profile_url(self.pprof_url, profile, seconds)
             stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-            path = self.store.new_path(stamp, profile, label, ".pb.gz")
+            path = dest or self.store.new_path(stamp, profile, label, ".pb.gz")
             fetch = ProfileFetch(url, path, max_bytes=self.max_bytes, timeout_s=max(1.0, deadline - time.monotonic()))
             try:
                 fetched = fetch.run(cancelled)
@@ -131,7 +194,8 @@ class Diagnostics:
                 if cancelled.is_set():
                     return None
                 raise ActionFailed(str(exc)) from None
-        self.store.prune()
+        if dest is None:
+            self.store.prune()
         log.info("profile taken", extra={"fields": {"profile": profile, "seconds": seconds, "bytes": fetched.size,
                                                     "path": str(fetched.path)}})
         return fetched

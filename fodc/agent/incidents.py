@@ -76,7 +76,8 @@ class IncidentRecorder:
     def __init__(self, options: IncidentOptions, store: ArtifactStore, recorder: FlightRecorder, *, node_id: str,
                  role: str, parts: dict[str, Callable[[], Any]],
                  profile: Callable[[str, int | None, str], Any] | None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 earlier_profiles: Callable[[int, int], list[tuple[str, bytes]]] | None = None) -> None:
         self.options = options
         self.clock = clock  # the window's clock, so an incident's range matches its points' stamps
         self.store = store
@@ -85,6 +86,7 @@ class IncidentRecorder:
         self.role = role
         self.parts = parts  # name -> callable giving JSON-able evidence now (config snapshot, KTM state)
         self.profile = profile  # (profile, seconds, label) -> Fetched | None, or None when profiling is off
+        self.earlier_profiles = earlier_profiles  # (at_ms, window start ms) -> the profile ring's [(name, bytes)]
         self._last: dict[str, float] = {}
         self._incidents: deque[dict[str, Any]] = deque(maxlen=256)
         self._lock = threading.Lock()
@@ -200,6 +202,7 @@ class IncidentRecorder:
                 files[f"{name}.json"] = json.dumps(part(), indent=2, default=str).encode()
             except Exception as exc:  # one missing part must not cost the incident
                 errors[name] = f"{type(exc).__name__}: {exc}"
+        self._ring_profiles(incident, files, errors)
         logs = self._log_tail(incident["at_ms"], errors)
         if logs is not None:
             files["node.log"] = logs
@@ -226,6 +229,20 @@ class IncidentRecorder:
         ledger.remove_evidence(self.store.directory, incident["id"])
         log.info("incident bundle written", extra={"fields": {"id": incident["id"], "state": incident["state"],
                                                               "errors": errors}})
+
+    def _ring_profiles(self, incident: dict[str, Any], files: dict[str, bytes], errors: dict[str, str]) -> None:
+        """The profile ring's profiles from before the trigger, as ring-<name> (even for a resumed incident:
+        they were on disk all along)."""
+        if self.earlier_profiles is None:
+            return
+        try:
+            earlier = self.earlier_profiles(incident["at_ms"], incident["at_ms"] - int(self.options.before_s * 1000))
+        except Exception as exc:  # the rest of the incident is worth more than these
+            errors["ring"] = f"{type(exc).__name__}: {exc}"
+            return
+        for name, data in earlier:
+            files[f"ring-{name}"] = data
+        incident["ring_profiles"] = [name for name, _ in earlier]
 
     def _take_profile(self, profile: str, seconds: int | None, label: str, files: dict[str, bytes],
                       errors: dict[str, str]) -> None:

@@ -32,6 +32,7 @@ from fodc.agent.manual import ManualCapture
 from fodc.agent.memwatch import MemoryPressureWatch
 from fodc.agent.nodestate import NodeScrape, node_scrape
 from fodc.agent.oomwatch import OomWatch
+from fodc.agent.profilering import ProfileRingCapture, RingActions
 from fodc.agent.scrape import Scraper
 from fodc.agent.session import Connected, ProxySession
 from fodc.agent.settings import AgentSettings
@@ -39,6 +40,7 @@ from fodc.agent.streams import CommandStream, MetricsStream
 from fodc.agent.telemetry import TelemetryFeeder
 from fodc.agent.windowclock import WindowClock
 from fodc.agent.windowdisk import WindowDisk
+from fodc.diag.ring import ProfileRing
 from fodc.diag.store import ArtifactStore
 from fodc.incident.detect import NodeAnswer
 from fodc.ktm import KernelTelemetry
@@ -120,6 +122,7 @@ class AgentRuntime:
         if self.memory_watch.enabled:  # a capture may take two profiles of up to a minute each
             self.memory_watch.on_progress = self.watchdog.register(
                 "memory-pressure", settings.memory_pressure_interval * 3 + 150).tick
+        self._start_profile_ring(settings)
         self.incidents = IncidentRecorder(
             IncidentOptions(before_s=settings.incident_before, after_s=settings.incident_after,
                             cooldown_s=settings.incident_cooldown, cpu_seconds=settings.incident_cpu_seconds,
@@ -130,7 +133,8 @@ class AgentRuntime:
             self.recorder, node_id=settings.node_id, role=settings.node_role,
             parts={"config": lambda: self.config.capture_now("incident"), "ktm": self.kernel.capabilities,
                    "agent": self.runtime_info},
-            profile=self._incident_profile if settings.node_pprof_url else None, clock=self.clock.now)
+            profile=self._incident_profile if settings.node_pprof_url else None, clock=self.clock.now,
+            earlier_profiles=self._ring_profiles_before if self.profile_ring is not None else None)
         triggers = frozenset(settings.incident_triggers)
         self._incident_beat = self.watchdog.register("incident-watch", max(60.0, settings.incident_check_interval * 3))
         self.incident_watch = IncidentWatch(
@@ -183,6 +187,8 @@ class AgentRuntime:
             "incidents.list": self.incidents.action_list,
             "incidents.fetch": self.incidents.action_fetch,
             "incidents.capture": self.manual.action_capture,
+            "profiles.list": self.ring_actions.action_list,
+            "profiles.fetch": self.ring_actions.action_fetch,
         }, send_timeout_s=settings.send_timeout, workers=settings.diagnostics_queue + 4)
         self.session = ProxySession(
             settings.proxy_addr, self.registration, self.heartbeat_info,
@@ -225,6 +231,8 @@ class AgentRuntime:
         info.update(self.scraper.summary())
         info.update(self.window_disk.summary())
         info.update(self.clock.summary())
+        if self.ring_capture is not None:
+            info.update(self.ring_capture.summary())
         if self.incidents.counts:
             info["incidents_total"] = ",".join(f"{k}={v}" for k, v in sorted(self.incidents.counts.items()))
         if self.incidents.suppressed:  # triggers that fired again within --incident-cooldown
@@ -246,6 +254,44 @@ class AgentRuntime:
                           timed_out=bool(failing) and all(t.timed_out for t in failing),
                           failing_since_ms=min((t.failing_since_ms for t in failing if t.failing_since_ms), default=0),
                           failing_for_s=node.failing_for_s)
+
+    def _start_profile_ring(self, settings: AgentSettings) -> None:
+        """The ring and its capture loop, unless an option turns it off or its directory is unusable."""
+        self.profile_ring: ProfileRing | None = None
+        self.ring_capture: ProfileRingCapture | None = None
+        off = ("--profile-every is 0" if not settings.profile_every else
+               "--profile-ring-bytes is 0" if not settings.profile_ring_bytes else
+               "--node-pprof-url is empty" if not settings.node_pprof_url else "")
+        if not off:
+            ring = ProfileRing(Path(settings.profile_ring_dir), settings.profile_ring_bytes)
+            try:
+                found = ring.load()
+            except OSError as exc:
+                off = f"cannot use --profile-ring-dir {settings.profile_ring_dir}: {exc.strerror or exc}"
+                log.warning("profile ring off", extra={"fields": {"reason": off}})
+            else:
+                log.info("profile ring ready", extra={"fields": {"dir": settings.profile_ring_dir,
+                                                                  "profiles": found}})
+                self.profile_ring = ring
+                self.ring_capture = ProfileRingCapture(
+                    ring, self.diagnostics, every_s=settings.profile_every,
+                    cpu_seconds=settings.profile_cpu_seconds, clock=self.clock.now,
+                    on_progress=self.watchdog.register(
+                        "profile-ring", settings.profile_every * 3 + settings.profile_cpu_seconds + 150).tick)
+        self.ring_actions = RingActions(self.profile_ring, off)
+
+    def _ring_profiles_before(self, at_ms: int, start_ms: int) -> list[tuple[str, bytes]]:
+        """The ring's profiles an incident at `at_ms` keeps (see ProfileRing.before), as (name, bytes)."""
+        out = []
+        ring = self.profile_ring
+        for entry in ring.before(at_ms, start_ms) if ring is not None else ():
+            path = ring.path(entry.name)
+            try:
+                if path is not None:
+                    out.append((entry.name, path.read_bytes()))
+            except OSError:  # rotated out meanwhile
+                continue
+        return out
 
     def _incident_profile(self, profile: str, seconds: int | None, label: str):  # noqa: ANN202
         return self.diagnostics.take(profile, seconds, label, self._stop, time.monotonic() + (seconds or 0) + 60)
@@ -335,6 +381,8 @@ class AgentRuntime:
             self.crash_dir.start()
         if self.oom_watch is not None:
             self.oom_watch.start()
+        if self.ring_capture is not None:
+            self.ring_capture.start()
         self.session.start()
         self.watchdog.start()
 
@@ -401,6 +449,8 @@ class AgentRuntime:
             self.crash_dir.stop()
         if self.oom_watch is not None:
             self.oom_watch.stop()
+        if self.ring_capture is not None:
+            self.ring_capture.stop()
         self.scraper.stop()
         self.telemetry.stop()
         self.http.stop()

@@ -101,6 +101,11 @@ class AgentSettings:
     node_crash_dir: str | None = None
     trigger_file: str | None = None
     node_cgroup_path: str | None = None
+    # the profile ring: periodic profiles of the node, the minutes before an incident (0 = off)
+    profile_every: float = 300.0
+    profile_cpu_seconds: int = 10
+    profile_ring_bytes: int = 64 * 1024 * 1024
+    profile_ring_dir: str = "/var/lib/fodc/agent/profiles"
 
 
 def build_parser() -> config.OneLineErrorParser:
@@ -274,8 +279,21 @@ def build_parser() -> config.OneLineErrorParser:
     crash.add_argument("--trigger-file", default=None,
                        help="a file whose appearance (touch it) freezes a manual incident now; its first line is "
                        "the reason; the agent removes it. SIGUSR2 to the agent does the same")
+    ring = parser.add_argument_group("profile ring (periodic profiles: the minutes before an incident)")
+    ring.add_argument("--profile-every", type=config.duration, default=300.0,
+                      help="take a CPU and a heap profile of the node this often into the ring (0 turns it off)")
+    ring.add_argument("--profile-cpu-seconds", type=config.non_negative_int, default=10,
+                      help="length of each periodic CPU profile (0: heap profiles only)")
+    ring.add_argument("--profile-ring-bytes", type=_size_or_off, default=64 * 1024 * 1024,
+                      help="bytes of profiles kept on disk, oldest removed first (0 turns the ring off)")
+    ring.add_argument("--profile-ring-dir", default="/var/lib/fodc/agent/profiles",
+                      help="where the ring's profiles are kept (they survive agent restarts)")
     config.add_logging_options(parser)
     return parser
+
+
+def _size_or_off(text: str) -> int:
+    return 0 if text.strip() in ("0", "off") else config.byte_size(text)
 
 
 def parse_settings(argv: Sequence[str] | None = None) -> AgentSettings:
@@ -299,6 +317,11 @@ def parse_settings(argv: Sequence[str] | None = None) -> AgentSettings:
     for url in urls:
         if not url.startswith(("http://", "https://")):
             parser.error(f"argument --node-metrics-url: {url!r} is not an http(s) URL")
+    if ns.profile_every and ns.profile_cpu_seconds >= ns.profile_every:
+        parser.error(f"argument --profile-cpu-seconds: {ns.profile_cpu_seconds}s must be shorter than "
+                     f"--profile-every ({ns.profile_every:g}s)")
+    if ns.profile_ring_bytes and not ns.profile_ring_dir.startswith("/"):
+        parser.error(f"argument --profile-ring-dir: {ns.profile_ring_dir!r} must be an absolute path")
     return AgentSettings(
         proxy_addr=ns.proxy_addr,
         node_id=ns.node_id.strip(),
@@ -372,6 +395,10 @@ def parse_settings(argv: Sequence[str] | None = None) -> AgentSettings:
         node_crash_dir=_absolute(parser, "--node-crash-dir", ns.node_crash_dir),
         trigger_file=_absolute(parser, "--trigger-file", ns.trigger_file),
         node_cgroup_path=_absolute(parser, "--node-cgroup-path", ns.node_cgroup_path),
+        profile_every=ns.profile_every,
+        profile_cpu_seconds=ns.profile_cpu_seconds,
+        profile_ring_bytes=ns.profile_ring_bytes,
+        profile_ring_dir=ns.profile_ring_dir,
     )
 
 

@@ -8,6 +8,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+import fodc.cli.profiles as profiles_command
 import fodc.cli.token as token_command
 from fodc import __version__
 from fodc.cli import capture, cluster, config, crashes, dump, incidents, jobs, pprof, profile, snapshot, triage, window
@@ -37,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--epoch-ms", action="store_true", help="times as unix milliseconds")
     parser.add_argument("--debug", action="store_true", help="on an unexpected error, print the traceback")
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in (cluster, config, window, profile, pprof, jobs, incidents, crashes, capture, triage, snapshot, dump):
+    for command in (cluster, config, window, profile, profiles_command, pprof, jobs, incidents, crashes, capture,
+                    triage, snapshot, dump):
         command.add_parser(sub)
     token_command.add_parser(sub)
     return parser

@@ -93,7 +93,9 @@ def print_json(body: Any) -> None:
 
 
 def print_task_warnings(tasks: list[dict[str, Any]]) -> None:
-    """Each node whose result came with a warning (e.g. an empty block profile and why), wrapped to WIDTH."""
+    """Each node whose result came with a warning (an empty block profile and why) or a note (it waited for
+    the agent's periodic capture), wrapped to WIDTH."""
     for task in tasks:
-        if task.get("warning"):
-            print(textwrap.fill(f"warning: {task['node_id']}: {task['warning']}", WIDTH, subsequent_indent="  "))
+        for kind in ("warning", "note"):
+            if task.get(kind):
+                print(textwrap.fill(f"{kind}: {task['node_id']}: {task[kind]}", WIDTH, subsequent_indent="  "))

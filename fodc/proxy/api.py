@@ -21,6 +21,7 @@ from fodc.proxy.exposition import PageBuilder
 from fodc.proxy.filters import check_node, check_role
 from fodc.proxy.httpargs import BadRequest, query_args
 from fodc.proxy.incidents_api import incidents_blueprint
+from fodc.proxy.profiles_api import profiles_blueprint
 from fodc.proxy.registry import ONLINE, UNCONNECTED, AgentRecord
 from fodc.proxy.runtime import ProxyRuntime
 from fodc.proxy.windows import stream_windows
@@ -76,6 +77,7 @@ def create_app(runtime: ProxyRuntime) -> Flask:
     app.register_blueprint(diagnostics_blueprint(runtime))
     app.register_blueprint(incidents_blueprint(runtime))
     app.register_blueprint(console_blueprint(runtime.settings.auth))
+    app.register_blueprint(profiles_blueprint(runtime))
 
     @app.get("/health")
     def health() -> Response:

@@ -62,7 +62,7 @@ class Task:
         return {"node_id": self.node_id, "role": self.role, "agent_id": self.agent_id, "state": self.state,
                 "reason": self.reason, "started": rfc3339(self.started_ms), "ended": rfc3339(self.ended_ms),
                 "file": self.file or None, "size": self.size, "sha256": self.sha256 or None,
-                "warning": self.meta.get("warning") or None}
+                "warning": self.meta.get("warning") or None, "note": self.meta.get("note") or None}
 
 
 @dataclass
@@ -241,6 +241,7 @@ class JobStore:
     def _receive(self, job: Job, task: Task, command: RunningCommand, deadline: float, path: Path) -> None:
         def on_state(state: str, meta: dict[str, str]) -> None:
             task.state = QUEUED if meta.get("phase") == "queued" else RUNNING
+            task.reason = meta.get("waiting_for", "") if task.state == QUEUED else ""  # e.g. the ring's capture
 
         with open(path, "wb") as sink:
             result = command.collect(deadline, on_state, sink)

@@ -37,6 +37,8 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fodc.durablefile import fsync_directory as _fsync_directory
+from fodc.durablefile import write_all as _write_all
 from fodc.window.diskfiles import ARCHIVE, INTERIM_NAME, TEMP_SUFFIX, WindowFile, archive_name, list_window_files
 from fodc.window.diskformat import HEADER_SIZE, KIND_ARCHIVE, KIND_INTERIM, encode_chunk, encode_header
 
@@ -366,24 +368,9 @@ class DiskStore:
             self._failing = self._last_error = ""
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
 def _unlinked(fd: int) -> bool:
     """True when the open file has no name left (removed while we hold it open)."""
     try:
         return os.fstat(fd).st_nlink == 0
     except OSError:
         return True
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

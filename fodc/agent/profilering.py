@@ -1,0 +1,117 @@
+"""The agent's periodic profiles: every --profile-every a CPU profile (--profile-cpu-seconds) and a heap
+profile of the node go into the on-disk profile ring, so an incident has profiles from before its trigger.
+
+Background work yields to operators: a capture only starts when no profile runs or waits, and an operator's
+request that arrives while one runs waits at most the rest of it (the heavy slot tells it so). A capture
+that cannot be taken is counted and logged, never retried in a loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from fodc.agent.diagnostics import Diagnostics
+from fodc.agent.streams import ActionContext, ActionFailed
+from fodc.diag.ring import ProfileRing, RingEntry
+from fodc.periodic import Periodic
+
+log = logging.getLogger(__name__)
+
+FIRST_CAPTURE_AFTER_S = 30.0  # the first capture soon after start, not a whole --profile-every later
+
+
+class ProfileRingCapture(Periodic):
+    thread_name = "profile-ring"
+
+    def __init__(self, ring: ProfileRing, diagnostics: Diagnostics, *, every_s: float, cpu_seconds: int,
+                 clock: Callable[[], float] = time.time, on_progress: Callable[[], None] = lambda: None) -> None:
+        super().__init__(every_s, on_progress)
+        self.ring = ring
+        self.diagnostics = diagnostics
+        self.cpu_seconds = cpu_seconds
+        self.clock = clock
+        self.skipped = 0  # captures left out because an operator's profile ran or waited
+        self.failures = 0
+        self.last_error = ""
+
+    def _loop(self) -> None:
+        if not self._stop.wait(min(self.interval_s, FIRST_CAPTURE_AFTER_S)):
+            try:
+                self.run_round()
+            except Exception:  # as Periodic: a bug in one round must not end the loop
+                log.exception("profile ring round failed")
+            self.on_progress()
+        super()._loop()
+
+    def run_round(self) -> None:
+        if self.cpu_seconds:
+            self.capture("cpu", self.cpu_seconds)
+        self.capture("heap", 0)
+
+    def capture(self, kind: str, seconds: int) -> RingEntry | None:
+        """Takes one profile into the ring; None when skipped (slot busy) or failed (counted, logged)."""
+        taken_ms = int(self.clock() * 1000)
+        try:
+            dest = self.ring.temp_path(kind)
+            fetched = self.diagnostics.take(kind, seconds or None, "ring", self._stop,
+                                            time.monotonic() + seconds + 60,
+                                            holder=f"the periodic ring capture ({kind})", wait=False, dest=dest)
+        except (ActionFailed, OSError) as exc:
+            return self._failed(kind, str(exc))
+        if fetched is None:
+            if not self._stop.is_set():
+                self.skipped += 1
+                log.info("ring capture skipped: an operator's profile runs or waits", extra={"fields": {
+                    "kind": kind}})
+            return None
+        try:
+            return self.ring.adopt(kind, taken_ms, seconds, Path(fetched.path))
+        except (OSError, ValueError) as exc:
+            return self._failed(kind, str(exc))
+
+    def _failed(self, kind: str, reason: str) -> None:
+        self.failures += 1
+        self.last_error = f"{kind}: {reason}"
+        log.warning("ring capture failed", extra={"fields": {"kind": kind, "reason": reason}})
+        return None
+
+    def summary(self) -> dict[str, str]:
+        """Figures for the agent's runtime info (shown in /cluster)."""
+        count, size = self.ring.usage()
+        info = {"profile_ring": f"{count} profiles, {size} bytes"}
+        if self.skipped or self.failures:
+            info["profile_ring_missed"] = f"skipped={self.skipped} failed={self.failures}"
+        return info
+
+
+class RingActions:
+    """profiles.list / profiles.fetch on the command stream; answers 'off' when the ring is off."""
+
+    def __init__(self, ring: ProfileRing | None, off_reason: str) -> None:
+        self.ring = ring
+        self.off_reason = off_reason
+
+    def _ring(self) -> ProfileRing:
+        if self.ring is None:
+            raise ActionFailed(f"the profile ring is off on this agent: {self.off_reason}")
+        return self.ring
+
+    def action_list(self, ctx: ActionContext) -> None:
+        """profiles.list: the ring's profiles, oldest first (param since_ms)."""
+        raw = ctx.params.get("since_ms", "")
+        if raw and not raw.isdigit():
+            raise ActionFailed(f"since_ms must be unix milliseconds, not {raw!r}")
+        entries = self._ring().entries(int(raw) if raw else None)
+        ctx.send_artifact(json.dumps([e.to_json() for e in entries]).encode(), {"content_type": "application/json"})
+
+    def action_fetch(self, ctx: ActionContext) -> None:
+        """profiles.fetch: one ring profile by name."""
+        name = ctx.params.get("name", "")
+        path = self._ring().path(name)
+        if path is None:
+            raise ActionFailed(f"no profile {name[:100]!r} in the ring (it may have been rotated out)")
+        ctx.send_file(path, {"content_type": "application/octet-stream", "file_name": name})
