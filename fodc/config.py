@@ -20,9 +20,13 @@ import configargparse
 
 ROLES = ("liaison", "datanode-hot", "datanode-warm", "datanode-cold")
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+# ASCII digits only, and a bounded count of them: str.isdigit(), \d and float() also take '²', '١', '1_0',
+# 'inf' and 5,000-digit numbers (float() makes those infinite), each of which once ended in a 500.
+_DURATION_PART = re.compile(r"([0-9]{1,12}(?:\.[0-9]{1,9})?)(ms|s|m|h|d)")
+_BARE_NUMBER = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,9})?")
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(b|kib|kb|mib|mb|gib|gb|k|m|g)?", re.IGNORECASE)
+_SIZE = re.compile(r"([0-9]{1,18}(?:\.[0-9]{1,9})?)\s*(b|kib|kb|mib|mb|gib|gb|k|m|g)?", re.IGNORECASE)
 _SIZE_UNITS = {
     None: 1, "b": 1, "k": 1024, "kib": 1024, "kb": 1000, "m": 1024**2, "mib": 1024**2, "mb": 1000**2,
     "g": 1024**3, "gib": 1024**3, "gb": 1000**3,
@@ -49,9 +53,9 @@ class HostPort:
 def duration(text: str) -> float:
     """Parses Go-style durations ("30s", "5m", "1h30m", "250ms"); a bare number means seconds."""
     text = text.strip()
-    try:
+    if _BARE_NUMBER.fullmatch(text):
         value = float(text)
-    except ValueError:
+    else:
         pos, value = 0, 0.0
         for match in _DURATION_PART.finditer(text):
             if match.start() != pos:
@@ -82,6 +86,13 @@ def byte_size(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"invalid size {text!r}: must be greater than zero")
     return value
+
+
+def whole_number(text: str, name: str, low: int, high: int) -> int:
+    """A whole number written in ASCII digits, from low to high; ValueError naming `name` and the range."""
+    if not _WHOLE_NUMBER.fullmatch(text) or not low <= int(text) <= high:
+        raise ValueError(f"invalid {name} {text[:40]!r}: a whole number from {low} to {high}")
+    return int(text)
 
 
 def _number(text: str, cast: type, kind: str, ok: Callable[[float], bool], rule: str) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -74,3 +75,24 @@ def test_errors_gunicorn_answers_itself_are_json(proxy, request_bytes, status):
     assert response.headers["content-type"] == "application/json"
     body = response.json()
     assert body["error"] and body["message"]
+
+
+LONG_NUMBER = "9" * 5000
+
+
+@pytest.mark.parametrize("path", [
+    "/diagnostics?limit=%C2%B2",  # '²': str.isdigit() says yes, int() says no
+    f"/diagnostics?limit={LONG_NUMBER}",  # int() refuses more than 4,300 digits
+    "/diagnostics?limit=%D9%A1",  # an Arabic-Indic one
+    "/cluster/config/history?node_id=n&limit=%C2%B2",
+    "/incidents/n/i/view?top=%C2%B2",
+    "/metrics-windows?step=inf",
+    "/metrics-windows?step=nan",
+    f"/metrics-windows?step={LONG_NUMBER}",
+    f"/metrics-windows?start={LONG_NUMBER}",
+    "/metrics-windows?step=1_0",
+])
+def test_numbers_in_the_query_are_parsed_strictly(proxy, path):
+    status, _, body = http_get(f"{proxy.url}{path}", timeout=10)
+    assert status == 400, body[:300]
+    assert json.loads(body)["error"] == "bad_request"

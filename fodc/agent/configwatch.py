@@ -17,6 +17,7 @@ from pathlib import Path
 
 from fodc.agent.settings import AgentSettings
 from fodc.agent.streams import ActionContext
+from fodc.config import whole_number
 from fodc.nodeconf.capture import CaptureOptions, NodeConfigCapturer
 from fodc.nodeconf.snapshot import ConfigHistory, Snapshot
 
@@ -145,5 +146,8 @@ class ConfigWatcher:
     def action_history(self, ctx: ActionContext) -> None:
         """config.history: the recorded snapshots, oldest first (the last `limit` when given)."""
         raw = ctx.params.get("limit", "")
-        limit = int(raw) if raw.isdigit() else None
+        try:
+            limit = whole_number(raw, "limit", 1, 1_000_000)
+        except ValueError:
+            limit = None
         ctx.send_artifact(json.dumps(self.entries(limit)).encode(), {"content_type": JSON})

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from fodc.agent.streams import Action, ActionContext, ActionFailed
+from fodc.config import whole_number
 from fodc.diag.checks import profile_warning
 from fodc.diag.pprof import PROFILES, Fetched, FetchError, ProfileFetch, profile_url
 from fodc.diag.store import ArtifactStore
@@ -131,9 +132,10 @@ class Diagnostics:
         if not PROFILES[profile][1]:
             return None
         raw = ctx.params.get("seconds", str(DEFAULT_CPU_SECONDS))
-        if not raw.isdigit() or not 1 <= int(raw) <= self.max_seconds:
-            raise ActionFailed(f"seconds must be a whole number from 1 to {self.max_seconds}, not {raw!r}")
-        return int(raw)
+        try:
+            return whole_number(raw, "seconds", 1, self.max_seconds)
+        except ValueError as exc:
+            raise ActionFailed(str(exc)) from None
 
     def profile(self, profile: str, ctx: ActionContext) -> None:
         seconds = self._seconds(profile, ctx)

@@ -21,7 +21,7 @@ from fodc.nodeconf.drift import (
 )
 from fodc.proxy.access import audit_detail, control
 from fodc.proxy.filters import check_node, check_role
-from fodc.proxy.httpargs import BadRequest, json_body, query_args
+from fodc.proxy.httpargs import BadRequest, json_body, query_args, whole_number_arg
 from fodc.proxy.registry import ONLINE, AgentRecord
 from fodc.proxy.runtime import ProxyRuntime
 
@@ -75,9 +75,7 @@ def config_blueprint(runtime: ProxyRuntime) -> Blueprint:
         args = query_args({"node_id": None, "limit": None})
         if not args.get("node_id"):
             raise BadRequest("node_id is required")
-        limit = args.get("limit", "")
-        if limit and (not limit.isdigit() or int(limit) == 0):
-            raise BadRequest(f"invalid limit {limit!r} (a positive integer)")
+        limit = str(whole_number_arg(args, "limit", 0, 1, 1_000_000) or "")
         check_node(runtime.registry, args["node_id"])
         targets = online(args["node_id"])
         if not targets:

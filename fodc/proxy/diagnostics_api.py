@@ -14,7 +14,7 @@ from flask import Blueprint, Response, g, jsonify, send_file
 from fodc.diag.pprof import PROFILES
 from fodc.proxy.access import audit_detail, control
 from fodc.proxy.filters import UnknownValue, check_node, check_role
-from fodc.proxy.httpargs import BadRequest, json_body, query_args
+from fodc.proxy.httpargs import BadRequest, json_body, query_args, whole_number_arg
 from fodc.proxy.jobs import Job, Task
 from fodc.proxy.profile_summary import NotAProfile, not_a_profile, summarise_file, summary_args
 from fodc.proxy.registry import ONLINE
@@ -138,14 +138,12 @@ def diagnostics_blueprint(runtime: ProxyRuntime) -> Blueprint:
     @bp.get("/diagnostics")
     def list_jobs() -> Response:
         args = query_args({"limit": None, "automatic": ("true", "false")})
-        limit = args.get("limit", "50")
-        if not limit.isdigit() or int(limit) == 0:
-            raise BadRequest(f"invalid limit {limit!r} (a positive integer)")
+        limit = whole_number_arg(args, "limit", 50, 1, 1_000_000)
         automatic: list[dict[str, Any]] = []
         missing: list[dict[str, str]] = []
         if args.get("automatic", "true") == "true":
             automatic, missing = _automatic_captures(runtime)
-        return jsonify(jobs=[job.summary() for job in jobs.list(int(limit))], automatic=automatic,
+        return jsonify(jobs=[job.summary() for job in jobs.list(limit)], automatic=automatic,
                        automatic_missing=missing)
 
     @bp.get("/diagnostics/automatic/<node_id>/<file_name>")

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from flask import current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from fodc.config import whole_number
+
 
 class BadRequest(Exception):
     """A bad query parameter; becomes a 400 with the message."""
@@ -27,6 +29,16 @@ def query_args(allowed: Mapping[str, tuple[str, ...] | None]) -> dict[str, str]:
             raise BadRequest(f"invalid {name} {values[0]!r} (choose from {', '.join(choices)})")
         result[name] = values[0]
     return result
+
+
+def whole_number_arg(args: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    """A whole-number query parameter (ASCII digits, low..high), or `default` when absent; else a 400."""
+    if name not in args:
+        return default
+    try:
+        return whole_number(args[name], name, low, high)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def json_body(allowed: Mapping[str, type | tuple[type, ...]]) -> dict[str, object]:

@@ -20,7 +20,7 @@ def parse_counts(text: str) -> dict[str, int]:
     counts = {}
     for part in text.split(","):
         trigger, _, count = part.rpartition("=")
-        if trigger and count.isdigit():
+        if trigger and count.isascii() and count.isdigit() and len(count) <= 18:
             counts[trigger] = int(count)
     return counts
 

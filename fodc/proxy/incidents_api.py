@@ -20,7 +20,7 @@ from fodc.incident.crashgroups import crash_rows, group
 from fodc.proxy.access import audit_detail, control
 from fodc.proxy.diagnostics_api import principal_name, resolve_target
 from fodc.proxy.filters import check_node, check_role, check_trigger
-from fodc.proxy.httpargs import BadRequest, json_body, query_args
+from fodc.proxy.httpargs import BadRequest, json_body, query_args, whole_number_arg
 from fodc.proxy.profile_summary import NotAProfile, bundle_member, not_a_profile, summarise, summary_args
 from fodc.proxy.registry import ONLINE
 from fodc.proxy.runtime import ProxyRuntime
@@ -207,9 +207,7 @@ def incidents_blueprint(runtime: ProxyRuntime) -> Blueprint:
     def view(node_id: str, incident_id: str) -> tuple[Response, int] | Response:
         """What the console's incident page shows, read from the bundle (fodc.incident.view)."""
         args = query_args({"top": None})
-        top = args.get("top", "10")
-        if not top.isdigit() or not 1 <= int(top) <= incident_view.MAX_TOP:
-            raise BadRequest(f"invalid top {top!r} (1 to {incident_view.MAX_TOP})")
+        top = whole_number_arg(args, "top", 10, 1, incident_view.MAX_TOP)
         source = bundle_source(node_id, incident_id)
         if not isinstance(source, Path | bytes):
             return source
@@ -220,6 +218,6 @@ def incidents_blueprint(runtime: ProxyRuntime) -> Blueprint:
         records = runtime.registry.list(node_id=node_id, status=ONLINE)
         answered, _ = runtime.commands.gather_json(records[:1], "config.history", {}, timeout) if records else ([], [])
         history = answered[0][1] if answered else None
-        return jsonify(incident=find(node_id, incident_id), **incident_view.build(files, int(top), history))
+        return jsonify(incident=find(node_id, incident_id), **incident_view.build(files, top, history))
 
     return bp

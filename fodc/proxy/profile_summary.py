@@ -21,7 +21,7 @@ from flask import Response, jsonify
 
 from fodc.pprof.analysis import SUMMARY_MAX_NODES, SUMMARY_TOP, summary
 from fodc.pprof.reader import PprofError, parse
-from fodc.proxy.httpargs import BadRequest, query_args
+from fodc.proxy.httpargs import BadRequest, query_args, whole_number_arg
 
 MAX_PROFILE_BYTES = 64 * 1024 * 1024  # compressed, as the agents' --diagnostics-max-bytes default
 MAX_RAW_BYTES = 256 * 1024 * 1024  # decompressed
@@ -41,13 +41,11 @@ def not_a_profile(exc: NotAProfile) -> tuple[Response, int]:
 def summary_args() -> tuple[str | None, int]:
     """(sample_type, top) from the query string: ?sample_type=inuse_space&top=50."""
     args = query_args({"sample_type": None, "top": None})
-    top = args.get("top", str(SUMMARY_TOP))
-    if not top.isdigit() or not 1 <= int(top) <= MAX_TOP:
-        raise BadRequest(f"top must be a whole number from 1 to {MAX_TOP}, not {top!r}")
+    top = whole_number_arg(args, "top", SUMMARY_TOP, 1, MAX_TOP)
     sample_type = args.get("sample_type")
     if sample_type is not None and not (0 < len(sample_type) <= 64):
         raise BadRequest("sample_type must be 1 to 64 characters")
-    return sample_type, int(top)
+    return sample_type, top
 
 
 _cache: OrderedDict[tuple[str, str | None, int], dict[str, Any]] = OrderedDict()
