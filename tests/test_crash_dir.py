@@ -41,6 +41,8 @@ def test_an_artifact_with_only_a_runtime_dump_is_parsed_from_it():
 def test_an_artifact_of_garbage_is_kept_raw_as_unknown():
     report, _ = read_artifact({"panic.json": b"{not json", "blob.bin": b"\x00\xff\xfe" * 10})
     assert report.kind == UNKNOWN and "==> blob.bin <==" in report.raw and "{not json" in report.raw
+    deep, _ = read_artifact({"panic.json": b"[" * 200_000})  # deeper than Python's JSON parser goes
+    assert deep.kind == UNKNOWN and deep.raw.endswith("[" * 100)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -35,6 +35,9 @@ def test_crashes_with_one_signature_are_one_group_counted_by_nodes():
     assert groups[0]["nodes"] == ["n1", "n2", "n4"] and groups[0]["roles"] == ["datanode-hot", "liaison"]
     assert (groups[0]["first_at_ms"], groups[0]["last_at_ms"]) == (50, 300)
     assert group([]) == [] and crash_rows([{"detail": {"crash": "not a dict"}}]) == []
+    odd = crash_rows([{"id": "x", "at_ms": "soon", "detail": {"crash": {"signature": ["a"], "top_frames": "abc",
+                                                                       "message": 7}}}])
+    assert odd[0]["top_frames"] == [] and odd[0]["message"] == "7" and group(odd)[0]["signature"] == "['a']"
 
 
 def test_the_same_panic_on_three_nodes_is_one_signature_with_three_nodes(cluster, daemons):

@@ -105,7 +105,13 @@ class CrashDirWatch(Periodic):
                 continue
             self._pending.pop(entry.name, None)
             self._mark(entry.name)
-            incident = self._report(entry)
+            try:
+                incident = self._report(entry)
+            except Exception as exc:  # one artifact the agent cannot handle costs that artifact only
+                self.unreadable += 1
+                log.error("cannot make an incident of a crash artifact", extra={"fields": {
+                    "artifact": entry.name, "reason": f"{type(exc).__name__}: {exc}"}})
+                continue
             if incident is not None:
                 started.append(incident)
         self._pending = {name: look for name, look in self._pending.items() if name not in self._seen}

@@ -63,7 +63,7 @@ def read_artifact(files: Mapping[str, bytes]) -> tuple[gocrash.CrashReport, list
             continue
         try:
             doc = json.loads(files[name])
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python's parser goes
             continue
         if isinstance(doc, dict):
             from_json = _from_json(doc)

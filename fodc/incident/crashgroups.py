@@ -20,11 +20,14 @@ def crash_rows(incidents: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         crash = (incident.get("detail") or {}).get("crash")
         if not isinstance(crash, dict):
             continue
+        frames = crash.get("top_frames")
+        at_ms = incident.get("at_ms")
         rows.append({"node_id": incident.get("node_id"), "role": incident.get("role"),
-                     "at": incident.get("at"), "at_ms": incident.get("at_ms", 0), "trigger": incident.get("trigger"),
-                     "kind": crash.get("kind", "unknown"), "message": crash.get("message", ""),
-                     "top_frames": list(crash.get("top_frames") or [])[:MAX_FRAMES_SHOWN],
-                     "signature": crash.get("signature") or f"{crash.get('kind')}|{crash.get('message')}",
+                     "at": incident.get("at"), "at_ms": at_ms if isinstance(at_ms, int) else 0,
+                     "trigger": incident.get("trigger"), "kind": str(crash.get("kind") or "unknown"),
+                     "message": str(crash.get("message") or ""),
+                     "top_frames": [str(f) for f in frames[:MAX_FRAMES_SHOWN]] if isinstance(frames, list) else [],
+                     "signature": str(crash.get("signature") or f"{crash.get('kind')}|{crash.get('message')}"),
                      "incident": incident.get("id"), "url": incident.get("url")})
     return sorted(rows, key=lambda r: r["at_ms"], reverse=True)
 
