@@ -135,6 +135,8 @@ def test_a_node_killed_by_the_kernel_for_memory_is_a_node_oom_incident(cluster, 
     assert victim.returncode == -9, (victim.returncode, victim.stdout, victim.stderr)  # SIGKILL by the kernel
 
     incident = complete(proxy, "node-oom", "hot-oom")
+    wait_for(lambda: "oom_kill 1" in proxy.cluster(node_id="hot-oom")[0]["runtime"].get("oom_watch", ""), 30,
+             interval=0.5, what="the OOM watch's state in the agent's heartbeat")
     detail = incident["detail"]
     assert detail["oom_kills"] == 1 and detail["crash"]["kind"] == "oom-kill"
     assert detail["counter"].endswith(("memory.events", "memory.oom_control"))

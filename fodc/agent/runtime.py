@@ -237,6 +237,10 @@ class AgentRuntime:
             info["incidents_total"] = ",".join(f"{k}={v}" for k, v in sorted(self.incidents.counts.items()))
         if self.incidents.suppressed:  # triggers that fired again within --incident-cooldown
             info["incidents_suppressed"] = str(self.incidents.suppressed)
+        if self.oom_watch is not None:  # where OOM kills are counted, or why they cannot be
+            info["oom_watch"] = self.oom_watch.status[:200]
+        if self.crash_dir is not None and (self.crash_dir.repeats or self.crash_dir.unreadable):
+            info["crash_dir"] = f"repeats={self.crash_dir.repeats},unreadable={self.crash_dir.unreadable}"
         return info
 
     def _node_scrape(self) -> NodeScrape:
