@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 from attack import post, raw_request
-from procs import http_get, start_proxy
+from procs import BIN, http_get, start_proxy, wait_for
 
 from fodc.proxy.auth import hash_token
 
@@ -84,3 +85,26 @@ def test_the_audit_log_is_rotated_at_its_size(tmp_path):
     files = sorted(tmp_path.iterdir())
     assert len(files) == AUDIT_KEEP + 1 and all(p.stat().st_size <= 4096 for p in files)
     assert json.loads((tmp_path / "audit.log").read_text().splitlines()[-1])["n"] == 1999
+
+
+@pytest.mark.parametrize("mode", [0o666, 0o620, 0o602])
+def test_a_tokens_file_others_may_write_stops_the_proxy_with_one_line(tmp_path, mode):
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"otto operator sha256:{hash_token('operate-me')}\n")
+    tokens.chmod(mode)
+    result = subprocess.run([str(BIN / "fodc-proxy"), "--config", "/dev/null", "--auth-tokens-file", str(tokens)],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"chmod go-w {tokens}" in lines[0] and f"{mode:04o}" in lines[0]
+
+
+def test_a_tokens_file_made_writable_after_start_is_not_reloaded(secured):
+    proxy, tmp = secured
+    tokens = tmp / "tokens"
+    tokens.chmod(0o666)
+    try:
+        wait_for(lambda: "writable by group or others" in proxy.log(), 15, what="the refusal in the log")
+        assert post(proxy.ports["http"], "/diagnostics", b'{"action": "nope"}', OPERATOR).status == 400  # still known
+    finally:
+        tokens.chmod(0o600)

@@ -15,9 +15,9 @@ import json
 import logging
 import os
 import re
+import stat
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +54,29 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+MAX_TOKENS_FILE_BYTES = 1 << 20
+
+
+def _check_tokens_file_mode(path: str, st: os.stat_result) -> None:
+    """Refuse, like ssh does, a tokens file that others may write: whoever can write it can add an operator."""
+    if st.st_mode & 0o022:
+        raise TokenFileError(f"{path}: writable by group or others (mode {stat.S_IMODE(st.st_mode):04o}); anyone "
+                             f"who can write it can make themselves an operator: chmod go-w {path}")
+    if st.st_uid not in (0, os.geteuid()):
+        raise TokenFileError(f"{path}: owned by uid {st.st_uid}, neither root nor this process; "
+                             f"chown root {path}")
+
+
 def load_tokens(path: str) -> dict[str, Principal]:
     """sha256 hex -> principal; any bad line is an error naming the line (the proxy will not start)."""
     try:
-        text = Path(path).read_text()
+        with open(path, encoding="utf-8", errors="replace") as file:
+            _check_tokens_file_mode(path, os.fstat(file.fileno()))
+            text = file.read(MAX_TOKENS_FILE_BYTES + 1)
     except OSError as exc:
         raise TokenFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(text) > MAX_TOKENS_FILE_BYTES:
+        raise TokenFileError(f"{path}: larger than {MAX_TOKENS_FILE_BYTES} bytes; is it the right file?")
     tokens: dict[str, Principal] = {}
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()

@@ -17,12 +17,13 @@ from fodc.proxy.auth import Authorizer, TokenFileError, load_tokens
 log = logging.getLogger(__name__)
 
 
-def _signature(path: str) -> tuple[int, int, int] | None:
+def _signature(path: str) -> tuple[int, int, int, int, int] | None:
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return st.st_mtime_ns, st.st_size, st.st_ino
+    # Mode and owner too: a chmod o+w after start is refused (and said) at once, not at the next edit.
+    return st.st_mtime_ns, st.st_size, st.st_ino, st.st_mode, st.st_uid
 
 
 class TokenWatch(Periodic):
@@ -48,7 +49,7 @@ class TokenWatch(Periodic):
         elif signature != self._seen:
             self.reload("file changed", signature)
 
-    def reload(self, why: str, signature: tuple[int, int, int] | None) -> None:
+    def reload(self, why: str, signature: tuple[int, int, int, int, int] | None) -> None:
         self._seen = signature
         fields: dict[str, object] = {"path": self.path, "why": why}
         if signature is None:
