@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from pathlib import Path
 
 from fodc.cli.client import EXIT_API_ERROR, EXIT_OK, EXIT_USAGE, CliError, ProxyClient
+from fodc.diag.checks import EMPTY_CONTENTION_HINT
 from fodc.pprof import analysis, flame
 from fodc.pprof.reader import PprofError, Profile, read_file
 from fodc.pprof.units import humanise, percent
@@ -90,6 +92,8 @@ def run_top(args: argparse.Namespace, _client: ProxyClient) -> int:
           f"({percent(shown_flat, table.total)}) of {humanise(table.total, unit)} total"
           + (f"; --focus keeps {percent(table.shown, table.total)}" if args.focus else ""))
     print(f"{'flat':>10} {'flat%':>7} {'sum%':>7} {'cum':>10} {'cum%':>7}  function")
+    if not table.total and table.sample_type in ("contentions", "delay"):
+        print(textwrap.fill(f"(no samples: {EMPTY_CONTENTION_HINT})", WIDTH))
     running = 0
     for r in rows:
         running += r.flat

@@ -12,6 +12,9 @@ from pathlib import Path
 
 from fodc.pprof.reader import PprofError, read_file
 
+EMPTY_CONTENTION_HINT = ("Go records block and mutex profiles only after the program calls "
+                         "runtime.SetBlockProfileRate / runtime.SetMutexProfileFraction with a value above 0")
+
 _SWITCHES = {
     "block": "runtime.SetBlockProfileRate",
     "mutex": "runtime.SetMutexProfileFraction",
