@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
                 "--node-pid-file", str(pid_file), "--node-pprof-url", pprof_url,
                 "--diagnostics-dir", str(workdir / f"diagnostics-{role}"), "--incident-dir",
                 str(workdir / f"incidents-{role}"), "--window-dir", str(workdir / f"window-{role}"),
-                "--config-history-file", str(workdir / f"config-history-{role}.json")])
+                "--config-history-file", str(workdir / f"config-history-{role}.json"),
+                "--profile-ring-dir", str(workdir / f"profiles-{role}")])
             agent_urls[role] = f"http://127.0.0.1:{agent_port}"
         base = f"http://127.0.0.1:{http_port}"
         for url in go_urls.values():
