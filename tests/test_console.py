@@ -57,8 +57,10 @@ def cluster(tmp_path_factory):
         proxy = start_proxy(tmp, "--auth", "all", "--auth-tokens-file", str(write_tokens(tmp / "tokens")),
                             "--command-timeout", "10s", "--incident-copy-interval", "0.5s")
         daemons.append(proxy)
-        for node_id, role, extra in (("hot-1", "datanode-hot", ["--node-pprof-url", prom_url,
-                                                                "--incident-rule", RULE]),
+        config_file = tmp / "banyand-hot.yaml"
+        config_file.write_text("max-memory: 4G\nshards: 2\n")
+        for node_id, role, extra in (("hot-1", "datanode-hot", ["--node-pprof-url", prom_url, "--incident-rule", RULE,
+                                                                "--node-config-file", str(config_file)]),
                                      ("liaison-1", "liaison", ["--node-pprof-url", ""])):
             node = start_sim_node(role, free_port(), series=300, seed=len(nodes))
             nodes.append(node)
@@ -70,7 +72,7 @@ def cluster(tmp_path_factory):
             found = [i for i in api(proxy, "/incidents?node_id=hot-1")[1]["incidents"] if i["state"] == "complete"]
             return found[0] if found else None
         yield {"proxy": proxy, "incident": wait_for(incident, 60, interval=0.5, what="a complete incident"),
-               "tmp": tmp}
+               "tmp": tmp, "config_file": config_file}
     finally:
         stop_busy.set()
         for daemon in reversed(daemons):
@@ -335,6 +337,18 @@ def test_configuration_page_shows_drift_per_role(cluster, browser, tmp_path):
     assert browser.find_element("id", "capture").get_attribute("disabled") is not None  # a viewer
     assert console_errors(browser) == []
     shot(browser, tmp_path, "config")
+
+
+def test_a_changed_config_file_shows_as_a_unified_diff(cluster, browser):
+    proxy = cluster["proxy"]
+    cluster["config_file"].write_text("max-memory: 8G\nshards: 2\n")
+    status, body = api(proxy, "/cluster/config/capture", OPERATOR, "POST", {"scope": "node", "node_id": "hot-1"})
+    assert status == 200 and body["captured"], body
+    open_page(browser, proxy, "/console/config")
+    diff = browser.find_element("css selector", "table[data-node='hot-1'] pre.diff")
+    lines = diff.text.splitlines()
+    assert "-max-memory: 4G" in lines and "+max-memory: 8G" in lines and " shards: 2" in lines
+    assert "add" in diff.find_element("xpath", ".//span[text()='+max-memory: 8G']").get_attribute("class")
 
 
 def test_unknown_node_and_incident_ids_show_a_clear_message(cluster, browser):

@@ -17,15 +17,24 @@
     const nodes = info.nodes;
     const settings = Object.entries(info.differences || {});
     if (!settings.length) {
-      return [el("h2", {}, `${role} (${nodes.length} nodes)`), el("p", { "data-role": role }, "No drift: every node of this role runs with the same settings.")];
+      return [el("h2", {}, `${role} (${nodes.length} nodes)`),
+        el("p", { "data-role": role }, "No drift: every node of this role runs with the same settings."), ignoredNote(info)];
     }
-    const diffs = info.diffs || {};
+    const diffs = info.file_diffs || {};  // path -> node -> unified diff against the first node that has it
     return [el("h2", {}, `${role} (${nodes.length} nodes): ${settings.length} settings differ`),
       el("table", { class: "grid", "data-role": role },
         el("thead", {}, el("tr", {}, el("th", {}, "setting"), ...nodes.map((n) => el("th", {}, nodeLink(n))))),
         el("tbody", {}, ...settings.map(([setting, byNode]) => el("tr", { "data-setting": setting },
           el("td", {}, setting), ...nodes.map((n) => el("td", {}, value(byNode[n]))))))),
-      ...Object.entries(diffs).map(([name, text]) => el("details", { open: true }, el("summary", {}, name), FODC.unifiedDiff(text)))];
+      ...Object.entries(diffs).flatMap(([path, byNode]) => Object.entries(byNode).map(([node, text]) =>
+        el("details", { open: true, "data-file": path, "data-node": node }, el("summary", {}, `${path} on ${node}`),
+          FODC.unifiedDiff(text)))),
+      ignoredNote(info)];
+  }
+
+  function ignoredNote(info) {
+    const ignored = info.ignored || [];
+    return ignored.length ? el("p", { class: "hint" }, `Differ by design, not counted as drift: ${ignored.join(", ")}`) : null;
   }
 
   function nodeChanges(nodes) {
@@ -53,7 +62,7 @@
       return;
     }
     showError("");
-    const sections = Object.entries(body.roles).flatMap(([r, info]) => roleTable(r, info));
+    const sections = Object.entries(body.roles).flatMap(([r, info]) => roleTable(r, info)).filter(Boolean);
     if (!sections.length) sections.push(el("p", {}, "No node has a configuration snapshot yet."));
     document.getElementById("drift").replaceChildren(...sections);
     document.getElementById("changes").replaceChildren(...nodeChanges(body.nodes));

@@ -90,12 +90,12 @@
   function changesTable(changes) {
     return el("table", { class: "grid", id: "config-changes" }, el("thead", {}, el("tr", {}, el("th", {}, "setting"),
       el("th", {}, "before"), el("th", {}, "after"))), el("tbody", {}, ...Object.entries(changes).map(([k, v]) =>
-      el("tr", {}, el("td", {}, k), el("td", {}, diffCell(v, "before")), el("td", {}, diffCell(v, "after"))))));
+      el("tr", {}, el("td", {}, k), ...(v.diff ? [el("td", { colspan: 2 }, FODC.unifiedDiff(v.diff))]
+        : [el("td", {}, side(v.before)), el("td", {}, side(v.after))])))));
   }
 
-  function diffCell(change, side) {
-    if (change.diff && side === "after") return FODC.unifiedDiff(change.diff);
-    return change[side] === null || change[side] === undefined ? "(absent)" : String(change[side]);
+  function side(value) {
+    return value === null || value === undefined ? "(absent)" : String(value);
   }
 
   function profiles(view, incident) {
