@@ -103,7 +103,7 @@ def shot(driver, tmp_path: Path, name: str) -> None:
 def open_page(driver, proxy, path: str, token: str | None = VIEWER, ready: str = "rendered"):
     """Opens a console page as a tab holding `token` (answering the page's token prompt), waits until drawn."""
     if token is not None:  # the tab holds the token before the page's scripts run (a data-free URL of the origin)
-        driver.get(f"{proxy.url}/console/static/vendor/uplot/LICENSE")
+        driver.get(f"{proxy.url}/console/static/css/console.css")
         driver.execute_script("sessionStorage.setItem('fodc-console-token', arguments[0])", token)
     driver.get(f"{proxy.url}{path}")
     if ready:

@@ -43,6 +43,12 @@ def console_blueprint(auth_mode: str) -> Blueprint:
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
+    @bp.get("/favicon.ico")
+    @public
+    def favicon() -> Response:
+        """Browsers ask for it on every origin; no icon, and no 401/404 in their consoles."""
+        return Response(status=204)
+
     @bp.get("/whoami")
     def whoami() -> Response:
         """The caller's token name and role as the proxy sees it (role "" = no token, reads only)."""
