@@ -339,18 +339,6 @@ def test_configuration_page_shows_drift_per_role(cluster, browser, tmp_path):
     shot(browser, tmp_path, "config")
 
 
-def test_a_changed_config_file_shows_as_a_unified_diff(cluster, browser):
-    proxy = cluster["proxy"]
-    cluster["config_file"].write_text("max-memory: 8G\nshards: 2\n")
-    status, body = api(proxy, "/cluster/config/capture", OPERATOR, "POST", {"scope": "node", "node_id": "hot-1"})
-    assert status == 200 and body["captured"], body
-    open_page(browser, proxy, "/console/config")
-    diff = browser.find_element("css selector", "table[data-node='hot-1'] pre.diff")
-    lines = diff.text.splitlines()
-    assert "-max-memory: 4G" in lines and "+max-memory: 8G" in lines and " shards: 2" in lines
-    assert "add" in diff.find_element("xpath", ".//span[text()='+max-memory: 8G']").get_attribute("class")
-
-
 def test_unknown_node_and_incident_ids_show_a_clear_message(cluster, browser):
     proxy = cluster["proxy"]
     open_page(browser, proxy, "/console/node?node_id=no-such-node", ready="")
