@@ -8,9 +8,11 @@ import pytest
 
 from fodc.proxy.incident_archive import IncidentArchive
 
+BASE_MS = 1_700_000_000_000  # a plausible time: the archive refuses summaries dated 1970
+
 
 def _summary(node: str, incident_id: str, at_ms: int, size: int) -> dict:
-    return {"id": incident_id, "node_id": node, "role": "liaison", "trigger": "node-down", "at_ms": at_ms,
+    return {"id": incident_id, "node_id": node, "role": "liaison", "trigger": "node-down", "at_ms": BASE_MS + at_ms,
             "state": "complete", "size": size}
 
 

@@ -20,7 +20,7 @@ pytest.importorskip("cryptography", reason="the cryptography package makes the t
 @pytest.fixture
 def pki(tmp_path):
     ca = Authority(tmp_path, "cluster")
-    return {"ca": ca, "proxy": ca.issue("proxy", server=True), "agent": ca.issue("agent-1", server=False),
+    return {"ca": ca, "proxy": ca.issue("proxy", server=True), "agent": ca.issue("trusted", server=False),
             "rogue_ca": (rogue := Authority(tmp_path, "rogue")), "rogue_agent": rogue.issue("intruder", server=False)}
 
 
@@ -53,6 +53,14 @@ def test_with_mutual_tls_only_agents_with_a_cluster_certificate_register(tmp_pat
     assert "tls=mutual" in proxy.log()
     # gRPC's own line on the proxy side, one per refused handshake
     assert "PEER_DID_NOT_RETURN_A_CERTIFICATE" in proxy.log() and "CERTIFICATE_VERIFY_FAILED" in proxy.log()
+
+
+def test_with_mutual_tls_a_certificate_registers_only_the_node_it_names(tmp_path, daemons, pki):
+    proxy = mtls_proxy(tmp_path, daemons, pki)
+    impostor = tls_agent(tmp_path, daemons, proxy, "someone-else", pki["ca"].path, pki["agent"])
+    wait_for(lambda: "proxy refused registration" in impostor.log(), what="the impostor refused")
+    assert "certificate names" in impostor.log() and "not node id 'someone-else'" in impostor.log()
+    assert proxy.cluster() == []
 
 
 def test_an_agent_that_does_not_trust_the_proxy_certificate_does_not_connect(tmp_path, daemons, pki):

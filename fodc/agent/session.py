@@ -47,6 +47,7 @@ class Connected:
     agent_id: str
     channel: grpc.Channel
     max_message_bytes: int
+    stream_secret: str = ""  # repeated in the hello of every request stream (empty from an older proxy)
 
 
 def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
@@ -229,7 +230,7 @@ class ProxySession:
             log.info("registered with proxy", extra={"fields": {
                 "proxy": str(self.proxy_addr), "agent_id": reg.agent_id,
                 "heartbeat_interval_ms": reg.heartbeat_interval_ms}})
-            self._on_connected(Connected(reg.agent_id, channel, max_bytes))
+            self._on_connected(Connected(reg.agent_id, channel, max_bytes, reg.stream_secret))
             self._heartbeat_loop(outbox, replies, call, max(0.1, reg.heartbeat_interval_ms / 1000 or 10.0))
         finally:
             outbox.close()

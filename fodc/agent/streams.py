@@ -46,7 +46,8 @@ class RequestStream:
     def _open(self, stub: pb_grpc.FODCServiceStub, outbox: Outbox) -> Iterator:
         raise NotImplementedError
 
-    def _hello(self, agent_id: str) -> object:
+    def _hello(self, connected: Connected) -> object:
+        """The stream's first message: our agent id and the registration's stream secret."""
         raise NotImplementedError
 
     def _handle(self, request: object, outbox: Outbox, max_bytes: int) -> None:
@@ -85,7 +86,7 @@ class RequestStream:
             outbox = Outbox(size=64)
             call = self._open(pb_grpc.FODCServiceStub(connected.channel), outbox)
             try:
-                self.send(outbox, self._hello(connected.agent_id))
+                self.send(outbox, self._hello(connected))
                 for request in call:
                     if not self._current(generation):
                         break
@@ -154,8 +155,8 @@ class MetricsStream(RequestStream):
     def _open(self, stub: pb_grpc.FODCServiceStub, outbox: Outbox) -> Iterator:
         return stub.StreamMetrics(iter(outbox))
 
-    def _hello(self, agent_id: str) -> pb.MetricsReply:
-        return pb.MetricsReply(agent_id=agent_id)
+    def _hello(self, connected: Connected) -> pb.MetricsReply:
+        return pb.MetricsReply(agent_id=connected.agent_id, stream_secret=connected.stream_secret)
 
     def _busy_reply(self, request: pb.MetricsRequest) -> pb.MetricsReply:
         return pb.MetricsReply(request_id=request.request_id, done=True,
@@ -290,8 +291,8 @@ class CommandStream(RequestStream):
     def _open(self, stub: pb_grpc.FODCServiceStub, outbox: Outbox) -> Iterator:
         return stub.StreamCommands(iter(outbox))
 
-    def _hello(self, agent_id: str) -> pb.CommandReply:
-        return pb.CommandReply(agent_id=agent_id)
+    def _hello(self, connected: Connected) -> pb.CommandReply:
+        return pb.CommandReply(agent_id=connected.agent_id, stream_secret=connected.stream_secret)
 
     def _busy_reply(self, request: pb.Command) -> pb.CommandReply:
         return pb.CommandReply(command_id=request.command_id, state=pb.CommandReply.REJECTED,

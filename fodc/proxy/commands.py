@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from fodc.proxy.agent_answers import CHECKS, BadAnswer
+from fodc.proxy.agent_refusals import Refusals
 from fodc.proxy.grpc_service import LinkTable
 from fodc.proxy.links import LinkBusy, LinkClosed, PendingReply, ReplyTimeout, RequestLink, new_request_id
 from fodc.proxy.registry import AgentRecord
@@ -106,8 +108,9 @@ class RunningCommand:
 
 class CommandRunner:
     def __init__(self, links: LinkTable, *, max_artifact_bytes: int = 64 * 1024 * 1024,
-                 link_wait_s: float = 3.0) -> None:
+                 link_wait_s: float = 3.0, refusals: Refusals | None = None) -> None:
         self.links = links
+        self.refusals = refusals or Refusals()
         self.max_artifact_bytes = max_artifact_bytes
         self.link_wait_s = link_wait_s
 
@@ -131,15 +134,24 @@ class CommandRunner:
     def gather_json(self, targets: list[AgentRecord], action: str, params: Mapping[str, str],
                     timeout_s: float) -> tuple[list[tuple[AgentRecord, Any]], list[dict[str, str]]]:
         """Runs an action whose result is JSON on every target: (record, decoded answer) for those that
-        answered, and for the others node id, role, agent id, state and reason."""
+        answered, and for the others node id, role, agent id, state and reason. Each answer is checked (see
+        fodc.proxy.agent_answers): an unusable one fails its agent only, bad records are left out and counted."""
         answered, missing = [], []
+        check = CHECKS.get(action)
         for result in self.run_all(targets, action, params, timeout_s):
             payload = None
             if result.ok:
                 try:
                     payload = json.loads(result.data)
-                except ValueError as exc:
-                    result.state, result.error = FAILED, f"agent sent an unreadable answer: {exc}"
+                    if check is not None:
+                        payload, refused = check(payload, int(time.time() * 1000))
+                        if refused:
+                            self.refusals.refuse("answer_record", refused[0], len(refused), action=action,
+                                                 node_id=result.record.registration.node_id)
+                except (ValueError, RecursionError) as exc:  # BadAnswer is a ValueError
+                    kind = "answer" if isinstance(exc, BadAnswer) else "unreadable_answer"
+                    result.state, result.error = FAILED, f"agent sent an unusable answer: {str(exc)[:200]}"
+                    self.refusals.refuse(kind, str(exc), action=action, node_id=result.record.registration.node_id)
             if result.ok:
                 answered.append((result.record, payload))
             else:

@@ -13,12 +13,15 @@ import json
 import logging
 import os
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fodc.diag.store import safe_name
+from fodc.proxy.agent_answers import BadRecord, check_incident
+from fodc.proxy.agent_refusals import Refusals
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +42,10 @@ class Archived:
 
 
 class IncidentArchive:
-    def __init__(self, directory: Path, *, budget_bytes: int, max_incidents: int) -> None:
+    def __init__(self, directory: Path, *, budget_bytes: int, max_incidents: int,
+                 refusals: Refusals | None = None) -> None:
         self.directory = directory
+        self.refusals = refusals or Refusals()
         self.budget_bytes = budget_bytes
         self.max_incidents = max_incidents
         self._lock = threading.Lock()
@@ -49,21 +54,24 @@ class IncidentArchive:
         self.evicted = 0
 
     def load(self) -> int:
-        """Reads what an earlier run kept; a summary without its bundle (or unreadable) is dropped."""
+        """Reads what an earlier run kept; a summary without its bundle, unreadable or invalid (an earlier
+        version stored what agents sent unchecked) is dropped, logged and counted: one bad entry never stops
+        the proxy from starting."""
         self.directory.mkdir(parents=True, exist_ok=True)
         found = 0
+        now_ms = int(time.time() * 1000)
         for summary_path in sorted(self.directory.glob("*/*.json")):
             bundle = summary_path.with_suffix(".tar.gz")
             try:
-                summary = json.loads(summary_path.read_text())
+                summary = check_incident(json.loads(summary_path.read_text()), now_ms)
+                _text_field(summary, "node_id")
                 size = bundle.stat().st_size
                 item = Archived(summary, bundle, size)
                 with self._lock:
                     self._items[item.key] = item
                 found += 1
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                log.warning("dropping an unreadable archived incident", extra={"fields": {
-                    "path": str(summary_path), "reason": f"{type(exc).__name__}: {exc}"}})
+            except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+                self.refusals.refuse("archived_incident", f"{type(exc).__name__}: {exc}", path=str(summary_path))
                 summary_path.unlink(missing_ok=True)
                 bundle.unlink(missing_ok=True)
         self._evict()
@@ -79,7 +87,10 @@ class IncidentArchive:
             return self._items.get((node_id, incident_id))
 
     def put(self, summary: dict[str, Any], bundle: bytes) -> None:
-        """Keeps one agent's incident; raises ValueError when the bytes are not what the agent listed."""
+        """Keeps one agent's incident; raises ValueError when the summary is invalid or the bytes are not
+        what the agent listed."""
+        check_incident(summary, int(time.time() * 1000))
+        _text_field(summary, "node_id")
         announced = summary.get("size")
         if announced is not None and announced != len(bundle):
             raise ValueError(f"bundle is {len(bundle)} bytes, the agent listed {announced}")
@@ -121,6 +132,11 @@ class IncidentArchive:
             item.bundle.with_name(item.bundle.name.removesuffix(".tar.gz") + ".json").unlink(missing_ok=True)
             with contextlib.suppress(OSError):
                 item.bundle.parent.rmdir()  # only when this node has nothing else kept
+
+
+def _text_field(summary: dict[str, Any], key: str) -> None:
+    if not isinstance(summary.get(key), str) or not summary[key]:
+        raise BadRecord(f"{key} must be a non-empty text")
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

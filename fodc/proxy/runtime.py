@@ -17,10 +17,12 @@ from pathlib import Path
 
 import grpc
 
+from fodc.proxy.admission import HelloGate
+from fodc.proxy.agent_refusals import Refusals
 from fodc.proxy.auth import AuditLog, Authorizer, load_tokens
 from fodc.proxy.commands import CommandRunner
 from fodc.proxy.fanout import MetricsFanout
-from fodc.proxy.grpc_service import FODCServicer
+from fodc.proxy.grpc_service import FODCServicer, registration_rate
 from fodc.proxy.incident_archive import IncidentArchive
 from fodc.proxy.incident_copier import ArchiveMetrics, IncidentCopier
 from fodc.proxy.jobs import JobStore
@@ -55,29 +57,41 @@ class ProxyRuntime:
         self.settings = settings
         self.notifier = notifier or Notifier()
         self.started_at = time.time()
+        self.refusals = Refusals()
+        # Each agent holds three long-lived streams (registration, metrics, commands), each on a pool thread;
+        # beyond that gRPC answers RESOURCE_EXHAUSTED instead of queueing without bound.
+        self.grpc_workers = settings.max_agents * STREAMS_PER_AGENT + 16
         self.registry = AgentRegistry(settings.agent_heartbeat_timeout, settings.agent_cleanup_timeout,
                                       settings.max_agents)
         self.watchdog = ProgressWatchdog(self.notifier)
         self.sweep_interval = max(0.2, min(2.0, settings.agent_heartbeat_timeout / 5))
         self._sweep_beat = self.watchdog.register("registry-health", max(5.0, self.sweep_interval * 3))
+        # A quarter of the gRPC workers at most may wait for a stream's hello: the rest stay for real agents.
         self.servicer = FODCServicer(
             self.registry,
             heartbeat_interval_s=max(0.2, settings.agent_heartbeat_timeout / 3),
             max_message_bytes=settings.grpc_max_msg_size,
+            refusals=self.refusals,
+            hello_gate=HelloGate(settings.agent_hello_timeout, max(8, self.grpc_workers // 4)),
+            peer_rate=registration_rate(settings.registrations_per_peer),
+            require_certificate_names=settings.grpc_tls is not None and bool(settings.grpc_tls.client_ca),
         )
         self.metrics = ProxyMetrics(self.registry)
         self.fanout = MetricsFanout(self.registry, self.servicer.metrics_links, self.metrics,
                                     timeout_s=settings.metrics_timeout,
                                     max_chunk_bytes=max(64 * 1024, settings.grpc_max_msg_size - 64 * 1024),
                                     window_max_points=settings.window_max_points)
-        self.commands = CommandRunner(self.servicer.command_links)
+        self.metrics.registry.register(self.refusals)
+        self.commands = CommandRunner(self.servicer.command_links, refusals=self.refusals)
         self.jobs = JobStore(Path(settings.diagnostics_dir),
                              CommandRunner(self.servicer.command_links,
-                                           max_artifact_bytes=settings.diagnostics_max_bytes),
+                                           max_artifact_bytes=settings.diagnostics_max_bytes,
+                                           refusals=self.refusals),
                              budget_bytes=settings.diagnostics_budget_bytes, max_jobs=settings.diagnostics_max_jobs)
         self.incident_archive = IncidentArchive(Path(settings.incident_archive_dir),
                                                 budget_bytes=settings.incident_archive_bytes,
-                                                max_incidents=settings.incident_archive_max)
+                                                max_incidents=settings.incident_archive_max,
+                                                refusals=self.refusals)
         self.incident_copier: IncidentCopier | None = None
         if settings.incident_copy_interval > 0:
             self.incident_copier = IncidentCopier(
@@ -111,9 +125,7 @@ class ProxyRuntime:
         elif not self.authorizer.tokens:
             log.warning("no API tokens configured: control actions will be refused", extra={"fields": {
                 "auth_tokens_file": self.settings.auth_tokens_file}})
-        # Each agent holds three long-lived streams (registration, metrics, commands), each on a pool thread;
-        # beyond that gRPC answers RESOURCE_EXHAUSTED instead of queueing without bound.
-        workers = self.settings.max_agents * STREAMS_PER_AGENT + 16
+        workers = self.grpc_workers
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
                              maximum_concurrent_rpcs=workers,
                              options=grpc_server_options(self.settings.grpc_max_msg_size))
@@ -145,9 +157,10 @@ class ProxyRuntime:
         while not self._stop.wait(self.sweep_interval):
             while self._stalled.is_set() and not self._stop.is_set():  # test hook: a wedged main loop
                 time.sleep(0.1)
+            self.servicer.hello_gate.expire(time.monotonic())
             report = self.registry.check_health(int(time.time() * 1000))
             for record in report.marked_unconnected:
-                self.servicer.close_links(record.agent_id, "heartbeat timeout")
+                self.servicer.end_streams(record, "heartbeat timeout")
                 log.warning("agent missed heartbeats; marked unconnected", extra={"fields": {
                     "agent_id": record.agent_id, "node_id": record.registration.node_id}})
             for record in report.removed:

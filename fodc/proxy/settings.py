@@ -43,6 +43,11 @@ class ProxySettings:
     incident_archive_bytes: int
     incident_archive_max: int
     incident_copy_interval: float
+    agent_hello_timeout: float
+    registrations_per_peer: int
+    max_reply_bytes: int
+    max_reply_series: int
+    max_request_bytes: int
     http_threads: int
     http_max_connections: int
     http_client_timeout: float
@@ -95,6 +100,20 @@ def build_parser() -> config.OneLineErrorParser:
                         "data paths, host names)")
     agents.add_argument("--command-timeout", type=config.positive_duration, default=15.0,
                         help="how long a configuration request (/cluster/config...) waits for the agents")
+    hostile = parser.add_argument_group("limits on what agents send (README: Limits and hostile clients)")
+    hostile.add_argument("--agent-hello-timeout", type=config.positive_duration, default=10.0,
+                         help="a gRPC stream that has not identified itself (registration or hello) within this "
+                         "is closed")
+    hostile.add_argument("--registrations-per-peer", type=config.positive_int, default=300,
+                         help="registrations accepted per minute from one peer address (bursts up to this many)")
+    hostile.add_argument("--max-reply-bytes", type=config.byte_size, default=64 * 1024 * 1024,
+                         help="largest answer one agent may give to one metrics request; beyond it the agent is "
+                         "reported missing for that request")
+    hostile.add_argument("--max-reply-series", type=config.positive_int, default=200_000,
+                         help="most series one agent may send in answer to one metrics request")
+    hostile.add_argument("--max-request-bytes", type=config.byte_size, default=512 * 1024 * 1024,
+                         help="most agent reply bytes one /metrics or /metrics-windows request gathers in all; "
+                         "agents past it are reported missing")
     sec = parser.add_argument_group("access control")
     sec.add_argument("--auth", choices=["control", "all", "off"], default="control",
                      help="control: diagnostics and forced config capture need an operator token; all: reads need a "
@@ -171,6 +190,11 @@ def parse_settings(argv: Sequence[str] | None = None) -> ProxySettings:
         incident_archive_bytes=ns.incident_archive_bytes,
         incident_archive_max=ns.incident_archive_max,
         incident_copy_interval=ns.incident_copy_interval,
+        agent_hello_timeout=ns.agent_hello_timeout,
+        registrations_per_peer=ns.registrations_per_peer,
+        max_reply_bytes=ns.max_reply_bytes,
+        max_reply_series=ns.max_reply_series,
+        max_request_bytes=ns.max_request_bytes,
         http_threads=ns.http_threads,
         http_max_connections=ns.http_max_connections,
         http_client_timeout=ns.http_client_timeout,

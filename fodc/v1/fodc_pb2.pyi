@@ -99,20 +99,22 @@ class AgentMessage(_message.Message):
     def __init__(self, register: _Optional[_Union[Registration, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., goodbye: _Optional[_Union[Goodbye, _Mapping]] = ...) -> None: ...
 
 class RegistrationResult(_message.Message):
-    __slots__ = ("accepted", "error", "agent_id", "heartbeat_interval_ms", "max_message_bytes", "retry_after_ms")
+    __slots__ = ("accepted", "error", "agent_id", "heartbeat_interval_ms", "max_message_bytes", "retry_after_ms", "stream_secret")
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
     RETRY_AFTER_MS_FIELD_NUMBER: _ClassVar[int]
+    STREAM_SECRET_FIELD_NUMBER: _ClassVar[int]
     accepted: bool
     error: str
     agent_id: str
     heartbeat_interval_ms: int
     max_message_bytes: int
     retry_after_ms: int
-    def __init__(self, accepted: _Optional[bool] = ..., error: _Optional[str] = ..., agent_id: _Optional[str] = ..., heartbeat_interval_ms: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., retry_after_ms: _Optional[int] = ...) -> None: ...
+    stream_secret: str
+    def __init__(self, accepted: _Optional[bool] = ..., error: _Optional[str] = ..., agent_id: _Optional[str] = ..., heartbeat_interval_ms: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., retry_after_ms: _Optional[int] = ..., stream_secret: _Optional[str] = ...) -> None: ...
 
 class HeartbeatAck(_message.Message):
     __slots__ = ("received_unix_ms",)
@@ -189,7 +191,7 @@ class MetricFamily(_message.Message):
     def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., help: _Optional[str] = ..., unit: _Optional[str] = ..., series: _Optional[_Iterable[_Union[Series, _Mapping]]] = ...) -> None: ...
 
 class MetricsReply(_message.Message):
-    __slots__ = ("request_id", "agent_id", "seq", "families", "done", "error", "refused_points")
+    __slots__ = ("request_id", "agent_id", "seq", "families", "done", "error", "refused_points", "stream_secret")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
@@ -197,6 +199,7 @@ class MetricsReply(_message.Message):
     DONE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     REFUSED_POINTS_FIELD_NUMBER: _ClassVar[int]
+    STREAM_SECRET_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     agent_id: str
     seq: int
@@ -204,7 +207,8 @@ class MetricsReply(_message.Message):
     done: bool
     error: str
     refused_points: int
-    def __init__(self, request_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., seq: _Optional[int] = ..., families: _Optional[_Iterable[_Union[MetricFamily, _Mapping]]] = ..., done: _Optional[bool] = ..., error: _Optional[str] = ..., refused_points: _Optional[int] = ...) -> None: ...
+    stream_secret: str
+    def __init__(self, request_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., seq: _Optional[int] = ..., families: _Optional[_Iterable[_Union[MetricFamily, _Mapping]]] = ..., done: _Optional[bool] = ..., error: _Optional[str] = ..., refused_points: _Optional[int] = ..., stream_secret: _Optional[str] = ...) -> None: ...
 
 class StartAction(_message.Message):
     __slots__ = ("action", "params", "timeout_ms")
@@ -240,7 +244,7 @@ class Command(_message.Message):
     def __init__(self, command_id: _Optional[str] = ..., start: _Optional[_Union[StartAction, _Mapping]] = ..., cancel: _Optional[_Union[CancelAction, _Mapping]] = ...) -> None: ...
 
 class CommandReply(_message.Message):
-    __slots__ = ("command_id", "agent_id", "state", "data", "offset", "error", "meta")
+    __slots__ = ("command_id", "agent_id", "state", "data", "offset", "error", "meta", "stream_secret")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[CommandReply.State]
@@ -273,6 +277,7 @@ class CommandReply(_message.Message):
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     META_FIELD_NUMBER: _ClassVar[int]
+    STREAM_SECRET_FIELD_NUMBER: _ClassVar[int]
     command_id: str
     agent_id: str
     state: CommandReply.State
@@ -280,4 +285,5 @@ class CommandReply(_message.Message):
     offset: int
     error: str
     meta: _containers.ScalarMap[str, str]
-    def __init__(self, command_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., state: _Optional[_Union[CommandReply.State, str]] = ..., data: _Optional[bytes] = ..., offset: _Optional[int] = ..., error: _Optional[str] = ..., meta: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    stream_secret: str
+    def __init__(self, command_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., state: _Optional[_Union[CommandReply.State, str]] = ..., data: _Optional[bytes] = ..., offset: _Optional[int] = ..., error: _Optional[str] = ..., meta: _Optional[_Mapping[str, str]] = ..., stream_secret: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,102 @@
+"""Agents that answer commands with poison: bad records are refused and counted, a bad answer fails only its
+agent, and nothing an agent sent can stop the proxy from starting again (issue 16, items 8 and 14)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from procs import http_get, http_json, start_agent, start_proxy, wait_for
+from rogue import RogueAgent, json_answers, registration
+
+NOW_MS = int(time.time() * 1000)
+
+
+def incident(incident_id: str, at_ms, **extra):
+    return {"id": incident_id, "trigger": "node-down", "at": "2026-01-01T00:00:00Z", "at_ms": at_ms,
+            "state": "complete", "size": 6, "file": f"{incident_id}.tar.gz", **extra}
+
+
+def refused(proxy, kind: str) -> float:
+    _, _, page = http_get(f"{proxy.url}/metrics?node_id=none")
+    for line in page.decode().splitlines():
+        if line.startswith(f'fodc_proxy_refused_agent_input_total{{kind="{kind}"}}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+@pytest.fixture
+def rogue_factory(daemons):
+    rogues = []
+
+    def make(proxy, node_id, answers):
+        rogue = RogueAgent(proxy.grpc_addr)
+        rogues.append(rogue)
+        assert rogue.register(registration(node_id, port=len(rogues) + 20000)).accepted
+        rogue.serve_commands(json_answers(answers))
+        return rogue
+    yield make
+    for rogue in rogues:
+        rogue.close()
+
+
+def test_poisoned_incidents_are_refused_and_the_proxy_still_starts(tmp_path, daemons, rogue_factory):
+    archive = tmp_path / "archive"
+    args = ["--incident-archive-dir", str(archive), "--incident-copy-interval", "0.3s", "--command-timeout", "5s"]
+    proxy = start_proxy(tmp_path, *args)
+    daemons.append(proxy)
+    listing = [incident("good-1", NOW_MS - 60_000), incident("epoch", 1), incident("soon", "soon"),
+               incident("../../etc", NOW_MS - 1000), "not an object"]
+    rogue_factory(proxy, "poisoner", {"incidents.list": listing, "incidents.fetch": b"bundle"})
+
+    wait_for(lambda: (archive / "poisoner" / "good-1.json").exists(), 20, what="the good incident archived")
+    status, body = http_json(f"{proxy.url}/incidents")
+    assert status == 200, body
+    assert [i["id"] for i in body["incidents"]] == ["good-1"]
+    assert sorted(p.name for p in (archive / "poisoner").iterdir()) == ["good-1.json", "good-1.tar.gz"]
+    assert refused(proxy, "answer_record") >= 4
+    assert "refused agent input" in proxy.log()
+
+    # An archive an earlier version filled with whatever agents sent: the bad entries go, the proxy starts.
+    (archive / "poisoner" / "old-bad.json").write_text(json.dumps(incident("old-bad", "soon", node_id="poisoner")))
+    (archive / "poisoner" / "old-bad.tar.gz").write_bytes(b"bundle")
+    (archive / "poisoner" / "old-epoch.json").write_text(json.dumps(incident("old-epoch", 1, node_id="poisoner")))
+    (archive / "poisoner" / "old-epoch.tar.gz").write_bytes(b"bundle")
+    proxy.terminate()
+    again = start_proxy(tmp_path, *args, "--incident-copy-interval", "0", name="again")
+    daemons.append(again)
+    status, body = http_json(f"{again.url}/incidents")
+    assert status == 200, body
+    assert [(i["id"], i["source"]) for i in body["incidents"]] == [("good-1", "proxy")]
+    assert not (archive / "poisoner" / "old-bad.json").exists()
+    assert refused(again, "archived_incident") == 2
+
+
+def test_one_agent_with_malformed_answers_is_listed_as_failed_and_the_rest_are_served(
+        tmp_path, daemons, rogue_factory):
+    proxy = start_proxy(tmp_path, "--command-timeout", "5s", "--incident-copy-interval", "0")
+    daemons.append(proxy)
+    daemons.append(start_agent(tmp_path, proxy.grpc_addr, "datanode-hot", "honest",
+                               "--config-check-interval", "0.3s", "--node-pprof-url", ""))
+    rogue_factory(proxy, "garbage", {"incidents.list": b"{not json", "diagnostics.auto": {"files": 3},
+                                     "config.history": b"[" * 100_000})
+    rogue_factory(proxy, "wrong-shape", {"incidents.list": [{"id": 5}], "diagnostics.auto": [{"files": "x"}],
+                                         "config.history": [{"hash": 5}, "x"]})
+    wait_for(lambda: len(proxy.cluster(status="online")) == 3, what="three agents online")
+
+    def answer(path):
+        status, body = http_json(f"{proxy.url}{path}", timeout=30)
+        assert status == 200, (path, body)
+        return body
+
+    body = wait_for(lambda: (b := answer("/cluster/config/drift")) and "honest" in b["nodes"] and b,
+                    20, what="the honest node's configuration in the drift report")
+    assert [m["node_id"] for m in body["missing"]] == ["garbage"]
+    assert "unusable answer" in body["missing"][0]["reason"]
+    body = answer("/incidents")
+    assert sorted(m["node_id"] for m in body["missing"]) == ["garbage"]
+    body = answer("/diagnostics")
+    assert sorted(m["node_id"] for m in body["automatic_missing"]) == ["garbage"]
+    assert refused(proxy, "answer_record") >= 4  # the wrong-shape records, left out one by one
+    assert refused(proxy, "unreadable_answer") + refused(proxy, "answer") >= 3
