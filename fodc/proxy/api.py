@@ -112,7 +112,7 @@ def create_app(runtime: ProxyRuntime) -> Flask:
         check_node(runtime.registry, args.get("node_id"))
         targets = runtime.fanout.targets(node_id=args.get("node_id"), role=args.get("role"))
         collection = runtime.fanout.collect("metrics", targets, latest_only=True)
-        builder = PageBuilder()
+        builder = PageBuilder(runtime.refusals)
         for record, reply in collection.replies():
             builder.add(record, reply)
         own = generate_latest(runtime.metrics.registry).decode()

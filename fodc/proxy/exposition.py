@@ -2,21 +2,43 @@
 
 Sample lines are formatted as chunks arrive and kept as strings grouped by family, which is far smaller
 than keeping 100 agents x 5k series as objects until the page is written.
+
+Names come from agents, so they are checked against the exposition grammar before they reach the page: a
+newline in a name would otherwise forge lines (a fake `fodc_proxy_agents{status="online"} 12345`) and an
+invalid line makes Prometheus drop the whole scrape. A family or series that fails is left out and counted;
+label values and help texts are escaped. Families named like the proxy's own are refused too.
 """
 
 from __future__ import annotations
 
 from fodc import expfmt
+from fodc.expfmt.lexer import LABEL_NAME, METRIC_NAME
+from fodc.proxy.agent_refusals import Refusals
 from fodc.proxy.enrich import enrich, node_labels
 from fodc.proxy.registry import AgentRecord
 from fodc.v1 import fodc_pb2 as pb
 
 TEXT_TYPES = {"counter", "gauge", "histogram", "summary", "untyped"}
+RESERVED_PREFIXES = ("fodc_proxy_", "fodc_incidents")  # the proxy's own families on the same page
+MAX_HELP = 1024
+
+
+def _bad_family_name(name: str) -> bool:
+    return not METRIC_NAME.fullmatch(name) or name.startswith(RESERVED_PREFIXES)
+
+
+def _bad_series(family: str, series: pb.Series) -> bool:
+    sample = series.sample_name
+    if sample and (not sample.startswith(family) or not METRIC_NAME.fullmatch(sample)):
+        return True
+    names = [label.name for label in series.labels]
+    return len(set(names)) != len(names) or not all(LABEL_NAME.fullmatch(name) for name in names)
 
 
 class PageBuilder:
-    def __init__(self) -> None:
+    def __init__(self, refusals: Refusals | None = None) -> None:
         self._families: dict[str, tuple[str, str, list[str]]] = {}
+        self.refusals = refusals or Refusals()
 
     def add(self, record: AgentRecord, reply: pb.MetricsReply) -> None:
         reg = record.registration
@@ -24,14 +46,21 @@ class PageBuilder:
         added_names = {name for name, _ in added}
         # The node's labels are the same for every series of this agent: format them once.
         suffix = ",".join(f'{k}="{expfmt.escape_label_value(v)}"' for k, v in added)
+        dropped = 0
         for family in reply.families:
+            if _bad_family_name(family.name):
+                dropped += max(1, len(family.series))
+                continue
             entry = self._families.get(family.name)
             if entry is None:
                 kind = family.type if family.type in TEXT_TYPES else "untyped"
-                entry = self._families[family.name] = (kind, family.help, [])
+                entry = self._families[family.name] = (kind, family.help[:MAX_HELP], [])
             lines = entry[2]
             for series in family.series:
                 if not series.values:
+                    continue
+                if _bad_series(family.name, series):
+                    dropped += 1
                     continue
                 name = series.sample_name or family.name
                 value = expfmt.format_value(series.values[-1])
@@ -43,6 +72,9 @@ class PageBuilder:
                     lines.append(f"{name}{{{own},{suffix}}} {value}\n")
                 else:
                     lines.append(f"{name}{{{suffix}}} {value}\n")
+        if dropped:
+            self.refusals.refuse("exposition", "metric or label name outside the exposition grammar (or a name "
+                                 "of the proxy's own)", dropped, node_id=reg.node_id)
 
     def render(self) -> str:
         out: list[str] = []

@@ -11,8 +11,17 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from fodc.proxy.agent_refusals import Refusals
 from fodc.proxy.grpc_service import LinkTable
-from fodc.proxy.links import LinkBusy, LinkClosed, PendingReply, ReplyTimeout, new_request_id
+from fodc.proxy.links import (
+    LinkBusy,
+    LinkClosed,
+    PendingReply,
+    ReplyLimits,
+    ReplyTimeout,
+    RequestBudget,
+    new_request_id,
+)
 from fodc.proxy.registry import ONLINE, AgentRecord, AgentRegistry
 from fodc.proxy.selfmetrics import ProxyMetrics
 from fodc.v1 import fodc_pb2 as pb
@@ -79,6 +88,9 @@ class Collection:
                     metrics.observe_agent(record, time.monotonic() - self.started, pending.bytes_received)
                 except (ReplyTimeout, LinkClosed) as exc:
                     self.missing.append(Missing(record, str(exc)))
+                    if pending.overflow:
+                        self.fanout.refusals.refuse("oversized_reply", pending.overflow,
+                                                    node_id=record.registration.node_id)
                 finally:
                     if link is not None:
                         link.forget(request_id)
@@ -97,8 +109,14 @@ LINK_WAIT_S = 3.0
 
 class MetricsFanout:
     def __init__(self, registry: AgentRegistry, links: LinkTable, metrics: ProxyMetrics, *,
-                 timeout_s: float, max_chunk_bytes: int, window_max_points: int = 4_000_000) -> None:
+                 timeout_s: float, max_chunk_bytes: int, window_max_points: int = 4_000_000,
+                 max_reply_bytes: int | None = None, max_reply_series: int | None = None,
+                 max_request_bytes: int | None = None, refusals: Refusals | None = None) -> None:
         self.registry = registry
+        self.max_reply_bytes = max_reply_bytes
+        self.max_reply_series = max_reply_series
+        self.max_request_bytes = max_request_bytes
+        self.refusals = refusals or Refusals()
         self.links = links
         self.metrics = metrics
         self.timeout_s = timeout_s
@@ -116,6 +134,8 @@ class MetricsFanout:
         # An agent opens its metrics stream just after it registers: wait for such a link, once for the whole
         # fan-out (not once per agent), so a scrape right after an agent (re)starts does not miss it.
         links_by = time.monotonic() + min(LINK_WAIT_S, self.timeout_s)
+        budget = RequestBudget(self.max_request_bytes) if self.max_request_bytes else None
+        limits = ReplyLimits(self.max_reply_bytes, self.max_reply_series, budget)
         for record in targets:
             link = self.links.wait(record.agent_id, max(0.0, links_by - time.monotonic()))
             if link is None:
@@ -127,7 +147,7 @@ class MetricsFanout:
                                         max_chunk_bytes=self.max_chunk_bytes, step_ms=step_ms, agg=agg,
                                         max_points=0 if latest_only else self.window_max_points)
             try:
-                sent.append((record, request_id, link.send(request_id, request)))
+                sent.append((record, request_id, link.send(request_id, request, limits)))
             except (LinkBusy, LinkClosed) as exc:
                 missing.append(Missing(record, str(exc)))
         return Collection(endpoint, sent, time.monotonic() + self.timeout_s, self, missing=missing,

@@ -23,6 +23,7 @@ from fodc.proxy.admission import HelloGate, certificate_names, peer_host
 from fodc.proxy.agent_refusals import Refusals
 from fodc.proxy.links import RequestLink
 from fodc.proxy.refusals import RefusalLimiter
+from fodc.proxy.registration_limits import LimitExceeded, check_heartbeat
 from fodc.proxy.registry import AgentRecord, AgentRegistry, RegistrationError, RegistryFull
 from fodc.v1 import fodc_pb2 as pb
 from fodc.v1 import fodc_pb2_grpc as pb_grpc
@@ -187,6 +188,11 @@ class FODCServicer(pb_grpc.FODCServiceServicer):
                     if connection is None:
                         context.abort(grpc.StatusCode.FAILED_PRECONDITION, "heartbeat before registration")
                     hb = msg.heartbeat
+                    try:
+                        check_heartbeat(hb.runtime, hb.capabilities)
+                    except LimitExceeded as exc:
+                        self.refusals.refuse("heartbeat", str(exc), node_id=node[:64], peer=context.peer())
+                        context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"heartbeat refused: {exc}")
                     with self._contexts_lock:
                         self._streamed.add(connection)
                     if not self.registry.heartbeat(agent_id, connection, self._clock(),
@@ -354,7 +360,8 @@ class FODCServicer(pb_grpc.FODCServiceServicer):
 
 def _route_metrics(link: RequestLink, reply: pb.MetricsReply) -> bool:
     chunk = reply if len(reply.families) or reply.refused_points else None  # a refusal says how large
-    return link.route(reply.request_id, chunk, reply.ByteSize(), reply.done, reply.error or None)
+    series = sum(len(family.series) for family in reply.families)
+    return link.route(reply.request_id, chunk, reply.ByteSize(), reply.done, reply.error or None, series)
 
 
 _FINAL_STATES = {pb.CommandReply.DONE, pb.CommandReply.FAILED, pb.CommandReply.CANCELLED, pb.CommandReply.REJECTED}

@@ -6,13 +6,26 @@ increase() would read each drop as a reset and report incidents that never happe
 So the proxy adds only what is new: the growth of a count within one agent process (known by its start
 time), all the counts of an agent process started after the proxy, and nothing of the counts an agent
 already had when this proxy first saw it (those incidents predate this proxy's counter).
+
+Trigger names come from the agents, and each is a series: only the built-in triggers and at most
+MAX_RULES_PER_AGENT well-formed `rule:<name>` triggers per agent are counted (the rest are refused), and a
+trigger's series goes when no registered agent of that role reports it any more.
 """
 
 from __future__ import annotations
 
+import re
 import threading
+from collections import OrderedDict
 
+from fodc.incident import PULLED, TRIGGERS
+from fodc.proxy.agent_refusals import Refusals
 from fodc.proxy.registry import AgentRecord
+
+KNOWN_TRIGGERS = frozenset(TRIGGERS + PULLED)
+RULE_TRIGGER = re.compile(r"rule:[A-Za-z0-9_.-]{1,64}")
+MAX_RULES_PER_AGENT = 32
+MAX_REMEMBERED = 20_000  # agents whose last counts are kept after they left (so a return is not counted twice)
 
 
 def parse_counts(text: str) -> dict[str, int]:
@@ -25,17 +38,36 @@ def parse_counts(text: str) -> dict[str, int]:
     return counts
 
 
+def accepted_counts(counts: dict[str, int]) -> tuple[dict[str, int], int]:
+    """The counts of known triggers and of the first MAX_RULES_PER_AGENT rule triggers (by name), and how
+    many triggers were refused."""
+    kept: dict[str, int] = {}
+    rules = 0
+    for trigger in sorted(counts):
+        if trigger in KNOWN_TRIGGERS:
+            kept[trigger] = counts[trigger]
+        elif RULE_TRIGGER.fullmatch(trigger) and rules < MAX_RULES_PER_AGENT:
+            kept[trigger] = counts[trigger]
+            rules += 1
+    return kept, len(counts) - len(kept)
+
+
 class IncidentTally:
-    def __init__(self, started_ms: int) -> None:
+    def __init__(self, started_ms: int, refusals: Refusals | None = None) -> None:
         self.started_ms = started_ms
+        self.refusals = refusals or Refusals()
         self._lock = threading.Lock()
-        # agent id -> (its process start, its counts); kept after an agent is removed, so its return is not
-        # counted twice (ids are derived from the agent's key, so this is bounded by the cluster's size)
-        self._seen: dict[str, tuple[int, dict[str, int]]] = {}
+        # agent id -> (its process start, its counts); kept a while after an agent is removed, so its return is
+        # not counted twice; the oldest are forgotten beyond MAX_REMEMBERED
+        self._seen: OrderedDict[str, tuple[int, dict[str, int]]] = OrderedDict()
+        self._live: dict[str, tuple[str, frozenset[str]]] = {}  # registered agent -> (role, its triggers)
         self._totals: dict[tuple[str, str], int] = {}  # (node role, trigger) -> incidents counted
 
     def observe(self, record: AgentRecord) -> None:
-        counts = parse_counts(record.runtime.get("incidents_total", ""))
+        counts, refused = accepted_counts(parse_counts(record.runtime.get("incidents_total", "")))
+        if refused:
+            self.refusals.refuse("trigger", "incident trigger neither built in nor a rule (or too many rules)",
+                                 refused, node_id=record.registration.node_id)
         started = record.registration.agent_started_ms
         role = record.registration.role
         with self._lock:
@@ -53,8 +85,25 @@ class IncidentTally:
                     self._totals[key] = self._totals.get(key, 0) + grown
                 else:
                     self._totals.setdefault(key, 0)
+            self._seen.pop(record.agent_id, None)
             self._seen[record.agent_id] = (started, counts)
+            while len(self._seen) > MAX_REMEMBERED:
+                self._seen.popitem(last=False)
+            self._live[record.agent_id] = (role, frozenset(counts))
+
+    def forget(self, record: AgentRecord) -> None:
+        """The agent left the registry: the series only it reported go with it."""
+        with self._lock:
+            if self._live.pop(record.agent_id, None) is None:
+                return
+            reported = self._reported()
+            for key in [key for key in self._totals if key not in reported]:
+                del self._totals[key]
+
+    def _reported(self) -> set[tuple[str, str]]:
+        return {(role, trigger) for role, triggers in self._live.values() for trigger in triggers}
 
     def totals(self) -> dict[tuple[str, str], int]:
         with self._lock:
-            return dict(self._totals)
+            reported = self._reported()
+            return {key: count for key, count in self._totals.items() if key in reported}

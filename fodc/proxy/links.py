@@ -7,6 +7,7 @@ reply chunk by id. Nothing here blocks forever: every put and get has a deadline
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import queue
@@ -41,21 +42,78 @@ class _End:
     error: str | None = None
 
 
+class RequestBudget:
+    """Bytes all the replies to one request may hold together, taken as chunks arrive (thread-safe)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._used = 0
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> bool:
+        with self._lock:
+            if self._used + size > self.max_bytes:
+                return False
+            self._used += size
+            return True
+
+
+@dataclass(frozen=True)
+class ReplyLimits:
+    """Caps on one agent's reply: its bytes, its items (series), and the request's shared budget."""
+
+    max_bytes: int | None = None
+    max_items: int | None = None
+    budget: RequestBudget | None = None
+
+
 class PendingReply:
     """Chunks of one reply, in order, consumed by exactly one reader with a deadline per chunk."""
 
-    def __init__(self, request_id: str, max_chunks: int) -> None:
+    def __init__(self, request_id: str, max_chunks: int, limits: ReplyLimits | None = None) -> None:
         self.request_id = request_id
         self._chunks: queue.Queue[Any] = queue.Queue(maxsize=max_chunks)
         self.abandoned = False
         self.bytes_received = 0
         self._head: list[Any] = []  # an item peek() took, which chunks() gives first
+        self.items_received = 0
+        self.limits = limits or ReplyLimits()
+        self.overflow = ""  # why the reply was cut off at a cap
 
-    def deliver(self, chunk: Any, size: int) -> bool:
-        """Called by the stream reader; False if the reader of this reply fell too far behind."""
+    def _over_limit(self, size: int, items: int) -> str:
+        limits = self.limits
+        if limits.max_bytes is not None and self.bytes_received > limits.max_bytes:
+            return f"reply larger than {limits.max_bytes} bytes (--max-reply-bytes)"
+        if limits.max_items is not None and self.items_received > limits.max_items:
+            return f"reply has more than {limits.max_items} series (--max-reply-series)"
+        if limits.budget is not None and not limits.budget.take(size):
+            return (f"the replies to this request exceed the request's cap of {limits.budget.max_bytes} bytes "
+                    "(--max-request-bytes)")
+        return ""
+
+    def _cut_off(self, reason: str) -> None:
+        """Drops what is buffered (that memory is the point) and ends the reply with the reason."""
+        self.abandoned = True
+        self.overflow = reason
+        while True:
+            try:
+                self._chunks.get_nowait()
+            except queue.Empty:
+                break
+        with contextlib.suppress(queue.Full):
+            self._chunks.put_nowait(_End(reason))
+
+    def deliver(self, chunk: Any, size: int, items: int = 0) -> bool:
+        """Called by the stream reader; False if the reader of this reply fell too far behind or the reply
+        went over a cap."""
         if self.abandoned:
             return False
         self.bytes_received += size
+        self.items_received += items
+        reason = self._over_limit(size, items)
+        if reason:
+            self._cut_off(reason)
+            return False
         try:
             self._chunks.put(chunk, timeout=5.0)
             return True
@@ -105,11 +163,11 @@ class RequestLink:
         self.closed = threading.Event()
         self.close_reason = ""
 
-    def send(self, request_id: str, message: Any) -> PendingReply:
+    def send(self, request_id: str, message: Any, limits: ReplyLimits | None = None) -> PendingReply:
         """Queues a request; the returned PendingReply yields its reply chunks."""
         if self.closed.is_set():
             raise LinkClosed(f"stream to agent {self.agent_id} is closed: {self.close_reason}")
-        pending = PendingReply(request_id, self._max_chunks)
+        pending = PendingReply(request_id, self._max_chunks, limits)
         with self._lock:
             self._pending[request_id] = pending
         try:
@@ -143,13 +201,14 @@ class RequestLink:
         except queue.Empty:
             return None
 
-    def route(self, request_id: str, chunk: Any, size: int, done: bool, error: str | None = None) -> bool:
+    def route(self, request_id: str, chunk: Any, size: int, done: bool, error: str | None = None,
+              items: int = 0) -> bool:
         """For the stream reader: hands a reply chunk to its request; False for unknown/abandoned ids."""
         with self._lock:
             pending = self._pending.get(request_id)
         if pending is None:
             return False
-        if chunk is not None and not pending.deliver(chunk, size):
+        if chunk is not None and not pending.deliver(chunk, size, items):
             self.forget(request_id)
             return False
         if done or error:

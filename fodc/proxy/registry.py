@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 from fodc.config import ROLES
 from fodc.model import Registration
+from fodc.proxy.registration_limits import LimitExceeded, check_registration
 
 ONLINE = "online"
 UNCONNECTED = "unconnected"
@@ -79,6 +80,7 @@ class AgentRegistry:
         self._next_connection = 1
         self._lock = threading.Lock()
         self.on_heartbeat: Callable[[AgentRecord], None] = lambda _record: None  # called outside the lock
+        self.on_removed: Callable[[AgentRecord], None] = lambda _record: None  # likewise
 
     def register(self, reg: Registration, now_ms: int) -> tuple[AgentRecord, AgentRecord | None]:
         """Adds or replaces the entry for reg.key; returns (new record, replaced record or None)."""
@@ -122,7 +124,9 @@ class AgentRegistry:
             record = self._agents.get(agent_id)
             if record is None or (connection is not None and record.connection != connection):
                 return None
-            return self._agents.pop(agent_id)
+            removed = self._agents.pop(agent_id)
+        self.on_removed(removed)
+        return removed
 
     def connection_lost(self, agent_id: str, connection: int, now_ms: int) -> AgentRecord | None:
         """An ungraceful stream loss: the entry stays, marked unconnected, until the cleanup timeout."""
@@ -168,6 +172,8 @@ class AgentRegistry:
                     record = replace(record, status=UNCONNECTED, unconnected_since_ms=now_ms)
                     self._agents[agent_id] = record
                     marked.append(record)
+        for record in removed:
+            self.on_removed(record)
         return HealthReport(marked, removed)
 
     def counts(self) -> dict[str, int]:
@@ -200,4 +206,8 @@ def _validate(reg: Registration) -> None:
             raise RegistrationError(f"invalid label {name[:64]!r} (a Prometheus label name; value at most "
                                     f"{MAX_TEXT} characters)")
     if not reg.primary.ip or not 0 < reg.primary.port < 65536:
-        raise RegistrationError(f"registration has an invalid primary address {reg.primary}")
+        raise RegistrationError(f"registration has an invalid primary address {str(reg.primary)[:300]}")
+    try:
+        check_registration(reg)
+    except LimitExceeded as exc:
+        raise RegistrationError(f"registration refused: {exc}") from None

@@ -76,11 +76,14 @@ class ProxyRuntime:
             peer_rate=registration_rate(settings.registrations_per_peer),
             require_certificate_names=settings.grpc_tls is not None and bool(settings.grpc_tls.client_ca),
         )
-        self.metrics = ProxyMetrics(self.registry)
+        self.metrics = ProxyMetrics(self.registry, self.refusals)
         self.fanout = MetricsFanout(self.registry, self.servicer.metrics_links, self.metrics,
                                     timeout_s=settings.metrics_timeout,
                                     max_chunk_bytes=max(64 * 1024, settings.grpc_max_msg_size - 64 * 1024),
-                                    window_max_points=settings.window_max_points)
+                                    window_max_points=settings.window_max_points,
+                                    max_reply_bytes=settings.max_reply_bytes,
+                                    max_reply_series=settings.max_reply_series,
+                                    max_request_bytes=settings.max_request_bytes, refusals=self.refusals)
         self.metrics.registry.register(self.refusals)
         self.commands = CommandRunner(self.servicer.command_links, refusals=self.refusals)
         self.jobs = JobStore(Path(settings.diagnostics_dir),

@@ -11,6 +11,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from fodc.proxy.access import REFUSED as HTTP_REFUSED
+from fodc.proxy.agent_refusals import Refusals
 from fodc.proxy.httpworker import CLOSED as HTTP_CLOSED
 from fodc.proxy.incident_tally import IncidentTally
 from fodc.proxy.registry import ONLINE, UNCONNECTED, AgentRecord, AgentRegistry
@@ -57,7 +58,7 @@ class _RegistryCollector(Collector):
 
 
 class ProxyMetrics:
-    def __init__(self, agent_registry: AgentRegistry) -> None:
+    def __init__(self, agent_registry: AgentRegistry, refusals: Refusals | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.agent_rpc = Histogram("fodc_proxy_agent_rpc_duration_seconds",
                                    "time from sending a metrics request to an agent until its last chunk",
@@ -69,8 +70,9 @@ class ProxyMetrics:
         self.missed = Counter("fodc_proxy_agent_missed", "metrics requests an agent did not answer in time",
                               ["node_id", "node_role"], registry=self.registry)
         self.last_missing: set[tuple[str, str, str]] = set()
-        self.incidents = IncidentTally(int(time.time() * 1000))
+        self.incidents = IncidentTally(int(time.time() * 1000), refusals)
         agent_registry.on_heartbeat = self.incidents.observe
+        agent_registry.on_removed = self.incidents.forget
         self.registry.register(_RegistryCollector(agent_registry, self))
 
     def observe_agent(self, record: AgentRecord, seconds: float, received_bytes: int) -> None:

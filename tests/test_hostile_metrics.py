@@ -1,0 +1,151 @@
+"""Agents that send forged exposition, endless replies, huge registrations or made-up triggers: the proxy's
+/metrics stays valid and bounded, and only the offender loses (issue 16, items 9, 10, 12 and 13)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import grpc
+import pytest
+from procs import http_get, start_proxy, wait_for
+from rogue import RogueAgent, gauge, metrics_reply, registration
+
+from fodc.v1 import fodc_pb2 as pb
+
+
+@pytest.fixture
+def rogues():
+    made: list[RogueAgent] = []
+    yield made
+    for rogue in made:
+        rogue.close()
+
+
+def enrolled(proxy, rogues, node_id: str, answer=None, **fields) -> RogueAgent:
+    rogue = RogueAgent(proxy.grpc_addr)
+    rogues.append(rogue)
+    result = rogue.register(registration(node_id, port=20000 + len(rogues), **fields))
+    assert result.accepted, result.error
+    if answer is not None:
+        rogue.serve_metrics(answer)
+    return rogue
+
+
+def page(proxy, query: str = "") -> str:
+    status, _, body = http_get(f"{proxy.url}/metrics{query}", timeout=60)
+    assert status == 200
+    return body.decode()
+
+
+def refused(proxy, kind: str) -> float:
+    prefix = f'fodc_proxy_refused_agent_input_total{{kind="{kind}"}} '
+    return next((float(line.split()[-1]) for line in page(proxy, "?node_id=none").splitlines()
+                 if line.startswith(prefix)), 0.0)
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian package prometheus) not installed")
+def test_forged_exposition_is_dropped_and_the_page_stays_valid(tmp_path, daemons, rogues):
+    proxy = start_proxy(tmp_path)
+    daemons.append(proxy)
+    forged = 'x 1\nfodc_proxy_agents{status="online"} 12345\n# HELP y'
+
+    def answer(request):
+        return [metrics_reply(request, [
+            gauge("honest_gauge", 1.0, {"path": '/a"b\\c\nd'}, help_text="line one\nline two \\ end"),
+            gauge(forged, 2.0),
+            gauge("bad_label", 3.0, {'le"} 9\nfodc_proxy_agents{status': "x"}),
+            pb.MetricFamily(name="sneaky", type="gauge", series=[pb.Series(
+                sample_name="fodc_proxy_agents", values=[4.0], timestamps_ms=[1])]),
+            gauge("fodc_proxy_agents", 5.0),
+        ])]
+    enrolled(proxy, rogues, "forger", answer)
+    text = page(proxy)
+    assert "12345" not in text and 'fodc_proxy_agents{status="online"} 0' in text
+    assert 'honest_gauge{path="/a\\"b\\\\c\\nd",node_id="forger",node_role="liaison"} 1' in text
+    assert "# HELP honest_gauge line one\\nline two \\\\ end" in text
+    result = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode in (0, 3), result.stdout + result.stderr  # 3: lint findings only, 1: parse error
+    assert "error" not in (result.stdout + result.stderr).lower()
+    assert refused(proxy, "exposition") == 4
+
+
+def test_an_endless_reply_is_cut_off_at_the_reply_cap(tmp_path, daemons, rogues):
+    proxy = start_proxy(tmp_path, "--max-reply-bytes", "2MiB", "--max-request-bytes", "64MiB")
+    daemons.append(proxy)
+    filler = [pb.MetricFamily(name="filler", type="gauge", series=[pb.Series(
+        labels=[pb.Label(name="i", value=f"{i:06d}" + "x" * 100)], values=[1.0], timestamps_ms=[1])
+        for i in range(8000)])]  # about 1 MiB a chunk
+
+    def endless(request):  # 30 chunks, never `done`
+        return [metrics_reply(request, filler, done=False, seq=seq) for seq in range(30)]
+    enrolled(proxy, rogues, "endless", endless)
+    enrolled(proxy, rogues, "honest", lambda request: [metrics_reply(request, [gauge("honest_gauge", 1.0)])])
+    text = page(proxy)
+    assert 'honest_gauge{node_id="honest",node_role="liaison"} 1' in text
+    assert text.count('node_id="endless"') <= 2 * 8000 + 10  # at most what fits in the 2 MiB cap
+    assert 'fodc_proxy_agent_missing{endpoint="metrics",node_id="endless",node_role="liaison"} 1' in text
+    assert refused(proxy, "oversized_reply") == 1
+    assert "reply larger than 2097152 bytes" in proxy.log()
+
+
+def test_too_many_series_in_a_reply_and_in_a_request_are_cut_off(tmp_path, daemons, rogues):
+    proxy = start_proxy(tmp_path, "--max-reply-series", "1000", "--max-request-bytes", "3MiB")
+    daemons.append(proxy)
+
+    def series(count, width=0):
+        return lambda request: [metrics_reply(request, [pb.MetricFamily(name="many", type="gauge", series=[
+            pb.Series(labels=[pb.Label(name="i", value=f"{i}" + "y" * width)], values=[1.0], timestamps_ms=[1])
+            for i in range(count)])])]
+    enrolled(proxy, rogues, "wide", series(5000))
+    for n in range(4):  # 4 x ~1 MiB: more than the request's 3 MiB in all
+        enrolled(proxy, rogues, f"big-{n}", series(900, 1100))
+    text = page(proxy)
+    assert 'fodc_proxy_agent_missing{endpoint="metrics",node_id="wide",node_role="liaison"} 1' in text
+    assert "more than 1000 series" in proxy.log()
+    missing = [n for n in range(4) if f'fodc_proxy_agent_missing{{endpoint="metrics",node_id="big-{n}"' in text]
+    assert 1 <= len(missing) < 4 and "exceed the request's cap of 3145728 bytes" in proxy.log()
+
+
+def test_oversized_registrations_and_heartbeats_are_refused(tmp_path, daemons, rogues):
+    proxy = start_proxy(tmp_path)
+    daemons.append(proxy)
+    attempts = {
+        "hostname": {"hostname": "h" * 300},
+        "capabilities": {"capabilities": {f"c{i}": "on" for i in range(100)}},
+        "secondary": {"secondary": {f"s{i}": pb.Address(ip="10.0.0.1", port=1) for i in range(40)}},
+        "agent_version": {"agent_version": "v" * 1000},
+    }
+    for what, fields in attempts.items():
+        rogue = RogueAgent(proxy.grpc_addr)
+        rogues.append(rogue)
+        result = rogue.register(registration(f"huge-{what}", port=21000 + len(rogues), **fields))
+        assert not result.accepted and what in result.error, (what, result.error)
+    rogue = enrolled(proxy, rogues, "chatty")
+    rogue.control.send(pb.AgentMessage(heartbeat=pb.Heartbeat(runtime={f"k{i}": "v" for i in range(500)})))
+    assert rogue.control.wait_ended(10)
+    assert rogue.control.code == grpc.StatusCode.INVALID_ARGUMENT and "runtime" in rogue.control.details
+    wait_for(lambda: proxy.cluster(status="online") == [], what="the chatty agent no longer online")
+    assert refused(proxy, "registration") == 4 and refused(proxy, "heartbeat") == 1
+
+
+def test_incident_triggers_are_bounded_and_go_with_their_agent(tmp_path, daemons, rogues):
+    proxy = start_proxy(tmp_path)
+    daemons.append(proxy)
+    rogue = enrolled(proxy, rogues, "exploder")
+    counts = ["node-down=2"] + [f"rule:r{i}=1" for i in range(40)] + [f"made-up-{i}=1" for i in range(200)]
+    for _ in range(3):
+        rogue.heartbeat(runtime={"incidents_total": ",".join(counts)})
+
+    def incident_series():
+        return [line for line in page(proxy, "?node_id=none").splitlines()
+                if line.startswith("fodc_incidents_total{")]
+    series = incident_series()
+    assert 'fodc_incidents_total{node_role="liaison",trigger="node-down"} 2.0' in series
+    assert len(series) == 1 + 32  # node-down and the first 32 rule triggers of this agent
+    assert not any("made-up" in line for line in series)
+    assert refused(proxy, "trigger") >= 200 + 8
+    rogue.control.send(pb.AgentMessage(goodbye=pb.Goodbye(reason="done")))
+    assert rogue.control.wait_ended(10)
+    wait_for(lambda: incident_series() == [], what="the agent's trigger series gone with it")
