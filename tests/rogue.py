@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import grpc
+from procs import http_get
 
 from fodc.v1 import fodc_pb2 as pb
 from fodc.v1 import fodc_pb2_grpc as pb_grpc
@@ -177,3 +178,12 @@ def metrics_reply(request: pb.MetricsRequest, families: list[pb.MetricFamily], d
 def gauge(name: str, value: float, labels: dict[str, str] | None = None, help_text: str = "") -> pb.MetricFamily:
     return pb.MetricFamily(name=name, type="gauge", help=help_text, series=[pb.Series(
         labels=[pb.Label(name=k, value=v) for k, v in (labels or {}).items()], timestamps_ms=[1], values=[value])])
+
+
+def refused(proxy: Any, kind: str) -> float:
+    """fodc_proxy_refused_agent_input_total{kind} from the proxy's own metrics (no agent has role datanode-cold
+    in these tests, so the page holds only the proxy's own families)."""
+    status, _, page = http_get(f"{proxy.url}/metrics?role=datanode-cold", timeout=30)
+    assert status == 200, page
+    prefix = f'fodc_proxy_refused_agent_input_total{{kind="{kind}"}} '
+    return next((float(line.split()[-1]) for line in page.decode().splitlines() if line.startswith(prefix)), 0.0)

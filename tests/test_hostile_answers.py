@@ -7,8 +7,8 @@ import json
 import time
 
 import pytest
-from procs import http_get, http_json, start_agent, start_proxy, wait_for
-from rogue import RogueAgent, json_answers, registration
+from procs import http_json, start_agent, start_proxy, wait_for
+from rogue import RogueAgent, json_answers, refused, registration
 
 NOW_MS = int(time.time() * 1000)
 
@@ -18,12 +18,6 @@ def incident(incident_id: str, at_ms, **extra):
             "state": "complete", "size": 6, "file": f"{incident_id}.tar.gz", **extra}
 
 
-def refused(proxy, kind: str) -> float:
-    _, _, page = http_get(f"{proxy.url}/metrics?node_id=none")
-    for line in page.decode().splitlines():
-        if line.startswith(f'fodc_proxy_refused_agent_input_total{{kind="{kind}"}}'):
-            return float(line.split()[-1])
-    return 0.0
 
 
 @pytest.fixture

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 
 import grpc
 import pytest
 from procs import http_get, start_proxy, wait_for
-from rogue import RogueAgent, gauge, metrics_reply, registration
+from rogue import RogueAgent, gauge, metrics_reply, refused, registration
 
 from fodc.v1 import fodc_pb2 as pb
 
@@ -38,10 +39,6 @@ def page(proxy, query: str = "") -> str:
     return body.decode()
 
 
-def refused(proxy, kind: str) -> float:
-    prefix = f'fodc_proxy_refused_agent_input_total{{kind="{kind}"}} '
-    return next((float(line.split()[-1]) for line in page(proxy, "?node_id=none").splitlines()
-                 if line.startswith(prefix)), 0.0)
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian package prometheus) not installed")
@@ -61,7 +58,7 @@ def test_forged_exposition_is_dropped_and_the_page_stays_valid(tmp_path, daemons
         ])]
     enrolled(proxy, rogues, "forger", answer)
     text = page(proxy)
-    assert "12345" not in text and 'fodc_proxy_agents{status="online"} 0' in text
+    assert [ln for ln in text.splitlines() if "12345" in ln] == [] and 'fodc_proxy_agents{status="online"} 1.0' in text
     assert 'honest_gauge{path="/a\\"b\\\\c\\nd",node_id="forger",node_role="liaison"} 1' in text
     assert "# HELP honest_gauge line one\\nline two \\\\ end" in text
     result = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True,
@@ -133,13 +130,13 @@ def test_oversized_registrations_and_heartbeats_are_refused(tmp_path, daemons, r
 def test_incident_triggers_are_bounded_and_go_with_their_agent(tmp_path, daemons, rogues):
     proxy = start_proxy(tmp_path)
     daemons.append(proxy)
-    rogue = enrolled(proxy, rogues, "exploder")
+    rogue = enrolled(proxy, rogues, "exploder", agent_started_unix_ms=int(time.time() * 1000))
     counts = ["node-down=2"] + [f"rule:r{i}=1" for i in range(40)] + [f"made-up-{i}=1" for i in range(200)]
     for _ in range(3):
         rogue.heartbeat(runtime={"incidents_total": ",".join(counts)})
 
     def incident_series():
-        return [line for line in page(proxy, "?node_id=none").splitlines()
+        return [line for line in page(proxy, "?role=datanode-cold").splitlines()
                 if line.startswith("fodc_incidents_total{")]
     series = incident_series()
     assert 'fodc_incidents_total{node_role="liaison",trigger="node-down"} 2.0' in series

@@ -6,7 +6,7 @@ from __future__ import annotations
 import grpc
 import pytest
 from procs import free_port, http_get, start_agent, start_proxy, wait_for
-from rogue import RogueAgent, gauge, metrics_reply, registration
+from rogue import RogueAgent, gauge, metrics_reply, refused, registration
 
 from fodc.sim.launcher import start_sim_node
 
@@ -36,10 +36,6 @@ def rogue_at(proxy, rogues) -> RogueAgent:
     return rogue
 
 
-def refused(proxy, kind: str) -> float:
-    _, _, page = http_get(f"{proxy.url}/metrics?node_id=none")
-    prefix = f'fodc_proxy_refused_agent_input_total{{kind="{kind}"}} '
-    return next((float(line.split()[-1]) for line in page.decode().splitlines() if line.startswith(prefix)), 0.0)
 
 
 def node_series(proxy, node_id: str) -> list[str]:
