@@ -62,3 +62,18 @@ def test_agents_of_one_role_add_up_and_roles_stay_apart():
 
 def test_malformed_counts_are_ignored():
     assert parse_counts("node-down=2,garbage,=3,x=-1,rule:a=b=4") == {"node-down": 2, "rule:a=b": 4}
+
+
+def test_only_known_and_a_bounded_number_of_rule_triggers_count_and_they_leave_with_their_agent():
+    registry, tally = _registry_and_tally()
+    registry.on_removed = tally.forget
+    rules = ",".join(f"rule:r{i:02d}=1" for i in range(40))
+    _beat(registry, PROXY_START + 1, f"node-down=1,made-up=7,rule:bad name=1,{rules}")
+    _beat(registry, PROXY_START + 1, "node-down=1,rule:new=1")  # past the cap: a new rule is not counted
+    assert sorted(tally.totals()) == [("liaison", "node-down")] + [("liaison", f"rule:r{i:02d}") for i in range(32)]
+    assert tally.refusals.count("trigger") == 10 + 1  # made-up, the bad name, 8 rules past 32; then rule:new
+    _beat(registry, PROXY_START + 1, "node-down=2", port=2)
+    registry.unregister(registry.list()[0].agent_id)
+    assert tally.totals() == {("liaison", "node-down"): 3}  # the other agent still reports node-down
+    registry.unregister(registry.list()[0].agent_id)
+    assert tally.totals() == {}

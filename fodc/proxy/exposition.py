@@ -11,6 +11,8 @@ label values and help texts are escaped. Families named like the proxy's own are
 
 from __future__ import annotations
 
+import re
+
 from fodc import expfmt
 from fodc.expfmt.lexer import LABEL_NAME, METRIC_NAME
 from fodc.proxy.agent_refusals import Refusals
@@ -23,22 +25,41 @@ RESERVED_PREFIXES = ("fodc_proxy_", "fodc_incidents")  # the proxy's own familie
 MAX_HELP = 1024
 
 
+MAX_REMEMBERED_NAMES = 100_000
+
+
 def _bad_family_name(name: str) -> bool:
     return not METRIC_NAME.fullmatch(name) or name.startswith(RESERVED_PREFIXES)
 
 
-def _bad_series(family: str, series: pb.Series) -> bool:
-    sample = series.sample_name
-    if sample and (not sample.startswith(family) or not METRIC_NAME.fullmatch(sample)):
+class _NameCheck:
+    """Label and sample names repeat across series and agents: each distinct valid name is matched once."""
+
+    def __init__(self) -> None:
+        self._valid: set[str] = set()
+
+    def ok(self, name: str, grammar: re.Pattern[str]) -> bool:
+        if name in self._valid:
+            return True
+        if not grammar.fullmatch(name):
+            return False
+        if len(self._valid) < MAX_REMEMBERED_NAMES:
+            self._valid.add(name)
         return True
-    names = [label.name for label in series.labels]
-    return len(set(names)) != len(names) or not all(LABEL_NAME.fullmatch(name) for name in names)
+
+    def bad_series(self, family: str, series: pb.Series) -> bool:
+        sample = series.sample_name
+        if sample and (not sample.startswith(family) or not self.ok(sample, METRIC_NAME)):
+            return True
+        names = [label.name for label in series.labels]
+        return len(set(names)) != len(names) or not all(self.ok(name, LABEL_NAME) for name in names)
 
 
 class PageBuilder:
     def __init__(self, refusals: Refusals | None = None) -> None:
         self._families: dict[str, tuple[str, str, list[str]]] = {}
         self.refusals = refusals or Refusals()
+        self._names = _NameCheck()
 
     def add(self, record: AgentRecord, reply: pb.MetricsReply) -> None:
         reg = record.registration
@@ -59,7 +80,7 @@ class PageBuilder:
             for series in family.series:
                 if not series.values:
                     continue
-                if _bad_series(family.name, series):
+                if self._names.bad_series(family.name, series):
                     dropped += 1
                     continue
                 name = series.sample_name or family.name

@@ -38,15 +38,13 @@ def parse_counts(text: str) -> dict[str, int]:
     return counts
 
 
-def accepted_counts(counts: dict[str, int]) -> tuple[dict[str, int], int]:
-    """The counts of known triggers and of the first MAX_RULES_PER_AGENT rule triggers (by name), and how
-    many triggers were refused."""
-    kept: dict[str, int] = {}
-    rules = 0
+def accepted_counts(counts: dict[str, int], known_rules: frozenset[str] = frozenset()) -> tuple[dict[str, int], int]:
+    """The counts of built-in triggers and of at most MAX_RULES_PER_AGENT rule triggers (those the agent
+    reported before first, then new ones by name), and how many triggers were refused."""
+    kept = {t: c for t, c in counts.items() if t in KNOWN_TRIGGERS or t in known_rules}
+    rules = len(known_rules)
     for trigger in sorted(counts):
-        if trigger in KNOWN_TRIGGERS:
-            kept[trigger] = counts[trigger]
-        elif RULE_TRIGGER.fullmatch(trigger) and rules < MAX_RULES_PER_AGENT:
+        if trigger not in kept and RULE_TRIGGER.fullmatch(trigger) and rules < MAX_RULES_PER_AGENT:
             kept[trigger] = counts[trigger]
             rules += 1
     return kept, len(counts) - len(kept)
@@ -64,7 +62,10 @@ class IncidentTally:
         self._totals: dict[tuple[str, str], int] = {}  # (node role, trigger) -> incidents counted
 
     def observe(self, record: AgentRecord) -> None:
-        counts, refused = accepted_counts(parse_counts(record.runtime.get("incidents_total", "")))
+        with self._lock:
+            reported = self._live.get(record.agent_id, ("", frozenset()))[1]
+        known_rules = frozenset(t for t in reported if t not in KNOWN_TRIGGERS)
+        counts, refused = accepted_counts(parse_counts(record.runtime.get("incidents_total", "")), known_rules)
         if refused:
             self.refusals.refuse("trigger", "incident trigger neither built in nor a rule (or too many rules)",
                                  refused, node_id=record.registration.node_id)
@@ -89,7 +90,8 @@ class IncidentTally:
             self._seen[record.agent_id] = (started, counts)
             while len(self._seen) > MAX_REMEMBERED:
                 self._seen.popitem(last=False)
-            self._live[record.agent_id] = (role, frozenset(counts))
+            # Every trigger it reported while registered: a count that left its heartbeat keeps its series.
+            self._live[record.agent_id] = (role, reported | frozenset(counts))
 
     def forget(self, record: AgentRecord) -> None:
         """The agent left the registry: the series only it reported go with it."""

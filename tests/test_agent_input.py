@@ -1,0 +1,66 @@
+"""The pure checks behind the proxy's hostile-agent defences: answers, admission, registration bounds."""
+
+from __future__ import annotations
+
+import pytest
+
+from fodc.model import Address, Registration
+from fodc.proxy.admission import HelloGate, PeerRate, certificate_names, peer_host
+from fodc.proxy.agent_answers import BadAnswer, config_snapshot, incidents
+from fodc.proxy.registration_limits import LimitExceeded, check_heartbeat, check_registration
+
+NOW = 1_800_000_000_000
+
+
+def test_bad_incident_records_are_left_out_with_a_reason_each():
+    good = {"id": "20260101T000000Z-node-down", "trigger": "node-down", "at_ms": NOW - 1, "state": "complete"}
+    kept, refused = incidents([good, {**good, "at_ms": 1}, {**good, "at_ms": True}, {**good, "id": "../x"},
+                               {**good, "state": "done"}, {**good, "at_ms": NOW + 2 * 86_400_000}, []], NOW)
+    assert kept == [good] and len(refused) == 6
+    assert "at_ms" in refused[0] and "characters" in refused[2] and "state" in refused[3]
+
+
+@pytest.mark.parametrize("payload", [{"not": "a list"}, "x", list(range(10_001))])
+def test_an_answer_that_is_not_a_bounded_list_fails_as_a_whole(payload):
+    with pytest.raises(BadAnswer):
+        incidents(payload, NOW)
+
+
+def test_a_snapshot_without_its_hash_fails_as_a_whole():
+    with pytest.raises(BadAnswer, match="hash"):
+        config_snapshot({"captured_at": "x", "confirmed_at": "y"}, NOW)
+
+
+def test_the_hello_gate_cancels_overdue_streams_and_refuses_past_its_cap():
+    cancelled = []
+    gate = HelloGate(timeout_s=5, max_waiting=2)
+    first = gate.enter(0.0, lambda: cancelled.append("first"))
+    second = gate.enter(1.0, lambda: cancelled.append("second"))
+    assert gate.enter(1.0, lambda: None) is None  # two waiting already
+    gate.leave(second)
+    assert gate.expire(5.5) == 1 and cancelled == ["first"] and gate.waiting == 0
+    assert first is not None
+
+
+def test_the_peer_rate_allows_a_burst_then_refills():
+    rate = PeerRate(per_minute=3)
+    assert [rate.allow("10.0.0.1", 0.0) for _ in range(4)] == [True, True, True, False]
+    assert rate.allow("10.0.0.2", 0.0)  # another peer has its own bucket
+    assert rate.allow("10.0.0.1", 20.0) and not rate.allow("10.0.0.1", 20.0)
+
+
+def test_peer_addresses_lose_their_port_and_certificates_give_their_names():
+    assert peer_host("ipv4:10.0.0.5:41234") == "10.0.0.5" and peer_host("ipv6:[::1]:5000") == "::1"
+    assert certificate_names({"x509_common_name": [b"hot-1"], "x509_subject_alternative_name": [b"hot-1.lan"]}) \
+        == {"hot-1", "hot-1.lan"}
+
+
+def test_registration_and_heartbeat_bounds_name_the_field():
+    base = Registration("n", "liaison", Address("10.0.0.1", 1))
+    check_registration(base)
+    for field, value in [("hostname", "h" * 257), ("capabilities", {f"k{i}": "" for i in range(65)}),
+                         ("secondary", {f"s{i}": Address("1.1.1.1", 1) for i in range(17)})]:
+        with pytest.raises(LimitExceeded, match=field):
+            check_registration(Registration("n", "liaison", Address("10.0.0.1", 1), **{field: value}))
+    with pytest.raises(LimitExceeded, match="runtime"):
+        check_heartbeat({"k": "v" * 5000}, {})
