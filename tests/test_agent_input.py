@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from fodc.model import Address, Registration
-from fodc.proxy.admission import HelloGate, PeerRate, certificate_names, peer_host
+from fodc.proxy.admission import HelloGate, certificate_names, peer_host
 from fodc.proxy.agent_answers import BadAnswer, config_snapshot, incidents
+from fodc.proxy.grpc_service import registration_rate
 from fodc.proxy.registration_limits import LimitExceeded, check_heartbeat, check_registration
 
 NOW = 1_800_000_000_000
@@ -42,11 +43,11 @@ def test_the_hello_gate_cancels_overdue_streams_and_refuses_past_its_cap():
     assert first is not None
 
 
-def test_the_peer_rate_allows_a_burst_then_refills():
-    rate = PeerRate(per_minute=3)
-    assert [rate.allow("10.0.0.1", 0.0) for _ in range(4)] == [True, True, True, False]
-    assert rate.allow("10.0.0.2", 0.0)  # another peer has its own bucket
-    assert rate.allow("10.0.0.1", 20.0) and not rate.allow("10.0.0.1", 20.0)
+def test_the_registration_rate_allows_a_minutes_burst_then_refills():
+    rate = registration_rate(per_minute=3)
+    assert [rate.admit("10.0.0.1", 0.0)[0] for _ in range(4)] == [True, True, True, False]
+    assert rate.admit("10.0.0.2", 0.0)[0]  # another peer has its own bucket
+    assert rate.admit("10.0.0.1", 20.0)[0] and not rate.admit("10.0.0.1", 20.0)[0]
 
 
 def test_peer_addresses_lose_their_port_and_certificates_give_their_names():
