@@ -28,6 +28,26 @@ BIN = Path(sys.executable).parent
 GO_PPROF = shutil.which("prometheus")  # Debian's prometheus: a real Go program serving /debug/pprof
 
 
+NODE_DOWN_FOR_S = 10  # the demo's --incident-node-down-for: short, so a fault's incident shows up quickly
+
+
+def fault_examples(fault_url: str) -> list[str]:
+    """The fault commands the banner prints, each with what it makes happen (every sim fault mode; the
+    durations outlast the demo's node-down-for, so each produces what it says)."""
+    hold = NODE_DOWN_FOR_S + 15
+    return [
+        f"F={fault_url}   # the hot node's; each node below has its own",
+        f"curl -d mode=down -d duration={hold} $F              # node-down after {NODE_DOWN_FOR_S}s",
+        f"curl -d mode=slow -d delay=10 -d duration={hold} $F  # node-unresponsive after {NODE_DOWN_FOR_S}s",
+        "curl -d mode=reset $F                           # node-restart (counters reset)",
+        "curl -d mode=garbage -d duration=30 $F          # bad lines skipped and counted",
+        "curl -d mode=huge -d mb=16 -d duration=30 $F    # 16 MiB pages, still scraped",
+        "curl -d mode=slow-reads -d duration=60 $F       # ktm-read-latency (eBPF: root)",
+        "curl -d mode=crash -d text='panic: demo' $F     # node-crash; the node exits",
+        "curl -d mode=ok $F                              # clears the fault",
+    ]
+
+
 def _port(preferred: int) -> int:
     """The preferred (documented) port when it is free, else any free one."""
     import socket
@@ -99,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         go_urls: dict[str, str] = {}
         for index, role in enumerate(ROLES):
             pid_file = workdir / f"node-{role}.pid"
-            node = start_sim_node(role, free_port(), series=args.series, comm="banyand", extra_args=[
+            node = start_sim_node(role, free_port(), series=args.series, comm="banyand", reads_per_s=20, extra_args=[
                 "--pid-file", str(pid_file), f"--grpc-port={17912 + 100 * index}",
                 f"--measure-root-path={workdir}/data-{role}", f"--config={workdir}/node-{role}.yaml"])
             (workdir / f"node-{role}.yaml").write_text(f"role: {role}\nmax-memory: 4G\nauth_password: demo\n")
@@ -125,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
                 "--diagnostics-dir", str(workdir / f"diagnostics-{role}"), "--incident-dir",
                 str(workdir / f"incidents-{role}"), "--window-dir", str(workdir / f"window-{role}"),
                 "--config-history-file", str(workdir / f"config-history-{role}.json"),
-                "--profile-ring-dir", str(workdir / f"profiles-{role}")])
+                "--profile-ring-dir", str(workdir / f"profiles-{role}"),
+                "--node-log-file", str(node.stderr_file), "--incident-node-down-for", f"{NODE_DOWN_FOR_S}s"])
             agent_urls[role] = f"http://127.0.0.1:{agent_port}"
         base = f"http://127.0.0.1:{http_port}"
         for url in go_urls.values():
@@ -139,36 +160,41 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"the demo cluster did not come up; see the logs in {workdir}", file=sys.stderr)
                 return 1
             time.sleep(0.3)
-        indent = "\n" + " " * 44
-        pprof_note = (f"each node's pprof is a real Go{indent}process beside it (Debian's prometheus scraping it)"
-                      if go_urls else f"no `prometheus` binary here,{indent}so profiles fail (404)")
+        pprof_note = ("each node's pprof is a real Go process (Debian's prometheus)" if go_urls
+                      else "no `prometheus` binary here, so profiles fail (404)")
+        start = int(time.time()) - 600
+        hot = next(node for node in nodes if node.role == "datanode-hot")
+        faults = "\n                ".join(fault_examples(f"{hot.url}/-/fault"))
         print(f"""
 FODC demo cluster is running (logs in {workdir}).
 
-  Web console   {base}/                     cluster, nodes, incidents, configuration, profiles
-                (paste the operator token below to start profiles from the page)
-  Proxy API     {base}/cluster              registered nodes, roles, status, heartbeats
-                {base}/metrics              every node's latest metrics + the proxy's own
-                {base}/metrics-windows?start={int(time.time()) - 600}   the flight-recorder window (JSON)
-                {base}/cluster/config       each node's argv, environment, config files (secrets redacted)
-                {base}/cluster/config/drift what differs between nodes of a role, and what changed
-                {base}/diagnostics          profiling jobs (operator token below); {pprof_note}
-                {base}/incidents            first-occurrence incidents (try: a node fault below, mode=down)
+  Web console   {base}/
+                cluster, nodes, incidents, configuration, profiles (token below)
+  Proxy API     {base}/cluster               registered nodes and their status
+                {base}/metrics               every node's latest metrics
+                {base}/metrics-windows?start={start}
+                                                        the flight-recorder window (JSON)
+                {base}/cluster/config        each node's configuration
+                {base}/cluster/config/drift  what differs, and what changed
+                {base}/diagnostics           profiling jobs (operator token below)
+                ({pprof_note})
+                {base}/incidents             first-occurrence incidents (see Faults)
                 {base}/health
-  CLI           {BIN / "fodc"} --proxy {base} cluster | config drift | incidents | snapshot
-                (fodc incidents --node N --download ID, then fodc triage <bundle>: what moved at the trigger)
-  Profiles      FODC_TOKEN=<operator token> fodc --proxy {base} profile cpu --role datanode-hot --seconds 5
-                -o cpu.tar.gz; then tar xzf cpu.tar.gz and fodc pprof top <job>/demo-datanode-hot.pb.gz
-  Operator token {token}   (audit log: {workdir / "audit.log"})
-                curl -X POST -H "Authorization: Bearer {token}" -H "Content-Type: application/json" \\
-                     -d '{{"scope": "all"}}' {base}/cluster/config/capture
+  CLI           {BIN / "fodc"}
+                fodc --proxy {base} cluster
+                (and: config drift | incidents | snapshot | triage BUNDLE | window --name N)
+  Profiles      FODC_TOKEN=<token> fodc --proxy {base} profile cpu
+                --role datanode-hot --seconds 5 -o cpu.tar.gz; tar xzf cpu.tar.gz;
+                fodc pprof top <job>/<node>.pb.gz
+  Operator token {token}
+                (audit log: {workdir / "audit.log"})
   Proxy gRPC    127.0.0.1:{grpc_port}
+  Faults        {faults}
 """)
         for role, url in agent_urls.items():
             print(f"  Agent {role:<14} {url}/metrics   {url}/health")
         for node in nodes:
-            print(f"  Simulated {node.role:<10} {node.metrics_url}   (faults: POST {node.url}/-/fault?mode=down|slow|"
-                  "garbage|reset|ok)")
+            print(f"  Simulated {node.role:<10} {node.metrics_url}   faults: {node.url}/-/fault")
         print("\nPress Ctrl-C to stop.", flush=True)
         stop_at = time.monotonic() + args.duration if args.duration else None
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))

@@ -8,8 +8,11 @@ import re
 import subprocess
 import sys
 import tarfile
+import urllib.request
 
 from procs import REPO, http_json, wait_for
+
+from fodc.sim.faults import MODES
 
 
 def test_the_demo_cluster_prints_working_addresses_and_stops_by_itself(tmp_path):
@@ -30,7 +33,7 @@ def test_the_demo_cluster_prints_working_addresses_and_stops_by_itself(tmp_path)
         token = re.search(r"Operator token (\S+)", banner).group(1)
         assert len(token) == 32
         assert http_json(f"{base}/incidents")[0] == 200
-        cli = re.search(r"CLI\s+(\S+) --proxy", banner).group(1)
+        cli = re.search(r"CLI\s+(\S+)\n", banner).group(1)
         listed = subprocess.run([cli, "--proxy", base, "cluster"], capture_output=True, text=True, timeout=30)
         assert listed.returncode == 0 and listed.stdout.rstrip().endswith("4 online, 0 unconnected")
 
@@ -54,3 +57,56 @@ def test_the_demo_cluster_prints_working_addresses_and_stops_by_itself(tmp_path)
         if demo.poll() is None:
             demo.terminate()
             demo.wait(30)
+
+
+def test_every_fault_the_banner_prints_does_what_it_says(tmp_path):
+    out = tmp_path / "demo.out"
+    with open(out, "w") as sink:
+        demo = subprocess.Popen([sys.executable, "-m", "fodc.demo", "--duration", "120", "--scrape-interval", "1s",
+                                 "--series", "100"], cwd=REPO, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        banner = wait_for(lambda: "Press Ctrl-C to stop." in (text := out.read_text()) and text, 90, interval=0.5,
+                          what="the demo's banner")
+        assert max(len(line) for line in banner.splitlines()) <= 100, banner
+        base = re.search(r"Proxy API\s+(http://127\.0\.0\.1:\d+)/cluster", banner).group(1)
+        examples = {re.search(r"mode=([a-z-]+)", line).group(1): line.split("#")[0].strip()
+                    for line in banner.splitlines() if line.strip().startswith("curl -d mode=")}
+        assert sorted(examples) == sorted(MODES)
+        faults = dict(re.findall(r"Simulated (\S+)\s+\S+\s+faults: (\S+)", banner))
+
+        def run(mode, role):  # as printed, with F set to that role's node
+            done = subprocess.run(examples[mode], shell=True, capture_output=True, text=True, timeout=30,
+                                  env={**os.environ, "F": faults[role]})
+            assert done.returncode == 0, done.stderr
+
+        expected = {"down": ("datanode-hot", "node-down"), "slow": ("datanode-warm", "node-unresponsive"),
+                    "reset": ("datanode-cold", "node-restart"), "crash": ("liaison", "node-crash")}
+        # A reset is seen by comparing two looks (every 5 s): let the cold agent take its first look first.
+        wait_for(lambda: len(_points(base, "demo-datanode-cold")) >= 8, 60, interval=1, what="8 s of cold points")
+        for mode, (role, _) in expected.items():
+            run(mode, role)
+        for mode, (role, trigger) in expected.items():
+            wait_for(lambda r=role, t=trigger: http_json(f"{base}/incidents?node_id=demo-{r}&trigger={t}")[1][
+                "incidents"], 60, interval=1, what=f"{trigger} after mode={mode}")
+        agent = re.search(r"Agent datanode-cold\s+(\S+)/metrics", banner).group(1)
+        run("garbage", "datanode-cold")
+        wait_for(lambda: _sample(agent, "fodc_agent_scrape_parse_errors_total") > 0, 30, what="bad lines counted")
+        run("huge", "datanode-cold")
+        wait_for(lambda: _sample(agent, "fodc_agent_scrape_page_bytes") >= 16 * 2**20, 30, what="a 16 MiB page")
+        run("ok", "datanode-cold")
+        assert json.load(urllib.request.urlopen(faults["datanode-cold"], timeout=10))["fault"]["mode"] == "ok"
+    finally:
+        if demo.poll() is None:
+            demo.terminate()
+            demo.wait(30)
+
+
+def _sample(agent, name):
+    with urllib.request.urlopen(f"{agent}/metrics", timeout=10) as page:
+        return sum(float(line.rsplit(" ", 1)[1]) for line in page.read().decode().splitlines()
+                   if line.startswith(name))
+
+
+def _points(base, node_id):
+    status, body = http_json(f"{base}/metrics-windows?node_id={node_id}&name=banyandb_system_cpu_state&start=5m")
+    return [p for series in body.get("series", [])[:1] for p in series["points"]] if status == 200 else []
