@@ -11,7 +11,7 @@ import pytest
 from pprof_build import Builder
 
 from fodc.pprof import analysis
-from fodc.pprof.reader import PprofError, parse
+from fodc.pprof.reader import PprofError, decode_message, from_message, parse
 from fodc.pprof.units import humanise
 
 REPO = Path(__file__).resolve().parent.parent
@@ -194,3 +194,12 @@ def test_a_gzip_bomb_stops_at_the_size_bound():
 ])
 def test_values_are_humanised_per_unit(value, unit, text):
     assert humanise(value, unit) == text
+
+
+def test_a_profile_with_more_samples_than_the_bound_is_refused():
+    b = Builder(("cpu", "nanoseconds"))
+    for i in range(5):
+        b.sample([f"f{i}"], 1)
+    with pytest.raises(PprofError, match="more than 4 samples"):
+        from_message(decode_message(b.gz()), max_samples=4)
+    assert len(from_message(decode_message(b.gz()), max_samples=5).samples) == 5

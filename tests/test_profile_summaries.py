@@ -93,6 +93,10 @@ def test_a_finished_cpu_job_has_a_json_summary_matching_its_raw_profile(go_clust
     config = run_job(proxy, "config")
     status, error = http_json(f"{proxy.url}/diagnostics/{config['job_id']}/go-1/summary")
     assert status == 422 and "only profiles have a summary" in error["message"]
+    assert http_json(f"{base}/summary")[1] == summary  # the second time from the cache, and counted so
+    metrics = http_get(f"{proxy.url}/metrics")[2].decode()
+    for result in ("ok", "cached", "not_a_profile"):
+        assert f'fodc_proxy_profile_summaries_total{{result="{result}"}}' in metrics
 
 
 @pytest.mark.parametrize("kind, switch", [("block", "runtime.SetBlockProfileRate"),

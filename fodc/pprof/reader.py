@@ -17,6 +17,7 @@ from fodc.pprof import profile_pb2 as pb
 
 MAX_RAW_BYTES = 512 * 1024 * 1024  # decompressed size refused beyond this (a gzip bomb costs nothing)
 MAX_NAME_CHARS = 1024  # a longer function name is cut; names reach terminals, SVG and JSON
+MAX_SAMPLES = 2_000_000  # more stacks than any Go profile holds; each costs Python objects once read
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -118,8 +119,10 @@ class _Strings:
         return text if len(text) <= MAX_NAME_CHARS else text[:MAX_NAME_CHARS] + "…"
 
 
-def from_message(message: pb.Profile) -> Profile:
+def from_message(message: pb.Profile, max_samples: int = MAX_SAMPLES) -> Profile:
     """Resolves every sample's location ids to function names (inlined frames expanded, leaf first)."""
+    if len(message.sample) > max_samples or len(message.location) > max_samples:
+        raise PprofError(f"profile has more than {max_samples} samples or locations")
     string = _Strings(list(message.string_table))
     types = tuple(SampleType(string(st.type, "a sample type"), string(st.unit, "a sample unit"))
                   for st in message.sample_type)

@@ -16,7 +16,7 @@ from fodc.proxy.access import audit_detail, control
 from fodc.proxy.filters import UnknownValue, check_node, check_role
 from fodc.proxy.httpargs import BadRequest, json_body, query_args, whole_number_arg
 from fodc.proxy.jobs import Job, Task
-from fodc.proxy.profile_summary import NotAProfile, not_a_profile, summarise_file, summary_args
+from fodc.proxy.profile_summary import NotAProfile, register_errors, summarise_file, summary_args
 from fodc.proxy.registry import ONLINE
 from fodc.proxy.runtime import ProxyRuntime
 
@@ -113,7 +113,7 @@ def diagnostics_blueprint(runtime: ProxyRuntime) -> Blueprint:
     def not_found(exc: JobNotFound) -> tuple[Response, int]:
         return jsonify(error="not_found", message=str(exc)), 404
 
-    bp.register_error_handler(NotAProfile, not_a_profile)
+    register_errors(bp)
 
     @bp.errorhandler(JobConflict)
     def conflict(exc: JobConflict) -> tuple[Response, int]:

@@ -21,7 +21,7 @@ from fodc.proxy.access import audit_detail, control
 from fodc.proxy.diagnostics_api import principal_name, resolve_target
 from fodc.proxy.filters import check_node, check_role, check_trigger
 from fodc.proxy.httpargs import BadRequest, json_body, query_args, whole_number_arg
-from fodc.proxy.profile_summary import NotAProfile, bundle_member, not_a_profile, summarise, summary_args
+from fodc.proxy.profile_summary import NotAProfile, bundle_member, register_errors, summarise, summary_args
 from fodc.proxy.registry import ONLINE
 from fodc.proxy.runtime import ProxyRuntime
 from fodc.times import BadTime, parse_time_ms, rfc3339
@@ -71,7 +71,7 @@ def incidents_blueprint(runtime: ProxyRuntime) -> Blueprint:
     def not_found(exc: IncidentNotFound) -> tuple[Response, int]:
         return jsonify(error="not_found", message=str(exc)), 404
 
-    bp.register_error_handler(NotAProfile, not_a_profile)
+    register_errors(bp)
 
     @bp.get("/incidents")
     def list_incidents() -> Response:

@@ -17,25 +17,48 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from flask import Response, jsonify
+from flask import Blueprint, Response, jsonify
 
 from fodc.pprof.analysis import SUMMARY_MAX_NODES, SUMMARY_TOP, summary
 from fodc.pprof.reader import PprofError, parse
 from fodc.proxy.httpargs import BadRequest, query_args, whole_number_arg
 
 MAX_PROFILE_BYTES = 64 * 1024 * 1024  # compressed, as the agents' --diagnostics-max-bytes default
-MAX_RAW_BYTES = 256 * 1024 * 1024  # decompressed
+MAX_RAW_BYTES = 64 * 1024 * 1024  # decompressed; Go profiles are a few MiB, and this is decoded in the worker
 MAX_TOP = 500
+MAX_DECODING = 2  # summaries decoded at once; more wait (DECODE_WAIT_S) and are then refused with a 503
+DECODE_WAIT_S = 10.0
 _CACHE_ENTRIES = 32
+RESULTS: dict[str, int] = {}  # summaries answered by result (ok, cached, not_a_profile, busy): the proxy's metrics
+_decoding = threading.BoundedSemaphore(MAX_DECODING)
 
 
 class NotAProfile(Exception):
     """The stored file is not a readable pprof profile (a config snapshot, or damaged)."""
 
 
-def not_a_profile(exc: NotAProfile) -> tuple[Response, int]:
-    """The error handler blueprints register for NotAProfile: 422, the file is there but is no profile."""
+class SummaryBusy(Exception):
+    """Too many summaries are being decoded at once."""
+
+
+def _count(result: str) -> None:
+    with _cache_lock:
+        RESULTS[result] = RESULTS.get(result, 0) + 1
+
+
+def not_a_profile(exc: NotAProfile | SummaryBusy) -> tuple[Response, int]:
+    """The error handler blueprints register for NotAProfile (422: the file is there but is no profile)
+    and SummaryBusy (503)."""
+    if isinstance(exc, SummaryBusy):
+        _count("busy")
+        return jsonify(error="busy", message=str(exc)), 503
+    _count("not_a_profile")
     return jsonify(error="not_a_profile", message=str(exc)), 422
+
+
+def register_errors(bp: Blueprint) -> None:
+    bp.register_error_handler(NotAProfile, not_a_profile)
+    bp.register_error_handler(SummaryBusy, not_a_profile)
 
 
 def summary_args() -> tuple[str | None, int]:
@@ -61,11 +84,17 @@ def summarise(data: bytes, sample_type: str | None, top: int) -> dict[str, Any]:
         cached = _cache.get(key)
         if cached is not None:
             _cache.move_to_end(key)
+            RESULTS["cached"] = RESULTS.get("cached", 0) + 1  # under the lock already
             return cached
+    if not _decoding.acquire(timeout=DECODE_WAIT_S):
+        raise SummaryBusy(f"{MAX_DECODING} profile summaries are being made; try again shortly")
     try:
         result = summary(parse(data, MAX_RAW_BYTES), sample_type, top_n=top, max_nodes=SUMMARY_MAX_NODES)
     except PprofError as exc:
         raise NotAProfile(str(exc)) from None
+    finally:
+        _decoding.release()
+    _count("ok")
     with _cache_lock:
         _cache[key] = result
         while len(_cache) > _CACHE_ENTRIES:

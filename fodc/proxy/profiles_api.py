@@ -12,7 +12,7 @@ from flask import Blueprint, Response, jsonify
 from fodc.diag.ring import parse_name
 from fodc.proxy.filters import check_node, check_role
 from fodc.proxy.httpargs import BadRequest, query_args
-from fodc.proxy.profile_summary import NotAProfile, not_a_profile, summarise, summary_args
+from fodc.proxy.profile_summary import register_errors, summarise, summary_args
 from fodc.proxy.registry import ONLINE
 from fodc.proxy.runtime import ProxyRuntime
 from fodc.times import BadTime, parse_time_ms
@@ -25,7 +25,7 @@ class RingProfileNotFound(Exception):
 def profiles_blueprint(runtime: ProxyRuntime) -> Blueprint:
     bp = Blueprint("profiles", __name__)
     timeout = runtime.settings.command_timeout
-    bp.register_error_handler(NotAProfile, not_a_profile)
+    register_errors(bp)
 
     @bp.errorhandler(RingProfileNotFound)
     def not_found(exc: RingProfileNotFound) -> tuple[Response, int]:

@@ -14,6 +14,7 @@ from fodc.proxy.access import REFUSED as HTTP_REFUSED
 from fodc.proxy.agent_refusals import Refusals
 from fodc.proxy.httpworker import CLOSED as HTTP_CLOSED
 from fodc.proxy.incident_tally import IncidentTally
+from fodc.proxy.profile_summary import RESULTS as PROFILE_SUMMARIES
 from fodc.proxy.registry import ONLINE, UNCONNECTED, AgentRecord, AgentRegistry
 
 if TYPE_CHECKING:
@@ -55,6 +56,11 @@ class _RegistryCollector(Collector):
         for status, count in sorted(HTTP_REFUSED.items()):
             refused.add_metric([status], count)
         yield refused
+        summaries = CounterMetricFamily("fodc_proxy_profile_summaries", "JSON summaries of profiles answered, by "
+                                        "result (ok, cached, not_a_profile, busy)", labels=["result"])
+        for result, count in sorted(PROFILE_SUMMARIES.items()):
+            summaries.add_metric([result], count)
+        yield summaries
 
 
 class ProxyMetrics:
