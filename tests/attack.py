@@ -166,10 +166,10 @@ def _content_length(head: bytes) -> int | None:
     return None
 
 
-def slow_get(port: int, path: str, *, bytes_per_read: int = 256, pause_s: float = 0.05,
+def slow_get(port: int, path: str, *, stall_s: float = 0.0, bytes_per_read: int = 65536, pause_s: float = 0.0,
              deadline_s: float = 120.0) -> bytes:
-    """GET `path` reading the answer a little at a time through a small receive buffer (a slow client);
-    returns the body (chunked encoding undone)."""
+    """GET `path` through a small receive buffer, reading nothing for `stall_s`, then `bytes_per_read` every
+    `pause_s` (a slow client); returns the body (chunked encoding undone)."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.settimeout(30)
@@ -178,6 +178,7 @@ def slow_get(port: int, path: str, *, bytes_per_read: int = 256, pause_s: float 
     stop = time.monotonic() + deadline_s
     with sock:
         sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {LOOPBACK}\r\nConnection: close\r\n\r\n".encode())
+        time.sleep(stall_s)
         while time.monotonic() < stop:
             piece = sock.recv(bytes_per_read)
             if not piece:

@@ -17,6 +17,7 @@ from fodc.proxy.links import (
     LinkBusy,
     LinkClosed,
     PendingReply,
+    ReaderTooSlow,
     ReplyLimits,
     ReplyTimeout,
     RequestBudget,
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 class Missing:
     record: AgentRecord
     reason: str
+    client_slow: bool = False  # lost because the HTTP client read too slowly, not the agent: not counted
 
 
 @dataclass
@@ -79,13 +81,19 @@ class Collection:
             for record, request_id, pending in self.sent:
                 link = self.fanout.links.get(record.agent_id)
                 try:
+                    # The deadline is the agents': chunks that arrived in time count, however long the HTTP
+                    # client takes to read what came before them.
                     for chunk in pending.chunks(timeout_s=max(0.05, self.deadline - time.monotonic())):
-                        yield record, chunk
-                        if time.monotonic() > self.deadline:
+                        if pending.arrived_at > self.deadline:
                             raise ReplyTimeout("deadline passed while the reply was still streaming")
+                        yield record, chunk
+                    if pending.arrived_at > self.deadline:
+                        raise ReplyTimeout("deadline passed before the reply was complete")
                     self.answered.append(record)
                     # Measured from when the request went out (all were sent at the start of the fan-out).
-                    metrics.observe_agent(record, time.monotonic() - self.started, pending.bytes_received)
+                    metrics.observe_agent(record, pending.arrived_at - self.started, pending.bytes_received)
+                except ReaderTooSlow as exc:
+                    self.missing.append(Missing(record, str(exc), client_slow=True))
                 except (ReplyTimeout, LinkClosed) as exc:
                     self.missing.append(Missing(record, str(exc)))
                     if pending.overflow:

@@ -12,6 +12,7 @@ import itertools
 import logging
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -37,9 +38,21 @@ class ReplyTimeout(Exception):
     pass
 
 
+class ReaderTooSlow(ReplyTimeout):
+    """The agent answered, but the reply's reader (an HTTP client) fell so far behind that chunks were
+    dropped: the data is lost for this request, and it is not the agent's fault."""
+
+
 @dataclass
 class _End:
     error: str | None = None
+    at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Arrived:
+    at: float  # time.monotonic() when the stream reader handed it over
+    chunk: Any
 
 
 class RequestBudget:
@@ -79,6 +92,10 @@ class PendingReply:
         self.items_received = 0
         self.limits = limits or ReplyLimits()
         self.overflow = ""  # why the reply was cut off at a cap
+        self.reader_fell_behind = False  # chunks were dropped because the reader did not keep up
+        # When the chunk chunks() yielded last, or the end of the reply, reached the proxy (monotonic):
+        # a deadline is about the agent, so it is checked against this, not against when the reader got to it.
+        self.arrived_at = 0.0
 
     def _over_limit(self, size: int, items: int) -> str:
         limits = self.limits
@@ -101,7 +118,7 @@ class PendingReply:
             except queue.Empty:
                 break
         with contextlib.suppress(queue.Full):
-            self._chunks.put_nowait(_End(reason))
+            self._chunks.put_nowait(_End(reason, time.monotonic()))
 
     def deliver(self, chunk: Any, size: int, items: int = 0) -> bool:
         """Called by the stream reader; False if the reader of this reply fell too far behind or the reply
@@ -115,15 +132,15 @@ class PendingReply:
             self._cut_off(reason)
             return False
         try:
-            self._chunks.put(chunk, timeout=5.0)
+            self._chunks.put(_Arrived(time.monotonic(), chunk), timeout=5.0)
             return True
         except queue.Full:
-            self.abandoned = True
+            self.abandoned = self.reader_fell_behind = True
             return False
 
     def finish(self, error: str | None = None) -> None:
         try:
-            self._chunks.put_nowait(_End(error))
+            self._chunks.put_nowait(_End(error, time.monotonic()))
         except queue.Full:
             self.abandoned = True
 
@@ -135,7 +152,7 @@ class PendingReply:
                 self._head.append(self._chunks.get(timeout=timeout_s))
             except queue.Empty:
                 return None
-        return None if isinstance(self._head[0], _End) else self._head[0]
+        return None if isinstance(self._head[0], _End) else self._head[0].chunk
 
     def chunks(self, timeout_s: float) -> Iterator[Any]:
         """Yields chunks until the reply is complete; raises ReplyTimeout or LinkClosed (with the reason)."""
@@ -143,12 +160,15 @@ class PendingReply:
             try:
                 item = self._head.pop() if self._head else self._chunks.get(timeout=timeout_s)
             except queue.Empty:
+                if self.reader_fell_behind:
+                    raise ReaderTooSlow("reply dropped: the HTTP client read the answer too slowly") from None
                 raise ReplyTimeout(f"no reply chunk within {timeout_s:g}s") from None
+            self.arrived_at = item.at
             if isinstance(item, _End):
                 if item.error:
                     raise LinkClosed(item.error)
                 return
-            yield item
+            yield item.chunk
 
 
 class RequestLink:

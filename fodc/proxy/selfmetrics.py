@@ -91,6 +91,8 @@ class ProxyMetrics:
         for record in answered:
             self.last_missing.discard((record.registration.node_id, record.key.role, endpoint))
         for miss in missing:
+            if miss.client_slow:  # the agent answered in time; FodcAgentMissingFromFanout is about agents
+                continue
             key = (miss.record.registration.node_id, miss.record.key.role, endpoint)
             self.last_missing.add(key)
             self.missed.labels(key[0], key[1]).inc()
