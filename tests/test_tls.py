@@ -114,6 +114,14 @@ def test_https_api(tmp_path, daemons, pki):
                                     timeout=2) as resp:
             return json.load(resp)["status"] == "ok"
     wait_for(health, 30, what="HTTPS /health")
+    # fodc --proxy host:port --ca CA: https is assumed once a CA is given, and the certificate is checked.
+    fodc = [str(BIN / "fodc"), "--proxy", f"localhost:{proxy.ports['http']}", "cluster"]
+    verified = subprocess.run([*fodc[:3], "--ca", str(pki["ca"].path), *fodc[3:]], capture_output=True, text=True,
+                              timeout=30)
+    assert verified.returncode == 0 and "0 online" in verified.stdout, verified.stderr
+    rogue = subprocess.run([*fodc[:3], "--ca", str(pki["rogue_ca"].path), *fodc[3:]], capture_output=True,
+                           text=True, timeout=30)
+    assert rogue.returncode == 3 and "CERTIFICATE_VERIFY_FAILED" in rogue.stderr, rogue.stderr
 
 
 @pytest.mark.parametrize(("args", "message"), [

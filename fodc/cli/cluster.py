@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from fodc.cli.client import EXIT_OK, ProxyClient
-from fodc.cli.output import ago, print_json, table
+from fodc.cli.output import ago, fit_line, print_json, table
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -26,7 +26,7 @@ def run(args: argparse.Namespace, client: ProxyClient) -> int:
             for n in body["nodes"]]
     print(table(rows, ["node", "role", "status", "heartbeat", "ktm", "address", "notes"]))
     for (mode, reason), nodes in ktm_reasons(body["nodes"]).items():
-        print(f"ktm {mode} on {', '.join(nodes)}: {reason}")
+        print(fit_line(f"ktm {mode} on {', '.join(nodes)}: {reason}"))
     summary = body["summary"]
     print(f"\n{summary['online']} online, {summary['unconnected']} unconnected")
     return EXIT_OK

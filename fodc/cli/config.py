@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from fodc.cli.client import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, CliError, ProxyClient
-from fodc.cli.output import ago, line, print_json, table, when
+from fodc.cli.output import ago, fit_line, print_json, table, when
 from fodc.nodeconf.drift import node_changes
 
 
@@ -74,7 +74,7 @@ def _drift(args: argparse.Namespace, client: ProxyClient) -> int:
                 print(f"\n{path} on {node}:")
                 print(diff)
         if ignored:
-            print(line(f"({len(ignored)} expected per-node differences ignored; --json lists them: "
+            print(fit_line(f"({len(ignored)} expected per-node differences ignored; --json lists them: "
                        f"{', '.join(ignored)})"))
         print()
     changed = {node: info for node, info in body["nodes"].items() if info["changes"]}

@@ -40,7 +40,7 @@ def cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[:max(width - 1, 0)] + "…"
 
 
-def line(text: str) -> str:
+def fit_line(text: str) -> str:
     """One line of prose cut to the terminal width (whole with --wide)."""
     return text if _settings["wide"] else cut(text, WIDTH)
 

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from fodc.cli.client import EXIT_OK, EXIT_USAGE, CliError, ProxyClient
-from fodc.cli.output import print_json, table, when
+from fodc.cli.output import fit_line, print_json, table, when
 from fodc.incident.triage import rank
 from fodc.incident.view import BadBundle, crash_report, focus_and_onset, read_files
 from fodc.times import rfc3339
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace, _client: ProxyClient | None = None) -> int:
           f"at {manifest['at']}")
     if crash:
         print_crash(crash)
-    print(f"detail: {json.dumps(manifest.get('detail', {}), sort_keys=True)}")
+    print(fit_line(f"detail: {json.dumps(manifest.get('detail', {}), sort_keys=True)}"))
     if split == "onset":
         print(f"onset: {when(result.split_ms)}, {(manifest['at_ms'] - result.split_ms) / 1000:g}s before the "
               f"trigger ({ONSET_MEANS.get(manifest['trigger'].split(':')[0], 'first sign')})")
