@@ -7,7 +7,7 @@ import sys
 import time
 
 from fodc.cli.client import EXIT_OK, EXIT_PARTIAL, CliError, ProxyClient
-from fodc.cli.output import print_json, print_task_warnings, table
+from fodc.cli.output import human_size, print_json, print_task_warnings, table
 
 KINDS = ("cpu", "heap", "allocs", "goroutine", "block", "mutex", "config")
 FINAL = {"done", "failed", "cancelled", "rejected", "interrupted", "timed_out", "unreachable"}
@@ -55,10 +55,10 @@ def run(args: argparse.Namespace, client: ProxyClient) -> int:
     if args.json:
         print_json({**job, "bundle": output, "bundle_bytes": size})
     else:
-        rows = [[t["node_id"], t["role"], t["state"], t["size"], t["reason"] or "-"] for t in job["tasks"]]
-        print(table(rows, ["node", "role", "state", "bytes", "reason"]))
+        rows = [[t["node_id"], t["role"], t["state"], human_size(t["size"]), t["reason"] or "-"] for t in job["tasks"]]
+        print(table(rows, ["node", "role", "state", "size", "reason"]))
         print_task_warnings(job["tasks"])
-        print(f"\nbundle: {output} ({size} bytes)")
+        print(f"\nbundle: {output} ({human_size(size)})")
     return EXIT_OK if job["state"] == "done" else EXIT_PARTIAL
 
 
