@@ -7,10 +7,12 @@ Screenshots of every page go to the test's directory (and to $FODC_CONSOLE_SCREE
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import secrets
 import subprocess
+import tarfile
 import threading
 import urllib.parse
 from pathlib import Path
@@ -64,8 +66,9 @@ def cluster(tmp_path_factory):
                                      ("liaison-1", "liaison", ["--node-pprof-url", ""])):
             node = start_sim_node(role, free_port(), series=300, seed=len(nodes))
             nodes.append(node)
+            node.fault("ok")  # one line in the node's log, for the incident's log tail
             daemons.append(start_agent(tmp, proxy.grpc_addr, role, node_id, "--node-metrics-url", node.metrics_url,
-                                       *AGENT_ARGS, *extra))
+                                       "--node-log-file", str(node.stderr_file), *AGENT_ARGS, *extra))
         wait_for(lambda: len(api(proxy, "/cluster?status=online")[1]["nodes"]) == 2, 30, what="two agents online")
 
         def incident():
@@ -270,8 +273,21 @@ def test_incident_page_shows_the_trigger_marker_and_the_ranked_series(cluster, b
         assert {"ms": view["split"]["at_ms"], "label": "onset", "color": "#9a6700"} in plot["markers"]
     facts = browser.find_element("id", "incident-facts").text
     assert incident["trigger"] in facts and "download" in facts
+    assert view["log_tail"] and any("fault now" in line for line in view["log_tail"])
+    assert browser.find_element("id", "log-tail").text.splitlines() == [line.strip() for line in view["log_tail"]]
     assert console_errors(browser) == []
     shot(browser, tmp_path, "incident")
+
+
+def test_the_bundle_downloads_with_the_tabs_token(cluster, browser, tmp_path):
+    proxy, incident = cluster["proxy"], cluster["incident"]
+    open_page(browser, proxy, f"/console/incident?node_id=hot-1&id={urllib.parse.quote(incident['id'])}")
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
+    browser.find_element("css selector", "#incident-facts a.download").click()
+    bundle = wait_for(lambda: [p for p in tmp_path.glob("*.tar.gz") if p.stat().st_size], 30, what="the download")[0]
+    with tarfile.open(bundle) as tar:
+        manifest = json.load(tar.extractfile(next(m for m in tar if m.name.endswith("/manifest.json"))))
+    assert manifest["id"] == incident["id"] and manifest["node_id"] == "hot-1"
 
 
 def test_node_page_around_an_incident_marks_it_on_every_plot(cluster, browser):
@@ -285,6 +301,19 @@ def test_node_page_around_an_incident_marks_it_on_every_plot(cluster, browser):
         assert {"ms": incident["at_ms"], "label": incident["trigger"]} in plot["markers"]
         query = urllib.parse.parse_qs(urllib.parse.urlparse(plot["source"]).query)
         assert float(query["start"][0]) * 1000 < incident["at_ms"] < float(query["end"][0]) * 1000
+
+
+def test_node_page_opens_the_config_snapshot_and_its_history_in_one_click(cluster, browser):
+    proxy = cluster["proxy"]
+    open_page(browser, proxy, "/console/node?node_id=hot-1&families=banyandb_system_cpu_state", ready="drawn")
+    snapshot = api(proxy, "/cluster/config?node_id=hot-1")[1]["nodes"][0]["snapshot"]
+    history = api(proxy, "/cluster/config/history?node_id=hot-1")[1]["nodes"][0]["snapshots"]
+    browser.find_element("css selector", "#config-snapshot summary").click()
+    wait_for(lambda: snapshot["hash"] in browser.find_element("id", "config-snapshot").text, 30, what="the snapshot")
+    assert "/banyand-hot.yaml" in browser.find_element("id", "config-snapshot").text  # its config file
+    browser.find_element("css selector", "#config-history summary").click()
+    rows = wait_for(lambda: browser.find_elements("css selector", "#config-history tbody tr"), 30, what="history")
+    assert [r.find_elements("tag name", "td")[2].text for r in rows][:len(history)] == [h["hash"] for h in history]
 
 
 def test_node_page_custom_range_asks_for_exactly_that_range(cluster, browser):

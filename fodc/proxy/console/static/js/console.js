@@ -108,6 +108,42 @@ const FODC = (() => {
     container.append(link);
   }
 
+  /* Downloads through fetch, so the tab's token goes with the request (a plain link cannot carry it). */
+  async function download(path, name) {
+    for (;;) {
+      let response;
+      try {
+        response = await fetch(path, { headers: token() ? { Authorization: `Bearer ${token()}` } : {} });
+      } catch (exc) {
+        showBanner("The proxy is not reachable: the download did not start.");
+        return;
+      }
+      hideBanner();
+      if (response.status === 401) {
+        sessionStorage.removeItem(TOKEN_KEY);
+        await askToken("This download needs a token: enter a viewer or operator token.");
+        continue;
+      }
+      if (!response.ok) {
+        const body = await response.json().catch(() => ({}));
+        showError(`Cannot download ${name}: ${body.message || `HTTP ${response.status}`}`);
+        return;
+      }
+      const url = URL.createObjectURL(await response.blob());
+      const link = el("a", { href: url, download: name });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+      return;
+    }
+  }
+
+  function downloadLink(path, name, text) {
+    return el("a", { href: path, download: name, class: "download",
+                     onclick: (event) => { event.preventDefault(); download(path, name); } }, text);
+  }
+
   /* el("td", {class: "num"}, "12", child, ...) */
   function el(tag, attrs = {}, ...children) {
     const node = document.createElement(tag);
@@ -194,5 +230,6 @@ const FODC = (() => {
   function nodeLink(nodeId) { return el("a", { href: `/console/node?node_id=${encodeURIComponent(nodeId)}` }, nodeId); }
 
   return { api, ApiError, askToken, whoami, operatorLink, showError, showBanner, hideBanner, el, param,
-           fmtNumber, fmtSI, fmtBytes, fmtAge, fmtTime, fmtChange, nodeLink, token, unifiedDiff };
+           fmtNumber, fmtSI, fmtBytes, fmtAge, fmtTime, fmtChange, nodeLink, token, unifiedDiff, download,
+           downloadLink };
 })();

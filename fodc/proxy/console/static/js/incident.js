@@ -15,7 +15,8 @@
     const rows = [["node", nodeLink(incident.node_id)], ["role", incident.role], ["trigger", incident.trigger],
       ["at (trigger)", fmtTime(m.at_ms)], ["onset", onset ? fmtTime(onset) : "not recorded by this agent"],
       ["detail", JSON.stringify(m.detail || {})],
-      ["bundle", incident.bundle_url ? el("a", { href: incident.bundle_url, download: "" }, "download .tar.gz") : "–"],
+      ["bundle", incident.bundle_url ? FODC.downloadLink(incident.bundle_url,
+        `fodc-incident-${incident.node_id}-${incident.id}.tar.gz`, "download .tar.gz") : "–"],
       ["window", el("a", { href: `/console/node?node_id=${encodeURIComponent(incident.node_id)}&incident=${encodeURIComponent(incident.id)}` },
         "open the node's window around this incident")]];
     if (view.crash) {

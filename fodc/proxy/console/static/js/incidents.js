@@ -34,7 +34,8 @@
       el("td", {}, fmtTime(i.at_ms)), el("td", {}, nodeLink(i.node_id)), el("td", {}, i.role),
       el("td", {}, incidentLink(i)), el("td", {}, i.state + (i.source === "proxy" ? " (proxy copy)" : "")),
       el("td", { class: "hint" }, JSON.stringify(i.detail || {}).slice(0, 160)),
-      el("td", {}, i.bundle_url ? el("a", { href: i.bundle_url, download: "" }, "download") : "–")));
+      el("td", {}, i.bundle_url ? FODC.downloadLink(i.bundle_url, `fodc-incident-${i.node_id}-${i.id}.tar.gz`, "download")
+        : "–")));
     if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: 7 }, "No incident matches.")));
     document.querySelector("#incidents tbody").replaceChildren(...rows);
     document.getElementById("missing").textContent = body.missing.length

@@ -87,7 +87,9 @@
       return el("tr", { "data-job": job.job_id }, el("td", {}, job.job_id), el("td", {}, job.action),
         el("td", {}, job.created), el("td", {}, Object.entries(job.nodes).map(([s, n]) => `${n} ${s}`).join(", ")),
         el("td", {}, ...done.map((r) => el("button", { type: "button", class: "view", onclick: () => view(r.source, r.label) },
-          `view ${r.source.node_id}`))));
+          `view ${r.source.node_id}`)), done.length ? " " : null,
+          done.length ? FODC.downloadLink(`/diagnostics/${encodeURIComponent(job.job_id)}/bundle`,
+            `fodc-${job.job_id}-${job.action}.tar.gz`, "bundle") : null));
     });
     if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: 5 }, "No profile has been taken through this proxy yet.")));
     document.querySelector("#jobs tbody").replaceChildren(...rows);
