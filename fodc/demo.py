@@ -146,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
                 str(workdir / f"incidents-{role}"), "--window-dir", str(workdir / f"window-{role}"),
                 "--config-history-file", str(workdir / f"config-history-{role}.json"),
                 "--profile-ring-dir", str(workdir / f"profiles-{role}"),
-                "--node-log-file", str(node.stderr_file), "--incident-node-down-for", f"{NODE_DOWN_FOR_S}s"])
+                "--node-log-file", str(node.stderr_file), "--incident-node-down-for", f"{NODE_DOWN_FOR_S}s",
+                "--instance-file", str(workdir / f"instance-{role}")])
             agent_urls[role] = f"http://127.0.0.1:{agent_port}"
         base = f"http://127.0.0.1:{http_port}"
         for url in go_urls.values():

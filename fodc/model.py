@@ -28,6 +28,8 @@ class Registration:
     capabilities: Mapping[str, str] = field(default_factory=dict)
     hostname: str = ""
     agent_started_ms: int = 0
+    host_id: str = ""  # /etc/machine-id: two hosts never share an agent key
+    instance_id: str = ""  # the agent's installation: tells its own restart from a second agent on its key
 
     @property
     def sorted_labels(self) -> tuple[tuple[str, str], ...]:

@@ -27,6 +27,8 @@ def registration_to_pb(reg: Registration) -> pb.Registration:
         capabilities=dict(reg.capabilities),
         hostname=reg.hostname,
         agent_started_unix_ms=reg.agent_started_ms,
+        host_id=reg.host_id,
+        instance_id=reg.instance_id,
     )
 
 
@@ -41,6 +43,8 @@ def registration_from_pb(msg: pb.Registration) -> Registration:
         capabilities=dict(msg.capabilities),
         hostname=msg.hostname,
         agent_started_ms=msg.agent_started_unix_ms,
+        host_id=msg.host_id,
+        instance_id=msg.instance_id,
     )
 
 

@@ -188,9 +188,11 @@ def start_agent(tmp_path: Path, proxy_grpc: str, role: str, node_id: str, *args:
     if not any(a.startswith("--diagnostics-dir") for a in args):
         argv += ["--diagnostics-dir", str(tmp_path / f"diagnostics-{tag}")]
     if not any(a.startswith("--profile-ring-dir") for a in args):
-        argv += ["--profile-ring-dir", str(tmp_path / f"profiles-{node_id}")]
+        argv += ["--profile-ring-dir", str(tmp_path / f"profiles-{tag}")]
     if not any(a.startswith("--profile-every") for a in args):
         argv += ["--profile-every", "0"]  # periodic profiles only where a test asks: they hold the profile slot
+    if not any(a.startswith("--instance-file") for a in args):
+        argv += ["--instance-file", str(tmp_path / f"instance-{tag}")]
     if not any(a.startswith("--config-history-file") for a in args):
         argv += ["--config-history-file", str(tmp_path / f"config-history-{tag}.json")]
     if not any(a.startswith("--ktm-enabled") for a in args):

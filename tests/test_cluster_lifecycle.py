@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 
 from procs import free_port, start_agent, start_proxy, wait_for
 
@@ -97,21 +98,24 @@ def test_agents_reregister_by_themselves_after_a_proxy_restart_without_duplicate
     assert len(restarted.cluster()) == 3  # no stale duplicates
 
 
-def test_two_agents_with_the_same_key_make_one_entry(tmp_path, daemons):
+def test_two_agents_with_the_same_key_make_one_entry_and_the_second_is_refused(tmp_path, daemons):
     proxy = start_proxy(tmp_path)
     daemons.append(proxy)
     node_port = free_port()
     first = start_agent(tmp_path, proxy.grpc_addr, "datanode-warm", "twin-1", node_port=node_port, labels="z=1")
     daemons.append(first)
     wait_for(lambda: len(proxy.cluster()) == 1, what="first agent")
-    first_id = proxy.cluster()[0]["agent_id"]
+    held = proxy.cluster()[0]
     second = start_agent(tmp_path, proxy.grpc_addr, "datanode-warm", "twin-2", node_port=node_port, labels="z=1")
     daemons.append(second)
 
-    wait_for(lambda: any(n["node_id"] == "twin-2" for n in proxy.cluster()), what="newest registration wins")
-    nodes = proxy.cluster()
-    assert len(nodes) == 1
-    assert nodes[0]["agent_id"] == first_id  # the id belongs to the key, not to the connection
+    wait_for(lambda: "is held by a live agent" in second.log(), what="the second agent told why")
+    assert "node 'twin-1'" in second.log() and "registration refused" in proxy.log()
+    for _ in range(10):  # never a flapping replace: the first keeps its entry
+        nodes = proxy.cluster()
+        assert [(n["node_id"], n["agent_id"], n["registered_at"]) for n in nodes] == [
+            ("twin-1", held["agent_id"], held["registered_at"])]
+        time.sleep(0.3)
 
 
 def test_registration_beyond_max_agents_is_refused_clearly_and_retried(tmp_path, daemons):

@@ -9,6 +9,7 @@ from fodc.proxy.registry import (
     ONLINE,
     UNCONNECTED,
     AgentRegistry,
+    KeyInUse,
     RegistrationError,
     RegistryFull,
     key_of,
@@ -122,3 +123,47 @@ def test_list_filters_and_lookup_by_key():
     assert r.get("10.0.0.1", 2, "datanode-hot", {"zone": "a"}).registration.node_id == "h"
     assert r.get("10.0.0.1", 2, "datanode-hot", {}) is None
     assert r.counts() == {ONLINE: 2, UNCONNECTED: 0}
+
+
+def claim(node_id="n1", host="host-a", instance="i-1", ip="127.0.0.1") -> Registration:
+    return Registration(node_id=node_id, role="datanode-hot", primary=Address(ip, 17912), host_id=host,
+                        instance_id=instance, hostname=node_id)
+
+
+def test_two_hosts_with_the_same_address_never_share_a_key():
+    assert key_of(claim(host="host-a")).agent_id != key_of(claim(host="host-b")).agent_id
+    r = registry()
+    r.register(claim("a", host="host-a"), now_ms=1000)
+    r.register(claim("b", host="host-b", instance="i-2"), now_ms=1000)
+    assert sorted(x.registration.node_id for x in r.list(status=ONLINE)) == ["a", "b"]
+
+
+def test_a_second_agent_claiming_a_live_key_is_refused_naming_both():
+    r = registry()
+    first, _ = r.register(claim("a", instance="i-1"), now_ms=1000)
+    with pytest.raises(KeyInUse) as refused:
+        r.register(claim("b", instance="i-2"), now_ms=2000)
+    assert "'a'" in str(refused.value) and "'b'" in str(refused.value) and "machine-id" in str(refused.value)
+    assert r.get_by_id(first.agent_id) == first  # the holder is untouched: no flapping replace
+
+
+def test_a_restart_of_the_same_instance_takes_over_its_live_entry():
+    r = registry()
+    first, _ = r.register(claim("a", instance="i-1"), now_ms=1000)
+    second, replaced = r.register(claim("a", instance="i-1"), now_ms=2000)
+    assert replaced == first and second.connection != first.connection
+
+
+def test_another_instance_takes_over_once_the_entry_is_no_longer_live():
+    r = registry()
+    first, _ = r.register(claim("a", instance="i-1"), now_ms=1000)
+    r.connection_lost(first.agent_id, first.connection, now_ms=1500)
+    second, replaced = r.register(claim("b", instance="i-2"), now_ms=2000)
+    assert replaced is not None and second.registration.node_id == "b"
+
+
+@pytest.mark.parametrize("field", ["host_id", "instance_id"])
+def test_identities_outside_their_grammar_are_refused(field):
+    with pytest.raises(RegistrationError, match=field.replace("_", " ")):
+        registry().register(Registration(node_id="n", role="liaison", primary=Address("10.0.0.1", 1),
+                                         **{field: "x" * 65}), now_ms=0)

@@ -27,6 +27,7 @@ from fodc.agent.crashdir import CrashDirWatch
 from fodc.agent.crashes import CrashProbe, NodeOutput, OutputSources
 from fodc.agent.diagnostics import Diagnostics
 from fodc.agent.http import AgentHTTPServer
+from fodc.agent.identity import Instance, host_id
 from fodc.agent.incidents import IncidentOptions, IncidentRecorder, IncidentWatch
 from fodc.agent.manual import ManualCapture
 from fodc.agent.memwatch import MemoryPressureWatch
@@ -190,6 +191,15 @@ class AgentRuntime:
             "profiles.list": self.ring_actions.action_list,
             "profiles.fetch": self.ring_actions.action_fetch,
         }, send_timeout_s=settings.send_timeout, workers=settings.diagnostics_queue + 4)
+        self.host_id = host_id()
+        self.instance = Instance(settings.instance_file)
+        log.info("agent identity", extra={"fields": {
+            "node_id": settings.node_id, "node_address": str(settings.node_address), "host_id": self.host_id,
+            "instance_id": self.instance.id, **({"instance_note": self.instance.note} if self.instance.note else {})}})
+        if settings.node_address.host.startswith("127."):
+            log.warning("node-address is a loopback address; agents on other hosts with the same one are told apart "
+                        "only by their host id (/etc/machine-id)", extra={"fields": {
+                            "node_address": str(settings.node_address)}})
         self.session = ProxySession(
             settings.proxy_addr, self.registration, self.heartbeat_info,
             send_timeout_s=settings.send_timeout, max_backoff_s=settings.reconnect_max_backoff,
@@ -211,6 +221,7 @@ class AgentRuntime:
             node_id=s.node_id, role=s.node_role, primary=_address(s.node_address), secondary=secondary,
             labels=dict(s.node_labels), agent_version=__version__, capabilities=self.capabilities(),
             hostname=socket.gethostname(), agent_started_ms=self.started_ms,
+            host_id=self.host_id, instance_id=self.instance.id,
         )
 
     def capabilities(self) -> dict[str, str]:
@@ -459,6 +470,7 @@ class AgentRuntime:
         self.telemetry.stop()
         self.http.stop()
         self.window_disk.close()  # the latest scrapes to the interim file, so a clean restart loses none
+        self.instance.close()
         log.info("agent stopped")
 
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from fodc import config
+from fodc.agent.identity import primary_ip
 from fodc.config import HostPort
 from fodc.incident import TRIGGERS
 from fodc.incident.gocrash import MAX_TEXT_CHARS
@@ -15,6 +16,7 @@ from fodc.incident.rules import RuleError, ThresholdRule, parse_rule
 from fodc.tls import ClientTls, TlsFileError, read_pem
 
 DEFAULT_CONFIG = "/etc/fodc/agent.conf"
+DEFAULT_NODE_PORT = 17912  # BanyanDB's gRPC port
 DEFAULT_WINDOW_DIR = "/var/lib/fodc/agent/window"
 
 
@@ -67,6 +69,7 @@ class AgentSettings:
     config_check_interval: float
     config_history: int
     config_history_file: str
+    instance_file: str | None
     diagnostics_dir: str
     diagnostics_keep: int
     diagnostics_dir_bytes: int
@@ -120,8 +123,9 @@ def build_parser() -> config.OneLineErrorParser:
                       help=f"the node's role: {', '.join(config.ROLES)}")
     node.add_argument("--node-id", default=socket.gethostname(),
                       help="the node's identity in the cluster view (default: this host's name)")
-    node.add_argument("--node-address", type=config.node_address, default=config.node_address("127.0.0.1:17912"),
-                      help="the node's primary (gRPC) address ip:port; part of the agent's key at the proxy")
+    node.add_argument("--node-address", type=config.node_address, default=None,
+                      help="the node's primary (gRPC) address ip:port; part of the agent's key at the proxy "
+                      f"(default: this host's default-route address, port {DEFAULT_NODE_PORT})")
     node.add_argument("--node-gossip-address", type=config.node_address, default=None,
                       help="the node's property-repair gossip address ip:port (e.g. 127.0.0.1:17932), if any")
     node.add_argument("--node-labels", type=config.labels, default={},
@@ -208,6 +212,10 @@ def build_parser() -> config.OneLineErrorParser:
                       help="how often the node process is looked up to notice a restart")
     conf.add_argument("--config-history", type=config.positive_int, default=16,
                       help="distinct snapshots kept per node (oldest dropped first)")
+    conf.add_argument("--instance-file", default="/var/lib/fodc/agent/instance-id",
+                      help="this agent installation's id, made on first start and kept locked while it runs: a "
+                      "restarted agent takes over its own entry at the proxy, a second agent with the same "
+                      "identity is refused ('' = a new id each start)")
     conf.add_argument("--config-history-file", default="/var/lib/fodc/agent/config-history.json",
                       help="where the history is kept across agent restarts (empty: memory only)")
     diag = parser.add_argument_group("diagnostics (profiles of the node through its Go pprof endpoint)")
@@ -296,6 +304,12 @@ def _size_or_off(text: str) -> int:
     return 0 if text.strip() in ("0", "off") else config.byte_size(text)
 
 
+def default_node_address() -> config.HostPort:
+    """This host's own address (its default route's source) with BanyanDB's gRPC port; 127.0.0.1 only for a
+    host with no network, where every agent would otherwise share one address."""
+    return HostPort(primary_ip() or "127.0.0.1", DEFAULT_NODE_PORT)
+
+
 def parse_settings(argv: Sequence[str] | None = None) -> AgentSettings:
     parser = build_parser()
     ns = parser.parse_args(argv)
@@ -326,7 +340,7 @@ def parse_settings(argv: Sequence[str] | None = None) -> AgentSettings:
         proxy_addr=ns.proxy_addr,
         node_id=ns.node_id.strip(),
         node_role=ns.node_role,
-        node_address=ns.node_address,
+        node_address=ns.node_address or default_node_address(),
         node_gossip_address=ns.node_gossip_address,
         node_labels=dict(ns.node_labels),
         http_listen_addr=ns.http_listen_addr,
@@ -363,6 +377,7 @@ def parse_settings(argv: Sequence[str] | None = None) -> AgentSettings:
         config_check_interval=ns.config_check_interval,
         config_history=ns.config_history,
         config_history_file=ns.config_history_file,
+        instance_file=ns.instance_file or None,
         diagnostics_dir=ns.diagnostics_dir,
         diagnostics_keep=ns.diagnostics_keep,
         diagnostics_dir_bytes=ns.diagnostics_dir_bytes,

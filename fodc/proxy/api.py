@@ -42,6 +42,7 @@ def node_json(record: AgentRecord) -> dict[str, Any]:
         "secondary_addresses": {name: {"ip": a.ip, "port": a.port} for name, a in sorted(reg.secondary.items())},
         "labels": dict(sorted(reg.labels.items())),
         "hostname": reg.hostname,
+        "host_id": reg.host_id,
         "agent_version": reg.agent_version,
         "capabilities": dict(sorted(record.capabilities.items())),
         "runtime": dict(sorted(record.runtime.items())),

@@ -1,8 +1,11 @@
 """The agent registry: who is registered, with which key, and whether they are online.
 
 Plain data and one lock; no sockets, threads or clocks (callers pass `now_ms`). The key is the proxy
-design's: primary IP + port + role + labels. Unlike upstream, a re-registration with the same key replaces
-the old entry (same agent id), so reconnects never leave duplicates behind.
+design's primary IP + port + role + labels, plus the host's identity (/etc/machine-id), so two hosts with
+the same address (127.0.0.1, a cloned configuration) never share a key. A re-registration with the same key
+replaces the old entry (same agent id), so reconnects never leave duplicates behind; but while the entry is
+online, only the same agent installation (its instance id: a restart of it) may take it over. Another agent
+claiming a live key is refused with both agents named, instead of the two replacing each other for ever.
 """
 
 from __future__ import annotations
@@ -27,11 +30,13 @@ class AgentKey:
     port: int
     role: str
     labels: tuple[tuple[str, str], ...]
+    host_id: str = ""
 
     @property
     def agent_id(self) -> str:
         """Stable for the key, so a reconnecting agent keeps its id."""
-        text = "\x00".join([self.ip, str(self.port), self.role] + [f"{k}={v}" for k, v in self.labels])
+        text = "\x00".join([self.ip, str(self.port), self.role] + [f"{k}={v}" for k, v in self.labels]
+                           + ([f"host={self.host_id}"] if self.host_id else []))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -52,7 +57,7 @@ class AgentRecord:
 
 
 def key_of(reg: Registration) -> AgentKey:
-    return AgentKey(reg.primary.ip, reg.primary.port, reg.role, reg.sorted_labels)
+    return AgentKey(reg.primary.ip, reg.primary.port, reg.role, reg.sorted_labels, reg.host_id)
 
 
 class RegistrationError(Exception):
@@ -61,6 +66,10 @@ class RegistrationError(Exception):
 
 class RegistryFull(RegistrationError):
     pass
+
+
+class KeyInUse(RegistrationError):
+    """Another live agent holds this key: a second agent with the same identity, not a restart."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +97,8 @@ class AgentRegistry:
         key = key_of(reg)
         with self._lock:
             previous = self._agents.get(key.agent_id)
+            if previous is not None and _claimed_by_another(previous, reg):
+                raise KeyInUse(_key_in_use_message(previous, reg))
             if previous is None and len(self._agents) >= self.max_agents:
                 raise RegistryFull(
                     f"registry full: {len(self._agents)} of max {self.max_agents} agents registered "
@@ -185,6 +196,23 @@ class AgentRegistry:
         }
 
 
+def _claimed_by_another(holder: AgentRecord, reg: Registration) -> bool:
+    """A live entry may only be taken over by the agent installation that holds it (its restart); agents that
+    do not say which installation they are (older versions) keep the old replace-on-register behaviour."""
+    theirs, ours = holder.registration.instance_id, reg.instance_id
+    return holder.status == ONLINE and bool(theirs) and bool(ours) and theirs != ours
+
+
+def _key_in_use_message(holder: AgentRecord, reg: Registration) -> str:
+    held = holder.registration
+    return (f"agent key {holder.agent_id} ({holder.key.role} at {held.primary}) is held by a live agent, node "
+            f"{held.node_id[:64]!r} on host {held.hostname[:64]!r} (instance {held.instance_id[:12]}); this agent, "
+            f"node {reg.node_id[:64]!r} on host {reg.hostname[:64]!r} (instance {reg.instance_id[:12]}), has the "
+            f"same host id, node-address, role and labels: give each node its own node-address or labels, and "
+            f"cloned hosts their own /etc/machine-id")
+
+
+_IDENTITY = re.compile(r"[A-Za-z0-9_-]{0,64}")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 MAX_LABELS, MAX_TEXT = 32, 256
 
@@ -205,6 +233,9 @@ def _validate(reg: Registration) -> None:
         if not _LABEL_NAME.match(name) or len(name) > MAX_TEXT or len(value) > MAX_TEXT:
             raise RegistrationError(f"invalid label {name[:64]!r} (a Prometheus label name; value at most "
                                     f"{MAX_TEXT} characters)")
+    for name, value in (("host id", reg.host_id), ("instance id", reg.instance_id)):
+        if not _IDENTITY.fullmatch(value):
+            raise RegistrationError(f"invalid {name} {value[:64]!r} (letters, digits, '-' and '_', at most 64)")
     if not reg.primary.ip or not 0 < reg.primary.port < 65536:
         raise RegistrationError(f"registration has an invalid primary address {str(reg.primary)[:300]}")
     try:

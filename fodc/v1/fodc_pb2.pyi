@@ -16,7 +16,7 @@ class Address(_message.Message):
     def __init__(self, ip: _Optional[str] = ..., port: _Optional[int] = ...) -> None: ...
 
 class Registration(_message.Message):
-    __slots__ = ("node_id", "role", "primary", "secondary", "labels", "agent_version", "capabilities", "hostname", "agent_started_unix_ms")
+    __slots__ = ("node_id", "role", "primary", "secondary", "labels", "agent_version", "capabilities", "hostname", "agent_started_unix_ms", "host_id", "instance_id")
     class SecondaryEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -47,6 +47,8 @@ class Registration(_message.Message):
     CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     AGENT_STARTED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    HOST_ID_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     role: str
     primary: Address
@@ -56,7 +58,9 @@ class Registration(_message.Message):
     capabilities: _containers.ScalarMap[str, str]
     hostname: str
     agent_started_unix_ms: int
-    def __init__(self, node_id: _Optional[str] = ..., role: _Optional[str] = ..., primary: _Optional[_Union[Address, _Mapping]] = ..., secondary: _Optional[_Mapping[str, Address]] = ..., labels: _Optional[_Mapping[str, str]] = ..., agent_version: _Optional[str] = ..., capabilities: _Optional[_Mapping[str, str]] = ..., hostname: _Optional[str] = ..., agent_started_unix_ms: _Optional[int] = ...) -> None: ...
+    host_id: str
+    instance_id: str
+    def __init__(self, node_id: _Optional[str] = ..., role: _Optional[str] = ..., primary: _Optional[_Union[Address, _Mapping]] = ..., secondary: _Optional[_Mapping[str, Address]] = ..., labels: _Optional[_Mapping[str, str]] = ..., agent_version: _Optional[str] = ..., capabilities: _Optional[_Mapping[str, str]] = ..., hostname: _Optional[str] = ..., agent_started_unix_ms: _Optional[int] = ..., host_id: _Optional[str] = ..., instance_id: _Optional[str] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ("sent_unix_ms", "runtime", "capabilities")

@@ -17,10 +17,11 @@ from fodc.proxy import settings as proxy_settings
 from .conftest import REPO
 
 # Commented lines that show an example rather than a default (the option has none, or it is host-specific).
-AGENT_EXAMPLES = {"node-role", "node-id", "node-gossip-address", "node-labels", "ktm-cgroup-path",
+AGENT_EXAMPLES = {"node-role", "node-id", "node-address", "node-gossip-address", "node-labels", "ktm-cgroup-path",
                   "ktm-kernel-source", "node-pid-file", "node-systemd-unit", "node-config-file",
                   "node-secret-names", "memory-limit", "incident-rule", "node-log-file", "proxy-tls-ca",
-                  "proxy-tls-cert", "proxy-tls-key", "proxy-tls-server-name"}
+                  "proxy-tls-cert", "proxy-tls-key", "proxy-tls-server-name", "node-crash-output-file",
+                  "node-crash-dir", "trigger-file", "node-cgroup-path"}
 # Examples naming certificate files that exist only on a configured host.
 AGENT_FILE_EXAMPLES = {"proxy-tls-ca", "proxy-tls-cert", "proxy-tls-key"}
 PROXY_EXAMPLES = {"grpc-tls-cert", "grpc-tls-key", "grpc-tls-client-ca", "http-tls-cert", "http-tls-key"}
