@@ -333,7 +333,9 @@ def test_node_page_custom_range_asks_for_exactly_that_range(cluster, browser):
 
 def test_incidents_page_filters_as_the_api_does(cluster, browser):
     proxy, incident = cluster["proxy"], cluster["incident"]
+    console_errors(browser)
     open_page(browser, proxy, f"/console/incidents?trigger={urllib.parse.quote(incident['trigger'])}")
+    assert console_errors(browser) == []
     shown = js(browser, "return [...document.querySelectorAll('tr[data-incident]')].map(r => r.dataset.incident)")
     listed = api(proxy, f"/incidents?trigger={urllib.parse.quote(incident['trigger'])}")[1]["incidents"]
     assert shown == [i["id"] for i in listed] and incident["id"] in shown

@@ -57,7 +57,9 @@
     const byRole = {};
     for (const node of cluster.nodes) (byRole[node.role] = byRole[node.role] || []).push(node);
     const sections = [];
-    for (const role of Object.keys(byRole).sort()) {
+    const ORDER = ["liaison", "datanode-hot", "datanode-warm", "datanode-cold"];
+    const rank = (role) => (ORDER.includes(role) ? ORDER.indexOf(role) : ORDER.length);
+    for (const role of Object.keys(byRole).sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : 1))) {
       const rows = byRole[role].sort((a, b) => (a.node_id < b.node_id ? -1 : 1)).map((node) => {
         const spark = sparks[node.node_id] || { cpu: [], mem: [], writes: [] };
         const ktm = node.capabilities.ktm_mode || "–";
