@@ -84,3 +84,24 @@ def test_outbound_requests_come_out_in_order():
     link.send("a", "first")
     link.send("b", "second")
     assert [link.next_outbound(0.1), link.next_outbound(0.1), link.next_outbound(0.01)] == ["first", "second", None]
+
+
+def test_the_deadline_is_checked_against_when_a_chunk_arrived_not_when_it_was_read():
+    link = RequestLink("agent")
+    pending = link.send("r1", "req")
+    link.route("r1", "a", 1, done=False)
+    link.route("r1", "b", 1, done=True)
+    arrived = pending._chunks.queue[0].at
+    assert list(pending.chunks(1)) == ["a", "b"]
+    assert arrived <= pending.arrived_at <= arrived + 1  # the end's arrival, however late it was read
+
+
+def test_a_reply_dropped_for_a_slow_reader_says_so():
+    from fodc.proxy.links import ReaderTooSlow
+
+    link = RequestLink("agent", max_chunks=2)
+    pending = link.send("r1", "req")
+    pending.put_timeout_s = 0.05
+    assert [link.route("r1", c, 1, done=False) for c in "abc"] == [True, True, False]
+    with pytest.raises(ReaderTooSlow, match="read the answer too slowly"):
+        list(pending.chunks(0.1))

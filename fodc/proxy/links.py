@@ -83,6 +83,8 @@ class ReplyLimits:
 class PendingReply:
     """Chunks of one reply, in order, consumed by exactly one reader with a deadline per chunk."""
 
+    put_timeout_s = 5.0  # how long the stream reader waits for room before the reply is dropped
+
     def __init__(self, request_id: str, max_chunks: int, limits: ReplyLimits | None = None) -> None:
         self.request_id = request_id
         self._chunks: queue.Queue[Any] = queue.Queue(maxsize=max_chunks)
@@ -132,7 +134,7 @@ class PendingReply:
             self._cut_off(reason)
             return False
         try:
-            self._chunks.put(_Arrived(time.monotonic(), chunk), timeout=5.0)
+            self._chunks.put(_Arrived(time.monotonic(), chunk), timeout=self.put_timeout_s)
             return True
         except queue.Full:
             self.abandoned = self.reader_fell_behind = True
