@@ -218,6 +218,36 @@ def test_agent_window_survives_a_sigkill_under_the_hardened_unit(deployment: Dep
         container.systemctl("restart", "fodc-agent")
 
 
+CRASH_PROBE = """
+import json
+from fodc.agent.crashes import CrashProbe, NodeOutput, OutputSources
+found = CrashProbe(NodeOutput(OutputSources(None, "fodc-test-crash.service", None, 4 << 20))).find(None)
+print(json.dumps(found and {"summary": found.summary, "crash": found.detail["crash"]}))
+"""
+
+
+def test_a_go_crash_under_a_transient_unit_is_read_from_its_journal(deployment: Deployment) -> None:
+    """A transient unit (systemd-run) prints a Go fatal error on stderr and exits 2, as a crashing node does;
+    the installed agent's crash probe, run as the fodc user with the unit's systemd-journal group, finds the
+    report in that unit's journal (the path an agent with node-systemd-unit takes when the node dies)."""
+    container = deployment.container
+    container.copy_in(REPO / "tests/fixtures/gocrash/concurrent_map_writes.txt", "/root/crash.txt")
+    died = container.run("systemd-run", "--unit", "fodc-test-crash", "--wait", "sh", "-c",
+                         "cat /root/crash.txt >&2; exit 2", check=False)
+    assert "status=2" in died.stdout + died.stderr, died
+    try:
+        def probe() -> dict | None:
+            out = container.run("systemd-run", "--uid=fodc", "--gid=fodc", "-p", "SupplementaryGroups=systemd-journal",
+                                "--wait", "--pipe", "--quiet", "/opt/venvs/fodc-agent/bin/python", "-c", CRASH_PROBE,
+                                check=False)
+            return json.loads(out.stdout or "null") if out.returncode == 0 else None
+        found = _wait_for(probe, 60, "the crash report in the unit's journal")
+        assert found["summary"] == "fatal error: concurrent map writes"
+        assert found["crash"]["source"] == "journal:fodc-test-crash.service" and found["crash"]["goroutines"] == 5
+    finally:
+        container.systemctl("reset-failed", "fodc-test-crash.service", check=False)
+
+
 def test_conffiles_are_registered_with_dpkg(deployment: Deployment) -> None:
     listed = deployment.container.run("dpkg-query", "-W", "-f=${Conffiles}\n", "fodc-agent", "fodc-proxy").stdout
     paths = {line.split()[0] for line in listed.splitlines() if line.strip()}
