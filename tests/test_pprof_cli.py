@@ -136,13 +136,16 @@ def test_diff_of_two_real_profiles_is_signed_and_sums_to_zero(go_profiles):
                                      "truncated", "missing"])
 def test_a_bad_file_is_one_line_and_exit_1(tmp_path, content):
     path = tmp_path / "bad.pb.gz"
+    every_verb = content == "truncated"
     if content == "truncated":
         b = Builder(("cpu", "nanoseconds"))
         b.sample(["f", "main"], 10)
         content = b.gz()[:-10]
     if content != "missing":
         path.write_bytes(content)
-    for verb in (["top"], ["folded"], ["flame", "-o", str(tmp_path / "x.svg")]):
+    verbs = ([["top"], ["folded"], ["flame", "-o", str(tmp_path / "x.svg")], ["diff", str(path)]] if every_verb
+             else [["top"]])
+    for verb in verbs:  # every verb reads through the same loader: all three once, `top` for the rest
         run = fodc("pprof", *verb, str(path))
         assert run.returncode == 1, (verb, run)
         assert run.stdout == "" and len(run.stderr.strip().splitlines()) == 1, run.stderr

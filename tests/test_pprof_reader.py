@@ -103,6 +103,16 @@ def test_focus_keeps_matching_stacks_and_the_total_stays_the_whole_profile():
     assert {r.function for r in table.rows} == {"hash", "encode", "handle", "serve", "main"}
     with pytest.raises(PprofError, match="not a valid regex"):
         analysis.compile_focus("(")
+    with pytest.raises(PprofError, match="not a valid regex"):
+        analysis.compile_focus(r"(a)\1")  # backreferences need backtracking: refused
+
+
+def test_focus_matches_in_linear_time_on_hostile_names():
+    b = Builder(("cpu", "nanoseconds"))
+    b.sample(["a" * 1000, "main"], 3)  # (\w+)+X against this would backtrack for ever in Python's re
+    b.sample(["aX", "main"], 4)
+    table = analysis.top(parse(b.gz()), focus=analysis.compile_focus(r"^(\w+)+X$"))
+    assert table.shown == 4
     with pytest.raises(PprofError, match="longer than"):
         analysis.compile_focus("a" * 1000)
 

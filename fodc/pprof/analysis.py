@@ -11,9 +11,10 @@ import heapq
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from fodc.pprof.reader import PprofError, Profile
+from fodc.saferegex import PatternError, compile_pattern
 
 MAX_FOCUS_CHARS = 256
 SUMMARY_TOP = 50
@@ -49,20 +50,25 @@ class ShareChange:
         return self.new_share - self.base_share
 
 
-def compile_focus(pattern: str | None) -> re.Pattern[str] | None:
-    """A --focus regex, bounded in length; PprofError (one line) when it does not compile."""
+class Searcher(Protocol):
+    def search(self, text: str) -> object | None: ...
+
+
+def compile_focus(pattern: str | None) -> Searcher | None:
+    """A --focus regex compiled by RE2 (linear time: a profile's function names are input too), bounded in
+    length; PprofError (one line) when it does not compile."""
     if not pattern:
         return None
     if len(pattern) > MAX_FOCUS_CHARS:
         raise PprofError(f"--focus is longer than {MAX_FOCUS_CHARS} characters")
     try:
-        return re.compile(pattern)
-    except re.error as exc:
+        return compile_pattern(pattern)  # type: ignore[return-value]  # RE2's objects search as well
+    except PatternError as exc:
         raise PprofError(f"--focus {pattern!r} is not a valid regex: {exc}") from None
 
 
 def weighted_stacks(profile: Profile, sample_type: str | None = None,
-                    focus: re.Pattern[str] | None = None) -> Iterator[tuple[tuple[str, ...], int]]:
+                    focus: Searcher | None = None) -> Iterator[tuple[tuple[str, ...], int]]:
     """(stack leaf first, value) of every non-zero sample of the type; with focus, only stacks it matches."""
     index = profile.type_index(sample_type)
     matched: dict[str, bool] = {}
@@ -89,7 +95,7 @@ def total(profile: Profile, sample_type: str | None = None) -> int:
     return sum(s.values[index] for s in profile.samples)
 
 
-def top(profile: Profile, sample_type: str | None = None, focus: re.Pattern[str] | None = None,
+def top(profile: Profile, sample_type: str | None = None, focus: Searcher | None = None,
         by_cum: bool = False) -> Top:
     """Every function's flat and cum, largest first (by flat, or by cum), ties by name."""
     flat: dict[str, int] = {}
@@ -111,7 +117,7 @@ _FOLD_UNSAFE = re.compile(r"[;\s]")
 
 
 def folded(profile: Profile, sample_type: str | None = None,
-           focus: re.Pattern[str] | None = None) -> list[tuple[str, int]]:
+           focus: Searcher | None = None) -> list[tuple[str, int]]:
     """Folded stacks, root first and `;`-joined (a `;` or blank in a name becomes `_`), summed, sorted."""
     sums: dict[str, int] = {}
     for stack, value in weighted_stacks(profile, sample_type, focus):
@@ -129,7 +135,7 @@ class _Node:
         self.children: dict[str, _Node] = {}
 
 
-def flame_tree(profile: Profile, sample_type: str | None = None, focus: re.Pattern[str] | None = None, *,
+def flame_tree(profile: Profile, sample_type: str | None = None, focus: Searcher | None = None, *,
                max_nodes: int = SUMMARY_MAX_NODES,
                min_fraction: float = SUMMARY_MIN_FRACTION) -> tuple[dict[str, Any], bool]:
     """The call tree root first as {name, value, children}, at most `max_nodes` nodes (the largest kept) and
