@@ -115,6 +115,7 @@ def test_two_hosts_with_packaged_defaults_stay_registered_and_distinct(tmp_path,
     assert "node 'node-a' on host 'node-a'" in intruder.log()
     wait_for(lambda: "registration refused" in proxy.log() and "is held by a live agent" in proxy.log(), 10,
              what="the proxy's account of the refusal")
+    wait_for(lambda: "claims this agent's key" in a.log(), 30, what=f"the holder told too ({a.log()})")
     deadline = time.monotonic() + 6
     while time.monotonic() < deadline:  # no flapping: the same two entries, never replaced
         now = {n["node_id"]: n for n in ns_cluster(hosts["proxy"])}

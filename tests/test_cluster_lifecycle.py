@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import time
 
-from procs import free_port, start_agent, start_proxy, wait_for
+from procs import free_port, http_json, start_agent, start_proxy, wait_for
 
 FAST = ("--agent-heartbeat-timeout", "2s", "--agent-cleanup-timeout", "5s")
 
@@ -111,6 +111,8 @@ def test_two_agents_with_the_same_key_make_one_entry_and_the_second_is_refused(t
 
     wait_for(lambda: "is held by a live agent" in second.log(), what="the second agent told why")
     assert "node 'twin-1'" in second.log() and "registration refused" in proxy.log()
+    wait_for(lambda: "another agent, node 'twin-2'" in http_json(f"{first.url}/health")[1]["proxy"]["warning"],
+             what="the holder told of the claim")
     for _ in range(10):  # never a flapping replace: the first keeps its entry
         nodes = proxy.cluster()
         assert [(n["node_id"], n["agent_id"], n["registered_at"]) for n in nodes] == [

@@ -144,7 +144,10 @@ def test_a_second_agent_claiming_a_live_key_is_refused_naming_both():
     with pytest.raises(KeyInUse) as refused:
         r.register(claim("b", instance="i-2"), now_ms=2000)
     assert "'a'" in str(refused.value) and "'b'" in str(refused.value) and "machine-id" in str(refused.value)
-    assert r.get_by_id(first.agent_id) == first  # the holder is untouched: no flapping replace
+    held = r.get_by_id(first.agent_id)  # the holder keeps its entry: no flapping replace
+    assert (held.connection, held.registration, held.status) == (first.connection, first.registration, ONLINE)
+    assert "node 'b'" in r.conflict(first.agent_id, since_ms=2000)  # and hears of the claim
+    assert r.conflict(first.agent_id, since_ms=2001) == ""
 
 
 def test_a_restart_of_the_same_instance_takes_over_its_live_entry():

@@ -351,7 +351,8 @@ class AgentRuntime:
                      "last_error": node.reason},
             "incidents": {"open": self.incidents.open_incidents()},
             "proxy": {"address": str(self.settings.proxy_addr), "state": self.session.state,
-                      "agent_id": self.session.agent_id, "last_error": self.session.last_error},
+                      "agent_id": self.session.agent_id, "last_error": self.session.last_error,
+                      "warning": self.session.warning},
             "runtime": self.runtime_info(),
         }
 

@@ -135,6 +135,7 @@ class ProxySession:
         self.agent_id = ""
         self.state = "connecting"
         self.last_error = ""
+        self.warning = ""  # the proxy's latest warning on heartbeat acks ("" when none lately)
         self.registrations = 0
 
     # --------------------------------------------------------------- lifecycle
@@ -253,6 +254,15 @@ class ProxySession:
             body = reply.WhichOneof("body")
             if body == "registration" and not reply.registration.accepted:
                 raise SessionError(f"proxy dropped our registration: {reply.registration.error}")
+            if body == "heartbeat_ack":
+                self._heard_warning(reply.heartbeat_ack.warning[:1000])
+
+    def _heard_warning(self, warning: str) -> None:
+        """What the proxy says this agent's operator must fix (another agent claiming our key): logged once."""
+        if warning and warning != self.warning:
+            log.error("the proxy warns: %s", warning, extra={"fields": {"proxy": str(self.proxy_addr),
+                                                                      "agent_id": self.agent_id}})
+        self.warning = warning
 
     def _await(self, replies: queue.Queue[object], what: str, call: grpc.Future) -> pb.ProxyMessage:
         try:

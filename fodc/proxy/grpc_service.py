@@ -55,6 +55,7 @@ class RateGuard:
 MAX_AGENT_MESSAGES_PER_10S = 100
 # Late chunks of abandoned requests are normal; thousands in a row that match nothing are not.
 MAX_UNMATCHED_REPLIES = 5_000
+CONFLICT_NEWS_MS = 60_000  # how long a refused claim on a key is repeated to its holder with each heartbeat ack
 
 
 class LinkTable:
@@ -202,7 +203,9 @@ class FODCServicer(pb_grpc.FODCServiceServicer):
                             retry_after_ms=0))
                         return
                     self._on_progress()
-                    yield pb.ProxyMessage(heartbeat_ack=pb.HeartbeatAck(received_unix_ms=self._clock()))
+                    now_ms = self._clock()  # a claim on this key refused lately: the holder hears of it too
+                    yield pb.ProxyMessage(heartbeat_ack=pb.HeartbeatAck(
+                        received_unix_ms=now_ms, warning=self.registry.conflict(agent_id, now_ms - CONFLICT_NEWS_MS)))
                 elif kind == "goodbye":
                     if connection is not None:
                         self.registry.unregister(agent_id, connection)

@@ -54,6 +54,8 @@ class AgentRecord:
     capabilities: Mapping[str, str]
     runtime: Mapping[str, str]
     unconnected_since_ms: int | None = None
+    conflict: str = ""  # the latest refused claim on this key, for the holder to hear about
+    conflict_ms: int = 0
 
 
 def key_of(reg: Registration) -> AgentKey:
@@ -98,6 +100,7 @@ class AgentRegistry:
         with self._lock:
             previous = self._agents.get(key.agent_id)
             if previous is not None and _claimed_by_another(previous, reg):
+                self._agents[key.agent_id] = replace(previous, conflict=_claimed_message(reg), conflict_ms=now_ms)
                 raise KeyInUse(_key_in_use_message(previous, reg))
             if previous is None and len(self._agents) >= self.max_agents:
                 raise RegistryFull(
@@ -152,6 +155,12 @@ class AgentRegistry:
     def get(self, ip: str, port: int, role: str, labels: Mapping[str, str]) -> AgentRecord | None:
         return self.get_by_id(AgentKey(ip, port, role, tuple(sorted(labels.items()))).agent_id)
 
+    def conflict(self, agent_id: str, since_ms: int) -> str:
+        """The latest refused claim on this agent's key at or after `since_ms` ("" if none)."""
+        with self._lock:
+            record = self._agents.get(agent_id)
+        return record.conflict if record is not None and record.conflict_ms >= since_ms else ""
+
     def get_by_id(self, agent_id: str) -> AgentRecord | None:
         with self._lock:
             return self._agents.get(agent_id)
@@ -201,6 +210,13 @@ def _claimed_by_another(holder: AgentRecord, reg: Registration) -> bool:
     do not say which installation they are (older versions) keep the old replace-on-register behaviour."""
     theirs, ours = holder.registration.instance_id, reg.instance_id
     return holder.status == ONLINE and bool(theirs) and bool(ours) and theirs != ours
+
+
+def _claimed_message(reg: Registration) -> str:
+    return (f"another agent, node {reg.node_id[:64]!r} on host {reg.hostname[:64]!r} (instance "
+            f"{reg.instance_id[:12]}), claims this agent's key (same host id, node-address, role and labels) and "
+            f"was refused; give each node its own node-address or labels, and cloned hosts their own "
+            f"/etc/machine-id")
 
 
 def _key_in_use_message(holder: AgentRecord, reg: Registration) -> str:

@@ -121,10 +121,12 @@ class RegistrationResult(_message.Message):
     def __init__(self, accepted: _Optional[bool] = ..., error: _Optional[str] = ..., agent_id: _Optional[str] = ..., heartbeat_interval_ms: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., retry_after_ms: _Optional[int] = ..., stream_secret: _Optional[str] = ...) -> None: ...
 
 class HeartbeatAck(_message.Message):
-    __slots__ = ("received_unix_ms",)
+    __slots__ = ("received_unix_ms", "warning")
     RECEIVED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    WARNING_FIELD_NUMBER: _ClassVar[int]
     received_unix_ms: int
-    def __init__(self, received_unix_ms: _Optional[int] = ...) -> None: ...
+    warning: str
+    def __init__(self, received_unix_ms: _Optional[int] = ..., warning: _Optional[str] = ...) -> None: ...
 
 class ProxyMessage(_message.Message):
     __slots__ = ("registration", "heartbeat_ack")
