@@ -84,6 +84,9 @@ def test_the_ring_keeps_cpu_and_heap_profiles_across_an_agent_restart(tmp_path, 
     assert http_json(f"{proxy.url}/profiles/ring-1/1-cpu.pb.gz")[0] == 400
     assert http_json(f"{proxy.url}/profiles/ring-1/1700000000000-cpu.pb.gz")[0] == 404
 
+    metrics = http_get(f"{agent.url}/metrics")[2].decode()
+    assert re.search(r"^fodc_agent_profile_ring_profiles [1-9]", metrics, re.M), metrics[-2000:]
+    assert re.search(r"^fodc_agent_profile_ring_writes_total [1-9]", metrics, re.M)
     names = {p["name"] for p in listed(proxy, "ring-1")["profiles"]}
     agent.terminate()
     again = ring_agent(tmp_path, daemons, proxy, go_node, "ring-1", "--profile-every", "1h")

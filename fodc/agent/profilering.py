@@ -11,8 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from fodc.agent.diagnostics import Diagnostics
 from fodc.agent.streams import ActionContext, ActionFailed
@@ -86,6 +89,28 @@ class ProfileRingCapture(Periodic):
         if self.skipped or self.failures:
             info["profile_ring_missed"] = f"skipped={self.skipped} failed={self.failures}"
         return info
+
+
+class RingCollector(Collector):
+    """The ring's figures on the agent's /metrics, read at scrape time."""
+
+    def __init__(self, capture: ProfileRingCapture) -> None:
+        self.capture = capture
+
+    def collect(self) -> Iterator[Metric]:
+        ring = self.capture.ring
+        count, size = ring.usage()
+        yield GaugeMetricFamily("fodc_agent_profile_ring_profiles", "profiles kept in the profile ring", value=count)
+        yield GaugeMetricFamily("fodc_agent_profile_ring_bytes", "bytes of profiles kept in the profile ring",
+                                value=size)
+        for name, doc, value in (
+                ("writes", "profiles written into the ring", ring.writes),
+                ("written_bytes", "bytes written into the ring", ring.bytes_written),
+                ("evicted", "profiles removed from the ring to stay within --profile-ring-bytes", ring.evicted),
+                ("skipped", "ring captures left out because an operator's profile ran or waited",
+                 self.capture.skipped),
+                ("failures", "ring captures that failed", self.capture.failures)):
+            yield CounterMetricFamily(f"fodc_agent_profile_ring_{name}", doc, value=value)
 
 
 class RingActions:

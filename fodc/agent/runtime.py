@@ -33,7 +33,7 @@ from fodc.agent.manual import ManualCapture
 from fodc.agent.memwatch import MemoryPressureWatch
 from fodc.agent.nodestate import NodeScrape, node_scrape
 from fodc.agent.oomwatch import OomWatch
-from fodc.agent.profilering import ProfileRingCapture, RingActions
+from fodc.agent.profilering import ProfileRingCapture, RingActions, RingCollector
 from fodc.agent.scrape import Scraper
 from fodc.agent.session import Connected, ProxySession
 from fodc.agent.settings import AgentSettings
@@ -293,6 +293,7 @@ class AgentRuntime:
                     cpu_seconds=settings.profile_cpu_seconds, clock=self.clock.now,
                     on_progress=self.watchdog.register(
                         "profile-ring", settings.profile_every * 3 + settings.profile_cpu_seconds + 150).tick)
+                self.self_metrics.register(RingCollector(self.ring_capture))
         self.ring_actions = RingActions(self.profile_ring, off)
 
     def _ring_profiles_before(self, at_ms: int, start_ms: int) -> list[tuple[str, bytes]]:
