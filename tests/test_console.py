@@ -63,13 +63,18 @@ def cluster(tmp_path_factory):
         config_file.write_text("max-memory: 4G\nshards: 2\n")
         for node_id, role, extra in (("hot-1", "datanode-hot", ["--node-pprof-url", prom_url, "--incident-rule", RULE,
                                                                 "--node-config-file", str(config_file)]),
+                                     ("hot-2", "datanode-hot", ["--node-pprof-url", ""]),
                                      ("liaison-1", "liaison", ["--node-pprof-url", ""])):
-            node = start_sim_node(role, free_port(), series=300, seed=len(nodes))
+            pid_file = tmp / f"{node_id}.pid"  # the agent reads the node's argv: --seed differs between the hot nodes
+            node = start_sim_node(role, free_port(), series=300, seed=len(nodes),
+                                  extra_args=["--pid-file", str(pid_file)])
             nodes.append(node)
+            wait_for(pid_file.exists, what=f"{node_id}'s pid file")
+            extra = [*extra, "--node-pid-file", str(pid_file)]
             node.fault("ok")  # one line in the node's log, for the incident's log tail
             daemons.append(start_agent(tmp, proxy.grpc_addr, role, node_id, "--node-metrics-url", node.metrics_url,
                                        "--node-log-file", str(node.stderr_file), *AGENT_ARGS, *extra))
-        wait_for(lambda: len(api(proxy, "/cluster?status=online")[1]["nodes"]) == 2, 30, what="two agents online")
+        wait_for(lambda: len(api(proxy, "/cluster?status=online")[1]["nodes"]) == 3, 30, what="three agents online")
 
         def incident():
             found = [i for i in api(proxy, "/incidents?node_id=hot-1")[1]["incidents"] if i["state"] == "complete"]
@@ -353,7 +358,7 @@ def test_an_operator_captures_configuration_from_the_page(cluster, browser):
     capture = browser.find_element("id", "capture")
     wait_for(lambda: capture.get_attribute("disabled") is None, what="capture enabled for an operator")
     capture.click()
-    wait_for(lambda: "captured 2 nodes" in browser.find_element("id", "capture-state").text, 30,
+    wait_for(lambda: "captured 3 nodes" in browser.find_element("id", "capture-state").text, 30,
              what="the capture's answer")
 
 
@@ -365,8 +370,28 @@ def test_configuration_page_shows_drift_per_role(cluster, browser, tmp_path):
     assert status == 200
     shown = js(browser, "return [...document.querySelectorAll('[data-role]')].map(e => e.dataset.role)")
     assert sorted(shown) == sorted(drift["roles"])
+    seeds = drift["roles"]["datanode-hot"]["differences"]["flag.seed"]
+    assert seeds["hot-1"] != seeds["hot-2"]
+    row = browser.find_element("css selector", "table[data-role='datanode-hot'] tr[data-setting='flag.seed']")
+    header = browser.find_elements("css selector", "table[data-role='datanode-hot'] thead th")
+    cells = dict(zip([h.text for h in header], [c.text for c in row.find_elements("tag name", "td")], strict=True))
+    assert cells == {"setting": "flag.seed", "hot-1": seeds["hot-1"], "hot-2": seeds["hot-2"]}
+    assert not any(k.startswith("flag.listen") for k in drift["roles"]["datanode-hot"]["differences"])
     assert browser.find_element("id", "capture").get_attribute("disabled") is not None  # a viewer
     assert console_errors(browser) == []
+    shot(browser, tmp_path, "config-roles")
+
+
+def test_a_changed_config_file_shows_as_a_unified_diff(cluster, browser, tmp_path):
+    proxy = cluster["proxy"]
+    cluster["config_file"].write_text("max-memory: 8G\nshards: 2\n")
+    status, body = api(proxy, "/cluster/config/capture", OPERATOR, "POST", {"scope": "node", "node_id": "hot-1"})
+    assert status == 200 and body["captured"], body
+    open_page(browser, proxy, "/console/config")
+    diff = browser.find_element("css selector", "table[data-node='hot-1'] pre.diff")
+    lines = diff.text.splitlines()
+    assert "-max-memory: 4G" in lines and "+max-memory: 8G" in lines and " shards: 2" in lines
+    assert "add" in diff.find_element("xpath", ".//span[text()='+max-memory: 8G']").get_attribute("class")
     shot(browser, tmp_path, "config")
 
 
