@@ -150,3 +150,11 @@ def test_a_bad_file_is_one_line_and_exit_1(tmp_path, content):
         assert run.returncode == 1, (verb, run)
         assert run.stdout == "" and len(run.stderr.strip().splitlines()) == 1, run.stderr
         assert run.stderr.startswith(f"fodc: {path}: ")
+
+
+def test_an_unknown_sample_type_or_a_bad_focus_is_one_line(go_profiles):
+    run = fodc("pprof", "top", str(go_profiles["heap"]), "--sample-type", "cpu")
+    assert run.returncode == 2 and run.stderr.count("\n") == 1
+    assert "no sample type 'cpu'" in run.stderr and "inuse_space" in run.stderr
+    run = fodc("pprof", "folded", str(go_profiles["heap"]), "--focus", "(unclosed")
+    assert run.returncode == 2 and run.stderr.count("\n") == 1 and "not a valid regex" in run.stderr

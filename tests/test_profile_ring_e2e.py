@@ -84,6 +84,10 @@ def test_the_ring_keeps_cpu_and_heap_profiles_across_an_agent_restart(tmp_path, 
     assert http_json(f"{proxy.url}/profiles/ring-1/1-cpu.pb.gz")[0] == 400
     assert http_json(f"{proxy.url}/profiles/ring-1/1700000000000-cpu.pb.gz")[0] == 404
 
+    status, later = http_json(f"{proxy.url}/profiles?node_id=ring-1&since={cpu['taken_ms'] + 1}")
+    assert status == 200 and cpu["name"] not in {p["name"] for p in later["profiles"]}
+    assert http_json(f"{proxy.url}/profiles?since=yesterday-ish")[0] == 400
+    assert http_json(f"{proxy.url}/profiles?node_id=nobody")[0] in (400, 404)
     metrics = http_get(f"{agent.url}/metrics")[2].decode()
     assert re.search(r"^fodc_agent_profile_ring_profiles [1-9]", metrics, re.M), metrics[-2000:]
     assert re.search(r"^fodc_agent_profile_ring_writes_total [1-9]", metrics, re.M)

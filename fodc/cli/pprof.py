@@ -67,6 +67,18 @@ def _load(path: str) -> Profile:
         raise CliError(f"{path}: {exc}", EXIT_API_ERROR) from None
 
 
+def _focus(args: argparse.Namespace) -> analysis.Searcher | None:
+    try:
+        return analysis.compile_focus(args.focus)
+    except PprofError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+
+
+def _refused(exc: PprofError, args: argparse.Namespace) -> CliError:
+    """A sample type the operator named is a usage error; the profile's own default missing is the file's."""
+    return CliError(str(exc), EXIT_USAGE if args.sample_type else EXIT_API_ERROR)
+
+
 def _fit(name: str, width: int) -> str:
     """A function name cut from the left (the package path matters least) to `width` columns."""
     return name if len(name) <= width else "…" + name[len(name) - width + 1:]
@@ -75,9 +87,9 @@ def _fit(name: str, width: int) -> str:
 def run_top(args: argparse.Namespace, _client: ProxyClient) -> int:
     profile = _load(args.file)
     try:
-        table = analysis.top(profile, args.sample_type, analysis.compile_focus(args.focus), by_cum=args.cum)
+        table = analysis.top(profile, args.sample_type, _focus(args), by_cum=args.cum)
     except PprofError as exc:
-        raise CliError(str(exc), EXIT_API_ERROR if args.sample_type is None else EXIT_USAGE) from None
+        raise _refused(exc, args) from None
     unit = table.unit
     rows = table.rows[:args.n]
     if args.json:
@@ -105,9 +117,9 @@ def run_top(args: argparse.Namespace, _client: ProxyClient) -> int:
 def run_folded(args: argparse.Namespace, _client: ProxyClient) -> int:
     profile = _load(args.file)
     try:
-        lines = analysis.folded(profile, args.sample_type, analysis.compile_focus(args.focus))
+        lines = analysis.folded(profile, args.sample_type, _focus(args))
     except PprofError as exc:
-        raise CliError(str(exc), EXIT_USAGE) from None
+        raise _refused(exc, args) from None
     out = sys.stdout
     for stack, value in lines:
         out.write(f"{stack} {value}\n")
@@ -120,10 +132,10 @@ def run_flame(args: argparse.Namespace, _client: ProxyClient) -> int:
         raise CliError(f"-o {args.output}: the name must end in .html or .svg", EXIT_USAGE)
     profile = _load(args.file)
     try:
-        tree, truncated = analysis.flame_tree(profile, args.sample_type, analysis.compile_focus(args.focus),
+        tree, truncated = analysis.flame_tree(profile, args.sample_type, _focus(args),
                                               max_nodes=flame.MAX_NODES, min_fraction=flame.MIN_FRACTION)
     except PprofError as exc:
-        raise CliError(str(exc), EXIT_USAGE) from None
+        raise _refused(exc, args) from None
     chosen = profile.sample_types[profile.type_index(args.sample_type)]
     title = f"{Path(args.file).name}: {chosen.type} ({chosen.unit})"
     text = (flame.html(tree, chosen.unit, title) if output.suffix == ".html" else flame.svg(tree, chosen.unit, title))
@@ -141,7 +153,7 @@ def run_diff(args: argparse.Namespace, _client: ProxyClient) -> int:
     try:
         changes = analysis.diff(base, new, args.sample_type, by_cum=args.cum)
     except PprofError as exc:
-        raise CliError(str(exc), EXIT_USAGE) from None
+        raise _refused(exc, args) from None
     kind = "cum" if args.cum else "flat"
     if args.json:
         print(json.dumps([{"function": c.function, "base_share": c.base_share, "new_share": c.new_share,
