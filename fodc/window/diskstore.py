@@ -133,13 +133,15 @@ class DiskStore:
         self._ok(OP_OPEN)
         return True
 
-    def _ready(self) -> bool:
-        """Open, and still looking at the directory and files it opened (see the module docstring)."""
+    def _ready(self, every_file: bool = False) -> bool:
+        """Open, and still looking at the directory and files it opened (see the module docstring). The
+        directory and the file being written are checked before every write; the older archive files (up to
+        dir_bytes / file_bytes of them) only before an archive append, once a sealed block."""
         if self._opened:
-            self._check_vanished()
+            self._check_vanished(every_file)
         return self._open()
 
-    def _check_vanished(self) -> None:
+    def _check_vanished(self, every_file: bool = True) -> None:
         try:
             stat = os.stat(self.directory)
             same_directory = (stat.st_dev, stat.st_ino) == self._identity
@@ -149,8 +151,9 @@ class DiskStore:
             return  # cannot tell (permissions): the write itself will say what is wrong
         current = self._current
         current_gone = current is not None and _unlinked(current.fd)
-        gone = [f for f in self._archives if not same_directory or not f.path.exists()
-                or (current_gone and f.path == current.file.path)]
+        gone = [f for f in self._archives if not same_directory
+                or (current is not None and f.path == current.file.path and current_gone)
+                or (every_file and not f.path.exists())]
         interim_gone = self._interim_size > 0 and (not same_directory or not (self.directory / INTERIM_NAME).exists())
         if same_directory and not gone and not interim_gone:
             return
@@ -209,7 +212,7 @@ class DiskStore:
         `key` names the block to the caller: it comes back from take_lost() if the file vanishes."""
         frame = encode_chunk(payload, first_ms, last_ms)
         with self._lock:
-            if not self._ready():
+            if not self._ready(every_file=True):
                 return False
             current = self._current
             if current is not None and current.size + len(frame) > self.file_bytes and current.size > HEADER_SIZE:
