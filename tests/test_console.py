@@ -171,7 +171,8 @@ def test_cluster_page_shows_each_node_by_role_with_sparklines_from_the_window(cl
         assert row["cells"][1] == "online"
         assert row["cells"][4].startswith(nodes[row["node"]]["capabilities"]["ktm_mode"])
     hot = next(r for r in rows if r["node"] == "hot-1")
-    assert "incidents" in hot["cells"][3]  # the rule incident is noted
+    assert "incidents rule:cpu-user=" in hot["cells"][3]  # the rule incident is noted, as /cluster says
+    assert hot["cells"][3] == "".join(nodes["hot-1"]["notes"])
     assert console_errors(browser) == []
     shot(browser, tmp_path, "cluster")
 

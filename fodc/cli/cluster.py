@@ -6,6 +6,7 @@ import argparse
 
 from fodc.cli.client import EXIT_OK, ProxyClient
 from fodc.cli.output import ago, fit_line, print_json, table
+from fodc.notes import node_notes
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -44,14 +45,4 @@ def ktm_reasons(nodes: list[dict]) -> dict[tuple[str, str], list[str]]:
 
 def notes(runtime: dict[str, str]) -> str:
     """What an operator should notice about a node from its agent's heartbeat, or "-"."""
-    said = []
-    up, _, total = runtime.get("scrape_targets_up", "").partition("/")
-    if up == "0" and total not in ("", "0"):
-        said.append("node not answering")
-    if runtime.get("incidents_total"):
-        said.append(f"incidents {runtime['incidents_total']}")
-    if runtime.get("window_disk_last_error"):
-        said.append("window disk failing")
-    if float(runtime.get("clock_behind_s", "0") or 0) > 0:
-        said.append(f"host clock {runtime['clock_behind_s']}s behind")
-    return "; ".join(said) or "-"
+    return "; ".join(node_notes(runtime)) or "-"

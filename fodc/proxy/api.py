@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 from fodc import expfmt
 from fodc.config import ROLES
 from fodc.names import selection_pattern
+from fodc.notes import node_notes
 from fodc.proxy import access, filters
 from fodc.proxy.config_api import config_blueprint
 from fodc.proxy.console.views import console_blueprint
@@ -46,6 +47,7 @@ def node_json(record: AgentRecord) -> dict[str, Any]:
         "agent_version": reg.agent_version,
         "capabilities": dict(sorted(record.capabilities.items())),
         "runtime": dict(sorted(record.runtime.items())),
+        "notes": node_notes(record.runtime),
         "registered_at": rfc3339(record.registered_at_ms),
         "last_heartbeat": rfc3339(record.last_heartbeat_ms),
         "unconnected_since": rfc3339(record.unconnected_since_ms),

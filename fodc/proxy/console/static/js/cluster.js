@@ -8,15 +8,9 @@
   const SPARK_RANGE_MS = 15 * 60 * 1000;
   const SPARK_NAMES = "banyandb_system_(cpu|memory)_state|banyandb_[a-z]+_total_written";
 
-  /* What an operator should notice, from the agent's heartbeat figures (the same facts `fodc cluster` shows). */
+  /* The proxy's notes on the node (fodc/notes.py), and how long it has been unconnected. */
   function notes(node) {
-    const rt = node.runtime || {};
-    const said = [];
-    const [up, total] = (rt.scrape_targets_up || "").split("/");
-    if (up === "0" && total && total !== "0") said.push("node not answering");
-    if (rt.incidents_total) said.push(`incidents ${rt.incidents_total}`);  // e.g. "node-down=1,rule:x=2"
-    if (rt.window_disk_last_error) said.push("window disk failing");
-    if (Number(rt.clock_behind_s || 0) > 0) said.push(`host clock ${rt.clock_behind_s}s behind`);
+    const said = [...(node.notes || [])];
     if (node.status !== "online") said.push(`unconnected since ${fmtAge(node.unconnected_since)}`);
     return said;
   }
