@@ -1,7 +1,8 @@
 """One identity per host, with the packaged defaults: two agents on two "hosts" (network namespaces with their
 own address, machine id and host name, joined to the proxy's namespace by veth pairs) both stay registered
 and distinct; a second agent claiming a live agent's key is refused, with both named, while the first stays;
-a restart of the first takes its entry over at once. Root only; all traffic stays inside the namespaces."""
+a restart of the first takes its entry over at once (root only; all traffic stays inside the namespaces). And the
+identity files themselves: the machine id, and the instance id kept and locked across restarts."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ import time
 import pytest
 from procs import REPO, Daemon, _spawn, wait_for
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+from fodc.agent.identity import Instance, host_id
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 
 CONFFILE = REPO / "packaging" / "etc" / "agent.conf"
 BIN = os.path.dirname(sys.executable)
@@ -85,6 +88,7 @@ def start_host_agent(tmp_path, hosts, host: str, index: int, daemons, name: str 
     return agent
 
 
+@needs_root
 def test_two_hosts_with_packaged_defaults_stay_registered_and_distinct(tmp_path, daemons, hosts):
     proxy_log = tmp_path / "proxy.log"
     proxy = Daemon(_spawn(["ip", "netns", "exec", hosts["proxy"], f"{BIN}/fodc-proxy", "--config", "/dev/null",
@@ -132,3 +136,23 @@ def test_two_hosts_with_packaged_defaults_stay_registered_and_distinct(tmp_path,
                          and n["registered_at"] != by_node["node-a"]["registered_at"]
                          for n in ns_cluster(hosts["proxy"])), 30, interval=0.5, what="the restarted agent back")
     assert len(ns_cluster(hosts["proxy"])) == 2
+
+
+def test_a_machine_id_that_is_not_one_gives_no_host_id(tmp_path):
+    files = [tmp_path / "machine-id", tmp_path / "dbus-machine-id"]
+    files[0].write_text("uninitialized\n")  # systemd's first-boot placeholder
+    assert host_id(tuple(files)) == ""
+    files[1].write_text("0123456789abcdef0123456789abcdef\n")
+    assert host_id(tuple(files)) == "0123456789abcdef0123456789abcdef"
+
+
+def test_the_instance_id_survives_a_restart_and_a_second_agent_gets_its_own(tmp_path):
+    path = str(tmp_path / "state" / "instance-id")
+    first = Instance(path)
+    second = Instance(path)  # another agent on the same file while the first runs
+    assert first.id and second.id != first.id and "held by another running agent" in second.note
+    first.close()
+    second.close()
+    again = Instance(path)  # the first agent restarted
+    assert again.id == first.id and again.note == ""
+    again.close()

@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 
 MACHINE_ID_FILES = (Path("/etc/machine-id"), Path("/var/lib/dbus/machine-id"))
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_ROUTE_PROBE = ("192.0.2.1", 9)  # TEST-NET-1: only routed by a default route; connect() on UDP sends nothing
+_MACHINE_ID = re.compile(r"[0-9a-f]{32}")  # machine-id(5); "uninitialized" or empty is no identity
+# Documentation addresses: only a default route reaches them; connect() on a UDP socket sends nothing.
+_ROUTE_PROBES = ((socket.AF_INET, ("192.0.2.1", 9)), (socket.AF_INET6, ("2001:db8::1", 9)))
 
 
 def host_id(files: tuple[Path, ...] = MACHINE_ID_FILES) -> str:
@@ -33,7 +35,7 @@ def host_id(files: tuple[Path, ...] = MACHINE_ID_FILES) -> str:
             text = path.read_text().strip()
         except OSError:
             continue
-        if _ID.fullmatch(text):
+        if _MACHINE_ID.fullmatch(text):
             return text
     return ""
 
@@ -41,14 +43,15 @@ def host_id(files: tuple[Path, ...] = MACHINE_ID_FILES) -> str:
 def primary_ip() -> str | None:
     """The address this host reaches the rest of the network from (its default route's source), else the
     first non-loopback address its name resolves to; None when it has neither."""
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.connect(_ROUTE_PROBE)
-            address = probe.getsockname()[0]
-            if address and not address.startswith("127."):
-                return address
-    except OSError:
-        pass
+    for family, target in _ROUTE_PROBES:
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as probe:
+                probe.connect(target)
+                address = probe.getsockname()[0]
+        except OSError:
+            continue
+        if address and not address.startswith("127.") and address != "::1":
+            return address
     try:
         infos = socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET, socket.SOCK_STREAM)
     except OSError:
