@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         go_urls: dict[str, str] = {}
         for index, role in enumerate(ROLES):
             pid_file = workdir / f"node-{role}.pid"
-            node = start_sim_node(role, free_port(), series=args.series, comm="banyand", reads_per_s=20, extra_args=[
+            node = start_sim_node(role, free_port(), series=args.series, comm="banyand", reads_per_s=50, extra_args=[
                 "--pid-file", str(pid_file), f"--grpc-port={17912 + 100 * index}",
                 f"--measure-root-path={workdir}/data-{role}", f"--config={workdir}/node-{role}.yaml"])
             (workdir / f"node-{role}.yaml").write_text(f"role: {role}\nmax-memory: 4G\nauth_password: demo\n")
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                 "--config-history-file", str(workdir / f"config-history-{role}.json"),
                 "--profile-ring-dir", str(workdir / f"profiles-{role}"),
                 "--node-log-file", str(node.stderr_file), "--incident-node-down-for", f"{NODE_DOWN_FOR_S}s",
-                "--instance-file", str(workdir / f"instance-{role}")])
+                "--instance-file", str(workdir / f"instance-{role}"), "--ktm-interval", "5s"])
             agent_urls[role] = f"http://127.0.0.1:{agent_port}"
         base = f"http://127.0.0.1:{http_port}"
         for url in go_urls.values():
