@@ -137,8 +137,8 @@ def _systemd_booted() -> bool:
     return os.path.isdir("/run/systemd/system") and shutil.which("systemd-run") is not None and os.geteuid() == 0
 
 
-@pytest.mark.skipif(not _systemd_booted(), reason="systemd is not PID 1 here (no /run/systemd/system): "
-                    "the journal path is covered where it is, the log-file path everywhere")
+@pytest.mark.skipif(not _systemd_booted(), reason="systemd is not PID 1 here (no /run/systemd/system): the "
+                    "journal path runs in the booted container (tests/system/test_packages.py), the log file here")
 def test_a_crash_under_a_transient_systemd_unit_is_read_from_its_journal(tmp_path):
     unit = f"fodc-test-crash-{uuid.uuid4().hex[:8]}"
     script = tmp_path / "crash.sh"
