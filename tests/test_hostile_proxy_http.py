@@ -96,3 +96,21 @@ def test_numbers_in_the_query_are_parsed_strictly(proxy, path):
     status, _, body = http_get(f"{proxy.url}{path}", timeout=10)
     assert status == 400, body[:300]
     assert json.loads(body)["error"] == "bad_request"
+
+
+def test_a_kept_alive_connection_serves_several_requests_and_its_next_head_is_bounded_too(proxy):
+    import socket
+
+    with socket.create_connection(("127.0.0.1", proxy.ports["http"]), timeout=10) as sock:
+        for _ in range(3):
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = b""
+            while b'"status"' not in answer or not answer.rstrip().endswith(b"}"):
+                piece = sock.recv(65536)
+                assert piece, answer
+                answer += piece
+            assert answer.startswith(b"HTTP/1.1 200")
+        sock.sendall(PARTIAL_HEADER)  # the next request never completes
+        assert _answers_quickly(proxy, "/health") < 5
+        sock.settimeout(CLIENT_TIMEOUT_S + 10)
+        assert sock.recv(1) == b""  # closed by the proxy after the client timeout
