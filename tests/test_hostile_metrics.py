@@ -61,6 +61,7 @@ def test_forged_exposition_is_dropped_and_the_page_stays_valid(tmp_path, daemons
     assert [ln for ln in text.splitlines() if "12345" in ln] == [] and 'fodc_proxy_agents{status="online"} 1.0' in text
     assert 'honest_gauge{path="/a\\"b\\\\c\\nd",node_id="forger",node_role="liaison"} 1' in text
     assert "# HELP honest_gauge line one\\nline two \\\\ end" in text
+    assert "sneaky" not in text  # a family with nothing valid leaves no HELP/TYPE behind
     result = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True,
                             timeout=60)
     assert result.returncode in (0, 3), result.stdout + result.stderr  # 3: lint findings only, 1: parse error

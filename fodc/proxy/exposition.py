@@ -73,6 +73,7 @@ class PageBuilder:
                 dropped += max(1, len(family.series))
                 continue
             entry = self._families.get(family.name)
+            created = entry is None
             if entry is None:
                 kind = family.type if family.type in TEXT_TYPES else "untyped"
                 entry = self._families[family.name] = (kind, family.help[:MAX_HELP], [])
@@ -93,6 +94,8 @@ class PageBuilder:
                     lines.append(f"{name}{{{own},{suffix}}} {value}\n")
                 else:
                     lines.append(f"{name}{{{suffix}}} {value}\n")
+            if created and not lines:  # nothing of it was valid: no HELP/TYPE without samples
+                del self._families[family.name]
         if dropped:
             self.refusals.refuse("exposition", "metric or label name outside the exposition grammar (or a name "
                                  "of the proxy's own)", dropped, node_id=reg.node_id)

@@ -106,12 +106,12 @@ def build_parser() -> config.OneLineErrorParser:
                          "is closed")
     hostile.add_argument("--registrations-per-peer", type=config.positive_int, default=300,
                          help="registrations accepted per minute from one peer address (bursts up to this many)")
-    hostile.add_argument("--max-reply-bytes", type=config.byte_size, default=64 * 1024 * 1024,
+    hostile.add_argument("--max-reply-bytes", type=config.byte_size, default=128 * 1024 * 1024,
                          help="largest answer one agent may give to one metrics request; beyond it the agent is "
                          "reported missing for that request")
     hostile.add_argument("--max-reply-series", type=config.positive_int, default=200_000,
                          help="most series one agent may send in answer to one metrics request")
-    hostile.add_argument("--max-request-bytes", type=config.byte_size, default=512 * 1024 * 1024,
+    hostile.add_argument("--max-request-bytes", type=config.byte_size, default=1024 * 1024 * 1024,
                          help="most agent reply bytes one /metrics or /metrics-windows request gathers in all; "
                          "agents past it are reported missing")
     sec = parser.add_argument_group("access control")
