@@ -9,6 +9,7 @@ from fodc.proxy.admission import HelloGate, certificate_names, peer_host
 from fodc.proxy.agent_answers import BadAnswer, config_snapshot, incidents
 from fodc.proxy.grpc_service import registration_rate
 from fodc.proxy.registration_limits import LimitExceeded, check_heartbeat, check_registration
+from fodc.proxy.registry import AgentRegistry, RegistryFull
 
 NOW = 1_800_000_000_000
 
@@ -65,3 +66,21 @@ def test_registration_and_heartbeat_bounds_name_the_field():
             check_registration(Registration("n", "liaison", Address("10.0.0.1", 1), **{field: value}))
     with pytest.raises(LimitExceeded, match="runtime"):
         check_heartbeat({"k": "v" * 5000}, {})
+
+
+def test_a_registration_that_never_streamed_expires_fast_and_gives_way_when_the_registry_is_full():
+    registry = AgentRegistry(30, 300, max_agents=2)
+
+    def register(node: str, port: int, now: int):
+        return registry.register(Registration(node, "liaison", Address("10.0.0.1", port)), now)[0]
+    silent = register("silent", 1, 0)
+    registry.connection_lost(silent.agent_id, silent.connection, 10, expire_after_ms=1_000)
+    real = register("real", 2, 20)
+    registry.connection_lost(real.agent_id, real.connection, 30)  # an ordinary loss keeps its slot
+    register("newcomer", 3, 40)
+    assert sorted(r.registration.node_id for r in registry.list()) == ["newcomer", "real"]
+    with pytest.raises(RegistryFull):
+        register("one-too-many", 4, 50)
+    quiet = register("real", 2, 60)  # the real agent back; then it never streams on this connection
+    registry.connection_lost(quiet.agent_id, quiet.connection, 70, expire_after_ms=1_000)
+    assert [r.registration.node_id for r in registry.check_health(1_100).removed] == ["real"]

@@ -2,10 +2,11 @@
 
 Each RegisterAgent stream owns one registry "connection"; when the stream ends without a goodbye the
 entry is marked unconnected (not removed), so operators still see the node until the cleanup timeout.
-A registration that never streamed (no heartbeat, no request stream) is removed at once instead: it held a
-registry slot for nothing. Every stream must identify itself within the hello timeout, and a request stream
-is bound to the registration that created it by that registration's stream secret (and, with mutual TLS,
-by the certificate naming the node), so knowing an agent's public id is not enough to take its place.
+A registration that never streamed (no heartbeat, no request stream) expires after the hello timeout instead,
+and gives way at once when the registry is full: a flood of them holds no slots. Every stream must identify
+itself within the hello timeout, and a request stream is bound to the registration that created it by that
+registration's stream secret (and, with mutual TLS, by the certificate naming the node), so knowing an
+agent's public id is not enough to take its place.
 """
 
 from __future__ import annotations
@@ -219,13 +220,14 @@ class FODCServicer(pb_grpc.FODCServiceServicer):
             self.hello_gate.leave(ticket)
             if connection is not None:
                 streamed = self._forget_context(connection)
-                if not streamed and self.registry.unregister(agent_id, connection) is not None:
-                    self.refusals.refuse("unstreamed_registration", "registration stream ended before the agent "
-                                         "heartbeated or opened a request stream; entry removed at once",
-                                         node_id=node[:64], peer=context.peer())
-                elif self.registry.connection_lost(agent_id, connection, self._clock()):
+                expire_ms = None if streamed else int(self.hello_gate.timeout_s * 1000)
+                if self.registry.connection_lost(agent_id, connection, self._clock(), expire_ms):
                     log.warning("agent stream lost; marked unconnected", extra={"fields": {
-                        "agent_id": agent_id, "node_id": node}})
+                        "agent_id": agent_id, "node_id": node, "never_streamed": not streamed}})
+                    if not streamed:
+                        self.refusals.refuse("unstreamed_registration", "registration stream ended before the "
+                                             "agent heartbeated or opened a request stream; the entry expires "
+                                             "after the hello timeout", node_id=node[:64], peer=context.peer())
 
     def _admit(self, node_id: str, context: grpc.ServicerContext) -> None:
         """Raises RegistrationError for a peer registering too often, or (mutual TLS) a certificate that

@@ -56,6 +56,9 @@ class AgentRecord:
     unconnected_since_ms: int | None = None
     conflict: str = ""  # the latest refused claim on this key, for the holder to hear about
     conflict_ms: int = 0
+    # A registration that never streamed (no heartbeat, no request stream): removed after this instead of the
+    # cleanup timeout, and first to make room when the registry is full, so a flood of them holds no slots.
+    expire_after_ms: int | None = None
 
 
 def key_of(reg: Registration) -> AgentKey:
@@ -97,11 +100,14 @@ class AgentRegistry:
         """Adds or replaces the entry for reg.key; returns (new record, replaced record or None)."""
         _validate(reg)
         key = key_of(reg)
+        dropped = None
         with self._lock:
             previous = self._agents.get(key.agent_id)
             if previous is not None and _claimed_by_another(previous, reg):
                 self._agents[key.agent_id] = replace(previous, conflict=_claimed_message(reg), conflict_ms=now_ms)
                 raise KeyInUse(_key_in_use_message(previous, reg))
+            if previous is None and len(self._agents) >= self.max_agents:
+                dropped = self._drop_one_unstreamed()
             if previous is None and len(self._agents) >= self.max_agents:
                 raise RegistryFull(
                     f"registry full: {len(self._agents)} of max {self.max_agents} agents registered "
@@ -114,7 +120,17 @@ class AgentRegistry:
                 capabilities=dict(reg.capabilities), runtime={},
             )
             self._agents[key.agent_id] = record
-            return record, previous
+        if dropped is not None:
+            self.on_removed(dropped)
+        return record, previous
+
+    def _drop_one_unstreamed(self) -> AgentRecord | None:
+        """Under the lock: removes the oldest unconnected entry that never streamed, if any."""
+        candidates = [r for r in self._agents.values() if r.status == UNCONNECTED and r.expire_after_ms is not None]
+        if not candidates:
+            return None
+        oldest = min(candidates, key=lambda r: r.registered_at_ms)
+        return self._agents.pop(oldest.agent_id)
 
     def heartbeat(self, agent_id: str, connection: int, now_ms: int,
                   runtime: Mapping[str, str] | None = None,
@@ -142,13 +158,16 @@ class AgentRegistry:
         self.on_removed(removed)
         return removed
 
-    def connection_lost(self, agent_id: str, connection: int, now_ms: int) -> AgentRecord | None:
-        """An ungraceful stream loss: the entry stays, marked unconnected, until the cleanup timeout."""
+    def connection_lost(self, agent_id: str, connection: int, now_ms: int,
+                        expire_after_ms: int | None = None) -> AgentRecord | None:
+        """An ungraceful stream loss: the entry stays, marked unconnected, until the cleanup timeout (or
+        `expire_after_ms`, for a registration that never streamed)."""
         with self._lock:
             record = self._agents.get(agent_id)
             if record is None or record.connection != connection or record.status == UNCONNECTED:
                 return None
-            record = replace(record, status=UNCONNECTED, unconnected_since_ms=now_ms)
+            record = replace(record, status=UNCONNECTED, unconnected_since_ms=now_ms,
+                             expire_after_ms=expire_after_ms)
             self._agents[agent_id] = record
             return record
 
@@ -186,7 +205,8 @@ class AgentRegistry:
         with self._lock:
             for agent_id, record in list(self._agents.items()):
                 silent_ms = now_ms - record.last_heartbeat_ms
-                if silent_ms > self.cleanup_timeout_ms and record.status == UNCONNECTED:
+                cleanup_ms = min(self.cleanup_timeout_ms, record.expire_after_ms or self.cleanup_timeout_ms)
+                if silent_ms > cleanup_ms and record.status == UNCONNECTED:
                     removed.append(self._agents.pop(agent_id))
                 elif silent_ms > self.heartbeat_timeout_ms and record.status == ONLINE:
                     record = replace(record, status=UNCONNECTED, unconnected_since_ms=now_ms)
