@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 
 JOURNAL_LINES = 200_000  # a report of 10,000 goroutines is ~60,000 lines
 SEEN_KEEP = 512
+# The look runs on the thread that noticed the node gone (config or incident watch, 30 s watchdog): with the
+# kernel log's look (fodc.agent.oomwatch) it must stay well inside that.
+JOURNAL_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,7 @@ class NodeOutput:
         argv = ["journalctl", "-u", unit, "-o", "cat", "--no-pager", "-n", str(JOURNAL_LINES)]
         if since_s is not None:
             argv += ["--since", f"@{int(since_s)}"]
-        out = subprocess.run(argv, capture_output=True, timeout=20, check=False)
+        out = subprocess.run(argv, capture_output=True, timeout=JOURNAL_TIMEOUT_S, check=False)
         if out.returncode != 0:
             raise ValueError(f"journalctl: {out.stderr.decode(errors='replace').strip()[:300] or out.returncode}")
         return out.stdout

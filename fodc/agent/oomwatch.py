@@ -66,7 +66,7 @@ def read_kernel_log() -> str:
     except OSError as kmsg_error:
         try:
             out = subprocess.run(["journalctl", "-k", "-o", "short-monotonic", "--no-pager", "-n",
-                                  str(KMSG_MAX_RECORDS)], capture_output=True, timeout=15, check=False)
+                                  str(KMSG_MAX_RECORDS)], capture_output=True, timeout=5, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise OSError(f"/dev/kmsg: {kmsg_error}; journalctl -k: {exc}") from None
         if out.returncode != 0:
