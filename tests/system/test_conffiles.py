@@ -22,9 +22,11 @@ AGENT_EXAMPLES = {"node-role", "node-id", "node-address", "node-gossip-address",
                   "node-secret-names", "memory-limit", "incident-rule", "node-log-file", "proxy-tls-ca",
                   "proxy-tls-cert", "proxy-tls-key", "proxy-tls-server-name", "node-crash-output-file",
                   "node-crash-dir", "trigger-file", "node-cgroup-path"}
-# Examples naming certificate files that exist only on a configured host.
+# Examples naming certificate files that exist only on a configured host, and example values of
+# options whose default is empty.
 AGENT_FILE_EXAMPLES = {"proxy-tls-ca", "proxy-tls-cert", "proxy-tls-key"}
-PROXY_EXAMPLES = {"grpc-tls-cert", "grpc-tls-key", "grpc-tls-client-ca", "http-tls-cert", "http-tls-key"}
+PROXY_EXAMPLES = {"grpc-tls-cert", "grpc-tls-key", "grpc-tls-client-ca", "http-tls-cert", "http-tls-key",
+                  "config-drift-ignore"}
 
 
 @pytest.fixture(autouse=True)
