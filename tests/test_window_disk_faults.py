@@ -79,9 +79,14 @@ def test_a_window_dir_removed_under_a_running_agent_is_made_again_with_what_memo
     daemons.append(proxy)
     window = tmp_path / "window"
     life = Life(tmp_path, daemons, proxy, node, window)
-    agent = life.start()
-    wait_for(lambda: archives(window) and agent_metric(agent, "fodc_agent_window_disk_chunks_written_total") >= 2,
-             30, what="sealed blocks on disk")
+    earlier = life.start()
+    wait_for(lambda: agent_metric(earlier, "fodc_agent_window_disk_chunks_written_total") >= 2, 30,
+             what="sealed blocks on disk")
+    earlier.kill9()
+    agent = life.start()  # this life holds blocks it read back at start as well as its own
+    wait_for(lambda: agent_metric(agent, "fodc_agent_window_recovered_samples") > 0
+             and agent_metric(agent, "fodc_agent_window_disk_chunks_written_total") >= 1, 30,
+             what="blocks read back, and a block of this life on disk")
     shutil.rmtree(window)
     wait_for(lambda: agent_metric(agent, "fodc_agent_window_disk_vanished_total") >= 1, 30,
              what="the vanished directory noticed")

@@ -67,6 +67,7 @@ class LostWrites:
 
     keys: list[Hashable] = field(default_factory=list)
     interim: bool = False
+    directory: bool = False  # the whole directory went: blocks read back at start (no keys here) went too
 
 
 @dataclass(slots=True)
@@ -161,6 +162,7 @@ class DiskStore:
         for file in gone:
             self._lost.keys.extend(self._keys.pop(file.path, []))
         self._lost.interim = self._lost.interim or interim_gone
+        self._lost.directory = self._lost.directory or not same_directory
         log.warning("window directory: %s; making it again and writing what memory still holds",
                     "the directory vanished" if not same_directory else f"{len(gone)} archive file(s) vanished"
                     if gone else "the interim file vanished", extra={"fields": {

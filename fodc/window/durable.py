@@ -112,6 +112,8 @@ class DurableWindow:
     def _catch_up(self) -> None:
         """Writes again what a vanished file or a failed write lost, while memory still holds it."""
         lost = self.store.take_lost()
+        if lost.directory:  # everything memory holds, also the blocks read back at start
+            self._pending.update(dict.fromkeys(key for key, _ in self.recorder.sealed_payloads(None)))
         self._pending.update(dict.fromkeys(lost.keys))
         if lost.interim:
             self._renew = True

@@ -251,12 +251,13 @@ class FlightRecorder:
             return OpenRows(source, state.next_seq, first, block.rows, block.timestamps[first:].tolist(), metas,
                             heads, cells)
 
-    def sealed_payloads(self, keys: Collection[tuple[str, int, int]]) -> list[tuple[tuple[str, int, int], bytes]]:
-        """The encoded sealed blocks still held whose (source, first_ms, last_ms) is in `keys`, oldest first: what
-        a listener was given and must write again (its copy was lost). Evicted blocks are simply absent."""
+    def sealed_payloads(self, keys: Collection[tuple[str, int, int]] | None
+                        ) -> list[tuple[tuple[str, int, int], bytes]]:
+        """The encoded sealed blocks still held whose (source, first_ms, last_ms) is in `keys` (None: all), oldest
+        first: what a listener must write again (its copy was lost). Evicted blocks are simply absent."""
         with self._lock:
             return [((r.source, r.first_ms, r.last_ms), r.payload) for r in self._sealed
-                    if r.payload is not None and (r.source, r.first_ms, r.last_ms) in keys]
+                    if r.payload is not None and (keys is None or (r.source, r.first_ms, r.last_ms) in keys)]
 
     def restore(self, payload: bytes, catalogs: dict | None = None) -> int:
         """Takes back a sealed block a listener was given (read from disk after a restart) as the newest sealed
