@@ -114,3 +114,46 @@ def test_a_kept_alive_connection_serves_several_requests_and_its_next_head_is_bo
         assert _answers_quickly(proxy, "/health") < 5
         sock.settimeout(CLIENT_TIMEOUT_S + 10)
         assert sock.recv(1) == b""  # closed by the proxy after the client timeout
+
+
+def test_with_https_half_handshakes_and_half_heads_do_not_block_the_api(tmp_path):
+    """With HTTPS the loop also does the TLS handshake, so neither a stalled handshake nor a stalled head
+    (after a complete handshake) holds a worker thread."""
+    import socket
+    import ssl
+    import urllib.request
+
+    from certs import Authority
+
+    authority = Authority(tmp_path, "cluster")
+    server = authority.issue("proxy", server=True)
+    raise_fd_limit()
+    secure = start_proxy(tmp_path, "--http-tls-cert", str(server.cert), "--http-tls-key", str(server.key),
+                         "--http-threads", "4", "--http-client-timeout", f"{CLIENT_TIMEOUT_S}s", wait=False,
+                         name="https")
+    context = ssl.create_default_context(cafile=str(authority.path))
+
+    def health_seconds() -> float:
+        started = time.monotonic()
+        with urllib.request.urlopen(f"https://localhost:{secure.ports['http']}/health", context=context,
+                                    timeout=5) as response:
+            assert json.load(response)["status"] == "ok"
+        return time.monotonic() - started
+
+    try:
+        wait_for(lambda: health_seconds() < 5, 30, what="HTTPS /health")
+        tls_heads = []
+        try:
+            for _ in range(8):  # twice the threads: complete handshakes, then half a request head
+                raw = socket.create_connection(("127.0.0.1", secure.ports["http"]), timeout=5)
+                tls = context.wrap_socket(raw, server_hostname="localhost")
+                tls.sendall(PARTIAL_HEADER)
+                tls_heads.append(tls)
+            with held_sockets(secure.ports["http"], 8, b"\x16\x03\x01\x02\x00\x01"):  # half a ClientHello
+                for _ in range(3):
+                    assert health_seconds() < 5
+        finally:
+            for tls in tls_heads:
+                tls.close()
+    finally:
+        secure.stop()

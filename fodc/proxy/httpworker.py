@@ -13,9 +13,9 @@ request head itself, without blocking, and a thread only ever gets a connection 
 - in a thread, a body read or a response write that makes no progress for the client timeout fails
   (SO_RCVTIMEO/SO_SNDTIMEO), which frees the thread.
 
-With HTTPS the head arrives encrypted, so the loop only waits until the first bytes arrive; the handshake
-and the head are then read by a thread under the same socket timeouts (a slow TLS client holds a thread for at
-most the client timeout). gunicorn's own error answers (bad request line, 414, 431) are JSON like the API's.
+With HTTPS the loop also does the TLS handshake (non-blocking, as the client's bytes arrive) before it
+gathers the decrypted head, under the same deadline; only HTTP/1.1 is offered. gunicorn's own error answers
+(bad request line, 414, 431) are JSON like the API's.
 """
 
 from __future__ import annotations
@@ -26,13 +26,15 @@ import json
 import logging
 import selectors
 import socket
+import ssl
 import struct
 import time
 from collections import Counter
 from functools import partial
 from typing import Any
 
-from gunicorn import util
+from gunicorn import http, util
+from gunicorn import sock as gunicorn_sock
 from gunicorn.workers import gthread
 
 HEAD_END = b"\r\n\r\n"
@@ -81,6 +83,15 @@ class _Conn(gthread.TConn):
 
     linger: Any = None
 
+    def init(self) -> None:
+        if self.initialized or not isinstance(self.sock, ssl.SSLSocket):
+            super().init()
+            return
+        # The loop did the TLS handshake and read the head (HTTP/1.1 only: no ALPN is offered).
+        self.initialized = True
+        self.sock.setblocking(True)
+        self.parser = http.get_parser(self.cfg, self.sock, self.client)
+
     def close(self, graceful: bool = False) -> None:
         if graceful and self.linger is not None:
             self.linger(self)
@@ -92,7 +103,7 @@ def _read_some(sock: socket.socket, size: int) -> bytes | None:
     """What a non-blocking socket has: None if nothing yet, b"" if the peer is gone (closed or an error)."""
     try:
         return sock.recv(size)
-    except (BlockingIOError, InterruptedError):
+    except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
         return None
     except OSError:
         return b""
@@ -136,9 +147,18 @@ class SlowClientShieldWorker(gthread.ThreadWorker):
         conn = _Conn(self.cfg, client, address, listener.getsockname())
         conn.linger = self._linger
         if self.cfg.is_ssl:
-            self._wait_for_bytes(conn)
-        else:
-            self._gather(conn)
+            try:  # the handshake itself happens in _on_head_bytes, as the client's bytes arrive
+                client.setblocking(False)
+                conn.sock = gunicorn_sock.ssl_context(self.cfg).wrap_socket(
+                    client, server_side=True, do_handshake_on_connect=False,
+                    suppress_ragged_eofs=self.cfg.suppress_ragged_eofs)
+            except (OSError, ValueError) as exc:
+                self.log.warning("cannot set up TLS for a connection: %s", exc)
+                self.nr_conns -= 1
+                util.close(client)
+                return
+            conn.handshaking = True
+        self._gather(conn)
 
     def _make_room(self) -> None:
         if self._gathering:
@@ -154,13 +174,6 @@ class SlowClientShieldWorker(gthread.ThreadWorker):
                 conn.close()
                 return
 
-    def _wait_for_bytes(self, conn: gthread.TConn) -> None:
-        """HTTPS: wait in the loop (no thread) until the client sends something."""
-        conn.sock.setblocking(False)
-        conn.timeout = time.monotonic() + self.client_timeout_s
-        self.pending_conns.append(conn)
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_pending_socket_readable, conn))
-
     # ---------------------------------------------------------------- gathering request heads
     def _gather(self, conn: gthread.TConn) -> None:
         conn.head = bytearray()
@@ -169,12 +182,25 @@ class SlowClientShieldWorker(gthread.ThreadWorker):
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_head_bytes, conn))
 
     def _on_head_bytes(self, conn: gthread.TConn, sock: socket.socket) -> None:
+        if getattr(conn, "handshaking", False):
+            try:
+                sock.do_handshake()
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                return  # more of the client's handshake to come (the server's part fits the send buffer)
+            except (ssl.SSLError, OSError):
+                CLOSED["tls_failed"] += 1
+                self._drop(conn)
+                return
+            conn.handshaking = False
         data = _read_some(sock, MAX_HEAD_BYTES)
         if data is None:
             return
         if not data:
             self._drop(conn)
             return
+        pending = getattr(sock, "pending", None)
+        while pending is not None and pending() and len(data) <= MAX_HEAD_BYTES:
+            data += sock.recv(pending())  # TLS: decrypted bytes the poller cannot see
         head = conn.head
         seen = len(head)
         head += data
