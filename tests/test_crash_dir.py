@@ -79,10 +79,13 @@ def test_each_new_artifact_is_one_incident_with_its_files(cluster, daemons):
     (crash / "goroutines.txt").write_bytes((FIXTURES / "out_of_memory.txt").read_bytes() + b"x" * 200_000)
     (crash / "meta.json").write_text('{"reason": "oom in merge", "kind": "fatal"}')
     (crash / "escape").symlink_to("/etc/hostname")  # never followed
+    os.mkfifo(crash / "pipe")  # never opened: reading it would block the watch
+    os.mkfifo(crash_dir / "zz-pipe")
     wait_for(lambda: len(crashes()) == 2, 30, interval=0.3, what="the directory artifact's incident")
     second = next(i for i in crashes() if i["id"] != first["id"])
     assert second["detail"]["artifact"] == "crash-2" and second["detail"]["artifact_truncated"] is True
     assert second["detail"]["artifact_bytes"] <= 64 * 1024 and "escape" not in second["detail"]["artifact_files"]
+    assert "pipe" not in second["detail"]["artifact_files"]
     assert second["summary"] == "fatal error: oom in merge"  # the JSON's words, the dump's frames
     assert second["detail"]["crash"]["top_frames"][0].split(" ")[0].endswith("EncodeBlock")
     wait_for(lambda: "panic-1-copy.json" in json.loads(

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 
 import test_incidents
 from procs import BIN, http_json, start_agent, start_proxy, wait_for
@@ -78,6 +79,11 @@ def test_a_trigger_file_and_sigusr2_each_freeze_a_manual_incident(cluster, daemo
     test_incidents.watched_node(cluster, daemons, "hot-t", "--trigger-file", str(trigger))
     agent = daemons[-1]
     wait_for(lambda: proxy.cluster(node_id="hot-t", status="online"), what="agent online")
+    os.mkfifo(trigger)  # a FIFO where the file should be: never read (it would block), said once
+    wait_for(lambda: agent.log().count("cannot read the trigger file") == 1, 20, what="the FIFO refused")
+    time.sleep(2)  # two more rounds
+    assert agent.log().count("cannot read the trigger file") == 1 and not incidents(proxy, "?trigger=manual")
+    trigger.unlink()
     trigger.write_text("flush stalled for 40s\x1b[0m\nignored second line\n")
     first = complete(proxy, "manual", "hot-t")
     assert first["detail"] == {"reason": "flush stalled for 40s?[0m", "source": "trigger-file"}

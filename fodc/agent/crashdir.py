@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fodc.agent.crashes import Evidence, crash_detail, headline
+from fodc.agent.crashes import Evidence, crash_detail, headline, open_regular
 from fodc.agent.incidents import IncidentRecorder
 from fodc.incident.artifact import read_artifact
 from fodc.periodic import Periodic
@@ -90,7 +90,8 @@ class CrashDirWatch(Periodic):
                                                                              "reason": str(exc)}})
             return []
         entries = [e for e in entries if not e.name.startswith(".") and e.name not in self._seen
-                   and not e.is_symlink()]  # a link could point anywhere on the host
+                   and not e.is_symlink()  # a link could point anywhere on the host
+                   and (e.is_file() or e.is_dir())]  # a FIFO or a socket is no artifact
         if self._baseline:  # first look ever: what is there is from before this agent
             for entry in entries:
                 self._mark(entry.name)
@@ -156,7 +157,7 @@ class CrashDirWatch(Periodic):
                 continue
             name = path.name if path == entry else str(path.relative_to(entry))
             try:
-                with open(path, "rb") as f:
+                with open_regular(path) as f:
                     data = f.read(budget + 1)
             except OSError as exc:
                 self.unreadable += 1

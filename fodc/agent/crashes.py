@@ -12,12 +12,14 @@ happened), are remembered by their hash.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import io
 import json
 import logging
 import os
 import re
+import stat
 import subprocess
 import threading
 from collections import OrderedDict
@@ -97,8 +99,21 @@ def last_report_region(f: BinaryIO, size: int, max_bytes: int) -> tuple[bytes, b
     return b"\n".join([*prefix, body]) if prefix else body, header + len(body) < size and len(body) >= max_bytes
 
 
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+    """Opens a regular file for reading, without blocking: a FIFO or a device where a log or an artifact
+    was expected would hang the reading thread (and its watchdog would restart the agent)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def read_source(path: str, max_bytes: int) -> tuple[str, bool]:
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         size = os.fstat(f.fileno()).st_size
         region, cut = last_report_region(f, size, max_bytes)
     return region.decode(errors="replace"), cut

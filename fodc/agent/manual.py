@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from fodc.agent.crashes import open_regular
 from fodc.agent.incidents import IncidentRecorder
 from fodc.agent.streams import ActionContext, ActionFailed
 from fodc.periodic import Periodic
@@ -40,6 +41,7 @@ class ManualCapture(Periodic):
         self.node_up = node_up
         self._signalled = threading.Event()
         self._file_seen: tuple[int, int] | None = None  # (mtime_ns, inode) of a trigger file we could not remove
+        self._file_error = ""
         self._lock = threading.Lock()
         super().__init__(interval_s, on_progress)
 
@@ -75,15 +77,18 @@ class ManualCapture(Periodic):
 
     def _check_file(self, path: str) -> None:
         try:
-            stat = os.stat(path)
-            with open(path, "rb") as f:
+            with open_regular(path) as f:
+                stat = os.fstat(f.fileno())
                 first = f.read(4096).decode(errors="replace")
         except FileNotFoundError:
-            self._file_seen = None
+            self._file_seen, self._file_error = None, ""
             return
-        except OSError as exc:
-            log.warning("cannot read the trigger file", extra={"fields": {"path": path, "reason": str(exc)}})
+        except OSError as exc:  # e.g. a FIFO or a directory there: said once, not every second
+            if str(exc) != self._file_error:
+                log.warning("cannot read the trigger file", extra={"fields": {"path": path, "reason": str(exc)}})
+            self._file_error = str(exc)
             return
+        self._file_error = ""
         if self._file_seen == (stat.st_mtime_ns, stat.st_ino):
             return  # the one we already acted on and could not remove
         try:
