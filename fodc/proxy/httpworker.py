@@ -11,7 +11,8 @@ request head itself, without blocking, and a thread only ever gets a connection 
 - at the connection cap the connection that has waited longest for its head (then the oldest idle one) is
   closed to make room, so sockets an attacker holds never lock out a real client;
 - in a thread, a body read or a response write that makes no progress for the client timeout fails
-  (SO_RCVTIMEO/SO_SNDTIMEO), which frees the thread.
+  (SO_RCVTIMEO/SO_SNDTIMEO), which frees the thread;
+- a closed connection's unread bytes are drained in the loop, never by blocking it.
 
 With HTTPS the loop also does the TLS handshake (non-blocking, as the client's bytes arrive) before it
 gathers the decrypted head, under the same deadline; only HTTP/1.1 is offered. gunicorn's own error answers
@@ -78,8 +79,9 @@ LINGER_BYTES = 64 * 1024
 
 class _Conn(gthread.TConn):
     """gunicorn's connection, except that its graceful close (drain what the client still sends, so the
-    kernel does not reset the answer away) happens in the worker's event loop instead of blocking it: upstream
-    lingers up to 2 s on the loop's thread, per closed connection, for a client that never hangs up."""
+    kernel does not reset the answer away) happens in the worker's event loop instead of blocking it (upstream
+    lingers up to 2 s on the loop's thread, per closed connection, for a client that never hangs up), and a
+    TLS socket the loop already wrapped and handshook is not wrapped again."""
 
     linger: Any = None
 
