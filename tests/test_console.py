@@ -11,6 +11,7 @@ import json
 import math
 import os
 import secrets
+import shutil
 import subprocess
 import tarfile
 import threading
@@ -471,6 +472,7 @@ def test_a_stopped_proxy_shows_a_banner(lonely_proxy, browser):
     console_errors(browser)  # the failed fetches are expected here
 
 
+@pytest.mark.skipif(shutil.which("certutil") is None, reason="Debian package libnss3-tools is not installed")
 def test_the_console_works_over_https_with_the_test_ca(tmp_path, daemons):
     ca = Authority(tmp_path, "console")
     server = ca.issue("localhost", server=True)
