@@ -19,6 +19,7 @@ from procs import http_get, http_json, start_prometheus, wait_for
 from test_incidents import bundle_files, complete, watched_node
 
 from fodc.agent.oomwatch import OomWatch, last_profile, node_cgroup
+from fodc.diag.ring import ProfileRing
 from fodc.incident.oom import find_kills, kernel_lines, oom_kill_count
 from fodc.nodeconf.finder import NodeProcessFinder
 from fodc.window import FlightRecorder
@@ -120,7 +121,8 @@ def test_a_node_killed_by_the_kernel_for_memory_is_a_node_oom_incident(cluster, 
     daemons.append(pprof)
     assert node_cgroup(os.getpid()) is not None  # this host's own cgroups are readable the way the agent reads them
     watched_node(cluster, daemons, "hot-oom", "--node-cgroup-path", str(memory_cgroup), "--node-pprof-url",
-                 pprof_url, "--incident-cpu-seconds", "0", "--incident-before", "60s")
+                 pprof_url, "--incident-cpu-seconds", "0", "--incident-before", "60s",
+                 "--profile-every", "0")  # no periodic heap: the job's is the last one before the kill
     wait_for(lambda: proxy.cluster(node_id="hot-oom", status="online"), what="agent online")
     status, job = http_json(f"{proxy.url}/diagnostics", "POST", {"action": "heap",
                                                                  "target": {"node_ids": ["hot-oom"]}})
@@ -162,3 +164,24 @@ def test_a_node_found_down_is_explained_only_by_a_kill_of_its_own_process(tmp_pa
     found = watch.recent(time.time() - 60)
     assert found.trigger == "node-oom" and found.detail["killed"]["pid"] == os.getpid()
     assert watch.recent(time.time() + 60) is None  # a kill before the incident's window explains nothing
+
+
+def test_the_last_heap_is_the_rings_when_it_is_newer(tmp_path):
+    (tmp_path / "ring").mkdir()
+    ring = ProfileRing(tmp_path / "ring", 1 << 20)
+    store = tmp_path / "diagnostics"
+    store.mkdir()
+    own = store / "20261204T100000-heap-job1.pb.gz"
+    own.write_bytes(b"\x1f\x8bown")
+    t0 = 1_764_900_000  # unix seconds; the ring names its files by unix milliseconds
+    os.utime(own, (t0, t0))
+    ring.add("heap", (t0 + 500) * 1000, 0, b"\x1f\x8bring-early")
+    ring.add("heap", (t0 + 3000) * 1000, 0, b"\x1f\x8bring-late")
+    ring.add("cpu", (t0 + 900) * 1000, 10, b"\x1f\x8bcpu")
+    watch = OomWatch(None, NodeProcessFinder(pid_file=str(tmp_path / "none.pid")), FlightRecorder(budget_bytes=1 << 20),
+                     cgroup_path=None, comm="banyand", before_s=60, diagnostics_dir=store, interval_s=1, ring=ring,
+                     kmsg=lambda: "")
+    assert watch._last_heap(t0 + 1000)[1].read_bytes() == b"\x1f\x8bring-early"  # the ring's is newer than the job's
+    assert watch._last_heap(t0 + 200)[1] == own  # the ring had none yet
+    assert watch._last_heap(t0 - 1) is None
+    assert watch._last_heap(t0 + 4000)[0] == t0 + 3000

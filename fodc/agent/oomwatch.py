@@ -5,7 +5,8 @@ Every --incident-check-interval the node's cgroup OOM-kill counter is read (`mem
 process is gone). A rise is an OOM kill: the kernel log (/dev/kmsg, else `journalctl -k`) is searched for its
 account (`Killed process PID (COMM)`), and the incident gets oom.txt (those lines), memory.json (the window's
 memory series from --incident-before to the kill) and last-heap.pb.gz (the newest heap profile the agent took
-before it). Without a counter (no cgroup found), a node found down or restarted is still checked against the kernel log.
+before it: an operator's, a memory-pressure capture, or the profile ring's). Without a counter (no cgroup
+found), a node found down or restarted is still checked against the kernel log.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 from fodc.agent.crashes import Evidence
 from fodc.agent.incidents import IncidentRecorder, json_value
+from fodc.diag.ring import ProfileRing
 from fodc.incident.oom import OomKill, find_kills, kernel_lines, oom_kill_count
 from fodc.ktm.cgroup import cgroup2_mount
 from fodc.nodeconf.finder import NodeProcessFinder, NotFound
@@ -105,7 +107,8 @@ class OomWatch(Periodic):
 
     def __init__(self, recorder: IncidentRecorder, finder: NodeProcessFinder, window: FlightRecorder, *,
                  cgroup_path: str | None, comm: str, before_s: float, diagnostics_dir: Path, interval_s: float,
-                 clock: Callable[[], float] = time.time, kmsg: Callable[[], str] = read_kernel_log,
+                 ring: ProfileRing | None = None, clock: Callable[[], float] = time.time,
+                 kmsg: Callable[[], str] = read_kernel_log,
                  on_progress: Callable[[], None] = lambda: None) -> None:
         self.recorder = recorder
         self.finder = finder
@@ -114,6 +117,7 @@ class OomWatch(Periodic):
         self.comm = comm
         self.before_s = before_s
         self.diagnostics_dir = diagnostics_dir
+        self.ring = ring
         self.clock = clock
         self.kmsg = kmsg
         self._cgroup: Path | None = self.explicit
@@ -196,12 +200,28 @@ class OomWatch(Periodic):
         files = {"oom.txt": ("\n".join(k.line for k in kills) + "\n").encode() if kills else
                  b"no OOM kill of the node found in the kernel log (not readable, or already rotated out)\n",
                  "memory.json": self._memory_series(now)}
-        heap = last_profile(self.diagnostics_dir, "heap", now)
+        heap = self._last_heap(now)
         if heap is not None:
-            files["last-heap.pb.gz"] = heap.read_bytes()
-            detail["last_heap"] = {"file": heap.name, "taken_s_before": round(now - heap.stat().st_mtime, 1)}
+            taken_s, path = heap
+            try:
+                files["last-heap.pb.gz"] = path.read_bytes()
+                detail["last_heap"] = {"file": path.name, "taken_s_before": round(now - taken_s, 1)}
+            except OSError as exc:  # rotated out of the ring or the store meanwhile
+                detail["last_heap"] = {"file": path.name, "error": exc.strerror or str(exc)}
         summary = f"oom-kill: {detail['crash']['message']}"
         return Evidence("node-oom", summary, detail, files)
+
+    def _last_heap(self, now: float) -> tuple[float, Path] | None:
+        """(taken at, path) of the newest heap profile before `now`: the agent's own (operator jobs, memory
+        pressure captures) or the profile ring's periodic one, whichever is newer."""
+        found = last_profile(self.diagnostics_dir, "heap", now)
+        best = (found.stat().st_mtime, found) if found is not None else None
+        if self.ring is not None:
+            heaps = [e for e in self.ring.entries() if e.kind == "heap" and e.taken_ms <= now * 1000]
+            path = self.ring.path(heaps[-1].name) if heaps else None
+            if path is not None and (best is None or heaps[-1].taken_ms / 1000 > best[0]):
+                best = (heaps[-1].taken_ms / 1000, path)
+        return best
 
     def _memory_series(self, now: float) -> bytes:
         end_ms = int(now * 1000)

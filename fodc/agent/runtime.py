@@ -156,7 +156,7 @@ class AgentRuntime:
                 self.incidents, capturer.finder, self.recorder, cgroup_path=settings.node_cgroup_path,
                 comm=settings.node_process_name, before_s=settings.incident_before,
                 diagnostics_dir=Path(settings.diagnostics_dir), interval_s=settings.incident_check_interval,
-                clock=self.clock.now,
+                ring=self.profile_ring, clock=self.clock.now,
                 on_progress=self.watchdog.register("oom-watch", max(60.0, settings.incident_check_interval * 3)).tick)
         # A node found down or restarted is explained first by its crash report, then by an OOM kill.
         explainers = [e for e in (self.crash_probe.find if "node-crash" in triggers and
