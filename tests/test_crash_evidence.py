@@ -8,13 +8,14 @@ import json
 import os
 import shutil
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 import test_incidents
-from procs import BIN, free_port, http_get, http_json, wait_for
-from test_incidents import bundle_files, complete, incidents, watched_node
+from procs import BIN, free_port, http_get, http_json, start_agent, wait_for
+from test_incidents import FAST, bundle_files, complete, incidents, watched_node
 
 from fodc.agent.crashes import CrashProbe, NodeOutput, OutputSources
 from fodc.incident.gocrash import FATAL, PANIC, UNKNOWN
@@ -189,18 +190,31 @@ def test_a_node_that_panics_and_stays_down_is_a_node_crash_with_its_report(clust
     assert lines[3].strip().endswith("(*tsTable).mustAddDataPoints")
 
 
-def test_a_node_restarted_after_a_fatal_error_is_a_node_crash(cluster, daemons):
+def test_a_node_restarted_after_a_fatal_error_is_a_node_crash_reported_once(cluster, daemons):
     proxy, nodes, tmp_path = cluster
-    node = crashing_node(cluster, daemons, "hot-fatal", "--incident-node-down-for", "60s")
-    log = tmp_path / "hot-fatal-kept.log"
+    args = ("--incident-node-down-for", "60s")
+    node = crashing_node(cluster, daemons, "hot-fatal", *args)
+    agent = daemons[-1]
     node.fault("crash", text=fixture("concurrent_map_writes.txt"))
     assert node.popen.wait(10) == 2
-    shutil.copy(node.stderr_file, log)
-    replacement = start_sim_node("datanode-hot", free_port(), series=50,
-                                 extra_args=["--pid-file", str(tmp_path / "hot-fatal.pid")])
+    pid_file = tmp_path / "hot-fatal.pid"
+    replacement = start_sim_node("datanode-hot", free_port(), series=50, extra_args=["--pid-file", str(pid_file)])
     nodes.append(replacement)
     incident = complete(proxy, "node-crash", "hot-fatal")
     assert incident["detail"]["cause"] == "node-restart" and incident["detail"]["pid"] == replacement.pid
     assert incident["summary"] == "fatal error: concurrent map writes"
     assert incident["detail"]["crash"]["goroutines"] == 5
-    assert "concurrent map writes" in log.read_text()
+
+    # The agent restarts; the node restarts again without crashing; its old log still holds the report.
+    assert agent.terminate() == 0
+    daemons.append(start_agent(tmp_path, proxy.grpc_addr, "datanode-hot", "hot-fatal", "--node-metrics-url",
+                               replacement.metrics_url, "--node-pid-file", str(pid_file), "--node-log-file",
+                               str(node.stderr_file), *FAST, *args, http_port=agent.ports["http"],
+                               node_port=agent.ports["node"]))
+    wait_for(lambda: proxy.cluster(node_id="hot-fatal", status="online"), what="agent back")
+    time.sleep(2)  # its first looks at the node (the config watch checks every 0.3 s)
+    replacement.stop()
+    nodes.append(start_sim_node("datanode-hot", free_port(), series=50, extra_args=["--pid-file", str(pid_file)]))
+    restart = complete(proxy, "node-restart", "hot-fatal")
+    assert "crash" not in restart["detail"]  # the report was given once, before the agent restarted
+    assert [i["trigger"] for i in incidents(proxy, "?node_id=hot-fatal")].count("node-crash") == 1
