@@ -323,6 +323,17 @@ def test_node_page_opens_the_config_snapshot_and_its_history_in_one_click(cluste
     assert [r.find_elements("tag name", "td")[2].text for r in rows][:len(history)] == [h["hash"] for h in history]
 
 
+def test_hostile_text_from_a_user_is_shown_as_text(cluster, browser):
+    proxy = cluster["proxy"]
+    open_page(browser, proxy, "/console/node?node_id=hot-1&families=banyandb_system_cpu_state", ready="drawn")
+    hostile = '<img src=x onerror="window.pwned=1">'
+    browser.find_element("id", "family-search").send_keys(hostile)
+    browser.find_element("id", "family-add").click()
+    wait_for(lambda: hostile in browser.find_element("id", "error").text, what="the refusal, verbatim")
+    assert js(browser, "return window.pwned") is None
+    assert js(browser, "return document.querySelectorAll('#error img').length") == 0
+
+
 def test_node_page_custom_range_asks_for_exactly_that_range(cluster, browser):
     proxy = cluster["proxy"]
     open_page(browser, proxy, "/console/node?node_id=hot-1&families=banyandb_system_cpu_state", ready="drawn")
@@ -438,6 +449,17 @@ def test_an_operator_profiles_a_node_and_sees_its_go_functions_in_a_flamegraph(c
     assert any(f.startswith(("runtime.", "net/http.", "github.com/prometheus/", "syscall.")) for f in top), top
     assert console_errors(browser) == []
     shot(browser, tmp_path, "profiles")
+    frames = browser.find_elements("css selector", "#flame .frame")
+    target = next(f for f in frames[1:] if f.get_attribute("data-name") in go)
+    name = target.get_attribute("data-name")
+    target.click()  # zoom: the clicked frame becomes the full width at the top
+    wait_for(lambda: js(browser, "return document.querySelector('#flame .frame').dataset.name") == name,
+             what="the zoomed flamegraph")
+    widths = js(browser, "return [...document.querySelectorAll('#flame .frame')].map(f => parseFloat(f.style.width))")
+    assert widths[0] == max(widths)  # the zoomed frame spans the graph
+    js(browser, "document.querySelector('#flame .frame').click()")  # the zoomed root zooms out again
+    wait_for(lambda: js(browser, "return document.querySelector('#flame .frame').dataset.name") == "root",
+             what="zoomed out")
     Select(browser.find_element("id", "compare-with")).select_by_index(1)  # the same result: nothing moved
     wait_for(lambda: "share in" in browser.find_element("css selector", "#top thead").text, what="the comparison")
     changes = js(browser, "return [...document.querySelectorAll('#top tr[data-function]')]"
