@@ -119,7 +119,8 @@ def incidents_blueprint(runtime: ProxyRuntime) -> Blueprint:
     def still_collecting(incident: dict[str, Any]) -> Response:
         """409 with Retry-After: when the agent said the bundle would be complete, else a short retry."""
         due_ms = incident.get("complete_by_ms")
-        wait_s = max(1, math.ceil((due_ms - time.time() * 1000) / 1000)) if isinstance(due_ms, int) else 5
+        # The agent's word, within reason: a clock far off must not tell clients to come back next year.
+        wait_s = min(3600, max(1, math.ceil((due_ms - time.time() * 1000) / 1000))) if isinstance(due_ms, int) else 5
         when = f"complete at about {rfc3339(due_ms)}" if isinstance(due_ms, int) else "complete soon"
         if incident["state"] != "collecting":
             when, wait_s = "not going to be complete", 0
