@@ -165,7 +165,11 @@ class IncidentRecorder:
                 if age_s < self.options.cooldown_s and (last is None or now_mono - age_s > last):
                     self._last[incident["trigger"]] = now_mono - age_s
         resumed = {i["id"] for i in interrupted}
-        for path in self.store.directory.glob(f"{ledger.EVIDENCE_PREFIX}*.tar"):
+        try:
+            leftovers = list(self.store.directory.glob(f"{ledger.EVIDENCE_PREFIX}*.tar"))
+        except OSError:  # an unreadable directory: ledger.load said so already, and the agent goes on
+            leftovers = []
+        for path in leftovers:
             if path.name[len(ledger.EVIDENCE_PREFIX):-len(".tar")] not in resumed:
                 path.unlink(missing_ok=True)  # its bundle was written; the agent died before removing it
         for incident in interrupted:
