@@ -81,11 +81,13 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="fodc-bench-hostile-"))
     floor = run(tmp, "floor", [], 0, args.chunk_mib)
     capped = run(tmp, "capped", [], args.chunks, args.chunk_mib)
+    small = run(tmp, "capped-16m", ["--max-reply-bytes", "16MiB"], args.chunks, args.chunk_mib)
     uncapped = run(tmp, "uncapped", ["--max-reply-bytes", "1000GiB", "--max-request-bytes", "1000GiB",
                                                      "--max-reply-series", "1000000000"], args.chunks,
                    args.chunk_mib)
     for label, (peak, size, seconds) in (("honest agent only (floor)", floor),
                                          ("+ endless agent, default caps", capped),
+                                         ("+ endless agent, --max-reply-bytes 16MiB", small),
                                          ("+ endless agent, caps lifted (as before)", uncapped)):
         print(f"{label:42} worker peak RSS {peak / 2**20:7.0f} MiB (x{peak / floor[0]:.1f} the floor), "
               f"page {size / 2**20:7.1f} MiB, {seconds:.1f} s")
