@@ -118,6 +118,8 @@ def create_app(runtime: ProxyRuntime) -> Flask:
         builder = PageBuilder(runtime.refusals)
         for record, reply in collection.replies():
             builder.add(record, reply)
+        for miss in collection.missing:
+            builder.drop(miss.record.agent_id)
         own = generate_latest(runtime.metrics.registry).decode()
         return Response(own + builder.render(), mimetype=None, content_type=expfmt.CONTENT_TYPE_LATEST)
 

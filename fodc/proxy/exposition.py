@@ -57,7 +57,8 @@ class _NameCheck:
 
 class PageBuilder:
     def __init__(self, refusals: Refusals | None = None) -> None:
-        self._families: dict[str, tuple[str, str, list[str]]] = {}
+        # family -> (type, help, agent id -> its sample lines): an agent's lines can be dropped again
+        self._families: dict[str, tuple[str, str, dict[str, list[str]]]] = {}
         self.refusals = refusals or Refusals()
         self._names = _NameCheck()
 
@@ -76,8 +77,8 @@ class PageBuilder:
             created = entry is None
             if entry is None:
                 kind = family.type if family.type in TEXT_TYPES else "untyped"
-                entry = self._families[family.name] = (kind, family.help[:MAX_HELP], [])
-            lines = entry[2]
+                entry = self._families[family.name] = (kind, family.help[:MAX_HELP], {})
+            lines = entry[2].setdefault(record.agent_id, [])
             for series in family.series:
                 if not series.values:
                     continue
@@ -94,20 +95,32 @@ class PageBuilder:
                     lines.append(f"{name}{{{own},{suffix}}} {value}\n")
                 else:
                     lines.append(f"{name}{{{suffix}}} {value}\n")
-            if created and not lines:  # nothing of it was valid: no HELP/TYPE without samples
-                del self._families[family.name]
+            if not lines:
+                del entry[2][record.agent_id]
+                if created:  # nothing of it was valid: no HELP/TYPE without samples
+                    del self._families[family.name]
         if dropped:
             self.refusals.refuse("exposition", "metric or label name outside the exposition grammar (or a name "
                                  "of the proxy's own)", dropped, node_id=reg.node_id)
 
+    def drop(self, agent_id: str) -> None:
+        """Leaves out everything an agent sent: one that did not answer completely (cut off at a cap, timed out,
+        disconnected) contributes no series rather than an arbitrary part of them."""
+        for name in list(self._families):
+            by_agent = self._families[name][2]
+            by_agent.pop(agent_id, None)
+            if not by_agent:
+                del self._families[name]
+
     def render(self) -> str:
         out: list[str] = []
         for name in sorted(self._families):
-            kind, help_text, lines = self._families[name]
+            kind, help_text, by_agent = self._families[name]
             out.append(f"# HELP {name} {expfmt.escape_help(help_text)}\n# TYPE {name} {kind}\n")
-            out.extend(lines)
+            for lines in by_agent.values():
+                out.extend(lines)
         return "".join(out)
 
     @property
     def series(self) -> int:
-        return sum(len(lines) for _, _, lines in self._families.values())
+        return sum(len(lines) for _, _, by_agent in self._families.values() for lines in by_agent.values())
