@@ -42,7 +42,7 @@ class CachedResponder:
 
     def __call__(self, request: pb.MetricsRequest, max_bytes: int) -> Iterator[pb.MetricsReply]:
         key = (request.latest_only, request.start_unix_ms, request.end_unix_ms, tuple(request.names),
-               request.name_regex, max_bytes)
+               request.name_regex, request.step_ms, request.agg, max_bytes)
         replies = self._cache.get(key)
         if replies is None:
             replies = self._cache[key] = list(chunk_replies("", select_series(self.recorder, request), max_bytes))
