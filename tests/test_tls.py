@@ -9,10 +9,12 @@ import ssl
 import subprocess
 import urllib.request
 
+import grpc
 import pytest
 from certs import Authority
 from cryptography import x509
 from procs import BIN, start_agent, start_proxy, wait_for
+from rogue import RogueAgent, registration
 
 pytest.importorskip("cryptography", reason="the cryptography package makes the test certificates")
 
@@ -61,6 +63,28 @@ def test_with_mutual_tls_a_certificate_registers_only_the_node_it_names(tmp_path
     wait_for(lambda: "proxy refused registration" in impostor.log(), what="the impostor refused")
     assert "certificate names" in impostor.log() and "not node id 'someone-else'" in impostor.log()
     assert proxy.cluster() == []
+
+
+def test_with_mutual_tls_a_stolen_stream_secret_is_useless_with_another_nodes_certificate(tmp_path, daemons, pki):
+    proxy = mtls_proxy(tmp_path, daemons, pki)
+
+    def channel(cert):
+        credentials = grpc.ssl_channel_credentials(pki["ca"].path.read_bytes(), cert.key.read_bytes(),
+                                                   cert.cert.read_bytes())
+        return grpc.secure_channel(proxy.grpc_addr, credentials, options=[("grpc.use_local_subchannel_pool", 1)])
+    holder = RogueAgent(proxy.grpc_addr, channel(pki["agent"]))  # the real node's certificate: "trusted"
+    thief = RogueAgent(proxy.grpc_addr, channel(pki["ca"].issue("other-node", server=False)))
+    try:
+        assert holder.register(registration("trusted")).accepted
+        thief.agent_id, thief.secret = holder.agent_id, holder.secret  # id and secret both known to the thief
+        stolen = thief.serve_metrics(lambda request: [])
+        assert stolen.wait_ended(10)
+        assert stolen.code == grpc.StatusCode.PERMISSION_DENIED and "does not name node" in stolen.details
+        own = holder.serve_metrics(lambda request: [])
+        assert not own.wait_ended(2)  # the holder's own stream, same secret and its certificate, stays
+    finally:
+        thief.close()
+        holder.close()
 
 
 def test_an_agent_that_does_not_trust_the_proxy_certificate_does_not_connect(tmp_path, daemons, pki):
