@@ -73,7 +73,10 @@ def test_tables_fit_100_columns_unless_wide():
     assert "f" * 64 in wide
 
 
-def test_column_widths_give_way_widest_first():
+def test_column_widths_give_way_widest_first_and_ids_stay_whole():
     assert fit_widths([10, 80, 30], 100) == [10, 56, 30]
+    assert fit_widths([10, 80, 30], 100, whole=frozenset({1})) == [8, 80, 8]
+    shown = table([["20261204T191751Z-rule:up", "x" * 120]], ["id", "detail"])
+    assert "20261204T191751Z-rule:up" in shown and "…" in shown
     assert fit_widths([10, 10], 100) == [10, 10]
     assert sum(fit_widths([60, 60, 60], 100)) + 4 <= 100

@@ -180,7 +180,8 @@ def test_cli_lists_incidents_and_downloads_a_bundle(cluster, daemons):
                             capture_output=True, text=True, timeout=30)
     assert listed.returncode == 0, listed.stderr
     row = listed.stdout.splitlines()[1].split()
-    assert row[1:6] == ["hot-cli", "datanode-hot", "rule:up", "complete", incident["id"]]
+    # A rule without `for` breaches at the trigger: the ONSET column has nothing earlier to say.
+    assert row[1:7] == ["-", "hot-cli", "datanode-hot", "rule:up", "complete", incident["id"]]
     out = tmp_path / "bundle.tar.gz"
     fetched = subprocess.run([str(BIN / "fodc"), "--proxy", proxy.url, "incidents", "--node", "hot-cli",
                               "--download", incident["id"], "-o", str(out)], capture_output=True, text=True, timeout=30)

@@ -36,11 +36,19 @@ def run(args: argparse.Namespace, client: ProxyClient) -> int:
         return EXIT_OK
     # "copy": the agent is unreachable and the proxy's copy answers; "both": the proxy holds a copy too.
     kept = {("agent", False): "agent", ("agent", True): "both", ("proxy", True): "copy"}
-    rows = [[when(i["at"]), i["node_id"], i["role"], i["trigger"], i["state"], i["id"],
+    rows = [[when(i["at"]), _onset(i), i["node_id"], i["role"], i["trigger"], i["state"], i["id"],
              kept.get((i.get("source", "agent"), bool(i.get("archived"))), "agent")] for i in body["incidents"]]
-    print(table(rows, ["at", "node", "role", "trigger", "state", "id", "kept"]))
+    print(table(rows, ["at", "onset", "node", "role", "trigger", "state", "id", "kept"]))
     return EXIT_OK
 
 
 def _ms(value: int | None) -> str | None:
     return None if value is None else str(value)
+
+
+def _onset(incident: dict) -> str:
+    """How long before the trigger the trouble began ("-" when the agent did not say, or at the trigger)."""
+    at, onset = incident.get("at_ms"), incident.get("onset_ms")
+    if not isinstance(at, int) or not isinstance(onset, int) or onset >= at:
+        return "-"
+    return f"{(at - onset) / 1000:g}s before"

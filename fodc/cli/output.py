@@ -1,6 +1,7 @@
 """Plain-text tables for the terminal (JSON output is the API's own, printed as is).
 
-Tables fit `WIDTH` columns unless `--wide`: the widest columns give way first and a cut cell ends in `…`.
+Tables fit `WIDTH` columns unless `--wide`: the widest columns give way first and a cut cell ends in `…`;
+ids, job ids and node names are never cut (they are what the next command needs).
 Times print as RFC 3339 UTC by default (`--local-time`, `--epoch-ms`), sizes in binary units.
 """
 
@@ -22,15 +23,23 @@ def configure(*, wide: bool = False, local: bool = False, epoch_ms: bool = False
     _settings.update(wide=wide, local=local, epoch_ms=epoch_ms)
 
 
-def fit_widths(natural: list[int], limit: int, gap: int = 2) -> list[int]:
-    """Column widths within `limit` (gaps included): the widest column is narrowed first, down to MIN_COLUMN."""
+# Columns an operator copies into the next command: never cut, even if the table then runs wider.
+WHOLE = frozenset({"id", "job", "node"})
+
+
+def fit_widths(natural: list[int], limit: int, gap: int = 2, whole: frozenset[int] = frozenset()) -> list[int]:
+    """Column widths within `limit` (gaps included): the widest column is narrowed first, down to MIN_COLUMN;
+    the columns in `whole` keep their width."""
     widths = list(natural)
     while sum(widths) + gap * (len(widths) - 1) > limit:
-        widest = max(range(len(widths)), key=lambda i: widths[i])
+        narrowable = [i for i in range(len(widths)) if i not in whole]
+        if not narrowable:
+            break
+        widest = max(narrowable, key=lambda i: widths[i])
         if widths[widest] <= MIN_COLUMN:
             break
         excess = sum(widths) + gap * (len(widths) - 1) - limit
-        others = sorted((w for i, w in enumerate(widths) if i != widest), reverse=True)
+        others = sorted((widths[i] for i in narrowable if i != widest), reverse=True)
         floor = max(MIN_COLUMN, others[0] if others else MIN_COLUMN, widths[widest] - excess)
         widths[widest] = floor if floor < widths[widest] else widths[widest] - 1
     return widths
@@ -48,7 +57,8 @@ def fit_line(text: str) -> str:
 def table(rows: list[list[Any]], headers: list[str], *, wide: bool | None = None) -> str:
     cells = [[h.upper() for h in headers]] + [[str(c) for c in row] for row in rows]
     natural = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    widths = natural if (_settings["wide"] if wide is None else wide) else fit_widths(natural, WIDTH)
+    whole = frozenset(i for i, h in enumerate(headers) if h.lower() in WHOLE)
+    widths = natural if (_settings["wide"] if wide is None else wide) else fit_widths(natural, WIDTH, whole=whole)
     return "\n".join("  ".join(cut(c, w).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
                      for row in cells)
 
