@@ -63,7 +63,8 @@ def cluster(tmp_path_factory):
         config_file = tmp / "banyand-hot.yaml"
         config_file.write_text("max-memory: 4G\nshards: 2\n")
         for node_id, role, extra in (("hot-1", "datanode-hot", ["--node-pprof-url", prom_url, "--incident-rule", RULE,
-                                                                "--node-config-file", str(config_file)]),
+                                                                "--node-config-file", str(config_file),
+                                                                "--profile-every", "5s", "--profile-cpu-seconds", "0"]),
                                      ("hot-2", "datanode-hot", ["--node-pprof-url", ""]),
                                      ("liaison-1", "liaison", ["--node-pprof-url", ""])):
             pid_file = tmp / f"{node_id}.pid"  # the agent reads the node's argv: --seed differs between the hot nodes
@@ -465,6 +466,21 @@ def test_an_operator_profiles_a_node_and_sees_its_go_functions_in_a_flamegraph(c
     changes = js(browser, "return [...document.querySelectorAll('#top tr[data-function]')]"
                           ".map(r => r.cells[3].textContent)")
     assert changes and set(changes) == {"+0.00 pts"}
+
+
+def test_a_periodic_profile_from_the_ring_opens_as_a_flamegraph(cluster, browser):
+    proxy = cluster["proxy"]
+    wait_for(lambda: api(proxy, "/profiles?node_id=hot-1")[1]["profiles"], 30, what="a ring profile on hot-1")
+    open_page(browser, proxy, "/console/profiles")
+    rows = wait_for(lambda: browser.find_elements("css selector", "#ring tr[data-ring]"), 30, what="the ring listed")
+    listed = {p["name"] for p in api(proxy, "/profiles")[1]["profiles"]}  # asked after the page: may hold more
+    shown = [r.get_attribute("data-ring") for r in rows]
+    assert shown and set(shown) <= listed and shown == sorted(shown, reverse=True)  # newest first
+    rows[0].find_element("css selector", "button.view-ring").click()
+    wait_for(lambda: js(browser, "return document.body.dataset.viewed"), 30, what="the ring profile drawn")
+    names = js(browser, "return [...document.querySelectorAll('#flame .frame')].map(f => f.dataset.name)")
+    assert any(n.startswith(("runtime.", "github.com/prometheus/")) for n in names), names[:20]
+    assert "heap" in browser.find_element("id", "viewer-title").text
 
 
 def test_an_incident_profile_opens_as_a_flamegraph(cluster, browser):

@@ -15,6 +15,7 @@
   }
 
   function summaryUrl(source) {
+    if (source.summary_url) return `${source.summary_url}?top=40`;
     if (source.incident) {
       return `/incidents/${encodeURIComponent(source.node_id)}/${encodeURIComponent(source.incident)}/profiles/` +
         `${encodeURIComponent(source.file)}/summary?top=40`;
@@ -73,8 +74,32 @@
       source: { job: job.job_id, node_id: t.node_id }, label: `${job.action} ${t.node_id} ${job.created}` }));
   }
 
+  /* The agents' rings: periodic CPU and heap profiles, newest first. */
+  async function loadRing() {
+    let body;
+    try {
+      body = await api("/profiles");
+    } catch (exc) {
+      document.getElementById("ring-missing").textContent = `Cannot list the rings: ${exc.message}`;
+      return [];
+    }
+    const found = body.profiles.map((p) => ({ source: { summary_url: p.summary_url, node_id: p.node_id },
+      label: `${p.kind} ${p.node_id} ${p.taken}`, entry: p }));
+    const rows = found.slice(0, 50).map((r) => el("tr", { "data-ring": r.entry.name }, el("td", {}, r.entry.node_id),
+      el("td", {}, r.entry.kind + (r.entry.seconds ? ` ${r.entry.seconds}s` : "")), el("td", {}, r.entry.taken),
+      el("td", { class: "num" }, fmtBytes(r.entry.size)),
+      el("td", {}, el("button", { type: "button", class: "view-ring", onclick: () => view(r.source, r.label) }, "view"),
+        " ", FODC.downloadLink(r.entry.url, `${r.entry.node_id}-${r.entry.name}`, "download"))));
+    if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: 5 }, "No periodic profile yet (--profile-every on the agents).")));
+    document.querySelector("#ring tbody").replaceChildren(...rows);
+    document.getElementById("ring-missing").textContent = body.missing.length
+      ? `No ring from: ${body.missing.map((m) => `${m.node_id} (${m.reason})`).join(", ")}` : "";
+    return found;
+  }
+
   async function loadJobs() {
     let body;
+    const ring = loadRing();
     try {
       body = await api("/diagnostics?limit=20&automatic=false");
     } catch (exc) { showError(`Cannot list jobs: ${exc.message}`); return; }
@@ -93,6 +118,7 @@
     });
     if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: 5 }, "No profile has been taken through this proxy yet.")));
     document.querySelector("#jobs tbody").replaceChildren(...rows);
+    all.push(...(await ring));
     const compareWith = document.getElementById("compare-with");
     compareWith.replaceChildren(el("option", { value: "" }, "—"), ...all.map((r, i) => el("option", { value: String(i) }, r.label)));
     compareWith.onchange = () => { const r = all[Number(compareWith.value)]; if (r) compare(r.source, r.label); };
