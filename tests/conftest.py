@@ -8,6 +8,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests share a 2-core machine with real daemons: generation and examples may be slow there,
+# which says nothing about the code under test (the properties still fail on a wrong answer).
+settings.register_profile("fodc", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("fodc")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

@@ -143,10 +143,15 @@ def test_services_are_enabled_at_boot(deployment: Deployment) -> None:
 
 
 def test_systemctl_status_shows_the_daemons_status_line(deployment: Deployment) -> None:
-    for unit in ("fodc-proxy", "fodc-agent"):
-        status = _wait_for(lambda unit=unit: _status_text(deployment.container, unit), 60, f"{unit} STATUS=")
+    # The agent's status names the age of its last scrape, so it changes between two reads: the line
+    # `systemctl status` prints must equal a StatusText read just before it, on one of a few tries.
+    def shown_as_sent(unit: str) -> bool:
+        status = _status_text(deployment.container, unit)
         shown = deployment.container.systemctl("status", unit, check=False).stdout
-        assert f'Status: "{status}"' in shown
+        return bool(status) and f'Status: "{status}"' in shown
+
+    for unit in ("fodc-proxy", "fodc-agent"):
+        _wait_for(lambda unit=unit: shown_as_sent(unit), 60, f"{unit} STATUS= shown by systemctl status")
 
 
 def test_agent_registers_with_the_proxy_and_is_online(deployment: Deployment) -> None:
