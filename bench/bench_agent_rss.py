@@ -20,13 +20,13 @@ Prefilling takes 2–3 minutes for 5k series.
 from __future__ import annotations
 
 import argparse
+import json
 import re
+import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
-
-import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from procs import free_port, http_get, start_agent, start_proxy, wait_for  # noqa: E402
@@ -56,18 +56,29 @@ def prefill(directory: Path, source: str, series: int) -> tuple[int, float]:
     """Writes a full window of `source` into `directory`; returns the scrapes written and the seconds taken."""
     started = time.monotonic()
     scrapes = prefill_window(directory, source, ROLE, series, budget_bytes=BUDGET, block_scrapes=BLOCK_SCRAPES,
-                             interval_ms=PREFILL_INTERVAL_MS, until_full=True)
+                             interval_ms=PREFILL_INTERVAL_MS)
     return scrapes, time.monotonic() - started
 
 
 def rss_figures(pid: int) -> dict[str, int]:
-    """RSS and its split from /proc/<pid>/smaps_rollup: anonymous (heap, the window) and file-backed (code)."""
+    """RSS, PSS, anonymous and file-backed bytes from /proc/<pid>/smaps_rollup, and the peak RSS (VmHWM)."""
     fields = {}
     for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
         name, _, rest = line.partition(":")
         fields[name] = int(rest.split()[0]) * 1024
-    return {"rss": psutil.Process(pid).memory_info().rss, "anon": fields["Anonymous"],
-            "file": fields["Rss"] - fields["Anonymous"] - fields.get("Shmem", 0)}
+    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    return {"rss": fields["Rss"], "pss": fields["Pss"], "anon": fields["Anonymous"],
+            "file": fields["Rss"] - fields["Anonymous"] - fields.get("Shmem", 0),
+            "peak": int(status["VmHWM"].split()[0]) * 1024}
+
+
+def reset_peak(pid: int) -> bool:
+    """Restarts VmHWM from the current RSS (clear_refs 5, Linux 4.0+; needs the right to write it)."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
 
 
 def window_figures(url: str) -> tuple[float, float]:
@@ -82,45 +93,87 @@ def window_figures(url: str) -> tuple[float, float]:
     return gauge("fodc_agent_window_bytes"), gauge("fodc_agent_window_budget_bytes")
 
 
+def ktm_mode(url: str) -> str:
+    _, _, body = http_get(f"{url}/metrics", 5)
+    match = re.search(r"^ktm_status (\S+)$", body.decode(), re.MULTILINE)
+    return {0.0: "disabled", 1.0: "degraded", 2.0: "full"}.get(float(match.group(1)), "?") if match else "?"
+
+
+def read_hour(proxy_url: str, node_id: str) -> tuple[int, int, float]:
+    """One 1 h /metrics-windows read of one node through the proxy: (points, bytes, seconds)."""
+    started = time.monotonic()
+    start = int(time.time()) - 3600
+    _, _, body = http_get(f"{proxy_url}/metrics-windows?node_id={node_id}&start={start}", 300)
+    document = json.loads(body)
+    if document["missing_agents"]:
+        raise RuntimeError(f"{node_id} did not answer: {document['missing_agents']}")
+    return sum(len(s["points"]) for s in document["series"]), len(body), time.monotonic() - started
+
+
+def line(name: str, fig: dict[str, int], base: int) -> str:
+    return (f"{name:16s} RSS {fig['rss'] / MIB:6.1f} MiB (x{fig['rss'] / base:.2f})  PSS {fig['pss'] / MIB:6.1f}  "
+            f"anon {fig['anon'] / MIB:5.1f}  file {fig['file'] / MIB:5.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--series", type=int, default=5000)
+    parser.add_argument("--series", type=int, default=6400)
     parser.add_argument("--seconds", type=float, default=30, help="how long the agents scrape before measuring")
-    parser.add_argument("--no-full", action="store_true", help="skip the prefilled (full window) agent")
+    parser.add_argument("--reads", type=int, default=3, help="1 h /metrics-windows reads of each full agent")
+    parser.add_argument("--no-full", action="store_true", help="skip the prefilled (full window) agents")
+    parser.add_argument("--no-ktm", action="store_true", help="no agent with KTM on (it needs root for eBPF)")
     parser.add_argument("--no-unit-env", action="store_true", help="run without the unit's Environment=")
     args = parser.parse_args()
     env = {} if args.no_unit_env else unit_environment()
     tmp = Path(tempfile.mkdtemp(prefix="fodc-bench-rss-", dir="/var/tmp"))
-    proxy = start_proxy(tmp)
-    node = start_sim_node(ROLE, free_port(), series=args.series)
+    proxy = start_proxy(tmp, "--metrics-timeout", "120s")
+    node = start_sim_node(ROLE, free_port(), series=args.series, comm="banyand")
     agents = {}
     try:
-        if not args.no_full:
-            scrapes, seconds = prefill(tmp / "window-full", node.metrics_url, args.series)
+        full = [] if args.no_full else ["full-ktm-off"] + ([] if args.no_ktm else ["full-ktm-on"])
+        if full:
+            scrapes, seconds = prefill(tmp / "window-prefill", node.metrics_url, args.series)
             print(f"prefilled a full window: {scrapes} scrapes of {args.series} series in {seconds:.0f} s")
         scraping = ("--scrape-interval", "1s", "--scrape-timeout", "1s")
         agents["baseline"] = start_agent(tmp, proxy.grpc_addr, "liaison", "baseline", "--node-metrics-url",
                                          f"http://127.0.0.1:{free_port()}/metrics", *scraping, env=env)
         agents["fresh"] = start_agent(tmp, proxy.grpc_addr, ROLE, "fresh", "--node-metrics-url", node.metrics_url,
                                       *scraping, env=env)
-        if not args.no_full:
-            agents["full"] = start_agent(tmp, proxy.grpc_addr, ROLE, "full", "--node-metrics-url",
-                                         node.metrics_url, *scraping, env=env)
-        wait_for(lambda: len(proxy.cluster(status="online")) == len(agents), 60, what="agents online")
+        for name in full:
+            shutil.copytree(tmp / "window-prefill", tmp / f"window-{name}")
+            agents[name] = start_agent(tmp, proxy.grpc_addr, ROLE, name, "--node-metrics-url", node.metrics_url,
+                                       "--ktm-enabled", "auto" if name.endswith("on") else "off", *scraping,
+                                       env=env)
+        wait_for(lambda: len(proxy.cluster(status="online")) == len(agents), 120, what="agents online")
         time.sleep(args.seconds)
-        figures = {name: rss_figures(agent.pid) for name, agent in agents.items()}
-        windows = {name: window_figures(agent.url) for name, agent in agents.items()}
-        base = figures["baseline"]["rss"]
-        print(f"environment: {env or 'none'}; {args.seconds:g} s of 1 s scrapes")
-        for name, fig in figures.items():
-            used, budget = windows[name]
-            print(f"agent {name:8s} RSS {fig['rss'] / MIB:6.1f} MiB (x{fig['rss'] / base:.2f}, "
-                  f"+{(fig['rss'] - base) / MIB:5.1f} MiB)  anonymous {fig['anon'] / MIB:5.1f}  "
-                  f"file-backed {fig['file'] / MIB:5.1f}  window {used / MIB:5.1f} of {budget / MIB:.0f} MiB")
+        steady = {name: rss_figures(agent.pid) for name, agent in agents.items()}
+        base = steady["baseline"]["rss"]
+        print(f"environment: {env or 'none'}; {args.seconds:g} s of 1 s scrapes; {args.series} series")
+        print("steady state:")
+        for name, fig in steady.items():
+            used, budget = window_figures(agents[name].url)
+            print(f"  {line(name, fig, base)}  window {used / MIB:4.1f}/{budget / MIB:.0f} MiB  "
+                  f"KTM {ktm_mode(agents[name].url)}")
+        if "full-ktm-on" in steady:
+            share = steady["full-ktm-on"]["rss"] - steady["full-ktm-off"]["rss"]
+            print(f"  KTM share (full-ktm-on - full-ktm-off): {share / MIB:+.1f} MiB RSS, "
+                  f"{(steady['full-ktm-on']['anon'] - steady['full-ktm-off']['anon']) / MIB:+.1f} MiB anonymous")
+        for name in full:
+            peaks = []
+            for i in range(args.reads):
+                reset_peak(agents[name].pid)
+                points, size, seconds = read_hour(proxy.url, name)
+                peaks.append(rss_figures(agents[name].pid)["peak"])
+                print(f"  {name} 1 h read {i + 1}: {points:,} points, {size / MIB:.0f} MB JSON, {seconds:.1f} s, "
+                      f"agent peak RSS during it {peaks[-1] / MIB:.1f} MiB")
+            time.sleep(5)
+            after = rss_figures(agents[name].pid)
+            print(f"  after {args.reads} reads: {line(name, after, base)}; highest peak {max(peaks) / MIB:.1f} MiB")
     finally:
         for daemon in (*agents.values(), proxy):
             daemon.stop()
         node.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 
+from fodc.agent.heap import release_free_heap
 from fodc.agent.session import Connected, Outbox, SessionError
 from fodc.saferegex import PatternError
 from fodc.v1 import fodc_pb2 as pb
@@ -200,6 +201,7 @@ class MetricsStream(RequestStream):
             self._on_window_read(outcome)
         finally:
             self._window_done(request.request_id)
+            release_free_heap()  # the read's batches and chunks are garbage now: give the pages back
 
     def _answer(self, request: pb.MetricsRequest, outbox: Outbox, limit: int,
                 cancel: threading.Event | None) -> str:
