@@ -54,6 +54,7 @@ def _scrapes_to_fill(model: NodeModel, parser: expfmt.Parser, source: str, budge
     """Scrapes that fill the budget, from the window's own estimate after two blocks, plus a margin."""
     probe = FlightRecorder(budget_bytes=budget_bytes, block_scrapes=block_scrapes)
     for i in range(2 * block_scrapes + 1):
-        probe.ingest_families(source, i * interval_ms, parser.parse(model.render(model.start_s + i)).families)
+        page = parser.parse(model.render(model.start_s + i * interval_ms / 1000))
+        probe.ingest_families(source, i * interval_ms, page.families)
     seconds = probe.stats(interval_ms / 1000).estimated_window_seconds
     return int(seconds * 1000 / interval_ms * 1.15) + 2 * block_scrapes

@@ -66,7 +66,7 @@ class Outbox:
     """Bounded outbound queue feeding a request-stream iterator: at most `size` messages and, of those that
     declare their size, `max_bytes` bytes (one larger message may wait alone). Every put has a deadline."""
 
-    def __init__(self, size: int = 16, max_bytes: int = 4 * 1024 * 1024) -> None:
+    def __init__(self, size: int = 16, max_bytes: int = 2 * 1024 * 1024) -> None:
         self._queue: queue.Queue[tuple[object, int]] = queue.Queue(maxsize=size)
         self._max_bytes = max_bytes
         self._bytes = 0

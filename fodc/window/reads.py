@@ -6,6 +6,7 @@ Kept apart from recorder.py so the recorder holds only its state and locking; no
 from __future__ import annotations
 
 import logging
+from array import array
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -123,9 +124,11 @@ def family_filter(names: Collection[str] | None, pattern: FullMatcher | None) ->
 
 def collect(points: dict, source: str, name: str, labels: Labels, family: str,
              block_metas: Mapping[str, SeriesMeta], timestamps: list[int], values: list[float | None]) -> None:
+    """Appends a block's points of one series to `points`, in arrays: 16 bytes a point instead of two Python
+    objects, so a query batch stays small and leaves no trail of freed objects behind."""
     entry = points.get((source, name, labels))
     if entry is None:
-        entry = points[(source, name, labels)] = (family, block_metas, [], [])
+        entry = points[(source, name, labels)] = (family, block_metas, array("q"), array("d"))
     out_times, out_values = entry[2], entry[3]
     if None not in values:
         out_times.extend(timestamps)

@@ -367,11 +367,13 @@ class FlightRecorder:
                 for name, labels, family, cells in columns:
                     if in_batch(family):
                         collect(points, source, name, labels, family, {}, timestamps, cells_to_values(cells))
-            for (source, name, labels), (family, block_metas, timestamps, values) in points.items():
+            for key in list(points):
+                family, block_metas, timestamps, values = points.pop(key)  # each series freed once yielded
+                source, name, labels = key
                 if timestamps and (name_pattern is None or name_pattern.fullmatch(family)
                                    is not None or name_pattern.fullmatch(name) is not None):
-                    yield make_window(plan.metas, source, name, labels, family, timestamps, values, block_metas)
-            points.clear()
+                    yield make_window(plan.metas, source, name, labels, family, timestamps.tolist(),
+                                      values.tolist(), block_metas)
 
     def _plan(self, lo: int, hi: int, wanted: Callable[[str], bool] | None, step_ms: int) -> QueryPlan:
         """Under the lock: the blocks a query reads, copies of the open blocks' wanted cells, and its size."""
