@@ -57,6 +57,7 @@ class ProxyClient:
         self.token = token
         self.timeout = timeout
         self.context = None
+        self.extra_headers: dict[str, str] = {}  # e.g. the MCP server's X-FODC-Client, for the audit log
         if ca:
             try:
                 self.context = ssl.create_default_context(cafile=ca)
@@ -68,7 +69,7 @@ class ProxyClient:
         return f"{self.base_url}{path}" + (f"?{query}" if query else "")
 
     def _open(self, method: str, path: str, params: dict[str, str | None] | None = None, body: Any = None):  # noqa: ANN202
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", **self.extra_headers}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         data = None

@@ -8,6 +8,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+import fodc.cli.mcp as mcp_command
 import fodc.cli.profiles as profiles_command
 import fodc.cli.token as token_command
 from fodc import __version__
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
                     triage, snapshot, dump):
         command.add_parser(sub)
     token_command.add_parser(sub)
+    mcp_command.add_parser(sub)
     return parser
 
 

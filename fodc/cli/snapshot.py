@@ -39,34 +39,38 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     snap.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace, client: ProxyClient) -> int:
-    now = time.time()
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
-    output = Path(args.output or f"fodc-snapshot-{stamp}.tar.gz")
-    since_ms = args.since if args.since is not None else int(now * 1000) - 900_000
-    since = str(since_ms)
-    parts = [
+def snapshot_parts(since: str, name: str | None, role: str | None) -> list[tuple[str, str, dict | None]]:
+    """(file name, API path, query) of every part of a snapshot; `since` is what the API's since/start take."""
+    return [
         ("health.json", "/health", None),
         ("cluster.json", "/cluster", None),
         ("config.json", "/cluster/config", None),
         ("config-drift.json", "/cluster/config/drift", None),
         ("incidents.json", "/incidents", {"since": since}),
         ("jobs.json", "/diagnostics", None),
-        ("window.json", "/metrics-windows", {"start": since, "name": args.name, "role": args.role}),
+        ("window.json", "/metrics-windows", {"start": since, "name": name, "role": role}),
         ("metrics.txt", "/metrics", None),
     ]
+
+
+def run(args: argparse.Namespace, client: ProxyClient) -> int:
+    now = time.time()
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+    output = Path(args.output or f"fodc-snapshot-{stamp}.tar.gz")
+    since_ms = args.since if args.since is not None else int(now * 1000) - 900_000
+    parts = snapshot_parts(str(since_ms), args.name, args.role)
     with tempfile.TemporaryDirectory(prefix="fodc-snapshot-") as tmp:
         root = Path(tmp) / f"fodc-snapshot-{stamp}"
         root.mkdir()
         files: dict[str, dict[str, object]] = {}
         errors: dict[str, str] = {}
         for name, path, params in parts:
-            _save(client, root, name, path, params, files, errors, first=name == "health.json")
+            save_part(client, root, name, path, params, files, errors, first=name == "health.json")
         if args.with_bundles and "incidents.json" in files:
             for incident in json.loads((root / "incidents.json").read_text())["incidents"]:
                 if incident.get("bundle_url"):
                     name = f"incidents/{safe_name(incident['node_id'] + '-' + incident['id'])}.tar.gz"
-                    _save(client, root, name, incident["bundle_url"], None, files, errors)
+                    save_part(client, root, name, incident["bundle_url"], None, files, errors)
         manifest = {"format": FORMAT, "proxy": client.base_url, "taken": rfc3339(int(now * 1000)),
                     "fodc_version": __version__, "since_s": round(now - since_ms / 1000, 3), "window_name": args.name,
                     "window_role": args.role, "files": files, "errors": errors}
@@ -85,7 +89,7 @@ def run(args: argparse.Namespace, client: ProxyClient) -> int:
     return EXIT_PARTIAL if errors else EXIT_OK
 
 
-def _save(client: ProxyClient, root: Path, name: str, path: str, params: dict[str, str | None] | None,
+def save_part(client: ProxyClient, root: Path, name: str, path: str, params: dict[str, str | None] | None,
           files: dict[str, dict[str, object]], errors: dict[str, str], first: bool = False) -> None:
     dest = root / name
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 
 OPEN_PATHS = frozenset({"/health"})
 
+# What program sent a request on the caller's behalf (`fodc mcp` says "mcp:<its client's name>"): audited as
+# "client". Said by the caller, so it names, never authorizes.
+CLIENT_HEADER = "X-FODC-Client"
+
 # Refused requests by status ("429": refused again too soon, not recorded), for the proxy's /metrics.
 REFUSED: Counter[str] = Counter()
 
@@ -64,6 +68,7 @@ def install(app: Flask, authorizer: Authorizer, audit: AuditLog, clock_ms: Calla
             "method": request.method, "path": request.path, "remote": request.remote_addr,
             "request": g.get("request_body"), "body_bytes": request.content_length, "status": status,
             **({"reason": reason} if reason else {}), **extra, **getattr(g, "audit_detail", {}),
+            **({"client": bounded(request.headers[CLIENT_HEADER])} if CLIENT_HEADER in request.headers else {}),
         })
 
     @app.before_request
