@@ -14,6 +14,8 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client, Implementation, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 from procs import BIN, REPO, free_port, http_json, start_agent, start_prometheus, start_proxy, wait_for
 
 from fodc.mcp.fit import finish
@@ -98,6 +100,16 @@ def run_mcp(proxy, token: str, body, *extra: str) -> Any:
 
     async def main() -> Any:
         async with Client(params, client_info=CLIENT, read_timeout_seconds=120) as client:
+            return await body(Session(client))
+    return anyio.run(main)
+
+
+def run_mcp_http(proxy, token: str, body) -> Any:
+    """Runs `body(session)` against the proxy's own /mcp with this bearer token."""
+    async def main() -> Any:
+        http = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"})
+        async with http, Client(streamable_http_client(f"{proxy.url}/mcp", http_client=http),
+                                client_info=CLIENT, read_timeout_seconds=120) as client:
             return await body(Session(client))
     return anyio.run(main)
 
@@ -265,3 +277,32 @@ def test_ring_profiles_listed_and_summarised(cluster):
     assert profiles[0]["name"] in [p["name"] for p in listed["profiles"]]
     want = api(proxy, f"/profiles/hot-1/{profiles[0]['name']}/summary?top=5")
     assert top["top"] == want["top"] and top["total"] == want["total"] and "flame" not in top
+
+
+def test_the_proxy_serves_mcp_over_http_behind_its_auth(cluster):
+    proxy, tmp, incident = cluster["proxy"], cluster["tmp"], cluster["incident"]
+    status, answer = http_json(f"{proxy.url}/mcp", "POST", {"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+    assert status == 401, answer
+
+    async def viewer(s: Session) -> None:
+        assert {t.name for t in (await s.client.list_tools()).tools} == READ_TOOLS
+        overview = await s.call("cluster_overview")
+        assert sorted(n["node_id"] for n in overview["nodes"]) == \
+            sorted(n["node_id"] for n in api(proxy, "/cluster")["nodes"])
+        listed = await s.call("list_incidents", node_id="hot-1")
+        assert incident["id"] in [i["id"] for i in listed["incidents"]]
+        bundle = await s.client.read_resource(f"fodc://incidents/hot-1/{incident['id']}/manifest")
+        assert json.loads(bundle.contents[0].text)["id"] == incident["id"]
+        assert "capture_config" in await s.error("capture_config", role="datanode-hot")  # not offered
+        assert "limit" in await s.error("cluster_overview", limit=10_000)
+    run_mcp_http(proxy, VIEWER, viewer)
+
+    async def operator(s: Session) -> Any:
+        assert {t.name for t in (await s.client.list_tools()).tools} == READ_TOOLS | CONTROL_TOOLS
+        return await s.call("capture_config", node_id="hot-2")
+    captured = run_mcp_http(proxy, OPERATOR, operator)
+    assert [c["node_id"] for c in captured["captured"]] == ["hot-2"]
+    audit = [json.loads(line) for line in Path(tmp / "proxy-audit.log").read_text().splitlines()]
+    assert any(a["path"] == "/cluster/config/capture" and a["who"] == "otto" and a["status"] == 200 and
+               a.get("client", "").startswith("mcp-http:") and a["client"].endswith("from 127.0.0.1")
+               for a in audit), audit[-3:]

@@ -300,9 +300,9 @@ def build_server(base: ProxyClient, control: bool = True,
     @server.resource("fodc://incidents/{node_id}/{incident_id}/manifest", name="incident-manifest",
                      mime_type="application/json",
                      description="An incident bundle's manifest: trigger, onset, files and what was not collected")
-    def incident_manifest(node_id: str, incident_id: str) -> str:
+    def incident_manifest(node_id: str, incident_id: str, ctx: Context) -> str:
         try:
-            view = api(None).get(f"/incidents/{seg(node_id[:128])}/{seg(incident_id[:128])}/view", {"top": "1"})
+            view = api(ctx).get(f"/incidents/{seg(node_id[:128])}/{seg(incident_id[:128])}/view", {"top": "1"})
         except CliError as exc:
             raise ResourceError(str(exc)) from None
         return finish({**view["manifest"], "files": view["files"]}, {})

@@ -22,6 +22,7 @@ from fodc.proxy.exposition import PageBuilder
 from fodc.proxy.filters import check_node, check_role
 from fodc.proxy.httpargs import BadRequest, query_args
 from fodc.proxy.incidents_api import incidents_blueprint
+from fodc.proxy.mcp_endpoint import mcp_blueprint
 from fodc.proxy.profiles_api import profiles_blueprint
 from fodc.proxy.registry import ONLINE, UNCONNECTED, AgentRecord
 from fodc.proxy.runtime import ProxyRuntime
@@ -81,6 +82,7 @@ def create_app(runtime: ProxyRuntime) -> Flask:
     app.register_blueprint(incidents_blueprint(runtime))
     app.register_blueprint(console_blueprint(runtime.settings.auth))
     app.register_blueprint(profiles_blueprint(runtime))
+    app.register_blueprint(mcp_blueprint(runtime.settings.http_listen_addr, bool(runtime.settings.http_tls_cert)))
 
     @app.get("/health")
     def health() -> Response:
