@@ -271,6 +271,9 @@ def test_ring_profiles_listed_and_summarised(cluster):
                         90, interval=1, what="a heap profile in hot-1's ring")
 
     async def body(s: Session) -> tuple[Any, Any]:
+        # An argument is one path segment: a name carrying its own path and query cannot lift the top bound.
+        smuggled = f"{profiles[0]['name']}/summary?top=500#"
+        assert "404" in await s.error("profile_top", node_id="hot-1", name=smuggled)
         return await s.call("list_profiles", node_id="hot-1"), \
             await s.call("profile_top", node_id="hot-1", name=profiles[0]["name"], top=5)
     listed, top = run_mcp(proxy, VIEWER, body)
