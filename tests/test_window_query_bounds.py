@@ -81,3 +81,16 @@ def test_rows_in_range_counts_a_partly_covered_block_by_its_share() -> None:
 def test_families_are_batched_by_their_points_and_a_big_one_stands_alone() -> None:
     assert batch_families({"a": 40, "b": 40, "c": 40, "huge": 500, "z": 10}, 100) == [
         ["a", "b"], ["c"], ["huge"], ["z"]]
+
+
+def test_scrapes_and_seals_during_a_batched_query_change_nothing_it_returns() -> None:
+    rec = busy_recorder()
+    end = 1_000_000 + 15_000 * (SCRAPES - 1)
+    expected = points_of(rec.query(end_ms=end))
+    query = rec.query(end_ms=end, batch_points=5_000)
+    got = [next(query)]  # planned and the first batch read; the open block's cells are still to be copied
+    for i in range(SCRAPES, SCRAPES + 250):  # seals the open block twice over
+        rec.ingest("node", 1_000_000 + 15_000 * i, [(f"family_{f}", (("shard", str(s)),), -1.0)
+                                                    for f in range(FAMILIES) for s in range(SERIES_PER_FAMILY)])
+    got += list(query)
+    assert points_of(got) == expected

@@ -42,7 +42,7 @@ class QueryPlan:
 
     metas: dict[str, SeriesMeta]
     sealed: list[tuple[bytes | None, object | None]]  # (payload, raw) of the overlapping sealed blocks
-    opened: list[tuple[str, list[int], list[tuple]]]  # copies of the open blocks' wanted cells in range
+    opened: list[tuple]  # per open block in range: source, timestamps, the block, wanted columns, row range
     family_points: dict[str, int]  # estimated points per wanted family
     series: int
 

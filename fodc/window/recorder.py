@@ -363,10 +363,12 @@ class FlightRecorder:
                     first, stop = bisect_left(timestamps, lo), bisect_right(timestamps, hi)
                     collect(points, source, name, labels, family, block_metas, timestamps[first:stop],
                             values[first:stop])
-            for source, timestamps, columns in plan.opened:
-                for name, labels, family, cells in columns:
-                    if in_batch(family):
-                        collect(points, source, name, labels, family, {}, timestamps, cells_to_values(cells))
+            for source, timestamps, block, columns, first, stop in plan.opened:
+                with self._lock:  # copied per batch: the whole open block would be MiBs held all along
+                    cells = [(name, labels, family, block.column_bytes(base, first, stop))
+                             for name, labels, family, base in columns if in_batch(family)]
+                for name, labels, family, column in cells:
+                    collect(points, source, name, labels, family, {}, timestamps, cells_to_values(column))
             for key in list(points):
                 family, block_metas, timestamps, values = points.pop(key)  # each series freed once yielded
                 source, name, labels = key
@@ -395,9 +397,11 @@ class FlightRecorder:
                     first, stop = bisect_left(block.timestamps, lo), bisect_right(block.timestamps, hi)
                     rows[state.name] += stop - first
                     spans[state.name] = widen(spans.get(state.name), block.timestamps[0], block.timestamps[-1])
-                    columns = [(s.name, s.labels, s.family, block.column_bytes(s.base, first, stop))
+                    # The block object is kept, not its cells: rows before `stop` are never written again,
+                    # also once the block is sealed and replaced, so each batch copies its columns later.
+                    columns = [(s.name, s.labels, s.family, s.base)
                                for s in block.series if wanted is None or wanted(s.family)]
-                    opened.append((state.name, block.timestamps[first:stop].tolist(), columns))
+                    opened.append((state.name, block.timestamps[first:stop].tolist(), block, columns, first, stop))
                 scrapes = rows[state.name]
                 if not scrapes:
                     continue
