@@ -286,6 +286,12 @@ def test_the_proxy_serves_mcp_over_http_behind_its_auth(cluster):
     proxy, tmp, incident = cluster["proxy"], cluster["tmp"], cluster["incident"]
     status, answer = http_json(f"{proxy.url}/mcp", "POST", {"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
     assert status == 401, answer
+    viewer_auth = {"Authorization": f"Bearer {VIEWER}", "Accept": "application/json, text/event-stream"}
+    for junk in ("not json", {"jsonrpc": "2.0", "id": 1, "method": "no/such"}, ["x"] * 3):
+        status, answer = http_json(f"{proxy.url}/mcp", "POST", junk, headers=viewer_auth)
+        assert 400 <= status < 500 or (status == 200 and "error" in answer), (junk, status, answer)
+    status, _ = http_json(f"{proxy.url}/mcp", "POST", "x" * (2 * 1024 * 1024), headers=viewer_auth)
+    assert status == 413
 
     async def viewer(s: Session) -> None:
         assert {t.name for t in (await s.client.list_tools()).tools} == READ_TOOLS
