@@ -12,6 +12,7 @@ call is checked and audited exactly as if the caller had made it (the audit line
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 import threading
 from typing import Any
@@ -129,6 +130,8 @@ def _make_bridge(base_url: str, tls: bool) -> _Bridge:
 
     from fodc.mcp.server import build_server, client_name
 
+    # The SDK logs every stateless request's session start and end at INFO: one line per request is noise.
+    logging.getLogger("mcp").setLevel(logging.WARNING)
     base = ProxyClient(base_url, None, 60.0)
     if tls:  # our own listener on loopback: the certificate names the proxy's public name, not 127.0.0.1
         base.context = ssl.create_default_context()
