@@ -7,12 +7,16 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import ssl
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx2
 import pytest
+from certs import Authority
 from mcp import Client, Implementation, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
@@ -315,3 +319,31 @@ def test_the_proxy_serves_mcp_over_http_behind_its_auth(cluster):
     assert any(a["path"] == "/cluster/config/capture" and a["who"] == "otto" and a["status"] == 200 and
                a.get("client", "").startswith("mcp-http:") and a["client"].endswith("from 127.0.0.1")
                for a in audit), audit[-3:]
+
+
+def test_over_https_both_ways(tmp_path, daemons):
+    """With --http-tls-*: stdio verifies the proxy with --ca; /mcp's own calls to the API go over TLS too."""
+    ca = Authority(tmp_path, "mcp")
+    server = ca.issue("localhost", server=True)
+    proxy = start_proxy(tmp_path, "--http-tls-cert", str(server.cert), "--http-tls-key", str(server.key),
+                        wait=False)
+    daemons.append(proxy)
+    url = f"https://localhost:{proxy.ports['http']}"
+    context = ssl.create_default_context(cafile=str(ca.path))
+
+    def up():
+        with urllib.request.urlopen(f"{url}/health", timeout=2, context=context) as answer:
+            return answer.status == 200
+    wait_for(up, 30, what="proxy up over https")
+
+    async def over_http() -> Any:
+        async with httpx2.AsyncClient(verify=context) as http, \
+                Client(streamable_http_client(f"{url}/mcp", http_client=http), client_info=CLIENT) as client:
+            return await Session(client).call("cluster_overview")
+    assert anyio.run(over_http)["summary"]["total"] == 0
+
+    async def over_stdio() -> Any:
+        params = StdioServerParameters(command=str(BIN / "fodc"), args=["--proxy", url, "--ca", str(ca.path), "mcp"])
+        async with Client(params, client_info=CLIENT) as client:
+            return await Session(client).call("cluster_overview")
+    assert anyio.run(over_stdio)["summary"]["total"] == 0
