@@ -163,6 +163,18 @@ def start_proxy(tmp_path: Path, *args: str, grpc_port: int | None = None, http_p
     return proxy
 
 
+def start_https_proxy(tmp_path: Path, *args: str, ca_name: str = "test") -> tuple[Proxy, Any]:
+    """A proxy serving HTTPS with a certificate for `localhost` from a fresh test CA; returns it (not waited
+    for: /health needs the CA) and the CA (tests/certs.py Authority, its certificate at `.path`)."""
+    from certs import Authority  # needs python3-cryptography, which only TLS tests use
+
+    ca = Authority(tmp_path, ca_name)
+    server = ca.issue("localhost", server=True)
+    proxy = start_proxy(tmp_path, "--http-tls-cert", str(server.cert), "--http-tls-key", str(server.key), *args,
+                        wait=False)
+    return proxy, ca
+
+
 @dataclass
 class Agent(Daemon):
     node_id: str = ""

@@ -20,8 +20,17 @@ from pathlib import Path
 
 import pytest
 from browser import console_errors, missing_browser, start_chromium
-from certs import Authority
-from procs import free_port, http_get, http_json, keep_busy, start_agent, start_prometheus, start_proxy, wait_for
+from procs import (
+    free_port,
+    http_get,
+    http_json,
+    keep_busy,
+    start_agent,
+    start_https_proxy,
+    start_prometheus,
+    start_proxy,
+    wait_for,
+)
 from selenium.webdriver.support.ui import Select
 
 from fodc.sim.launcher import start_sim_node
@@ -513,10 +522,7 @@ def test_a_stopped_proxy_shows_a_banner(lonely_proxy, browser):
 
 @pytest.mark.skipif(shutil.which("certutil") is None, reason="Debian package libnss3-tools is not installed")
 def test_the_console_works_over_https_with_the_test_ca(tmp_path, daemons):
-    ca = Authority(tmp_path, "console")
-    server = ca.issue("localhost", server=True)
-    proxy = start_proxy(tmp_path, "--http-tls-cert", str(server.cert), "--http-tls-key", str(server.key),
-                        wait=False)
+    proxy, ca = start_https_proxy(tmp_path, ca_name="console")
     daemons.append(proxy)
     home = tmp_path / "home"
     nssdb = home / ".pki" / "nssdb"

@@ -16,11 +16,20 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
-from certs import Authority
 from mcp import Client, Implementation, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
-from procs import BIN, REPO, free_port, http_json, start_agent, start_prometheus, start_proxy, wait_for
+from procs import (
+    BIN,
+    REPO,
+    free_port,
+    http_json,
+    start_agent,
+    start_https_proxy,
+    start_prometheus,
+    start_proxy,
+    wait_for,
+)
 
 from fodc.mcp.fit import finish
 from fodc.sim.launcher import start_sim_node
@@ -323,10 +332,7 @@ def test_the_proxy_serves_mcp_over_http_behind_its_auth(cluster):
 
 def test_over_https_both_ways(tmp_path, daemons):
     """With --http-tls-*: stdio verifies the proxy with --ca; /mcp's own calls to the API go over TLS too."""
-    ca = Authority(tmp_path, "mcp")
-    server = ca.issue("localhost", server=True)
-    proxy = start_proxy(tmp_path, "--http-tls-cert", str(server.cert), "--http-tls-key", str(server.key),
-                        wait=False)
+    proxy, ca = start_https_proxy(tmp_path, ca_name="mcp")
     daemons.append(proxy)
     url = f"https://localhost:{proxy.ports['http']}"
     context = ssl.create_default_context(cafile=str(ca.path))
