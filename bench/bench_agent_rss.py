@@ -1,20 +1,21 @@
-"""Real fodc-agent memory: RSS of an agent whose window is full, against an agent with no node, in one run.
+"""Real fodc-agent memory: a full window, KTM on and off, 1 h window reads, against an agent with no node.
 
-Run: .venv/bin/python bench/bench_agent_rss.py [--series 5000] [--seconds 30] [--no-full] [--no-unit-env]
+Run: .venv/bin/python bench/bench_agent_rss.py [--series 6400] [--seconds 30] [--reads 3] [--no-full] [--no-ktm]
+     [--no-unit-env]   (as root, so that KTM can load eBPF)
 
-Three real agent processes scrape every second, with the environment of the shipped systemd unit
+Real agent processes scrape every second, with the environment of the shipped systemd unit
 (packaging/systemd/fodc-agent.service, Environment= lines) unless --no-unit-env:
-  * baseline: no node to scrape (its URL refuses connections);
-  * fresh:    a simulated node of --series series, window starting empty (what a just-started agent holds);
-  * full:     the same node, its --window-dir prefilled so the agent starts with a full window.
+  * baseline:      no node to scrape (its URL refuses connections);
+  * fresh:         a simulated node of --series series, window starting empty;
+  * full-ktm-off:  the same node, its --window-dir prefilled so the agent starts with a full window;
+  * full-ktm-on:   the same, with --ktm-enabled auto (full mode where eBPF works).
+Printed: RSS, PSS, anonymous and file-backed memory of each (smaps_rollup), the KTM share, and for each full
+agent the peak RSS (VmHWM, restarted before each read) during --reads 1 h /metrics-windows reads through the
+proxy, and its memory after them.
 
-Filling a 30 MiB window by scraping takes hours (~28 h of 5k series at 15 s), so the bench writes the window
-directory the way an agent would have: the same simulated node page (fodc.sim.NodeModel, same role, series
-count and seed, so the series are those the live node serves), rendered at made-up 15 s timestamps that end
-before the agent starts, parsed by fodc.expfmt and ingested into a FlightRecorder with the agent's budget and
-an on-disk window (DurableWindow) until the budget first evicts. The agent reads it back at start (recovery
-takes about a budget's worth of blocks) and then scrapes the live node on top: new blocks seal, old ones go.
-Prefilling takes 2–3 minutes for 5k series.
+Filling a 30 MiB window by scraping takes a day, so the window directory is written the way an agent would have
+(tests/windowfill.py): the node's own page stamped every 15 s up to a minute ago, until the budget has been
+evicting for a while. Prefilling 6,400 series takes 2-9 minutes depending on the machine's load.
 """
 
 from __future__ import annotations
