@@ -125,6 +125,16 @@ def _spawn(argv: Sequence[str], log_path: Path, env: dict[str, str] | None = Non
                             cwd=REPO, start_new_session=True, user=user)
 
 
+def _group_alive(pgid: int) -> bool:
+    """Whether a process of group `pgid` still runs (a zombie nobody has reaped yet does not count)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rpartition(")")[2].split()
+            if int(fields[2]) == pgid and fields[0] not in "ZX":
+                return True
+    return False
+
+
 @dataclass
 class Proxy(Daemon):
     @property
@@ -134,6 +144,15 @@ class Proxy(Daemon):
     @property
     def grpc_addr(self) -> str:
         return f"127.0.0.1:{self.ports['grpc']}"
+
+    def crash(self) -> None:
+        """The whole proxy gone with no goodbye, as when its unit's control group is killed. The master dies
+        first, so it cannot start a new worker; then the worker, which would otherwise keep serving on the
+        ports until it noticed, answering a proxy started on them in its place."""
+        self.kill9()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        wait_for(lambda: not _group_alive(self.proc.pid), 10, interval=0.05, what="the proxy's worker gone")
 
     def cluster(self, **params: str) -> list[dict[str, Any]]:
         query = "&".join(f"{k}={v}" for k, v in params.items())

@@ -87,7 +87,7 @@ def test_agents_reregister_by_themselves_after_a_proxy_restart_without_duplicate
         daemons.append(start_agent(tmp_path, proxy.grpc_addr, role, node_id))
     wait_for(lambda: len(proxy.cluster(status="online")) == 3, what="three agents online")
 
-    proxy.kill9()
+    proxy.crash()
     restarted = start_proxy(tmp_path, grpc_port=proxy.ports["grpc"], http_port=proxy.ports["http"],
                             name="proxy-restarted")
     daemons.append(restarted)

@@ -3,13 +3,10 @@ taking profiles of it, the proxy running jobs across nodes, bundles, limits, can
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import tarfile
@@ -323,10 +320,7 @@ def test_jobs_outlive_a_proxy_restart_and_one_cut_short_says_so(tmp_path, daemon
     stray = tmp_path / "proxy-diagnostics" / "j-from-an-older-version"
     stray.mkdir()
     (stray / "hot-keep.pb.gz").write_bytes(b"x" * 1000)
-    worker = proxy.worker_pid()
-    proxy.kill9()  # a crash in the middle of the CPU profile, no goodbye at all: the master first, so that it
-    with contextlib.suppress(ProcessLookupError):  # cannot start a new worker, then the worker holding the ports
-        os.kill(worker, signal.SIGKILL)
+    proxy.crash()  # in the middle of the CPU profile, no goodbye at all
 
     again = start_proxy(tmp_path, "--diagnostics-slack", "5s", grpc_port=proxy.ports["grpc"])  # same dirs too
     daemons.append(again)

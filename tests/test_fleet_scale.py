@@ -45,7 +45,7 @@ def test_a_proxy_killed_under_load_gets_every_agent_back_without_duplicates(flee
     fleet, proxy, tmp_path = fleet_and_proxy
     expected = sorted(f"fleet-{i}" for i in range(AGENTS))
     wait_for(lambda: _online_ids(proxy) == expected, 60, interval=0.5, what=f"{AGENTS} agents online")
-    proxy.kill9()
+    proxy.crash()
     restarted = start_proxy(tmp_path, "--max-agents", str(AGENTS + 5), grpc_port=proxy.ports["grpc"],
                             http_port=proxy.ports["http"], name="proxy-restarted")
     daemons.append(restarted)
