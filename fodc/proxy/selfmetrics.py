@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -45,22 +45,20 @@ class _RegistryCollector(Collector):
         for (role, trigger), count in sorted(self._metrics.incidents.totals().items()):
             total.add_metric([role, trigger], count)
         yield total
-        closed = CounterMetricFamily("fodc_proxy_http_connections_closed", "HTTP connections the proxy closed on "
-                                     "a slow, silent or oversized client, by reason", labels=["reason"])
-        for reason, count in sorted(HTTP_CLOSED.items()):
-            closed.add_metric([reason], count)
-        yield closed
-        refused = CounterMetricFamily("fodc_proxy_http_refused", "HTTP requests refused for their token, by "
-                                      "status (429: refused too often, neither audited nor logged)",
-                                      labels=["status"])
-        for status, count in sorted(HTTP_REFUSED.items()):
-            refused.add_metric([status], count)
-        yield refused
-        summaries = CounterMetricFamily("fodc_proxy_profile_summaries", "JSON summaries of profiles answered, by "
-                                        "result (ok, cached, not_a_profile, busy)", labels=["result"])
-        for result, count in sorted(PROFILE_SUMMARIES.items()):
-            summaries.add_metric([result], count)
-        yield summaries
+        yield _counts("fodc_proxy_http_connections_closed", "HTTP connections the proxy closed on a slow, silent "
+                      "or oversized client, by reason", "reason", HTTP_CLOSED)
+        yield _counts("fodc_proxy_http_refused", "HTTP requests refused for their token, by status (429: refused "
+                      "too often, neither audited nor logged)", "status", HTTP_REFUSED)
+        yield _counts("fodc_proxy_profile_summaries", "JSON summaries of profiles answered, by result (ok, cached, "
+                      "not_a_profile, busy)", "result", PROFILE_SUMMARIES)
+
+
+def _counts(name: str, documentation: str, label: str, counts: Mapping[str, int]) -> CounterMetricFamily:
+    """One counter family from a module's tally of events keyed by one label."""
+    family = CounterMetricFamily(name, documentation, labels=[label])
+    for value, count in sorted(counts.items()):
+        family.add_metric([value], count)
+    return family
 
 
 class ProxyMetrics:
