@@ -2,21 +2,63 @@
 
 Call sites pass context as `extra={"fields": {...}}` or through `log_event`, so every line carries the
 node id, agent id or request id it concerns instead of burying them in prose.
+
+Under systemd, stderr is a journal stream that reads a `<N>` syslog priority at the start of each line
+(SyslogLevelPrefix=, on by default): the formatters put one there, so `journalctl -p warning -u fodc-agent`
+shows the warnings and errors instead of every line filed at the unit's default priority.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from typing import Any
 
 _RESERVED = set(vars(logging.makeLogRecord({})))
 
+# syslog(3) priorities of the logging levels; anything in between takes the next more severe one.
+_PRIORITIES = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4), (logging.INFO, 6))
+DEBUG_PRIORITY = 7
 
-class JsonFormatter(logging.Formatter):
+
+def syslog_priority(levelno: int) -> int:
+    return next((priority for level, priority in _PRIORITIES if levelno >= level), DEBUG_PRIORITY)
+
+
+def stderr_is_journal(environ: dict[str, str] | None = None) -> bool:
+    """True when stderr is the journal stream systemd connected (JOURNAL_STREAM names its device:inode);
+    a redirect to a file or pipe by a child or a wrapper is not, and keeps plain lines."""
+    device, _, inode = (environ if environ is not None else os.environ).get("JOURNAL_STREAM", "").partition(":")
+    try:
+        st = os.fstat(sys.stderr.fileno())
+        return (st.st_dev, st.st_ino) == (int(device), int(inode))
+    except (ValueError, OSError, AttributeError):
+        return False
+
+
+class _Formatter(logging.Formatter):
+    """Adds the journal's priority prefix to every line of a formatted record when stderr is the journal."""
+
+    def __init__(self, journal: bool | None = None) -> None:
+        super().__init__()
+        self.journal = stderr_is_journal() if journal is None else journal
+
     def format(self, record: logging.LogRecord) -> str:
+        text = self.render(record)
+        if not self.journal:
+            return text
+        prefix = f"<{syslog_priority(record.levelno)}>"
+        return "\n".join(prefix + line for line in text.split("\n"))
+
+    def render(self, record: logging.LogRecord) -> str:
+        raise NotImplementedError
+
+
+class JsonFormatter(_Formatter):
+    def render(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
@@ -31,8 +73,8 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-class TextFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
+class TextFormatter(_Formatter):
+    def render(self, record: logging.LogRecord) -> str:
         base = f"{self.formatTime(record)} {record.levelname:<7} {record.name} [{record.threadName}] " \
                f"{record.getMessage()}"
         fields = _fields(record)
