@@ -85,7 +85,8 @@ rule_files: ["{RULES}"]
 scrape_configs:
   - job_name: fodc
     honor_labels: true
-    static_configs: [{{targets: ["127.0.0.1:{proxy_port}"]}}]
+    static_configs: [{{targets: ["127.0.0.1:{proxy_port}"],
+                       labels: {{node_id: proxy-host, node_role: fodc-proxy}}}}]  # the role's file_sd labels
   - job_name: fodc-agents
     static_configs: [{{targets: [{agents}]}}]
 """
@@ -149,12 +150,14 @@ def test_prometheus_loads_every_alert_and_evaluates_it_without_error(prometheus:
 
 
 @needs_prometheus
-def test_an_incident_at_an_agent_fires_the_incident_alert_with_its_role_and_trigger(prometheus: str) -> None:
+def test_an_incident_at_an_agent_fires_the_incident_alert_with_its_node_and_trigger(prometheus: str) -> None:
+    """The proxy's target carries its own node_id/node_role (as the role's file_sd writes them); the alert
+    must name the node that had the incident, not the proxy."""
     firing = wait_for(lambda: _alerts(prometheus, "FodcIncidentRecorded", "firing"), 90, interval=0.5,
                       what="FodcIncidentRecorded firing")
-    assert [(a["labels"]["node_role"], a["labels"]["trigger"], a["labels"]["severity"]) for a in firing] == [
-        ("datanode-hot", "rule:up", "warning")]
-    assert "fodc incidents --role datanode-hot --trigger rule:up" in firing[0]["annotations"]["description"]
+    assert [(a["labels"]["node_id"], a["labels"]["node_role"], a["labels"]["trigger"], a["labels"]["severity"])
+            for a in firing] == [(HOT, "datanode-hot", "rule:up", "warning")]
+    assert f"fodc incidents --node {HOT} --trigger rule:up" in firing[0]["annotations"]["description"]
 
 
 @needs_prometheus

@@ -140,7 +140,7 @@ def test_incident_triggers_are_bounded_and_go_with_their_agent(tmp_path, daemons
         return [line for line in page(proxy, "?role=datanode-cold").splitlines()
                 if line.startswith("fodc_incidents_total{")]
     series = incident_series()
-    assert 'fodc_incidents_total{node_role="liaison",trigger="node-down"} 2.0' in series
+    assert 'fodc_incidents_total{node_id="exploder",node_role="liaison",trigger="node-down"} 2.0' in series
     assert len(series) == 1 + 32  # node-down and the first 32 rule triggers of this agent
     assert not any("made-up" in line for line in series)
     assert refused(proxy, "trigger") >= 200 + 8

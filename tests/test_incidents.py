@@ -107,7 +107,7 @@ def test_node_down_incident_holds_the_window_before_the_stop_config_and_log_tail
 
     status, one = http_json(f"{proxy.url}{incident['url']}")
     assert status == 200 and one["id"] == incident["id"]
-    wait_for(lambda: 'fodc_incidents_total{node_role="datanode-hot",trigger="node-down"} 1.0'
+    wait_for(lambda: 'fodc_incidents_total{node_id="hot-down",node_role="datanode-hot",trigger="node-down"} 1.0'
              in http_get(f"{proxy.url}/metrics")[2].decode(), 30, interval=0.5, what="incident counter")
 
 

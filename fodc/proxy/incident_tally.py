@@ -7,9 +7,11 @@ So the proxy adds only what is new: the growth of a count within one agent proce
 time), all the counts of an agent process started after the proxy, and nothing of the counts an agent
 already had when this proxy first saw it (those incidents predate this proxy's counter).
 
-Trigger names come from the agents, and each is a series: only the built-in triggers and at most
-MAX_RULES_PER_AGENT well-formed `rule:<name>` triggers per agent are counted (the rest are refused), and a
-trigger's series goes when no registered agent of that role reports it any more.
+Each (node, trigger) is a series labelled with the node's id and role, so an alert on it names the node that
+had the incident (a proxy scraped with honor_labels has no node of its own to lend the series). Trigger names
+come from the agents: only the built-in triggers and at most MAX_RULES_PER_AGENT well-formed `rule:<name>`
+triggers per agent are counted (the rest are refused), and a node's series go when no registered agent of that
+node reports them any more.
 """
 
 from __future__ import annotations
@@ -58,19 +60,19 @@ class IncidentTally:
         # agent id -> (its process start, its counts); kept a while after an agent is removed, so its return is
         # not counted twice; the oldest are forgotten beyond MAX_REMEMBERED
         self._seen: OrderedDict[str, tuple[int, dict[str, int]]] = OrderedDict()
-        self._live: dict[str, tuple[str, frozenset[str]]] = {}  # registered agent -> (role, its triggers)
-        self._totals: dict[tuple[str, str], int] = {}  # (node role, trigger) -> incidents counted
+        self._live: dict[str, tuple[str, str, frozenset[str]]] = {}  # agent -> (node id, role, its triggers)
+        self._totals: dict[tuple[str, str, str], int] = {}  # (node id, node role, trigger) -> incidents counted
 
     def observe(self, record: AgentRecord) -> None:
         with self._lock:
-            reported = self._live.get(record.agent_id, ("", frozenset()))[1]
+            reported = self._live.get(record.agent_id, ("", "", frozenset()))[2]
         known_rules = frozenset(t for t in reported if t not in KNOWN_TRIGGERS)
         counts, refused = accepted_counts(parse_counts(record.runtime.get("incidents_total", "")), known_rules)
         if refused:
             self.refusals.refuse("trigger", "incident trigger neither built in nor a rule (or too many rules)",
                                  refused, node_id=record.registration.node_id)
         started = record.registration.agent_started_ms
-        role = record.registration.role
+        node = (record.registration.node_id, record.registration.role)
         with self._lock:
             previous = self._seen.get(record.agent_id)
             if previous is not None and previous[0] == started:
@@ -81,7 +83,7 @@ class IncidentTally:
                 base = {}  # a new agent process: everything it counted is new
             for trigger, count in counts.items():
                 grown = count - base.get(trigger, 0)
-                key = (role, trigger)
+                key = (*node, trigger)
                 if grown > 0:
                     self._totals[key] = self._totals.get(key, 0) + grown
                 else:
@@ -91,7 +93,7 @@ class IncidentTally:
             while len(self._seen) > MAX_REMEMBERED:
                 self._seen.popitem(last=False)
             # Every trigger it reported while registered: a count that left its heartbeat keeps its series.
-            self._live[record.agent_id] = (role, reported | frozenset(counts))
+            self._live[record.agent_id] = (*node, reported | frozenset(counts))
 
     def forget(self, record: AgentRecord) -> None:
         """The agent left the registry: the series only it reported go with it."""
@@ -102,10 +104,11 @@ class IncidentTally:
             for key in [key for key in self._totals if key not in reported]:
                 del self._totals[key]
 
-    def _reported(self) -> set[tuple[str, str]]:
-        return {(role, trigger) for role, triggers in self._live.values() for trigger in triggers}
+    def _reported(self) -> set[tuple[str, str, str]]:
+        return {(node_id, role, trigger) for node_id, role, triggers in self._live.values() for trigger in triggers}
 
-    def totals(self) -> dict[tuple[str, str], int]:
+    def totals(self) -> dict[tuple[str, str, str], int]:
+        """(node id, node role, trigger) -> incidents counted, for the nodes registered now."""
         with self._lock:
             reported = self._reported()
             return {key: count for key, count in self._totals.items() if key in reported}

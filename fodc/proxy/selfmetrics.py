@@ -41,9 +41,9 @@ class _RegistryCollector(Collector):
             missing.add_metric([node_id, role, endpoint], 1)
         yield missing
         total = CounterMetricFamily("fodc_incidents", "incidents the agents recorded (from their heartbeats) "
-                                    "since this proxy started", labels=["node_role", "trigger"])
-        for (role, trigger), count in sorted(self._metrics.incidents.totals().items()):
-            total.add_metric([role, trigger], count)
+                                    "since this proxy started", labels=["node_id", "node_role", "trigger"])
+        for key, count in sorted(self._metrics.incidents.totals().items()):
+            total.add_metric(list(key), count)
         yield total
         yield _counts("fodc_proxy_http_connections_closed", "HTTP connections the proxy closed on a slow, silent "
                       "or oversized client, by reason", "reason", HTTP_CLOSED)
