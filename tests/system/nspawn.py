@@ -51,6 +51,10 @@ REQUIRED_TOOLS = ("debootstrap", "systemd-nspawn", "nsenter", "pgrep", "mount", 
 MARKER = ".fodc-rootfs-packages"
 
 
+BOOTED = ("running", "degraded")
+STILL_BOOTING = ("", "offline", "initializing", "starting")  # systemctl is-system-running on the way up
+
+
 class ContainerError(RuntimeError):
     """A container could not be built, booted, or commanded; the message says which step and why."""
 
@@ -174,16 +178,19 @@ class Container:
         return self.run("systemctl", "--no-pager", *args, check=check)
 
     def wait_until_booted(self, timeout: float = 120) -> str:
-        """Waits for the container's systemd to finish booting; returns "running" or "degraded"."""
+        """Waits for the container's systemd to finish booting; returns "running" or "degraded".
+
+        Until systemd answers, `is-system-running` says "offline" (or nothing); under load, with several
+        containers booting at once, that can last seconds, so it is waited out like "starting". Only a state
+        that booting cannot leave (maintenance, stopping) or the deadline fails."""
         deadline = time.monotonic() + timeout
         while True:
-            # Until systemd has created its private socket, systemctl cannot connect: retry briefly.
             result = self.run("systemctl", "is-system-running", "--wait", check=False,
                               timeout=max(1.0, deadline - time.monotonic()))
             state = result.stdout.strip()
-            if state in ("running", "degraded"):
+            if state in BOOTED:
                 return state
-            if state or time.monotonic() > deadline:
+            if state not in STILL_BOOTING or time.monotonic() > deadline:
                 raise ContainerError(f"container {self.name} did not boot: state {state!r} "
                                      f"{result.stderr.strip()}\n{_tail(self.log_path)}")
             time.sleep(0.2)
