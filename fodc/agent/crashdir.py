@@ -14,7 +14,6 @@ import hashlib
 import itertools
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 
 from fodc.agent.crashes import Evidence, crash_detail, headline, open_regular
 from fodc.agent.incidents import IncidentRecorder
+from fodc.durablefile import write_atomically
 from fodc.incident.artifact import read_artifact
 from fodc.periodic import Periodic
 
@@ -65,9 +65,7 @@ class CrashDirWatch(Periodic):
     def _save(self) -> None:
         try:
             self.state_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.state_path.with_name(self.state_path.name + ".tmp")
-            tmp.write_text(json.dumps(list(self._seen)[-MAX_SEEN:]))
-            os.replace(tmp, self.state_path)
+            write_atomically(self.state_path, json.dumps(list(self._seen)[-MAX_SEEN:]).encode())
         except OSError as exc:
             log.warning("cannot save the crash directory state", extra={"fields": {"reason": str(exc)}})
 

@@ -12,11 +12,11 @@ import argparse
 import os
 import secrets
 import sys
-import tempfile
 from pathlib import Path
 
 from fodc.cli.client import EXIT_OK, EXIT_USAGE, CliError
 from fodc.cli.output import print_json, table
+from fodc.durablefile import atomic_file
 from fodc.proxy.auth import ROLES, TOKEN_LINE, TokenFileError, hash_token, load_tokens
 
 DEFAULT_FILE = "/etc/fodc/tokens"
@@ -97,18 +97,9 @@ def _replace(path: Path, text: str) -> None:
     file is 0640: it holds hashes only, but nobody else should be able to change it)."""
     try:
         st = path.stat() if path.exists() else None
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, st.st_mode & 0o7777 if st else 0o640)
+        with atomic_file(path, st.st_mode & 0o7777 if st else 0o640) as sink:
+            sink.write(text.encode())
             if st is not None and os.geteuid() == 0:
-                os.chown(tmp, st.st_uid, st.st_gid)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+                os.fchown(sink.fileno(), st.st_uid, st.st_gid)
     except OSError as exc:
         raise CliError(f"cannot write {path}: {exc.strerror or exc}", EXIT_USAGE) from None

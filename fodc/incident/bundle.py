@@ -10,29 +10,28 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import tarfile
 import time
 from pathlib import Path
 from typing import Any
+
+from fodc.durablefile import atomic_file
 
 MANIFEST = "manifest.json"
 FORMAT = "fodc-incident/1"
 
 
 def write_bundle(path: Path, manifest: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
-    """Writes `path` (tmp + rename); returns the manifest as written (with file sizes and hashes)."""
+    """Writes `path` atomically; returns the manifest as written (with file sizes and hashes)."""
     manifest = {**manifest, "format": FORMAT,
                 "files": {name: {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
                           for name, data in files.items()}}
-    tmp = path.with_name(f".{path.name}.tmp")
     now = int(time.time())
-    with tarfile.open(tmp, "w:gz") as tar:
+    with atomic_file(path) as sink, tarfile.open(fileobj=sink, mode="w:gz") as tar:
         for name, data in [(MANIFEST, json.dumps(manifest, indent=2).encode()), *files.items()]:
             info = tarfile.TarInfo(f"{path.stem.removesuffix('.tar')}/{name}")
             info.size, info.mtime, info.mode = len(data), now, 0o640
             tar.addfile(info, io.BytesIO(data))
-    os.replace(tmp, path)
     return manifest
 
 

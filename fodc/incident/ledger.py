@@ -12,11 +12,11 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import tarfile
 from pathlib import Path
 from typing import Any
 
+from fodc.durablefile import atomic_file, write_atomically
 from fodc.incident.bundle import read_manifest
 
 log = logging.getLogger(__name__)
@@ -32,12 +32,9 @@ def marker_path(directory: Path, incident_id: str) -> Path:
 
 
 def write_marker(directory: Path, incident: dict[str, Any]) -> None:
-    """Records an incident that is collecting (tmp + rename, so a crash never leaves half a marker)."""
+    """Records an incident that is collecting (atomically, so a crash never leaves half a marker)."""
     directory.mkdir(parents=True, exist_ok=True)
-    path = marker_path(directory, incident["id"])
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(incident, default=str))
-    os.replace(tmp, path)
+    write_atomically(marker_path(directory, incident["id"]), json.dumps(incident, default=str).encode())
 
 
 def remove_marker(directory: Path, incident_id: str) -> None:
@@ -49,16 +46,13 @@ def evidence_path(directory: Path, incident_id: str) -> Path:
 
 
 def write_evidence(directory: Path, incident_id: str, files: dict[str, bytes]) -> None:
-    """Keeps what the trigger brought beside the marker (tmp + rename), for a resumed collection."""
+    """Keeps what the trigger brought beside the marker (atomically), for a resumed collection."""
     directory.mkdir(parents=True, exist_ok=True)
-    path = evidence_path(directory, incident_id)
-    tmp = path.with_name(path.name + ".tmp")
-    with tarfile.open(tmp, "w") as tar:
+    with atomic_file(evidence_path(directory, incident_id)) as sink, tarfile.open(fileobj=sink, mode="w") as tar:
         for name, data in files.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-    os.replace(tmp, path)
 
 
 def read_evidence(directory: Path, incident_id: str) -> dict[str, bytes]:

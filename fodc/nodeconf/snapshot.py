@@ -14,11 +14,11 @@ import copy
 import hashlib
 import json
 import logging
-import os
 from collections import deque
 from pathlib import Path
 from typing import Any
 
+from fodc.durablefile import write_atomically
 from fodc.times import rfc3339
 
 log = logging.getLogger(__name__)
@@ -76,9 +76,7 @@ class ConfigHistory:
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.tmp")
-            tmp.write_text(json.dumps(list(self._entries)))
-            os.replace(tmp, self.path)
+            write_atomically(self.path, json.dumps(list(self._entries)).encode())
         except OSError as exc:  # the history is still kept in memory
             log.warning("cannot write the configuration history", extra={"fields": {
                 "path": str(self.path), "reason": str(exc)}})

@@ -3,7 +3,7 @@
 An incident lives on its agent's disk, beside the node; when that host is gone (disk failure, a VM deleted
 after the crash it recorded) the agent's copy goes with it. The proxy keeps its own: `<dir>/<node>/<id>.json`
 (the summary the agent listed) and `<id>.tar.gz` (the bundle, checked against the size the agent announced),
-both written tmp + rename, within a byte budget and a count, the oldest incidents evicted first.
+both written atomically, within a byte budget and a count, the oldest incidents evicted first.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fodc.diag.store import safe_name
+from fodc.durablefile import write_atomically
 from fodc.proxy.agent_answers import BadRecord, check_incident
 from fodc.proxy.agent_refusals import Refusals
 
@@ -98,8 +98,8 @@ class IncidentArchive:
         folder.mkdir(parents=True, exist_ok=True)
         stem = folder / _safe(summary["id"])
         bundle_path = stem.with_name(stem.name + ".tar.gz")
-        _write_atomic(bundle_path, bundle)
-        _write_atomic(stem.with_name(stem.name + ".json"), json.dumps(summary).encode())
+        write_atomically(bundle_path, bundle)
+        write_atomically(stem.with_name(stem.name + ".json"), json.dumps(summary).encode())
         item = Archived(dict(summary), bundle_path, len(bundle))
         with self._lock:
             self._items[item.key] = item
@@ -137,9 +137,3 @@ class IncidentArchive:
 def _text_field(summary: dict[str, Any], key: str) -> None:
     if not isinstance(summary.get(key), str) or not summary[key]:
         raise BadRecord(f"{key} must be a non-empty text")
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

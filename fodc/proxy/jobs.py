@@ -14,10 +14,8 @@ import io
 import itertools
 import json
 import logging
-import os
 import shutil
 import tarfile
-import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -26,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from fodc.diag.store import safe_file_name
+from fodc.durablefile import atomic_file, write_atomically
 from fodc.proxy.commands import TIMED_OUT, UNREACHABLE, CommandRunner, RunningCommand
 from fodc.proxy.registry import AgentRecord
 from fodc.times import rfc3339
@@ -111,14 +110,12 @@ class Job:
         return sum(t.size for t in self.tasks.values())
 
     def save(self) -> None:
-        """Writes job.json (tmp + rename): what a restarted proxy needs to list and serve this job."""
+        """Writes job.json atomically: what a restarted proxy needs to list and serve this job."""
         record = {"job_id": self.job_id, "action": self.action, "agent_action": self.agent_action,
                   "params": self.params, "target": self.target, "requested_by": self.requested_by,
                   "suffix": self.suffix, "created_ms": self.created_ms, "ended_ms": self.ended_ms,
                   "tasks": [asdict(task) for task in self.tasks.values()]}
-        tmp = self.directory / ".job.json.tmp"
-        tmp.write_text(json.dumps(record))
-        os.replace(tmp, self.directory / RECORD)
+        write_atomically(self.directory / RECORD, json.dumps(record).encode())
 
     @classmethod
     def load(cls, directory: Path) -> Job:
@@ -290,22 +287,15 @@ class JobStore:
     def bundle(self, job: Job) -> Path:
         """One tar.gz: every node's artifact plus manifest.json (node, role, action, params, times, sizes, sha256).
 
-        Built once per job: concurrent downloads wait for the one build, which writes a private temporary
-        file and renames it into place, so nobody is ever served a half-written bundle. OSError (a full
-        disk) reaches the caller, and the next download tries again."""
+        Built once per job: concurrent downloads wait for the one build, written atomically, so nobody is
+        ever served a half-written bundle. OSError (a full disk) reaches the caller, and the next download
+        tries again."""
         path = job.directory / BUNDLE
         with job.bundle_lock:
             if path.exists():
                 return path
-            fd, tmp_name = tempfile.mkstemp(prefix=".bundle-", suffix=".tmp", dir=job.directory)
-            try:
-                with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
-                    self._fill_bundle(job, tar)
-                os.replace(tmp_name, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp_name)
-                raise
+            with atomic_file(path) as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
+                self._fill_bundle(job, tar)
         return path
 
     @staticmethod
