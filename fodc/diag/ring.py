@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fodc.durablefile import TEMP_PREFIX, TEMP_SUFFIX, fsync_directory, write_atomically
+from fodc.eviction import beyond_caps
 from fodc.times import rfc3339
 
 log = logging.getLogger(__name__)
@@ -135,11 +136,10 @@ class ProfileRing:
 
     def _evict(self) -> None:
         with self._lock:
-            total = sum(e.size for e in self._entries)
-            while self._entries and total > self.max_bytes:
-                oldest = self._entries.pop(0)
-                total -= oldest.size
-                self.evicted += 1
+            doomed = beyond_caps(self._entries, lambda entry: entry.size, max_bytes=self.max_bytes)
+            del self._entries[:len(doomed)]
+            self.evicted += len(doomed)
+            for oldest in doomed:
                 try:
                     (self.directory / oldest.name).unlink(missing_ok=True)
                 except OSError as exc:

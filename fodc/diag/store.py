@@ -9,6 +9,8 @@ import re
 import threading
 from pathlib import Path
 
+from fodc.eviction import beyond_caps
+
 log = logging.getLogger(__name__)
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -52,11 +54,8 @@ class ArtifactStore:
             except FileNotFoundError:
                 return []
             sizes = {p: p.stat().st_size for p in files}
-            total = sum(sizes.values())
             removed = []
-            while files and (len(files) > self.keep or total > self.max_bytes):
-                oldest = files.pop(0)
-                total -= sizes[oldest]
+            for oldest in beyond_caps(files, sizes.__getitem__, max_count=self.keep, max_bytes=self.max_bytes):
                 try:
                     os.unlink(oldest)
                     removed.append(oldest)

@@ -20,6 +20,7 @@ from typing import Any
 
 from fodc.diag.store import safe_name
 from fodc.durablefile import write_atomically
+from fodc.eviction import beyond_caps
 from fodc.proxy.agent_answers import BadRecord, check_incident
 from fodc.proxy.agent_refusals import Refusals
 
@@ -116,13 +117,10 @@ class IncidentArchive:
     def _evict(self) -> None:
         with self._lock:
             order = sorted(self._items.values(), key=lambda item: item.summary.get("at_ms", 0))
-            total = sum(item.size for item in order)
-            doomed = []
-            while order and (len(order) > self.max_incidents or total > self.budget_bytes):
-                item = order.pop(0)
-                total -= item.size
+            doomed = beyond_caps(order, lambda item: item.size, max_count=self.max_incidents,
+                                 max_bytes=self.budget_bytes)
+            for item in doomed:
                 del self._items[item.key]
-                doomed.append(item)
                 self._evicted_keys[item.key] = None
                 while len(self._evicted_keys) > 10 * self.max_incidents:
                     self._evicted_keys.popitem(last=False)

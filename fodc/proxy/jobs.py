@@ -25,6 +25,7 @@ from typing import Any
 
 from fodc.diag.store import safe_file_name
 from fodc.durablefile import atomic_file, write_atomically
+from fodc.eviction import beyond_caps
 from fodc.proxy.commands import TIMED_OUT, UNREACHABLE, CommandRunner, RunningCommand
 from fodc.proxy.registry import AgentRecord
 from fodc.times import rfc3339
@@ -311,16 +312,11 @@ class JobStore:
 
     def _evict(self) -> None:
         with self._lock:
-            jobs = list(self._jobs.values())
-            total = sum(j.bytes_on_disk() for j in jobs)
-            evicted = []
-            for job in jobs:  # oldest first
-                if total <= self.budget_bytes and len(jobs) - len(evicted) <= self.max_jobs:
-                    break
-                if job.finished and job.ended_ms is not None:
-                    total -= job.bytes_on_disk()
-                    evicted.append(job)
-                    del self._jobs[job.job_id]
+            evicted = beyond_caps(list(self._jobs.values()), Job.bytes_on_disk, max_count=self.max_jobs,
+                                  max_bytes=self.budget_bytes,
+                                  removable=lambda job: job.finished and job.ended_ms is not None)
+            for job in evicted:
+                del self._jobs[job.job_id]
         for job in evicted:
             shutil.rmtree(job.directory, ignore_errors=True)
             log.info("diagnostics job evicted", extra={"fields": {"job_id": job.job_id}})
