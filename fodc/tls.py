@@ -1,14 +1,16 @@
-"""TLS for the agent-proxy link (mutual: each side proves itself with a certificate) and its files.
+"""TLS for the agent-proxy link (mutual: each side proves itself with a certificate), for the agent's own HTTP
+endpoint, and their files.
 
-The proxy's credentials re-read the certificate files when they change on disk (checked at each new
-handshake, by modification time), so a renewed certificate is picked up without a restart; a file that
-became unreadable keeps the last good certificate in use and is logged.
+Server credentials re-read the certificate files when they change on disk (checked at each new handshake,
+by modification time), so a renewed certificate is picked up without a restart; a file that became
+unreadable keeps the last good certificate in use and is logged.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import ssl
 import threading
 from dataclasses import dataclass
 
@@ -39,6 +41,10 @@ class ServerTls:
     client_ca: str | None  # None: agents are not asked for a certificate (TLS, but not mutual)
 
 
+def _mtimes(tls: ServerTls) -> tuple[float, ...]:
+    return tuple(os.stat(p).st_mtime for p in (tls.cert, tls.key, tls.client_ca) if p)
+
+
 class _ReloadingServerConfig:
     def __init__(self, tls: ServerTls) -> None:
         self.tls = tls
@@ -46,8 +52,7 @@ class _ReloadingServerConfig:
         self._lock = threading.Lock()
 
     def _mtimes(self) -> tuple[float, ...]:
-        paths = [p for p in (self.tls.cert, self.tls.key, self.tls.client_ca) if p]
-        return tuple(os.stat(p).st_mtime for p in paths)
+        return _mtimes(self.tls)
 
     def build(self) -> grpc.ServerCertificateConfiguration:
         t = self.tls
@@ -76,6 +81,55 @@ def server_credentials(tls: ServerTls) -> grpc.ServerCredentials:
     reloading = _ReloadingServerConfig(tls)
     return grpc.dynamic_ssl_server_credentials(reloading.build(), reloading.fetch,
                                                require_client_authentication=tls.client_ca is not None)
+
+
+def https_server_context(tls: ServerTls, options: tuple[str, str, str]) -> ssl.SSLContext:
+    """An HTTPS server context (TLS 1.2 or later); with a client CA every client must present a certificate
+    it signed. `options` name the cert, key and CA options in errors."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    for path, option in zip((tls.cert, tls.key, tls.client_ca), options, strict=True):
+        if path:
+            read_pem(path, option)  # a clear error naming the option for a missing or non-PEM file
+    try:
+        context.load_cert_chain(tls.cert, tls.key)
+        if tls.client_ca:
+            context.load_verify_locations(cafile=tls.client_ca)
+            context.verify_mode = ssl.CERT_REQUIRED
+    except ssl.SSLError as exc:
+        raise TlsFileError(f"{options[0]}: {tls.cert} with {tls.key}: {exc.reason or exc}") from None
+    return context
+
+
+class ReloadingHttpsContext:
+    """The HTTPS context for the next handshake, rebuilt when a certificate file changed on disk."""
+
+    def __init__(self, tls: ServerTls, options: tuple[str, str, str]) -> None:
+        self.tls = tls
+        self.options = options
+        self._context = https_server_context(tls, options)
+        self._stamp = _mtimes(tls)
+        self._lock = threading.Lock()
+
+    def current(self) -> ssl.SSLContext:
+        with self._lock:
+            try:
+                stamp: tuple[float, ...] | None = _mtimes(self.tls)
+            except OSError:
+                stamp = None  # a file is gone: keep serving with what was loaded, say so once
+            if stamp == self._stamp:
+                return self._context
+            self._stamp = stamp  # a failed reload is not retried (nor logged) at every handshake
+            try:
+                if stamp is None:
+                    raise TlsFileError(f"{self.options[0]}: a certificate file is missing")
+                self._context = https_server_context(self.tls, self.options)
+            except TlsFileError as exc:
+                log.error("cannot reload the HTTPS certificate; keeping the previous one", extra={"fields": {
+                    "reason": str(exc)}})
+            else:
+                log.info("HTTPS certificate files changed; reloaded", extra={"fields": {"cert": self.tls.cert}})
+            return self._context
 
 
 @dataclass(frozen=True, slots=True)

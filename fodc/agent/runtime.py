@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
@@ -27,6 +28,7 @@ from fodc.agent.crashdir import CrashDirWatch
 from fodc.agent.crashes import CrashProbe, NodeOutput, OutputSources
 from fodc.agent.diagnostics import Diagnostics
 from fodc.agent.http import AgentHTTPServer
+from fodc.agent.httpauth import CredentialFiles
 from fodc.agent.identity import Instance, host_id
 from fodc.agent.incidents import IncidentOptions, IncidentRecorder, IncidentWatch
 from fodc.agent.manual import ManualCapture
@@ -36,7 +38,7 @@ from fodc.agent.oomwatch import OomWatch
 from fodc.agent.profilering import ProfileRingCapture, RingActions, RingCollector
 from fodc.agent.scrape import Scraper
 from fodc.agent.session import Connected, ProxySession
-from fodc.agent.settings import AgentSettings
+from fodc.agent.settings import HTTP_TLS_OPTIONS, AgentSettings
 from fodc.agent.streams import CommandStream, MetricsStream
 from fodc.agent.telemetry import TelemetryFeeder
 from fodc.agent.windowclock import WindowClock
@@ -49,6 +51,7 @@ from fodc.model import Address, Registration
 from fodc.nodeconf.capture import NodeConfigCapturer
 from fodc.nodeconf.finder import ProcessByComm
 from fodc.systemd import Notifier, ProgressWatchdog
+from fodc.tls import ReloadingHttpsContext
 from fodc.v1 import fodc_pb2 as pb
 from fodc.window import FlightRecorder
 
@@ -207,7 +210,8 @@ class AgentRuntime:
         )
         self.http = AgentHTTPServer(settings.http_listen_addr, self.metrics_page, self.health,
                                     max_connections=settings.http_max_connections,
-                                    client_timeout_s=settings.http_client_timeout, registry=self.self_metrics)
+                                    client_timeout_s=settings.http_client_timeout, registry=self.self_metrics,
+                                    **_http_security(settings))
 
     # --------------------------------------------------------------- what the agent says about itself
 
@@ -486,3 +490,10 @@ def latest_families(recorder: FlightRecorder) -> list[expfmt.Family]:
             family = families[family_name] = expfmt.Family(family_name, series.type, series.help, series.unit, [])
         family.samples.append(expfmt.Sample(series.name, series.labels, series.values[-1], None))
     return list(families.values())
+
+
+def _http_security(settings: AgentSettings) -> dict[str, Any]:
+    """HTTPS and credentials of the agent's endpoint, from the files the settings checked at start."""
+    users, tokens = settings.http_auth_users_file, settings.http_auth_tokens_file
+    return {"tls": ReloadingHttpsContext(settings.http_tls, HTTP_TLS_OPTIONS) if settings.http_tls else None,
+            "credentials": CredentialFiles(users, tokens) if users or tokens else None}

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import argparse
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from fodc import config
+from fodc.agent.httpauth import CredentialFileError, load_tokens, load_users
 from fodc.agent.identity import primary_ip
 from fodc.config import HostPort
 from fodc.incident import TRIGGERS
 from fodc.incident.gocrash import MAX_TEXT_CHARS
 from fodc.incident.rules import RuleError, ThresholdRule, parse_rule
-from fodc.tls import ClientTls, TlsFileError, read_pem
+from fodc.tls import ClientTls, ServerTls, TlsFileError, https_server_context, read_pem
 
 DEFAULT_CONFIG = "/etc/fodc/agent.conf"
 DEFAULT_NODE_PORT = 17912  # BanyanDB's gRPC port
@@ -109,6 +110,10 @@ class AgentSettings:
     profile_cpu_seconds: int = 10
     profile_ring_bytes: int = 64 * 1024 * 1024
     profile_ring_dir: str = "/var/lib/fodc/agent/profiles"
+    # the agent's own HTTP endpoint: HTTPS and who may read it (None: plain HTTP, open)
+    http_tls: ServerTls | None = None
+    http_auth_users_file: str | None = None
+    http_auth_tokens_file: str | None = None
 
 
 def build_parser() -> config.OneLineErrorParser:
@@ -151,6 +156,18 @@ def build_parser() -> config.OneLineErrorParser:
     local.add_argument("--http-listen-addr", type=config.listen_address, default=config.listen_address(":17902"),
                        help="address of the agent's own HTTP endpoint (/metrics, /health)")
     config.add_http_client_limits(local, max_connections=64)
+    local.add_argument("--http-tls-cert", default=None,
+                       help="certificate (PEM) for HTTPS on the agent's endpoint; with --http-tls-key turns TLS on "
+                       "(re-read when the files change)")
+    local.add_argument("--http-tls-key", default=None, help="the private key (PEM) of --http-tls-cert")
+    local.add_argument("--http-tls-client-ca", default=None,
+                       help="CA (PEM) whose client certificates alone may connect (mutual TLS)")
+    local.add_argument("--http-auth-users-file", default=None,
+                       help="basic auth: lines 'user:<bcrypt hash>' (htpasswd -nbB user PASSWORD); every path but "
+                       "/health then needs credentials")
+    local.add_argument("--http-auth-tokens-file", default=None,
+                       help="bearer auth: lines '<name> sha256:<hex of the token>'; every path but /health then "
+                       "needs credentials (both files: either kind is accepted)")
     local.add_argument("--scrape-interval", type=config.positive_duration, default=15.0,
                        help="how often the node's metrics are scraped")
     local.add_argument("--scrape-timeout", type=config.positive_duration, default=10.0,
@@ -414,7 +431,43 @@ def parse_settings(argv: Sequence[str] | None = None) -> AgentSettings:
         profile_cpu_seconds=ns.profile_cpu_seconds,
         profile_ring_bytes=ns.profile_ring_bytes,
         profile_ring_dir=ns.profile_ring_dir,
+        http_tls=_http_tls(parser, ns),
+        http_auth_users_file=_credential_file(parser, ns.http_auth_users_file, load_users),
+        http_auth_tokens_file=_credential_file(parser, ns.http_auth_tokens_file, load_tokens),
     )
+
+
+HTTP_TLS_OPTIONS = ("--http-tls-cert", "--http-tls-key", "--http-tls-client-ca")
+
+
+def _http_tls(parser: config.OneLineErrorParser, ns: argparse.Namespace) -> ServerTls | None:
+    """HTTPS on the agent's endpoint; the certificate and key are loaded now so a mismatch stops the agent."""
+    if not (ns.http_tls_cert or ns.http_tls_key):
+        if ns.http_tls_client_ca:
+            parser.error("argument --http-tls-client-ca: needs --http-tls-cert and --http-tls-key")
+        return None
+    if not (ns.http_tls_cert and ns.http_tls_key):
+        parser.error("argument --http-tls-cert: --http-tls-cert and --http-tls-key go together")
+    tls = ServerTls(ns.http_tls_cert, ns.http_tls_key, ns.http_tls_client_ca or None)
+    try:
+        https_server_context(tls, HTTP_TLS_OPTIONS)
+    except TlsFileError as exc:
+        parser.error(f"argument {exc}")
+    return tls
+
+
+def _credential_file(parser: config.OneLineErrorParser, path: str | None,
+                     load: Callable[[str], Mapping[str, object]]) -> str | None:
+    """An auth file, loaded now so that a typo stops the agent (an empty file would lock every scrape out)."""
+    if not path or not path.strip():
+        return None
+    try:
+        if not load(path.strip()):
+            parser.error(f"argument {'--http-auth-users-file' if load is load_users else '--http-auth-tokens-file'}"
+                         f": {path} holds no credentials; every scrape would be refused")
+    except CredentialFileError as exc:
+        parser.error(f"argument {exc}")
+    return path.strip()
 
 
 def _crash_max_bytes(parser: config.OneLineErrorParser, value: int) -> int:

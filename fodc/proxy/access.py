@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from flask import Flask, Response, g, jsonify, request
 
 from fodc.proxy.auth import AuditLog, Authorizer, Forbidden, Principal, Unauthorized, bounded
-from fodc.proxy.refusals import RefusalLimiter
+from fodc.refusals import RefusalLimiter
 from fodc.times import rfc3339
 
 log = logging.getLogger(__name__)

@@ -23,9 +23,9 @@ import grpc
 from fodc.proxy.admission import HelloGate, certificate_names, peer_host
 from fodc.proxy.agent_refusals import Refusals
 from fodc.proxy.links import RequestLink
-from fodc.proxy.refusals import RefusalLimiter
 from fodc.proxy.registration_limits import LimitExceeded, check_heartbeat
 from fodc.proxy.registry import AgentRecord, AgentRegistry, RegistrationError, RegistryFull
+from fodc.refusals import RefusalLimiter
 from fodc.v1 import fodc_pb2 as pb
 from fodc.v1 import fodc_pb2_grpc as pb_grpc
 from fodc.wire import registration_from_pb

@@ -21,10 +21,12 @@ AGENT_EXAMPLES = {"node-role", "node-id", "node-address", "node-gossip-address",
                   "ktm-kernel-source", "node-pid-file", "node-systemd-unit", "node-config-file",
                   "node-secret-names", "memory-limit", "incident-rule", "node-log-file", "proxy-tls-ca",
                   "proxy-tls-cert", "proxy-tls-key", "proxy-tls-server-name", "node-crash-output-file",
-                  "node-crash-dir", "trigger-file", "node-cgroup-path"}
+                  "node-crash-dir", "trigger-file", "node-cgroup-path", "http-tls-cert", "http-tls-key",
+                  "http-tls-client-ca", "http-auth-users-file", "http-auth-tokens-file"}
 # Examples naming certificate files that exist only on a configured host, and example values of
 # options whose default is empty.
-AGENT_FILE_EXAMPLES = {"proxy-tls-ca", "proxy-tls-cert", "proxy-tls-key"}
+AGENT_FILE_EXAMPLES = {"proxy-tls-ca", "proxy-tls-cert", "proxy-tls-key", "http-tls-cert", "http-tls-key",
+                       "http-tls-client-ca", "http-auth-users-file", "http-auth-tokens-file"}
 PROXY_EXAMPLES = {"grpc-tls-cert", "grpc-tls-key", "grpc-tls-client-ca", "http-tls-cert", "http-tls-key",
                   "config-drift-ignore"}
 
