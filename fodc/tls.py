@@ -108,7 +108,7 @@ class ReloadingHttpsContext:
         self.tls = tls
         self.options = options
         self._context = https_server_context(tls, options)
-        self._stamp = _mtimes(tls)
+        self._stamp: tuple[float, ...] | None = _mtimes(tls)
         self._lock = threading.Lock()
 
     def current(self) -> ssl.SSLContext:

@@ -96,7 +96,7 @@ class BoundedHTTPServer(ThreadingHTTPServer):
                 log.debug("TLS handshake failed", extra={"fields": {"remote": client_address[0],
                                                                    "reason": str(exc)}})
                 return
-            self.RequestHandlerClass(tls, client_address, self)
+            super().finish_request(tls, client_address)  # the handler reads and writes through TLS
         finally:
             with self._lock:
                 self._accepted.pop(tls, None)
