@@ -326,6 +326,10 @@ class AgentRuntime:
             ("fodc_agent_window_samples", "samples", "samples held in the window"),
             ("fodc_agent_window_bytes", "used_bytes", "memory accounted to the window"),
             ("fodc_agent_window_budget_bytes", "budget_bytes", "memory budget of the window (--window-memory)"),
+            ("fodc_agent_window_on_disk_bytes", "on_disk_bytes", "of the window's bytes, sealed blocks left in "
+             "--window-dir and read from there when asked, not held in memory"),
+            ("fodc_agent_window_unreadable_blocks", "unreadable_blocks", "sealed blocks in --window-dir found "
+             "damaged or unreadable when read back; every read skips them"),
             ("fodc_agent_window_capacity_seconds", "estimated_window_seconds",
              "how long a window the budget holds at the current series count and interval"),
         ):

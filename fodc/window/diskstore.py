@@ -33,12 +33,14 @@ import logging
 import os
 import threading
 import time
+import zlib
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fodc.durablefile import fsync_directory as _fsync_directory
 from fodc.durablefile import write_all as _write_all
+from fodc.window.diskblocks import BlockFile, DiskBlock
 from fodc.window.diskfiles import ARCHIVE, INTERIM_NAME, TEMP_SUFFIX, WindowFile, archive_name, list_window_files
 from fodc.window.diskformat import HEADER_SIZE, KIND_ARCHIVE, KIND_INTERIM, encode_chunk, encode_header
 
@@ -75,6 +77,7 @@ class _Current:
     fd: int
     file: WindowFile
     size: int
+    reader: BlockFile  # read-only, shared by the DiskBlocks appended to this file (diskblocks.py)
 
 
 class DiskStore:
@@ -212,10 +215,15 @@ class DiskStore:
     def append(self, payload: bytes, first_ms: int, last_ms: int, key: Hashable = None) -> bool:
         """Appends one sealed block to the current archive file (a new one when it would outgrow file_bytes).
         `key` names the block to the caller: it comes back from take_lost() if the file vanishes."""
+        return self.append_block(payload, first_ms, last_ms, key) is not None
+
+    def append_block(self, payload: bytes, first_ms: int, last_ms: int, key: Hashable = None) -> DiskBlock | None:
+        """append(), returning where the block now lies (for reading it back instead of holding it in memory),
+        or None if it could not be written."""
         frame = encode_chunk(payload, first_ms, last_ms)
         with self._lock:
             if not self._ready(every_file=True):
-                return False
+                return None
             current = self._current
             if current is not None and current.size + len(frame) > self.file_bytes and current.size > HEADER_SIZE:
                 self._close_current()
@@ -224,14 +232,14 @@ class DiskStore:
                 current = self._current or self._start_file()
             except OSError as exc:
                 self._failed(OP_ARCHIVE, exc)
-                return False
+                return None
             try:
                 _write_all(current.fd, frame)
                 os.fdatasync(current.fd)
             except OSError as exc:
                 self._failed(OP_ARCHIVE, exc)
                 self._cut_back(current)
-                return False
+                return None
             current.size += len(frame)
             self._archives[-1] = WindowFile(current.file.path, ARCHIVE, current.file.seq, current.size)
             if key is not None:
@@ -239,7 +247,7 @@ class DiskStore:
             self._chunks_written += 1
             self._bytes_written += len(frame)
             self._ok(OP_ARCHIVE)
-            return True
+            return DiskBlock(current.reader, current.size - len(payload), len(payload), zlib.crc32(payload))
 
     def _start_file(self) -> _Current:
         created_ms = int(self._clock() * 1000)
@@ -255,8 +263,13 @@ class DiskStore:
             os.close(fd)
             path.unlink(missing_ok=True)
             raise
+        try:
+            reader = BlockFile(path)
+        except OSError:
+            os.close(fd)
+            raise
         self._bytes_written += HEADER_SIZE
-        current = self._current = _Current(fd, WindowFile(path, ARCHIVE, seq, HEADER_SIZE), HEADER_SIZE)
+        current = self._current = _Current(fd, WindowFile(path, ARCHIVE, seq, HEADER_SIZE), HEADER_SIZE, reader)
         self._archives.append(current.file)
         return current
 

@@ -26,12 +26,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fodc.window.codec import CodecError, decode_block, encode_catalog, encode_raw
+from fodc.window.diskblocks import BlockFile, BlockUnreadable, DiskBlock, block_bytes
 from fodc.window.diskfiles import ARCHIVE, INTERIM, FileContents, list_window_files, read_window_file
+from fodc.window.diskformat import CHUNK_OVERHEAD
 from fodc.window.diskstore import DiskStore
 from fodc.window.model import OpenRows
 from fodc.window.recorder import FlightRecorder
@@ -97,7 +100,7 @@ class DurableWindow:
         key = (source, first_ms, last_ms)
         with self._lock:
             self._catch_up()
-            if self._pending or not self.store.append(payload, first_ms, last_ms, key):
+            if self._pending or not self._write(key, payload):
                 self._pending[key] = None  # behind others still pending: archive order stays oldest first
                 self._catch_up()
 
@@ -122,11 +125,26 @@ class DurableWindow:
         held = self.recorder.sealed_payloads(self._pending)
         self.lost_blocks += len(self._pending) - len(held)
         self._pending = {key: None for key, _ in held}
-        for key, payload in held:
-            if not self.store.append(payload, key[1], key[2], key):
+        for key, held_block in held:
+            try:
+                payload = block_bytes(held_block)  # one at a time: a vanished directory rewrites every block
+            except BlockUnreadable as exc:
+                log.error("window directory: a sealed block to write again cannot be read back: %s", exc)
+                del self._pending[key]
+                self.lost_blocks += 1
+                continue
+            if not self._write(key, payload):
                 return
             del self._pending[key]
             self.rewritten_blocks += 1
+
+    def _write(self, key: tuple[str, int, int], payload: bytes) -> bool:
+        """Appends a sealed block; once it is on disk the recorder reads it from there instead of holding it."""
+        block = self.store.append_block(payload, key[1], key[2], key)
+        if block is None:
+            return False
+        self.recorder.stored(key, block)
+        return True
 
     def _flush(self, source: str) -> None:
         state = self._open.setdefault(source, _Open())
@@ -177,6 +195,7 @@ class RecoveryReport:
 def recover(recorder: FlightRecorder, directory: Path, budget_bytes: int,
             now_ms: int | None = None) -> RecoveryReport:
     """Gives the recorder back what `directory` holds, newest first up to about `budget_bytes` of blocks.
+    The sealed blocks stay on disk: the recorder keeps where each lies and reads it when asked (diskblocks.py).
 
     Chunks more than FUTURE_SLACK_MS ahead of now are left on disk: taken back, they would make the recorder
     refuse every scrape until the clock caught up with them."""
@@ -199,12 +218,15 @@ def recover(recorder: FlightRecorder, directory: Path, budget_bytes: int,
             break
         present = tally.present(tally.read(file).chunks)
         read += 1
-        chunks.extend(present)
+        reader = _block_file(file.path) if present else None
+        chunks.extend((chunk, reader) for chunk in present)
         payload_bytes += sum(len(c.payload) for c in present)
-    chunks.sort(key=lambda c: (c.first_ms, c.last_ms))
-    for chunk in chunks:
+    chunks.sort(key=lambda pair: (pair[0].first_ms, pair[0].last_ms))
+    for chunk, reader in chunks:
+        stored = None if reader is None else DiskBlock(reader, chunk.offset + CHUNK_OVERHEAD, len(chunk.payload),
+                                                       zlib.crc32(chunk.payload))
         try:
-            tally.samples += recorder.restore(chunk.payload, tally.catalogs)
+            tally.samples += recorder.restore(chunk.payload, tally.catalogs, stored)
             tally.blocks += 1
         except CodecError as exc:
             tally.undecodable(str(exc))
@@ -222,6 +244,15 @@ def recover(recorder: FlightRecorder, directory: Path, budget_bytes: int,
             "unreadable_files": len(report.unreadable), "files_not_needed": report.files_left,
             "seconds": round(report.seconds, 3)}})
     return report
+
+
+def _block_file(path: Path) -> BlockFile | None:
+    """A read-only descriptor for the blocks recovered from `path`; None (they stay in memory) if it fails."""
+    try:
+        return BlockFile(path)
+    except OSError as exc:
+        log.warning("window file cannot be held open; its blocks stay in memory: %s", exc)
+        return None
 
 
 class _Tally:

@@ -75,3 +75,5 @@ class WindowStats:
     estimated_window_seconds: float
     sealed_blocks: int
     evicted_blocks: int
+    on_disk_bytes: int = 0  # of used_bytes: sealed blocks left in --window-dir, read from there when asked
+    unreadable_blocks: int = 0  # blocks on disk found damaged or unreadable since (skipped by every read)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from fodc.names import SAMPLE_SUFFIXES
 from fodc.saferegex import FullMatcher
 from fodc.window.codec import CodecError, decode_block
+from fodc.window.diskblocks import BlockUnreadable, DiskBlock, block_bytes
 from fodc.window.model import Labels, SeriesMeta, SeriesWindow
 from fodc.window.openblock import cells_to_values
 
@@ -41,7 +42,7 @@ class QueryPlan:
     """What a query reads, taken under the recorder's lock; read after it is released."""
 
     metas: dict[str, SeriesMeta]
-    sealed: list[tuple[bytes | None, object | None]]  # (payload, raw) of the overlapping sealed blocks
+    sealed: list[tuple[bytes | DiskBlock | None, object | None]]  # (payload, raw) of the overlapping sealed blocks
     opened: list[tuple]  # per open block in range: source, timestamps, the block, wanted columns, row range
     family_points: dict[str, int]  # estimated points per wanted family
     series: int
@@ -82,15 +83,23 @@ def batch_families(family_points: Mapping[str, int], batch_points: int) -> list[
     return batches
 
 
-def read_sealed(payload: bytes | None, raw: object | None,
+def read_sealed(payload: bytes | DiskBlock | None, raw: object | None,
                  wanted: Callable[[str], bool] | None, catalogs: dict | None = None) -> Iterator[tuple]:
     """(source, name, labels, family, block metas, timestamps, values) of every wanted series of a sealed block,
-    from its bytes, or from its raw form while it is still being encoded. `catalogs`: codec.decode_block's."""
+    from its bytes (in memory or on disk), or from its raw form while it is still being encoded. `catalogs`:
+    codec.decode_block's. A block that cannot be read or decoded yields nothing and is logged (a block on disk
+    once: it stays unreadable, and every later read skips it quietly)."""
     if payload is not None:
         try:
-            decoded = decode_block(payload, wanted, catalogs)
+            decoded = decode_block(block_bytes(payload), wanted, catalogs)
+        except BlockUnreadable as exc:
+            if exc.first:
+                log.error("flight recorder: sealed block on disk unreadable, skipped from now on: %s", exc)
+            return
         except CodecError as exc:
             log.error("flight recorder: unreadable sealed block skipped: %s", exc)
+            if isinstance(payload, DiskBlock):
+                payload.damage = payload.damage or f"undecodable: {exc}"
             return
         block_metas = {m.name: m for m in decoded.families}
         for column in decoded.columns:

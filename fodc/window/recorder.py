@@ -26,6 +26,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from fodc.saferegex import FullMatcher
 from fodc.window.catalog import SeriesCatalog
 from fodc.window.codec import FORMAT_VERSION, CodecError, encode_grid, summarize_block
+from fodc.window.diskblocks import DiskBlock
 from fodc.window.model import Labels, OpenRows, SeriesMeta, SeriesWindow, WindowListener, WindowStats
 from fodc.window.openblock import OpenBlock, cells_to_values
 from fodc.window.reads import (
@@ -252,18 +253,30 @@ class FlightRecorder:
                             heads, cells)
 
     def sealed_payloads(self, keys: Collection[tuple[str, int, int]] | None
-                        ) -> list[tuple[tuple[str, int, int], bytes]]:
+                        ) -> list[tuple[tuple[str, int, int], bytes | DiskBlock]]:
         """The encoded sealed blocks still held whose (source, first_ms, last_ms) is in `keys` (None: all), oldest
-        first: what a listener must write again (its copy was lost). Evicted blocks are simply absent."""
+        first, in memory or on disk (diskblocks.block_bytes reads either): what a listener must write again (its
+        copy was lost). Evicted blocks are simply absent."""
         with self._lock:
-            return [((r.source, r.first_ms, r.last_ms), r.payload) for r in self._sealed
-                    if r.payload is not None and (keys is None or (r.source, r.first_ms, r.last_ms) in keys)]
+            return [(r.key, r.held) for r in self._sealed
+                    if r.held is not None and (keys is None or r.key in keys)]
 
-    def restore(self, payload: bytes, catalogs: dict | None = None) -> int:
+    def stored(self, key: tuple[str, int, int], block: DiskBlock) -> bool:
+        """The sealed block `key` is now safely on disk at `block`: its bytes in memory are let go, and read from
+        there when asked. False if the recorder no longer holds that block."""
+        with self._lock:
+            for record in reversed(self._sealed):  # a block just written is among the newest
+                if record.key == key and record.held is not None:
+                    record.payload, record.stored = None, block
+                    return True
+            return False
+
+    def restore(self, payload: bytes, catalogs: dict | None = None, stored: DiskBlock | None = None) -> int:
         """Takes back a sealed block a listener was given (read from disk after a restart) as the newest sealed
         block of its source, and returns its sample count. Blocks go back oldest first and before the source's
         next scrape; one that is not newer than what the source holds raises ValueError, bad bytes CodecError.
-        `catalogs` (codec.decode_block) saves parsing the same series list again for each block of a source."""
+        `catalogs` (codec.decode_block) saves parsing the same series list again for each block of a source.
+        With `stored` (where `payload` lies on disk) the block is read from there when asked, not held."""
         summary = summarize_block(payload, catalogs)
         if payload[0] != FORMAT_VERSION:
             raise CodecError(f"a block of format {payload[0]} holds open scrapes, not a sealed block")
@@ -281,7 +294,11 @@ class FlightRecorder:
                 series.last_block = seq
             record = SealedRecord(summary.source, seq, first, last, None, summary.samples,
                              SEALED_RECORD_BYTES + sys.getsizeof(payload), len(summary.timestamps_ms))
-            record.payload = payload
+            record.size = len(payload)
+            if stored is None:
+                record.payload = payload
+            else:
+                record.stored = stored
             self._sealed.push(record)
             state.newest_ms = last
             self._catalog.update_families({meta.name: meta for meta in summary.families})
@@ -304,7 +321,7 @@ class FlightRecorder:
         """The newest point of every series present in its source's most recent scrape (none of a source whose
         most recent scrape is older than `latest_from_ms`)."""
         result: list[SeriesWindow] = []
-        from_sealed: list[tuple[bytes | None, RawBlock | None]] = []
+        from_sealed: list[tuple[bytes | DiskBlock | None, RawBlock | None]] = []
         with self._lock:
             metas = dict(self._catalog.families)
             for state in self._sources.values():
@@ -315,7 +332,7 @@ class FlightRecorder:
                 if rows == 0:  # only right after a forced seal: the newest scrape is in the last sealed block
                     record = next((r for r in reversed(self._sealed) if r.source == state.name), None)
                     if record is not None:
-                        from_sealed.append((record.payload, record.raw))
+                        from_sealed.append((record.held, record.raw))
                     continue
                 timestamp = block.timestamps[-1]
                 for series, value in zip(block.series, block.row_values(rows - 1), strict=True):
@@ -385,7 +402,7 @@ class FlightRecorder:
             spans: dict[str, tuple[int, int]] = {}
             for record in self._sealed:
                 if record.last_ms >= lo and record.first_ms <= hi:
-                    sealed.append((record.payload, record.raw))
+                    sealed.append((record.held, record.raw))
                     rows[record.source] += rows_in_range(record.first_ms, record.last_ms, record.rows, lo, hi)
                     spans[record.source] = widen(spans.get(record.source), record.first_ms, record.last_ms)
             opened = []
@@ -430,10 +447,13 @@ class FlightRecorder:
             fixed = (used - self._sealed.nbytes - raw_cells) / series if series else 0.0
             estimate = estimate_window_seconds(self.budget_bytes, live, interval, bytes_per_sample,
                                                block_scrapes=self.block_scrapes, fixed_bytes_per_series=fixed)
+            on_disk = [r for r in self._sealed if r.payload is None and r.stored is not None]
             return WindowStats(budget_bytes=self.budget_bytes, used_bytes=used, series=series, samples=samples,
                                oldest_ms=min(firsts, default=None), newest_ms=newest,
                                estimated_window_seconds=estimate, sealed_blocks=len(self._sealed),
-                               evicted_blocks=self._sealed.evicted)
+                               evicted_blocks=self._sealed.evicted,
+                               on_disk_bytes=sum(r.nbytes for r in on_disk),
+                               unreadable_blocks=sum(1 for r in on_disk if r.stored.damage))
 
     def _observed_interval_s(self) -> float | None:
         """Mean scrape interval of the source with the most series in its open block."""

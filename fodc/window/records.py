@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from fodc.window.diskblocks import DiskBlock
 from fodc.window.model import Labels, SeriesMeta
 from fodc.window.openblock import OpenBlock
 
@@ -46,9 +47,12 @@ class SourceState:
 
 class SealedRecord:
     """One sealed block in the eviction queue. Between detaching a full open block and finishing its encoding
-    (outside the lock) `payload` is None and `raw` holds the detached, no longer written, block."""
+    (outside the lock) `payload` is None and `raw` holds the detached, no longer written, block. Once the block
+    is safely on disk, `payload` is None and `stored` says where it lies (diskblocks.py); `size` is the encoded
+    length either way."""
 
-    __slots__ = ("source", "seq", "first_ms", "last_ms", "payload", "raw", "samples", "nbytes", "gone", "rows")
+    __slots__ = ("source", "seq", "first_ms", "last_ms", "payload", "raw", "samples", "nbytes", "gone", "rows",
+                 "stored", "size")
 
     def __init__(self, source: str, seq: int, first_ms: int, last_ms: int, raw: RawBlock | None, samples: int,
                  nbytes: int, rows: int = 0) -> None:
@@ -62,6 +66,17 @@ class SealedRecord:
         self.nbytes = nbytes
         self.gone = False  # evicted or dropped while its encoding was under way
         self.rows = rows  # scrapes in the block: what a query's size estimate counts
+        self.stored: DiskBlock | None = None
+        self.size = 0
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        return self.source, self.first_ms, self.last_ms
+
+    @property
+    def held(self) -> bytes | DiskBlock | None:
+        """The encoded block, in memory or on disk; None while it is still raw."""
+        return self.payload if self.payload is not None else self.stored
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,15 +45,16 @@ class SealedQueue:
         self.records.append(record)
         self.nbytes += record.nbytes
         self.samples += record.samples
-        if record.payload is not None:
-            self._count_payload(record.payload, record.samples, 1)
+        if record.size:
+            self._count_payload(record.size, record.samples, 1)
 
     def encoded(self, record: SealedRecord, payload: bytes, samples: int, nbytes: int) -> None:
         """Swaps a queued raw block for its encoding."""
         self.nbytes += nbytes - record.nbytes
         self.samples += samples - record.samples
-        self._count_payload(payload, samples, 1)
+        self._count_payload(len(payload), samples, 1)
         record.payload, record.raw, record.samples, record.nbytes = payload, None, samples, nbytes
+        record.size = len(payload)
 
     def reprice(self, record: SealedRecord, nbytes: int) -> None:
         """Changes what a queued block is accounted at (a block that stays raw costs its raw size)."""
@@ -84,9 +85,9 @@ class SealedQueue:
         record.gone = True  # an encoding under way for it is thrown away when it finishes
         self.nbytes -= record.nbytes
         self.samples -= record.samples
-        if record.payload is not None:
-            self._count_payload(record.payload, record.samples, -1)
+        if record.size:
+            self._count_payload(record.size, record.samples, -1)
 
-    def _count_payload(self, payload: bytes, samples: int, sign: int) -> None:
-        self._payload_bytes += sign * len(payload)
+    def _count_payload(self, size: int, samples: int, sign: int) -> None:
+        self._payload_bytes += sign * size
         self._payload_samples += sign * samples
