@@ -14,8 +14,9 @@ import json
 import logging
 import os
 import sys
-import time
 from typing import Any
+
+from fodc.times import rfc3339
 
 _RESERVED = set(vars(logging.makeLogRecord({})))
 
@@ -60,8 +61,7 @@ class _Formatter(logging.Formatter):
 class JsonFormatter(_Formatter):
     def render(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": rfc3339(int(record.created * 1000)),
             "level": record.levelname.lower(),
             "logger": record.name,
             "thread": record.threadName,

@@ -26,6 +26,19 @@ _NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?")
 _DURATION = re.compile(r"([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+")
 
 
+def now_ms() -> int:
+    """The wall clock in unix milliseconds (the unit of every time inside fodc)."""
+    return int(time.time() * 1000)
+
+
+_clock_ms = now_ms  # for the functions whose `now_ms` parameter hides the function
+
+
+def compact_utc(ms: int) -> str:
+    """`20261204T211500Z`: a UTC second that sorts as text and fits a file name or an id."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(ms / 1000))
+
+
 class BadTime(ValueError):
     """A time that is none of the accepted forms; the message names the parameter and the forms."""
 
@@ -33,7 +46,7 @@ class BadTime(ValueError):
 def parse_time_ms(text: str, name: str = "time", now_ms: int | None = None) -> int:
     """Unix milliseconds from any accepted form (see the module docstring); `now_ms` anchors durations."""
     text = text.strip()
-    now = int(time.time() * 1000) if now_ms is None else now_ms
+    now = _clock_ms() if now_ms is None else now_ms
     if len(text) > 64:
         raise BadTime(f"invalid {name}: longer than 64 characters")
     if text == "now":
@@ -97,7 +110,7 @@ def show_time(value: int | str | None, *, local: bool = False, epoch_ms: bool = 
 
 def age(ms: int, now_ms: int | None = None) -> str:
     """How long ago, as people say it: `40s ago`, `3m ago`, `2h ago`, `5d ago` (`in 2m` for the future)."""
-    now = int(time.time() * 1000) if now_ms is None else now_ms
+    now = _clock_ms() if now_ms is None else now_ms
     seconds = (now - ms) / 1000
     span = abs(seconds)
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
+import time
 
 import pytest
 
-from fodc.times import BadTime, age, parse_time_ms, show_time, time_arg
+from fodc.jsonvalue import json_value
+from fodc.times import BadTime, age, compact_utc, now_ms, parse_time_ms, show_time, time_arg
 
 NOW = 1_796_398_800_000  # 2026-12-04T15:40:00Z
 
@@ -49,3 +52,22 @@ def test_times_print_as_rfc3339_local_or_raw():
 def test_ages_read_as_people_say_them():
     assert [age(NOW - d, NOW) for d in (40_000, 180_000, 7_300_000, 5 * 86_400_000, -120_000)] == [
         "40s ago", "3m ago", "2h ago", "5d ago", "in 2m"]
+
+
+def test_now_is_the_wall_clock_in_milliseconds():
+    before = int(time.time() * 1000)
+    assert before <= now_ms() <= int(time.time() * 1000)
+
+
+def test_a_compact_stamp_is_the_utc_second_and_sorts_as_text():
+    assert compact_utc(1_764_883_200_999) == "20251204T212000Z"
+    assert compact_utc(0) == "19700101T000000Z"
+    stamps = [compact_utc(ms) for ms in (1_000_000_000_000, 999_999_999_000, 1_796_398_800_000)]
+    assert sorted(stamps) == [stamps[1], stamps[0], stamps[2]]
+
+
+def test_non_finite_values_are_spelled_as_the_exposition_format_does():
+    values = [1.5, 0.0, -2.0, float("nan"), float("inf"), float("-inf")]
+    assert [json_value(v) for v in values] == [1.5, 0.0, -2.0, "NaN", "+Inf", "-Inf"]
+    assert json.dumps([json_value(v) for v in values], allow_nan=False) == (
+        '[1.5, 0.0, -2.0, "NaN", "+Inf", "-Inf"]')

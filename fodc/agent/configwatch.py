@@ -20,6 +20,7 @@ from fodc.agent.streams import ActionContext
 from fodc.config import whole_number
 from fodc.nodeconf.capture import CaptureOptions, NodeConfigCapturer
 from fodc.nodeconf.snapshot import ConfigHistory, Snapshot
+from fodc.times import now_ms
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class ConfigWatcher:
     def __init__(self, capturer: NodeConfigCapturer, *, history: int, check_interval_s: float,
                  capture_interval_s: float, history_file: str = "", on_progress: Callable[[], None] = lambda: None,
                  on_restart: Callable[[Snapshot], None] = lambda _s: None,
-                 clock_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
+                 clock_ms: Callable[[], int] = now_ms) -> None:
         self.capturer = capturer
         self.history = ConfigHistory(history, Path(history_file) if history_file else None)
         if kept := self.history.load():

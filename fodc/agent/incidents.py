@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import subprocess
 import tarfile
 import threading
@@ -32,8 +31,9 @@ from fodc.incident import ledger
 from fodc.incident.bundle import write_bundle
 from fodc.incident.detect import CounterResets, LatencyRise, NodeAnswer, NodeDown
 from fodc.incident.rules import RuleState, ThresholdRule, evaluate
+from fodc.jsonvalue import json_value
 from fodc.periodic import Periodic
-from fodc.times import rfc3339
+from fodc.times import compact_utc, rfc3339
 from fodc.window import FlightRecorder
 
 log = logging.getLogger(__name__)
@@ -51,14 +51,6 @@ class IncidentOptions:
     log_lines: int
     systemd_unit: str | None
     log_file: str | None
-
-
-def json_value(value: float) -> float | str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return value
 
 
 def onset_of(detail: dict[str, Any], at_ms: int) -> int:
@@ -119,7 +111,7 @@ class IncidentRecorder:
             self._last[kind] = now
             at_ms = int(self.clock() * 1000)
             onset_ms = onset_of(detail, at_ms)
-            incident = {"id": f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(at_ms / 1000))}-{kind}",
+            incident = {"id": f"{compact_utc(at_ms)}-{kind}",
                         "node_id": self.node_id, "role": self.role, "trigger": kind,
                         **({"summary": summary} if summary else {}), "detail": detail,
                         "at": rfc3339(at_ms), "at_ms": at_ms, "onset": rfc3339(onset_ms), "onset_ms": onset_ms,

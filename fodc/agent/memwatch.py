@@ -22,7 +22,7 @@ from fodc.agent.streams import ActionContext, ActionFailed
 from fodc.diag.memory import read_memory
 from fodc.nodeconf.finder import NodeProcessFinder, NotFound
 from fodc.periodic import Periodic
-from fodc.times import rfc3339
+from fodc.times import now_ms, rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +80,8 @@ class MemoryPressureWatch(Periodic):
         self._last_capture = time.monotonic()
         self._count += 1
         record: dict[str, Any] = {
-            "id": f"auto-{int(time.time() * 1000)}", "trigger": "memory-pressure",
-            "time": rfc3339(int(time.time() * 1000)), "rss_bytes": reading.rss_bytes,
+            "id": f"auto-{now_ms()}", "trigger": "memory-pressure",
+            "time": rfc3339(now_ms()), "rss_bytes": reading.rss_bytes,
             "limit_bytes": reading.limit_bytes, "limit_source": reading.limit_source,
             "percent": round(reading.percent, 1), "files": [], "errors": {},
         }

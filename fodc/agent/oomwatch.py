@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from fodc.agent.crashes import Evidence
-from fodc.agent.incidents import IncidentRecorder, json_value
+from fodc.agent.incidents import IncidentRecorder
 from fodc.diag.ring import ProfileRing
 from fodc.incident.oom import OomKill, find_kills, kernel_lines, oom_kill_count
+from fodc.jsonvalue import json_value
 from fodc.ktm.cgroup import cgroup2_mount
 from fodc.nodeconf.finder import NodeProcessFinder, NotFound
 from fodc.periodic import Periodic

@@ -51,6 +51,7 @@ from fodc.model import Address, Registration
 from fodc.nodeconf.capture import NodeConfigCapturer
 from fodc.nodeconf.finder import ProcessByComm
 from fodc.systemd import Notifier, ProgressWatchdog
+from fodc.times import now_ms
 from fodc.tls import ReloadingHttpsContext
 from fodc.v1 import fodc_pb2 as pb
 from fodc.window import FlightRecorder
@@ -69,7 +70,7 @@ class AgentRuntime:
     def __init__(self, settings: AgentSettings, notifier: Notifier | None = None) -> None:
         self.settings = settings
         self.notifier = notifier or Notifier()
-        self.started_ms = int(time.time() * 1000)
+        self.started_ms = now_ms()
         self.watchdog = ProgressWatchdog(self.notifier)
         self._main_beat = self.watchdog.register("main-loop", 10.0)
         self._stop = threading.Event()

@@ -20,6 +20,7 @@ import grpc
 from fodc.agent.backoff import Backoff
 from fodc.config import HostPort
 from fodc.model import Registration
+from fodc.times import now_ms
 from fodc.tls import ClientTls, TlsFileError, channel_credentials
 from fodc.v1 import fodc_pb2 as pb
 from fodc.v1 import fodc_pb2_grpc as pb_grpc
@@ -249,7 +250,7 @@ class ProxySession:
                 log.info("said goodbye to the proxy", extra={"fields": {"agent_id": self.agent_id}})
                 return
             runtime, capabilities = self._heartbeat_info()
-            outbox.put(heartbeat_pb(int(time.time() * 1000), runtime, capabilities), self.send_timeout_s)
+            outbox.put(heartbeat_pb(now_ms(), runtime, capabilities), self.send_timeout_s)
             reply = self._await(replies, "heartbeat acknowledgement", call)
             body = reply.WhichOneof("body")
             if body == "registration" and not reply.registration.accepted:

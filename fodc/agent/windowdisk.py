@@ -8,7 +8,6 @@ memory.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from fodc.agent.settings import AgentSettings
+from fodc.times import now_ms
 from fodc.window import FlightRecorder
 from fodc.window.diskstore import OP_ARCHIVE, OP_INTERIM, OP_OPEN, OP_REMOVE, DiskStore
 from fodc.window.durable import DurableWindow, RecoveryReport, recover
@@ -40,7 +40,7 @@ class WindowDisk:
             except Exception:  # a bug met on odd files must not keep the agent down; the files stay for `fodc dump`
                 log.exception("reading the window back from %s failed; going on with what was read", directory)
         # What was read back is history: the node's current values are those scraped from now on.
-        recorder.latest_from_ms = int(time.time() * 1000)
+        recorder.latest_from_ms = now_ms()
         self.durable = DurableWindow(recorder, self.store, settings.window_interim_scrapes)
         self.durable.attach(self.report.resumed_sources)
         registry.register(_Collector(self))

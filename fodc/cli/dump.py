@@ -15,7 +15,6 @@ import argparse
 import csv
 import fnmatch
 import json
-import math
 import os
 import sys
 from bisect import bisect_left, bisect_right
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from fodc.jsonvalue import json_value
 from fodc.names import NameSelector, combined, name_arg
 from fodc.times import FORMS, rfc3339, time_arg
 from fodc.window.codec import Block, CodecError, decode_block
@@ -161,7 +161,7 @@ class _JsonLines:
     def point(self, p: Point) -> None:
         self.out.write(json.dumps({"time": rfc3339(p.timestamp_ms), "timestamp_ms": p.timestamp_ms,
                                    "source": p.source, "family": p.family, "name": p.name, "type": p.type,
-                                   "labels": dict(p.labels), "value": _json_value(p.value)}) + "\n")
+                                   "labels": dict(p.labels), "value": json_value(p.value)}) + "\n")
 
     def finish(self) -> None:
         pass
@@ -192,7 +192,7 @@ class _Series:
         entry = self.series.get((p.source, p.name, p.labels))
         if entry is None:
             entry = self.series[(p.source, p.name, p.labels)] = (p, [])
-        entry[1].append([p.timestamp_ms, _json_value(p.value)])
+        entry[1].append([p.timestamp_ms, json_value(p.value)])
 
     def finish(self) -> None:
         for first, points in self.series.values():
@@ -203,16 +203,8 @@ class _Series:
 _WRITERS = {"jsonl": _JsonLines, "csv": _Csv, "series": _Series}
 
 
-def _json_value(value: float) -> float | str:
-    return value if math.isfinite(value) else _text_value(value)
-
-
 def _text_value(value: float) -> str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(value)
+    return str(json_value(value))
 
 
 def _escape(value: str) -> str:

@@ -13,7 +13,6 @@ import hashlib
 import json
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
 from fodc import __version__
@@ -21,7 +20,7 @@ from fodc.cli.client import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, CliError, ProxyCl
 from fodc.cli.output import print_json
 from fodc.diag.store import safe_name
 from fodc.names import name_arg
-from fodc.times import FORMS, rfc3339, time_arg
+from fodc.times import FORMS, compact_utc, now_ms, rfc3339, time_arg
 
 FORMAT = "fodc-snapshot/1"
 
@@ -54,10 +53,10 @@ def snapshot_parts(since: str, name: str | None, role: str | None) -> list[tuple
 
 
 def run(args: argparse.Namespace, client: ProxyClient) -> int:
-    now = time.time()
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+    now = now_ms()
+    stamp = compact_utc(now)
     output = Path(args.output or f"fodc-snapshot-{stamp}.tar.gz")
-    since_ms = args.since if args.since is not None else int(now * 1000) - 900_000
+    since_ms = args.since if args.since is not None else now - 900_000
     parts = snapshot_parts(str(since_ms), args.name, args.role)
     with tempfile.TemporaryDirectory(prefix="fodc-snapshot-") as tmp:
         root = Path(tmp) / f"fodc-snapshot-{stamp}"
@@ -71,8 +70,8 @@ def run(args: argparse.Namespace, client: ProxyClient) -> int:
                 if incident.get("bundle_url"):
                     name = f"incidents/{safe_name(incident['node_id'] + '-' + incident['id'])}.tar.gz"
                     save_part(client, root, name, incident["bundle_url"], None, files, errors)
-        manifest = {"format": FORMAT, "proxy": client.base_url, "taken": rfc3339(int(now * 1000)),
-                    "fodc_version": __version__, "since_s": round(now - since_ms / 1000, 3), "window_name": args.name,
+        manifest = {"format": FORMAT, "proxy": client.base_url, "taken": rfc3339(now),
+                    "fodc_version": __version__, "since_s": round((now - since_ms) / 1000, 3), "window_name": args.name,
                     "window_role": args.role, "files": files, "errors": errors}
         (root / "manifest.json").write_text(json.dumps(manifest, indent=2))
         with tarfile.open(output, "w:gz") as tar:

@@ -6,12 +6,11 @@ import argparse
 import csv
 import json
 import sys
-import time
 
 from fodc.cli.client import EXIT_API_ERROR, EXIT_OK, EXIT_USAGE, CliError, ProxyClient
 from fodc.cli.output import when
 from fodc.names import name_arg
-from fodc.times import FORMS, time_arg
+from fodc.times import FORMS, now_ms, time_arg
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -31,9 +30,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, client: ProxyClient) -> int:
-    now_ms = int(time.time() * 1000)
-    start = args.since if args.since is not None else now_ms - 600_000
-    end = args.until if args.until is not None else now_ms
+    now = now_ms()
+    start = args.since if args.since is not None else now - 600_000
+    end = args.until if args.until is not None else now
     if start > end:
         raise CliError("--since is after --until", EXIT_USAGE)
     body = client.get("/metrics-windows", {"node_id": args.node, "role": args.role, "name": args.name,

@@ -28,7 +28,7 @@ from fodc.proxy.registry import ONLINE, UNCONNECTED, AgentRecord
 from fodc.proxy.runtime import ProxyRuntime
 from fodc.proxy.windows import stream_windows
 from fodc.saferegex import PatternError
-from fodc.times import BadTime, parse_time_ms, rfc3339
+from fodc.times import BadTime, now_ms, parse_time_ms, rfc3339
 
 DEFAULT_WINDOW_MS = 3600 * 1000
 
@@ -76,7 +76,7 @@ def create_app(runtime: ProxyRuntime) -> Flask:
         return jsonify(error="internal_error", message=f"{type(exc).__name__}: {exc}"), 500
 
     filters.install(app)
-    access.install(app, runtime.authorizer, runtime.audit, lambda: int(time.time() * 1000))
+    access.install(app, runtime.authorizer, runtime.audit, now_ms)
     app.register_blueprint(config_blueprint(runtime))
     app.register_blueprint(diagnostics_blueprint(runtime))
     app.register_blueprint(incidents_blueprint(runtime))
@@ -144,7 +144,7 @@ def create_app(runtime: ProxyRuntime) -> Flask:
             raise BadRequest("start must not be after end")
         if not start_ms:
             # A whole day of thousands of series is gigabytes once decoded: ask for more explicitly.
-            start_ms = (end_ms or int(time.time() * 1000)) - DEFAULT_WINDOW_MS
+            start_ms = (end_ms or now_ms()) - DEFAULT_WINDOW_MS
         if "name" in args and "name_regex" in args:
             raise BadRequest("give name or name_regex, not both (name=~REGEX is name_regex=REGEX)")
         param, selection = ("name_regex", "~" + args["name_regex"]) if "name_regex" in args else \

@@ -19,6 +19,7 @@ from fodc.proxy.agent_refusals import Refusals
 from fodc.proxy.grpc_service import LinkTable
 from fodc.proxy.links import LinkBusy, LinkClosed, PendingReply, ReplyTimeout, RequestLink, new_request_id
 from fodc.proxy.registry import AgentRecord
+from fodc.times import now_ms
 from fodc.v1 import fodc_pb2 as pb
 
 DONE, FAILED, CANCELLED, REJECTED, TIMED_OUT, UNREACHABLE = (
@@ -144,7 +145,7 @@ class CommandRunner:
                 try:
                     payload = json.loads(result.data)
                     if check is not None:
-                        payload, refused = check(payload, int(time.time() * 1000))
+                        payload, refused = check(payload, now_ms())
                         if refused:
                             self.refusals.refuse("answer_record", refused[0], len(refused), action=action,
                                                  node_id=result.record.registration.node_id)

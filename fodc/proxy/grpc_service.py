@@ -26,15 +26,12 @@ from fodc.proxy.links import RequestLink
 from fodc.proxy.registration_limits import LimitExceeded, check_heartbeat
 from fodc.proxy.registry import AgentRecord, AgentRegistry, RegistrationError, RegistryFull
 from fodc.refusals import RefusalLimiter
+from fodc.times import now_ms
 from fodc.v1 import fodc_pb2 as pb
 from fodc.v1 import fodc_pb2_grpc as pb_grpc
 from fodc.wire import registration_from_pb
 
 log = logging.getLogger(__name__)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class RateGuard:
@@ -113,7 +110,7 @@ NO_SECRET = ("this proxy binds every stream to its registration: the hello must 
 
 class FODCServicer(pb_grpc.FODCServiceServicer):
     def __init__(self, registry: AgentRegistry, *, heartbeat_interval_s: float, max_message_bytes: int,
-                 on_progress: Callable[[], None] = lambda: None, clock: Callable[[], int] = _now_ms,
+                 on_progress: Callable[[], None] = lambda: None, clock: Callable[[], int] = now_ms,
                  refusals: Refusals | None = None, hello_gate: HelloGate | None = None,
                  peer_rate: RefusalLimiter | None = None, require_certificate_names: bool = False) -> None:
         self.registry = registry

@@ -12,7 +12,6 @@ import contextlib
 import json
 import logging
 import threading
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from fodc.durablefile import write_atomically
 from fodc.eviction import beyond_caps
 from fodc.proxy.agent_answers import BadRecord, check_incident
 from fodc.proxy.agent_refusals import Refusals
+from fodc.times import now_ms
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +60,11 @@ class IncidentArchive:
         the proxy from starting."""
         self.directory.mkdir(parents=True, exist_ok=True)
         found = 0
-        now_ms = int(time.time() * 1000)
+        now = now_ms()
         for summary_path in sorted(self.directory.glob("*/*.json")):
             bundle = summary_path.with_suffix(".tar.gz")
             try:
-                summary = check_incident(json.loads(summary_path.read_text()), now_ms)
+                summary = check_incident(json.loads(summary_path.read_text()), now)
                 _text_field(summary, "node_id")
                 size = bundle.stat().st_size
                 item = Archived(summary, bundle, size)
@@ -90,7 +90,7 @@ class IncidentArchive:
     def put(self, summary: dict[str, Any], bundle: bytes) -> None:
         """Keeps one agent's incident; raises ValueError when the summary is invalid or the bytes are not
         what the agent listed."""
-        check_incident(summary, int(time.time() * 1000))
+        check_incident(summary, now_ms())
         _text_field(summary, "node_id")
         announced = summary.get("size")
         if announced is not None and announced != len(bundle):

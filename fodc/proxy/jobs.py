@@ -28,7 +28,7 @@ from fodc.durablefile import atomic_file, write_atomically
 from fodc.eviction import beyond_caps
 from fodc.proxy.commands import TIMED_OUT, UNREACHABLE, CommandRunner, RunningCommand
 from fodc.proxy.registry import AgentRecord
-from fodc.times import rfc3339
+from fodc.times import now_ms, rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +38,6 @@ RECORD = "job.json"
 BUNDLE = "bundle.tar.gz"
 
 _ids = itertools.count(1)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass
@@ -76,7 +72,7 @@ class Job:
     suffix: str
     directory: Path
     tasks: dict[str, Task] = field(default_factory=dict)
-    created_ms: int = field(default_factory=_now_ms)
+    created_ms: int = field(default_factory=now_ms)
     ended_ms: int | None = None
     cancel_requested: threading.Event = field(default_factory=threading.Event)
     running: list[RunningCommand] = field(default_factory=list)
@@ -129,11 +125,11 @@ class Job:
             task = Task(**fields)
             if task.state not in FINAL_STATES:
                 task.state, task.reason = INTERRUPTED, "the proxy stopped while this node's result was pending"
-                task.ended_ms = task.ended_ms or job.ended_ms or _now_ms()
+                task.ended_ms = task.ended_ms or job.ended_ms or now_ms()
                 task.file, task.size, task.sha256 = "", 0, ""
                 (directory / job.file_name(task.node_id)).unlink(missing_ok=True)  # partial
             job.tasks[task.node_id] = task
-        job.ended_ms = job.ended_ms or max((t.ended_ms or 0 for t in job.tasks.values()), default=_now_ms())
+        job.ended_ms = job.ended_ms or max((t.ended_ms or 0 for t in job.tasks.values()), default=now_ms())
         return job
 
 
@@ -181,7 +177,7 @@ class JobStore:
             job.tasks[key] = Task(key, record.registration.role, record.agent_id)
         for node_id in unknown_nodes:
             job.tasks[node_id] = Task(node_id, "", "", UNREACHABLE, "no online agent for this node",
-                                      ended_ms=_now_ms())
+                                      ended_ms=now_ms())
         self._save(job)
         with self._lock:
             self._jobs[job_id] = job
@@ -205,7 +201,7 @@ class JobStore:
                 self._end_task(job, task, "failed", f"cannot start: {type(exc).__name__}: {exc}")
                 continue
             job.running.append(command)
-            task.started_ms = _now_ms()
+            task.started_ms = now_ms()
             thread = threading.Thread(target=self._collect, args=(job, key, task, command, deadline),
                                       name=f"diag-{job.job_id}-{key[:12]}", daemon=True)
             thread.start()
@@ -214,7 +210,7 @@ class JobStore:
             self.cancel(job)
         for thread in threads:
             thread.join()
-        job.ended_ms = _now_ms()
+        job.ended_ms = now_ms()
         self._save(job)
         log.info("diagnostics job finished", extra={"fields": {"job_id": job.job_id, "action": job.action,
                                                                "nodes": job.summary()["nodes"]}})
@@ -253,7 +249,7 @@ class JobStore:
         self._end_task(job, task, result.state, result.error)
 
     def _end_task(self, job: Job, task: Task, state: str, reason: str) -> None:
-        task.ended_ms = _now_ms()
+        task.ended_ms = now_ms()
         if state != "done" and self.stopping.is_set():
             state, reason = INTERRUPTED, "the proxy stopped while this node's result was pending"
         task.state, task.reason = state, reason

@@ -31,6 +31,7 @@ from fodc.proxy.selfmetrics import ProxyMetrics
 from fodc.proxy.settings import ProxySettings
 from fodc.proxy.tokenwatch import TokenWatch
 from fodc.systemd import Notifier, ProgressWatchdog
+from fodc.times import now_ms
 from fodc.tls import server_credentials
 from fodc.v1 import fodc_pb2_grpc as pb_grpc
 from fodc.wire import link_options
@@ -161,7 +162,7 @@ class ProxyRuntime:
             while self._stalled.is_set() and not self._stop.is_set():  # test hook: a wedged main loop
                 time.sleep(0.1)
             self.servicer.hello_gate.expire(time.monotonic())
-            report = self.registry.check_health(int(time.time() * 1000))
+            report = self.registry.check_health(now_ms())
             for record in report.marked_unconnected:
                 self.servicer.end_streams(record, "heartbeat timeout")
                 log.warning("agent missed heartbeats; marked unconnected", extra={"fields": {

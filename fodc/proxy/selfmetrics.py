@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
@@ -16,6 +15,7 @@ from fodc.proxy.httpworker import CLOSED as HTTP_CLOSED
 from fodc.proxy.incident_tally import IncidentTally
 from fodc.proxy.profile_summary import RESULTS as PROFILE_SUMMARIES
 from fodc.proxy.registry import ONLINE, UNCONNECTED, AgentRecord, AgentRegistry
+from fodc.times import now_ms
 
 if TYPE_CHECKING:
     from fodc.proxy.fanout import Missing
@@ -74,7 +74,7 @@ class ProxyMetrics:
         self.missed = Counter("fodc_proxy_agent_missed", "metrics requests an agent did not answer in time",
                               ["node_id", "node_role"], registry=self.registry)
         self.last_missing: set[tuple[str, str, str]] = set()
-        self.incidents = IncidentTally(int(time.time() * 1000), refusals)
+        self.incidents = IncidentTally(now_ms(), refusals)
         agent_registry.on_heartbeat = self.incidents.observe
         agent_registry.on_removed = self.incidents.forget
         self.registry.register(_RegistryCollector(agent_registry, self))

@@ -11,23 +11,15 @@ written as agents' chunks arrive, so a large window never sits whole in the prox
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterator, Sequence
 
+from fodc.jsonvalue import json_value
 from fodc.proxy.downsample import downsample, is_cumulative
 from fodc.proxy.enrich import enrich, node_labels
 from fodc.proxy.fanout import Collection
 from fodc.proxy.registry import AgentRecord
 from fodc.times import rfc3339
 from fodc.v1 import fodc_pb2 as pb
-
-
-def json_value(value: float) -> float | str:
-    if math.isfinite(value):
-        return value
-    if math.isnan(value):
-        return "NaN"
-    return "+Inf" if value > 0 else "-Inf"
 
 
 class _Series:

@@ -9,10 +9,10 @@ read, counted or removed. Used by the agent's store and recovery, and by `fodc d
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from fodc.times import compact_utc
 from fodc.window.diskformat import (
     KIND_ARCHIVE,
     KIND_INTERIM,
@@ -32,8 +32,7 @@ _KINDS = {ARCHIVE: KIND_ARCHIVE, INTERIM: KIND_INTERIM}
 
 
 def archive_name(seq: int, created_ms: int) -> str:
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(created_ms / 1000))
-    return f"window-{seq:08d}-{stamp}.archive"
+    return f"window-{seq:08d}-{compact_utc(created_ms)}.archive"
 
 
 @dataclass(frozen=True, slots=True)

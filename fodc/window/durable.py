@@ -31,6 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fodc import times
 from fodc.window.codec import CodecError, decode_block, encode_catalog, encode_raw
 from fodc.window.diskblocks import BlockFile, BlockUnreadable, DiskBlock, block_bytes
 from fodc.window.diskfiles import ARCHIVE, INTERIM, FileContents, list_window_files, read_window_file
@@ -200,7 +201,7 @@ def recover(recorder: FlightRecorder, directory: Path, budget_bytes: int,
     Chunks more than FUTURE_SLACK_MS ahead of now are left on disk: taken back, they would make the recorder
     refuse every scrape until the clock caught up with them."""
     started = time.monotonic()
-    horizon = (int(time.time() * 1000) if now_ms is None else now_ms) + FUTURE_SLACK_MS
+    horizon = (times.now_ms() if now_ms is None else now_ms) + FUTURE_SLACK_MS
     try:
         files = list_window_files(Path(directory))
     except FileNotFoundError:
