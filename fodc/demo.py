@@ -112,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         spawn("proxy", [str(BIN / "fodc-proxy"), "--config", "/dev/null",
                         "--grpc-listen-addr", f"127.0.0.1:{grpc_port}", "--http-listen-addr", f"127.0.0.1:{http_port}",
                         "--log-format", "text", "--auth-tokens-file", str(workdir / "tokens"),
+                        "--auth", "control",  # a lab on loopback: every read open, control needs the token
                         "--audit-log", str(workdir / "audit.log"), "--diagnostics-dir", str(workdir / "diagnostics"),
                         "--incident-archive-dir", str(workdir / "incident-archive")])
         _wait_http(f"http://127.0.0.1:{http_port}/health", 30)

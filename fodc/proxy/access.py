@@ -1,8 +1,10 @@
 """Flask side of access control: every request is checked against its view's required role, and every
 control request (allowed or refused) leaves one line in the audit log.
 
-Views mark themselves with @control; everything else is a read. /health stays open so probes and systemd
-checks never need a token.
+Views mark themselves with @control; everything else is a read. Reads served by the blueprints in
+SENSITIVE_BLUEPRINTS (bundles, crash reports, profiles, configuration, MCP) need a viewer token under the
+default `--auth sensitive`; a view added to one of them is protected without having to remember it. /health
+stays open so probes and systemd checks never need a token.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from fodc.times import rfc3339
 log = logging.getLogger(__name__)
 
 OPEN_PATHS = frozenset({"/health"})
+SENSITIVE_BLUEPRINTS = frozenset({"config", "diagnostics", "incidents", "profiles", "mcp"})
 
 # What program sent a request on the caller's behalf (`fodc mcp` says "mcp:<its client's name>"): audited as
 # "client". Said by the caller, so it names, never authorizes.
@@ -78,7 +81,8 @@ def install(app: Flask, authorizer: Authorizer, audit: AuditLog, clock_ms: Calla
             return None
         needed = "operator" if is_control() else "viewer"
         try:
-            g.principal = authorizer.check(request.headers.get("Authorization"), needed)
+            g.principal = authorizer.check(request.headers.get("Authorization"), needed,
+                                           sensitive=request.blueprint in SENSITIVE_BLUEPRINTS)
         except Unauthorized as exc:
             return refuse(401, "unauthorized", str(exc), Principal("anonymous", ""))
         except Forbidden as exc:

@@ -2,9 +2,13 @@
 
 Tokens live in a file named by --auth-tokens-file, one per line: `<name> <role> sha256:<hex of the token>`
 (only the hash is stored, so the file is not a secret). Roles: `viewer` reads, `operator` reads and runs
-control actions (diagnostics, forced config capture). --auth picks what is protected: `control` (default:
-control actions need an operator token, reads are open), `all` (reads need a viewer token too), or `off`
-(lab use: nothing is checked; logged at start and shown in /health, never silent).
+control actions (diagnostics, forced config capture). --auth picks what is protected:
+- `sensitive` (default): control actions need an operator token, and reads of what can carry the node's
+  secrets (incident bundles and crash reports, profiles, configuration, the MCP endpoint) need a viewer token;
+  cluster status, /metrics, /metrics-windows and /health stay open for dashboards and Prometheus;
+- `control`: only control actions need a token, every read is open (the documented switch back);
+- `all`: every read needs a viewer token too (/health stays open);
+- `off` (lab use: nothing is checked; logged at start and shown in /health, never silent).
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from dataclasses import dataclass
 log = logging.getLogger(__name__)
 
 ROLES = ("viewer", "operator")
-MODES = ("control", "all", "off")
+MODES = ("sensitive", "control", "all", "off")
+DEFAULT_MODE = "sensitive"
 _RANK = {"viewer": 1, "operator": 2}
 _LINE = re.compile(r"^(?P<name>[A-Za-z0-9_.@-]+)\s+(?P<role>\S+)\s+sha256:(?P<hash>[0-9a-fA-F]{64})$")
 TOKEN_LINE = _LINE  # one line of the tokens file (also written by `fodc token`)
@@ -104,11 +109,12 @@ class Authorizer:
         digest = hash_token(token.strip())
         return next((p for h, p in self.tokens.items() if hmac.compare_digest(h, digest)), None)
 
-    def check(self, authorization: str | None, needed: str) -> Principal:
-        """The caller behind the Authorization header, if allowed `needed` ("viewer" or "operator")."""
+    def check(self, authorization: str | None, needed: str, sensitive: bool = False) -> Principal:
+        """The caller behind the Authorization header, if allowed `needed` ("viewer" or "operator");
+        `sensitive`: a read of data that may carry the node's secrets (bundles, profiles, configuration)."""
         if self.mode == "off":
             return AUTH_OFF
-        if needed == "viewer" and self.mode == "control":
+        if needed == "viewer" and (self.mode == "control" or (self.mode == "sensitive" and not sensitive)):
             return self.identify(authorization) or ANONYMOUS
         if not authorization:
             raise Unauthorized("this endpoint needs 'Authorization: Bearer <token>'")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from fodc import config
 from fodc.config import HostPort
-from fodc.proxy.auth import TokenFileError, load_tokens
+from fodc.proxy.auth import DEFAULT_MODE, MODES, TokenFileError, load_tokens
 from fodc.tls import ServerTls, TlsFileError, read_pem
 
 DEFAULT_CONFIG = "/etc/fodc/proxy.conf"
@@ -115,9 +115,11 @@ def build_parser() -> config.OneLineErrorParser:
                          help="most agent reply bytes one /metrics or /metrics-windows request gathers in all; "
                          "agents past it are reported missing")
     sec = parser.add_argument_group("access control")
-    sec.add_argument("--auth", choices=["control", "all", "off"], default="control",
-                     help="control: diagnostics and forced config capture need an operator token; all: reads need a "
-                     "viewer token too; off: no checks (lab only; logged and shown in /health)")
+    sec.add_argument("--auth", choices=MODES, default=DEFAULT_MODE,
+                     help="sensitive: control actions need an operator token, reads of incident bundles, profiles "
+                     "and configuration a viewer token (cluster, metrics, health stay open); control: only control "
+                     "actions need a token; all: every read needs a viewer token; off: no checks (lab only; logged "
+                     "and shown in /health)")
     sec.add_argument("--auth-tokens-file", default="/etc/fodc/tokens",
                      help="lines '<name> <viewer|operator> sha256:<hex of the token>'; read at start")
     sec.add_argument("--audit-log", default="/var/log/fodc/proxy-audit.log",
