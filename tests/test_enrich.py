@@ -32,9 +32,9 @@ def _record(node_id="n1", role="datanode-hot", labels=None):
     return AgentRecord(key_of(reg).agent_id, key_of(reg), reg, ONLINE, 0, 0, 1, {}, {})
 
 
-def test_page_builder_merges_families_across_agents_with_one_header():
+def test_page_writer_merges_families_across_agents_with_one_header():
     from fodc import expfmt
-    from fodc.proxy.exposition import PageBuilder
+    from fodc.proxy.exposition import PageWriter
     from fodc.v1 import fodc_pb2 as pb
 
     def reply(value):
@@ -42,10 +42,11 @@ def test_page_builder_merges_families_across_agents_with_one_header():
             pb.Series(labels=[pb.Label(name="node_id", value="own"), pb.Label(name="g", value='q"')],
                       timestamps_ms=[1], values=[value], sample_name="c")])])
 
-    builder = PageBuilder()
-    builder.add(_record("a", labels={"zone": "1"}), reply(1))
-    builder.add(_record("b"), reply(2))
-    families = expfmt.parse_strict(builder.render())
+    writer = PageWriter()
+    page = writer.agent_block(_record("a", labels={"zone": "1"}), [reply(1)])
+    page += writer.agent_block(_record("b"), [reply(2)])
+    assert page.count("# TYPE c counter") == 1
+    families = expfmt.parse_strict(page)
     assert [(f.name, f.type) for f in families] == [("c", "counter")]
     by_node = {dict(s.labels)["fodc_node_id"]: dict(s.labels) for s in families[0].samples}
     assert by_node["a"]["node_id"] == "own" and by_node["a"]["node_zone"] == "1" and by_node["a"]["g"] == 'q"'

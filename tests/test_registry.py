@@ -170,3 +170,10 @@ def test_identities_outside_their_grammar_are_refused(field):
     with pytest.raises(RegistrationError, match=field.replace("_", " ")):
         registry().register(Registration(node_id="n", role="liaison", primary=Address("10.0.0.1", 1),
                                          **{field: "x" * 65}), now_ms=0)
+
+
+@pytest.mark.parametrize("label", ["id", "role"])
+def test_a_node_label_that_would_repeat_node_id_or_node_role_is_refused(label):
+    # node_labels() would add node_id twice to every series: Prometheus refuses a scrape with a repeated label.
+    with pytest.raises(RegistrationError, match=f"label '{label}' is reserved"):
+        registry().register(reg(**{label: "x"}), 0)

@@ -34,11 +34,13 @@ from .render import (
     format_labels,
     format_sample,
     format_value,
+    header,
     render,
+    text_family,
 )
 
 __all__ = [
     "CONTENT_TYPE_LATEST", "Family", "Labels", "ParseError", "ParseResult", "Parser", "Sample", "escape_help",
-    "escape_label_value", "format_labels", "format_sample", "format_value", "is_openmetrics", "parse",
-    "parse_strict", "render",
+    "escape_label_value", "format_labels", "format_sample", "format_value", "header", "is_openmetrics",
+    "parse", "parse_strict", "render", "text_family",
 ]

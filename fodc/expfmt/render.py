@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .model import Family, Labels, Sample
+from .model import Family, Labels
 
 CONTENT_TYPE_LATEST = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -65,8 +65,23 @@ def format_sample(name: str, labels: Labels, value: float, timestamp_ms: int | N
     return f"{name}{format_labels(labels)} {format_value(value)} {int(timestamp_ms)}\n"
 
 
-def _header(name: str, help_text: str, kind: str) -> str:
+def header(name: str, help_text: str, kind: str) -> str:
+    """The HELP and TYPE lines of one text-format family."""
     return f"# HELP {name} {escape_help(help_text)}\n# TYPE {name} {kind}\n"
+
+
+def text_family(family: str, kind: str, sample: str) -> tuple[str, str]:
+    """The text 0.0.4 family a sample of `family` (of OpenMetrics or text type `kind`) is written under, and
+    that family's 0.0.4 type: `req_total` of counter `req` goes under `req_total` (counter), `req_created`
+    under its own gauge `req_created`, `build_info` of info `build` under gauge `build_info`. The proxy's
+    page and render() both place samples by this one rule."""
+    suffixes = _SPLIT_OFF.get(kind)
+    if suffixes and sample.startswith(family) and sample[len(family):] in suffixes:
+        return sample, "gauge"
+    renamed = _RENAMED.get(kind)
+    if renamed and sample == family + renamed:
+        return sample, _TEXT_TYPE[kind]
+    return family, _TEXT_TYPE.get(kind, "untyped")
 
 
 def render(families: Iterable[Family]) -> str:
@@ -74,30 +89,24 @@ def render(families: Iterable[Family]) -> str:
     out: list[str] = []
     append = out.append
     for family in families:
-        name, kind = family.name, family.type
-        split_off: dict[str, list[Sample]] = {}
-        samples = family.samples
-        suffixes = _SPLIT_OFF.get(kind)
-        if suffixes:
-            names = {name + suffix: suffix for suffix in suffixes}
-            kept = []
-            for sample in samples:
-                suffix = names.get(sample.name)
-                if suffix is None:
-                    kept.append(sample)
-                else:
-                    split_off.setdefault(suffix, []).append(sample)
-            samples = kept
-        renamed = _RENAMED.get(kind)
-        if renamed and any(s.name == name + renamed for s in samples):
-            name += renamed
-        append(_header(name, family.help, _TEXT_TYPE.get(kind, "untyped")))
-        for sample in samples:
+        # text family -> (type, its lines); the family's own samples first, then what splits off
+        groups: dict[str, tuple[str, list[str]]] = {}
+        placed: dict[str, tuple[str, list[str]]] = {}  # sample name -> its group (names repeat per series)
+        for sample in family.samples:
+            group = placed.get(sample.name)
+            if group is None:
+                text_name, kind = text_family(family.name, family.type, sample.name)
+                group = groups.get(text_name)
+                if group is None:
+                    group = groups[text_name] = (kind, [])
+                placed[sample.name] = group
             if sample.timestamp_ms is None:
-                append(f"{sample.name}{format_labels(sample.labels)} {format_value(sample.value)}\n")
+                group[1].append(f"{sample.name}{format_labels(sample.labels)} {format_value(sample.value)}\n")
             else:
-                append(format_sample(sample.name, sample.labels, sample.value, sample.timestamp_ms))
-        for suffix, extra in split_off.items():
-            append(_header(family.name + suffix, family.help, "gauge"))
-            out.extend(format_sample(s.name, s.labels, s.value, s.timestamp_ms) for s in extra)
+                group[1].append(format_sample(sample.name, sample.labels, sample.value, sample.timestamp_ms))
+        if not groups:  # a declared family without samples still has its header
+            groups[family.name] = (_TEXT_TYPE.get(family.type, "untyped"), [])
+        for text_name, (kind, lines) in groups.items():
+            append(header(text_name, family.help, kind))
+            out.extend(lines)
     return "".join(out)

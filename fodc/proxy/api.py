@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from flask import Flask, Response, jsonify, request, stream_with_context
@@ -18,7 +19,8 @@ from fodc.proxy.config_api import config_blueprint
 from fodc.proxy.console.views import console_blueprint
 from fodc.proxy.diagnostics_api import diagnostics_blueprint
 from fodc.proxy.downsample import AGGREGATIONS, step_millis
-from fodc.proxy.exposition import PageBuilder
+from fodc.proxy.exposition import PageWriter
+from fodc.proxy.fanout import Collection
 from fodc.proxy.filters import check_node, check_role
 from fodc.proxy.httpargs import BadRequest, query_args
 from fodc.proxy.incidents_api import incidents_blueprint
@@ -53,6 +55,17 @@ def node_json(record: AgentRecord) -> dict[str, Any]:
         "last_heartbeat": rfc3339(record.last_heartbeat_ms),
         "unconnected_since": rfc3339(record.unconnected_since_ms),
     }
+
+
+def metrics_page(runtime: ProxyRuntime, collection: Collection) -> Iterator[str]:
+    """The /metrics page in pieces: each agent's block as soon as it has answered completely, then the
+    proxy's own families (which count this fan-out's missing agents too)."""
+    writer = PageWriter(runtime.refusals)
+    for record, chunks in collection.whole_replies():
+        block = writer.agent_block(record, chunks)
+        if block:
+            yield block
+    yield generate_latest(runtime.metrics.registry).decode()
 
 
 def create_app(runtime: ProxyRuntime) -> Flask:
@@ -117,13 +130,8 @@ def create_app(runtime: ProxyRuntime) -> Flask:
         check_node(runtime.registry, args.get("node_id"))
         targets = runtime.fanout.targets(node_id=args.get("node_id"), role=args.get("role"))
         collection = runtime.fanout.collect("metrics", targets, latest_only=True)
-        builder = PageBuilder(runtime.refusals)
-        for record, reply in collection.replies():
-            builder.add(record, reply)
-        for miss in collection.missing:
-            builder.drop(miss.record.agent_id)
-        own = generate_latest(runtime.metrics.registry).decode()
-        return Response(own + builder.render(), mimetype=None, content_type=expfmt.CONTENT_TYPE_LATEST)
+        return Response(stream_with_context(metrics_page(runtime, collection)), mimetype=None,
+                        content_type=expfmt.CONTENT_TYPE_LATEST)
 
     @app.get("/metrics-windows")
     def metrics_windows() -> Response:

@@ -1,17 +1,23 @@
-"""Builds the proxy's aggregated Prometheus page from agents' reply chunks, one HELP/TYPE per family.
+"""Writes the proxy's aggregated Prometheus page agent by agent, on fodc.expfmt's rules.
 
-Sample lines are formatted as chunks arrive and kept as strings grouped by family, which is far smaller
-than keeping 100 agents x 5k series as objects until the page is written.
+Each agent's complete reply becomes one block, written as soon as the agent has answered, so the page streams
+and the proxy never holds more than one agent's lines. Within a block every text family's lines are together;
+a family's HELP/TYPE is written the first time the family appears on the page and not again (a second TYPE
+line is a parse error for Prometheus's checker; samples of a family already declared are read into it).
+Where a sample goes and what type its family has is `expfmt.text_family`, the rule `expfmt.render` writes
+by: an OpenMetrics counter `req` becomes `req_total` (counter) and `req_created` (gauge), info `build`
+becomes gauge `build_info`.
 
 Names come from agents, so they are checked against the exposition grammar before they reach the page: a
 newline in a name would otherwise forge lines (a fake `fodc_proxy_agents{status="online"} 12345`) and an
 invalid line makes Prometheus drop the whole scrape. A family or series that fails is left out and counted;
-label values and help texts are escaped. Families named like the proxy's own are refused too.
+label values and help texts are escaped. Names of the proxy's own families are refused too.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from fodc import expfmt
 from fodc.expfmt.lexer import LABEL_NAME, METRIC_NAME
@@ -20,19 +26,18 @@ from fodc.proxy.enrich import enrich, node_labels
 from fodc.proxy.registry import AgentRecord
 from fodc.v1 import fodc_pb2 as pb
 
-TEXT_TYPES = {"counter", "gauge", "histogram", "summary", "untyped"}
 RESERVED_PREFIXES = ("fodc_proxy_", "fodc_incidents")  # the proxy's own families on the same page
 MAX_HELP = 1024
-
-
 MAX_REMEMBERED_NAMES = 100_000
+# Families the page remembers as declared; past this a family new to the page is left out (and counted).
+MAX_PAGE_FAMILIES = 200_000
 
 
-def _bad_family_name(name: str) -> bool:
-    return not METRIC_NAME.fullmatch(name) or name.startswith(RESERVED_PREFIXES)
+def reserved(name: str) -> bool:
+    return name.startswith(RESERVED_PREFIXES)
 
 
-class _NameCheck:
+class NameCheck:
     """Label and sample names repeat across series and agents: each distinct valid name is matched once."""
 
     def __init__(self) -> None:
@@ -47,80 +52,97 @@ class _NameCheck:
             self._valid.add(name)
         return True
 
-    def bad_series(self, family: str, series: pb.Series) -> bool:
-        sample = series.sample_name
-        if sample and (not sample.startswith(family) or not self.ok(sample, METRIC_NAME)):
+    def bad_family(self, name: str) -> bool:
+        return not self.ok(name, METRIC_NAME) or reserved(name)
+
+    def bad_sample(self, family: str, sample: str, label_names: list[str]) -> bool:
+        """A sample name outside the family or the grammar (or one of the proxy's own), or a bad or repeated
+        label name."""
+        if sample != family and (not sample.startswith(family) or not self.ok(sample, METRIC_NAME)
+                                 or reserved(sample)):
             return True
-        names = [label.name for label in series.labels]
-        return len(set(names)) != len(names) or not all(self.ok(name, LABEL_NAME) for name in names)
+        return len(set(label_names)) != len(label_names) or not all(self.ok(n, LABEL_NAME) for n in label_names)
 
 
-class PageBuilder:
-    def __init__(self, refusals: Refusals | None = None) -> None:
-        # family -> (type, help, agent id -> its sample lines): an agent's lines can be dropped again
-        self._families: dict[str, tuple[str, str, dict[str, list[str]]]] = {}
-        self.refusals = refusals or Refusals()
-        self._names = _NameCheck()
+class NodeSuffix:
+    """What the proxy adds to every line of one agent: its node labels, formatted once."""
 
-    def add(self, record: AgentRecord, reply: pb.MetricsReply) -> None:
+    def __init__(self, record: AgentRecord) -> None:
         reg = record.registration
-        added = node_labels(reg.node_id, reg.role, reg.labels)
-        added_names = {name for name, _ in added}
-        # The node's labels are the same for every series of this agent: format them once.
-        suffix = ",".join(f'{k}="{expfmt.escape_label_value(v)}"' for k, v in added)
+        self.added = node_labels(reg.node_id, reg.role, reg.labels)
+        self.names = frozenset(name for name, _ in self.added)
+        self.text = ",".join(f'{k}="{expfmt.escape_label_value(v)}"' for k, v in self.added)
+
+    def series_prefix(self, sample: str, labels: tuple[tuple[str, str], ...]) -> str:
+        """`sample{own labels,node labels} `: a line without its value. A metric's own label named like
+        one of ours keeps its name and ours moves aside (fodc.proxy.enrich)."""
+        if not labels:
+            return f"{sample}{{{self.text}}} "
+        if any(name in self.names for name, _ in labels):
+            return f"{sample}{expfmt.format_labels(enrich(labels, self.added))} "
+        own = ",".join([f'{k}="{expfmt.escape_label_value(v)}"' for k, v in labels])
+        return f"{sample}{{{own},{self.text}}} "
+
+
+class PageWriter:
+    """One /metrics page in the making: which families are declared, and what was refused."""
+
+    def __init__(self, refusals: Refusals | None = None) -> None:
+        self.refusals = refusals or Refusals()
+        self._declared: set[str] = set()
+        self._names = NameCheck()
+        self.series = 0
+
+    def declare(self, text_name: str, kind: str, help_text: str) -> str | None:
+        """The family's HELP/TYPE if the page has not declared it yet, else ""; None when the page cannot take
+        one more family."""
+        if text_name in self._declared:
+            return ""
+        if len(self._declared) >= MAX_PAGE_FAMILIES:
+            return None
+        self._declared.add(text_name)
+        return expfmt.header(text_name, help_text[:MAX_HELP], kind)
+
+    def agent_block(self, record: AgentRecord, replies: Iterable[pb.MetricsReply]) -> str:
+        """The page lines of one agent's complete reply: each text family's lines together, headers first
+        for families the page has not seen."""
+        node = NodeSuffix(record)
+        names = self._names
+        # text family -> (type, help, lines), in the order the agent sent them
+        groups: dict[str, tuple[str, str, list[str]]] = {}
         dropped = 0
-        for family in reply.families:
-            if _bad_family_name(family.name):
-                dropped += max(1, len(family.series))
+        for reply in replies:
+            for family in reply.families:
+                if names.bad_family(family.name):
+                    dropped += max(1, len(family.series))
+                    continue
+                placed: dict[str, list[str]] = {}  # sample name -> its group's lines
+                for series in family.series:
+                    if not series.values:
+                        continue
+                    sample = series.sample_name or family.name
+                    own = tuple((lb.name, lb.value) for lb in series.labels)
+                    if names.bad_sample(family.name, sample, [name for name, _ in own]):
+                        dropped += 1
+                        continue
+                    lines = placed.get(sample)
+                    if lines is None:
+                        text_name, kind = expfmt.text_family(family.name, family.type, sample)
+                        group = groups.get(text_name)
+                        if group is None:
+                            group = groups[text_name] = (kind, family.help, [])
+                        lines = placed[sample] = group[2]
+                    lines.append(node.series_prefix(sample, own) + expfmt.format_value(series.values[-1]) + "\n")
+        out: list[str] = []
+        for text_name, (kind, help_text, lines) in groups.items():
+            head = self.declare(text_name, kind, help_text)
+            if head is None:
+                dropped += len(lines)
                 continue
-            entry = self._families.get(family.name)
-            created = entry is None
-            if entry is None:
-                kind = family.type if family.type in TEXT_TYPES else "untyped"
-                entry = self._families[family.name] = (kind, family.help[:MAX_HELP], {})
-            lines = entry[2].setdefault(record.agent_id, [])
-            for series in family.series:
-                if not series.values:
-                    continue
-                if self._names.bad_series(family.name, series):
-                    dropped += 1
-                    continue
-                name = series.sample_name or family.name
-                value = expfmt.format_value(series.values[-1])
-                if any(lb.name in added_names for lb in series.labels):  # rare: keep the metric's own label
-                    labels = enrich(tuple((lb.name, lb.value) for lb in series.labels), added)
-                    lines.append(expfmt.format_sample(name, labels, series.values[-1]))
-                elif series.labels:
-                    own = ",".join(f'{lb.name}="{expfmt.escape_label_value(lb.value)}"' for lb in series.labels)
-                    lines.append(f"{name}{{{own},{suffix}}} {value}\n")
-                else:
-                    lines.append(f"{name}{{{suffix}}} {value}\n")
-            if not lines:
-                del entry[2][record.agent_id]
-                if created:  # nothing of it was valid: no HELP/TYPE without samples
-                    del self._families[family.name]
+            out.append(head)
+            out.extend(lines)
+            self.series += len(lines)
         if dropped:
             self.refusals.refuse("exposition", "metric or label name outside the exposition grammar (or a name "
-                                 "of the proxy's own)", dropped, node_id=reg.node_id)
-
-    def drop(self, agent_id: str) -> None:
-        """Leaves out everything an agent sent: one that did not answer completely (cut off at a cap, timed out,
-        disconnected) contributes no series rather than an arbitrary part of them."""
-        for name in list(self._families):
-            by_agent = self._families[name][2]
-            by_agent.pop(agent_id, None)
-            if not by_agent:
-                del self._families[name]
-
-    def render(self) -> str:
-        out: list[str] = []
-        for name in sorted(self._families):
-            kind, help_text, by_agent = self._families[name]
-            out.append(f"# HELP {name} {expfmt.escape_help(help_text)}\n# TYPE {name} {kind}\n")
-            for lines in by_agent.values():
-                out.extend(lines)
+                                 "of the proxy's own)", dropped, node_id=record.registration.node_id)
         return "".join(out)
-
-    @property
-    def series(self) -> int:
-        return sum(len(lines) for _, _, by_agent in self._families.values() for lines in by_agent.values())

@@ -75,41 +75,61 @@ class Collection:
             if cancel and record not in self.answered:
                 link.post(pb.MetricsRequest(request_id=request_id, cancel=True))
 
+    def _agent_chunks(self, record: AgentRecord, request_id: str, pending: PendingReply) -> Iterator[pb.MetricsReply]:
+        """One agent's chunks; at the end the agent is in `answered` or in `missing` (with the reason)."""
+        link = self.fanout.links.get(record.agent_id)
+        try:
+            # The deadline is the agents': chunks that arrived in time count, however long the HTTP
+            # client takes to read what came before them.
+            for chunk in pending.chunks(timeout_s=max(0.05, self.deadline - time.monotonic())):
+                if pending.arrived_at > self.deadline:
+                    raise ReplyTimeout("deadline passed while the reply was still streaming")
+                yield chunk
+            if pending.arrived_at > self.deadline:
+                raise ReplyTimeout("deadline passed before the reply was complete")
+            self.answered.append(record)
+            # Measured from when the request went out (all were sent at the start of the fan-out).
+            self.fanout.metrics.observe_agent(record, pending.arrived_at - self.started, pending.bytes_received)
+        except ReaderTooSlow as exc:
+            self.missing.append(Missing(record, str(exc), client_slow=True))
+        except (ReplyTimeout, LinkClosed) as exc:
+            self.missing.append(Missing(record, str(exc)))
+            if pending.overflow:
+                self.fanout.refusals.refuse("oversized_reply", pending.overflow,
+                                            node_id=record.registration.node_id)
+        finally:
+            if link is not None:
+                link.forget(request_id)
+
+    def _finish(self) -> None:
+        # Anything not consumed (client went away, deadline passed) is released and cancelled.
+        self._release(cancel=self.cancellable)
+        self.fanout.metrics.observe_fanout(self.endpoint, time.monotonic() - self.started, self.missing,
+                                           self.answered)
+        for miss in self.missing:
+            log.warning("agent did not answer a metrics request", extra={"fields": {
+                "endpoint": self.endpoint, "node_id": miss.record.registration.node_id,
+                "agent_id": miss.record.agent_id, "reason": miss.reason}})
+
     def replies(self) -> Iterator[tuple[AgentRecord, pb.MetricsReply]]:
-        metrics = self.fanout.metrics
+        """(agent, chunk) as chunks arrive, agent after agent."""
         try:
             for record, request_id, pending in self.sent:
-                link = self.fanout.links.get(record.agent_id)
-                try:
-                    # The deadline is the agents': chunks that arrived in time count, however long the HTTP
-                    # client takes to read what came before them.
-                    for chunk in pending.chunks(timeout_s=max(0.05, self.deadline - time.monotonic())):
-                        if pending.arrived_at > self.deadline:
-                            raise ReplyTimeout("deadline passed while the reply was still streaming")
-                        yield record, chunk
-                    if pending.arrived_at > self.deadline:
-                        raise ReplyTimeout("deadline passed before the reply was complete")
-                    self.answered.append(record)
-                    # Measured from when the request went out (all were sent at the start of the fan-out).
-                    metrics.observe_agent(record, pending.arrived_at - self.started, pending.bytes_received)
-                except ReaderTooSlow as exc:
-                    self.missing.append(Missing(record, str(exc), client_slow=True))
-                except (ReplyTimeout, LinkClosed) as exc:
-                    self.missing.append(Missing(record, str(exc)))
-                    if pending.overflow:
-                        self.fanout.refusals.refuse("oversized_reply", pending.overflow,
-                                                    node_id=record.registration.node_id)
-                finally:
-                    if link is not None:
-                        link.forget(request_id)
+                for chunk in self._agent_chunks(record, request_id, pending):
+                    yield record, chunk
         finally:
-            # Anything not consumed (client went away, deadline passed) is released and cancelled.
-            self._release(cancel=self.cancellable)
-            metrics.observe_fanout(self.endpoint, time.monotonic() - self.started, self.missing, self.answered)
-            for miss in self.missing:
-                log.warning("agent did not answer a metrics request", extra={"fields": {
-                    "endpoint": self.endpoint, "node_id": miss.record.registration.node_id,
-                    "agent_id": miss.record.agent_id, "reason": miss.reason}})
+            self._finish()
+
+    def whole_replies(self) -> Iterator[tuple[AgentRecord, list[pb.MetricsReply]]]:
+        """Each agent's reply as soon as it is complete, as its list of chunks; an agent cut off half-way
+        (cap, deadline, disconnect) is left out here and listed in `missing`."""
+        try:
+            for record, request_id, pending in self.sent:
+                chunks = list(self._agent_chunks(record, request_id, pending))
+                if self.answered and self.answered[-1] is record:
+                    yield record, chunks
+        finally:
+            self._finish()
 
 
 LINK_WAIT_S = 3.0

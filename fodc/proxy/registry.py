@@ -250,6 +250,7 @@ def _key_in_use_message(holder: AgentRecord, reg: Registration) -> str:
 
 _IDENTITY = re.compile(r"[A-Za-z0-9_-]{0,64}")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+RESERVED_NODE_LABELS = frozenset({"id", "role"})  # the proxy writes node_id and node_role itself
 MAX_LABELS, MAX_TEXT = 32, 256
 
 
@@ -269,6 +270,9 @@ def _validate(reg: Registration) -> None:
         if not _LABEL_NAME.match(name) or len(name) > MAX_TEXT or len(value) > MAX_TEXT:
             raise RegistrationError(f"invalid label {name[:64]!r} (a Prometheus label name; value at most "
                                     f"{MAX_TEXT} characters)")
+        if name in RESERVED_NODE_LABELS:
+            # node_<name> would repeat node_id/node_role on every series: Prometheus drops such a scrape whole.
+            raise RegistrationError(f"label {name!r} is reserved: node_{name} is already on every series")
     for name, value in (("host id", reg.host_id), ("instance id", reg.instance_id)):
         if not _IDENTITY.fullmatch(value):
             raise RegistrationError(f"invalid {name} {value[:64]!r} (letters, digits, '-' and '_', at most 64)")
