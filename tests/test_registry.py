@@ -176,4 +176,5 @@ def test_identities_outside_their_grammar_are_refused(field):
 def test_a_node_label_that_would_repeat_node_id_or_node_role_is_refused(label):
     # node_labels() would add node_id twice to every series: Prometheus refuses a scrape with a repeated label.
     with pytest.raises(RegistrationError, match=f"label '{label}' is reserved"):
-        registry().register(reg(**{label: "x"}), 0)
+        registry().register(Registration(node_id="n1", role="liaison", primary=Address("10.0.0.1", 1),
+                                         labels={label: "x"}), 0)
