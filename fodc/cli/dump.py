@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from fodc.expfmt import format_labels
 from fodc.jsonvalue import json_value
 from fodc.names import NameSelector, combined, name_arg
 from fodc.times import FORMS, rfc3339, time_arg
@@ -173,8 +174,8 @@ class _Csv:
         self.writer.writerow(["time", "timestamp_ms", "source", "family", "name", "type", "labels", "value"])
 
     def point(self, p: Point) -> None:
-        labels = "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in p.labels) + "}" if p.labels else ""
-        self.writer.writerow([rfc3339(p.timestamp_ms), p.timestamp_ms, p.source, p.family, p.name, p.type, labels,
+        self.writer.writerow([rfc3339(p.timestamp_ms), p.timestamp_ms, p.source, p.family, p.name, p.type,
+                              format_labels(p.labels),
                               _text_value(p.value)])
 
     def finish(self) -> None:
@@ -205,10 +206,6 @@ _WRITERS = {"jsonl": _JsonLines, "csv": _Csv, "series": _Series}
 
 def _text_value(value: float) -> str:
     return str(json_value(value))
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
 def _warn(message: str) -> None:

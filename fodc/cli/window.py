@@ -9,6 +9,7 @@ import sys
 
 from fodc.cli.client import EXIT_API_ERROR, EXIT_OK, EXIT_USAGE, CliError, ProxyClient
 from fodc.cli.output import when
+from fodc.expfmt import format_labels
 from fodc.names import name_arg
 from fodc.times import FORMS, now_ms, time_arg
 
@@ -47,8 +48,8 @@ def run(args: argparse.Namespace, client: ProxyClient) -> int:
         out = csv.writer(sys.stdout, lineterminator="\n")
         out.writerow(["node_id", "node_role", "name", "labels", "unix_ms" if args.epoch_ms else "time", "value"])
         for series in body["series"]:
-            labels = ",".join(f"{k}={v}" for k, v in sorted(series["labels"].items())
-                              if k not in ("node_id", "node_role"))
+            labels = format_labels(tuple(sorted((k, v) for k, v in series["labels"].items()
+                                                if k not in ("node_id", "node_role"))))
             for ms, value in series["points"]:
                 out.writerow([series["node_id"], series["node_role"], series["name"], labels,
                               when(ms, precise=True), value])

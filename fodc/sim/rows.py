@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from fodc.expfmt import escape_label_value
 from fodc.sim.shapes import Counter
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -63,10 +64,6 @@ def _lognormal_cdf(x: float, median: float, sigma: float) -> float:
     return 0.5 * (1.0 + math.erf((math.log(x) - math.log(median)) / (sigma * math.sqrt(2.0))))
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
 def label_text(labels: dict[str, str]) -> str:
     """The inside of `{...}`, escaped once here so that a render never escapes again."""
-    return ",".join(f'{key}="{_escape(value)}"' for key, value in labels.items())
+    return ",".join(f'{key}="{escape_label_value(value)}"' for key, value in labels.items())
