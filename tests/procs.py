@@ -234,26 +234,32 @@ def start_agent(tmp_path: Path, proxy_grpc: str, role: str, node_id: str, *args:
     return Agent(_spawn(argv, log_path, env, user), log_path, ports, node_id)
 
 
-def start_prometheus(directory: Path, config_yaml: str, name: str = "prometheus") -> tuple[Daemon, str]:
+def start_server(argv: Sequence[str], log: Path, port: int, ready_path: str, what: str) -> tuple[Daemon, str]:
+    """A server (its own process group, output to `log`) listening on 127.0.0.1:`port`; returns it once
+    `ready_path` answers 200, and its base URL. Stopped again if it never gets ready."""
+    process = subprocess.Popen(list(argv), stdout=open(log, "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
+                               start_new_session=True)  # the child owns its log file
+    daemon = Daemon(process, log, {"http": port})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: http_get(f"{url}{ready_path}", 1)[0] == 200, 60, what=f"{what} ready ({log})")
+    except AssertionError:
+        daemon.stop()
+        raise
+    return daemon, url
+
+
+def start_prometheus(directory: Path, config_yaml: str, name: str = "prometheus",
+                     extra: Sequence[str] = ()) -> tuple[Daemon, str]:
     """Debian's Prometheus server on a free loopback port with `config_yaml`; returns it once ready, and its URL.
 
     Also a real Go program: it serves Go pprof under /debug/pprof on the same port."""
     port = free_port()
     config = directory / f"{name}.yml"
     config.write_text(config_yaml)
-    log = directory / f"{name}.log"
-    process = subprocess.Popen(
-        ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={directory / (name + '-tsdb')}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)  # noqa: SIM115 (the child owns it)
-    daemon = Daemon(process, log, {"http": port})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: http_get(f"{url}/-/ready", 1)[0] == 200, 60, what=f"prometheus ready ({log})")
-    except AssertionError:
-        daemon.stop()
-        raise
-    return daemon, url
+    return start_server(["prometheus", f"--config.file={config}", f"--storage.tsdb.path={directory / (name + '-tsdb')}",
+                         f"--web.listen-address=127.0.0.1:{port}", *extra], directory / f"{name}.log", port,
+                        "/-/ready", "prometheus")
 
 
 def keep_busy(url: str, stop: threading.Event) -> None:

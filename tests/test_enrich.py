@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fodc.proxy.enrich import enrich, node_labels
+from fodc.enrich import enrich, node_labels
 
 
 def test_node_labels_are_namespaced():

@@ -87,6 +87,7 @@ class IncidentRecorder:
         # (since unix s) -> the node's crash report as evidence, or None; set when node-crash is on
         self.explain: Callable[[float], Evidence | None] | None = None
         self._evidence: dict[str, dict[str, bytes]] = {}  # incident id -> files it brought with it
+        self.on_trigger: Callable[[dict[str, Any]], None] | None = None  # told of each new incident (remote-write)
 
     def trigger(self, kind: str, detail: dict[str, Any], *, node_up: bool = True, evidence: Evidence | None = None,
                 force: bool = False) -> dict[str, Any] | None:
@@ -124,6 +125,11 @@ class IncidentRecorder:
                 self._evidence[incident["id"]] = dict(evidence.files)
         log.warning("incident triggered", extra={"fields": {"trigger": kind, "id": incident["id"], "detail": detail}})
         self._mark(incident)
+        if self.on_trigger is not None:
+            try:
+                self.on_trigger(dict(incident))
+            except Exception:  # the incident is collected all the same
+                log.exception("an incident listener failed")
         if evidence is not None and evidence.files:
             try:
                 ledger.write_evidence(self.store.directory, incident["id"], evidence.files)

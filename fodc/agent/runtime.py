@@ -36,6 +36,7 @@ from fodc.agent.memwatch import MemoryPressureWatch
 from fodc.agent.nodestate import NodeScrape, node_scrape
 from fodc.agent.oomwatch import OomWatch
 from fodc.agent.profilering import ProfileRingCapture, RingActions, RingCollector
+from fodc.agent.remotewrite import RemoteWrite
 from fodc.agent.scrape import Scraper
 from fodc.agent.session import Connected, ProxySession
 from fodc.agent.settings import HTTP_TLS_OPTIONS, AgentSettings
@@ -151,6 +152,14 @@ class AgentRuntime:
             self.config.on_restart = lambda snap: self.incidents.trigger("node-restart", {
                 "signal": "new process", "pid": (snap.get("process") or {}).get("pid"),
                 "start_time": (snap.get("process") or {}).get("start_time")})
+        self.remote_write = None
+        if settings.remote_write is not None:
+            self.remote_write = RemoteWrite(settings.remote_write, self.recorder, self.self_metrics,
+                                            node_id=settings.node_id, role=settings.node_role,
+                                            labels=settings.node_labels, clock=self.clock.now)
+            remote_write = self.remote_write
+            self.incidents.on_trigger = lambda incident: remote_write.incident(
+                incident, settings.incident_before, settings.incident_after)
         self.crash_probe = CrashProbe(NodeOutput(OutputSources(
             settings.node_crash_output_file, settings.node_systemd_unit, settings.node_log_file,
             settings.node_crash_max_bytes)))
@@ -247,6 +256,8 @@ class AgentRuntime:
         info.update(self.scraper.summary())
         info.update(self.window_disk.summary())
         info.update(self.clock.summary())
+        if self.remote_write is not None:
+            info.update(self.remote_write.summary())
         if self.ring_capture is not None:
             info.update(self.ring_capture.summary())
         if self.incidents.counts:
@@ -409,6 +420,8 @@ class AgentRuntime:
             self.oom_watch.start()
         if self.ring_capture is not None:
             self.ring_capture.start()
+        if self.remote_write is not None:
+            self.remote_write.start()
         self.session.start()
         self.watchdog.start()
 
@@ -479,6 +492,8 @@ class AgentRuntime:
             self.ring_capture.stop()
         self.scraper.stop()
         self.telemetry.stop()
+        if self.remote_write is not None:  # its position to disk, after the last scrape it may send
+            self.remote_write.stop(max(0.5, min(5.0, deadline - time.monotonic())))
         self.http.stop()
         self.window_disk.close()  # the latest scrapes to the interim file, so a clean restart loses none
         self.instance.close()

@@ -14,6 +14,7 @@ from fodc.config import HostPort
 from fodc.incident import TRIGGERS
 from fodc.incident.gocrash import MAX_TEXT_CHARS
 from fodc.incident.rules import RuleError, ThresholdRule, parse_rule
+from fodc.remotewrite import options as remote_write
 from fodc.tls import ClientTls, ServerTls, TlsFileError, https_server_context, read_pem
 
 DEFAULT_CONFIG = "/etc/fodc/agent.conf"
@@ -114,6 +115,7 @@ class AgentSettings:
     http_tls: ServerTls | None = None
     http_auth_users_file: str | None = None
     http_auth_tokens_file: str | None = None
+    remote_write: remote_write.RemoteWriteSettings | None = None  # None: no --remote-write-url (off)
 
 
 def build_parser() -> config.OneLineErrorParser:
@@ -313,6 +315,7 @@ def build_parser() -> config.OneLineErrorParser:
                       help="bytes of profiles kept on disk, oldest removed first (0 turns the ring off)")
     ring.add_argument("--profile-ring-dir", default="/var/lib/fodc/agent/profiles",
                       help="where the ring's profiles are kept (they survive agent restarts)")
+    remote_write.add_arguments(parser)
     config.add_logging_options(parser)
     return parser
 
@@ -434,6 +437,7 @@ def parse_settings(argv: Sequence[str] | None = None) -> AgentSettings:
         http_tls=_http_tls(parser, ns),
         http_auth_users_file=_credential_file(parser, ns.http_auth_users_file, load_users),
         http_auth_tokens_file=_credential_file(parser, ns.http_auth_tokens_file, load_tokens),
+        remote_write=remote_write.from_namespace(parser, ns, scrape_interval_s=ns.scrape_interval),
     )
 
 

@@ -20,9 +20,9 @@ import re
 from collections.abc import Iterable
 
 from fodc import expfmt
+from fodc.enrich import enrich, node_labels
 from fodc.expfmt.lexer import LABEL_NAME, METRIC_NAME
 from fodc.proxy.agent_refusals import Refusals
-from fodc.proxy.enrich import enrich, node_labels
 from fodc.proxy.registry import AgentRecord
 from fodc.v1 import fodc_pb2 as pb
 

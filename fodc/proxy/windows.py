@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 
+from fodc.enrich import enrich, node_labels
 from fodc.jsonvalue import json_value
 from fodc.proxy.downsample import downsample, is_cumulative
-from fodc.proxy.enrich import enrich, node_labels
 from fodc.proxy.fanout import Collection
 from fodc.proxy.registry import AgentRecord
 from fodc.times import rfc3339

@@ -431,6 +431,11 @@ class FlightRecorder:
                         series += 1
         return QueryPlan(metas, sealed, opened, family_points, series)
 
+    def newest(self) -> dict[str, int]:
+        """Each source's newest scrape time (sources with none left out): what a reader can poll cheaply."""
+        with self._lock:
+            return {name: s.newest_ms for name, s in self._sources.items() if s.newest_ms is not None}
+
     def stats(self, interval_s: float | None = None) -> WindowStats:
         """Figures about the window; `interval_s` (else the observed scrape interval) drives the estimate."""
         with self._lock:

@@ -1,4 +1,5 @@
-"""Node metadata on metrics leaving the proxy: node_id, node_role and node labels as node_<key>.
+"""Node metadata on metrics leaving FODC (the proxy's pages, an agent's remote-write): node_id, node_role and
+node labels as node_<key>.
 
 A metric's own labels are never overwritten: when a metric already carries a label we would add, ours is
 written as fodc_<name> instead (upstream learned this when a node label `type` collided with a metric's

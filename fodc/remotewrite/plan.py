@@ -1,0 +1,102 @@
+"""Which of the window's samples a receiver is sent next: the regular push and an incident's backfill.
+
+Pure: the caller reads the window and passes its series here with where each stream stopped. A stream keeps,
+per source, the timestamp of the last scrape it went through (its cursor); a source it has no cursor for starts
+after the stream's origin. Sources are scraped on their own clocks, and a scrape is stamped when it starts
+but lands in the window when it ends, so one cursor per source (never one for all) is what loses nothing.
+
+With --remote-write-interval 0 the regular push sends every scrape. With a coarser interval it sends the first
+scrape of each source in every interval-long slot of wall time (the grid) and skips the others; an incident's
+backfill later sends exactly the skipped ones of its window (and anything before the stream's origin), so the
+two together hold every scrape of the incident window, each sent once. Whether a scrape is on the grid depends
+only on the scrape before it, which the stream reads as context: the same answer for both, whenever asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from fodc.remotewrite.encode import Labels, Series, series_labels
+from fodc.window.model import SeriesWindow
+
+
+@dataclass
+class Stream:
+    """Where one stream of sends stands: `origin_ms` (exclusive) for sources without a cursor yet, `cursors`
+    the last scrape gone through per source, `end_ms` the last scrape time it covers (None: open-ended)."""
+
+    origin_ms: int
+    cursors: dict[str, int] = field(default_factory=dict)
+    end_ms: int | None = None
+
+    def read_from(self, sources: Iterable[str], interval_ms: int) -> int:
+        """The oldest timestamp a read must start at: after every cursor, with one slot of context before the
+        origin for sources without one (to tell whether their first scrape is on the grid)."""
+        context = self.origin_ms - interval_ms + 1 if interval_ms else self.origin_ms + 1
+        return min((self.cursors[s] + 1 if s in self.cursors else context for s in sources), default=context)
+
+
+@dataclass(frozen=True, slots=True)
+class Picked:
+    """A round's outcome: the series to send, how many samples, and each source's cursor once they are sent."""
+
+    series: list[Series]
+    samples: int
+    cursors: dict[str, int]
+
+
+def on_grid(prev_ms: int | None, ts_ms: int, interval_ms: int) -> bool:
+    """Whether the scrape at `ts_ms` is the first of its source in its interval-long slot."""
+    return not interval_ms or prev_ms is None or prev_ms // interval_ms != ts_ms // interval_ms
+
+
+def pick(windows: Iterable[SeriesWindow], stream: Stream, *, interval_ms: int, backfill_until_ms: int | None,
+         added: Labels, read_to_ms: int) -> Picked:
+    """The samples of `windows` (a read of the window up to `read_to_ms`) that `stream` sends next.
+
+    `backfill_until_ms` None: the regular push (scrapes on the grid). Otherwise a backfill: the scrapes off the
+    grid, and every scrape up to `backfill_until_ms` (the regular stream's origin: it never covered those).
+    Scrapes after `stream.end_ms` are left for a later round of nobody (a backfill stops there)."""
+    windows = list(windows)
+    rows: dict[str, set[int]] = {}
+    for window in windows:
+        rows.setdefault(window.source, set()).update(window.timestamps_ms)
+    keep: dict[str, set[int]] = {}
+    cursors = dict(stream.cursors)
+    end = stream.end_ms
+    for source, stamps in rows.items():
+        cursor = stream.cursors.get(source)
+        prev = cursor
+        chosen = keep[source] = set()
+        floor = stream.origin_ms if cursor is None else max(cursor, stream.origin_ms)
+        for ts in sorted(stamps):
+            if ts > read_to_ms or (end is not None and ts > end):
+                break
+            if ts <= floor:
+                prev = ts  # context: the scrape before the first one this stream goes through
+                continue
+            grid = on_grid(prev, ts, interval_ms)
+            if (grid if backfill_until_ms is None else (not grid or ts <= backfill_until_ms)):
+                chosen.add(ts)
+            prev = ts
+        if prev is not None and (cursor is None or prev > cursor):
+            cursors[source] = prev  # also context alone: a source is gone through up to what was read of it
+    out: list[Series] = []
+    samples = 0
+    for window in windows:
+        chosen = keep.get(window.source)
+        if not chosen:
+            continue
+        pairs = [(t, v) for t, v in zip(window.timestamps_ms, window.values, strict=True) if t in chosen]
+        if pairs:
+            out.append(Series(series_labels(window.name, window.labels, added), [t for t, _ in pairs],
+                              [v for _, v in pairs]))
+            samples += len(pairs)
+    return Picked(out, samples, cursors)
+
+
+def lag_ms(stream: Stream, newest: Mapping[str, int | None]) -> int:
+    """How far behind the window's newest scrape the stream is, over all sources (0: caught up)."""
+    behind = [ts - stream.cursors.get(source, stream.origin_ms) for source, ts in newest.items() if ts is not None]
+    return max(0, max(behind, default=0))

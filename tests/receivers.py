@@ -1,0 +1,113 @@
+"""Real remote-write receivers on loopback for tests and the bench: Debian's victoria-metrics (single node) and
+Debian's prometheus with its remote-write receiver and an out-of-order window (for backfilled minutes).
+
+Both are read back raw, so a test can compare every sample with what the agent's window holds: VictoriaMetrics
+through /api/v1/export (stored samples as they are), Prometheus through a range selector (`name[…]`), whose
+values it prints with Go's shortest exact float formatting.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import urllib.parse
+from pathlib import Path
+
+from procs import Daemon, free_port, http_get, start_prometheus, start_server
+
+Samples = dict[str, dict[int, float]]  # canonical labels (JSON, __name__ included) -> {unix ms: value}
+
+
+def have_victoria_metrics() -> bool:
+    return shutil.which("victoria-metrics") is not None
+
+
+def key(labels: dict[str, str]) -> str:
+    return json.dumps(dict(sorted(labels.items())), separators=(",", ":"))
+
+
+def start_victoria_metrics(directory: Path, name: str = "vm", port: int | None = None) -> tuple[Daemon, str]:
+    """victoria-metrics on a free port; returns it once healthy, and its base URL (write at /api/v1/write)."""
+    port = port or free_port()
+    return start_server(["victoria-metrics", f"-storageDataPath={directory / (name + '-data')}",
+                         f"-httpListenAddr=127.0.0.1:{port}", "-retentionPeriod=100y", "-search.latencyOffset=0s",
+                         "-search.disableCache", "-loggerLevel=WARN"], directory / f"{name}.log", port, "/health",
+                        "victoria-metrics")
+
+
+def vm_export(url: str, match: str, start_ms: int = 0, end_ms: int | None = None) -> Samples:
+    """Every stored sample of the series `match` selects, as VictoriaMetrics holds them."""
+    params = {"match[]": match, "start": f"{start_ms / 1000:.3f}"}
+    if end_ms is not None:
+        params["end"] = f"{end_ms / 1000:.3f}"
+    status, _, body = http_get(f"{url}/api/v1/export?{urllib.parse.urlencode(params)}", 30)
+    assert status == 200, body[:300]
+    out: Samples = {}
+    for line in body.decode().splitlines():
+        if line.strip():
+            item = json.loads(line)
+            points = out.setdefault(key(item["metric"]), {})
+            points.update(zip(item["timestamps"], (float(v) for v in item["values"]), strict=True))
+    return out
+
+
+PROMETHEUS_RECEIVER = """
+global:
+  scrape_interval: 1h
+storage:
+  tsdb:
+    out_of_order_time_window: 1d
+"""
+
+
+def start_prometheus_receiver(directory: Path, name: str = "prom-rw") -> tuple[Daemon, str]:
+    """Debian's prometheus taking remote-write (at /api/v1/write), with samples up to a day out of order."""
+    return start_prometheus(directory, PROMETHEUS_RECEIVER, name=name, extra=("--web.enable-remote-write-receiver",))
+
+
+def prometheus_raw(url: str, selector: str, at_ms: int, span_s: int) -> Samples:
+    """Every sample of `selector` in the `span_s` seconds up to `at_ms`, as Prometheus stored them."""
+    query = urllib.parse.urlencode({"query": f"{selector}[{span_s}s]", "time": f"{at_ms / 1000:.3f}"})
+    status, _, body = http_get(f"{url}/api/v1/query?{query}", 30)
+    assert status == 200, body[:300]
+    out: Samples = {}
+    for item in json.loads(body)["data"]["result"]:
+        out[key(item["metric"])] = {round(float(t) * 1000): float(v) for t, v in item["values"]}
+    return out
+
+
+def window_samples(proxy_url: str, family: str, start_ms: int = 0) -> Samples:
+    """What the agents' windows hold for `family`, through the proxy's /metrics-windows, keyed like the
+    receivers' answers (the sample name as __name__, node labels as the proxy adds them)."""
+    status, _, body = http_get(f"{proxy_url}/metrics-windows?start={start_ms / 1000:.3f}&name={family}", 30)
+    assert status == 200, body[:300]
+    out: Samples = {}
+    for series in json.loads(body)["series"]:
+        labels = {k: v for k, v in series["labels"].items() if v}
+        labels["__name__"] = series["name"]
+        out[key(labels)] = {t: float(v) for t, v in series["points"]}
+    return out
+
+
+# VictoriaMetrics converts each value to a decimal (int64 mantissa, exponent) and keeps 12-13 significant
+# digits: 19.06342846616221 comes back as 19.063428466162. Prometheus keeps the float64 as it was sent.
+VM_RELATIVE_PRECISION = 1e-11
+
+
+def differences(truth: Samples, got: Samples, relative: float = 0.0) -> list[str]:
+    """What `got` lacks or holds differently from `truth` (empty: the same series, timestamps and values,
+    each value equal, or within `relative` of the truth when a receiver rounds)."""
+    out = [f"missing series {k}" for k in truth if k not in got]
+    out += [f"extra series {k}" for k in got if k not in truth]
+    for k, points in truth.items():
+        theirs = got.get(k, {})
+        if set(points) != set(theirs):
+            lacking, extra = sorted(set(points) - set(theirs)), sorted(set(theirs) - set(points))
+            out.append(f"{k}: missing {lacking[:3]} ({len(lacking)}), extra {extra[:3]} ({len(extra)})")
+            continue
+        for t, v in points.items():
+            w = theirs[t]
+            if not (v == w or (v != v and w != w) or abs(v - w) <= relative * max(abs(v), abs(w))):
+                out.append(f"{k} at {t}: {v!r} in the window, {w!r} in the receiver")
+                break
+    return out
