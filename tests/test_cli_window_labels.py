@@ -37,7 +37,8 @@ def test_window_csv_escapes_label_values(tmp_path, daemons):
         proxy = start_proxy(tmp_path)
         daemons.append(proxy)
         daemons.append(start_agent(tmp_path, proxy.grpc_addr, "liaison", "li-odd", "--node-metrics-url",
-                                   f"http://127.0.0.1:{node.server_port}/metrics", "--scrape-interval", "0.5s", "--scrape-timeout", "0.5s"))
+                                   f"http://127.0.0.1:{node.server_port}/metrics", "--scrape-interval", "0.5s",
+                                   "--scrape-timeout", "0.5s"))
 
         def rows():
             run = subprocess.run([str(BIN / "fodc"), "--proxy", proxy.url, "window", "--node", "li-odd", "--name",
