@@ -122,3 +122,19 @@ def test_live_own_process_files_parse() -> None:
     assert procfs.parse_pid_io((me / "io").read_text())["rchar"] > 0
     assert procfs.parse_pid_status((me / "status").read_text())["VmRSS"] > 0
     assert procfs.parse_schedstat((me / "schedstat").read_text()).run_ns > 0
+
+
+def test_boot_time_comes_from_the_btime_line() -> None:
+    assert procfs.parse_boot_time("cpu  1 2 3\nbtime 1764800000\nprocesses 9\n") == 1_764_800_000
+    assert procfs.parse_boot_time("cpu  1 2 3\n") is None
+
+
+def test_own_start_time_agrees_with_psutil() -> None:
+    psutil = pytest.importorskip("psutil")
+    from fodc.nodeconf.procread import process_start_ms
+
+    started = process_start_ms(os.getpid())
+    assert abs(started - psutil.Process().create_time() * 1000) < 1000
+    stat = procfs.parse_pid_stat(Path("/proc/self/stat").read_text())
+    boot = procfs.parse_boot_time(Path("/proc/stat").read_text())
+    assert boot is not None and int(procfs.started_at_s(stat, boot, os.sysconf("SC_CLK_TCK")) * 1000) == started

@@ -28,14 +28,6 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def _boot_time(proc: Path) -> float | None:
-    text = _read(proc / "stat")
-    for line in (text or "").splitlines():
-        if line.startswith("btime "):
-            return float(line.split()[1])
-    return None
-
-
 class OsTelemetry:
     """Collects PSI, vmstat, diskstats, meminfo and the target process's stat/io/status/schedstat."""
 
@@ -44,7 +36,7 @@ class OsTelemetry:
         self._target_pid = target_pid
         self._clock_ticks = os.sysconf("SC_CLK_TCK")
         self._page_size = os.sysconf("SC_PAGE_SIZE")
-        self._boot_time = _boot_time(self._proc)
+        self._boot_time = procfs.parse_boot_time(_read(self._proc / "stat") or "")
         self._sched = ThreadSum(3)
         self._sched_owner: tuple[int, int] | None = None  # (pid, start time): a new process restarts the sum
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from fodc.expfmt import Family, Sample
-from fodc.ktm.procfs import DiskStat, PidStat, PsiLine, SchedStat
+from fodc.ktm.procfs import DiskStat, PidStat, PsiLine, SchedStat, started_at_s
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -209,7 +209,7 @@ def process_families(stat: PidStat | None, io: Mapping[str, int] | None, status:
         ]
         if boot_time_s is not None:
             out.append(family(p + "start_time_seconds", "gauge", "Process start time, Unix seconds.", "seconds",
-                              [((), boot_time_s + stat.start_time_ticks / clock_ticks)], now_ms))
+                              [((), started_at_s(stat, boot_time_s, clock_ticks))], now_ms))
         if status is None or "VmRSS" not in status:
             out.append(family(p + "resident_memory_bytes", "gauge", "Resident set size.", "bytes",
                               [((), stat.rss_pages * page_size)], now_ms))

@@ -157,6 +157,20 @@ def parse_pid_stat(text: str) -> PidStat:
                    start_time_ticks=int(f[19]), vsize_bytes=int(f[20]), rss_pages=int(f[21]))
 
 
+def parse_boot_time(text: str) -> float | None:
+    """The `btime` of /proc/stat: when the machine booted, unix seconds (None when the line is missing)."""
+    for line in text.splitlines():
+        if line.startswith("btime "):
+            return float(line.split()[1])
+    return None
+
+
+def started_at_s(stat: PidStat, boot_time_s: float, clock_ticks: int) -> float:
+    """When the process started, unix seconds. It changes when a pid is reused, so (pid, start) names one
+    process: the node's configuration history and the thread sums rely on that."""
+    return boot_time_s + stat.start_time_ticks / clock_ticks
+
+
 def parse_pid_io(text: str) -> dict[str, int]:
     """/proc/<pid>/io: rchar, wchar, syscr, syscw, read_bytes, write_bytes, cancelled_write_bytes."""
     out: dict[str, int] = {}

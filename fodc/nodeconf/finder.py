@@ -10,6 +10,8 @@ import os
 import subprocess
 from dataclasses import dataclass
 
+from fodc.ktm.procfs import parse_pid_stat
+
 
 @dataclass(frozen=True, slots=True)
 class Found:
@@ -41,7 +43,7 @@ class ProcessByComm:
                     if f.read().strip() != self.comm:
                         continue
                 with open(f"{self.proc_root}/{entry}/stat") as f:
-                    start = int(f.read().rsplit(")", 1)[1].split()[19])
+                    start = parse_pid_stat(f.read()).start_time_ticks
                 found.append((start, int(entry)))
             except (OSError, ValueError, IndexError):
                 continue

@@ -12,6 +12,8 @@ import os
 import time
 from dataclasses import dataclass, field
 
+from fodc.ktm.procfs import parse_boot_time, parse_pid_stat, started_at_s
+
 
 @dataclass(frozen=True, slots=True)
 class ProcessView:
@@ -32,19 +34,15 @@ def _why(exc: OSError, what: str) -> str:
     return f"cannot read {what}: {exc.strerror or exc}"
 
 
-def _boot_time_s(proc_root: str) -> float:
-    with open(f"{proc_root}/stat") as f:
-        for line in f:
-            if line.startswith("btime "):
-                return float(line.split()[1])
-    raise OSError("no btime in /proc/stat")
-
-
 def process_start_ms(pid: int, proc_root: str = "/proc") -> int:
     """Unix ms when the process started; changes when a pid is reused, so (pid, start) names one process."""
     with open(f"{proc_root}/{pid}/stat") as f:
-        ticks = int(f.read().rsplit(")", 1)[1].split()[19])
-    return int((_boot_time_s(proc_root) + ticks / os.sysconf("SC_CLK_TCK")) * 1000)
+        stat = parse_pid_stat(f.read())
+    with open(f"{proc_root}/stat") as f:
+        boot_time_s = parse_boot_time(f.read())
+    if boot_time_s is None:
+        raise OSError("no btime in /proc/stat")
+    return int(started_at_s(stat, boot_time_s, os.sysconf("SC_CLK_TCK")) * 1000)
 
 
 def _read_settled(path: str, attempts: int = 10) -> bytes:
