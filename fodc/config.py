@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 import configargparse
 
-ROLES = ("liaison", "datanode-hot", "datanode-warm", "datanode-cold")
+ROLES = ("liaison", "datanode-hot", "datanode-warm", "datanode-cold")  # BanyanDB node roles: the one list
 
 # ASCII digits only, and a bounded count of them: str.isdigit(), \d and float() also take '²', '١', '1_0',
 # 'inf' and 5,000-digit numbers (float() makes those infinite), each of which once ended in a 500.

@@ -20,10 +20,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from fodc.config import duration
+from fodc.config import ROLES, duration
 from fodc.sim.launcher import SimNodeProcess, free_port, start_sim_node
 
-ROLES = ("liaison", "datanode-hot", "datanode-warm", "datanode-cold")
 BIN = Path(sys.executable).parent
 GO_PPROF = shutil.which("prometheus")  # Debian's prometheus: a real Go program serving /debug/pprof
 

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import random
 
+from fodc.config import ROLES
 from fodc.sim.catalog import build_families
 from fodc.sim.rows import LATENCY_BUCKETS
 
 __all__ = ["DEFAULT_SERIES", "LATENCY_BUCKETS", "ROLES", "NodeModel"]
 
-ROLES = ("liaison", "datanode-hot", "datanode-warm", "datanode-cold")
 DEFAULT_SERIES = {"liaison": 1500, "datanode-hot": 2500, "datanode-warm": 2500, "datanode-cold": 2500}
 
 
