@@ -202,13 +202,9 @@ class OneLineErrorParser(configargparse.ArgumentParser):
         sys.exit(2)
 
 
-def add_http_client_limits(group: Any, max_connections: int) -> None:
-    """--http-max-connections and --http-client-timeout, the same for both daemons' HTTP endpoints."""
-    group.add_argument("--http-max-connections", type=positive_int, default=max_connections,
-                       help="open HTTP connections at most; at the cap the one waiting longest for its request "
-                            "is closed to make room")
-    group.add_argument("--http-client-timeout", type=positive_duration, default=10.0,
-                       help="a request must arrive, and every later read or write make progress, within this "
+HTTP_MAX_CONNECTIONS_HELP = ("open HTTP connections at most; at the cap the one waiting longest for its request is "
+                             "closed to make room")
+HTTP_CLIENT_TIMEOUT_HELP = ("a request must arrive, and every later read or write make progress, within this "
                             "(e.g. 10s); slower clients are disconnected")
 
 
@@ -227,12 +223,3 @@ def make_parser(prog: str, description: str, default_config: str) -> OneLineErro
         "environment > config file > default.",
     )
     return parser
-
-
-def add_logging_options(parser: configargparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("logging")
-    group.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
-                       help="minimum level of log lines")
-    group.add_argument("--log-format", default="auto", choices=["auto", "json", "text"],
-                       help="json: one JSON object per line (for the journal and log shippers); "
-                       "auto: text on a terminal, json otherwise")

@@ -34,6 +34,18 @@ def read_pem(path: str, option: str) -> bytes:
     return data
 
 
+def pem_problems(*files: tuple[str | None, str]) -> list[str]:
+    """The first unreadable file of a TLS set as an error line naming its option (one line: the set is
+    unusable either way); no line when every file given reads as PEM."""
+    for path, option in files:
+        if path:
+            try:
+                read_pem(path, option)
+            except TlsFileError as exc:
+                return [f"argument {exc}"]
+    return []
+
+
 @dataclass(frozen=True, slots=True)
 class ServerTls:
     cert: str

@@ -10,6 +10,7 @@ import subprocess
 import threading
 
 import pytest
+from fodc.proxy.enrich import enrich, node_labels
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from procs import http_get, start_agent, start_proxy, wait_for
@@ -17,7 +18,6 @@ from procs import http_get, start_agent, start_proxy, wait_for
 from fodc import expfmt
 from fodc.model import Address, Registration
 from fodc.proxy.agent_refusals import Refusals
-from fodc.proxy.enrich import enrich, node_labels
 from fodc.proxy.exposition import PageWriter
 from fodc.proxy.registry import ONLINE, AgentRecord, key_of
 from fodc.v1 import fodc_pb2 as pb

@@ -12,7 +12,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict
 from pathlib import Path
 
 from fodc.agent.settings import AgentSettings
@@ -32,7 +31,7 @@ def capture_options(settings: AgentSettings) -> CaptureOptions:
         pid_file=settings.node_pid_file, systemd_unit=settings.node_systemd_unit,
         process_name=settings.node_process_name, pprof_url=settings.node_pprof_url,
         env_allow=settings.node_env_allow, env_deny=settings.node_env_deny,
-        secret_patterns=settings.node_secret_names, config_files=settings.node_config_files,
+        secret_patterns=settings.node_secret_names, config_files=settings.capture.config_files,
         file_max_bytes=settings.config_max_file_bytes,
     )
 
@@ -40,9 +39,7 @@ def capture_options(settings: AgentSettings) -> CaptureOptions:
 def effective_agent_config(settings: AgentSettings) -> dict[str, object]:
     """The agent's own settings as captured next to the node's (what this agent is doing, not just the node)."""
     out: dict[str, object] = {}
-    for name, value in asdict(settings).items():
-        if name == "extra":
-            continue
+    for name, value in settings.option_values().items():
         if isinstance(value, (tuple, list)):
             value = ",".join(str(v) for v in value)
         elif isinstance(value, dict):

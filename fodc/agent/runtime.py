@@ -90,7 +90,7 @@ class AgentRuntime:
         self.clock = WindowClock()  # shared by every source, so a host clock step back costs no points
         if (newest_ms := self.recorder.stats().newest_ms) is not None:
             self.clock.resume_after(newest_ms / 1000)
-        self.scraper = Scraper(settings.node_metrics_urls, self.recorder, self.self_metrics,
+        self.scraper = Scraper(settings.node.metrics_urls, self.recorder, self.self_metrics,
                                interval_s=settings.scrape_interval, timeout_s=settings.scrape_timeout,
                                on_progress=self._scrape_beat.tick, clock=self.clock.now)
         self._window_gauges()
@@ -145,7 +145,7 @@ class AgentRuntime:
         self._incident_beat = self.watchdog.register("incident-watch", max(60.0, settings.incident_check_interval * 3))
         self.incident_watch = IncidentWatch(
             self.incidents, self.recorder, interval_s=settings.incident_check_interval,
-            node_down_for_s=settings.incident_node_down_for, rules=list(settings.incident_rules),
+            node_down_for_s=settings.incident_node_down_for, rules=list(settings.incidents.rules),
             latency_factor=settings.incident_latency_factor, scrape_state=self._scrape_state, enabled=triggers,
             on_progress=self._incident_beat.tick)
         if "node-restart" in triggers:

@@ -1,226 +1,242 @@
-"""fodc-proxy's options, defined once: flags, /etc/fodc/proxy.conf and FODC_* environment variables."""
+"""fodc-proxy's options, each declared once (fodc/options.py): flags, /etc/fodc/proxy.conf, FODC_* variables.
+
+A new option is one `declare(...)` line in the section it belongs to (docs/options.md); `dev/gen-options`
+then rewrites the conffile, the README table and the Ansible argument specs from these declarations.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from fodc import config
 from fodc.config import HostPort
+from fodc.options import LogSettings, Section, Settings, declare, optional_text, parse_or_exit, text
+from fodc.options import build_parser as _build_parser
 from fodc.proxy.auth import DEFAULT_MODE, MODES, TokenFileError, load_tokens
-from fodc.tls import ServerTls, TlsFileError, read_pem
+from fodc.tls import ServerTls, pem_problems
 
 DEFAULT_CONFIG = "/etc/fodc/proxy.conf"
 
 
 @dataclass(frozen=True, slots=True)
-class ProxySettings:
-    grpc_listen_addr: HostPort
-    http_listen_addr: HostPort
-    agent_heartbeat_timeout: float
-    agent_cleanup_timeout: float
-    max_agents: int
-    grpc_max_msg_size: int
-    metrics_timeout: float
-    window_max_points: int
-    grpc_tls: ServerTls | None
-    http_tls_cert: str | None
-    http_tls_key: str | None
-    command_timeout: float
-    config_drift_ignore: tuple[str, ...]
-    auth: str
-    auth_tokens_file: str
-    audit_log: str
-    audit_log_max_bytes: int
-    diagnostics_dir: str
-    diagnostics_budget_bytes: int
-    diagnostics_max_jobs: int
-    diagnostics_max_bytes: int
-    diagnostics_slack: float
-    incident_archive_dir: str
-    incident_archive_bytes: int
-    incident_archive_max: int
-    incident_copy_interval: float
-    agent_hello_timeout: float
-    registrations_per_peer: int
-    max_reply_bytes: int
-    max_reply_series: int
-    max_request_bytes: int
-    http_threads: int
-    http_max_connections: int
-    http_client_timeout: float
-    log_level: str
-    log_format: str
+class ListenSettings(Section):
+    title = "Listeners"
+    grpc_listen_addr: HostPort = declare(
+        "grpc-listen-addr", config.host_port, ":17900",
+        "address the agents connect to over gRPC (host:port; an empty host means all interfaces)",
+        role_var="fodc_proxy_grpc_listen_address")
+    http_listen_addr: HostPort = declare(
+        "http-listen-addr", config.host_port, ":17901",
+        "address of the HTTP API (/cluster, /cluster/config, /metrics, /metrics-windows, ...)",
+        role_var="fodc_proxy_http_listen_address")
+    grpc_max_msg_size: int = declare(
+        "grpc-max-msg-size", config.byte_size, "4194304",
+        "largest gRPC message accepted or sent, in bytes; agents split large replies into chunks below it",
+        role_var="fodc_proxy_grpc_max_msg_size")
+    http_threads: int = declare(
+        "http-threads", config.positive_int, "16", "HTTP requests served concurrently by the single gunicorn "
+        "worker")
+    http_max_connections: int = declare(
+        "http-max-connections", config.positive_int, "1000", config.HTTP_MAX_CONNECTIONS_HELP)
+    http_client_timeout: float = declare(
+        "http-client-timeout", config.positive_duration, "10s", config.HTTP_CLIENT_TIMEOUT_HELP)
 
 
-def build_parser() -> config.OneLineErrorParser:
-    parser = config.make_parser(
-        "fodc-proxy",
-        "FODC proxy: accepts agent gRPC streams, keeps the agent registry and cluster topology, and "
-        "serves the HTTP API (/cluster, /metrics, /metrics-windows, ...).",
-        DEFAULT_CONFIG,
-    )
-    net = parser.add_argument_group("listeners")
-    net.add_argument("--grpc-listen-addr", type=config.host_port, default=config.host_port(":17900"),
-                     help="address the agents connect to (host:port; empty host = all interfaces)")
-    net.add_argument("--http-listen-addr", type=config.host_port, default=config.host_port(":17901"),
-                     help="address of the HTTP API")
-    net.add_argument("--grpc-max-msg-size", type=config.byte_size, default=4 * 1024 * 1024,
-                     help="largest gRPC message accepted or sent, in bytes; agents chunk replies below it")
-    net.add_argument("--grpc-tls-cert", default=None,
-                     help="the proxy's certificate (PEM) for the agents' gRPC link; with --grpc-tls-key turns TLS on")
-    net.add_argument("--grpc-tls-key", default=None, help="the private key (PEM) of --grpc-tls-cert")
-    net.add_argument("--grpc-tls-client-ca", default=None,
-                     help="CA (PEM) that signs agent certificates; setting it makes TLS mutual: agents without a "
-                     "certificate from this CA are refused")
-    net.add_argument("--http-tls-cert", default=None, help="certificate (PEM) for HTTPS on the HTTP API")
-    net.add_argument("--http-tls-key", default=None, help="the private key (PEM) of --http-tls-cert")
-    net.add_argument("--http-threads", type=config.positive_int, default=16,
-                     help="concurrent HTTP requests served by the single gunicorn worker")
-    config.add_http_client_limits(net, max_connections=1000)
-    agents = parser.add_argument_group("agents")
-    agents.add_argument("--agent-heartbeat-timeout", type=config.positive_duration, default=30.0,
-                        help="an agent silent this long is shown 'unconnected' (e.g. 30s)")
-    agents.add_argument("--agent-cleanup-timeout", type=config.positive_duration, default=300.0,
-                        help="an unconnected agent is removed after this long; must exceed the heartbeat "
-                        "timeout (e.g. 5m)")
-    agents.add_argument("--max-agents", type=config.positive_int, default=1000,
-                        help="registrations beyond this many are refused with a clear error")
-    agents.add_argument("--metrics-timeout", type=config.positive_duration, default=10.0,
-                        help="how long /metrics and /metrics-windows wait for each agent's answer")
-    agents.add_argument("--window-max-points", type=config.positive_int, default=4_000_000,
-                        help="points one agent may return for one /metrics-windows request (after step); "
-                        "larger requests get a 400 naming start/end and step (1 h of 6,400 series at 15 s is "
-                        "1.5 M)")
-    agents.add_argument("--config-drift-ignore", type=config.name_list, default=(),
-                        help="more settings (globs over flag.*, env.*, file.*, agent.*) that may differ between "
-                        "nodes of a role without being drift, on top of the built-in list (ports, node ids, "
-                        "data paths, host names)")
-    agents.add_argument("--command-timeout", type=config.positive_duration, default=15.0,
-                        help="how long a configuration request (/cluster/config...) waits for the agents")
-    hostile = parser.add_argument_group("limits on what agents send (README: Limits and hostile clients)")
-    hostile.add_argument("--agent-hello-timeout", type=config.positive_duration, default=10.0,
-                         help="a gRPC stream that has not identified itself (registration or hello) within this "
-                         "is closed")
-    hostile.add_argument("--registrations-per-peer", type=config.positive_int, default=300,
-                         help="registrations accepted per minute from one peer address (bursts up to this many)")
-    hostile.add_argument("--max-reply-bytes", type=config.byte_size, default=128 * 1024 * 1024,
-                         help="largest answer one agent may give to one metrics request; beyond it the agent is "
-                         "reported missing for that request")
-    hostile.add_argument("--max-reply-series", type=config.positive_int, default=200_000,
-                         help="most series one agent may send in answer to one metrics request")
-    hostile.add_argument("--max-request-bytes", type=config.byte_size, default=1024 * 1024 * 1024,
-                         help="most agent reply bytes one /metrics or /metrics-windows request gathers in all; "
-                         "agents past it are reported missing")
-    sec = parser.add_argument_group("access control")
-    sec.add_argument("--auth", choices=MODES, default=DEFAULT_MODE,
-                     help="sensitive: control actions need an operator token, reads of incident bundles, profiles "
-                     "and configuration a viewer token (cluster, metrics, health stay open); control: only control "
-                     "actions need a token; all: every read needs a viewer token; off: no checks (lab only; logged "
-                     "and shown in /health)")
-    sec.add_argument("--auth-tokens-file", default="/etc/fodc/tokens",
-                     help="lines '<name> <viewer|operator> sha256:<hex of the token>'; read at start")
-    sec.add_argument("--audit-log", default="/var/log/fodc/proxy-audit.log",
-                     help="JSON lines: who ran which control action on which nodes, allowed or refused")
-    sec.add_argument("--audit-log-max-bytes", type=config.byte_size, default=32 * 1024 * 1024,
-                     help="the audit log is rotated at this size (e.g. 32MiB); 4 older files are kept")
-    diag = parser.add_argument_group("diagnostics jobs")
-    diag.add_argument("--diagnostics-dir", default="/var/lib/fodc/proxy/diagnostics",
-                      help="where the agents' profiles are kept, one directory per job")
-    diag.add_argument("--diagnostics-budget-bytes", type=config.byte_size, default=1024 * 1024 * 1024,
-                      help="bytes of results kept; the oldest finished jobs are evicted first")
-    diag.add_argument("--diagnostics-max-jobs", type=config.positive_int, default=200,
-                      help="jobs remembered; the oldest finished ones are evicted first")
-    diag.add_argument("--diagnostics-max-bytes", type=config.byte_size, default=64 * 1024 * 1024,
-                      help="largest single result accepted from an agent")
-    diag.add_argument("--diagnostics-slack", type=config.positive_duration, default=60.0,
-                      help="how much longer than its own duration (e.g. a CPU profile's seconds) a job may take")
-    inc = parser.add_argument_group("incident archive")
-    inc.add_argument("--incident-archive-dir", default="/var/lib/fodc/proxy/incidents",
-                     help="the proxy's copies of the agents' complete incident bundles, one directory per node, "
-                          "so an incident outlives its node's host")
-    inc.add_argument("--incident-archive-bytes", type=config.byte_size, default=512 * 1024 * 1024,
-                     help="bytes of bundles kept; the oldest incidents are evicted first")
-    inc.add_argument("--incident-archive-max", type=config.positive_int, default=1000,
-                     help="incidents kept; the oldest are evicted first")
-    inc.add_argument("--incident-copy-interval", type=config.duration, default=30.0,
-                     help="how often agents with new incidents are asked for their bundles; 0 turns copying off")
-    config.add_logging_options(parser)
-    return parser
+@dataclass(frozen=True, slots=True)
+class AgentsSettings(Section):
+    title = "Agents"
+    heartbeat_timeout: float = declare(
+        "agent-heartbeat-timeout", config.positive_duration, "30s",
+        "an agent silent this long is shown 'unconnected' in /cluster", role_var="fodc_proxy_agent_heartbeat_timeout")
+    cleanup_timeout: float = declare(
+        "agent-cleanup-timeout", config.positive_duration, "5m",
+        "an unconnected agent is removed after this long; must be greater than agent-heartbeat-timeout",
+        role_var="fodc_proxy_agent_cleanup_timeout")
+    max_agents: int = declare(
+        "max-agents", config.positive_int, "1000", "registrations beyond this many agents are refused with a "
+        "clear error", role_var="fodc_proxy_max_agents")
+    metrics_timeout: float = declare(
+        "metrics-timeout", config.positive_duration, "10s",
+        "how long /metrics and /metrics-windows wait for each agent's answer", role_var="fodc_proxy_metrics_timeout")
+    command_timeout: float = declare(
+        "command-timeout", config.positive_duration, "15s",
+        "how long configuration requests (/cluster/config, history, capture, drift) wait for the agents")
+    window_max_points: int = declare(
+        "window-max-points", config.positive_int, "4000000",
+        "points one agent may return for one /metrics-windows request (after step); a larger request is a 400 "
+        "naming start/end and step (1 h of 6,400 series at 15 s is 1.5 M points)")
+    config_drift_ignore: tuple[str, ...] = declare(
+        "config-drift-ignore", config.name_list, "",
+        "more settings (globs over flag.*, env.*, file.*, agent.*) that may differ between nodes of a role "
+        "without being drift, on top of the built-in list (ports, node ids, data paths, host names); "
+        "comma-separated", example="flag.*-cache-size")
+
+    def problems(self) -> Iterator[str]:
+        if self.cleanup_timeout <= self.heartbeat_timeout:
+            yield (f"argument --agent-cleanup-timeout: {self.cleanup_timeout:g}s must be greater than "
+                   f"--agent-heartbeat-timeout ({self.heartbeat_timeout:g}s)")
+
+
+@dataclass(frozen=True, slots=True)
+class HostileSettings(Section):
+    title = "Limits on what agents send (README: Limits and hostile clients)"
+    agent_hello_timeout: float = declare(
+        "agent-hello-timeout", config.positive_duration, "10s",
+        "a gRPC stream that has not said which agent it is (registration or hello) within this is closed")
+    registrations_per_peer: int = declare(
+        "registrations-per-peer", config.positive_int, "300",
+        "registrations accepted per minute from one peer address (bursts up to this many)")
+    max_reply_bytes: int = declare(
+        "max-reply-bytes", config.byte_size, "128MiB",
+        "largest answer one agent may give to one metrics request; beyond it that agent is reported missing "
+        "for that request")
+    max_reply_series: int = declare(
+        "max-reply-series", config.positive_int, "200000",
+        "most series one agent may send in answer to one metrics request")
+    max_request_bytes: int = declare(
+        "max-request-bytes", config.byte_size, "1GiB",
+        "most agent reply bytes one /metrics or /metrics-windows request gathers in all; agents past it are "
+        "reported missing")
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSettings(Section):
+    title = "TLS (docs/tls.md: making a CA and certificates for a cluster)"
+    grpc_tls_cert: str | None = declare(
+        "grpc-tls-cert", optional_text, None,
+        "the proxy's certificate (PEM) for the agents' gRPC link; with grpc-tls-key turns TLS on; renewed files "
+        "are picked up at the next connection, without a restart", example="/etc/fodc/tls/proxy.crt",
+        role_var="fodc_proxy_grpc_tls_cert")
+    grpc_tls_key: str | None = declare(
+        "grpc-tls-key", optional_text, None, "the private key (PEM) of grpc-tls-cert",
+        example="/etc/fodc/tls/proxy.key", role_var="fodc_proxy_grpc_tls_key")
+    grpc_tls_client_ca: str | None = declare(
+        "grpc-tls-client-ca", optional_text, None,
+        "CA (PEM) that signs agent certificates; setting it makes TLS mutual: agents without a certificate "
+        "from this CA are refused", example="/etc/fodc/tls/ca.crt", role_var="fodc_proxy_grpc_tls_client_ca")
+    http_tls_cert: str | None = declare(
+        "http-tls-cert", optional_text, None, "certificate (PEM) for HTTPS on the HTTP API",
+        example="/etc/fodc/tls/proxy.crt", role_var="fodc_proxy_http_tls_cert")
+    http_tls_key: str | None = declare(
+        "http-tls-key", optional_text, None, "the private key (PEM) of http-tls-cert",
+        example="/etc/fodc/tls/proxy.key", role_var="fodc_proxy_http_tls_key")
+
+    def grpc(self) -> ServerTls | None:
+        if self.grpc_tls_cert and self.grpc_tls_key:
+            return ServerTls(self.grpc_tls_cert, self.grpc_tls_key, self.grpc_tls_client_ca)
+        return None
+
+    def problems(self) -> Iterator[str]:
+        if bool(self.http_tls_cert) != bool(self.http_tls_key):
+            yield "argument --http-tls-cert: --http-tls-cert and --http-tls-key go together"
+        else:
+            yield from pem_problems((self.http_tls_cert, "--http-tls-cert"), (self.http_tls_key, "--http-tls-key"))
+        if not (self.grpc_tls_cert or self.grpc_tls_key):
+            if self.grpc_tls_client_ca:
+                yield "argument --grpc-tls-client-ca: needs --grpc-tls-cert and --grpc-tls-key"
+            return
+        if not (self.grpc_tls_cert and self.grpc_tls_key):
+            yield "argument --grpc-tls-cert: --grpc-tls-cert and --grpc-tls-key go together"
+            return
+        yield from pem_problems((self.grpc_tls_cert, "--grpc-tls-cert"), (self.grpc_tls_key, "--grpc-tls-key"),
+                                 (self.grpc_tls_client_ca, "--grpc-tls-client-ca"))
+
+
+@dataclass(frozen=True, slots=True)
+class AccessSettings(Section):
+    title = "Access control (README: Access control)"
+    auth: str = declare(
+        "auth", text, DEFAULT_MODE,
+        "sensitive: control actions need an operator token, and reads of incident bundles, crash reports, "
+        "profiles, configuration and /mcp a viewer token (/cluster, /metrics, /metrics-windows, /health stay "
+        "open); control: only control actions need a token (every read open); all: every read needs a viewer "
+        "token; off: nothing is checked (lab use; logged and shown in /health)",
+        choices=MODES, role_var="fodc_proxy_auth")
+    auth_tokens_file: str = declare(
+        "auth-tokens-file", text, "/etc/fodc/tokens",
+        "lines '<name> <viewer|operator> sha256:<hex of the token>'; a missing file means no tokens; re-read "
+        "when it changes and on SIGHUP; a malformed file stops the proxy at start with the line number")
+    audit_log: str = declare(
+        "audit-log", text, "/var/log/fodc/proxy-audit.log",
+        "JSON lines: who ran which control action on which nodes, allowed or refused")
+    audit_log_max_bytes: int = declare(
+        "audit-log-max-bytes", config.byte_size, "32MiB",
+        "the audit log is rotated at this size; 4 older files (audit-log.1 .. .4) are kept")
+
+    def problems(self) -> Iterator[str]:
+        if self.auth != "off" and os.path.exists(self.auth_tokens_file):
+            try:
+                load_tokens(self.auth_tokens_file)
+            except TokenFileError as exc:
+                yield f"argument --auth-tokens-file: {exc}"
+
+
+@dataclass(frozen=True, slots=True)
+class DiagnosticsSettings(Section):
+    title = "Diagnostics jobs (profiles taken by the agents, kept here for download)"
+    dir: str = declare(
+        "diagnostics-dir", text, "/var/lib/fodc/proxy/diagnostics",
+        "where the agents' profiles are kept, one directory per job")
+    budget_bytes: int = declare(
+        "diagnostics-budget-bytes", config.byte_size, "1GiB",
+        "bytes of results kept; the oldest finished jobs are evicted first")
+    max_jobs: int = declare(
+        "diagnostics-max-jobs", config.positive_int, "200", "jobs remembered; the oldest finished ones are "
+        "evicted first")
+    max_bytes: int = declare(
+        "diagnostics-max-bytes", config.byte_size, "64MiB", "largest single result accepted from an agent")
+    slack: float = declare(
+        "diagnostics-slack", config.positive_duration, "60s",
+        "how much longer than its own duration (e.g. a CPU profile's seconds) a job may take")
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentArchiveSettings(Section):
+    title = "Incident archive (the proxy's copies of the agents' complete incident bundles)"
+    dir: str = declare(
+        "incident-archive-dir", text, "/var/lib/fodc/proxy/incidents",
+        "one directory per node; an incident stays listed and downloadable here after its node's host is gone")
+    bytes: int = declare(
+        "incident-archive-bytes", config.byte_size, "512MiB",
+        "bytes of bundles kept; the oldest incidents are evicted first")
+    max: int = declare(
+        "incident-archive-max", config.positive_int, "1000", "incidents kept; the oldest are evicted first")
+    copy_interval: float = declare(
+        "incident-copy-interval", config.duration, "30s",
+        "how often agents with new incidents are asked for their bundles; 0 turns copying off")
+
+
+@dataclass(frozen=True, slots=True)
+class ProxySettings(Settings):
+    program: ClassVar[str] = "fodc-proxy"
+    description: ClassVar[str] = (
+        "FODC proxy: accepts agent gRPC streams, keeps the agent registry and cluster topology, and serves the "
+        "HTTP API (/cluster, /metrics, /metrics-windows, ...).")
+    default_config: ClassVar[str] = DEFAULT_CONFIG
+
+    listen: ListenSettings
+    agents: AgentsSettings
+    limits: HostileSettings
+    tls: TlsSettings
+    access: AccessSettings
+    diagnostics: DiagnosticsSettings
+    incident_archive: IncidentArchiveSettings
+    log: LogSettings
+
+    @property
+    def grpc_tls(self) -> ServerTls | None:
+        return self.tls.grpc()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """fodc-proxy's full parser (for --help and man pages); building it has no side effects."""
+    return _build_parser(ProxySettings)
 
 
 def parse_settings(argv: Sequence[str] | None = None) -> ProxySettings:
-    parser = build_parser()
-    ns = parser.parse_args(argv)
-    if ns.agent_cleanup_timeout <= ns.agent_heartbeat_timeout:
-        parser.error(f"argument --agent-cleanup-timeout: {ns.agent_cleanup_timeout:g}s must be greater than "
-                     f"--agent-heartbeat-timeout ({ns.agent_heartbeat_timeout:g}s)")
-    if bool(ns.http_tls_cert) != bool(ns.http_tls_key):
-        parser.error("argument --http-tls-cert: --http-tls-cert and --http-tls-key go together")
-    _check_pem(parser, (ns.http_tls_cert, "--http-tls-cert"), (ns.http_tls_key, "--http-tls-key"))
-    if ns.auth != "off" and os.path.exists(ns.auth_tokens_file):
-        try:
-            load_tokens(ns.auth_tokens_file)
-        except TokenFileError as exc:
-            parser.error(f"argument --auth-tokens-file: {exc}")
-    return ProxySettings(
-        grpc_listen_addr=ns.grpc_listen_addr,
-        http_listen_addr=ns.http_listen_addr,
-        agent_heartbeat_timeout=ns.agent_heartbeat_timeout,
-        agent_cleanup_timeout=ns.agent_cleanup_timeout,
-        max_agents=ns.max_agents,
-        grpc_max_msg_size=ns.grpc_max_msg_size,
-        metrics_timeout=ns.metrics_timeout,
-        window_max_points=ns.window_max_points,
-        grpc_tls=_grpc_tls(parser, ns),
-        http_tls_cert=ns.http_tls_cert or None,
-        http_tls_key=ns.http_tls_key or None,
-        command_timeout=ns.command_timeout,
-        config_drift_ignore=ns.config_drift_ignore,
-        auth=ns.auth,
-        auth_tokens_file=ns.auth_tokens_file,
-        audit_log=ns.audit_log,
-        audit_log_max_bytes=ns.audit_log_max_bytes,
-        diagnostics_dir=ns.diagnostics_dir,
-        diagnostics_budget_bytes=ns.diagnostics_budget_bytes,
-        diagnostics_max_jobs=ns.diagnostics_max_jobs,
-        diagnostics_max_bytes=ns.diagnostics_max_bytes,
-        diagnostics_slack=ns.diagnostics_slack,
-        incident_archive_dir=ns.incident_archive_dir,
-        incident_archive_bytes=ns.incident_archive_bytes,
-        incident_archive_max=ns.incident_archive_max,
-        incident_copy_interval=ns.incident_copy_interval,
-        agent_hello_timeout=ns.agent_hello_timeout,
-        registrations_per_peer=ns.registrations_per_peer,
-        max_reply_bytes=ns.max_reply_bytes,
-        max_reply_series=ns.max_reply_series,
-        max_request_bytes=ns.max_request_bytes,
-        http_threads=ns.http_threads,
-        http_max_connections=ns.http_max_connections,
-        http_client_timeout=ns.http_client_timeout,
-        log_level=ns.log_level,
-        log_format=ns.log_format,
-    )
-
-
-def _check_pem(parser: config.OneLineErrorParser, *files: tuple[str | None, str]) -> None:
-    try:
-        for path, option in files:
-            if path:
-                read_pem(path, option)
-    except TlsFileError as exc:
-        parser.error(f"argument {exc}")
-
-
-def _grpc_tls(parser: config.OneLineErrorParser, ns: argparse.Namespace) -> ServerTls | None:
-    if not (ns.grpc_tls_cert or ns.grpc_tls_key):
-        if ns.grpc_tls_client_ca:
-            parser.error("argument --grpc-tls-client-ca: needs --grpc-tls-cert and --grpc-tls-key")
-        return None
-    if not (ns.grpc_tls_cert and ns.grpc_tls_key):
-        parser.error("argument --grpc-tls-cert: --grpc-tls-cert and --grpc-tls-key go together")
-    _check_pem(parser, (ns.grpc_tls_cert, "--grpc-tls-cert"), (ns.grpc_tls_key, "--grpc-tls-key"),
-               (ns.grpc_tls_client_ca, "--grpc-tls-client-ca"))
-    return ServerTls(ns.grpc_tls_cert, ns.grpc_tls_key, ns.grpc_tls_client_ca or None)
+    """The settings the proxy starts with, or every problem on its own line and exit status 2."""
+    return parse_or_exit(ProxySettings, argv)

@@ -22,11 +22,16 @@ AGENT_EXAMPLES = {"node-role", "node-id", "node-address", "node-gossip-address",
                   "node-secret-names", "memory-limit", "incident-rule", "node-log-file", "proxy-tls-ca",
                   "proxy-tls-cert", "proxy-tls-key", "proxy-tls-server-name", "node-crash-output-file",
                   "node-crash-dir", "trigger-file", "node-cgroup-path", "http-tls-cert", "http-tls-key",
-                  "http-tls-client-ca", "http-auth-users-file", "http-auth-tokens-file"}
+                  "http-tls-client-ca", "http-auth-users-file", "http-auth-tokens-file",
+                  "remote-write-url", "remote-write-bearer-token-file", "remote-write-basic-auth-user",
+                  "remote-write-basic-auth-password-file", "remote-write-tls-ca", "remote-write-tls-cert",
+                  "remote-write-tls-key"}
 # Examples naming certificate files that exist only on a configured host, and example values of
 # options whose default is empty.
 AGENT_FILE_EXAMPLES = {"proxy-tls-ca", "proxy-tls-cert", "proxy-tls-key", "http-tls-cert", "http-tls-key",
-                       "http-tls-client-ca", "http-auth-users-file", "http-auth-tokens-file"}
+                       "http-tls-client-ca", "http-auth-users-file", "http-auth-tokens-file",
+                       "remote-write-bearer-token-file", "remote-write-basic-auth-password-file",
+                       "remote-write-tls-ca", "remote-write-tls-cert", "remote-write-tls-key"}
 PROXY_EXAMPLES = {"grpc-tls-cert", "grpc-tls-key", "grpc-tls-client-ca", "http-tls-cert", "http-tls-key",
                   "config-drift-ignore"}
 
@@ -42,7 +47,7 @@ def _option_names(parser) -> set[str]:
     names = set()
     for action in parser._actions:
         longs = [option for option in action.option_strings if option.startswith("--")]
-        if longs and longs[0] not in ("--help", "--config"):
+        if longs and longs[0] not in ("--help", "--config", "--check-config"):
             names.add(longs[0][2:])
     return names
 
