@@ -250,11 +250,12 @@ def start_server(argv: Sequence[str], log: Path, port: int, ready_path: str, wha
 
 
 def start_prometheus(directory: Path, config_yaml: str, name: str = "prometheus",
-                     extra: Sequence[str] = ()) -> tuple[Daemon, str]:
+                     extra: Sequence[str] = (), port: int | None = None) -> tuple[Daemon, str]:
     """Debian's Prometheus server on a free loopback port with `config_yaml`; returns it once ready, and its URL.
 
-    Also a real Go program: it serves Go pprof under /debug/pprof on the same port."""
-    port = free_port()
+    Also a real Go program: it serves Go pprof under /debug/pprof on the same port. Started again with the same
+    `name` and `port`, it takes up its data where it left off."""
+    port = port or free_port()
     config = directory / f"{name}.yml"
     config.write_text(config_yaml)
     return start_server(["prometheus", f"--config.file={config}", f"--storage.tsdb.path={directory / (name + '-tsdb')}",

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from procs import Daemon, free_port, http_get, start_prometheus, start_server
@@ -60,9 +62,11 @@ storage:
 """
 
 
-def start_prometheus_receiver(directory: Path, name: str = "prom-rw") -> tuple[Daemon, str]:
-    """Debian's prometheus taking remote-write (at /api/v1/write), with samples up to a day out of order."""
-    return start_prometheus(directory, PROMETHEUS_RECEIVER, name=name, extra=("--web.enable-remote-write-receiver",))
+def start_prometheus_receiver(directory: Path, name: str = "prom-rw", port: int | None = None) -> tuple[Daemon, str]:
+    """Debian's prometheus taking remote-write (at /api/v1/write), with samples up to a day out of order (an
+    incident's backfilled scrapes are older than the regular push's newest)."""
+    return start_prometheus(directory, PROMETHEUS_RECEIVER, name=name, extra=("--web.enable-remote-write-receiver",),
+                            port=port)
 
 
 def prometheus_raw(url: str, selector: str, at_ms: int, span_s: int) -> Samples:
@@ -111,3 +115,58 @@ def differences(truth: Samples, got: Samples, relative: float = 0.0) -> list[str
                 out.append(f"{k} at {t}: {v!r} in the window, {w!r} in the receiver")
                 break
     return out
+
+
+class ScriptedReceiver(ThreadingHTTPServer):
+    """A receiver that misbehaves on demand, for what no real one does when asked: answers each POST as
+    `script` says, (status, body, extra headers), "hang" (never answers) or "drip" (headers one byte at a time).
+    A context manager: serves on a thread of its own until the block ends."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.script: object = (204, b"", {})
+        self.seen: list[tuple[dict[str, str], bytes]] = []
+        self.release = threading.Event()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/api/v1/write"
+
+    def __enter__(self) -> ScriptedReceiver:
+        threading.Thread(target=self.serve_forever, name="scripted-receiver", daemon=True).start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release.set()
+        self.shutdown()
+        self.server_close()
+
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        server: ScriptedReceiver = self.server  # type: ignore[assignment]
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        server.seen.append((dict(self.headers), body))
+        if server.script == "hang":
+            server.release.wait(30)
+            return
+        if server.script == "drip":  # headers never finish: one byte a while, each well within a socket timeout
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            for _ in range(300):
+                if server.release.wait(0.1):
+                    return
+                self.wfile.write(b"X")
+                self.wfile.flush()
+            return
+        status, answer, headers = server.script  # type: ignore[misc]
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)

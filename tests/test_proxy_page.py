@@ -10,12 +10,12 @@ import subprocess
 import threading
 
 import pytest
-from fodc.proxy.enrich import enrich, node_labels
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from procs import http_get, start_agent, start_proxy, wait_for
 
 from fodc import expfmt
+from fodc.enrich import enrich, node_labels
 from fodc.model import Address, Registration
 from fodc.proxy.agent_refusals import Refusals
 from fodc.proxy.exposition import PageWriter

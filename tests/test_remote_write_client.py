@@ -4,70 +4,20 @@ retried or dropped, and that no receiver can hold a send beyond its deadline."""
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from receivers import ScriptedReceiver
 
 from fodc.remotewrite.client import DROP, RETRY, SENT, Auth, Client, check_url, endpoint_name
 from fodc.remotewrite.encode import Series, compress, decode, encode
 
 
-class Receiver(ThreadingHTTPServer):
-    """Answers each POST as `self.script` says: (status, body, extra headers) or "hang" or "drip"."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.script: object = (204, b"", {})
-        self.seen: list[tuple[dict[str, str], bytes]] = []
-        self.release = threading.Event()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/api/v1/write"
-
-
-class Handler(BaseHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-        server: Receiver = self.server  # type: ignore[assignment]
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        server.seen.append((dict(self.headers), body))
-        if server.script == "hang":
-            server.release.wait(30)
-            return
-        if server.script == "drip":  # headers never finish: one byte a while, each well within a socket timeout
-            self.wfile.write(b"HTTP/1.1 200 OK\r\n")
-            for _ in range(300):
-                if server.release.wait(0.1):
-                    return
-                self.wfile.write(b"X")
-                self.wfile.flush()
-            return
-        status, answer, headers = server.script  # type: ignore[misc]
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.release.set()
-    server.shutdown()
-    server.server_close()
+def receiver() -> Iterator[ScriptedReceiver]:
+    with ScriptedReceiver() as server:
+        yield server
 
 
 BODY = compress(encode([Series((("__name__", "up"), ("job", "x")), [1000, 2000], [1.0, 0.0])]))

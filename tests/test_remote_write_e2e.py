@@ -1,20 +1,32 @@
 """Remote-write end to end: a real agent scraping a simulated node pushes to real receivers on loopback, and
 what the receivers hold is compared, sample by sample, with what the agent's window holds (read through the
-proxy's /metrics-windows, labels as the proxy adds them)."""
+proxy's /metrics-windows, labels as the proxy adds them).
+
+Minutes are cheap here: the agent scrapes every 200 ms, so one second of test stands for a minute of a node
+scraped every 15 s (the same number of scrapes); "a receiver outage of several minutes" is several seconds
+with 25+ scrapes missed, and an incident window of 5 minutes is 5 seconds."""
 
 from __future__ import annotations
 
+import signal
+import time
+
 import pytest
-from procs import free_port, http_get, start_agent, start_proxy, wait_for
+from procs import free_port, free_ports, http_get, http_json, start_agent, start_proxy, wait_for
 from receivers import (
     VM_RELATIVE_PRECISION,
+    Samples,
+    ScriptedReceiver,
     differences,
     have_victoria_metrics,
+    prometheus_raw,
+    start_prometheus_receiver,
     start_victoria_metrics,
     vm_export,
     window_samples,
 )
 
+from fodc.remotewrite.plan import on_grid
 from fodc.sim.launcher import start_sim_node
 
 pytestmark = pytest.mark.skipif(not have_victoria_metrics(), reason="needs Debian's victoria-metrics (dev/bootstrap)")
@@ -30,9 +42,21 @@ def node():
     sim.stop()
 
 
-def self_metric(agent, name: str) -> float:
+def self_metric(agent, name: str, receiver: str = "") -> float:
+    """The sum of the agent's self-metric `name` (over its labels; of one receiver's series if given)."""
     text = http_get(f"{agent.url}/metrics")[2].decode()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name) and (not receiver or f'receiver="{receiver}"' in line))
+
+
+def keep(truth: Samples, wanted) -> Samples:  # noqa: ANN001 (a predicate on (series points, timestamp))
+    return {k: {t: v for t, v in points.items() if wanted(points, t)} for k, points in truth.items()}
+
+
+def grid(points: dict[int, float], t: int, interval_ms: int) -> bool:
+    """Whether the scrape at t is the one the regular push sends (the family is in every scrape of the node)."""
+    earlier = [s for s in points if s < t]
+    return on_grid(max(earlier) if earlier else None, t, interval_ms)
 
 
 def test_live_samples_reach_victoria_metrics_exactly_as_the_window_holds_them(tmp_path, daemons, node):
@@ -59,3 +83,115 @@ def test_live_samples_reach_victoria_metrics_exactly_as_the_window_holds_them(tm
     wait_for(same, 30, what=f"victoria-metrics holding the window's samples up to {newest}: {diff}")
     assert self_metric(agent, "fodc_agent_remote_write_samples_sent_total") > 0
     assert self_metric(agent, "fodc_agent_remote_write_samples_dropped_total") == 0
+
+
+def test_an_incident_during_a_receiver_outage_reaches_both_receivers_at_full_resolution(tmp_path, daemons, node):
+    """Regular push every 1 s (one scrape in five); both receivers go down for ~6 s, an incident fires in the
+    middle, the agent is restarted while they are down; once they are back, each holds every scrape of the
+    incident window and one scrape per second elsewhere, exactly as the window holds them."""
+    vm_port, prom_port, http_port, node_port = free_ports(4)
+    vm, vm_url = start_victoria_metrics(tmp_path, port=vm_port)
+    prom, prom_url = start_prometheus_receiver(tmp_path, port=prom_port)
+    proxy = start_proxy(tmp_path)
+    daemons.extend([vm, prom, proxy])
+    args = ["--node-metrics-url", node.metrics_url, *FAST, "--remote-write-interval", "1s",
+            "--remote-write-url", f"{vm_url}/api/v1/write", "--remote-write-url", f"{prom_url}/api/v1/write",
+            "--remote-write-state-file", str(tmp_path / "rw.json"), "--remote-write-max-backoff", "500ms",
+            "--incident-before", "4s", "--incident-after", "1s"]
+
+    def start():
+        agent = start_agent(tmp_path, proxy.grpc_addr, "datanode-hot", "rw-bf", *args, http_port=http_port,
+                            node_port=node_port)
+        daemons.append(agent)
+        wait_for(lambda: proxy.cluster(node_id="rw-bf", status="online"), 30, what="agent online")
+        return agent
+
+    agent = start()
+    time.sleep(3)
+    vm.stop()
+    prom.stop()
+    time.sleep(2.5)
+    agent.signal(signal.SIGUSR2)  # a manual incident while nothing can be sent
+    incident = wait_for(lambda: http_json(f"{proxy.url}/incidents?node_id=rw-bf")[1]["incidents"], 20,
+                        what="the incident listed")[0]
+    start_ms, end_ms = incident["at_ms"] - 4000, incident["at_ms"] + 1000
+    time.sleep(1.5)
+    assert agent.terminate() == 0  # restarted while the receivers are down: sending resumes from the state file
+    agent = start()
+    time.sleep(1)
+    vm, _ = start_victoria_metrics(tmp_path, port=vm_port)
+    prom, _ = start_prometheus_receiver(tmp_path, port=prom_port)
+    daemons.extend([vm, prom])
+    try:
+        wait_for(lambda: self_metric(agent, "fodc_agent_remote_write_backfills_total", ) >= 2
+                 and self_metric(agent, "fodc_agent_remote_write_lag_seconds") < 1, 60, interval=0.5,
+                 what="both receivers caught up, the incident window sent")
+    except AssertionError:
+        print([line for line in http_get(f"{agent.url}/metrics")[2].decode().splitlines() if "remote_write" in line])
+        print(agent.log()[-5000:])
+        print((tmp_path / "rw.json").read_text())
+        raise
+    truth = window_samples(proxy.url, FAMILY)
+    newest = min(max(points) for points in truth.values()) - 1000  # what the regular push has surely passed
+    expected = keep(truth, lambda points, t: t <= newest and (start_ms <= t <= end_ms or grid(points, t, 1000)))
+    in_window = sum(1 for points in expected.values() for t in points if start_ms <= t <= end_ms)
+    assert in_window >= 20 * len(expected)  # full resolution: ~25 scrapes of 5 s, not ~5
+    assert sum(map(len, expected.values())) < sum(map(len, keep(truth, lambda _, t: t <= newest).values()))
+    diff: list[str] = []
+
+    def same(read, relative: float) -> bool:
+        diff[:] = differences(expected, read(), relative)
+        return not diff
+
+    wait_for(lambda: same(lambda: vm_export(vm_url, f'{{__name__="{FAMILY}"}}', end_ms=newest),
+                          VM_RELATIVE_PRECISION), 30, what=f"victoria-metrics as the window: {diff}")
+    wait_for(lambda: same(lambda: keep(prometheus_raw(prom_url, f'{{__name__="{FAMILY}"}}', newest, 3600),
+                                       lambda _, t: t <= newest), 0.0), 30,
+             what=f"prometheus exactly as the window: {diff}")
+    assert self_metric(agent, "fodc_agent_remote_write_backfill_samples_sent_total") > 0
+    assert self_metric(agent, "fodc_agent_remote_write_samples_dropped_total") == 0
+
+
+def test_a_receiver_that_hangs_fails_or_refuses_costs_only_its_own_lag(tmp_path, daemons, node):
+    vm, vm_url = start_victoria_metrics(tmp_path)
+    proxy = start_proxy(tmp_path)
+    daemons.extend([vm, proxy])
+    with ScriptedReceiver() as bad:
+        bad.script = "hang"
+        agent = start_agent(tmp_path, proxy.grpc_addr, "datanode-hot", "rw-bad", "--node-metrics-url",
+                            node.metrics_url, *FAST, "--remote-write-url", bad.url,
+                            "--remote-write-url", f"{vm_url}/api/v1/write", "--remote-write-timeout", "1s",
+                            "--remote-write-max-backoff", "300ms", "--remote-write-state-file", "")
+        daemons.append(agent)
+        wait_for(lambda: proxy.cluster(node_id="rw-bad", status="online"), 30, what="agent online")
+        wait_for(lambda: self_metric(agent, "fodc_agent_remote_write_lag_seconds", bad.url) > 3, 30,
+                 what="the hanging receiver falling behind")
+        # meanwhile the node is scraped and the other receiver keeps up
+        assert self_metric(agent, "fodc_agent_scrape_up") == 1
+        truth = window_samples(proxy.url, FAMILY)
+        newest = min(max(points) for points in truth.values())
+        assert min(map(len, truth.values())) >= 15
+        diff: list[str] = []
+
+        def same() -> bool:
+            diff[:] = differences(truth, vm_export(vm_url, f'{{__name__="{FAMILY}"}}', end_ms=newest),
+                                  VM_RELATIVE_PRECISION)
+            return not diff
+
+        wait_for(same, 30, what=f"victoria-metrics holding all despite the other receiver hanging: {diff}")
+        assert self_metric(agent, "fodc_agent_remote_write_samples_sent_total", bad.url) == 0
+        assert self_metric(agent, "fodc_agent_remote_write_samples_failed_total", bad.url) > 0  # timeouts retried
+        bad.release.set()
+        bad.script = (503, b"overloaded", {})
+        wait_for(lambda: self_metric(agent, "fodc_agent_remote_write_requests_total", bad.url) > 5, 30,
+                 what="5xx retried")
+        assert self_metric(agent, "fodc_agent_remote_write_samples_dropped_total", bad.url) == 0
+        bad.script = (400, b"bad labels", {})  # refused for good: dropped, counted, and the backlog moves on
+        wait_for(lambda: self_metric(agent, "fodc_agent_remote_write_lag_seconds", bad.url) < 1, 30,
+                 what="the refusing receiver's backlog gone")
+        dropped = self_metric(agent, "fodc_agent_remote_write_samples_dropped_total", bad.url)
+        assert dropped > 0 and "HTTP 400: bad labels" in agent.log()
+        bad.script = (204, b"", {})
+        wait_for(lambda: self_metric(agent, "fodc_agent_remote_write_samples_sent_total", bad.url) > 0, 30,
+                 what="taking samples again")
+        assert self_metric(agent, "fodc_agent_remote_write_samples_dropped_total", bad.url) == dropped

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fodc.remotewrite.plan import Stream, lag_ms, on_grid, pick
+from fodc.remotewrite.plan import Stream, advance, lag_ms, on_grid, pick
 from fodc.window.model import SeriesWindow
 
 ADDED = (("node_id", "n1"), ("node_role", "liaison"))
@@ -39,7 +39,8 @@ def run(stream: Stream, rows: dict[str, list[int]], cuts: list[int], interval_ms
                 assert key not in sent, f"{key} sent twice"
                 sent.add(key)
         assert picked.samples == sum(len(s) for s in picked.series)
-        stream.cursors.update(picked.cursors)
+        advance(stream, picked, {s: max(t for t in stamps if t <= hi) for s, stamps in rows.items()
+                                 if any(t <= hi for t in stamps)}, hi)
     return sent
 
 

@@ -153,8 +153,8 @@ class AgentRuntime:
                 "signal": "new process", "pid": (snap.get("process") or {}).get("pid"),
                 "start_time": (snap.get("process") or {}).get("start_time")})
         self.remote_write = None
-        if settings.remote_write is not None:
-            self.remote_write = RemoteWrite(settings.remote_write, self.recorder, self.self_metrics,
+        if (remote_write_settings := settings.remote_write) is not None:  # reads its secret files once
+            self.remote_write = RemoteWrite(remote_write_settings, self.recorder, self.self_metrics,
                                             node_id=settings.node_id, role=settings.node_role,
                                             labels=settings.node_labels, clock=self.clock.now)
             remote_write = self.remote_write

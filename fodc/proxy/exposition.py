@@ -75,7 +75,7 @@ class NodeSuffix:
 
     def series_prefix(self, sample: str, labels: tuple[tuple[str, str], ...]) -> str:
         """`sample{own labels,node labels} `: a line without its value. A metric's own label named like
-        one of ours keeps its name and ours moves aside (fodc.proxy.enrich)."""
+        one of ours keeps its name and ours moves aside (fodc.enrich)."""
         if not labels:
             return f"{sample}{{{self.text}}} "
         if any(name in self.names for name, _ in labels):

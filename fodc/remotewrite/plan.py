@@ -24,11 +24,13 @@ from fodc.window.model import SeriesWindow
 @dataclass
 class Stream:
     """Where one stream of sends stands: `origin_ms` (exclusive) for sources without a cursor yet, `cursors`
-    the last scrape gone through per source, `end_ms` the last scrape time it covers (None: open-ended)."""
+    the time each source is gone through up to, `last` each source's last scrape seen (what decides whether
+    the next one is on the grid), `end_ms` the last scrape time it covers (None: open-ended)."""
 
     origin_ms: int
     cursors: dict[str, int] = field(default_factory=dict)
     end_ms: int | None = None
+    last: dict[str, int] = field(default_factory=dict)
 
     def read_from(self, sources: Iterable[str], interval_ms: int) -> int:
         """The oldest timestamp a read must start at: after every cursor, with one slot of context before the
@@ -39,11 +41,13 @@ class Stream:
 
 @dataclass(frozen=True, slots=True)
 class Picked:
-    """A round's outcome: the series to send, how many samples, and each source's cursor once they are sent."""
+    """A round's outcome: the series to send, how many samples, and each source's cursor and last scrape once
+    they are sent."""
 
     series: list[Series]
     samples: int
     cursors: dict[str, int]
+    last: dict[str, int]
 
 
 def on_grid(prev_ms: int | None, ts_ms: int, interval_ms: int) -> bool:
@@ -64,10 +68,11 @@ def pick(windows: Iterable[SeriesWindow], stream: Stream, *, interval_ms: int, b
         rows.setdefault(window.source, set()).update(window.timestamps_ms)
     keep: dict[str, set[int]] = {}
     cursors = dict(stream.cursors)
+    last = dict(stream.last)
     end = stream.end_ms
     for source, stamps in rows.items():
         cursor = stream.cursors.get(source)
-        prev = cursor
+        prev = stream.last.get(source)
         chosen = keep[source] = set()
         floor = stream.origin_ms if cursor is None else max(cursor, stream.origin_ms)
         for ts in sorted(stamps):
@@ -80,8 +85,10 @@ def pick(windows: Iterable[SeriesWindow], stream: Stream, *, interval_ms: int, b
             if (grid if backfill_until_ms is None else (not grid or ts <= backfill_until_ms)):
                 chosen.add(ts)
             prev = ts
-        if prev is not None and (cursor is None or prev > cursor):
-            cursors[source] = prev  # also context alone: a source is gone through up to what was read of it
+        if prev is not None:
+            last[source] = prev
+            if cursor is None or prev > cursor:
+                cursors[source] = prev  # also context alone: a source is gone through up to what was read of it
     out: list[Series] = []
     samples = 0
     for window in windows:
@@ -93,7 +100,22 @@ def pick(windows: Iterable[SeriesWindow], stream: Stream, *, interval_ms: int, b
             out.append(Series(series_labels(window.name, window.labels, added), [t for t, _ in pairs],
                               [v for _, v in pairs]))
             samples += len(pairs)
-    return Picked(out, samples, cursors)
+    return Picked(out, samples, cursors, last)
+
+
+def advance(stream: Stream, picked: Picked, newest: Mapping[str, int], read_to_ms: int) -> bool:
+    """Moves the stream past a round whose samples were delivered; True if it moved. `newest`: the sources the
+    round read and each one's newest scrape, taken before the read. Every scrape of a source up to there was in
+    the window when it was read, so the source is gone through up to it, rows or not (a gap in the window, a
+    narrowed read, a backfill's end); later scrapes, even ones stamped earlier than `read_to_ms`, come next."""
+    cursors = dict(picked.cursors)
+    for source, ts in newest.items():
+        through = min(read_to_ms, ts)
+        cursors[source] = max(cursors.get(source, through), through)
+    moved = cursors != stream.cursors
+    stream.cursors.update(cursors)
+    stream.last.update(picked.last)
+    return moved
 
 
 def lag_ms(stream: Stream, newest: Mapping[str, int | None]) -> int:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from fodc.agent.backoff import Backoff
 from fodc.remotewrite.client import DROP, SENT, Client, endpoint_name
 from fodc.remotewrite.encode import Labels, Series, compress, encode, split
-from fodc.remotewrite.plan import Stream, lag_ms, pick
+from fodc.remotewrite.plan import Stream, advance, lag_ms, pick
 from fodc.remotewrite.state import MAX_BACKFILLS, Backfill, ReceiverState, StateFile
 from fodc.window import FlightRecorder
 from fodc.window.reads import TooManyPoints
@@ -137,7 +137,7 @@ class Receiver:
         with self.state_file.lock:
             backfill = self.state.backfills[0] if self.state.backfills else None
         stream = backfill.stream if backfill is not None else self.state.regular
-        newest = self.recorder.newest()
+        newest = full = self.recorder.newest()
         if backfill is not None and stream.end_ms is not None:
             newest = {s: min(t, stream.end_ms) for s, t in newest.items()}
         active = [s for s, t in newest.items() if stream.cursors.get(s, stream.origin_ms) < t]
@@ -155,9 +155,9 @@ class Receiver:
         if picked.samples and not self._send(picked.series, picked.samples, backfill is not None):
             return False  # stopping: the cursors stay where they were
         with self.state_file.lock:
-            stream.cursors.update(picked.cursors)
+            moved = advance(stream, picked, {s: full[s] for s in active}, hi)
         self._save()
-        return True
+        return moved
 
     def _read(self, lo: int, hi: int) -> tuple[list, int]:
         """The window's series in [lo, hi], the range narrowed until it holds at most round_samples points

@@ -46,18 +46,25 @@ class StateError(ValueError):
 def _stream(data: object) -> Stream:
     if not isinstance(data, dict):
         raise StateError("a stream is not an object")
-    origin, cursors, end = data.get("origin_ms"), data.get("cursors", {}), data.get("end_ms")
-    if type(origin) is not int or not isinstance(cursors, dict) or len(cursors) > MAX_SOURCES:
-        raise StateError("a stream's origin_ms or cursors are malformed")
+    origin, end = data.get("origin_ms"), data.get("end_ms")
+    if type(origin) is not int:
+        raise StateError("a stream's origin_ms is not an integer")
     if end is not None and type(end) is not int:
         raise StateError("a stream's end_ms is not an integer")
-    if not all(isinstance(k, str) and len(k) <= 4096 and type(v) is int for k, v in cursors.items()):
-        raise StateError("a cursor is malformed")
-    return Stream(origin, dict(cursors), end)
+    return Stream(origin, _times(data.get("cursors", {})), end, _times(data.get("last", {})))
+
+
+def _times(data: object) -> dict[str, int]:
+    """Per-source timestamps: a bounded object of source -> integer."""
+    if not isinstance(data, dict) or len(data) > MAX_SOURCES:
+        raise StateError("per-source times are not an object or too many")
+    if not all(isinstance(k, str) and len(k) <= 4096 and type(v) is int for k, v in data.items()):
+        raise StateError("a per-source time is malformed")
+    return dict(data)
 
 
 def _stream_json(stream: Stream) -> dict[str, object]:
-    return {"origin_ms": stream.origin_ms, "cursors": stream.cursors, "end_ms": stream.end_ms}
+    return {"origin_ms": stream.origin_ms, "cursors": stream.cursors, "last": stream.last, "end_ms": stream.end_ms}
 
 
 def parse(text: bytes) -> dict[str, ReceiverState]:
