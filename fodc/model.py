@@ -30,7 +30,17 @@ class Registration:
     agent_started_ms: int = 0
     host_id: str = ""  # /etc/machine-id: two hosts never share an agent key
     instance_id: str = ""  # the agent's installation: tells its own restart from a second agent on its key
+    typed_commands: bool = True  # False: an agent of the previous release, which runs no command this proxy sends
 
     @property
     def sorted_labels(self) -> tuple[tuple[str, str], ...]:
         return tuple(sorted(self.labels.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatInfo:
+    """What an agent says in each heartbeat."""
+
+    runtime: Mapping[str, str]  # key runtime indicators, shown as they are
+    capabilities: Mapping[str, str]
+    incidents_total: Mapping[str, int] = field(default_factory=dict)  # incidents since the agent started, by trigger

@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 
-def node_notes(runtime: Mapping[str, str]) -> list[str]:
+def node_notes(runtime: Mapping[str, str], incidents_total: Mapping[str, int] | None = None) -> list[str]:
     """Short phrases, most urgent first: node not answering, incidents, window disk failing, clock behind."""
     said = []
     up, _, total = runtime.get("scrape_targets_up", "").partition("/")
     if up == "0" and total not in ("", "0"):
         said.append("node not answering")
-    if runtime.get("incidents_total"):
-        said.append(f"incidents {runtime['incidents_total']}")
+    if incidents_total:
+        said.append("incidents " + ",".join(f"{trigger}={count}" for trigger, count in sorted(incidents_total.items())))
     if runtime.get("window_disk_last_error"):
         said.append("window disk failing")
     try:

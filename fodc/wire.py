@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from fodc.model import Address, Registration
+from fodc.model import Address, HeartbeatInfo, Registration
 from fodc.v1 import fodc_pb2 as pb
 
 
@@ -29,6 +27,7 @@ def registration_to_pb(reg: Registration) -> pb.Registration:
         agent_started_unix_ms=reg.agent_started_ms,
         host_id=reg.host_id,
         instance_id=reg.instance_id,
+        command_protocol=pb.COMMAND_PROTOCOL_TYPED if reg.typed_commands else pb.COMMAND_PROTOCOL_UNSPECIFIED,
     )
 
 
@@ -45,12 +44,14 @@ def registration_from_pb(msg: pb.Registration) -> Registration:
         agent_started_ms=msg.agent_started_unix_ms,
         host_id=msg.host_id,
         instance_id=msg.instance_id,
+        typed_commands=msg.command_protocol >= pb.COMMAND_PROTOCOL_TYPED,
     )
 
 
-def heartbeat_pb(now_ms: int, runtime: Mapping[str, str], capabilities: Mapping[str, str]) -> pb.AgentMessage:
+def heartbeat_pb(now_ms: int, info: HeartbeatInfo) -> pb.AgentMessage:
     return pb.AgentMessage(heartbeat=pb.Heartbeat(
-        sent_unix_ms=now_ms, runtime=dict(runtime), capabilities=dict(capabilities)))
+        sent_unix_ms=now_ms, runtime=dict(info.runtime), capabilities=dict(info.capabilities),
+        incidents_total=dict(info.incidents_total)))
 
 
 def link_options(max_message_bytes: int) -> list[tuple[str, int]]:

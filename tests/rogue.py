@@ -8,13 +8,13 @@ Nothing waits without a deadline.
 from __future__ import annotations
 
 import contextlib
-import json
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 from procs import http_get
 
 from fodc.v1 import fodc_pb2 as pb
@@ -82,6 +82,7 @@ class Stream:
 
 def registration(node_id: str = "rogue", role: str = "liaison", ip: str = "127.0.0.9", port: int = 17912,
                  **fields: Any) -> pb.Registration:
+    fields.setdefault("command_protocol", pb.COMMAND_PROTOCOL_TYPED)
     return pb.Registration(node_id=node_id, role=role, primary=pb.Address(ip=ip, port=port), **fields)
 
 
@@ -108,10 +109,10 @@ class RogueAgent:
         return result
 
     def heartbeat(self, runtime: dict[str, str] | None = None, capabilities: dict[str, str] | None = None,
-                  timeout: float = 10.0) -> pb.ProxyMessage:
+                  timeout: float = 10.0, incidents_total: dict[str, int] | None = None) -> pb.ProxyMessage:
         assert self.control is not None, "register first"
-        self.control.send(pb.AgentMessage(heartbeat=pb.Heartbeat(runtime=runtime or {},
-                                                                  capabilities=capabilities or {})))
+        self.control.send(pb.AgentMessage(heartbeat=pb.Heartbeat(
+            runtime=runtime or {}, capabilities=capabilities or {}, incidents_total=incidents_total or {})))
         return self.control.receive(timeout)
 
     # ---- request streams
@@ -131,7 +132,7 @@ class RogueAgent:
                        agent_id: str | None = None, secret: str | None = None) -> Stream:
         """The same for StreamCommands; cancels are ignored."""
         def starts_only(command: pb.Command) -> Iterable[pb.CommandReply]:
-            return answer(command) if command.WhichOneof("body") == "start" else []
+            return answer(command) if command.WhichOneof("body") != "cancel" else []
         return self._serve(self.stub.StreamCommands, pb.CommandReply, starts_only, agent_id, secret)
 
     def _serve(self, method: Callable[..., Iterator[Any]], hello_type: type, answer: Callable[[Any], Iterable[Any]],
@@ -158,14 +159,16 @@ def command_answer(command_id: str, data: bytes) -> list[pb.CommandReply]:
             pb.CommandReply(command_id=command_id, state=pb.CommandReply.DONE)]
 
 
-def json_answers(by_action: dict[str, Any]) -> Callable[[pb.Command], list[pb.CommandReply]]:
-    """Answers each action with the JSON (or raw bytes) given for it; unknown actions are rejected."""
+def typed_answers(by_request: dict[str, Message | bytes]) -> Callable[[pb.Command], list[pb.CommandReply]]:
+    """Answers each request (by its Command.body field) with the result message (or raw bytes) given for it;
+    other requests are rejected."""
     def answer(command: pb.Command) -> list[pb.CommandReply]:
-        if command.start.action not in by_action:
+        name = command.WhichOneof("body")
+        if name not in by_request:
             return [pb.CommandReply(command_id=command.command_id, state=pb.CommandReply.REJECTED,
-                                    error="unknown action")]
-        payload = by_action[command.start.action]
-        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                                    error="unknown request")]
+        payload = by_request[name]
+        data = payload if isinstance(payload, bytes) else payload.SerializeToString()
         return command_answer(command.command_id, data)
     return answer
 

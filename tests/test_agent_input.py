@@ -6,31 +6,40 @@ import pytest
 
 from fodc.model import Address, Registration
 from fodc.proxy.admission import HelloGate, certificate_names, peer_host
-from fodc.proxy.agent_answers import BadAnswer, config_snapshot, incidents
+from fodc.proxy.agent_answers import BadAnswer, check_result, config_snapshot, incidents
 from fodc.proxy.grpc_service import registration_rate
 from fodc.proxy.registration_limits import LimitExceeded, check_heartbeat, check_registration
 from fodc.proxy.registry import AgentRegistry, RegistryFull
+from fodc.v1 import fodc_pb2 as pb
+from fodc.wire_results import incident_from_pb, incident_to_pb
 
 NOW = 1_800_000_000_000
 
 
 def test_bad_incident_records_are_left_out_with_a_reason_each():
-    good = {"id": "20260101T000000Z-node-down", "trigger": "node-down", "at_ms": NOW - 1, "state": "complete"}
-    kept, refused = incidents([good, {**good, "at_ms": 1}, {**good, "at_ms": True}, {**good, "id": "../x"},
-                               {**good, "state": "done"}, {**good, "at_ms": NOW + 2 * 86_400_000}, []], NOW)
-    assert kept == [good] and len(refused) == 6
+    good = {"id": "20260101T000000Z-node-down", "trigger": "node-down", "at": "2027-01-15T08:00:00Z",
+            "at_ms": NOW - 1, "state": "complete", "detail": {"pid": 7}}
+    bad = [{**good, "at_ms": 1}, {**good, "trigger": "x" * 300}, {**good, "id": "../x"}, {**good, "state": "done"},
+           {**good, "at_ms": NOW + 2 * 86_400_000}]
+    listing = pb.IncidentList(incidents=[incident_to_pb(i) for i in [good, *bad]])
+    listing.incidents.add().CopyFrom(incident_to_pb(good))
+    listing.incidents[-1].detail_json = "[1, 2]"  # typed, but not the object it must be
+    kept, refused = incidents(listing, NOW)
+    assert kept == [incident_from_pb(incident_to_pb(good), {"pid": 7})] and len(refused) == 6
     assert "at_ms" in refused[0] and "characters" in refused[2] and "state" in refused[3]
+    assert "detail_json must be a JSON object" in refused[5]
 
 
-@pytest.mark.parametrize("payload", [{"not": "a list"}, "x", list(range(10_001))])
-def test_an_answer_that_is_not_a_bounded_list_fails_as_a_whole(payload):
+@pytest.mark.parametrize("data", [b"\x0a\xff\xff\xff\xff", b"[" * 100_000,
+                                  pb.IncidentList(incidents=[pb.Incident()] * 10_001).SerializeToString()])
+def test_an_answer_that_is_not_a_bounded_list_fails_as_a_whole(data):
     with pytest.raises(BadAnswer):
-        incidents(payload, NOW)
+        check_result("incident_list", data, NOW)
 
 
 def test_a_snapshot_without_its_hash_fails_as_a_whole():
     with pytest.raises(BadAnswer, match="hash"):
-        config_snapshot({"captured_at": "x", "confirmed_at": "y"}, NOW)
+        config_snapshot(pb.ConfigSnapshot(captured_at="x", confirmed_at="y"), NOW)
 
 
 def test_the_hello_gate_cancels_overdue_streams_and_refuses_past_its_cap():

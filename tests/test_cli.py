@@ -212,7 +212,7 @@ def test_profile_needs_a_token_and_reports_each_node(tmp_path, daemons, sims):
 def test_cluster_notes_name_what_an_operator_should_look_at():
     from fodc.cli.cluster import notes
     assert notes({"scrape_targets_up": "1/1"}) == "-"
-    assert notes({"scrape_targets_up": "0/2", "incidents_total": "node-down=1", "window_disk_last_error": "ENOSPC",
-                  "clock_behind_s": "3600.0"}) == (
+    assert notes({"scrape_targets_up": "0/2", "window_disk_last_error": "ENOSPC", "clock_behind_s": "3600.0"},
+                 {"node-down": 1}) == (
         "node not answering; incidents node-down=1; window disk failing; host clock 3600.0s behind")
     assert notes({"scrape_targets_up": "0/0", "clock_behind_s": "0.0"}) == "-"

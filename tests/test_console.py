@@ -169,7 +169,7 @@ def test_a_wrong_token_is_asked_for_again(cluster, browser):
 def test_cluster_page_shows_each_node_by_role_with_sparklines_from_the_window(cluster, browser, tmp_path):
     proxy = cluster["proxy"]
     console_errors(browser)
-    wait_for(lambda: api(proxy, "/cluster?node_id=hot-1")[1]["nodes"][0]["runtime"].get("incidents_total"), 30,
+    wait_for(lambda: api(proxy, "/cluster?node_id=hot-1")[1]["nodes"][0]["incidents_total"], 30,
              what="the incident count in hot-1's heartbeat")
     open_page(browser, proxy, "/")
     wait_for(lambda: js(browser, "return document.querySelectorAll('svg.spark[data-points]').length") >= 4, 30,

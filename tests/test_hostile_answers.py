@@ -8,7 +8,10 @@ import time
 
 import pytest
 from procs import http_json, start_agent, start_proxy, wait_for
-from rogue import RogueAgent, json_answers, refused, registration
+from rogue import RogueAgent, refused, registration, typed_answers
+
+from fodc.v1 import fodc_pb2 as pb
+from fodc.wire_results import incident_to_pb
 
 NOW_MS = int(time.time() * 1000)
 
@@ -28,7 +31,7 @@ def rogue_factory(daemons):
         rogue = RogueAgent(proxy.grpc_addr)
         rogues.append(rogue)
         assert rogue.register(registration(node_id, port=len(rogues) + 20000)).accepted
-        rogue.serve_commands(json_answers(answers))
+        rogue.serve_commands(typed_answers(answers))
         return rogue
     yield make
     for rogue in rogues:
@@ -40,9 +43,13 @@ def test_poisoned_incidents_are_refused_and_the_proxy_still_starts(tmp_path, dae
     args = ["--incident-archive-dir", str(archive), "--incident-copy-interval", "0.3s", "--command-timeout", "5s"]
     proxy = start_proxy(tmp_path, *args)
     daemons.append(proxy)
-    listing = [incident("good-1", NOW_MS - 60_000), incident("epoch", 1), incident("soon", "soon"),
-               incident("../../etc", NOW_MS - 1000), "not an object"]
-    rogue_factory(proxy, "poisoner", {"incidents.list": listing, "incidents.fetch": b"bundle"})
+    listing = [incident_to_pb(i) for i in (incident("good-1", NOW_MS - 60_000), incident("epoch", 1),
+                                            incident("soon", NOW_MS + 10 * 365 * 86_400_000),
+                                            incident("../../etc", NOW_MS - 1000))]
+    listing.append(pb.Incident(id="not-an-object", trigger="node-down", at_ms=NOW_MS, state="complete",
+                               detail_json='"not an object"'))
+    rogue_factory(proxy, "poisoner", {"incident_list": pb.IncidentList(incidents=listing),
+                                      "incident_fetch": b"bundle"})
 
     wait_for(lambda: (archive / "poisoner" / "good-1.json").exists(), 20, what="the good incident archived")
     status, body = http_json(f"{proxy.url}/incidents")
@@ -73,10 +80,14 @@ def test_one_agent_with_malformed_answers_is_listed_as_failed_and_the_rest_are_s
     daemons.append(proxy)
     daemons.append(start_agent(tmp_path, proxy.grpc_addr, "datanode-hot", "honest",
                                "--config-check-interval", "0.3s", "--node-pprof-url", ""))
-    rogue_factory(proxy, "garbage", {"incidents.list": b"{not json", "diagnostics.auto": {"files": 3},
-                                     "config.history": b"[" * 100_000})
-    rogue_factory(proxy, "wrong-shape", {"incidents.list": [{"id": 5}], "diagnostics.auto": [{"files": "x"}],
-                                         "config.history": [{"hash": 5}, "x"]})
+    rogue_factory(proxy, "garbage", {"incident_list": b"\x0a\xff\xff\xff\xff", "automatic_list": b"\x0a\x05ab",
+                                     "config_history": b"[" * 100_000})
+    rogue_factory(proxy, "wrong-shape", {
+        "incident_list": pb.IncidentList(incidents=[pb.Incident(trigger="node-down")]),
+        "automatic_list": pb.AutomaticCaptureList(captures=[pb.AutomaticCapture(files=[pb.CapturedFile()])]),
+        "config_history": pb.ConfigHistory(snapshots=[pb.ConfigSnapshot(captured_at="x", confirmed_at="y"),
+                                                      pb.ConfigSnapshot(hash="h", captured_at="x", confirmed_at="y",
+                                                                        content_json="x")])})
     wait_for(lambda: len(proxy.cluster(status="online")) == 3, what="three agents online")
 
     def answer(path):

@@ -132,9 +132,9 @@ def test_incident_triggers_are_bounded_and_go_with_their_agent(tmp_path, daemons
     proxy = start_proxy(tmp_path)
     daemons.append(proxy)
     rogue = enrolled(proxy, rogues, "exploder", agent_started_unix_ms=int(time.time() * 1000))
-    counts = ["node-down=2"] + [f"rule:r{i}=1" for i in range(40)] + [f"made-up-{i}=1" for i in range(200)]
+    counts = {"node-down": 2, **{f"rule:r{i}": 1 for i in range(40)}, **{f"made-up-{i}": 1 for i in range(200)}}
     for _ in range(3):
-        rogue.heartbeat(runtime={"incidents_total": ",".join(counts)})
+        rogue.heartbeat(incidents_total=counts)
 
     def incident_series():
         return [line for line in page(proxy, "?role=datanode-cold").splitlines()

@@ -7,7 +7,6 @@ Captures asked for over the command stream run on the caller's thread under the 
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -16,14 +15,13 @@ from pathlib import Path
 
 from fodc.agent.settings import AgentSettings
 from fodc.agent.streams import ActionContext
-from fodc.config import whole_number
 from fodc.nodeconf.capture import CaptureOptions, NodeConfigCapturer
 from fodc.nodeconf.snapshot import ConfigHistory, Snapshot
 from fodc.times import now_ms
+from fodc.v1 import fodc_pb2 as pb
+from fodc.wire_results import snapshot_to_pb
 
 log = logging.getLogger(__name__)
-
-JSON = "application/json"
 
 
 def capture_options(settings: AgentSettings) -> CaptureOptions:
@@ -136,16 +134,11 @@ class ConfigWatcher:
 
     # ---- command-stream actions
     def action_snapshot(self, ctx: ActionContext) -> None:
-        """config.snapshot: the latest snapshot; with capture=true a fresh one is taken first."""
-        capture = ctx.params.get("capture", "false").lower() in ("1", "true", "yes")
-        snapshot = self.capture_now("on-demand") if capture else self.latest()
-        ctx.send_artifact(json.dumps(snapshot).encode(), {"content_type": JSON, "hash": snapshot["hash"]})
+        """ConfigSnapshotRequest: the latest snapshot; with capture set a fresh one is taken first."""
+        snapshot = self.capture_now("on-demand") if ctx.request.capture else self.latest()
+        ctx.send_result(snapshot_to_pb(snapshot))
 
     def action_history(self, ctx: ActionContext) -> None:
-        """config.history: the recorded snapshots, oldest first (the last `limit` when given)."""
-        raw = ctx.params.get("limit", "")
-        try:
-            limit = whole_number(raw, "limit", 1, 1_000_000)
-        except ValueError:
-            limit = None
-        ctx.send_artifact(json.dumps(self.entries(limit)).encode(), {"content_type": JSON})
+        """ConfigHistoryRequest: the recorded snapshots, oldest first (the last `limit` when set)."""
+        limit = ctx.request.limit or None
+        ctx.send_result(pb.ConfigHistory(snapshots=[snapshot_to_pb(s) for s in self.entries(limit)]))

@@ -16,8 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from fodc.agent.streams import Action, ActionContext, ActionFailed
-from fodc.config import whole_number
+from fodc.agent.streams import ActionContext, ActionFailed
 from fodc.diag.checks import profile_warning
 from fodc.diag.pprof import PROFILES, Fetched, FetchError, ProfileFetch, profile_url
 from fodc.diag.store import ArtifactStore
@@ -122,23 +121,24 @@ class Diagnostics:
         self.max_seconds = max_seconds
         self.slot = HeavySlot(queue)
 
-    def actions(self) -> dict[str, Action]:
-        return {f"profile.{name}": self._action(name) for name in PROFILES}
+    def action_profile(self, ctx: ActionContext) -> None:
+        """ProfileRequest: one profile of the node, streamed as an artifact."""
+        request: pb.ProfileRequest = ctx.request
+        profile = pb.ProfileKind.Name(request.kind).lower()
+        if profile not in PROFILES:
+            raise ActionFailed(f"no such profile kind {request.kind} (known: {', '.join(PROFILES)})")
+        self.profile(profile, ctx, request.seconds)
 
-    def _action(self, profile: str) -> Action:
-        return lambda ctx: self.profile(profile, ctx)
-
-    def _seconds(self, profile: str, ctx: ActionContext) -> int | None:
+    def _seconds(self, profile: str, asked: int) -> int | None:
         if not PROFILES[profile][1]:
             return None
-        raw = ctx.params.get("seconds", str(DEFAULT_CPU_SECONDS))
-        try:
-            return whole_number(raw, "seconds", 1, self.max_seconds)
-        except ValueError as exc:
-            raise ActionFailed(str(exc)) from None
+        seconds = asked or DEFAULT_CPU_SECONDS
+        if not 1 <= seconds <= self.max_seconds:
+            raise ActionFailed(f"seconds must be from 1 to {self.max_seconds}, not {seconds}")
+        return seconds
 
-    def profile(self, profile: str, ctx: ActionContext) -> None:
-        seconds = self._seconds(profile, ctx)
+    def profile(self, profile: str, ctx: ActionContext, asked_seconds: int = 0) -> None:
+        seconds = self._seconds(profile, asked_seconds)
         waited: list[tuple[float, str]] = []  # (since, what held the slot) when this request had to wait
 
         def queued(position: int) -> None:

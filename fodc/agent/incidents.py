@@ -34,7 +34,9 @@ from fodc.incident.rules import RuleState, ThresholdRule, evaluate
 from fodc.jsonvalue import json_value
 from fodc.periodic import Periodic
 from fodc.times import compact_utc, rfc3339
+from fodc.v1 import fodc_pb2 as pb
 from fodc.window import FlightRecorder
+from fodc.wire_results import incident_to_pb
 
 log = logging.getLogger(__name__)
 
@@ -299,12 +301,12 @@ class IncidentRecorder:
                     or (self.store.directory / i["file"]).exists()]
 
     def action_list(self, ctx: ActionContext) -> None:
-        """incidents.list: this agent's incidents, oldest first (pruned bundles are left out)."""
-        ctx.send_artifact(json.dumps(self.summaries()).encode(), {"content_type": "application/json"})
+        """IncidentListRequest: this agent's incidents, oldest first (pruned bundles are left out)."""
+        ctx.send_result(pb.IncidentList(incidents=[incident_to_pb(i) for i in self.summaries()]))
 
     def action_fetch(self, ctx: ActionContext) -> None:
-        """incidents.fetch: one incident's bundle by id."""
-        wanted = ctx.params.get("id", "")
+        """IncidentFetchRequest: one incident's bundle by id."""
+        wanted = ctx.request.id
         found = next((i for i in self.summaries() if i["id"] == wanted), None)
         if found is None:
             raise ActionFailed(f"no incident {wanted!r} on this agent")

@@ -7,7 +7,6 @@ The signal handler only raises a flag; the capture itself runs in this watch's o
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -18,6 +17,7 @@ from fodc.agent.crashes import open_regular
 from fodc.agent.incidents import IncidentRecorder
 from fodc.agent.streams import ActionContext, ActionFailed
 from fodc.periodic import Periodic
+from fodc.wire_results import incident_to_pb
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,7 @@ class ManualCapture(Periodic):
         self._try(first or f"trigger file {path}", "trigger-file")
 
     def action_capture(self, ctx: ActionContext) -> None:
-        """incidents.capture: a manual incident now (params: reason, by); answers its summary."""
-        incident = self.capture(ctx.params.get("reason", ""), "operator", clean_reason(ctx.params.get("by", "")))
-        ctx.send_artifact(json.dumps(incident).encode(), {"content_type": "application/json"})
+        """IncidentCaptureRequest: a manual incident now; answers its summary."""
+        request = ctx.request  # pb.IncidentCaptureRequest
+        incident = self.capture(request.reason, "operator", clean_reason(request.requested_by))
+        ctx.send_result(incident_to_pb(incident))

@@ -8,7 +8,6 @@ disk with near-identical profiles. The proxy lists the captures with its jobs an
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -23,6 +22,8 @@ from fodc.diag.memory import read_memory
 from fodc.nodeconf.finder import NodeProcessFinder, NotFound
 from fodc.periodic import Periodic
 from fodc.times import now_ms, rfc3339
+from fodc.v1 import fodc_pb2 as pb
+from fodc.wire_results import capture_to_pb
 
 log = logging.getLogger(__name__)
 
@@ -102,15 +103,15 @@ class MemoryPressureWatch(Periodic):
 
     # ---- command-stream actions
     def action_list(self, ctx: ActionContext) -> None:
-        """diagnostics.auto: the automatic captures of this run, oldest first (files may since be pruned)."""
+        """AutomaticListRequest: the automatic captures of this run, oldest first (files may since be pruned)."""
         with self._lock:
             records = [dict(r, files=[f for f in r["files"] if self._path(f["file"]).exists()])
                        for r in self._captures]
-        ctx.send_artifact(json.dumps(records).encode(), {"content_type": "application/json"})
+        ctx.send_result(pb.AutomaticCaptureList(captures=[capture_to_pb(r) for r in records]))
 
     def action_fetch(self, ctx: ActionContext) -> None:
-        """diagnostics.fetch: one stored artifact by file name (only names in the diagnostics directory)."""
-        name = ctx.params.get("file", "")
+        """AutomaticFetchRequest: one stored artifact by file name (only names in the diagnostics directory)."""
+        name = ctx.request.file
         path = self._path(name)
         if not name or "/" in name or name.startswith(".") or not path.is_file():
             raise ActionFailed(f"no such diagnostics file {name!r}")

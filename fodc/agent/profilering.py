@@ -8,7 +8,6 @@ that cannot be taken is counted and logged, never retried in a loop.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +20,8 @@ from fodc.agent.diagnostics import Diagnostics
 from fodc.agent.streams import ActionContext, ActionFailed
 from fodc.diag.ring import ProfileRing, RingEntry
 from fodc.periodic import Periodic
+from fodc.v1 import fodc_pb2 as pb
+from fodc.wire_results import ring_profile_to_pb
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ class RingCollector(Collector):
 
 
 class RingActions:
-    """profiles.list / profiles.fetch on the command stream; answers 'off' when the ring is off."""
+    """RingListRequest / RingFetchRequest on the command stream; answers 'off' when the ring is off."""
 
     def __init__(self, ring: ProfileRing | None, off_reason: str) -> None:
         self.ring = ring
@@ -126,16 +127,14 @@ class RingActions:
         return self.ring
 
     def action_list(self, ctx: ActionContext) -> None:
-        """profiles.list: the ring's profiles, oldest first (param since_ms)."""
-        raw = ctx.params.get("since_ms", "")
-        if raw and not raw.isdigit():
-            raise ActionFailed(f"since_ms must be unix milliseconds, not {raw!r}")
-        entries = self._ring().entries(int(raw) if raw else None)
-        ctx.send_artifact(json.dumps([e.to_json() for e in entries]).encode(), {"content_type": "application/json"})
+        """RingListRequest: the ring's profiles, oldest first (those taken from since_unix_ms on, when set)."""
+        since_ms = ctx.request.since_unix_ms
+        entries = self._ring().entries(since_ms if since_ms > 0 else None)
+        ctx.send_result(pb.RingProfileList(profiles=[ring_profile_to_pb(e.to_json()) for e in entries]))
 
     def action_fetch(self, ctx: ActionContext) -> None:
-        """profiles.fetch: one ring profile by name."""
-        name = ctx.params.get("name", "")
+        """RingFetchRequest: one ring profile by name."""
+        name = ctx.request.name
         path = self._ring().path(name)
         if path is None:
             raise ActionFailed(f"no profile {name[:100]!r} in the ring (it may have been rotated out)")

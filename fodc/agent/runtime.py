@@ -48,7 +48,7 @@ from fodc.diag.ring import ProfileRing
 from fodc.diag.store import ArtifactStore
 from fodc.incident.detect import NodeAnswer
 from fodc.ktm import KernelTelemetry
-from fodc.model import Address, Registration
+from fodc.model import Address, HeartbeatInfo, Registration
 from fodc.nodeconf.capture import NodeConfigCapturer
 from fodc.nodeconf.finder import ProcessByComm
 from fodc.systemd import Notifier, ProgressWatchdog
@@ -192,17 +192,17 @@ class AgentRuntime:
                                     node_up=lambda: bool(self._scrape_state().ok),
                                     on_progress=self.watchdog.register("manual-capture", 60.0).tick)
         # Workers beyond the profiles that may run or wait, so a config request never waits behind them.
-        self.command_stream = CommandStream({
-            "config.snapshot": self.config.action_snapshot,
-            "config.history": self.config.action_history,
-            **self.diagnostics.actions(),
-            "diagnostics.auto": self.memory_watch.action_list,
-            "diagnostics.fetch": self.memory_watch.action_fetch,
-            "incidents.list": self.incidents.action_list,
-            "incidents.fetch": self.incidents.action_fetch,
-            "incidents.capture": self.manual.action_capture,
-            "profiles.list": self.ring_actions.action_list,
-            "profiles.fetch": self.ring_actions.action_fetch,
+        self.command_stream = CommandStream({  # Command.body field -> the action answering it
+            "config_snapshot": self.config.action_snapshot,
+            "config_history": self.config.action_history,
+            "profile": self.diagnostics.action_profile,
+            "automatic_list": self.memory_watch.action_list,
+            "automatic_fetch": self.memory_watch.action_fetch,
+            "incident_list": self.incidents.action_list,
+            "incident_fetch": self.incidents.action_fetch,
+            "incident_capture": self.manual.action_capture,
+            "ring_list": self.ring_actions.action_list,
+            "ring_fetch": self.ring_actions.action_fetch,
         }, send_timeout_s=settings.send_timeout, workers=settings.diagnostics_queue + 4)
         self.host_id = host_id()
         self.instance = Instance(settings.instance_file)
@@ -260,8 +260,6 @@ class AgentRuntime:
             info.update(self.remote_write.summary())
         if self.ring_capture is not None:
             info.update(self.ring_capture.summary())
-        if self.incidents.counts:
-            info["incidents_total"] = ",".join(f"{k}={v}" for k, v in sorted(self.incidents.counts.items()))
         if self.incidents.suppressed:  # triggers that fired again within --incident-cooldown
             info["incidents_suppressed"] = str(self.incidents.suppressed)
         if self.oom_watch is not None:  # where OOM kills are counted, or why they cannot be
@@ -354,8 +352,8 @@ class AgentRuntime:
         Gauge("fodc_agent_window_covered_seconds", "time span the window currently covers",
               registry=self.self_metrics).set_function(covered)
 
-    def heartbeat_info(self) -> tuple[dict[str, str], dict[str, str]]:
-        return self.runtime_info(), self.capabilities()
+    def heartbeat_info(self) -> HeartbeatInfo:
+        return HeartbeatInfo(self.runtime_info(), self.capabilities(), dict(self.incidents.counts))
 
     def health(self) -> dict[str, object]:
         """/health: "status" is "node_down" (served as 503) once no target has answered for longer than

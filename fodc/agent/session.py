@@ -12,14 +12,14 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import grpc
 
 from fodc.agent.backoff import Backoff
 from fodc.config import HostPort
-from fodc.model import Registration
+from fodc.model import HeartbeatInfo, Registration
 from fodc.times import now_ms
 from fodc.tls import ClientTls, TlsFileError, channel_credentials
 from fodc.v1 import fodc_pb2 as pb
@@ -110,7 +110,7 @@ class ProxySession:
         self,
         proxy_addr: HostPort,
         registration: Callable[[], Registration],
-        heartbeat_info: Callable[[], tuple[Mapping[str, str], Mapping[str, str]]],
+        heartbeat_info: Callable[[], HeartbeatInfo],
         *,
         send_timeout_s: float = 10.0,
         max_backoff_s: float = 30.0,
@@ -249,8 +249,7 @@ class ProxySession:
                 self._drain_until_end(replies, self.send_timeout_s)
                 log.info("said goodbye to the proxy", extra={"fields": {"agent_id": self.agent_id}})
                 return
-            runtime, capabilities = self._heartbeat_info()
-            outbox.put(heartbeat_pb(now_ms(), runtime, capabilities), self.send_timeout_s)
+            outbox.put(heartbeat_pb(now_ms(), self._heartbeat_info()), self.send_timeout_s)
             reply = self._await(replies, "heartbeat acknowledgement", call)
             body = reply.WhichOneof("body")
             if body == "registration" and not reply.registration.accepted:

@@ -13,8 +13,10 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 
 from fodc.agent.heap import release_free_heap
 from fodc.agent.session import Connected, Outbox, SessionError
@@ -240,12 +242,13 @@ class ActionFailed(Exception):
 
 
 class ActionContext:
-    """What a running action may use: its id, parameters, a cancel flag, and a way to report progress/chunks."""
+    """What a running action may use: its id, its typed request, a cancel flag, and a way to report progress,
+    chunks and its result."""
 
-    def __init__(self, command_id: str, params: dict[str, str], timeout_s: float, send: Callable[[object], None],
+    def __init__(self, command_id: str, request: Message, timeout_s: float, send: Callable[[object], None],
                  max_bytes: int) -> None:
         self.command_id = command_id
-        self.params = params
+        self.request: Any = request  # the Command.body message of this action (e.g. pb.ProfileRequest)
         self.timeout_s = timeout_s
         self.cancelled = threading.Event()
         self._send = send
@@ -264,6 +267,10 @@ class ActionContext:
             self.reply(pb.CommandReply.CHUNK, data=payload[offset:offset + self.max_chunk], offset=offset)
         self.reply(pb.CommandReply.DONE, meta={**meta, "size": str(len(payload))})
 
+    def send_result(self, result: Message) -> None:
+        """The action's typed result (the message its request names in fodc.proto), serialized and chunked."""
+        self.send_artifact(result.SerializeToString(), {"content_type": RESULT_CONTENT_TYPE})
+
     def send_file(self, path: str | os.PathLike[str], meta: dict[str, str]) -> None:
         """Like send_artifact, reading the file chunk by chunk so a large profile is never all in memory."""
         size = 0
@@ -277,10 +284,12 @@ class ActionContext:
 
 
 Action = Callable[[ActionContext], None]
+RESULT_CONTENT_TYPE = "application/x-protobuf"
 
 
 class CommandStream(RequestStream):
-    """Runs named actions the proxy asks for (config capture, profiles); each reply carries the command id."""
+    """Runs the typed requests the proxy sends (Command.body: profiles, config, incidents), each by the action
+    registered for its oneof field name; each reply carries the command id."""
 
     kind = "commands"
 
@@ -310,12 +319,12 @@ class CommandStream(RequestStream):
         return super()._dispatch(request, outbox, max_bytes)
 
     def _handle(self, request: pb.Command, outbox: Outbox, max_bytes: int) -> None:
-        start = request.start
-        action = self._actions.get(start.action)
-        ctx = ActionContext(request.command_id, dict(start.params), (start.timeout_ms or 30_000) / 1000,
-                            lambda m: self.send(outbox, m), max_bytes)
+        name = request.WhichOneof("body") or ""
+        action = self._actions.get(name)
+        ctx = ActionContext(request.command_id, getattr(request, name) if name else request,
+                            (request.timeout_ms or 30_000) / 1000, lambda m: self.send(outbox, m), max_bytes)
         if action is None:
-            ctx.reply(pb.CommandReply.REJECTED, error=f"unknown action {start.action!r} "
+            ctx.reply(pb.CommandReply.REJECTED, error=f"unknown request {name or 'none'!r} "
                       f"(known: {', '.join(sorted(self._actions))})")
             return
         with self._running_lock:
@@ -328,11 +337,11 @@ class CommandStream(RequestStream):
         except SessionError:
             raise
         except ActionFailed as exc:
-            log.warning("action failed", extra={"fields": {"action": start.action, "reason": str(exc)}})
+            log.warning("action failed", extra={"fields": {"action": name, "reason": str(exc)}})
             with contextlib.suppress(SessionError):
                 ctx.reply(pb.CommandReply.FAILED, error=str(exc))
         except Exception as exc:
-            log.exception("action %s failed", start.action)
+            log.exception("action %s failed", name)
             with contextlib.suppress(SessionError):
                 ctx.reply(pb.CommandReply.FAILED, error=f"{type(exc).__name__}: {exc}")
         finally:

@@ -23,7 +23,8 @@ def run(args: argparse.Namespace, client: ProxyClient) -> int:
         return EXIT_OK
     rows = [[n["node_id"], n["role"], n["status"], ago(n["last_heartbeat"]),
              n["capabilities"].get("ktm_mode", "-"),
-             f"{n['primary_address']['ip']}:{n['primary_address']['port']}", notes(n.get("runtime", {}))]
+             f"{n['primary_address']['ip']}:{n['primary_address']['port']}",
+             notes(n.get("runtime", {}), n.get("incidents_total", {}))]
             for n in body["nodes"]]
     print(table(rows, ["node", "role", "status", "heartbeat", "ktm", "address", "notes"]))
     for (mode, reason), nodes in ktm_reasons(body["nodes"]).items():
@@ -43,6 +44,6 @@ def ktm_reasons(nodes: list[dict]) -> dict[tuple[str, str], list[str]]:
     return grouped
 
 
-def notes(runtime: dict[str, str]) -> str:
+def notes(runtime: dict[str, str], incidents_total: dict[str, int] | None = None) -> str:
     """What an operator should notice about a node from its agent's heartbeat, or "-"."""
-    return "; ".join(node_notes(runtime)) or "-"
+    return "; ".join(node_notes(runtime, incidents_total)) or "-"

@@ -1,16 +1,24 @@
-"""Checks the JSON answers agents send to command actions before the proxy uses or stores any of it.
+"""Checks the typed results agents answer commands with before the proxy uses or stores any of it.
 
 An answer is input from the network: one agent sending `"at_ms": "soon"` once made /incidents answer 500
-for everyone, and, archived, stopped the proxy from starting. Each check here is pure: it either returns the
-answer with every bad record left out (with the reasons, for the caller to count), or raises BadAnswer when
-the answer as a whole is unusable, and that agent alone is then reported as failed.
+for everyone, and, archived, stopped the proxy from starting. The result message's types rule out such
+values on the wire; what is left to check here is their content (plausible times, names safe as file
+names, known states, the JSON objects a message carries). Each check is pure: it either returns the answer,
+as plain data, with every bad record left out (with the reasons, for the caller to count), or raises
+BadAnswer when the answer as a whole is unusable, and that agent alone is then reported as failed.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
+
+from google.protobuf.message import DecodeError, Message
+
+from fodc.v1 import fodc_pb2 as pb
+from fodc.wire_results import capture_from_pb, incident_from_pb, ring_profile_from_pb, snapshot_from_pb
 
 MAX_RECORDS = 10_000  # records in one answer (incidents, captures, snapshots)
 MAX_TEXT = 256
@@ -24,7 +32,12 @@ INCIDENT_STATES = ("collecting", "complete", "failed")
 
 
 class BadAnswer(ValueError):
-    """The answer as a whole cannot be used; the agent that sent it is reported as failed."""
+    """The answer as a whole cannot be used; the agent that sent it is reported as failed. `unreadable`:
+    it was not even the result message its request names."""
+
+    def __init__(self, message: str, *, unreadable: bool = False) -> None:
+        super().__init__(message)
+        self.unreadable = unreadable
 
 
 class BadRecord(ValueError):
@@ -52,20 +65,43 @@ def _show(value: Any) -> str:
     return repr(value)[:60]
 
 
-def _records(payload: Any, check: Callable[[Any], Any]) -> Checked:
-    if not isinstance(payload, list):
-        raise BadAnswer(f"expected a list of records, got {type(payload).__name__}")
-    if len(payload) > MAX_RECORDS:
-        raise BadAnswer(f"{len(payload)} records; at most {MAX_RECORDS}")
+def _records(records: Any, check: Callable[[Any], Any]) -> Checked:
+    if len(records) > MAX_RECORDS:
+        raise BadAnswer(f"{len(records)} records; at most {MAX_RECORDS}")
     kept, refused = [], []
-    for record in payload:
+    for record in records:
         try:
-            if not isinstance(record, dict):
-                raise BadRecord(f"a record must be an object, not {type(record).__name__}")
             kept.append(check(record))
         except BadRecord as exc:
             refused.append(str(exc))
     return kept, refused
+
+
+def _single(record: Any, check: Callable[[Any], Any]) -> Checked:
+    try:
+        return check(record), []
+    except BadRecord as exc:
+        raise BadAnswer(str(exc)) from None
+
+
+MAX_JSON_TEXT = 4 * 1024 * 1024  # one JSON object carried in a result message (an incident's detail, a snapshot)
+
+
+def _json_object(text: str, name: str) -> dict[str, Any]:
+    if len(text) > MAX_JSON_TEXT:
+        raise BadRecord(f"{name} of {len(text)} characters; at most {MAX_JSON_TEXT}")
+    try:
+        value = json.loads(text or "{}")
+    except (ValueError, RecursionError) as exc:
+        raise BadRecord(f"{name} is not JSON: {str(exc)[:100]}") from None
+    if not isinstance(value, dict):
+        raise BadRecord(f"{name} must be a JSON object, not {type(value).__name__}")
+    return value
+
+
+def _counted(mapping: Iterable[Any], name: str, most: int = 256) -> None:
+    if len(list(mapping)) > most:
+        raise BadRecord(f"{name} has more than {most} entries")
 
 
 def check_incident(record: Any, now_ms: int) -> dict[str, Any]:
@@ -87,8 +123,19 @@ def check_incident(record: Any, now_ms: int) -> dict[str, Any]:
     return record
 
 
-def incidents(payload: Any, now_ms: int) -> Checked:
-    return _records(payload, lambda record: check_incident(record, now_ms))
+def _incident_pb(msg: pb.Incident, now_ms: int) -> dict[str, Any]:
+    _counted(msg.errors, "errors")
+    _counted(msg.files, "files", MAX_RECORDS)
+    _counted(msg.ring_profiles, "ring_profiles")
+    return check_incident(incident_from_pb(msg, _json_object(msg.detail_json, "detail_json")), now_ms)
+
+
+def incidents(answer: pb.IncidentList, now_ms: int) -> Checked:
+    return _records(answer.incidents, lambda msg: _incident_pb(msg, now_ms))
+
+
+def captured_incident(answer: pb.Incident, now_ms: int) -> Checked:
+    return _single(answer, lambda msg: _incident_pb(msg, now_ms))
 
 
 def _capture(record: dict) -> dict:
@@ -103,8 +150,11 @@ def _capture(record: dict) -> dict:
     return record
 
 
-def automatic_captures(payload: Any, _now_ms: int) -> Checked:
-    return _records(payload, _capture)
+def automatic_captures(answer: pb.AutomaticCaptureList, _now_ms: int) -> Checked:
+    def check(msg: pb.AutomaticCapture) -> dict:
+        _counted(msg.errors, "errors")
+        return _capture(capture_from_pb(msg))
+    return _records(answer.captures, check)
 
 
 _SECTIONS = ("flags", "env", "agent", "files", "errors")
@@ -123,23 +173,45 @@ def _snapshot(record: dict) -> dict:
     return record
 
 
-def config_history(payload: Any, _now_ms: int) -> Checked:
-    return _records(payload, _snapshot)
+def _snapshot_pb(msg: pb.ConfigSnapshot) -> dict:
+    return _snapshot(snapshot_from_pb(msg, _json_object(msg.content_json, "content_json")))
 
 
-def config_snapshot(payload: Any, _now_ms: int) -> Checked:
-    if not isinstance(payload, dict):
-        raise BadAnswer(f"expected a configuration snapshot, got {type(payload).__name__}")
-    try:
-        return _snapshot(payload), []
-    except BadRecord as exc:
-        raise BadAnswer(str(exc)) from None
+def config_history(answer: pb.ConfigHistory, _now_ms: int) -> Checked:
+    return _records(answer.snapshots, _snapshot_pb)
 
 
-# action -> its check; an action without one is passed through as decoded.
-CHECKS: dict[str, Callable[[Any, int], Checked]] = {
-    "incidents.list": incidents,
-    "diagnostics.auto": automatic_captures,
-    "config.history": config_history,
-    "config.snapshot": config_snapshot,
+def config_snapshot(answer: pb.ConfigSnapshot, _now_ms: int) -> Checked:
+    return _single(answer, _snapshot_pb)
+
+
+def _ring_profile(msg: pb.RingProfile) -> dict:
+    record = ring_profile_from_pb(msg)
+    _text(record, "name", pattern=_FILE_NAME)
+    _text(record, "kind")
+    return record
+
+
+def ring_profiles(answer: pb.RingProfileList, _now_ms: int) -> Checked:
+    return _records(answer.profiles, _ring_profile)
+
+
+# request (its Command.body field) -> the result message it answers and that result's check
+RESULTS: dict[str, tuple[type[Message], Callable[[Any, int], Checked]]] = {
+    "incident_list": (pb.IncidentList, incidents),
+    "incident_capture": (pb.Incident, captured_incident),
+    "automatic_list": (pb.AutomaticCaptureList, automatic_captures),
+    "config_history": (pb.ConfigHistory, config_history),
+    "config_snapshot": (pb.ConfigSnapshot, config_snapshot),
+    "ring_list": (pb.RingProfileList, ring_profiles),
 }
+
+
+def check_result(request: str, data: bytes, now_ms: int) -> Checked:
+    """The result of `request` (a Command.body field) read from its bytes and checked."""
+    message_type, check = RESULTS[request]
+    try:
+        answer = message_type.FromString(data)
+    except (DecodeError, RecursionError) as exc:
+        raise BadAnswer(f"not a {message_type.DESCRIPTOR.name}: {str(exc)[:100]}", unreadable=True) from None
+    return check(answer, now_ms)

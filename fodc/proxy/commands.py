@@ -1,20 +1,22 @@
-"""Runs an action on agents over their command streams and gathers each one's result by command id.
+"""Runs a typed request on agents over their command streams and gathers each one's result by command id.
 
-The proxy side of StreamCommands: start the action on every target first, then read each agent's replies
+The proxy side of StreamCommands: start the request on every target first, then read each agent's replies
 (state changes and artifact chunks) within one deadline. A target that times out is sent a cancel so it
 stops working for nobody; every target ends with one of the states below and a reason, never silence.
+An agent of the previous release (string action names) is sent nothing: it ends "unsupported", counted.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from fodc.proxy.agent_answers import CHECKS, BadAnswer
+from google.protobuf.message import Message
+
+from fodc.proxy.agent_answers import BadAnswer, check_result
 from fodc.proxy.agent_refusals import Refusals
 from fodc.proxy.grpc_service import LinkTable
 from fodc.proxy.links import LinkBusy, LinkClosed, PendingReply, ReplyTimeout, RequestLink, new_request_id
@@ -22,13 +24,27 @@ from fodc.proxy.registry import AgentRecord
 from fodc.times import now_ms
 from fodc.v1 import fodc_pb2 as pb
 
-DONE, FAILED, CANCELLED, REJECTED, TIMED_OUT, UNREACHABLE = (
-    "done", "failed", "cancelled", "rejected", "timed_out", "unreachable")
+DONE, FAILED, CANCELLED, REJECTED, TIMED_OUT, UNREACHABLE, UNSUPPORTED = (
+    "done", "failed", "cancelled", "rejected", "timed_out", "unreachable", "unsupported")
 
 _FINAL = {pb.CommandReply.DONE: DONE, pb.CommandReply.FAILED: FAILED, pb.CommandReply.CANCELLED: CANCELLED,
           pb.CommandReply.REJECTED: REJECTED}
 
 StateListener = Callable[[str, dict[str, str]], None]
+
+# request message type -> its field in Command.body ("profile", "incident_list", ...)
+_BODY_FIELDS = {f.message_type.full_name: f.name for f in pb.Command.DESCRIPTOR.oneofs_by_name["body"].fields}
+
+
+def request_name(request: Message) -> str:
+    """The Command.body field a typed request travels in; also its name in logs and metrics."""
+    return _BODY_FIELDS[request.DESCRIPTOR.full_name]
+
+
+def unsupported_reason(record: AgentRecord) -> str:
+    version = record.registration.agent_version or "unknown"
+    return (f"agent {version[:64]} is of the previous release: it streams metrics but runs no diagnostics, "
+            "incident or configuration command of this proxy; upgrade the agent")
 
 
 @dataclass
@@ -55,6 +71,7 @@ class RunningCommand:
     pending: PendingReply | None
     max_bytes: int
     failure: str = ""
+    failed_state: str = UNREACHABLE
 
     def cancel(self) -> bool:
         """Asks the agent to stop; the agent answers CANCELLED on the same id."""
@@ -68,7 +85,7 @@ class RunningCommand:
 
         The artifact goes to `sink` when given (large results), else into the result's `data`."""
         if self.pending is None or self.link is None:
-            return CommandResult(self.record, self.command_id, UNREACHABLE, self.failure)
+            return CommandResult(self.record, self.command_id, self.failed_state, self.failure)
         buffer = bytearray()
         digest = hashlib.sha256()
         size = 0
@@ -109,50 +126,55 @@ class RunningCommand:
 
 class CommandRunner:
     def __init__(self, links: LinkTable, *, max_artifact_bytes: int = 64 * 1024 * 1024,
-                 link_wait_s: float = 3.0, refusals: Refusals | None = None) -> None:
+                 link_wait_s: float = 3.0, refusals: Refusals | None = None,
+                 on_unsupported: Callable[[str], None] = lambda _name: None) -> None:
         self.links = links
         self.refusals = refusals or Refusals()
         self.max_artifact_bytes = max_artifact_bytes
         self.link_wait_s = link_wait_s
+        self.on_unsupported = on_unsupported
 
-    def start(self, record: AgentRecord, action: str, params: Mapping[str, str], timeout_s: float,
-              max_bytes: int | None = None, link_deadline: float | None = None) -> RunningCommand:
-        """Sends the action; an agent without a command stream yet is waited for up to link_wait_s, or until
+    def start(self, record: AgentRecord, request: Message, timeout_s: float, max_bytes: int | None = None,
+              link_deadline: float | None = None) -> RunningCommand:
+        """Sends the request; an agent without a command stream yet is waited for up to link_wait_s, or until
         `link_deadline` (monotonic) when the caller starts many: a fan-out waits once, not once per agent."""
         command_id = new_request_id("c")
         limit = max_bytes or self.max_artifact_bytes
+        name = request_name(request)
+        if not record.registration.typed_commands:
+            self.on_unsupported(name)
+            return RunningCommand(record, command_id, None, None, limit, unsupported_reason(record), UNSUPPORTED)
         wait_s = self.link_wait_s if link_deadline is None else max(0.0, link_deadline - time.monotonic())
         link = self.links.wait(record.agent_id, wait_s)
         if link is None:
             return RunningCommand(record, command_id, None, None, limit, "agent has no command stream open")
-        command = pb.Command(command_id=command_id, start=pb.StartAction(
-            action=action, params=dict(params), timeout_ms=int(timeout_s * 1000)))
+        command = pb.Command(command_id=command_id, timeout_ms=int(timeout_s * 1000))
+        getattr(command, name).CopyFrom(request)
         try:
             return RunningCommand(record, command_id, link, link.send(command_id, command), limit)
         except (LinkBusy, LinkClosed) as exc:
             return RunningCommand(record, command_id, None, None, limit, str(exc))
 
-    def gather_json(self, targets: list[AgentRecord], action: str, params: Mapping[str, str],
-                    timeout_s: float) -> tuple[list[tuple[AgentRecord, Any]], list[dict[str, str]]]:
-        """Runs an action whose result is JSON on every target: (record, decoded answer) for those that
-        answered, and for the others node id, role, agent id, state and reason. Each answer is checked (see
-        fodc.proxy.agent_answers): an unusable one fails its agent only, bad records are left out and counted."""
+    def gather(self, targets: list[AgentRecord], request: Message,
+               timeout_s: float) -> tuple[list[tuple[AgentRecord, Any]], list[dict[str, str]]]:
+        """Runs a request whose answer is a result message on every target: (record, checked result as plain
+        data) for those that answered, and for the others node id, role, agent id, state and reason. Each
+        answer is checked (see fodc.proxy.agent_answers): an unusable one fails its agent only, bad records
+        are left out and counted."""
         answered, missing = [], []
-        check = CHECKS.get(action)
-        for result in self.run_all(targets, action, params, timeout_s):
+        name = request_name(request)
+        for result in self.run_all(targets, request, timeout_s):
             payload = None
             if result.ok:
                 try:
-                    payload = json.loads(result.data)
-                    if check is not None:
-                        payload, refused = check(payload, now_ms())
-                        if refused:
-                            self.refusals.refuse("answer_record", refused[0], len(refused), action=action,
-                                                 node_id=result.record.registration.node_id)
-                except (ValueError, RecursionError) as exc:  # BadAnswer is a ValueError
-                    kind = "answer" if isinstance(exc, BadAnswer) else "unreadable_answer"
+                    payload, refused = check_result(name, result.data, now_ms())
+                    if refused:
+                        self.refusals.refuse("answer_record", refused[0], len(refused), action=name,
+                                             node_id=result.record.registration.node_id)
+                except BadAnswer as exc:
+                    kind = "unreadable_answer" if exc.unreadable else "answer"
                     result.state, result.error = FAILED, f"agent sent an unusable answer: {str(exc)[:200]}"
-                    self.refusals.refuse(kind, str(exc), action=action, node_id=result.record.registration.node_id)
+                    self.refusals.refuse(kind, str(exc), action=name, node_id=result.record.registration.node_id)
             if result.ok:
                 answered.append((result.record, payload))
             else:
@@ -161,10 +183,9 @@ class CommandRunner:
                                 "state": result.state, "reason": result.error})
         return answered, missing
 
-    def run_all(self, targets: list[AgentRecord], action: str, params: Mapping[str, str],
-                timeout_s: float) -> list[CommandResult]:
-        """Starts the action on every target at once, then gathers the results within timeout_s."""
+    def run_all(self, targets: list[AgentRecord], request: Message, timeout_s: float) -> list[CommandResult]:
+        """Starts the request on every target at once, then gathers the results within timeout_s."""
         deadline = time.monotonic() + timeout_s
         links_by = time.monotonic() + min(self.link_wait_s, timeout_s)
-        running = [self.start(record, action, params, timeout_s, link_deadline=links_by) for record in targets]
+        running = [self.start(record, request, timeout_s, link_deadline=links_by) for record in targets]
         return [command.collect(deadline) for command in running]

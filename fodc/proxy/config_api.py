@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
+from google.protobuf.message import Message
 
 from fodc.nodeconf.drift import (
     DEFAULT_IGNORE,
@@ -24,6 +25,7 @@ from fodc.proxy.filters import check_node, check_role
 from fodc.proxy.httpargs import BadRequest, json_body, query_args, whole_number_arg
 from fodc.proxy.registry import ONLINE, AgentRecord
 from fodc.proxy.runtime import ProxyRuntime
+from fodc.v1 import fodc_pb2 as pb
 
 # scope -> the body field naming its target
 SCOPES = {"node": "node_id", "role": "role", "all": None}
@@ -52,8 +54,8 @@ def config_blueprint(runtime: ProxyRuntime) -> Blueprint:
     bp = Blueprint("config", __name__)
     timeout = runtime.settings.command_timeout
 
-    def ask(targets: list[AgentRecord], action: str, params: dict[str, str]) -> tuple[list, list]:
-        return runtime.commands.gather_json(targets, action, params, timeout)
+    def ask(targets: list[AgentRecord], request: Message) -> tuple[list, list]:
+        return runtime.commands.gather(targets, request, timeout)
 
     def online(node_id: str | None = None, role: str | None = None) -> list[AgentRecord]:
         return runtime.registry.list(role=role, node_id=node_id, status=ONLINE)
@@ -67,7 +69,7 @@ def config_blueprint(runtime: ProxyRuntime) -> Blueprint:
         args = query_args({"node_id": None, "role": None})
         check_role(args.get("role"))
         check_node(runtime.registry, args.get("node_id"))
-        answered, missing = ask(online(args.get("node_id"), args.get("role")), "config.snapshot", {})
+        answered, missing = ask(online(args.get("node_id"), args.get("role")), pb.ConfigSnapshotRequest())
         return jsonify(nodes=[{**_node(r), "snapshot": snap} for r, snap in answered], missing=missing)
 
     @bp.get("/cluster/config/history")
@@ -75,12 +77,12 @@ def config_blueprint(runtime: ProxyRuntime) -> Blueprint:
         args = query_args({"node_id": None, "limit": None})
         if not args.get("node_id"):
             raise BadRequest("node_id is required")
-        limit = str(whole_number_arg(args, "limit", 0, 1, 1_000_000) or "")
+        limit = whole_number_arg(args, "limit", 0, 1, 1_000_000)
         check_node(runtime.registry, args["node_id"])
         targets = online(args["node_id"])
         if not targets:
             raise NotFound(f"no online agent for node {args['node_id']!r}")
-        answered, missing = ask(targets, "config.history", {"limit": limit} if limit else {})
+        answered, missing = ask(targets, pb.ConfigHistoryRequest(limit=limit))
         return jsonify(nodes=[{**_node(r), "snapshots": snaps} for r, snaps in answered], missing=missing)
 
     @bp.post("/cluster/config/capture")
@@ -105,7 +107,7 @@ def config_blueprint(runtime: ProxyRuntime) -> Blueprint:
         if scope == "node" and not targets:
             raise NotFound(f"no online agent for node {target!r}")
         audit_detail(nodes=sorted(r.registration.node_id for r in targets))
-        answered, missing = ask(targets, "config.snapshot", {"capture": "true"})
+        answered, missing = ask(targets, pb.ConfigSnapshotRequest(capture=True))
         captured = [{**_node(r), "hash": snap["hash"], "captured_at": snap["captured_at"],
                      "confirmed_at": snap["confirmed_at"], "errors": snap.get("errors", {})} for r, snap in answered]
         return jsonify(scope=scope, captured=captured, missing=missing), 200
@@ -116,7 +118,7 @@ def config_blueprint(runtime: ProxyRuntime) -> Blueprint:
         check_role(args.get("role"))
         check_node(runtime.registry, args.get("node_id"))
         ignore = (*DEFAULT_IGNORE, *runtime.settings.config_drift_ignore, *ignore_globs(args.get("ignore", "")))
-        answered, missing = ask(online(args.get("node_id"), args.get("role")), "config.history", {})
+        answered, missing = ask(online(args.get("node_id"), args.get("role")), pb.ConfigHistoryRequest())
         by_role: dict[str, dict[str, dict]] = {}
         nodes: dict[str, dict[str, Any]] = {}
         for record, snapshots in answered:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, send_file
+from google.protobuf.message import Message
 
 from fodc.diag.pprof import PROFILES
 from fodc.proxy.access import audit_detail, control
@@ -19,12 +20,20 @@ from fodc.proxy.jobs import Job, Task
 from fodc.proxy.profile_summary import NotAProfile, register_errors, summarise_file, summary_args
 from fodc.proxy.registry import ONLINE
 from fodc.proxy.runtime import ProxyRuntime
+from fodc.v1 import fodc_pb2 as pb
 
-# operator-facing action -> (agent action, file suffix, takes seconds)
-ACTIONS: dict[str, tuple[str, str, bool]] = {
-    **{name: (f"profile.{name}", ".pb.gz", timed) for name, (_, timed) in PROFILES.items()},
-    "config": ("config.snapshot", ".json", False),
+# operator-facing action -> (file suffix, takes seconds); the agent request is made by _request
+ACTIONS: dict[str, tuple[str, bool]] = {
+    **{name: (".pb.gz", timed) for name, (_, timed) in PROFILES.items()},
+    "config": (".json", False),
 }
+
+
+def _request(action: str, seconds: int) -> Message:
+    """The typed agent request behind an operator-facing action."""
+    if action == "config":
+        return pb.ConfigSnapshotRequest(capture=True)
+    return pb.ProfileRequest(kind=pb.ProfileKind.Value(action.upper()), seconds=seconds)
 
 
 class JobNotFound(Exception):
@@ -42,8 +51,8 @@ def principal_name() -> str:
 
 def _automatic_captures(runtime: ProxyRuntime) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """Every online agent's automatic (memory pressure) captures, newest first, with download paths."""
-    answered, missing = runtime.commands.gather_json(runtime.registry.list(status=ONLINE), "diagnostics.auto", {},
-                                                     min(5.0, runtime.settings.command_timeout))
+    answered, missing = runtime.commands.gather(runtime.registry.list(status=ONLINE), pb.AutomaticListRequest(),
+                                                min(5.0, runtime.settings.command_timeout))
     captures = []
     for record, entries in answered:
         node_id = record.registration.node_id
@@ -78,23 +87,23 @@ def resolve_target(body: dict[str, Any], runtime: ProxyRuntime) -> tuple[dict[st
     return {"node_ids": list(dict.fromkeys(node_ids))}, records, unknown
 
 
-def _params(action: str, raw: Any) -> tuple[dict[str, str], float]:
-    """Validated agent parameters and how long the action itself may take."""
+def _params(action: str, raw: Any) -> tuple[dict[str, str], int]:
+    """Validated parameters (as the job shows them) and how long the action itself may take."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise BadRequest("params must be a JSON object")
-    timed = ACTIONS[action][2]
+    timed = ACTIONS[action][1]
     allowed = {"seconds"} if timed else set()
     unknown = set(raw) - allowed
     if unknown:
         raise BadRequest(f"action {action!r} takes no parameter {sorted(unknown)[0]!r}")
     if not timed:
-        return ({"capture": "true"} if action == "config" else {}), 0.0
+        return {}, 0
     seconds = raw.get("seconds", 30)
     if not isinstance(seconds, int) or isinstance(seconds, bool) or not 1 <= seconds <= 3600:
         raise BadRequest("params.seconds must be a whole number of seconds from 1 to 3600")
-    return {"seconds": str(seconds)}, float(seconds)
+    return {"seconds": str(seconds)}, seconds
 
 
 def diagnostics_blueprint(runtime: ProxyRuntime) -> Blueprint:
@@ -128,8 +137,8 @@ def diagnostics_blueprint(runtime: ProxyRuntime) -> Blueprint:
             raise BadRequest(f"action must be one of {', '.join(ACTIONS)}")
         params, duration = _params(action, body.get("params"))
         target, records, unknown = resolve_target(body, runtime)
-        agent_action, suffix, _ = ACTIONS[action]
-        job = jobs.submit(action=action, agent_action=agent_action, params=params, target=target,
+        suffix, _ = ACTIONS[action]
+        job = jobs.submit(action=action, request=_request(action, duration), params=params, target=target,
                           requested_by=principal_name(), suffix=suffix, records=records, unknown_nodes=unknown,
                           timeout_s=duration + runtime.settings.diagnostics_slack)
         audit_detail(job_id=job.job_id, nodes=sorted(job.tasks))
@@ -153,7 +162,7 @@ def diagnostics_blueprint(runtime: ProxyRuntime) -> Blueprint:
         check_node(runtime.registry, node_id)
         if not records:
             raise JobNotFound(f"no online agent for node {node_id!r}")
-        result = runtime.commands.run_all(records[:1], "diagnostics.fetch", {"file": file_name},
+        result = runtime.commands.run_all(records[:1], pb.AutomaticFetchRequest(file=file_name),
                                           runtime.settings.command_timeout)[0]
         if not result.ok:
             raise JobNotFound(f"node {node_id} cannot provide {file_name!r}: {result.state} ({result.error})")

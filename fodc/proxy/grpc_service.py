@@ -188,14 +188,15 @@ class FODCServicer(pb_grpc.FODCServiceServicer):
                         context.abort(grpc.StatusCode.FAILED_PRECONDITION, "heartbeat before registration")
                     hb = msg.heartbeat
                     try:
-                        check_heartbeat(hb.runtime, hb.capabilities)
+                        check_heartbeat(hb.runtime, hb.capabilities, hb.incidents_total)
                     except LimitExceeded as exc:
                         self.refusals.refuse("heartbeat", str(exc), node_id=node[:64], peer=context.peer())
                         context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"heartbeat refused: {exc}")
                     with self._contexts_lock:
                         self._streamed.add(connection)
                     if not self.registry.heartbeat(agent_id, connection, self._clock(),
-                                                   dict(hb.runtime), dict(hb.capabilities)):
+                                                   dict(hb.runtime), dict(hb.capabilities),
+                                                   dict(hb.incidents_total)):
                         yield pb.ProxyMessage(registration=pb.RegistrationResult(
                             accepted=False, error="this agent is no longer registered here; register again",
                             retry_after_ms=0))

@@ -20,6 +20,7 @@ from fodc.periodic import Periodic
 from fodc.proxy.commands import CommandRunner
 from fodc.proxy.incident_archive import IncidentArchive
 from fodc.proxy.registry import ONLINE, AgentRecord, AgentRegistry
+from fodc.v1 import fodc_pb2 as pb
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,8 @@ class IncidentCopier(Periodic):
         self.commands = commands
         self.archive = archive
         self.timeout_s = timeout_s
-        self._asked: dict[str, tuple[int, str]] = {}  # agent id -> (connection, incidents_total) at the last look
+        # agent id -> (connection, its heartbeat's incident counts) at the last look
+        self._asked: dict[str, tuple[int, tuple[tuple[str, int], ...]]] = {}
         self._unfinished: set[str] = set()  # agents with an incident collecting or a copy that failed
         self._tries: dict[tuple[str, str], int] = {}  # (node id, incident id) -> failed copies so far
         self._list_errors: dict[str, str] = {}  # agent id -> why it did not list its incidents (said once)
@@ -49,7 +51,7 @@ class IncidentCopier(Periodic):
         self.run_once()
 
     def _worth_asking(self, record: AgentRecord) -> bool:
-        state = (record.connection, record.runtime.get("incidents_total", ""))
+        state = (record.connection, tuple(sorted(record.incidents_total.items())))
         return record.agent_id in self._unfinished or self._asked.get(record.agent_id) != state
 
     def run_once(self) -> int:
@@ -62,7 +64,7 @@ class IncidentCopier(Periodic):
         targets = [r for r in online if self._worth_asking(r)]
         if not targets:
             return 0
-        answered, missing = self.commands.gather_json(targets, "incidents.list", {}, self.timeout_s)
+        answered, missing = self.commands.gather(targets, pb.IncidentListRequest(), self.timeout_s)
         for miss in missing:
             if self._list_errors.get(miss["agent_id"]) != miss["reason"]:
                 log.warning("an agent did not list its incidents; asking again next pass", extra={"fields": miss})
@@ -87,13 +89,13 @@ class IncidentCopier(Periodic):
                     self._tries[key] = self._tries.get(key, 0) + 1
                     unfinished = self._tries[key] < MAX_TRIES
                 self.on_progress()
-            self._asked[record.agent_id] = (record.connection, record.runtime.get("incidents_total", ""))
+            self._asked[record.agent_id] = (record.connection, tuple(sorted(record.incidents_total.items())))
             (self._unfinished.add if unfinished else self._unfinished.discard)(record.agent_id)
         self.copied += copied
         return copied
 
     def _copy(self, record: AgentRecord, incident: dict) -> bool:
-        fetch = self.commands.start(record, "incidents.fetch", {"id": incident["id"]}, self.timeout_s,
+        fetch = self.commands.start(record, pb.IncidentFetchRequest(id=incident["id"]), self.timeout_s,
                                     max_bytes=self.max_bundle_bytes)
         result = fetch.collect(time.monotonic() + self.timeout_s)
         try:

@@ -30,16 +30,6 @@ MAX_RULES_PER_AGENT = 32
 MAX_REMEMBERED = 20_000  # agents whose last counts are kept after they left (so a return is not counted twice)
 
 
-def parse_counts(text: str) -> dict[str, int]:
-    """'node-down=2,rule:disk=1' -> {'node-down': 2, 'rule:disk': 1}; malformed parts are ignored."""
-    counts = {}
-    for part in text.split(","):
-        trigger, _, count = part.rpartition("=")
-        if trigger and count.isascii() and count.isdigit() and len(count) <= 18:
-            counts[trigger] = int(count)
-    return counts
-
-
 def accepted_counts(counts: dict[str, int], known_rules: frozenset[str] = frozenset()) -> tuple[dict[str, int], int]:
     """The counts of built-in triggers and of at most MAX_RULES_PER_AGENT rule triggers (those the agent
     reported before first, then new ones by name), and how many triggers were refused."""
@@ -67,7 +57,7 @@ class IncidentTally:
         with self._lock:
             reported = self._live.get(record.agent_id, ("", "", frozenset()))[2]
         known_rules = frozenset(t for t in reported if t not in KNOWN_TRIGGERS)
-        counts, refused = accepted_counts(parse_counts(record.runtime.get("incidents_total", "")), known_rules)
+        counts, refused = accepted_counts(dict(record.incidents_total), known_rules)
         if refused:
             self.refusals.refuse("trigger", "incident trigger neither built in nor a rule (or too many rules)",
                                  refused, node_id=record.registration.node_id)

@@ -25,6 +25,7 @@ from fodc.proxy.profile_summary import NotAProfile, bundle_member, register_erro
 from fodc.proxy.registry import ONLINE
 from fodc.proxy.runtime import ProxyRuntime
 from fodc.times import BadTime, parse_time_ms, rfc3339
+from fodc.v1 import fodc_pb2 as pb
 
 MAX_REASON_CHARS = 300
 
@@ -47,7 +48,7 @@ def incidents_blueprint(runtime: ProxyRuntime) -> Blueprint:
 
     def collect(node_id: str | None = None, role: str | None = None) -> tuple[list[dict[str, Any]], list]:
         records = runtime.registry.list(role=role, node_id=node_id, status=ONLINE)
-        answered, missing = runtime.commands.gather_json(records, "incidents.list", {}, timeout)
+        answered, missing = runtime.commands.gather(records, pb.IncidentListRequest(), timeout)
         incidents = {}
         for record, entries in answered:
             for entry in entries:
@@ -147,7 +148,7 @@ def incidents_blueprint(runtime: ProxyRuntime) -> Blueprint:
         if copy is not None and copy.bundle.exists():
             return copy.bundle
         records = runtime.registry.list(node_id=node_id, status=ONLINE)
-        result = runtime.commands.run_all(records[:1], "incidents.fetch", {"id": incident_id}, timeout)[0]
+        result = runtime.commands.run_all(records[:1], pb.IncidentFetchRequest(id=incident_id), timeout)[0]
         if not result.ok:
             raise IncidentNotFound(f"node {node_id} cannot provide the bundle: {result.state} ({result.error})")
         return result.data
@@ -188,8 +189,8 @@ def incidents_blueprint(runtime: ProxyRuntime) -> Blueprint:
         if body.get("target", "all") == "all":
             raise BadRequest('target must name nodes: {"node_ids": [...]} or {"role": "..."}')
         target, records, unknown = resolve_target(body, runtime)
-        answered, missing = runtime.commands.gather_json(
-            records, "incidents.capture", {"reason": reason, "by": principal_name()}, timeout)
+        answered, missing = runtime.commands.gather(
+            records, pb.IncidentCaptureRequest(reason=reason, requested_by=principal_name()), timeout)
         captured = []
         for record, incident in answered:
             incident.update(node_id=record.registration.node_id, role=record.registration.role)
@@ -217,7 +218,7 @@ def incidents_blueprint(runtime: ProxyRuntime) -> Blueprint:
         except incident_view.BadBundle as exc:
             raise IncidentNotFound(f"the bundle of {incident_id} on {node_id} cannot be read: {exc}") from None
         records = runtime.registry.list(node_id=node_id, status=ONLINE)
-        answered, _ = runtime.commands.gather_json(records[:1], "config.history", {}, timeout) if records else ([], [])
+        answered, _ = runtime.commands.gather(records[:1], pb.ConfigHistoryRequest(), timeout) if records else ([], [])
         history = answered[0][1] if answered else None
         return jsonify(incident=find(node_id, incident_id), **incident_view.build(files, top, history))
 

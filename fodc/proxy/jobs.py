@@ -10,6 +10,7 @@ stopped in the middle of comes back with its unfinished nodes marked interrupted
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import itertools
 import json
@@ -23,17 +24,29 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from google.protobuf.message import Message
+
 from fodc.diag.store import safe_file_name
 from fodc.durablefile import atomic_file, write_atomically
 from fodc.eviction import beyond_caps
-from fodc.proxy.commands import TIMED_OUT, UNREACHABLE, CommandRunner, RunningCommand
+from fodc.proxy.agent_answers import RESULTS, BadAnswer, check_result
+from fodc.proxy.commands import (
+    TIMED_OUT,
+    UNREACHABLE,
+    UNSUPPORTED,
+    CommandResult,
+    CommandRunner,
+    RunningCommand,
+    request_name,
+)
 from fodc.proxy.registry import AgentRecord
 from fodc.times import now_ms, rfc3339
 
 log = logging.getLogger(__name__)
 
 QUEUED, RUNNING, INTERRUPTED = "queued", "running", "interrupted"
-FINAL_STATES = frozenset({"done", "failed", "cancelled", "rejected", INTERRUPTED, TIMED_OUT, UNREACHABLE})
+FINAL_STATES = frozenset({"done", "failed", "cancelled", "rejected", INTERRUPTED, TIMED_OUT, UNREACHABLE,
+                          UNSUPPORTED})
 RECORD = "job.json"
 BUNDLE = "bundle.tar.gz"
 
@@ -65,7 +78,7 @@ class Task:
 class Job:
     job_id: str
     action: str
-    agent_action: str
+    agent_action: str  # the request's Command.body field (e.g. "profile")
     params: dict[str, str]
     target: dict[str, Any]
     requested_by: str
@@ -162,13 +175,14 @@ class JobStore:
         return len(found)
 
     # ---- creating and running
-    def submit(self, *, action: str, agent_action: str, params: dict[str, str], target: dict[str, Any],
+    def submit(self, *, action: str, request: Message, params: dict[str, str], target: dict[str, Any],
                requested_by: str, suffix: str, records: list[AgentRecord], unknown_nodes: list[str],
                timeout_s: float) -> Job:
         job_id = f"j{time.strftime('%Y%m%d%H%M%S')}-{next(_ids)}"
         while (self.directory / job_id).exists():  # a job of an earlier run in the same second
             job_id = f"j{time.strftime('%Y%m%d%H%M%S')}-{next(_ids)}"
-        job = Job(job_id, action, agent_action, params, target, requested_by, suffix, self.directory / job_id)
+        job = Job(job_id, action, request_name(request), params, target, requested_by, suffix,
+                  self.directory / job_id)
         job.directory.mkdir(parents=True, exist_ok=True)
         for record in records:
             key = record.registration.node_id
@@ -183,11 +197,11 @@ class JobStore:
             self._jobs[job_id] = job
         self._evict()
         by_agent = {record.agent_id: record for record in records}
-        threading.Thread(target=self._run, args=(job, by_agent, timeout_s), name=f"diag-{job_id}",
+        threading.Thread(target=self._run, args=(job, request, by_agent, timeout_s), name=f"diag-{job_id}",
                          daemon=True).start()
         return job
 
-    def _run(self, job: Job, records: dict[str, AgentRecord], timeout_s: float) -> None:
+    def _run(self, job: Job, request: Message, records: dict[str, AgentRecord], timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         links_by = time.monotonic() + min(self.runner.link_wait_s, timeout_s)
         threads = []
@@ -195,8 +209,7 @@ class JobStore:
             if task.state in FINAL_STATES:
                 continue
             try:
-                command = self.runner.start(records[task.agent_id], job.agent_action, job.params, timeout_s,
-                                            link_deadline=links_by)
+                command = self.runner.start(records[task.agent_id], request, timeout_s, link_deadline=links_by)
             except Exception as exc:  # noqa: BLE001 (one node's failure never leaves the job running)
                 self._end_task(job, task, "failed", f"cannot start: {type(exc).__name__}: {exc}")
                 continue
@@ -241,12 +254,27 @@ class JobStore:
             result = command.collect(deadline, on_state, sink)
         if result.ok and result.meta.get("sha256") not in (None, "", result.sha256):
             result.state, result.error = "failed", "artifact damaged in transit (sha256 mismatch)"
+        if result.ok and job.agent_action in RESULTS:
+            self._result_as_json(job, result, path)
         if not result.ok:
             path.unlink(missing_ok=True)
         task.meta = result.meta
         if result.ok:
             task.file, task.size, task.sha256 = path.name, result.size, result.sha256
         self._end_task(job, task, result.state, result.error)
+
+    def _result_as_json(self, job: Job, result: CommandResult, path: Path) -> None:
+        """A result message (e.g. a configuration snapshot) is checked and kept as the JSON operators read."""
+        try:
+            payload, _ = check_result(job.agent_action, path.read_bytes(), now_ms())
+        except BadAnswer as exc:
+            self.runner.refusals.refuse("unreadable_answer" if exc.unreadable else "answer", str(exc),
+                                        action=job.agent_action, node_id=result.record.registration.node_id)
+            result.state, result.error = "failed", f"agent sent an unusable answer: {str(exc)[:200]}"
+            return
+        data = json.dumps(payload).encode()
+        path.write_bytes(data)
+        result.size, result.sha256 = len(data), hashlib.sha256(data).hexdigest()
 
     def _end_task(self, job: Job, task: Task, state: str, reason: str) -> None:
         task.ended_ms = now_ms()

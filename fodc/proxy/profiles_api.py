@@ -16,6 +16,7 @@ from fodc.proxy.profile_summary import register_errors, summarise, summary_args
 from fodc.proxy.registry import ONLINE
 from fodc.proxy.runtime import ProxyRuntime
 from fodc.times import BadTime, parse_time_ms
+from fodc.v1 import fodc_pb2 as pb
 
 
 class RingProfileNotFound(Exception):
@@ -36,14 +37,14 @@ def profiles_blueprint(runtime: ProxyRuntime) -> Blueprint:
         args = query_args({"node_id": None, "role": None, "since": None})
         check_role(args.get("role"))
         check_node(runtime.registry, args.get("node_id"))
-        params = {}
+        request = pb.RingListRequest()
         if "since" in args:
             try:
-                params["since_ms"] = str(parse_time_ms(args["since"], "since"))
+                request.since_unix_ms = parse_time_ms(args["since"], "since")
             except BadTime as exc:
                 raise BadRequest(str(exc)) from None
         records = runtime.registry.list(node_id=args.get("node_id"), role=args.get("role"), status=ONLINE)
-        answered, missing = runtime.commands.gather_json(records, "profiles.list", params, timeout)
+        answered, missing = runtime.commands.gather(records, request, timeout)
         profiles = []
         for record, entries in answered:
             node_id = record.registration.node_id
@@ -60,7 +61,7 @@ def profiles_blueprint(runtime: ProxyRuntime) -> Blueprint:
         records = runtime.registry.list(node_id=node_id, status=ONLINE)
         if not records:
             raise RingProfileNotFound(f"no online agent for node {node_id!r}")
-        result = runtime.commands.run_all(records[:1], "profiles.fetch", {"name": name}, timeout)[0]
+        result = runtime.commands.run_all(records[:1], pb.RingFetchRequest(name=name), timeout)[0]
         if not result.ok:
             raise RingProfileNotFound(f"node {node_id} cannot provide {name}: {result.state} ({result.error})")
         return result.data

@@ -20,6 +20,8 @@ MAX_RUNTIME = 64
 MAX_KEY = 64
 MAX_CAPABILITY_VALUE = 1024
 MAX_RUNTIME_VALUE = 4096
+MAX_TRIGGERS = 256  # incident triggers in one heartbeat's counts (as many as the old 4 KiB text held)
+MAX_TRIGGER_NAME = 80  # rule:<name of up to 64>
 
 
 class LimitExceeded(ValueError):
@@ -50,6 +52,11 @@ def check_registration(reg: Registration) -> None:
     _check_map("capabilities", reg.capabilities, MAX_CAPABILITIES, MAX_CAPABILITY_VALUE)
 
 
-def check_heartbeat(runtime: Mapping[str, str], capabilities: Mapping[str, str]) -> None:
+def check_heartbeat(runtime: Mapping[str, str], capabilities: Mapping[str, str],
+                    incidents_total: Mapping[str, int] | None = None) -> None:
     _check_map("runtime", runtime, MAX_RUNTIME, MAX_RUNTIME_VALUE)
+    counts = incidents_total or {}
+    if len(counts) > MAX_TRIGGERS or any(len(trigger) > MAX_TRIGGER_NAME for trigger in counts):
+        raise LimitExceeded(f"incidents_total has {len(counts)} triggers (at most {MAX_TRIGGERS}, names of at most "
+                            f"{MAX_TRIGGER_NAME} characters)")
     _check_map("capabilities", capabilities, MAX_CAPABILITIES, MAX_CAPABILITY_VALUE)

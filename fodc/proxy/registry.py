@@ -14,7 +14,7 @@ import hashlib
 import re
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from fodc.config import ROLES
 from fodc.model import Registration
@@ -59,6 +59,7 @@ class AgentRecord:
     # A registration that never streamed (no heartbeat, no request stream): removed after this instead of the
     # cleanup timeout, and first to make room when the registry is full, so a flood of them holds no slots.
     expire_after_ms: int | None = None
+    incidents_total: Mapping[str, int] = field(default_factory=dict)  # the heartbeat's counts, by trigger
 
 
 def key_of(reg: Registration) -> AgentKey:
@@ -134,7 +135,8 @@ class AgentRegistry:
 
     def heartbeat(self, agent_id: str, connection: int, now_ms: int,
                   runtime: Mapping[str, str] | None = None,
-                  capabilities: Mapping[str, str] | None = None) -> bool:
+                  capabilities: Mapping[str, str] | None = None,
+                  incidents_total: Mapping[str, int] | None = None) -> bool:
         """Refreshes an entry; False when the agent (on this connection) is no longer registered."""
         with self._lock:
             record = self._agents.get(agent_id)
@@ -144,6 +146,7 @@ class AgentRegistry:
                 record, status=ONLINE, last_heartbeat_ms=now_ms, unconnected_since_ms=None,
                 runtime=dict(runtime) if runtime is not None else record.runtime,
                 capabilities=dict(capabilities) if capabilities else record.capabilities,
+                incidents_total=dict(incidents_total) if incidents_total is not None else record.incidents_total,
             )
         self.on_heartbeat(record)
         return True

@@ -16,6 +16,7 @@ from concurrent import futures
 from pathlib import Path
 
 import grpc
+from prometheus_client import Counter
 
 from fodc.proxy.admission import HelloGate
 from fodc.proxy.agent_refusals import Refusals
@@ -86,11 +87,15 @@ class ProxyRuntime:
                                     max_reply_series=settings.max_reply_series,
                                     max_request_bytes=settings.max_request_bytes, refusals=self.refusals)
         self.metrics.registry.register(self.refusals)
-        self.commands = CommandRunner(self.servicer.command_links, refusals=self.refusals)
+        unsupported = Counter("fodc_proxy_unsupported_commands", "commands not sent because the agent is of the "
+                              "previous release (it streams metrics only), by request", ["request"],
+                              registry=self.metrics.registry)
+        self.commands = CommandRunner(self.servicer.command_links, refusals=self.refusals,
+                                      on_unsupported=lambda name: unsupported.labels(name).inc())
         self.jobs = JobStore(Path(settings.diagnostics_dir),
                              CommandRunner(self.servicer.command_links,
                                            max_artifact_bytes=settings.diagnostics_max_bytes,
-                                           refusals=self.refusals),
+                                           refusals=self.refusals, on_unsupported=self.commands.on_unsupported),
                              budget_bytes=settings.diagnostics_budget_bytes, max_jobs=settings.diagnostics_max_jobs)
         self.incident_archive = IncidentArchive(Path(settings.incident_archive_dir),
                                                 budget_bytes=settings.incident_archive_bytes,

@@ -7,6 +7,30 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class CommandProtocol(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    COMMAND_PROTOCOL_UNSPECIFIED: _ClassVar[CommandProtocol]
+    COMMAND_PROTOCOL_TYPED: _ClassVar[CommandProtocol]
+
+class ProfileKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PROFILE_KIND_UNSPECIFIED: _ClassVar[ProfileKind]
+    CPU: _ClassVar[ProfileKind]
+    HEAP: _ClassVar[ProfileKind]
+    ALLOCS: _ClassVar[ProfileKind]
+    GOROUTINE: _ClassVar[ProfileKind]
+    BLOCK: _ClassVar[ProfileKind]
+    MUTEX: _ClassVar[ProfileKind]
+COMMAND_PROTOCOL_UNSPECIFIED: CommandProtocol
+COMMAND_PROTOCOL_TYPED: CommandProtocol
+PROFILE_KIND_UNSPECIFIED: ProfileKind
+CPU: ProfileKind
+HEAP: ProfileKind
+ALLOCS: ProfileKind
+GOROUTINE: ProfileKind
+BLOCK: ProfileKind
+MUTEX: ProfileKind
+
 class Address(_message.Message):
     __slots__ = ("ip", "port")
     IP_FIELD_NUMBER: _ClassVar[int]
@@ -16,7 +40,7 @@ class Address(_message.Message):
     def __init__(self, ip: _Optional[str] = ..., port: _Optional[int] = ...) -> None: ...
 
 class Registration(_message.Message):
-    __slots__ = ("node_id", "role", "primary", "secondary", "labels", "agent_version", "capabilities", "hostname", "agent_started_unix_ms", "host_id", "instance_id")
+    __slots__ = ("node_id", "role", "primary", "secondary", "labels", "agent_version", "capabilities", "hostname", "agent_started_unix_ms", "host_id", "instance_id", "command_protocol")
     class SecondaryEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -49,6 +73,7 @@ class Registration(_message.Message):
     AGENT_STARTED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     HOST_ID_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_PROTOCOL_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     role: str
     primary: Address
@@ -60,10 +85,11 @@ class Registration(_message.Message):
     agent_started_unix_ms: int
     host_id: str
     instance_id: str
-    def __init__(self, node_id: _Optional[str] = ..., role: _Optional[str] = ..., primary: _Optional[_Union[Address, _Mapping]] = ..., secondary: _Optional[_Mapping[str, Address]] = ..., labels: _Optional[_Mapping[str, str]] = ..., agent_version: _Optional[str] = ..., capabilities: _Optional[_Mapping[str, str]] = ..., hostname: _Optional[str] = ..., agent_started_unix_ms: _Optional[int] = ..., host_id: _Optional[str] = ..., instance_id: _Optional[str] = ...) -> None: ...
+    command_protocol: CommandProtocol
+    def __init__(self, node_id: _Optional[str] = ..., role: _Optional[str] = ..., primary: _Optional[_Union[Address, _Mapping]] = ..., secondary: _Optional[_Mapping[str, Address]] = ..., labels: _Optional[_Mapping[str, str]] = ..., agent_version: _Optional[str] = ..., capabilities: _Optional[_Mapping[str, str]] = ..., hostname: _Optional[str] = ..., agent_started_unix_ms: _Optional[int] = ..., host_id: _Optional[str] = ..., instance_id: _Optional[str] = ..., command_protocol: _Optional[_Union[CommandProtocol, str]] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
-    __slots__ = ("sent_unix_ms", "runtime", "capabilities")
+    __slots__ = ("sent_unix_ms", "runtime", "capabilities", "incidents_total")
     class RuntimeEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -78,13 +104,22 @@ class Heartbeat(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class IncidentsTotalEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     SENT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     RUNTIME_FIELD_NUMBER: _ClassVar[int]
     CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    INCIDENTS_TOTAL_FIELD_NUMBER: _ClassVar[int]
     sent_unix_ms: int
     runtime: _containers.ScalarMap[str, str]
     capabilities: _containers.ScalarMap[str, str]
-    def __init__(self, sent_unix_ms: _Optional[int] = ..., runtime: _Optional[_Mapping[str, str]] = ..., capabilities: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    incidents_total: _containers.ScalarMap[str, int]
+    def __init__(self, sent_unix_ms: _Optional[int] = ..., runtime: _Optional[_Mapping[str, str]] = ..., capabilities: _Optional[_Mapping[str, str]] = ..., incidents_total: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class Goodbye(_message.Message):
     __slots__ = ("reason",)
@@ -216,22 +251,65 @@ class MetricsReply(_message.Message):
     stream_secret: str
     def __init__(self, request_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., seq: _Optional[int] = ..., families: _Optional[_Iterable[_Union[MetricFamily, _Mapping]]] = ..., done: _Optional[bool] = ..., error: _Optional[str] = ..., refused_points: _Optional[int] = ..., stream_secret: _Optional[str] = ...) -> None: ...
 
-class StartAction(_message.Message):
-    __slots__ = ("action", "params", "timeout_ms")
-    class ParamsEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
-    ACTION_FIELD_NUMBER: _ClassVar[int]
-    PARAMS_FIELD_NUMBER: _ClassVar[int]
-    TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
-    action: str
-    params: _containers.ScalarMap[str, str]
-    timeout_ms: int
-    def __init__(self, action: _Optional[str] = ..., params: _Optional[_Mapping[str, str]] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
+class ProfileRequest(_message.Message):
+    __slots__ = ("kind", "seconds")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    kind: ProfileKind
+    seconds: int
+    def __init__(self, kind: _Optional[_Union[ProfileKind, str]] = ..., seconds: _Optional[int] = ...) -> None: ...
+
+class ConfigSnapshotRequest(_message.Message):
+    __slots__ = ("capture",)
+    CAPTURE_FIELD_NUMBER: _ClassVar[int]
+    capture: bool
+    def __init__(self, capture: _Optional[bool] = ...) -> None: ...
+
+class ConfigHistoryRequest(_message.Message):
+    __slots__ = ("limit",)
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    def __init__(self, limit: _Optional[int] = ...) -> None: ...
+
+class IncidentListRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class IncidentFetchRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class IncidentCaptureRequest(_message.Message):
+    __slots__ = ("reason", "requested_by")
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_BY_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    requested_by: str
+    def __init__(self, reason: _Optional[str] = ..., requested_by: _Optional[str] = ...) -> None: ...
+
+class AutomaticListRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class AutomaticFetchRequest(_message.Message):
+    __slots__ = ("file",)
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    file: str
+    def __init__(self, file: _Optional[str] = ...) -> None: ...
+
+class RingListRequest(_message.Message):
+    __slots__ = ("since_unix_ms",)
+    SINCE_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    since_unix_ms: int
+    def __init__(self, since_unix_ms: _Optional[int] = ...) -> None: ...
+
+class RingFetchRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class CancelAction(_message.Message):
     __slots__ = ("reason",)
@@ -240,14 +318,187 @@ class CancelAction(_message.Message):
     def __init__(self, reason: _Optional[str] = ...) -> None: ...
 
 class Command(_message.Message):
-    __slots__ = ("command_id", "start", "cancel")
+    __slots__ = ("command_id", "cancel", "profile", "config_snapshot", "config_history", "incident_list", "incident_fetch", "incident_capture", "automatic_list", "automatic_fetch", "ring_list", "ring_fetch", "timeout_ms")
     COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
-    START_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_HISTORY_FIELD_NUMBER: _ClassVar[int]
+    INCIDENT_LIST_FIELD_NUMBER: _ClassVar[int]
+    INCIDENT_FETCH_FIELD_NUMBER: _ClassVar[int]
+    INCIDENT_CAPTURE_FIELD_NUMBER: _ClassVar[int]
+    AUTOMATIC_LIST_FIELD_NUMBER: _ClassVar[int]
+    AUTOMATIC_FETCH_FIELD_NUMBER: _ClassVar[int]
+    RING_LIST_FIELD_NUMBER: _ClassVar[int]
+    RING_FETCH_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     command_id: str
-    start: StartAction
     cancel: CancelAction
-    def __init__(self, command_id: _Optional[str] = ..., start: _Optional[_Union[StartAction, _Mapping]] = ..., cancel: _Optional[_Union[CancelAction, _Mapping]] = ...) -> None: ...
+    profile: ProfileRequest
+    config_snapshot: ConfigSnapshotRequest
+    config_history: ConfigHistoryRequest
+    incident_list: IncidentListRequest
+    incident_fetch: IncidentFetchRequest
+    incident_capture: IncidentCaptureRequest
+    automatic_list: AutomaticListRequest
+    automatic_fetch: AutomaticFetchRequest
+    ring_list: RingListRequest
+    ring_fetch: RingFetchRequest
+    timeout_ms: int
+    def __init__(self, command_id: _Optional[str] = ..., cancel: _Optional[_Union[CancelAction, _Mapping]] = ..., profile: _Optional[_Union[ProfileRequest, _Mapping]] = ..., config_snapshot: _Optional[_Union[ConfigSnapshotRequest, _Mapping]] = ..., config_history: _Optional[_Union[ConfigHistoryRequest, _Mapping]] = ..., incident_list: _Optional[_Union[IncidentListRequest, _Mapping]] = ..., incident_fetch: _Optional[_Union[IncidentFetchRequest, _Mapping]] = ..., incident_capture: _Optional[_Union[IncidentCaptureRequest, _Mapping]] = ..., automatic_list: _Optional[_Union[AutomaticListRequest, _Mapping]] = ..., automatic_fetch: _Optional[_Union[AutomaticFetchRequest, _Mapping]] = ..., ring_list: _Optional[_Union[RingListRequest, _Mapping]] = ..., ring_fetch: _Optional[_Union[RingFetchRequest, _Mapping]] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
+
+class FileDigest(_message.Message):
+    __slots__ = ("size", "sha256")
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    size: int
+    sha256: str
+    def __init__(self, size: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
+
+class Incident(_message.Message):
+    __slots__ = ("id", "node_id", "role", "trigger", "summary", "detail_json", "at", "at_ms", "onset", "onset_ms", "complete_by_ms", "state", "errors", "file", "size", "files", "ring_profiles")
+    class ErrorsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class FilesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: FileDigest
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[FileDigest, _Mapping]] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    TRIGGER_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_JSON_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    AT_MS_FIELD_NUMBER: _ClassVar[int]
+    ONSET_FIELD_NUMBER: _ClassVar[int]
+    ONSET_MS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_BY_MS_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    RING_PROFILES_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    node_id: str
+    role: str
+    trigger: str
+    summary: str
+    detail_json: str
+    at: str
+    at_ms: int
+    onset: str
+    onset_ms: int
+    complete_by_ms: int
+    state: str
+    errors: _containers.ScalarMap[str, str]
+    file: str
+    size: int
+    files: _containers.MessageMap[str, FileDigest]
+    ring_profiles: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., node_id: _Optional[str] = ..., role: _Optional[str] = ..., trigger: _Optional[str] = ..., summary: _Optional[str] = ..., detail_json: _Optional[str] = ..., at: _Optional[str] = ..., at_ms: _Optional[int] = ..., onset: _Optional[str] = ..., onset_ms: _Optional[int] = ..., complete_by_ms: _Optional[int] = ..., state: _Optional[str] = ..., errors: _Optional[_Mapping[str, str]] = ..., file: _Optional[str] = ..., size: _Optional[int] = ..., files: _Optional[_Mapping[str, FileDigest]] = ..., ring_profiles: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class IncidentList(_message.Message):
+    __slots__ = ("incidents",)
+    INCIDENTS_FIELD_NUMBER: _ClassVar[int]
+    incidents: _containers.RepeatedCompositeFieldContainer[Incident]
+    def __init__(self, incidents: _Optional[_Iterable[_Union[Incident, _Mapping]]] = ...) -> None: ...
+
+class ConfigSnapshot(_message.Message):
+    __slots__ = ("hash", "captured_at", "confirmed_at", "content_json")
+    HASH_FIELD_NUMBER: _ClassVar[int]
+    CAPTURED_AT_FIELD_NUMBER: _ClassVar[int]
+    CONFIRMED_AT_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_JSON_FIELD_NUMBER: _ClassVar[int]
+    hash: str
+    captured_at: str
+    confirmed_at: str
+    content_json: str
+    def __init__(self, hash: _Optional[str] = ..., captured_at: _Optional[str] = ..., confirmed_at: _Optional[str] = ..., content_json: _Optional[str] = ...) -> None: ...
+
+class ConfigHistory(_message.Message):
+    __slots__ = ("snapshots",)
+    SNAPSHOTS_FIELD_NUMBER: _ClassVar[int]
+    snapshots: _containers.RepeatedCompositeFieldContainer[ConfigSnapshot]
+    def __init__(self, snapshots: _Optional[_Iterable[_Union[ConfigSnapshot, _Mapping]]] = ...) -> None: ...
+
+class CapturedFile(_message.Message):
+    __slots__ = ("profile", "file", "size", "sha256")
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    profile: str
+    file: str
+    size: int
+    sha256: str
+    def __init__(self, profile: _Optional[str] = ..., file: _Optional[str] = ..., size: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
+
+class AutomaticCapture(_message.Message):
+    __slots__ = ("id", "trigger", "time", "rss_bytes", "limit_bytes", "limit_source", "percent", "files", "errors")
+    class ErrorsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TRIGGER_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    RSS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    PERCENT_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    trigger: str
+    time: str
+    rss_bytes: int
+    limit_bytes: int
+    limit_source: str
+    percent: float
+    files: _containers.RepeatedCompositeFieldContainer[CapturedFile]
+    errors: _containers.ScalarMap[str, str]
+    def __init__(self, id: _Optional[str] = ..., trigger: _Optional[str] = ..., time: _Optional[str] = ..., rss_bytes: _Optional[int] = ..., limit_bytes: _Optional[int] = ..., limit_source: _Optional[str] = ..., percent: _Optional[float] = ..., files: _Optional[_Iterable[_Union[CapturedFile, _Mapping]]] = ..., errors: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class AutomaticCaptureList(_message.Message):
+    __slots__ = ("captures",)
+    CAPTURES_FIELD_NUMBER: _ClassVar[int]
+    captures: _containers.RepeatedCompositeFieldContainer[AutomaticCapture]
+    def __init__(self, captures: _Optional[_Iterable[_Union[AutomaticCapture, _Mapping]]] = ...) -> None: ...
+
+class RingProfile(_message.Message):
+    __slots__ = ("name", "kind", "taken", "taken_ms", "seconds", "size")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    TAKEN_FIELD_NUMBER: _ClassVar[int]
+    TAKEN_MS_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    kind: str
+    taken: str
+    taken_ms: int
+    seconds: int
+    size: int
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., taken: _Optional[str] = ..., taken_ms: _Optional[int] = ..., seconds: _Optional[int] = ..., size: _Optional[int] = ...) -> None: ...
+
+class RingProfileList(_message.Message):
+    __slots__ = ("profiles",)
+    PROFILES_FIELD_NUMBER: _ClassVar[int]
+    profiles: _containers.RepeatedCompositeFieldContainer[RingProfile]
+    def __init__(self, profiles: _Optional[_Iterable[_Union[RingProfile, _Mapping]]] = ...) -> None: ...
 
 class CommandReply(_message.Message):
     __slots__ = ("command_id", "agent_id", "state", "data", "offset", "error", "meta", "stream_secret")
