@@ -7,8 +7,8 @@ from fodc.notes import node_notes
 
 def test_notes_say_what_needs_attention_most_urgent_first():
     runtime = {"scrape_targets_up": "0/1", "window_disk_last_error": "ENOSPC", "clock_behind_s": "12.5"}
-    assert node_notes(runtime, {"node-down": 1}) == ["node not answering", "incidents node-down=1", "window disk failing",
-                                   "host clock 12.5s behind"]
+    assert node_notes(runtime, {"node-down": 1}) == [
+        "node not answering", "incidents node-down=1", "window disk failing", "host clock 12.5s behind"]
 
 
 def test_a_healthy_node_has_no_notes_and_a_bad_figure_is_not_one():
