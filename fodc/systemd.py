@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import sdnotify
 
+from fodc.periodic import Periodic
+
 log = logging.getLogger(__name__)
 
 
@@ -75,18 +77,24 @@ class Beat:
         return now - self.last > self.max_silence
 
 
-class ProgressWatchdog:
+class ProgressWatchdog(Periodic):
     """Pings WATCHDOG=1 every half watchdog period, but only while all registered beats are fresh."""
 
+    thread_name = "sd-watchdog"
+
     def __init__(self, notifier: Notifier, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(notifier.watchdog_usec / 2e6 if notifier.watchdog_usec else 0.0)
         self._notifier = notifier
         self._clock = clock
         self._beats: list[Beat] = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._started = False
         self._warned = False
-        self.interval = notifier.watchdog_usec / 2e6 if notifier.watchdog_usec else 0.0
+
+    @property
+    def interval(self) -> float:
+        """Seconds between pings; 0 when systemd asked for no watchdog."""
+        return self.interval_s
 
     def register(self, name: str, max_silence: float) -> Beat:
         beat = Beat(name, max_silence, self._clock)
@@ -113,14 +121,10 @@ class ProgressWatchdog:
         return True
 
     def start(self) -> None:
-        if not self.interval or self._thread is not None:
+        if not self.interval_s or self._started:
             return
-        self._thread = threading.Thread(target=self._run, name="sd-watchdog", daemon=True)
-        self._thread.start()
+        self._started = True
+        super().start()
 
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.check_and_ping()
+    def run_round(self) -> None:
+        self.check_and_ping()

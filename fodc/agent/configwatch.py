@@ -17,6 +17,7 @@ from fodc.agent.settings import AgentSettings
 from fodc.agent.streams import ActionContext
 from fodc.nodeconf.capture import CaptureOptions, NodeConfigCapturer
 from fodc.nodeconf.snapshot import ConfigHistory, Snapshot
+from fodc.periodic import Periodic
 from fodc.times import now_ms
 from fodc.v1 import fodc_pb2 as pb
 from fodc.wire_results import snapshot_to_pb
@@ -58,23 +59,27 @@ def version_from_series(series: Iterable[object]) -> str | None:
     return None
 
 
-class ConfigWatcher:
+class ConfigWatcher(Periodic):
+    """Captures the node's configuration at agent start, when the node restarts, and every capture interval;
+    the first round runs at once and takes the agent-start capture."""
+
+    thread_name = "config-watch"
+
     def __init__(self, capturer: NodeConfigCapturer, *, history: int, check_interval_s: float,
                  capture_interval_s: float, history_file: str = "", on_progress: Callable[[], None] = lambda: None,
                  on_restart: Callable[[Snapshot], None] = lambda _s: None,
                  clock_ms: Callable[[], int] = now_ms) -> None:
+        super().__init__(check_interval_s, on_progress)
         self.capturer = capturer
         self.history = ConfigHistory(history, Path(history_file) if history_file else None)
         if kept := self.history.load():
             log.info("configuration history read back", extra={"fields": {"snapshots": kept}})
         self.check_interval_s = check_interval_s
         self.capture_interval_s = capture_interval_s
-        self._on_progress = on_progress
         self.on_restart = on_restart
         self._clock_ms = clock_ms
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._started = False
         self._identity: tuple[int, int] | None = None
         self._seen_node = False
         self._last_capture = 0.0
@@ -104,32 +109,29 @@ class ConfigWatcher:
             return self.history.entries(limit)
 
     # ---- the watch loop
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="config-watch", daemon=True)
-        self._thread.start()
+    def first_delay_s(self) -> float:
+        return 0.0
 
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _run(self) -> None:
-        self._safe_capture("agent-start")
-        while not self._stop.wait(self.check_interval_s):
-            identity = self.capturer.identity()
-            if identity != self._identity:
-                # Back after a gap (stopped, then started) is a restart too; "found" is the first sighting.
-                reason = "node-gone" if identity is None else "node-restart" if self._seen_node else "node-found"
-                snapshot = self._safe_capture(reason)
-                if reason == "node-restart" and snapshot is not None:
-                    self.on_restart(snapshot)
-            elif self.capture_interval_s and time.monotonic() - self._last_capture >= self.capture_interval_s:
-                self._safe_capture("periodic")
-            self._on_progress()
+    def run_round(self) -> None:
+        if not self._started:
+            self._started = True
+            self._safe_capture("agent-start")
+            return
+        identity = self.capturer.identity()
+        if identity != self._identity:
+            # Back after a gap (stopped, then started) is a restart too; "found" is the first sighting.
+            reason = "node-gone" if identity is None else "node-restart" if self._seen_node else "node-found"
+            snapshot = self._safe_capture(reason)
+            if reason == "node-restart" and snapshot is not None:
+                self.on_restart(snapshot)
+        elif self.capture_interval_s and time.monotonic() - self._last_capture >= self.capture_interval_s:
+            self._safe_capture("periodic")
 
     def _safe_capture(self, reason: str) -> Snapshot | None:
         try:
             return self.capture_now(reason)
         except Exception:  # a bug here must not stop restart detection
-            log.exception("node configuration capture failed", extra={"fields": {"reason": reason}})
+            self.note_failure("node configuration capture failed", {"reason": reason})
             return None
 
     # ---- command-stream actions

@@ -42,14 +42,8 @@ class ProfileRingCapture(Periodic):
         self.failures = 0
         self.last_error = ""
 
-    def _loop(self) -> None:
-        if not self._stop.wait(min(self.interval_s, FIRST_CAPTURE_AFTER_S)):
-            try:
-                self.run_round()
-            except Exception:  # as Periodic: a bug in one round must not end the loop
-                log.exception("profile ring round failed")
-            self.on_progress()
-        super()._loop()
+    def first_delay_s(self) -> float:
+        return min(self.interval_s, FIRST_CAPTURE_AFTER_S)
 
     def run_round(self) -> None:
         if self.cpu_seconds:

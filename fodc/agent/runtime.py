@@ -51,6 +51,7 @@ from fodc.ktm import KernelTelemetry
 from fodc.model import Address, HeartbeatInfo, Registration
 from fodc.nodeconf.capture import NodeConfigCapturer
 from fodc.nodeconf.finder import ProcessByComm
+from fodc.periodic import LoopFailuresCollector
 from fodc.systemd import Notifier, ProgressWatchdog
 from fodc.times import now_ms
 from fodc.tls import ReloadingHttpsContext
@@ -77,6 +78,7 @@ class AgentRuntime:
         self._stop = threading.Event()
         self._stalled = threading.Event()
         self.self_metrics = CollectorRegistry(auto_describe=True)
+        self.self_metrics.register(LoopFailuresCollector("fodc_agent"))
         self._proxy_connected = Gauge("fodc_agent_proxy_connected", "1 while the agent is registered with the proxy",
                                       registry=self.self_metrics)
         self._registrations = Counter("fodc_agent_proxy_registrations", "successful registrations with the proxy",

@@ -7,7 +7,6 @@ touches the window: the recorder only ever sees parsed samples stamped with that
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from fodc import expfmt
+from fodc.periodic import Periodic
 from fodc.window import FlightRecorder
 
 log = logging.getLogger(__name__)
@@ -90,44 +90,40 @@ def fetch(url: str, timeout_s: float, max_bytes: int) -> tuple[str, str]:
     return body.decode("utf-8", errors="replace"), content_type
 
 
-class Scraper:
+class Scraper(Periodic):
+    """Scrapes every node URL each interval, on a fixed schedule (a slow round skips slots, never bursts)."""
+
+    thread_name = "scraper"
+    fixed_rate = True
+
     def __init__(self, urls: Sequence[str], recorder: FlightRecorder, registry: CollectorRegistry, *,
                  interval_s: float, timeout_s: float, max_page_bytes: int = 64 * 1024 * 1024,
                  on_progress: Callable[[], None] = lambda: None,
                  clock: Callable[[], float] = time.time) -> None:
+        super().__init__(interval_s, on_progress)
         self.urls = tuple(urls)
         self.recorder = recorder
-        self.interval_s = interval_s
         self.timeout_s = timeout_s
         self.max_page_bytes = max_page_bytes
         self.metrics = ScrapeMetrics(registry)
         self.targets = {url: TargetState(url) for url in self.urls}
         self._parsers = {url: expfmt.Parser() for url in self.urls}
-        self._on_progress = on_progress
         self._clock = clock
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.started_mono = time.monotonic()  # a node that never answers is silent since then
 
     def start(self) -> None:
         self.started_mono = time.monotonic()
-        self._thread = threading.Thread(target=self._run, name="scraper", daemon=True)
-        self._thread.start()
+        super().start()
 
-    def stop(self) -> None:
-        self._stop.set()
+    def first_delay_s(self) -> float:
+        return 0.0
 
-    def _run(self) -> None:
-        next_at = time.monotonic()
-        while not self._stop.is_set():
-            for url in self.urls:
+    def run_round(self) -> None:
+        for url in self.urls:
+            try:
                 self.scrape_once(url)
-            self._on_progress()
-            next_at += self.interval_s
-            now = time.monotonic()
-            if next_at < now:  # fell behind (slow node): skip the missed slots instead of bursting
-                next_at = now + self.interval_s
-            self._stop.wait(max(0.0, next_at - now))
+            except Exception:  # a bug in one target's scrape costs that scrape, not the others or the loop
+                self.note_failure("scrape failed", {"target": url})
 
     def scrape_once(self, url: str) -> TargetState:
         state = self.targets[url]

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 from fodc.ktm import KernelTelemetry
+from fodc.periodic import Periodic
 from fodc.window import FlightRecorder
 
 log = logging.getLogger(__name__)
@@ -19,34 +20,33 @@ log = logging.getLogger(__name__)
 SOURCE = "kernel-telemetry"
 
 
-class TelemetryFeeder:
+class TelemetryFeeder(Periodic):
+    thread_name = "kernel-telemetry"
+
     def __init__(self, telemetry: KernelTelemetry, recorder: FlightRecorder, interval_s: float,
                  on_progress: Callable[[], None] = lambda: None, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(interval_s, on_progress)
         self.telemetry = telemetry
         self._clock = clock
         self.recorder = recorder
-        self.interval_s = interval_s
-        self._on_progress = on_progress
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.last_error = ""
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="kernel-telemetry", daemon=True)
-        self._thread.start()
+        threading.Thread(target=self.telemetry.start, name="ktm-compile", daemon=True).start()
+        super().start()
 
     def stop(self) -> None:
-        self._stop.set()
+        super().stop()
         self.telemetry.close()
 
-    def _run(self) -> None:
-        threading.Thread(target=self.telemetry.start, name="ktm-compile", daemon=True).start()
-        while not self._stop.wait(self.interval_s):
-            now_ms = int(self._clock() * 1000)
-            try:
-                self.recorder.ingest_families(SOURCE, now_ms, self.telemetry.collect(now_ms))
-                self.last_error = ""
-            except ValueError as exc:  # refused by the window (a guard: the window clock never goes back)
-                self.last_error = str(exc)
-                log.warning("kernel telemetry sample refused by the window", extra={"fields": {"reason": str(exc)}})
-            self._on_progress()
+    def run_round(self) -> None:
+        now_ms = int(self._clock() * 1000)
+        try:
+            self.recorder.ingest_families(SOURCE, now_ms, self.telemetry.collect(now_ms))
+            self.last_error = ""
+        except ValueError as exc:  # refused by the window (a guard: the window clock never goes back)
+            self.last_error = str(exc)
+            log.warning("kernel telemetry sample refused by the window", extra={"fields": {"reason": str(exc)}})
+        except Exception as exc:
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            raise

@@ -18,6 +18,7 @@ from pathlib import Path
 import grpc
 from prometheus_client import Counter
 
+from fodc.periodic import PeriodicCall
 from fodc.proxy.admission import HelloGate
 from fodc.proxy.agent_refusals import Refusals
 from fodc.proxy.auth import AuditLog, Authorizer, load_tokens
@@ -118,7 +119,8 @@ class ProxyRuntime:
         self._server: grpc.Server | None = None
         self._stop = threading.Event()
         self._stalled = threading.Event()
-        self._sweeper: threading.Thread | None = None
+        self._sweeper: PeriodicCall | None = None
+        self._last_status = ""
 
     def start(self) -> None:
         kept_jobs = self.jobs.load()
@@ -149,7 +151,8 @@ class ProxyRuntime:
             raise RuntimeError(f"cannot listen for agents on {self.settings.grpc_listen_addr}")
         server.start()
         self._server = server
-        self._sweeper = threading.Thread(target=self._sweep_loop, name="registry-health", daemon=True)
+        self._sweeper = PeriodicCall("registry-health", self.sweep_interval, self._sweep_round,
+                                     on_progress=self._sweep_beat.tick)
         self._sweeper.start()
         if self.incident_copier is not None:
             self.incident_copier.start()
@@ -161,25 +164,22 @@ class ProxyRuntime:
         counts = self.registry.counts()
         return f"{counts['online']} agents online, {counts['unconnected']} unconnected"
 
-    def _sweep_loop(self) -> None:
-        last_status = ""
-        while not self._stop.wait(self.sweep_interval):
-            while self._stalled.is_set() and not self._stop.is_set():  # test hook: a wedged main loop
-                time.sleep(0.1)
-            self.servicer.hello_gate.expire(time.monotonic())
-            report = self.registry.check_health(now_ms())
-            for record in report.marked_unconnected:
-                self.servicer.end_streams(record, "heartbeat timeout")
-                log.warning("agent missed heartbeats; marked unconnected", extra={"fields": {
-                    "agent_id": record.agent_id, "node_id": record.registration.node_id}})
-            for record in report.removed:
-                log.info("agent removed after cleanup timeout", extra={"fields": {
-                    "agent_id": record.agent_id, "node_id": record.registration.node_id}})
-            status = self.status_line()
-            if status != last_status:
-                self.notifier.status(status)
-                last_status = status
-            self._sweep_beat.tick()
+    def _sweep_round(self) -> None:
+        while self._stalled.is_set() and not self._stop.is_set():  # test hook: a wedged main loop
+            time.sleep(0.1)
+        self.servicer.hello_gate.expire(time.monotonic())
+        report = self.registry.check_health(now_ms())
+        for record in report.marked_unconnected:
+            self.servicer.end_streams(record, "heartbeat timeout")
+            log.warning("agent missed heartbeats; marked unconnected", extra={"fields": {
+                "agent_id": record.agent_id, "node_id": record.registration.node_id}})
+        for record in report.removed:
+            log.info("agent removed after cleanup timeout", extra={"fields": {
+                "agent_id": record.agent_id, "node_id": record.registration.node_id}})
+        status = self.status_line()
+        if status != self._last_status:
+            self.notifier.status(status)
+            self._last_status = status
 
     def install_stall_hook(self) -> None:
         """Test-only: SIGUSR2 wedges the main loop so tests can prove the watchdog stops pinging."""
@@ -192,6 +192,8 @@ class ProxyRuntime:
         log.info("proxy stopping")
         self._stop.set()
         self.watchdog.stop()
+        if self._sweeper is not None:
+            self._sweeper.stop()
         self.jobs.stopping.set()  # results cut short from here on are "interrupted", not the nodes' failures
         if self.incident_copier is not None:
             self.incident_copier.stop()

@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from fodc.periodic import LoopFailuresCollector
 from fodc.proxy.access import REFUSED as HTTP_REFUSED
 from fodc.proxy.agent_refusals import Refusals
 from fodc.proxy.httpworker import CLOSED as HTTP_CLOSED
@@ -78,6 +79,7 @@ class ProxyMetrics:
         agent_registry.on_heartbeat = self.incidents.observe
         agent_registry.on_removed = self.incidents.forget
         self.registry.register(_RegistryCollector(agent_registry, self))
+        self.registry.register(LoopFailuresCollector("fodc_proxy"))
 
     def observe_agent(self, record: AgentRecord, seconds: float, received_bytes: int) -> None:
         self.agent_rpc.labels(record.registration.node_id, record.key.role).observe(seconds)
