@@ -201,7 +201,7 @@ def _flat_names(kind: type[Settings]) -> dict[str, tuple[str, str]]:
 def _section_class(settings: type, name: str, hint: Any) -> type[Section]:
     if isinstance(hint, str):  # postponed annotations: look the class up where the settings are defined
         hint = vars(sys.modules[settings.__module__])[hint]
-    return hint  # type: ignore[no-any-return]
+    return hint
 
 
 T = TypeVar("T", bound=Settings)

@@ -57,7 +57,16 @@ def _mtimes(tls: ServerTls) -> tuple[float, ...]:
     return tuple(os.stat(p).st_mtime for p in (tls.cert, tls.key, tls.client_ca) if p)
 
 
-class _ReloadingServerConfig:
+def _certificate_configuration(tls: ServerTls) -> grpc.ServerCertificateConfiguration:
+    pairs = [(read_pem(tls.key, "--grpc-tls-key"), read_pem(tls.cert, "--grpc-tls-cert"))]
+    ca = read_pem(tls.client_ca, "--grpc-tls-client-ca") if tls.client_ca else None
+    return grpc.ssl_server_certificate_configuration(pairs, root_certificates=ca)
+
+
+class ReloadingServerConfig:
+    """The proxy's gRPC certificate: re-read before a handshake when its files changed, or when `replace`
+    (SIGHUP) names other files; handshakes in progress keep the configuration they began with."""
+
     def __init__(self, tls: ServerTls) -> None:
         self.tls = tls
         self._stamp = self._mtimes()
@@ -67,10 +76,7 @@ class _ReloadingServerConfig:
         return _mtimes(self.tls)
 
     def build(self) -> grpc.ServerCertificateConfiguration:
-        t = self.tls
-        pairs = [(read_pem(t.key, "--grpc-tls-key"), read_pem(t.cert, "--grpc-tls-cert"))]
-        ca = read_pem(t.client_ca, "--grpc-tls-client-ca") if t.client_ca else None
-        return grpc.ssl_server_certificate_configuration(pairs, root_certificates=ca)
+        return _certificate_configuration(self.tls)
 
     def fetch(self) -> grpc.ServerCertificateConfiguration | None:
         """Called by gRPC before each handshake: a new configuration when the files changed, else None."""
@@ -88,11 +94,25 @@ class _ReloadingServerConfig:
             log.info("TLS certificate files changed; reloaded")
             return config
 
+    def replace(self, tls: ServerTls) -> None:
+        """Other files (or the same, read again) from the next handshake on; checked now, so a bad file
+        raises TlsFileError and the files in force stay."""
+        _certificate_configuration(tls)
+        with self._lock:
+            self.tls = tls
+            self._stamp = ()  # differs from any real stamp: the next handshake rebuilds
+
 
 def server_credentials(tls: ServerTls) -> grpc.ServerCredentials:
-    reloading = _ReloadingServerConfig(tls)
-    return grpc.dynamic_ssl_server_credentials(reloading.build(), reloading.fetch,
-                                               require_client_authentication=tls.client_ca is not None)
+    return reloading_server_credentials(tls)[0]
+
+
+def reloading_server_credentials(tls: ServerTls) -> tuple[grpc.ServerCredentials, ReloadingServerConfig]:
+    """The gRPC server credentials and the object that `replace`s their files on SIGHUP."""
+    reloading = ReloadingServerConfig(tls)
+    credentials = grpc.dynamic_ssl_server_credentials(reloading.build(), reloading.fetch,
+                                                      require_client_authentication=tls.client_ca is not None)
+    return credentials, reloading
 
 
 def https_server_context(tls: ServerTls, options: tuple[str, str, str]) -> ssl.SSLContext:

@@ -20,6 +20,7 @@ from gunicorn.arbiter import Arbiter
 from fodc.logs import setup_logging
 from fodc.proxy.httpworker import worker_class
 from fodc.proxy.settings import ProxySettings, parse_settings
+from fodc.reload import SettingsReload
 from fodc.systemd import Notifier
 
 log = logging.getLogger("fodc.proxy")
@@ -43,10 +44,12 @@ def _gunicorn_logconfig(level: str, fmt: str) -> dict[str, Any]:
 
 
 class ProxyApplication(BaseApplication):
-    def __init__(self, settings: ProxySettings, notifier: Notifier) -> None:
+    def __init__(self, settings: ProxySettings, notifier: Notifier, argv: Sequence[str] = ()) -> None:
         self.settings = settings
         self.notifier = notifier
+        self.argv = list(argv)  # what SIGHUP re-reads the settings from, with the config file and environment
         self.runtime: Any = None
+        self.reloader: SettingsReload[ProxySettings] | None = None
         super().__init__()
 
     def load_config(self) -> None:
@@ -78,10 +81,15 @@ class ProxyApplication(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        # Runs in the worker, after the fork.
+        # Runs in the worker, after the fork and gunicorn's own signal set-up (which leaves SIGHUP deadly): from
+        # here on a SIGHUP is a reload, taken up once the runtime runs, never the end of the worker.
+        from fodc.proxy import reloading
         from fodc.proxy.api import create_app
         from fodc.proxy.runtime import ProxyRuntime
 
+        self.reloader = SettingsReload(ProxySettings, self.argv, self.settings,
+                                       lambda old, new, changed: reloading.apply(self.runtime, old, new, changed))
+        signal.signal(signal.SIGHUP, lambda *_: self.reloader.hangup() if self.reloader else None)
         setup_logging(self.settings.log_level, self.settings.log_format)
         self.runtime = ProxyRuntime(self.settings, self.notifier)
         self.runtime.start()
@@ -95,8 +103,8 @@ class ProxyApplication(BaseApplication):
             sys.exit(1)
 
     def _post_worker_init(self, worker: Any) -> None:
-        if self.runtime.token_watch is not None:  # the master forwards SIGHUP here (ProxyArbiter)
-            signal.signal(signal.SIGHUP, lambda *_: self.runtime.token_watch.hangup())
+        if self.reloader is not None:  # the master forwards SIGHUP to this worker (ProxyArbiter)
+            self.reloader.start()
         if os.environ.get("FODC_TEST_HOOKS") == "1":
             self.runtime.install_stall_hook()
         self.notifier.ready(f"serving; {self.runtime.status_line()}")
@@ -105,25 +113,28 @@ class ProxyApplication(BaseApplication):
             "worker_pid": os.getpid()}})
 
     def _worker_exit(self, server: Any, worker: Any) -> None:
+        if self.reloader is not None:
+            self.reloader.stop()
         if self.runtime is not None:
             self.runtime.stop()
 
 
 class ProxyArbiter(Arbiter):
-    """gunicorn's master, except that SIGHUP re-reads the tokens file in the worker instead of replacing the
+    """gunicorn's master, except that SIGHUP reloads the settings in the worker instead of replacing the
     worker (which would drop every agent's streams)."""
 
     def handle_hup(self) -> None:
-        self.log.info("SIGHUP: the worker re-reads the tokens file")
+        self.log.info("SIGHUP: the worker reloads the settings")
         for pid in list(self.WORKERS):
             self.kill_worker(pid, signal.SIGHUP)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    settings = parse_settings(argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    settings = parse_settings(args)
     setup_logging(settings.log_level, settings.log_format)
     notifier = Notifier(take_from_environment=True)
-    ProxyApplication(settings, notifier).run()
+    ProxyApplication(settings, notifier, args).run()
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from fodc.proxy.settings import ProxySettings
 from fodc.proxy.tokenwatch import TokenWatch
 from fodc.systemd import Notifier, ProgressWatchdog
 from fodc.times import now_ms
-from fodc.tls import server_credentials
+from fodc.tls import ReloadingServerConfig, reloading_server_credentials
 from fodc.v1 import fodc_pb2_grpc as pb_grpc
 from fodc.wire import link_options
 
@@ -117,6 +117,7 @@ class ProxyRuntime:
         self.token_watch = TokenWatch(settings.auth_tokens_file, self.authorizer) if settings.auth != "off" else None
         self.audit = AuditLog(settings.audit_log, settings.audit_log_max_bytes)
         self._server: grpc.Server | None = None
+        self.grpc_tls_files: ReloadingServerConfig | None = None  # its files are replaced on SIGHUP
         self._stop = threading.Event()
         self._stalled = threading.Event()
         self._sweeper: PeriodicCall | None = None
@@ -145,8 +146,11 @@ class ProxyRuntime:
         if address.startswith(":"):
             address = "[::]" + address
         tls = self.settings.grpc_tls
-        bound = (server.add_secure_port(address, server_credentials(tls)) if tls is not None
-                 else server.add_insecure_port(address))
+        if tls is not None:
+            credentials, self.grpc_tls_files = reloading_server_credentials(tls)
+            bound = server.add_secure_port(address, credentials)
+        else:
+            bound = server.add_insecure_port(address)
         if bound == 0:
             raise RuntimeError(f"cannot listen for agents on {self.settings.grpc_listen_addr}")
         server.start()

@@ -110,14 +110,15 @@ class TlsSettings(Section):
         "grpc-tls-cert", optional_text, None,
         "the proxy's certificate (PEM) for the agents' gRPC link; with grpc-tls-key turns TLS on; renewed files "
         "are picked up at the next connection, without a restart", example="/etc/fodc/tls/proxy.crt",
-        role_var="fodc_proxy_grpc_tls_cert")
+        reload=True, role_var="fodc_proxy_grpc_tls_cert")
     grpc_tls_key: str | None = declare(
         "grpc-tls-key", optional_text, None, "the private key (PEM) of grpc-tls-cert",
-        example="/etc/fodc/tls/proxy.key", role_var="fodc_proxy_grpc_tls_key")
+        example="/etc/fodc/tls/proxy.key", reload=True, role_var="fodc_proxy_grpc_tls_key")
     grpc_tls_client_ca: str | None = declare(
         "grpc-tls-client-ca", optional_text, None,
         "CA (PEM) that signs agent certificates; setting it makes TLS mutual: agents without a certificate "
-        "from this CA are refused", example="/etc/fodc/tls/ca.crt", role_var="fodc_proxy_grpc_tls_client_ca")
+        "from this CA are refused", example="/etc/fodc/tls/ca.crt", reload=True,
+        role_var="fodc_proxy_grpc_tls_client_ca")
     http_tls_cert: str | None = declare(
         "http-tls-cert", optional_text, None, "certificate (PEM) for HTTPS on the HTTP API",
         example="/etc/fodc/tls/proxy.crt", role_var="fodc_proxy_http_tls_cert")
@@ -159,7 +160,8 @@ class AccessSettings(Section):
     auth_tokens_file: str = declare(
         "auth-tokens-file", text, "/etc/fodc/tokens",
         "lines '<name> <viewer|operator> sha256:<hex of the token>'; a missing file means no tokens; re-read "
-        "when it changes and on SIGHUP; a malformed file stops the proxy at start with the line number")
+        "when it changes and on SIGHUP; a malformed file stops the proxy at start with the line number",
+        reload=True)
     audit_log: str = declare(
         "audit-log", text, "/var/log/fodc/proxy-audit.log",
         "JSON lines: who ran which control action on which nodes, allowed or refused")

@@ -41,6 +41,12 @@ class TokenWatch(Periodic):
         """From the SIGHUP handler: reload at the next round, changed or not (only sets a flag)."""
         self._hup.set()
 
+    def reread(self, why: str) -> int:
+        """Re-read the file now (from the settings reload, which may also have changed `path`); the number
+        of tokens in force afterwards."""
+        self.reload(why, _signature(self.path))
+        return len(self.authorizer.tokens)
+
     def run_round(self) -> None:
         signature = _signature(self.path)
         if self._hup.is_set():
