@@ -211,7 +211,7 @@ def build_parser(kind: type[Settings], *, raw: bool = False) -> config.OneLineEr
     """The daemon's full ArgumentParser (for --help and man pages). With raw=True every option stays text,
     so that values are parsed (and every error collected) by the declarations, not by argparse."""
     parser = config.make_parser(kind.program, kind.description, kind.default_config)
-    parser.add_argument("--check-config", metavar="FILE", default=None, is_config_file_arg=False,
+    parser.add_argument("--check-config", metavar="FILE", default=argparse.SUPPRESS,
                         help="check FILE (with any other flags and FODC_* variables) without starting: one line "
                         "per problem and exit status 2, or exit status 0 when it is valid")
     for _name, section in kind.sections():
