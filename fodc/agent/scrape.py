@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from fodc import expfmt
 from fodc.periodic import Periodic
-from fodc.window import FlightRecorder
+from fodc.window import FlightRecorder, NotAfterNewest
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,10 @@ class ScrapeError(Exception):
 
 class ScrapeTimeout(ScrapeError):
     """The node accepted the connection but did not answer in time: unresponsive, not down."""
+
+
+class ScrapeUnreachable(ScrapeError):
+    """No connection to the node's endpoint (refused, no route, name not found): down, or not there."""
 
 
 @dataclass
@@ -84,7 +88,7 @@ def fetch(url: str, timeout_s: float, max_bytes: int) -> tuple[str, str]:
         reason = getattr(exc, "reason", exc)
         if isinstance(reason, TimeoutError):
             raise ScrapeTimeout(f"{url} did not answer within {timeout_s:g}s") from None
-        raise ScrapeError(f"cannot reach {url}: {reason}") from None
+        raise ScrapeUnreachable(f"cannot reach {url}: {reason}") from None
     if len(body) > max_bytes:
         raise ScrapeError(f"page from {url} exceeds {max_bytes} bytes")
     return body.decode("utf-8", errors="replace"), content_type
@@ -147,9 +151,11 @@ class Scraper(Periodic):
             self.recorder.ingest_families(url, timestamp_ms, result.families)
         except ScrapeTimeout as exc:
             self._failed(state, str(exc), "timeout")
+        except ScrapeUnreachable as exc:
+            self._failed(state, str(exc), "unreachable")
         except ScrapeError as exc:
-            self._failed(state, str(exc), "unreachable" if "cannot reach" in str(exc) else "invalid")
-        except ValueError as exc:  # the recorder refused (a guard: the window clock never goes back)
+            self._failed(state, str(exc), "invalid")
+        except NotAfterNewest as exc:  # the recorder refused (a guard: the window clock never goes back)
             self._failed(state, f"window refused the scrape: {exc}", "rejected")
         else:
             duration = time.monotonic() - started

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from fodc.ktm import KernelTelemetry
 from fodc.periodic import Periodic
-from fodc.window import FlightRecorder
+from fodc.window import FlightRecorder, NotAfterNewest
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class TelemetryFeeder(Periodic):
         try:
             self.recorder.ingest_families(SOURCE, now_ms, self.telemetry.collect(now_ms))
             self.last_error = ""
-        except ValueError as exc:  # refused by the window (a guard: the window clock never goes back)
+        except NotAfterNewest as exc:  # refused by the window (a guard: the window clock never goes back)
             self.last_error = str(exc)
             log.warning("kernel telemetry sample refused by the window", extra={"fields": {"reason": str(exc)}})
         except Exception as exc:

@@ -48,6 +48,11 @@ from fodc.window.sizing import DEFAULT_BYTES_PER_SAMPLE, estimate_window_seconds
 log = logging.getLogger(__name__)
 
 
+class NotAfterNewest(ValueError):
+    """The window refused a scrape or block that is not after its source's newest (the clock went back or it
+    repeated); nothing was changed."""
+
+
 class FlightRecorder:
     """Bounded in-memory window of every series of every source. Thread-safe; see the module docstring."""
 
@@ -69,7 +74,7 @@ class FlightRecorder:
     def ingest(self, source: str, timestamp_ms: int, samples: Iterable[tuple[str, Labels, float]],
                families: Mapping[str, SeriesMeta] | None = None,
                sample_family: Mapping[str, str] | None = None) -> None:
-        """Adds one scrape of `source`. Raises ValueError (and changes nothing) if the time is not after the
+        """Adds one scrape of `source`. Raises NotAfterNewest (and changes nothing) if the time is not after the
         source's newest; any other failure part-way also leaves the window as it was.
 
         `samples` is iterated under the lock: pass a ready list, not a generator that does slow work.
@@ -81,7 +86,7 @@ class FlightRecorder:
             with self._lock:
                 state = self._sources.get(source)
                 if state is not None and state.newest_ms is not None and timestamp_ms <= state.newest_ms:
-                    raise ValueError(f"timestamp {timestamp_ms} of source {source!r} is not after its newest "
+                    raise NotAfterNewest(f"timestamp {timestamp_ms} of source {source!r} is not after its newest "
                                      f"({state.newest_ms}): the clock went back or the scrape repeated")
                 if state is None:
                     state = self._sources[source] = SourceState(source, self.block_scrapes)
@@ -274,7 +279,7 @@ class FlightRecorder:
     def restore(self, payload: bytes, catalogs: dict | None = None, stored: DiskBlock | None = None) -> int:
         """Takes back a sealed block a listener was given (read from disk after a restart) as the newest sealed
         block of its source, and returns its sample count. Blocks go back oldest first and before the source's
-        next scrape; one that is not newer than what the source holds raises ValueError, bad bytes CodecError.
+        next scrape; one that is not newer than what the source holds raises NotAfterNewest, bad bytes CodecError.
         `catalogs` (codec.decode_block) saves parsing the same series list again for each block of a source.
         With `stored` (where `payload` lies on disk) the block is read from there when asked, not held."""
         summary = summarize_block(payload, catalogs)
@@ -286,7 +291,7 @@ class FlightRecorder:
             if state is None:
                 state = self._sources[summary.source] = SourceState(summary.source, self.block_scrapes)
             if state.open.rows or (state.newest_ms is not None and first <= state.newest_ms):
-                raise ValueError(f"block of {summary.source!r} from {first} is not after what the source holds")
+                raise NotAfterNewest(f"block of {summary.source!r} from {first} is not after what the source holds")
             seq = state.next_seq
             state.next_seq += 1
             for name, labels, family in summary.heads:
