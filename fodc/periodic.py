@@ -69,8 +69,10 @@ class Periodic:
         self.on_progress = on_progress
         self.round_failures = 0
         self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
-    def run_round(self) -> None:
+    def run_round(self) -> bool | None:
+        """One round of work; True when more is waiting, so the next round runs at once."""
         raise NotImplementedError
 
     def first_delay_s(self) -> float:
@@ -79,10 +81,16 @@ class Periodic:
 
     def start(self) -> None:
         FAILURES.declare(self.thread_name)
-        threading.Thread(target=self._loop, name=self.thread_name, daemon=True).start()
+        self._thread = threading.Thread(target=self._loop, name=self.thread_name, daemon=True)
+        self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
+
+    def join(self, timeout_s: float) -> None:
+        """Waits (at most `timeout_s`) for the round in progress to end after stop()."""
+        if self._thread is not None:
+            self._thread.join(timeout_s)
 
     def note_failure(self, message: str = "periodic round failed", fields: dict[str, str] | None = None) -> None:
         """Logs the exception being handled and counts it; also for a loop that catches inside its round."""
@@ -94,14 +102,20 @@ class Periodic:
         next_at = time.monotonic() + self.first_delay_s()
         while not self._stop.wait(max(0.0, next_at - time.monotonic())):
             try:
-                self.run_round()
+                more = self.run_round()
             except Exception:  # a bug in one round must not end the loop
                 self.note_failure()
+                more = False
             self.on_progress()
             now = time.monotonic()
-            next_at = next_at + self.interval_s if self.fixed_rate else now + self.interval_s
-            if next_at < now:  # fell behind: skip the missed slots
+            if more:
+                next_at = now
+            elif not self.fixed_rate:
                 next_at = now + self.interval_s
+            else:
+                next_at += self.interval_s
+                if next_at < now:  # fell behind: skip the missed slots instead of bursting
+                    next_at = now + self.interval_s
 
 
 class PeriodicCall(Periodic):

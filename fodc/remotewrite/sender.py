@@ -11,7 +11,6 @@ window never wait for it, and nothing the window still holds is lost.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -19,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from fodc.agent.backoff import Backoff
+from fodc.periodic import Periodic
 from fodc.remotewrite.client import DROP, SENT, Client, endpoint_name
 from fodc.remotewrite.encode import Labels, Series, compress, encode, split
 from fodc.remotewrite.plan import Stream, advance, lag_ms, pick
@@ -61,12 +61,16 @@ class Counters:
     last_sent_ms: int = 0
 
 
-class Receiver:
-    """One --remote-write-url: its thread, its shards' connections, its counters."""
+class Receiver(Periodic):
+    """One --remote-write-url: its thread, its shards' connections, its counters. A round that sent or went
+    through anything is followed at once; a caught-up stream looks again every `poll_s`."""
+
+    thread_name = "remote-write"
 
     def __init__(self, url: str, recorder: FlightRecorder, state_file: StateFile, options: SenderOptions, *,
                  added: Labels, clock: Callable[[], float] = time.time,
                  client: Callable[[str], Client] | None = None) -> None:
+        super().__init__(options.poll_s)
         self.url = url
         self.name = endpoint_name(url)
         self.recorder = recorder
@@ -79,22 +83,17 @@ class Receiver:
         make = client or (lambda u: Client(u, timeout_s=options.timeout_s))
         self._clients = [make(url) for _ in range(options.shards)]
         self._pool = ThreadPoolExecutor(max_workers=options.shards, thread_name_prefix="remote-write-shard")
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._saved_at = 0.0
         self._failing = False
-        self.on_progress: Callable[[], None] = lambda: None
 
     # ------------------------------------------------------------------ control
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="remote-write", daemon=True)
-        self._thread.start()
+    def first_delay_s(self) -> float:
+        return 0.0
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
+        super().stop()
+        self.join(timeout_s)
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.state_file.save()
         for client in self._clients:
@@ -120,17 +119,6 @@ class Receiver:
         return len(self.state.backfills)
 
     # ------------------------------------------------------------------ rounds
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                busy = self.run_round()
-            except Exception:  # a bug in one round must not end the sending
-                log.exception("remote-write round failed", extra={"fields": {"receiver": self.name}})
-                busy = False
-            self.on_progress()
-            if not busy:
-                self._stop.wait(self.options.poll_s)
 
     def run_round(self) -> bool:
         """One read-pick-send-commit round; True if it sent or went through anything (so go on at once)."""
