@@ -208,12 +208,14 @@ HTTP_CLIENT_TIMEOUT_HELP = ("a request must arrive, and every later read or writ
                             "(e.g. 10s); slower clients are disconnected")
 
 
-def make_parser(prog: str, description: str, default_config: str) -> OneLineErrorParser:
-    """The shared front end: --config FILE (default default_config), FODC_* env vars, --help that explains."""
+def make_parser(prog: str, description: str, default_config: str, *, read_default_config: bool = True
+                ) -> OneLineErrorParser:
+    """The shared front end: --config FILE (default default_config), FODC_* env vars, --help that explains.
+    read_default_config=False leaves default_config unread (--check-config FILE checks FILE in its place)."""
     parser = OneLineErrorParser(
         prog=prog,
         description=description,
-        default_config_files=[default_config],
+        default_config_files=[default_config] if read_default_config else [],
         auto_env_var_prefix="FODC_",
         args_for_setting_config_path=["-c", "--config"],
         config_arg_help_message=f"config file of 'option = value' lines (default {default_config})",

@@ -207,10 +207,12 @@ def _section_class(settings: type, name: str, hint: Any) -> type[Section]:
 T = TypeVar("T", bound=Settings)
 
 
-def build_parser(kind: type[Settings], *, raw: bool = False) -> config.OneLineErrorParser:
+def build_parser(kind: type[Settings], *, raw: bool = False, read_default_config: bool = True
+                 ) -> config.OneLineErrorParser:
     """The daemon's full ArgumentParser (for --help and man pages). With raw=True every option stays text,
     so that values are parsed (and every error collected) by the declarations, not by argparse."""
-    parser = config.make_parser(kind.program, kind.description, kind.default_config)
+    parser = config.make_parser(kind.program, kind.description, kind.default_config,
+                                read_default_config=read_default_config)
     parser.add_argument("--check-config", metavar="FILE", default=argparse.SUPPRESS,
                         help="check FILE (with any other flags and FODC_* variables) without starting: one line "
                         "per problem and exit status 2, or exit status 0 when it is valid")
@@ -245,13 +247,13 @@ def _help(option: Option) -> str:
     return option.help
 
 
-def read_settings(kind: type[T], argv: Sequence[str] | None, *, work_out: bool = True
-                  ) -> tuple[T | None, list[str]]:
+def read_settings(kind: type[T], argv: Sequence[str] | None, *, work_out: bool = True,
+                  read_default_config: bool = True) -> tuple[T | None, list[str]]:
     """Settings from flags, environment and config file, or None and one line per problem."""
     args = list(sys.argv[1:] if argv is None else argv)
     if "-h" in args or "--help" in args:
         build_parser(kind).parse_args(args)  # prints the help with types and defaults, and exits
-    ns, unknown = build_parser(kind, raw=True).parse_known_args(args)
+    ns, unknown = build_parser(kind, raw=True, read_default_config=read_default_config).parse_known_args(args)
     names = [option.name for _s, _a, option in kind.all_options()]
     unknown_lines = [f"unknown option {line}" for line in
                      unknown_names([u.lstrip("-").split("=", 1)[0] for u in unknown if u.startswith("-")], names)]
@@ -281,7 +283,8 @@ def parse_or_exit(kind: type[T], argv: Sequence[str] | None) -> T:
     check = _check_config_file(args)
     if check is not None:
         args = [*_without_check_config(args), "--config", check]
-    settings, errors = read_settings(kind, args, work_out=check is None)
+    # A file checked before it is installed stands in for the default config file, not on top of it.
+    settings, errors = read_settings(kind, args, work_out=check is None, read_default_config=check is None)
     for line in errors:
         sys.stderr.write(f"{kind.program}: error: {line}\n")
     if errors:

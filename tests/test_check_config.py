@@ -66,3 +66,22 @@ def test_a_missing_file_is_an_error(tmp_path: Path) -> None:
     result = _check("fodc-proxy", tmp_path / "nope.conf")
     assert result.returncode == 2
     assert "nope.conf" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_checked_file_stands_in_for_the_installed_one(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Ansible validates the new conffile before it replaces /etc/fodc/agent.conf: what the old one says
+    must not leak into the check (here an option the new file dropped, spelled wrong in the old)."""
+    import pytest
+
+    from fodc.agent.settings import AgentSettings
+    from fodc.options import parse_or_exit, read_settings
+
+    installed = tmp_path / "installed.conf"
+    installed.write_text("node-role = liaison\nscrape-intervall = 20s\n")
+    monkeypatch.setattr(AgentSettings, "default_config", str(installed))
+    new = tmp_path / "new.conf"
+    new.write_text("node-role = liaison\n")
+    assert "unknown option 'scrape-intervall'" in " ".join(read_settings(AgentSettings, ["--config", str(new)])[1])
+    with pytest.raises(SystemExit) as stopped:
+        parse_or_exit(AgentSettings, ["--check-config", str(new)])
+    assert stopped.value.code == 0 and "valid" in capsys.readouterr().out
