@@ -16,7 +16,7 @@ import ssl
 import threading
 import time
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fodc import __version__
 from fodc.remotewrite.encode import HEADERS
@@ -37,9 +37,9 @@ class Outcome:
 class Auth:
     """How the agent proves itself to a receiver: a bearer token, or basic auth (both read from files)."""
 
-    bearer_token: str | None = None
+    bearer_token: str | None = field(default=None, repr=False)  # never in a log line or a config snapshot
     basic_user: str | None = None
-    basic_password: str | None = None
+    basic_password: str | None = field(default=None, repr=False)
 
     def header(self) -> str | None:
         if self.bearer_token:

@@ -107,11 +107,12 @@ class RemoteWriteOptions(Section):
     urls: tuple[str, ...] = declare(
         "remote-write-url", _url, None,
         "a Prometheus remote-write 1.0 endpoint; repeat for several (each gets every sample and its own cursor)",
-        repeat=True, example="http://vm:8428/api/v1/write")
+        repeat=True, example="http://vm:8428/api/v1/write", role_var="fodc_agent_remote_write_urls", role_type="list",
+        role_default=[])
     interval: float = declare(
         "remote-write-interval", _interval, "0",
         "send one scrape per source in each slot this long (0: every scrape); an incident's window is always "
-        "sent at full resolution")
+        "sent at full resolution", role_var="fodc_agent_remote_write_interval")
     timeout: float = declare(
         "remote-write-timeout", config.positive_duration, "30s",
         "deadline of one send, whole (connect, request and answer)")
@@ -130,24 +131,26 @@ class RemoteWriteOptions(Section):
         "('' or off: memory only)")
     bearer_token_file: str | None = declare(
         "remote-write-bearer-token-file", optional_text, None,
-        "file holding a bearer token sent as 'Authorization: Bearer ...'", example="/etc/fodc/remote-write-token")
+        "file holding a bearer token sent as 'Authorization: Bearer ...'", example="/etc/fodc/remote-write-token",
+        role_var="fodc_agent_remote_write_bearer_token_file")
     basic_auth_user: str | None = declare(
         "remote-write-basic-auth-user", optional_text, None,
-        "user name for basic auth (with remote-write-basic-auth-password-file)", example="fodc")
+        "user name for basic auth (with remote-write-basic-auth-password-file)", example="fodc",
+        role_var="fodc_agent_remote_write_basic_auth_user")
     basic_auth_password_file: str | None = declare(
         "remote-write-basic-auth-password-file", optional_text, None, "file holding the basic-auth password",
-        example="/etc/fodc/remote-write-password")
+        example="/etc/fodc/remote-write-password", role_var="fodc_agent_remote_write_basic_auth_password_file")
     tls_ca: str | None = declare(
         "remote-write-tls-ca", optional_text, None,
         "CA certificate (PEM) that signed the receiver's certificate (default: the system's)",
-        example="/etc/fodc/tls/remote-write-ca.crt")
+        example="/etc/fodc/tls/remote-write-ca.crt", role_var="fodc_agent_remote_write_tls_ca")
     tls_cert: str | None = declare(
         "remote-write-tls-cert", optional_text, None,
         "this agent's client certificate (PEM), for receivers that ask for one",
-        example="/etc/fodc/tls/agent.crt")
+        example="/etc/fodc/tls/agent.crt", role_var="fodc_agent_remote_write_tls_cert")
     tls_key: str | None = declare(
         "remote-write-tls-key", optional_text, None, "the private key (PEM) of remote-write-tls-cert",
-        example="/etc/fodc/tls/agent.key")
+        example="/etc/fodc/tls/agent.key", role_var="fodc_agent_remote_write_tls_key")
 
     def problems(self) -> Iterator[str]:
         if not self.urls:

@@ -14,6 +14,7 @@ only on the scrape before it, which the stream reads as context: the same answer
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -56,7 +57,7 @@ def on_grid(prev_ms: int | None, ts_ms: int, interval_ms: int) -> bool:
 
 
 def pick(windows: Iterable[SeriesWindow], stream: Stream, *, interval_ms: int, backfill_until_ms: int | None,
-         added: Labels, read_to_ms: int) -> Picked:
+         added: Labels, read_to_ms: int, labels: LabelCache | None = None) -> Picked:
     """The samples of `windows` (a read of the window up to `read_to_ms`) that `stream` sends next.
 
     `backfill_until_ms` None: the regular push (scrapes on the grid). Otherwise a backfill: the scrapes off the
@@ -89,18 +90,47 @@ def pick(windows: Iterable[SeriesWindow], stream: Stream, *, interval_ms: int, b
             last[source] = prev
             if cursor is None or prev > cursor:
                 cursors[source] = prev  # also context alone: a source is gone through up to what was read of it
+    # A source whose chosen scrapes are all its scrapes between the first and last chosen (every scrape is
+    # sent: the usual case) has each series' points cut out by position, not tested one by one.
+    spans = {source: (min(chosen), max(chosen)) for source, chosen in keep.items()
+             if chosen and len(chosen) == sum(1 for t in rows[source] if min(chosen) <= t <= max(chosen))}
+    names = labels if labels is not None else LabelCache()
     out: list[Series] = []
     samples = 0
     for window in windows:
         chosen = keep.get(window.source)
         if not chosen:
             continue
-        pairs = [(t, v) for t, v in zip(window.timestamps_ms, window.values, strict=True) if t in chosen]
-        if pairs:
-            out.append(Series(series_labels(window.name, window.labels, added), [t for t, _ in pairs],
-                              [v for _, v in pairs]))
-            samples += len(pairs)
+        stamps = window.timestamps_ms
+        span = spans.get(window.source)
+        if span is not None:
+            first, stop = bisect_left(stamps, span[0]), bisect_right(stamps, span[1])
+            times, values = stamps[first:stop], window.values[first:stop]
+        else:
+            pairs = [(t, v) for t, v in zip(stamps, window.values, strict=True) if t in chosen]
+            times, values = [t for t, _ in pairs], [v for _, v in pairs]
+        if times:
+            out.append(Series(names.get(window.name, window.labels, added), times, values))
+            samples += len(times)
     return Picked(out, samples, cursors, last)
+
+
+class LabelCache:
+    """Each series' labels as sent (series_labels), worked out once per series rather than once per round;
+    forgotten whole beyond `max_series`, so series churn cannot grow it without bound."""
+
+    def __init__(self, max_series: int = 200_000) -> None:
+        self.max_series = max_series
+        self._labels: dict[tuple[str, Labels], Labels] = {}
+
+    def get(self, name: str, own: Labels, added: Labels) -> Labels:
+        key = (name, own)
+        found = self._labels.get(key)
+        if found is None:
+            if len(self._labels) >= self.max_series:
+                self._labels.clear()
+            found = self._labels[key] = series_labels(name, own, added)
+        return found
 
 
 def advance(stream: Stream, picked: Picked, newest: Mapping[str, int], read_to_ms: int) -> bool:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from fodc.agent.backoff import Backoff
 from fodc.periodic import Periodic
 from fodc.remotewrite.client import DROP, SENT, Client, endpoint_name
 from fodc.remotewrite.encode import Labels, Series, compress, encode, split
-from fodc.remotewrite.plan import Stream, advance, lag_ms, pick
+from fodc.remotewrite.plan import LabelCache, Stream, advance, lag_ms, pick
 from fodc.remotewrite.state import MAX_BACKFILLS, Backfill, ReceiverState, StateFile
 from fodc.window import FlightRecorder
 from fodc.window.reads import TooManyPoints
@@ -85,6 +84,7 @@ class Receiver(Periodic):
         self._pool = ThreadPoolExecutor(max_workers=options.shards, thread_name_prefix="remote-write-shard")
         self._saved_at = 0.0
         self._failing = False
+        self._labels = LabelCache()  # touched by the round thread only
 
     # ------------------------------------------------------------------ control
 
@@ -138,7 +138,8 @@ class Receiver(Periodic):
         hi = max(newest[s] for s in active)
         windows, hi = self._read(lo, hi)
         picked = pick(windows, stream, interval_ms=self.options.interval_ms, added=self.added, read_to_ms=hi,
-                      backfill_until_ms=None if backfill is None else self.state.regular.origin_ms)
+                      backfill_until_ms=None if backfill is None else self.state.regular.origin_ms,
+                      labels=self._labels)
         del windows
         if picked.samples and not self._send(picked.series, picked.samples, backfill is not None):
             return False  # stopping: the cursors stay where they were
@@ -181,7 +182,7 @@ class Receiver(Periodic):
         """Delivers every series (each shard its own, in order); False if stopped before all were."""
         shards: list[list[Series]] = [[] for _ in self._clients]
         for one in series:
-            shards[zlib.crc32(repr(one.labels).encode()) % len(shards)].append(one)
+            shards[hash(one.labels) % len(shards)].append(one)  # the same shard all along this process' life
         self.counters.queued += samples
         try:
             futures = [self._pool.submit(self._deliver_all, self._clients[i], part, backfill)
