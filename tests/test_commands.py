@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from fodc.model import Address, Registration
 from fodc.proxy.commands import CommandRunner
-from fodc.proxy.grpc_service import LinkTable
-from fodc.proxy.links import RequestLink
+from fodc.proxy.links import LinkTable, RequestLink
 from fodc.proxy.registry import AgentRegistry
 from fodc.v1 import fodc_pb2 as pb
 

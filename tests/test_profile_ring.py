@@ -10,7 +10,8 @@ import time
 import pytest
 
 from fodc.agent.diagnostics import HeavySlot
-from fodc.diag.ring import ProfileRing, parse_name
+from fodc.artifact_names import parse_ring_name
+from fodc.diag.ring import ProfileRing
 
 
 def gz(size: int, seed: int = 0) -> bytes:
@@ -76,8 +77,8 @@ def test_only_the_rings_own_names_are_served(tmp_path):
     assert ring.path("1700000000000-heap.pb.gz") is not None
     for name in ("../etc/passwd", "1700000000000-heap.pb.gz/..", "1700000000001-heap.pb.gz", ".hidden", ""):
         assert ring.path(name) is None
-    assert parse_name("1700000000000-cpu-10s.pb.gz") == ("cpu", 1_700_000_000_000, 10)
-    assert parse_name("1700000000000-goroutine.pb.gz") is None
+    assert parse_ring_name("1700000000000-cpu-10s.pb.gz") == ("cpu", 1_700_000_000_000, 10)
+    assert parse_ring_name("1700000000000-goroutine.pb.gz") is None
 
 
 def test_an_incident_keeps_the_latest_cpu_and_heap_before_it_and_all_within_its_window(tmp_path):

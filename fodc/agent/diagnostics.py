@@ -17,8 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from fodc.agent.streams import ActionContext, ActionFailed
+from fodc.artifact_names import PROFILES
 from fodc.diag.checks import profile_warning
-from fodc.diag.pprof import PROFILES, Fetched, FetchError, ProfileFetch, profile_url
+from fodc.diag.pprof import Fetched, FetchError, ProfileFetch, profile_url
 from fodc.diag.store import ArtifactStore
 from fodc.v1 import fodc_pb2 as pb
 

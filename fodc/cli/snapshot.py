@@ -16,9 +16,9 @@ import tempfile
 from pathlib import Path
 
 from fodc import __version__
+from fodc.artifact_names import safe_name
 from fodc.cli.client import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, CliError, ProxyClient
 from fodc.cli.output import print_json
-from fodc.diag.store import safe_name
 from fodc.names import name_arg
 from fodc.times import FORMS, compact_utc, now_ms, rfc3339, time_arg
 

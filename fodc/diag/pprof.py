@@ -17,15 +17,7 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-# action name -> (pprof path, takes seconds)
-PROFILES = {
-    "cpu": ("profile", True),
-    "heap": ("heap", False),
-    "allocs": ("allocs", False),
-    "goroutine": ("goroutine", False),
-    "block": ("block", False),
-    "mutex": ("mutex", False),
-}
+from fodc.artifact_names import PROFILES
 
 
 class FetchError(Exception):

@@ -13,19 +13,17 @@ import contextlib
 import gzip
 import logging
 import os
-import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from fodc.artifact_names import RING_KINDS, parse_ring_name, ring_entry_name
 from fodc.durablefile import TEMP_PREFIX, TEMP_SUFFIX, fsync_directory, write_atomically
 from fodc.eviction import beyond_caps
 from fodc.times import rfc3339
 
 log = logging.getLogger(__name__)
 
-KINDS = ("cpu", "heap")
-_NAME = re.compile(r"^(\d{10,16})-(cpu|heap)(?:-(\d{1,5})s)?\.pb\.gz$")
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -40,18 +38,6 @@ class RingEntry:
     def to_json(self) -> dict[str, object]:
         return {"name": self.name, "kind": self.kind, "taken": rfc3339(self.taken_ms), "taken_ms": self.taken_ms,
                 "seconds": self.seconds, "size": self.size}
-
-
-def entry_name(kind: str, taken_ms: int, seconds: int) -> str:
-    return f"{taken_ms}-{kind}" + (f"-{seconds}s" if seconds else "") + ".pb.gz"
-
-
-def parse_name(name: str) -> tuple[str, int, int] | None:
-    """(kind, taken_ms, seconds) of a ring file name; None for any other name."""
-    match = _NAME.match(name)
-    if match is None:
-        return None
-    return match.group(2), int(match.group(1)), int(match.group(3) or 0)
 
 
 class ProfileRing:
@@ -73,7 +59,7 @@ class ProfileRing:
                 with contextlib.suppress(OSError):
                     path.unlink()
                 continue
-            parsed = parse_name(path.name)
+            parsed = parse_ring_name(path.name)
             if parsed is None or not path.is_file():
                 continue
             kind, taken_ms, seconds = parsed
@@ -86,13 +72,13 @@ class ProfileRing:
     def add(self, kind: str, taken_ms: int, seconds: int, data: bytes) -> RingEntry:
         """Keeps one profile (gzipped if it is not yet), then removes the oldest beyond the byte cap.
         OSError when it cannot be written; ValueError when it alone exceeds the cap."""
-        if kind not in KINDS:
-            raise ValueError(f"the ring keeps {', '.join(KINDS)} profiles, not {kind!r}")
+        if kind not in RING_KINDS:
+            raise ValueError(f"the ring keeps {', '.join(RING_KINDS)} profiles, not {kind!r}")
         if data[:2] != _GZIP_MAGIC:
             data = gzip.compress(data, compresslevel=6)
         if len(data) > self.max_bytes:
             raise ValueError(f"a {len(data)}-byte profile does not fit --profile-ring-bytes {self.max_bytes}")
-        entry = RingEntry(entry_name(kind, taken_ms, seconds), kind, taken_ms, seconds, len(data))
+        entry = RingEntry(ring_entry_name(kind, taken_ms, seconds), kind, taken_ms, seconds, len(data))
         write_atomically(self.directory / entry.name, data)
         with self._lock:
             self._entries = [e for e in self._entries if e.name != entry.name] + [entry]
@@ -114,7 +100,7 @@ class ProfileRing:
             size = path.stat().st_size
             if size > self.max_bytes:
                 raise ValueError(f"a {size}-byte profile does not fit --profile-ring-bytes {self.max_bytes}")
-            entry = RingEntry(entry_name(kind, taken_ms, seconds), kind, taken_ms, seconds, size)
+            entry = RingEntry(ring_entry_name(kind, taken_ms, seconds), kind, taken_ms, seconds, size)
             with open(path, "rb+") as f:
                 os.fsync(f.fileno())
             os.replace(path, self.directory / entry.name)
@@ -155,14 +141,14 @@ class ProfileRing:
         """The file of ring entry `name`, or None (any name that is not one of the ring's is refused)."""
         with self._lock:
             known = any(e.name == name for e in self._entries)
-        return self.directory / name if known and parse_name(name) else None
+        return self.directory / name if known and parse_ring_name(name) else None
 
     def before(self, at_ms: int, window_start_ms: int, max_count: int = 16) -> list[RingEntry]:
         """What an incident at `at_ms` keeps: the latest CPU and heap profile taken before it, and every
         profile taken within [window_start_ms, at_ms]; the newest `max_count` of those, oldest first."""
         earlier = [e for e in self.entries() if e.taken_ms <= at_ms]
         chosen = {e.name: e for e in earlier if e.taken_ms >= window_start_ms}
-        for kind in KINDS:
+        for kind in RING_KINDS:
             latest = [e for e in earlier if e.kind == kind]
             if latest:
                 chosen[latest[-1].name] = latest[-1]

@@ -2,37 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import re
 import threading
 from pathlib import Path
 
+from fodc.artifact_names import safe_file_name, safe_name
 from fodc.eviction import beyond_caps
 
 log = logging.getLogger(__name__)
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def safe_name(text: str) -> str:
-    """`text` as a file name on any filesystem: every run of other characters becomes one underscore."""
-    return _UNSAFE.sub("_", text)
-
-
-MAX_NAME_BYTES = 200  # below NAME_MAX (255) with room for a temporary file's prefix and suffix
-
-
-def safe_file_name(text: str, suffix: str = "") -> str:
-    """safe_name(text) + suffix, at most MAX_NAME_BYTES: a long text (a 201-character node id) is cut and
-    carries a digest of the whole text, so two long texts never share a file and open() never fails on it."""
-    name = safe_name(text)
-    if len(name) + len(suffix) > MAX_NAME_BYTES:
-        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-        name = f"{name[:MAX_NAME_BYTES - len(suffix) - 17]}-{digest}"
-    return name + suffix
-
 
 class ArtifactStore:
     def __init__(self, directory: Path, *, keep: int, max_bytes: int) -> None:

@@ -18,8 +18,7 @@ from google.protobuf.message import Message
 
 from fodc.proxy.agent_answers import BadAnswer, check_result
 from fodc.proxy.agent_refusals import Refusals
-from fodc.proxy.grpc_service import LinkTable
-from fodc.proxy.links import LinkBusy, LinkClosed, PendingReply, ReplyTimeout, RequestLink, new_request_id
+from fodc.proxy.links import LinkBusy, LinkClosed, LinkTable, PendingReply, ReplyTimeout, RequestLink, new_request_id
 from fodc.proxy.registry import AgentRecord
 from fodc.times import now_ms
 from fodc.v1 import fodc_pb2 as pb

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, send_file
 from google.protobuf.message import Message
 
-from fodc.diag.pprof import PROFILES
+from fodc.artifact_names import PROFILES
 from fodc.proxy.access import audit_detail, control
 from fodc.proxy.filters import UnknownValue, check_node, check_role
 from fodc.proxy.httpargs import BadRequest, json_body, query_args, whole_number_arg

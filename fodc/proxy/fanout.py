@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from fodc.proxy.agent_refusals import Refusals
-from fodc.proxy.grpc_service import LinkTable
 from fodc.proxy.links import (
     LinkBusy,
     LinkClosed,
+    LinkTable,
     PendingReply,
     ReaderTooSlow,
     ReplyLimits,

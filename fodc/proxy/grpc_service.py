@@ -22,7 +22,7 @@ import grpc
 
 from fodc.proxy.admission import HelloGate, certificate_names, peer_host
 from fodc.proxy.agent_refusals import Refusals
-from fodc.proxy.links import RequestLink
+from fodc.proxy.links import LinkTable, RequestLink
 from fodc.proxy.registration_limits import LimitExceeded, check_heartbeat
 from fodc.proxy.registry import AgentRecord, AgentRegistry, RegistrationError, RegistryFull
 from fodc.refusals import RefusalLimiter
@@ -54,49 +54,6 @@ MAX_AGENT_MESSAGES_PER_10S = 100
 # Late chunks of abandoned requests are normal; thousands in a row that match nothing are not.
 MAX_UNMATCHED_REPLIES = 5_000
 CONFLICT_NEWS_MS = 60_000  # how long a refused claim on a key is repeated to its holder with each heartbeat ack
-
-
-class LinkTable:
-    """agent id -> its current request link for one stream kind (metrics or commands)."""
-
-    def __init__(self) -> None:
-        self._links: dict[str, RequestLink] = {}
-        self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
-
-    def put(self, link: RequestLink) -> RequestLink | None:
-        with self._lock:
-            old = self._links.get(link.agent_id)
-            self._links[link.agent_id] = link
-            self._changed.notify_all()
-        return old
-
-    def wait(self, agent_id: str, timeout_s: float) -> RequestLink | None:
-        """The agent's link, waiting up to timeout_s for it: an agent opens its streams just after it
-        registers, so a request right after registration would otherwise find none."""
-        with self._lock:
-            self._changed.wait_for(lambda: agent_id in self._links, timeout_s)
-            return self._links.get(agent_id)
-
-    def remove(self, link: RequestLink) -> None:
-        with self._lock:
-            if self._links.get(link.agent_id) is link:
-                del self._links[link.agent_id]
-
-    def get(self, agent_id: str) -> RequestLink | None:
-        with self._lock:
-            return self._links.get(agent_id)
-
-    def close(self, agent_id: str, reason: str) -> None:
-        link = self.get(agent_id)
-        if link is not None:
-            link.close(reason)
-
-    def close_all(self, reason: str) -> None:
-        with self._lock:
-            links = list(self._links.values())
-        for link in links:
-            link.close(reason)
 
 
 def registration_rate(per_minute: int) -> RefusalLimiter:

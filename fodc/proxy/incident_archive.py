@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fodc.diag.store import safe_name
+from fodc.artifact_names import safe_name
 from fodc.durablefile import write_atomically
 from fodc.eviction import beyond_caps
 from fodc.proxy.agent_answers import BadRecord, check_incident

@@ -26,7 +26,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from fodc.diag.store import safe_file_name
+from fodc.artifact_names import safe_file_name
 from fodc.durablefile import atomic_file, write_atomically
 from fodc.eviction import beyond_caps
 from fodc.proxy.agent_answers import RESULTS, BadAnswer, check_result

@@ -253,3 +253,46 @@ class RequestLink:
     def in_flight(self) -> int:
         with self._lock:
             return len(self._pending)
+
+
+class LinkTable:
+    """agent id -> its current request link for one stream kind (metrics or commands)."""
+
+    def __init__(self) -> None:
+        self._links: dict[str, RequestLink] = {}
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+
+    def put(self, link: RequestLink) -> RequestLink | None:
+        with self._lock:
+            old = self._links.get(link.agent_id)
+            self._links[link.agent_id] = link
+            self._changed.notify_all()
+        return old
+
+    def wait(self, agent_id: str, timeout_s: float) -> RequestLink | None:
+        """The agent's link, waiting up to timeout_s for it: an agent opens its streams just after it
+        registers, so a request right after registration would otherwise find none."""
+        with self._lock:
+            self._changed.wait_for(lambda: agent_id in self._links, timeout_s)
+            return self._links.get(agent_id)
+
+    def remove(self, link: RequestLink) -> None:
+        with self._lock:
+            if self._links.get(link.agent_id) is link:
+                del self._links[link.agent_id]
+
+    def get(self, agent_id: str) -> RequestLink | None:
+        with self._lock:
+            return self._links.get(agent_id)
+
+    def close(self, agent_id: str, reason: str) -> None:
+        link = self.get(agent_id)
+        if link is not None:
+            link.close(reason)
+
+    def close_all(self, reason: str) -> None:
+        with self._lock:
+            links = list(self._links.values())
+        for link in links:
+            link.close(reason)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from fodc.diag.ring import parse_name
+from fodc.artifact_names import parse_ring_name
 from fodc.proxy.filters import check_node, check_role
 from fodc.proxy.httpargs import BadRequest, query_args
 from fodc.proxy.profile_summary import register_errors, summarise, summary_args
@@ -56,7 +56,7 @@ def profiles_blueprint(runtime: ProxyRuntime) -> Blueprint:
         return jsonify(profiles=profiles, missing=missing)
 
     def fetch(node_id: str, name: str) -> bytes:
-        if parse_name(name) is None:
+        if parse_ring_name(name) is None:
             raise BadRequest(f"{name[:100]!r} is not a ring profile name (<unix ms>-cpu|heap[-<n>s].pb.gz)")
         records = runtime.registry.list(node_id=node_id, status=ONLINE)
         if not records:
