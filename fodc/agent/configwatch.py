@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from fodc.agent.settings import AgentSettings
+from fodc.agent.settings import AgentSettings, CaptureSettings
 from fodc.agent.streams import ActionContext
 from fodc.nodeconf.capture import CaptureOptions, NodeConfigCapturer
 from fodc.nodeconf.snapshot import ConfigHistory, Snapshot
@@ -25,13 +25,11 @@ from fodc.wire_results import snapshot_to_pb
 log = logging.getLogger(__name__)
 
 
-def capture_options(settings: AgentSettings) -> CaptureOptions:
+def capture_options(capture: CaptureSettings) -> CaptureOptions:
     return CaptureOptions(
-        pid_file=settings.node_pid_file, systemd_unit=settings.node_systemd_unit,
-        process_name=settings.node_process_name, pprof_url=settings.node_pprof_url,
-        env_allow=settings.node_env_allow, env_deny=settings.node_env_deny,
-        secret_patterns=settings.node_secret_names, config_files=settings.capture.config_files,
-        file_max_bytes=settings.config_max_file_bytes,
+        pid_file=capture.pid_file, systemd_unit=capture.systemd_unit, process_name=capture.process_name,
+        pprof_url=capture.pprof_url, env_allow=capture.env_allow, env_deny=capture.env_deny,
+        secret_patterns=capture.secret_names, config_files=capture.config_files, file_max_bytes=capture.max_file_bytes,
     )
 
 

@@ -87,7 +87,8 @@ class AgentRuntime:
                            ["version", "node_id", "node_role"], registry=self.self_metrics)
         self._info.labels(__version__, settings.node_id, settings.node_role).set(1)
         self.recorder = FlightRecorder(budget_bytes=settings.window_memory, block_scrapes=settings.window_block_scrapes)
-        self.window_disk = WindowDisk(settings, self.recorder, self.self_metrics)  # recovers before the first scrape
+        # recovers before the first scrape
+        self.window_disk = WindowDisk(settings.window, self.recorder, self.self_metrics)
         self._scrape_beat = self.watchdog.register("scraper", max(30.0, settings.scrape_interval * 3))
         self.clock = WindowClock()  # shared by every source, so a host clock step back costs no points
         if (newest_ms := self.recorder.stats().newest_ms) is not None:
@@ -108,7 +109,8 @@ class AgentRuntime:
                                "(too many at once)", ["outcome"], registry=self.self_metrics)
         self.metrics_stream = MetricsStream(self.answer_metrics, send_timeout_s=settings.send_timeout,
                                             on_window_read=lambda outcome: window_reads.labels(outcome).inc())
-        capturer = NodeConfigCapturer(capture_options(settings), node_id=settings.node_id, role=settings.node_role,
+        capturer = NodeConfigCapturer(capture_options(settings.capture), node_id=settings.node_id,
+                                      role=settings.node_role,
                                       agent_config=effective_agent_config(settings),
                                       version_source=lambda: version_from_series(self.recorder.latest()))
         self._config_beat = self.watchdog.register("config-watch", max(30.0, settings.config_check_interval * 3))

@@ -14,7 +14,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from fodc.agent.settings import AgentSettings
+from fodc.agent.settings import WindowSettings
 from fodc.times import now_ms
 from fodc.window import FlightRecorder
 from fodc.window.diskstore import OP_ARCHIVE, OP_INTERIM, OP_OPEN, OP_REMOVE, DiskStore
@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 
 
 class WindowDisk:
-    def __init__(self, settings: AgentSettings, recorder: FlightRecorder, registry: CollectorRegistry) -> None:
-        self.directory = settings.window_dir
+    def __init__(self, window: WindowSettings, recorder: FlightRecorder, registry: CollectorRegistry) -> None:
+        self.directory = window.dir
         self.store: DiskStore | None = None
         self.durable: DurableWindow | None = None
         self.report = RecoveryReport()
@@ -33,15 +33,15 @@ class WindowDisk:
             log.info("window kept in memory only (--window-dir is off)")
             return
         directory = Path(self.directory)
-        self.store = DiskStore(directory, settings.window_file_bytes, settings.window_dir_bytes)
+        self.store = DiskStore(directory, window.file_bytes, window.dir_bytes)
         if self.store.open():  # not when another agent holds the directory: its window is not ours to read
             try:
-                self.report = recover(recorder, directory, settings.window_memory)
+                self.report = recover(recorder, directory, window.memory)
             except Exception:  # a bug met on odd files must not keep the agent down; the files stay for `fodc dump`
                 log.exception("reading the window back from %s failed; going on with what was read", directory)
         # What was read back is history: the node's current values are those scraped from now on.
         recorder.latest_from_ms = now_ms()
-        self.durable = DurableWindow(recorder, self.store, settings.window_interim_scrapes)
+        self.durable = DurableWindow(recorder, self.store, window.interim_scrapes)
         self.durable.attach(self.report.resumed_sources)
         registry.register(_Collector(self))
 
