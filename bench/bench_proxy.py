@@ -1,19 +1,24 @@
-"""Proxy fan-out latency: GET /metrics with N agents x S series, and /metrics-windows for one hour.
+"""Proxy page cost: GET /metrics with N agents x S series against serving the same bytes, and /metrics-windows.
 
-Run: .venv/bin/python bench/bench_proxy.py [--agents 100] [--series 5000] [--requests 10]
+Run: .venv/bin/python bench/bench_proxy.py [--agents 10,50,100] [--series 5000] [--requests 10]
+     [--window-agents 100] [--window-series 500] [--window-requests 2]
 Starts a real fodc-proxy (gunicorn + gRPC) and a fleet of synthetic agents in this process (real gRPC
-streams, replies prebuilt from a real flight recorder). The baseline, measured in the same run, is the same
-request against a proxy with ONE agent; the ratio shows how fan-out cost scales with the fleet.
+streams, replies prebuilt from a real flight recorder holding bench/fleet.py's simulated data node). The floor,
+measured in the same run, is the last page's exact bytes served by the proxy's own HTTP stack
+(bench/page_floor.py: the same gunicorn worker class and threads, Flask); the ratio is page time / floor time.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
-import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psutil
 
@@ -21,65 +26,136 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from fleet import CachedResponder, Fleet, filled_recorder  # noqa: E402
-from procs import start_proxy, wait_for  # noqa: E402
+from procs import free_port, http_get, start_proxy, wait_for  # noqa: E402
 
 from fodc.config import HostPort  # noqa: E402
 
+MIB = 2**20
 
-def timed_get(url: str) -> tuple[float, int]:
+
+def timed_get(url: str, keep: Path | None = None) -> tuple[float, float, int]:
+    """(seconds to the first body byte, seconds to the last, bytes); the body goes to `keep` if given."""
+    parts = urlsplit(url)
     start = time.perf_counter()
-    with urllib.request.urlopen(url, timeout=120) as response:
-        size = len(response.read())
-    return time.perf_counter() - start, size
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=300)
+    try:
+        conn.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""))
+        response = conn.getresponse()
+        first = response.read(1)
+        first_byte = time.perf_counter() - start
+        size = len(first)
+        out = keep.open("wb") if keep else None
+        try:
+            if out:
+                out.write(first)
+            while chunk := response.read(1 << 20):
+                size += len(chunk)
+                if out:
+                    out.write(chunk)
+        finally:
+            if out:
+                out.close()
+        return first_byte, time.perf_counter() - start, size
+    finally:
+        conn.close()
 
 
-def measure(tmp: Path, agents: int, responder: CachedResponder, requests: int, path: str) -> dict[str, float]:
-    proxy = start_proxy(tmp, "--metrics-timeout", "60s", "--max-agents", str(max(agents, 10)), name=f"proxy-{agents}")
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+def reset_peak(pid: int) -> None:
+    Path(f"/proc/{pid}/clear_refs").write_text("5")  # VmHWM starts again from the current RSS
+
+
+def peak_rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def measure(tmp: Path, agents: int, responder: CachedResponder, requests: int, path: str,
+            keep: Path | None = None) -> dict[str, float]:
+    proxy = start_proxy(tmp, "--metrics-timeout", "120s", "--max-agents", str(max(agents, 10)),
+                        name=f"proxy-{agents}-{path.strip('/')}")
     fleet = Fleet(HostPort("127.0.0.1", proxy.ports["grpc"]), agents, responder)
     try:
         fleet.start()
         wait_for(lambda: fleet.registered() == agents and len(proxy.cluster(status="online")) == agents,
-                 timeout=120, what=f"{agents} agents registered")
+                 timeout=180, what=f"{agents} agents registered")
         time.sleep(1.0)  # metrics streams open right after registration
+        worker = proxy.worker_pid()
+        idle = psutil.Process(worker).memory_info().rss
         timed_get(proxy.url + path)  # warm-up
-        samples = [timed_get(proxy.url + path) for _ in range(requests)]
-        latencies = sorted(s[0] for s in samples)
-        rss = psutil.Process(proxy.worker_pid()).memory_info().rss
-        return {"p50": statistics.median(latencies), "p99": latencies[min(len(latencies) - 1,
-                                                                          int(len(latencies) * 0.99))],
-                "bytes": samples[-1][1], "rss": rss}
+        reset_peak(worker)
+        samples = [timed_get(proxy.url + path, keep) for _ in range(requests)]
+        totals, firsts = [s[1] for s in samples], [s[0] for s in samples]
+        return {"p50": statistics.median(totals), "p99": percentile(totals, 0.99),
+                "ttfb50": statistics.median(firsts), "ttfb99": percentile(firsts, 0.99), "bytes": samples[-1][2],
+                "rss": psutil.Process(worker).memory_info().rss, "idle": idle, "peak": peak_rss(worker)}
     finally:
         fleet.stop()
         proxy.stop()
 
 
+def floor(page: Path, requests: int) -> dict[str, float]:
+    """The same bytes through the proxy's HTTP stack (bench/page_floor.py)."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, str(Path(__file__).with_name("page_floor.py")), str(page), str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: http_get(f"http://127.0.0.1:{port}/health", 1)[0] == 200, 30, what="floor server up")
+        url = f"http://127.0.0.1:{port}/page"
+        timed_get(url)
+        totals = [timed_get(url)[1] for _ in range(requests)]
+        return {"p50": statistics.median(totals), "p99": percentile(totals, 0.99)}
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--agents", type=int, default=100)
-    parser.add_argument("--series", type=int, default=5000)
-    parser.add_argument("--requests", type=int, default=10)
-    parser.add_argument("--window-agents", type=int, default=10)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--agents", default="10,50,100", help="comma-separated agent counts (default 10,50,100)")
+    parser.add_argument("--series", type=int, default=5000, help="series of the simulated page (default 5000)")
+    parser.add_argument("--requests", type=int, default=10, help="timed /metrics requests per count (default 10)")
+    parser.add_argument("--window-agents", type=int, default=100, help="agents for /metrics-windows (0: skip)")
+    parser.add_argument("--window-series", type=int, default=500, help="series per agent for the 1 h windows")
+    parser.add_argument("--window-requests", type=int, default=2)
     args = parser.parse_args()
-    tmp = Path(__import__("tempfile").mkdtemp(prefix="fodc-bench-"))
+    counts = [int(c) for c in args.agents.split(",") if c]
+    tmp = Path(tempfile.mkdtemp(prefix="fodc-bench-"))
 
     latest = CachedResponder(filled_recorder(args.series))
-    base = measure(tmp, 1, latest, args.requests, "/metrics")
-    full = measure(tmp, args.agents, latest, args.requests, "/metrics")
-    print(f"/metrics, 1 agent x {args.series} series (baseline): p50 {base['p50'] * 1000:.0f} ms, "
-          f"p99 {base['p99'] * 1000:.0f} ms, {base['bytes'] / 1e6:.1f} MB")
-    print(f"/metrics, {args.agents} agents x {args.series} series: p50 {full['p50'] * 1000:.0f} ms, "
-          f"p99 {full['p99'] * 1000:.0f} ms, {full['bytes'] / 1e6:.1f} MB, proxy worker RSS "
-          f"{full['rss'] / 2**20:.0f} MiB; x{full['p50'] / base['p50']:.1f} the baseline for x{args.agents} the data "
-          f"({full['p50'] / (args.agents * args.series) * 1e6:.2f} us per series)")
+    rss: dict[int, float] = {}
+    for agents in counts:
+        page = tmp / f"page-{agents}.txt"
+        got = measure(tmp, agents, latest, args.requests, "/metrics", keep=page)
+        base = floor(page, args.requests)
+        rss[agents] = got["rss"]
+        series = sum(1 for line in page.open("rb") if not line.startswith(b"#"))
+        print(f"/metrics, {agents} agents, {series} series, {got['bytes'] / 1e6:.1f} MB: "
+              f"p50 {got['p50'] * 1e3:.0f} ms, p99 {got['p99'] * 1e3:.0f} ms, "
+              f"first byte p50 {got['ttfb50'] * 1e3:.0f} ms p99 "
+              f"{got['ttfb99'] * 1e3:.0f} ms | floor (same bytes, same gunicorn) p50 {base['p50'] * 1e3:.0f} ms "
+              f"p99 {base['p99'] * 1e3:.0f} ms | ratio p50 x{got['p50'] / base['p50']:.1f} p99 "
+              f"x{got['p99'] / base['p99']:.1f} | {got['p50'] / series * 1e6:.2f} us/series | worker RSS idle "
+              f"{got['idle'] / MIB:.0f} MiB, after {got['rss'] / MIB:.0f} MiB, peak {got['peak'] / MIB:.0f} MiB",
+              flush=True)
+    if len(counts) > 1:
+        low, high = min(counts), max(counts)
+        print(f"worker RSS growth per agent with metrics flowing ({low} -> {high} agents): "
+              f"{(rss[high] - rss[low]) / (high - low) / MIB:.2f} MiB", flush=True)
 
-    hour = CachedResponder(filled_recorder(args.series, scrapes=240))
-    base_w = measure(tmp, 1, hour, max(3, args.requests // 3), "/metrics-windows")
-    full_w = measure(tmp, args.window_agents, hour, max(3, args.requests // 3), "/metrics-windows")
-    print(f"/metrics-windows 1 h, 1 agent (baseline): p50 {base_w['p50'] * 1000:.0f} ms, "
-          f"{base_w['bytes'] / 1e6:.1f} MB")
-    print(f"/metrics-windows 1 h, {args.window_agents} agents: p50 {full_w['p50'] * 1000:.0f} ms, "
-          f"{full_w['bytes'] / 1e6:.1f} MB, proxy worker RSS {full_w['rss'] / 2**20:.0f} MiB; "
-          f"x{full_w['p50'] / base_w['p50']:.1f} the baseline")
+    if args.window_agents:
+        hour = CachedResponder(filled_recorder(args.window_series, scrapes=240))
+        got = measure(tmp, args.window_agents, hour, args.window_requests, "/metrics-windows")
+        print(f"/metrics-windows 1 h, {args.window_agents} agents x {args.window_series} series x 240 points: "
+              f"p50 {got['p50']:.1f} s, first byte {got['ttfb50'] * 1e3:.0f} ms, {got['bytes'] / 1e6:.0f} MB; "
+              f"worker RSS idle {got['idle'] / MIB:.0f} MiB, peak during the reads {got['peak'] / MIB:.0f} MiB "
+              f"(+{(got['peak'] - got['idle']) / MIB:.0f} MiB for {got['bytes'] / MIB:.0f} MiB streamed)", flush=True)
 
 
 if __name__ == "__main__":
