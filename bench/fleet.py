@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from fodc import expfmt
 from fodc.agent.answer import chunk_replies, select_series
+from fodc.agent.series_table import SeriesTable
 from fodc.agent.session import ProxySession
 from fodc.agent.streams import MetricsStream
 from fodc.config import HostPort
@@ -38,14 +39,20 @@ class CachedResponder:
 
     def __init__(self, recorder: FlightRecorder) -> None:
         self.recorder = recorder
+        self.table = SeriesTable()  # one numbering for every agent of the fleet: they hold the same series
         self._cache: dict[tuple, list[pb.MetricsReply]] = {}
 
     def __call__(self, request: pb.MetricsRequest, max_bytes: int) -> Iterator[pb.MetricsReply]:
+        table = request.latest_only and request.series_table.wanted  # as the agent's runtime answers
+        held = request.series_table.known if table and request.series_table.table_id == self.table.table_id else -1
         key = (request.latest_only, request.start_unix_ms, request.end_unix_ms, tuple(request.names),
-               request.name_regex, request.step_ms, request.agg, max_bytes)
+               request.name_regex, request.step_ms, request.agg, max_bytes, table, held)
         replies = self._cache.get(key)
         if replies is None:
-            replies = self._cache[key] = list(chunk_replies("", select_series(self.recorder, request), max_bytes))
+            series = select_series(self.recorder, request)
+            answer = (self.table.replies("", series, request.series_table, max_bytes) if table
+                      else chunk_replies("", series, max_bytes))
+            replies = self._cache[key] = list(answer)
         for template in replies:
             reply = pb.MetricsReply()
             reply.CopyFrom(template)

@@ -23,7 +23,9 @@ def test_generated_code_is_not_stale(tmp_path):
     subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"-I{REPO / 'proto'}", f"--python_out={tmp_path}",
                     f"--pyi_out={tmp_path}", f"--grpc_python_out={tmp_path}", str(REPO / "proto/fodc/v1/fodc.proto")],
                    check=True)
-    for name in ("fodc_pb2.py", "fodc_pb2.pyi", "fodc_pb2_grpc.py"):
+    subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"-I{REPO / 'proto'}", f"--python_out={tmp_path}",
+                    f"--pyi_out={tmp_path}", str(REPO / "proto/fodc/v1/series_table.proto")], check=True)
+    for name in ("fodc_pb2.py", "fodc_pb2.pyi", "fodc_pb2_grpc.py", "series_table_pb2.py", "series_table_pb2.pyi"):
         fresh = (tmp_path / "fodc/v1" / name).read_text()
         committed = (REPO / "fodc/v1" / name).read_text()
         assert fresh == committed, f"fodc/v1/{name} is stale: run dev/gen-proto"

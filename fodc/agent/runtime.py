@@ -38,6 +38,7 @@ from fodc.agent.oomwatch import OomWatch
 from fodc.agent.profilering import ProfileRingCapture, RingActions, RingCollector
 from fodc.agent.remotewrite import RemoteWrite
 from fodc.agent.scrape import Scraper
+from fodc.agent.series_table import SeriesTable
 from fodc.agent.session import Connected, ProxySession
 from fodc.agent.settings import HTTP_TLS_OPTIONS, AgentSettings
 from fodc.agent.streams import CommandStream, MetricsStream
@@ -107,6 +108,7 @@ class AgentRuntime:
         window_reads = Counter("fodc_agent_window_reads", "window reads (/metrics-windows) by outcome: answered, "
                                "cancelled (the requester went away), refused (too many points), busy "
                                "(too many at once)", ["outcome"], registry=self.self_metrics)
+        self.series_table = SeriesTable()  # /metrics answers: each series' labels go to the proxy once
         self.metrics_stream = MetricsStream(self.answer_metrics, send_timeout_s=settings.send_timeout,
                                             on_window_read=lambda outcome: window_reads.labels(outcome).inc())
         capturer = NodeConfigCapturer(capture_options(settings.capture), node_id=settings.node_id,
@@ -385,7 +387,10 @@ class AgentRuntime:
         return own + expfmt.render(latest_families(self.recorder))
 
     def answer_metrics(self, request: pb.MetricsRequest, max_bytes: int) -> Iterator[pb.MetricsReply]:
-        return chunk_replies(request.request_id, select_series(self.recorder, request), max_bytes)
+        series = select_series(self.recorder, request)
+        if request.latest_only and request.series_table.wanted:
+            return self.series_table.replies(request.request_id, series, request.series_table, max_bytes)
+        return chunk_replies(request.request_id, series, max_bytes)
 
     # --------------------------------------------------------------- session events
 

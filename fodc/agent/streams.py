@@ -18,8 +18,8 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
-from fodc.agent.heap import release_free_heap
 from fodc.agent.session import Connected, Outbox, SessionError
+from fodc.heap import release_free_heap
 from fodc.saferegex import PatternError
 from fodc.v1 import fodc_pb2 as pb
 from fodc.v1 import fodc_pb2_grpc as pb_grpc

@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from fodc import expfmt
 from fodc.config import ROLES
+from fodc.heap import release_free_heap
 from fodc.names import selection_pattern
 from fodc.notes import node_notes
 from fodc.proxy import access, filters
@@ -28,6 +29,7 @@ from fodc.proxy.mcp_endpoint import mcp_blueprint
 from fodc.proxy.profiles_api import profiles_blueprint
 from fodc.proxy.registry import ONLINE, UNCONNECTED, AgentRecord
 from fodc.proxy.runtime import ProxyRuntime
+from fodc.proxy.series_table import TableMismatch
 from fodc.proxy.windows import stream_windows
 from fodc.saferegex import PatternError
 from fodc.times import BadTime, now_ms, parse_time_ms, rfc3339
@@ -63,9 +65,16 @@ def metrics_page(runtime: ProxyRuntime, collection: Collection) -> Iterator[str]
     proxy's own families (which count this fan-out's missing agents too)."""
     writer = PageWriter(runtime.refusals)
     for record, chunks in collection.whole_replies():
-        block = writer.agent_block(record, chunks)
+        try:
+            block = writer.agent_block(record, chunks, collection.tables.get(record.agent_id))
+        except TableMismatch as exc:
+            collection.refuse(record, f"series table: {exc}")
+            continue
         if block:
             yield block
+    # The agents' answers and the page's pieces are garbage now: give their pages back, or the worker keeps
+    # the peak of its largest page for good.
+    release_free_heap()
     yield generate_latest(runtime.metrics.registry).decode()
 
 

@@ -16,72 +16,18 @@ label values and help texts are escaped. Names of the proxy's own families are r
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 from fodc import expfmt
-from fodc.enrich import enrich, node_labels
-from fodc.expfmt.lexer import LABEL_NAME, METRIC_NAME
 from fodc.proxy.agent_refusals import Refusals
+from fodc.proxy.page_names import NameCheck, NodeSuffix
 from fodc.proxy.registry import AgentRecord
+from fodc.proxy.series_table import AgentSeriesTable, TableMismatch
 from fodc.v1 import fodc_pb2 as pb
 
-RESERVED_PREFIXES = ("fodc_proxy_", "fodc_incidents")  # the proxy's own families on the same page
 MAX_HELP = 1024
-MAX_REMEMBERED_NAMES = 100_000
 # Families the page remembers as declared; past this a family new to the page is left out (and counted).
 MAX_PAGE_FAMILIES = 200_000
-
-
-def reserved(name: str) -> bool:
-    return name.startswith(RESERVED_PREFIXES)
-
-
-class NameCheck:
-    """Label and sample names repeat across series and agents: each distinct valid name is matched once."""
-
-    def __init__(self) -> None:
-        self._valid: set[str] = set()
-
-    def ok(self, name: str, grammar: re.Pattern[str]) -> bool:
-        if name in self._valid:
-            return True
-        if not grammar.fullmatch(name):
-            return False
-        if len(self._valid) < MAX_REMEMBERED_NAMES:
-            self._valid.add(name)
-        return True
-
-    def bad_family(self, name: str) -> bool:
-        return not self.ok(name, METRIC_NAME) or reserved(name)
-
-    def bad_sample(self, family: str, sample: str, label_names: list[str]) -> bool:
-        """A sample name outside the family or the grammar (or one of the proxy's own), or a bad or repeated
-        label name."""
-        if sample != family and (not sample.startswith(family) or not self.ok(sample, METRIC_NAME)
-                                 or reserved(sample)):
-            return True
-        return len(set(label_names)) != len(label_names) or not all(self.ok(n, LABEL_NAME) for n in label_names)
-
-
-class NodeSuffix:
-    """What the proxy adds to every line of one agent: its node labels, formatted once."""
-
-    def __init__(self, record: AgentRecord) -> None:
-        reg = record.registration
-        self.added = node_labels(reg.node_id, reg.role, reg.labels)
-        self.names = frozenset(name for name, _ in self.added)
-        self.text = ",".join(f'{k}="{expfmt.escape_label_value(v)}"' for k, v in self.added)
-
-    def series_prefix(self, sample: str, labels: tuple[tuple[str, str], ...]) -> str:
-        """`sample{own labels,node labels} `: a line without its value. A metric's own label named like
-        one of ours keeps its name and ours moves aside (fodc.enrich)."""
-        if not labels:
-            return f"{sample}{{{self.text}}} "
-        if any(name in self.names for name, _ in labels):
-            return f"{sample}{expfmt.format_labels(enrich(labels, self.added))} "
-        own = ",".join([f'{k}="{expfmt.escape_label_value(v)}"' for k, v in labels])
-        return f"{sample}{{{own},{self.text}}} "
 
 
 class PageWriter:
@@ -103,12 +49,44 @@ class PageWriter:
         self._declared.add(text_name)
         return expfmt.header(text_name, help_text[:MAX_HELP], kind)
 
-    def agent_block(self, record: AgentRecord, replies: Iterable[pb.MetricsReply]) -> str:
+    def agent_block(self, record: AgentRecord, replies: Iterable[pb.MetricsReply],
+                    table: AgentSeriesTable | None = None) -> str:
         """The page lines of one agent's complete reply: each text family's lines together, headers first
-        for families the page has not seen."""
+        for families the page has not seen. Raises TableMismatch for a series-table answer that does not fit
+        `table` (or came unasked)."""
         node = NodeSuffix(record)
+        chunks = list(replies)
+        latest = [chunk for chunk in chunks if chunk.HasField("latest")]
+        groups: list[tuple[tuple[str, str, str], str, int]] = []  # (text family, type, help), lines, count
+        refused = 0
+        if latest:
+            if table is None:
+                raise TableMismatch("a series-table answer to a request that did not ask for one")
+            groups, refused = table.lines(latest, node, self._names)
+        if len(latest) < len(chunks):
+            by_family, dropped = self._family_lines(chunks, node)
+            groups += [((name, kind, help_text), "".join(lines), len(lines))
+                       for name, (kind, help_text, lines) in by_family.items()]
+            refused += dropped
+        out: list[str] = []
+        for (text_name, kind, help_text), text, count in groups:
+            head = self.declare(text_name, kind, help_text)
+            if head is None:
+                refused += count
+                continue
+            out.append(head)
+            out.append(text)
+            self.series += count
+        if refused:
+            self.refusals.refuse("exposition", "metric or label name outside the exposition grammar (or a name "
+                                 "of the proxy's own)", refused, node_id=record.registration.node_id)
+        return "".join(out)
+
+    def _family_lines(self, replies: Iterable[pb.MetricsReply], node: NodeSuffix
+                      ) -> tuple[dict[str, tuple[str, str, list[str]]], int]:
+        """Lines of an answer as families (agents before the series table, or one that ignores it), grouped by
+        text family in the order sent; and how many series were refused."""
         names = self._names
-        # text family -> (type, help, lines), in the order the agent sent them
         groups: dict[str, tuple[str, str, list[str]]] = {}
         dropped = 0
         for reply in replies:
@@ -130,19 +108,7 @@ class PageWriter:
                         text_name, kind = expfmt.text_family(family.name, family.type, sample)
                         group = groups.get(text_name)
                         if group is None:
-                            group = groups[text_name] = (kind, family.help, [])
+                            group = groups[text_name] = (kind, family.help[:MAX_HELP], [])
                         lines = placed[sample] = group[2]
                     lines.append(node.series_prefix(sample, own) + expfmt.format_value(series.values[-1]) + "\n")
-        out: list[str] = []
-        for text_name, (kind, help_text, lines) in groups.items():
-            head = self.declare(text_name, kind, help_text)
-            if head is None:
-                dropped += len(lines)
-                continue
-            out.append(head)
-            out.extend(lines)
-            self.series += len(lines)
-        if dropped:
-            self.refusals.refuse("exposition", "metric or label name outside the exposition grammar (or a name "
-                                 "of the proxy's own)", dropped, node_id=record.registration.node_id)
-        return "".join(out)
+        return groups, dropped

@@ -7,7 +7,9 @@ one overall deadline; agents that did not answer are reported back by name with 
 from __future__ import annotations
 
 import logging
+import queue
 import time
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -21,10 +23,12 @@ from fodc.proxy.links import (
     ReplyLimits,
     ReplyTimeout,
     RequestBudget,
+    RequestLink,
     new_request_id,
 )
 from fodc.proxy.registry import ONLINE, AgentRecord, AgentRegistry
 from fodc.proxy.selfmetrics import ProxyMetrics
+from fodc.proxy.series_table import AgentSeriesTable
 from fodc.v1 import fodc_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -49,6 +53,7 @@ class Collection:
     answered: list[AgentRecord] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     cancellable: bool = False  # window reads: agents can stop one half-way (MetricsRequest.cancel)
+    tables: dict[str, AgentSeriesTable] = field(default_factory=dict)  # agent id -> its series table (/metrics)
 
     def refusal(self) -> str | None:
         """Waits (within the deadline) for every agent's first chunk and returns why the request is too large
@@ -120,16 +125,40 @@ class Collection:
         finally:
             self._finish()
 
+    def refuse(self, record: AgentRecord, reason: str) -> None:
+        """An answer that arrived whole but cannot be used: the agent counts as missing, with the reason."""
+        if record in self.answered:
+            self.answered.remove(record)
+        self.missing.append(Missing(record, reason))
+        self.fanout.refusals.refuse("series_table", reason, node_id=record.registration.node_id)
+
     def whole_replies(self) -> Iterator[tuple[AgentRecord, list[pb.MetricsReply]]]:
-        """Each agent's reply as soon as it is complete, as its list of chunks; an agent cut off half-way
-        (cap, deadline, disconnect) is left out here and listed in `missing`."""
+        """Each agent's reply as a list of chunks, in the order the replies complete (so the first agent to
+        answer is written first, whoever was asked first); an agent cut off half-way (cap, deadline,
+        disconnect) is left out here and listed in `missing`."""
+        ended: queue.SimpleQueue[str] = queue.SimpleQueue()
+        waiting = {request_id: (record, request_id, pending) for record, request_id, pending in self.sent}
+        for _, _, pending in self.sent:
+            pending.when_ended(ended.put)
         try:
-            for record, request_id, pending in self.sent:
-                chunks = list(self._agent_chunks(record, request_id, pending))
-                if self.answered and self.answered[-1] is record:
-                    yield record, chunks
+            while waiting:
+                try:
+                    request_id = ended.get(timeout=max(0.0, self.deadline - time.monotonic()))
+                except queue.Empty:
+                    break  # the deadline passed: what is still waiting times out below
+                entry = waiting.pop(request_id, None)
+                if entry is not None:
+                    yield from self._whole(*entry)
+            for entry in list(waiting.values()):
+                yield from self._whole(*entry)
         finally:
             self._finish()
+
+    def _whole(self, record: AgentRecord, request_id: str, pending: PendingReply
+               ) -> Iterator[tuple[AgentRecord, list[pb.MetricsReply]]]:
+        chunks = list(self._agent_chunks(record, request_id, pending))
+        if self.answered and self.answered[-1] is record:
+            yield record, chunks
 
 
 LINK_WAIT_S = 3.0
@@ -150,6 +179,8 @@ class MetricsFanout:
         self.timeout_s = timeout_s
         self.max_chunk_bytes = max_chunk_bytes
         self.window_max_points = window_max_points
+        # Each metrics stream's series table (fodc.proxy.series_table); it goes with its stream.
+        self.tables: weakref.WeakKeyDictionary[RequestLink, AgentSeriesTable] = weakref.WeakKeyDictionary()
 
     def targets(self, node_id: str | None = None, role: str | None = None) -> list[AgentRecord]:
         return self.registry.list(role=role, node_id=node_id, status=ONLINE)
@@ -164,6 +195,7 @@ class MetricsFanout:
         links_by = time.monotonic() + min(LINK_WAIT_S, self.timeout_s)
         budget = RequestBudget(self.max_request_bytes) if self.max_request_bytes else None
         limits = ReplyLimits(self.max_reply_bytes, self.max_reply_series, budget)
+        tables: dict[str, AgentSeriesTable] = {}
         for record in targets:
             link = self.links.wait(record.agent_id, max(0.0, links_by - time.monotonic()))
             if link is None:
@@ -174,9 +206,12 @@ class MetricsFanout:
                                         end_unix_ms=end_ms, names=list(names), name_regex=name_regex,
                                         max_chunk_bytes=self.max_chunk_bytes, step_ms=step_ms, agg=agg,
                                         max_points=0 if latest_only else self.window_max_points)
+            if latest_only:
+                table = tables[record.agent_id] = self.tables.setdefault(link, AgentSeriesTable())
+                request.series_table.CopyFrom(table.state())
             try:
                 sent.append((record, request_id, link.send(request_id, request, limits)))
             except (LinkBusy, LinkClosed) as exc:
                 missing.append(Missing(record, str(exc)))
         return Collection(endpoint, sent, time.monotonic() + self.timeout_s, self, missing=missing,
-                          cancellable=not latest_only)
+                          cancellable=not latest_only, tables=tables)

@@ -319,8 +319,11 @@ class FODCServicer(pb_grpc.FODCServiceServicer):
 
 
 def _route_metrics(link: RequestLink, reply: pb.MetricsReply) -> bool:
-    chunk = reply if len(reply.families) or reply.refused_points else None  # a refusal says how large
+    latest = reply.HasField("latest")
+    chunk = reply if len(reply.families) or latest or reply.refused_points else None  # a refusal says how large
     series = sum(len(family.series) for family in reply.families)
+    if latest:  # a series table answer (series_table.proto): every value and every definition counts
+        series += len(reply.latest.ids) + len(reply.latest.defined)
     return link.route(reply.request_id, chunk, reply.ByteSize(), reply.done, reply.error or None, series)
 
 

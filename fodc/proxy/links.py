@@ -13,7 +13,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +95,8 @@ class PendingReply:
         self.limits = limits or ReplyLimits()
         self.overflow = ""  # why the reply was cut off at a cap
         self.reader_fell_behind = False  # chunks were dropped because the reader did not keep up
+        self.ended = False  # the end of the reply (or why it was cut off) is queued
+        self._on_end: Callable[[str], None] | None = None
         # When the chunk chunks() yielded last, or the end of the reply, reached the proxy (monotonic):
         # a deadline is about the agent, so it is checked against this, not against when the reader got to it.
         self.arrived_at = 0.0
@@ -121,6 +123,7 @@ class PendingReply:
                 break
         with contextlib.suppress(queue.Full):
             self._chunks.put_nowait(_End(reason, time.monotonic()))
+        self._ended()
 
     def deliver(self, chunk: Any, size: int, items: int = 0) -> bool:
         """Called by the stream reader; False if the reader of this reply fell too far behind or the reply
@@ -145,6 +148,20 @@ class PendingReply:
             self._chunks.put_nowait(_End(error, time.monotonic()))
         except queue.Full:
             self.abandoned = True
+        self._ended()
+
+    def _ended(self) -> None:
+        self.ended = True
+        on_end = self._on_end
+        if on_end is not None:
+            on_end(self.request_id)
+
+    def when_ended(self, on_end: Callable[[str], None]) -> None:
+        """Calls on_end(request_id) once the reply has ended (at once if it has): a reader of many replies
+        takes them in the order they complete. It may be called twice; the reader ignores the repeat."""
+        self._on_end = on_end
+        if self.ended:
+            on_end(self.request_id)
 
     def peek(self, timeout_s: float) -> Any | None:
         """The first chunk without consuming it (chunks() still yields it); None if the reply ended without

@@ -1,3 +1,4 @@
+from fodc.v1 import series_table_pb2 as _series_table_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -172,7 +173,7 @@ class ProxyMessage(_message.Message):
     def __init__(self, registration: _Optional[_Union[RegistrationResult, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ...) -> None: ...
 
 class MetricsRequest(_message.Message):
-    __slots__ = ("request_id", "latest_only", "start_unix_ms", "end_unix_ms", "names", "name_regex", "max_chunk_bytes", "cancel", "max_points", "step_ms", "agg")
+    __slots__ = ("request_id", "latest_only", "start_unix_ms", "end_unix_ms", "names", "name_regex", "max_chunk_bytes", "cancel", "max_points", "step_ms", "agg", "series_table")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     LATEST_ONLY_FIELD_NUMBER: _ClassVar[int]
     START_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
@@ -184,6 +185,7 @@ class MetricsRequest(_message.Message):
     MAX_POINTS_FIELD_NUMBER: _ClassVar[int]
     STEP_MS_FIELD_NUMBER: _ClassVar[int]
     AGG_FIELD_NUMBER: _ClassVar[int]
+    SERIES_TABLE_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     latest_only: bool
     start_unix_ms: int
@@ -195,7 +197,8 @@ class MetricsRequest(_message.Message):
     max_points: int
     step_ms: int
     agg: str
-    def __init__(self, request_id: _Optional[str] = ..., latest_only: _Optional[bool] = ..., start_unix_ms: _Optional[int] = ..., end_unix_ms: _Optional[int] = ..., names: _Optional[_Iterable[str]] = ..., name_regex: _Optional[str] = ..., max_chunk_bytes: _Optional[int] = ..., cancel: _Optional[bool] = ..., max_points: _Optional[int] = ..., step_ms: _Optional[int] = ..., agg: _Optional[str] = ...) -> None: ...
+    series_table: _series_table_pb2.SeriesTableState
+    def __init__(self, request_id: _Optional[str] = ..., latest_only: _Optional[bool] = ..., start_unix_ms: _Optional[int] = ..., end_unix_ms: _Optional[int] = ..., names: _Optional[_Iterable[str]] = ..., name_regex: _Optional[str] = ..., max_chunk_bytes: _Optional[int] = ..., cancel: _Optional[bool] = ..., max_points: _Optional[int] = ..., step_ms: _Optional[int] = ..., agg: _Optional[str] = ..., series_table: _Optional[_Union[_series_table_pb2.SeriesTableState, _Mapping]] = ...) -> None: ...
 
 class Label(_message.Message):
     __slots__ = ("name", "value")
@@ -232,7 +235,7 @@ class MetricFamily(_message.Message):
     def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., help: _Optional[str] = ..., unit: _Optional[str] = ..., series: _Optional[_Iterable[_Union[Series, _Mapping]]] = ...) -> None: ...
 
 class MetricsReply(_message.Message):
-    __slots__ = ("request_id", "agent_id", "seq", "families", "done", "error", "refused_points", "stream_secret")
+    __slots__ = ("request_id", "agent_id", "seq", "families", "done", "error", "refused_points", "stream_secret", "latest")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
@@ -241,6 +244,7 @@ class MetricsReply(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     REFUSED_POINTS_FIELD_NUMBER: _ClassVar[int]
     STREAM_SECRET_FIELD_NUMBER: _ClassVar[int]
+    LATEST_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     agent_id: str
     seq: int
@@ -249,7 +253,8 @@ class MetricsReply(_message.Message):
     error: str
     refused_points: int
     stream_secret: str
-    def __init__(self, request_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., seq: _Optional[int] = ..., families: _Optional[_Iterable[_Union[MetricFamily, _Mapping]]] = ..., done: _Optional[bool] = ..., error: _Optional[str] = ..., refused_points: _Optional[int] = ..., stream_secret: _Optional[str] = ...) -> None: ...
+    latest: _series_table_pb2.LatestSamples
+    def __init__(self, request_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., seq: _Optional[int] = ..., families: _Optional[_Iterable[_Union[MetricFamily, _Mapping]]] = ..., done: _Optional[bool] = ..., error: _Optional[str] = ..., refused_points: _Optional[int] = ..., stream_secret: _Optional[str] = ..., latest: _Optional[_Union[_series_table_pb2.LatestSamples, _Mapping]] = ...) -> None: ...
 
 class ProfileRequest(_message.Message):
     __slots__ = ("kind", "seconds")

@@ -1,4 +1,4 @@
-"""Giving freed heap back to the kernel after a burst of allocations (a window read).
+"""Giving freed heap back to the kernel after a burst of allocations (an agent's window read, a proxy page).
 
 A window read allocates and frees some MiB of short-lived objects on a worker thread; glibc keeps freed
 chunks in that thread's arena (and below the top of the heap, which MALLOC_TRIM_THRESHOLD_ cannot reach),

@@ -1,0 +1,182 @@
+"""The proxy's copy of one agent stream's series table, and the page lines of a LatestSamples answer.
+
+An agent defines each series once (fodc/agent/series_table.py); the proxy checks its names then and keeps,
+per id, the line's opening (`name{own labels,`) and its text family. A /metrics answer is then ids and
+values: the lines are the stored openings, the node's labels and the formatted values, joined by C-level
+list slicing and str.join, with no per-label work. The order that keeps each text family's lines together
+is worked out once per distinct sequence of ids and reused while the node reports the same series.
+
+A reply that uses an id the proxy does not hold, repeats an id, or whose values do not match its ids is
+refused whole (the agent is listed missing, the refusal counted) and the table starts over, so the next
+request asks for every definition again.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from array import array
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from fodc import expfmt
+from fodc.proxy.page_names import NameCheck, NodeSuffix
+from fodc.v1 import fodc_pb2 as pb
+from fodc.v1 import series_table_pb2 as st
+
+MAX_TABLE_IDS = 262_144  # ids one agent's table may use; a definition above is refused
+MAX_HELP = 1024
+_REFUSED = 0xFFFFFFFF  # family slot of an id whose names failed the checks
+_UNDEFINED = 0xFFFFFFFE
+
+
+class TableMismatch(ValueError):
+    """The reply does not fit the table the proxy holds; the message names why."""
+
+
+@dataclass(slots=True)
+class _Layout:
+    """How one sequence of ids becomes page lines: kept positions grouped by text family."""
+
+    ids: array
+    closing: str
+    order: list[int] | None  # positions of kept values in page order; None: all, as sent
+    groups: list[tuple[int, int, int]]  # (family slot, start, end) over the kept values
+    openings: list[str]
+    closings: list[str]
+    refused: int  # values left out because their series' names were refused
+
+
+class AgentSeriesTable:
+    """Definitions of one agent stream's series: what to ask for (`state`) and how to write an answer."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reset(0)
+
+    def _reset(self, table_id: int) -> None:
+        self.table_id = table_id
+        self._openings: list[str | tuple[str, tuple[tuple[str, str], ...]] | None] = []
+        self._family_of = array("I")
+        self._families: list[tuple[str, str, str]] = []  # slot -> (text family, type, help)
+        self._family_slots: dict[tuple[str, str, str], int] = {}
+        self._known = 0
+        self._layout: _Layout | None = None
+
+    def state(self) -> st.SeriesTableState:
+        with self._lock:
+            return st.SeriesTableState(wanted=True, table_id=self.table_id, known=self._known)
+
+    @property
+    def size(self) -> int:
+        return len(self._openings)
+
+    def lines(self, chunks: Iterable[pb.MetricsReply], node: NodeSuffix, names: NameCheck
+              ) -> tuple[list[tuple[tuple[str, str, str], str, int]], int]:
+        """([((text family, type, help), its lines, their count)], series refused for their names) for one
+        complete answer; raises TableMismatch (and forgets the table) when the answer does not fit."""
+        with self._lock:
+            try:
+                return self._lines(chunks, node, names)
+            except TableMismatch:
+                self._reset(0)
+                raise
+
+    def _lines(self, chunks: Iterable[pb.MetricsReply], node: NodeSuffix, names: NameCheck
+               ) -> tuple[list[tuple[tuple[str, str, str], str, int]], int]:
+        ids = array("I")
+        values: list[float] = []
+        for chunk in chunks:
+            latest = chunk.latest
+            if latest.table_id != self.table_id:
+                if ids:
+                    raise TableMismatch("a reply's chunks name different series tables")
+                self._reset(latest.table_id)
+            self._define(latest.defined, node, names)
+            ids.extend(latest.ids)
+            values.extend(latest.values)
+        if len(ids) != len(values):
+            raise TableMismatch(f"{len(ids)} series ids but {len(values)} values")
+        layout = self._layout
+        if layout is None or layout.closing != node.closing or layout.ids != ids:
+            layout = self._layout = self._arrange(ids, node)
+        if layout.order is not None:
+            values = [values[i] for i in layout.order]
+        count = len(values)
+        parts: list[str] = [""] * (4 * count)
+        parts[0::4] = layout.openings
+        parts[1::4] = layout.closings
+        parts[2::4] = map(expfmt.format_value, values)
+        parts[3::4] = ["\n"] * count
+        out = [(self._families[slot], "".join(parts[4 * start:4 * end]), end - start)
+               for slot, start, end in layout.groups]
+        return out, layout.refused
+
+    def _define(self, definitions: Iterable[st.SeriesDefinition], node: NodeSuffix, names: NameCheck) -> None:
+        """Takes new definitions; a series whose names fail the checks is kept as refused (left out of pages)."""
+        openings, family_of = self._openings, self._family_of
+        for d in definitions:
+            number = d.id
+            if number >= MAX_TABLE_IDS:
+                raise TableMismatch(f"series id {number} above the table's cap of {MAX_TABLE_IDS}")
+            if number >= len(openings):
+                grow = number + 1 - len(openings)
+                openings.extend([None] * grow)
+                family_of.extend([_UNDEFINED] * grow)
+            self._layout = None
+            flat = list(d.labels)
+            sample = d.sample_name or d.family
+            labels = tuple(zip(flat[0::2], flat[1::2], strict=False))
+            if (len(flat) % 2 or names.bad_family(d.family)
+                    or names.bad_sample(d.family, sample, [name for name, _ in labels])):
+                openings[number] = ""
+                family_of[number] = _REFUSED
+                continue
+            text_name, kind = expfmt.text_family(d.family, d.type, sample)
+            key = (text_name, kind, d.help[:MAX_HELP])
+            slot = self._family_slots.get(key)
+            if slot is None:
+                slot = self._family_slots[key] = len(self._families)
+                self._families.append((sys.intern(text_name), kind, key[2]))
+            family_of[number] = slot
+            # Nodes of one role mostly report the same series: their openings are shared, not copied.
+            openings[number] = (sample, labels) if node.clashes(labels) else sys.intern(node.opening(sample, labels))
+        known = self._known
+        while known < len(openings) and openings[known] is not None:
+            known += 1
+        self._known = known
+
+    def _arrange(self, ids: array, node: NodeSuffix) -> _Layout:
+        if len(set(ids)) != len(ids):
+            raise TableMismatch("a series id repeated in one reply")
+        family_of, openings = self._family_of, self._openings
+        size = len(openings)
+        by_family: dict[int, list[int]] = {}
+        refused = 0
+        for position, number in enumerate(ids):
+            slot = family_of[number] if number < size else _UNDEFINED
+            if slot == _UNDEFINED:
+                raise TableMismatch(f"series id {number} was never defined")
+            if slot == _REFUSED:
+                refused += 1
+                continue
+            group = by_family.get(slot)
+            if group is None:
+                group = by_family[slot] = []
+            group.append(position)
+        order = [position for group in by_family.values() for position in group]
+        groups, start = [], 0
+        for slot, group in by_family.items():
+            groups.append((slot, start, start + len(group)))
+            start += len(group)
+        page_openings, closings = [], []
+        for position in order:
+            opening = openings[ids[position]]
+            if isinstance(opening, tuple):  # its own labels clash with ours: written whole, merged
+                page_openings.append(node.whole(*opening))
+                closings.append("")
+            else:
+                page_openings.append(opening)
+                closings.append(node.closing)
+        in_order = order == list(range(len(ids)))
+        return _Layout(ids, node.closing, None if in_order else order, groups, page_openings, closings, refused)

@@ -1,0 +1,175 @@
+"""The /metrics series table (proto/fodc/v1/series_table.proto): an agent defines each series once, then sends
+ids and values; the page the proxy writes from it is exactly the page it writes from full families, and an
+answer that does not fit the proxy's table costs only that agent's answer."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fodc import expfmt
+from fodc.agent.answer import chunk_replies
+from fodc.agent.series_table import SeriesTable
+from fodc.model import Address, Registration
+from fodc.proxy.agent_refusals import Refusals
+from fodc.proxy.exposition import PageWriter
+from fodc.proxy.registry import ONLINE, AgentRecord, key_of
+from fodc.proxy.series_table import MAX_TABLE_IDS, AgentSeriesTable, TableMismatch
+from fodc.v1 import fodc_pb2 as pb
+from fodc.v1 import series_table_pb2 as stpb
+from fodc.window import SeriesWindow
+
+
+def record(node_id: str = "n1", labels: dict[str, str] | None = None) -> AgentRecord:
+    reg = Registration(node_id=node_id, role="liaison", primary=Address("10.0.0.1", 1), labels=labels or {})
+    return AgentRecord(key_of(reg).agent_id, key_of(reg), reg, ONLINE, 0, 0, 1, {}, {})
+
+
+def window(family: str, kind: str, sample: str, labels: dict[str, str], value: float, help_text: str = "h"
+           ) -> SeriesWindow:
+    return SeriesWindow(sample, tuple(sorted(labels.items())), kind, help_text, "", "node", [1], [value], family)
+
+
+PAGE = [window("req", "counter", "req_total", {"path": "/a"}, 10), window("req", "counter", "req_created",
+        {"path": "/a"}, 1.7e9), window("req", "counter", "req_total", {"path": '/b"\n'}, 11),
+        window("req", "counter", "req_created", {"path": '/b"\n'}, 1.7e9),
+        window("up", "gauge", "up", {}, 1), window("clash", "gauge", "clash", {"node_id": "own", "x": "1"}, 2.5),
+        window("build", "info", "build_info", {"version": "1"}, 1),
+        window("lat", "histogram", "lat_bucket", {"le": "+Inf"}, 3),
+        window("lat", "histogram", "lat_sum", {}, math.nan)]
+
+
+def table_answer(agent_table: SeriesTable, series: list[SeriesWindow], held: stpb.SeriesTableState,
+                 max_bytes: int = 1 << 20) -> list[pb.MetricsReply]:
+    return list(agent_table.replies("r1", series, held, max_bytes))
+
+
+def test_the_series_table_page_is_the_families_page_and_later_answers_carry_no_definitions():
+    agent, proxy_side = SeriesTable(), AgentSeriesTable()
+    families_page = PageWriter().agent_block(record(), list(chunk_replies("r0", PAGE, 1 << 20)))
+    first = table_answer(agent, PAGE, proxy_side.state())
+    assert len(first[0].latest.defined) == len(PAGE)
+    assert PageWriter().agent_block(record(), first, proxy_side) == families_page
+    held = proxy_side.state()
+    assert (held.table_id, held.known) == (agent.table_id, len(PAGE))
+    again = table_answer(agent, PAGE, held)
+    assert len(again[0].latest.defined) == 0 and len(again[0].latest.ids) == len(PAGE)
+    assert again[0].ByteSize() < first[0].ByteSize() / 4
+    assert PageWriter().agent_block(record(), again, proxy_side) == families_page
+    assert "# TYPE req_total counter" in families_page and "# TYPE req_created gauge" in families_page
+    assert 'clash{fodc_node_id="n1",node_id="own",node_role="liaison",x="1"} 2.5\n' in families_page
+
+
+def test_a_new_series_is_defined_alone_and_a_changed_node_id_rewrites_every_line():
+    agent, proxy_side = SeriesTable(), AgentSeriesTable()
+    PageWriter().agent_block(record(), table_answer(agent, PAGE, proxy_side.state()), proxy_side)
+    grown = [*PAGE, window("up", "gauge", "up", {"extra": "1"}, 0)]
+    answer = table_answer(agent, grown, proxy_side.state())
+    assert [d.id for d in answer[0].latest.defined] == [len(PAGE)]
+    renamed = record("n2")
+    page = PageWriter().agent_block(renamed, answer, proxy_side)
+    assert page == PageWriter().agent_block(renamed, list(chunk_replies("r", grown, 1 << 20)))
+    assert 'up{extra="1",node_id="n2",node_role="liaison"} 0\n' in page and 'node_id="n1"' not in page
+
+
+def test_answers_split_into_chunks_below_the_limit_still_make_the_same_page():
+    many = [window("m", "gauge", "m", {"i": str(i), "pad": "p" * 60}, float(i)) for i in range(2000)]
+    agent, proxy_side = SeriesTable(), AgentSeriesTable()
+    chunks = table_answer(agent, many, proxy_side.state(), max_bytes=16 * 1024)
+    assert len(chunks) > 5 and all(c.ByteSize() <= 16 * 1024 for c in chunks) and chunks[-1].done
+    assert PageWriter().agent_block(record(), chunks, proxy_side) == \
+        PageWriter().agent_block(record(), list(chunk_replies("r", many, 1 << 20)))
+
+
+def test_a_table_grown_far_past_the_nodes_series_starts_over_under_a_new_id():
+    agent = SeriesTable()
+    first_id = agent.table_id
+    for generation in range(8):  # every scrape a whole new set of series (churn)
+        agent.number([window("m", "gauge", "m", {"g": str(generation), "i": str(i)}, 1) for i in range(3000)])
+    assert agent.table_id != first_id
+    assert len(agent._ids) <= 2 * 3000 + 10_000
+
+
+def _reply(table_id: int, ids: list[int], values: list[float], defined=()) -> pb.MetricsReply:
+    return pb.MetricsReply(request_id="r", done=True, latest=stpb.LatestSamples(
+        table_id=table_id, ids=ids, values=values, defined=list(defined)))
+
+
+def _define(number: int, family: str = "g", sample: str = "", labels: tuple[str, ...] = ()) -> stpb.SeriesDefinition:
+    return stpb.SeriesDefinition(id=number, family=family, type="gauge", help="", sample_name=sample,
+                                 labels=list(labels))
+
+
+@pytest.mark.parametrize(("reply", "reason"), [
+    (_reply(7, [0, 1], [1.0, 2.0], [_define(0, labels=("a", "x"))]), "series id 1 was never defined"),
+    (_reply(7, [0, 0], [1.0, 2.0], [_define(0, labels=("a", "x"))]), "repeated"),
+    (_reply(7, [0], [1.0, 2.0], [_define(0, labels=("a", "x"))]), "1 series ids but 2 values"),
+    (_reply(7, [MAX_TABLE_IDS], [1.0], [_define(MAX_TABLE_IDS)]), "above the table's cap"),
+])
+def test_an_answer_that_does_not_fit_the_table_is_refused_and_the_table_starts_over(reply, reason):
+    proxy_side = AgentSeriesTable()
+    with pytest.raises(TableMismatch, match=reason):
+        PageWriter().agent_block(record(), [reply], proxy_side)
+    assert (proxy_side.state().table_id, proxy_side.state().known, proxy_side.size) == (0, 0, 0)
+
+
+def test_an_unasked_table_answer_is_refused():
+    with pytest.raises(TableMismatch, match="did not ask"):
+        PageWriter().agent_block(record(), [_reply(7, [0], [1.0], [_define(0)])], None)
+
+
+def test_definitions_with_bad_names_cost_only_their_series_and_are_counted_every_page():
+    refusals = Refusals()
+    proxy_side = AgentSeriesTable()
+    defined = [_define(0, labels=("ok", "1")), _define(1, family="bad name"), _define(2, labels=("a", "1", "a", "2")),
+               _define(3, family="fodc_proxy", sample="fodc_proxy_agents"), _define(4, labels=("odd",)),
+               _define(5, family="g", sample="other"), _define(6, labels=("ok", "2"))]
+    writer = PageWriter(refusals)
+    page = writer.agent_block(record(), [_reply(3, list(range(7)), [1.0] * 7, defined)], proxy_side)
+    assert page == ('# HELP g \n# TYPE g gauge\ng{ok="1",node_id="n1",node_role="liaison"} 1\n'
+                    'g{ok="2",node_id="n1",node_role="liaison"} 1\n')
+    assert refusals.count("exposition") == 5
+    assert proxy_side.state().known == 7  # refused definitions are not asked for again
+    writer.agent_block(record(), [_reply(3, list(range(7)), [2.0] * 7)], proxy_side)
+    assert refusals.count("exposition") == 10
+
+
+labels_st = st.dictionaries(st.from_regex(r"[a-z_][a-z0-9_]{0,5}", fullmatch=True) | st.just("node_id"),
+                            st.text(alphabet=st.sampled_from('ab"\\\n}{,= #'), max_size=5), max_size=3)
+SAMPLES = {"counter": ["_total", "_created"], "gauge": [""], "info": ["_info"], "histogram": ["_bucket", "_sum"],
+           "gaugehistogram": ["_bucket", "_gsum", "_gcount"], "unknown": [""]}
+
+
+@st.composite
+def node_pages(draw) -> list[SeriesWindow]:
+    series = []
+    for i in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(sorted(SAMPLES)))
+        for j in range(draw(st.integers(1, 3))):
+            labels = draw(labels_st)
+            labels["i"] = str(j)
+            for suffix in SAMPLES[kind]:
+                series.append(window(f"f{i}", kind, f"f{i}{suffix}", labels,
+                                     draw(st.floats(allow_nan=True) | st.integers(-2**60, 2**60).map(float))))
+    return draw(st.permutations(series))  # any order: the page still keeps each family's lines together
+
+
+def read_back(page: str) -> list:
+    """The page as Prometheus reads it: each family's type, help and samples (in any order), NaN made equal."""
+    families = expfmt.parse_strict(page)
+    assert page.count("# TYPE ") == len(families)  # one header per family: its lines were kept together
+    return sorted((f.name, f.type, f.help, sorted((s.name, s.labels, "nan" if math.isnan(s.value) else s.value)
+                                                  for s in f.samples)) for f in families)
+
+
+@settings(max_examples=100, deadline=None)
+@given(node_pages(), node_pages(), st.integers(4096, 64 * 1024))
+def test_any_page_through_the_table_reads_as_the_families_page_request_after_request(first, second, chunk_bytes):
+    agent, proxy_side = SeriesTable(), AgentSeriesTable()
+    for series in (first, second, first):  # new series, vanished series, the first set again
+        expected = PageWriter().agent_block(record(), list(chunk_replies("r", series, 1 << 20)))
+        answer = table_answer(agent, series, proxy_side.state(), chunk_bytes)
+        assert read_back(PageWriter().agent_block(record(), answer, proxy_side)) == read_back(expected)
