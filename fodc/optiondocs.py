@@ -75,8 +75,17 @@ def conffile(kind: type[Settings]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _choices(option: Option) -> str:
+    """The choices, unless the help already names each of them."""
+    if not option.choices or all(choice in option.help for choice in option.choices):
+        return ""
+    return ", ".join(option.choices)
+
+
 def _conffile_text(option: Option) -> str:
     parts = [_sentence(option.help)]
+    if _choices(option):
+        parts.append(f"One of: {_choices(option)}.")
     if option.required:
         parts.append("REQUIRED.")
     elif option.default_doc:
@@ -104,7 +113,8 @@ def markdown_table(kind: type[Settings]) -> str:
             default = f"`{option.default}`"
         else:
             default = "—"
-        meaning = option.help.replace("|", "\\|") + (" (reloadable)" if option.reload else "")
+        meaning = option.help.replace("|", "\\|") + (f": {_choices(option)}" if _choices(option) else "") \
+            + (" (reloadable)" if option.reload else "")
         rows.append(f"| `--{option.name}` | {default} | {meaning} |")
     return "\n".join(rows) + "\n"
 

@@ -99,7 +99,7 @@ def default_node_address() -> HostPort:
 class NodeSettings(Section):
     title = "The BanyanDB node this agent sits beside"
     role: str = declare(
-        "node-role", config.role, None, "the node's role: " + ", ".join(config.ROLES), required=True,
+        "node-role", config.role, None, "the node's role", choices=config.ROLES, required=True,
         example="datanode-hot", role_var="fodc_agent_node_role")
     id: str = declare(
         "node-id", _node_id, None, "the node's identity in the cluster view", example="banyandb-1",
