@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import socket
+import ssl
 import time
 from pathlib import Path
 
@@ -104,6 +106,53 @@ def test_agent_reload_keeps_it_running_and_registered(tmp_path: Path) -> None:
         time.sleep(2)
         assert _registered(proxy)["registered_at"] == first["registered_at"]
         assert os.path.exists(f"/proc/{agent.pid}")
+    finally:
+        agent.stop()
+        proxy.stop()
+
+
+def _served_serial(port: int) -> int:
+    """The serial of the certificate a new TLS connection to `port` is shown."""
+    from cryptography import x509  # python3-cryptography, as tests/certs.py
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+            context.wrap_socket(raw, server_hostname="localhost") as tls:
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return x509.load_der_x509_certificate(der).serial_number
+
+
+def test_proxy_reload_puts_new_certificates_in_force_for_new_connections_only(tmp_path: Path) -> None:
+    from certs import Authority
+
+    ca = Authority(tmp_path, "reload")
+    old, new = ca.issue("proxy-old", server=True), ca.issue("proxy-new", server=True)
+    conf = tmp_path / "proxy.conf"
+
+    def use(issued) -> None:
+        conf.write_text(f"grpc-tls-cert = {issued.cert}\ngrpc-tls-key = {issued.key}\n"
+                        f"http-tls-cert = {issued.cert}\nhttp-tls-key = {issued.key}\n")
+
+    use(old)
+    proxy = start_proxy(tmp_path, "--config", str(conf), wait=False)
+    agent = start_agent(tmp_path, proxy.grpc_addr, "liaison", "hot-1", "--proxy-tls-ca", str(ca.path),
+                        "--proxy-tls-server-name", "localhost")
+    try:
+        wait_for(lambda: "agent registered" in proxy.log(), 30, what=f"agent registered over TLS ({proxy.log()})")
+        assert _served_serial(proxy.ports["grpc"]) == old.serial
+        assert _served_serial(proxy.ports["http"]) == old.serial
+        use(new)
+        log = _hup_and_wait(proxy, 0)
+        assert "gRPC TLS files re-read" in log and "HTTPS files" in log
+        assert "needs a restart" not in log
+        assert _served_serial(proxy.ports["grpc"]) == new.serial
+        assert _served_serial(proxy.ports["http"]) == new.serial
+        time.sleep(2)
+        assert proxy.log().count("agent registered") == 1  # the agent's stream, opened on the old one, stays
+        assert agent.proc.poll() is None
     finally:
         agent.stop()
         proxy.stop()

@@ -88,7 +88,8 @@ class ProxyApplication(BaseApplication):
         from fodc.proxy.runtime import ProxyRuntime
 
         self.reloader = SettingsReload(ProxySettings, self.argv, self.settings,
-                                       lambda old, new, changed: reloading.apply(self.runtime, old, new, changed))
+                                       lambda old, new, changed: reloading.apply(self.runtime, old, new, changed,
+                                                                                 self.cfg))
         signal.signal(signal.SIGHUP, lambda *_: self.reloader.hangup() if self.reloader else None)
         setup_logging(self.settings.log_level, self.settings.log_format)
         self.runtime = ProxyRuntime(self.settings, self.notifier)

@@ -1,8 +1,9 @@
 """What SIGHUP changes in a running proxy (fodc/reload.py re-reads the settings and logs the outcome).
 
 Applied at once: the log level, the tokens file (always re-read, its path may change), the gRPC TLS files
-(used from the next agent handshake; streams already open stay). Turning gRPC TLS on or off, or mutual TLS,
-changes the listener and waits for a restart. Nothing here closes an agent's stream.
+(used from the next agent handshake; streams already open stay), the HTTPS files (each new connection reads
+them). Turning TLS on or off, or mutual TLS, changes a listener and waits for a restart. Nothing here closes an
+agent's stream.
 """
 
 from __future__ import annotations
@@ -17,11 +18,19 @@ from fodc.tls import TlsFileError
 
 log = logging.getLogger(__name__)
 GRPC_TLS = ("grpc-tls-cert", "grpc-tls-key", "grpc-tls-client-ca")
+HTTP_TLS = ("http-tls-cert", "http-tls-key")
 
 
-def apply(runtime: ProxyRuntime, old: ProxySettings, new: ProxySettings,
-          changed: dict[str, tuple[Any, Any]]) -> Applied:
+def apply(runtime: ProxyRuntime, old: ProxySettings, new: ProxySettings, changed: dict[str, tuple[Any, Any]],
+          http_config: Any = None) -> Applied:
+    """`http_config` is the worker's gunicorn Config, whose certfile/keyfile each new HTTPS connection reads."""
     done = Applied()
+    if bool(old.http_tls_cert) != bool(new.http_tls_cert) or http_config is None:
+        done.restart += [name for name in HTTP_TLS if name in changed]
+    elif new.http_tls_cert:
+        http_config.set("certfile", new.http_tls_cert)
+        http_config.set("keyfile", new.http_tls_key)
+        done.notes.append("HTTPS files: read at each new connection")
     if "log-level" in changed:
         set_log_level(new.log_level)
     if runtime.token_watch is not None:

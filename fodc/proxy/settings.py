@@ -120,11 +120,12 @@ class TlsSettings(Section):
         "from this CA are refused", example="/etc/fodc/tls/ca.crt", reload=True,
         role_var="fodc_proxy_grpc_tls_client_ca")
     http_tls_cert: str | None = declare(
-        "http-tls-cert", optional_text, None, "certificate (PEM) for HTTPS on the HTTP API",
-        example="/etc/fodc/tls/proxy.crt", role_var="fodc_proxy_http_tls_cert")
+        "http-tls-cert", optional_text, None,
+        "certificate (PEM) for HTTPS on the HTTP API; read at each new connection, so a renewed file needs no "
+        "reload", example="/etc/fodc/tls/proxy.crt", reload=True, role_var="fodc_proxy_http_tls_cert")
     http_tls_key: str | None = declare(
         "http-tls-key", optional_text, None, "the private key (PEM) of http-tls-cert",
-        example="/etc/fodc/tls/proxy.key", role_var="fodc_proxy_http_tls_key")
+        example="/etc/fodc/tls/proxy.key", reload=True, role_var="fodc_proxy_http_tls_key")
 
     def grpc(self) -> ServerTls | None:
         if self.grpc_tls_cert and self.grpc_tls_key:
