@@ -75,7 +75,8 @@ class _Collector:
         return []
 
     def collect(self) -> Iterator[Metric]:
-        def family(kind: type, name: str, doc: str, extra: tuple[str, ...] = ()) -> Metric:
+        def family(kind: type[CounterMetricFamily | GaugeMetricFamily], name: str, doc: str,
+                   extra: tuple[str, ...] = ()) -> CounterMetricFamily | GaugeMetricFamily:
             return kind(f"fodc_agent_remote_write_{name}", doc, labels=["receiver", *extra])
 
         sent = family(CounterMetricFamily, "samples_sent", "samples the receiver took")

@@ -13,7 +13,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import grpc
 from google.protobuf.message import Message
@@ -28,9 +28,19 @@ from fodc.window.reads import TooManyPoints
 log = logging.getLogger(__name__)
 
 MetricsResponder = Callable[[pb.MetricsRequest, int], Iterator[pb.MetricsReply]]
+Request = TypeVar("Request", bound=Message)
+Received = TypeVar("Received", bound=Message, covariant=True)
 
 
-class RequestStream:
+class StreamCall(Protocol[Received]):
+    """A gRPC bidi call as the agent reads it: the proxy's requests, and a way to end the call."""
+
+    def __iter__(self) -> Iterator[Received]: ...
+
+    def cancel(self) -> bool: ...
+
+
+class RequestStream(Generic[Request]):
     """Keeps one request stream open while the session is registered, and answers what arrives on it."""
 
     kind = "requests"
@@ -46,18 +56,18 @@ class RequestStream:
         self.failed = 0
 
     # ---- to be provided by each stream kind
-    def _open(self, stub: pb_grpc.FODCServiceStub, outbox: Outbox) -> Iterator:
+    def _open(self, stub: pb_grpc.FODCServiceStub, outbox: Outbox) -> StreamCall[Request]:
         raise NotImplementedError
 
     def _hello(self, connected: Connected) -> object:
         """The stream's first message: our agent id and the registration's stream secret."""
         raise NotImplementedError
 
-    def _handle(self, request: object, outbox: Outbox, max_bytes: int) -> None:
+    def _handle(self, request: Request, outbox: Outbox, max_bytes: int) -> None:
         """Runs on the worker pool; sends the reply messages through `send`."""
         raise NotImplementedError
 
-    def _busy_reply(self, request: object) -> object | None:
+    def _busy_reply(self, request: Request) -> object | None:
         return None
 
     # ---- lifecycle
@@ -104,7 +114,7 @@ class RequestStream:
                 call.cancel()
             self._stopped.wait(1.0)
 
-    def _dispatch(self, request: object, outbox: Outbox, max_bytes: int) -> bool:
+    def _dispatch(self, request: Request, outbox: Outbox, max_bytes: int) -> bool:
         """Hands the request to the pool; False when it was answered busy (or the pool is gone) instead."""
         if not self._slots.acquire(blocking=False):
             busy = self._busy_reply(request)
@@ -118,7 +128,7 @@ class RequestStream:
             return False
         return True
 
-    def _guarded(self, request: object, outbox: Outbox, max_bytes: int) -> None:
+    def _guarded(self, request: Request, outbox: Outbox, max_bytes: int) -> None:
         try:
             self._handle(request, outbox, max_bytes)
             self.answered += 1
@@ -139,7 +149,7 @@ MAX_WINDOW_READS = 2
 WINDOW_CHUNK_BYTES = 1024 * 1024
 
 
-class MetricsStream(RequestStream):
+class MetricsStream(RequestStream[pb.MetricsRequest]):
     """Answers the proxy's metrics requests. A window read can be cancelled by the proxy (its requester went
     away): the reply stops at the next chunk and nothing more is sent."""
 
@@ -155,7 +165,7 @@ class MetricsStream(RequestStream):
         self._cancels: dict[str, threading.Event] = {}
         self._cancels_lock = threading.Lock()
 
-    def _open(self, stub: pb_grpc.FODCServiceStub, outbox: Outbox) -> Iterator:
+    def _open(self, stub: pb_grpc.FODCServiceStub, outbox: Outbox) -> StreamCall[pb.MetricsRequest]:
         return stub.StreamMetrics(iter(outbox))
 
     def _hello(self, connected: Connected) -> pb.MetricsReply:
@@ -254,7 +264,7 @@ class ActionContext:
         self._send = send
         self.max_chunk = max(4096, max_bytes - 4096)
 
-    def reply(self, state: int, *, data: bytes = b"", offset: int = 0, error: str = "",
+    def reply(self, state: pb.CommandReply.State, *, data: bytes = b"", offset: int = 0, error: str = "",
               meta: dict[str, str] | None = None) -> None:
         self._send(pb.CommandReply(command_id=self.command_id, state=state, data=data, offset=offset, error=error,
                                    meta=meta or {}))
@@ -287,7 +297,7 @@ Action = Callable[[ActionContext], None]
 RESULT_CONTENT_TYPE = "application/x-protobuf"
 
 
-class CommandStream(RequestStream):
+class CommandStream(RequestStream[pb.Command]):
     """Runs the typed requests the proxy sends (Command.body: profiles, config, incidents), each by the action
     registered for its oneof field name; each reply carries the command id."""
 
@@ -299,7 +309,7 @@ class CommandStream(RequestStream):
         self._running: dict[str, ActionContext] = {}
         self._running_lock = threading.Lock()
 
-    def _open(self, stub: pb_grpc.FODCServiceStub, outbox: Outbox) -> Iterator:
+    def _open(self, stub: pb_grpc.FODCServiceStub, outbox: Outbox) -> StreamCall[pb.Command]:
         return stub.StreamCommands(iter(outbox))
 
     def _hello(self, connected: Connected) -> pb.CommandReply:

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import operator
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from sys import intern
+from typing import Any
 
 from .model import Labels
 
@@ -64,18 +66,20 @@ def plain_series(text: str) -> tuple[str, Labels] | None:
 
 _SHAPE = re.compile(r'([a-zA-Z_:][a-zA-Z0-9_:]*)\{((?:[a-zA-Z_][a-zA-Z0-9_]*="",)*[a-zA-Z_][a-zA-Z0-9_]*="",?)\}')
 _SHAPE_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)=""')
-_SHAPES: dict[str, tuple | bool] = {}
+# (metric name, label names sorted, a picker putting the values in that order; None for one label)
+_Shape = tuple[str, tuple[str, ...], Callable[[list[str]], Any] | None]
+_SHAPES: dict[str, _Shape | None] = {}
 _MAX_SHAPES = 20_000
 
 
-def _learn_shape(shape: str) -> tuple | bool:
-    """-> (metric name, label names sorted, a picker putting values in that order) or False."""
+def _learn_shape(shape: str) -> _Shape | None:
+    """A series shape (`name{a="",b=""}`) learnt once; None when it is not a valid one."""
     match = _SHAPE.fullmatch(shape)
     if match is None:
-        return False
+        return None
     names = _SHAPE_LABEL.findall(match.group(2))
     if len(set(names)) != len(names):
-        return False  # a duplicate label: lex_sample names it
+        return None  # a duplicate label: lex_sample names it
     order = sorted(range(len(names)), key=names.__getitem__)
     pick = operator.itemgetter(*order) if len(order) > 1 else None
     return match.group(1), tuple(names[i] for i in order), pick

@@ -56,19 +56,21 @@ class ParseResult:
         return sum(len(f.samples) for f in self.families)
 
 
+# The fast path builds Samples through their slot descriptors, skipping the frozen dataclass __init__.
 _new = object.__new__
-_set_name = Sample.name.__set__  # type: ignore[attr-defined]
-_set_labels = Sample.labels.__set__  # type: ignore[attr-defined]
-_set_value = Sample.value.__set__  # type: ignore[attr-defined]
-_set_timestamp = Sample.timestamp_ms.__set__  # type: ignore[attr-defined]
+_slots = vars(Sample)
+SET_NAME = _slots["name"].__set__
+SET_LABELS = _slots["labels"].__set__
+SET_VALUE = _slots["value"].__set__
+SET_TIMESTAMP = _slots["timestamp_ms"].__set__
 
 
 def new_sample(name: str, labels: Labels, value: float, timestamp_ms: int | None) -> Sample:
     """Builds a Sample without the frozen dataclass __init__ (which costs ~2x): the parser makes
     thousands per scrape. Only for callers that have already validated their arguments."""
     sample = _new(Sample)
-    _set_name(sample, name)
-    _set_labels(sample, labels)
-    _set_value(sample, value)
-    _set_timestamp(sample, timestamp_ms)
+    SET_NAME(sample, name)
+    SET_LABELS(sample, labels)
+    SET_VALUE(sample, value)
+    SET_TIMESTAMP(sample, timestamp_ms)
     return sample

@@ -15,14 +15,20 @@ This module does no I/O and never raises on input text.
 from __future__ import annotations
 
 from .lexer import lex_comment, lex_sample, parse_timestamp, parse_value, plain_series
-from .model import Family, Labels, ParseError, ParseResult, Sample, new_sample
+from .model import (
+    SET_LABELS,
+    SET_NAME,
+    SET_TIMESTAMP,
+    SET_VALUE,
+    Family,
+    Labels,
+    ParseError,
+    ParseResult,
+    Sample,
+    new_sample,
+)
 
-# The fast path builds Samples through their slots, skipping the frozen dataclass __init__ (see new_sample).
-_new = object.__new__
-_set_name = Sample.name.__set__  # type: ignore[attr-defined]
-_set_labels = Sample.labels.__set__  # type: ignore[attr-defined]
-_set_value = Sample.value.__set__  # type: ignore[attr-defined]
-_set_timestamp = Sample.timestamp_ms.__set__  # type: ignore[attr-defined]
+_new = object.__new__  # with the SET_* slot setters: Samples without the frozen __init__ (see new_sample)
 
 # Sample names a family holds besides its own, by type. Prometheus text 0.0.4 writes counters, info and
 # _created series under their full names, so only OpenMetrics adds those suffixes.
@@ -69,9 +75,9 @@ class _Page:
                 name.startswith(current.name) and name[len(current.name):] in self.suffixes.get(current.type, ()))):
             family = current
         else:
-            family = self.families.get(name) or self._by_suffix(name)
-            if family is None:
-                family = self.families[name] = Family(name, self.default_type, "", "", [])
+            found = self.families.get(name) or self._by_suffix(name)
+            family = found if found is not None else self.families.setdefault(
+                name, Family(name, self.default_type, "", "", []))
         self.family_of[name] = family
         return family
 
@@ -139,7 +145,7 @@ class Parser:
         scrape = self._scrape
         page = _Page(openmetrics)
         cache, family_of, family_for = self._cache, page.family_of, page.family_for
-        new, set_name, set_labels, set_value, set_timestamp = _new, _set_name, _set_labels, _set_value, _set_timestamp
+        new, set_name, set_labels, set_value, set_timestamp = _new, SET_NAME, SET_LABELS, SET_VALUE, SET_TIMESTAMP
         max_entries = self.max_cache_entries
         lines = text.split("\n")
         line_no = 0

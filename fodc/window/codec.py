@@ -33,6 +33,7 @@ import zlib
 from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from fodc.window.columns import (
     ColumnError,
@@ -95,7 +96,7 @@ def encode_block(block: Block, level: int = 6) -> bytes:
                     bitmap[i >> 3] |= 1 << (i & 7)
             _put_column(body, bitmap, array("d", [v for v in values if v is not None]).tobytes())
         else:
-            _put_column(body, None, array("d", values).tobytes())
+            _put_column(body, None, array("d", cast("list[float]", values)).tobytes())  # no None: checked
     return bytes([FORMAT_VERSION]) + zlib.compress(body, level)
 
 
@@ -298,7 +299,7 @@ def _coded_columns(reader: Reader, rows: int, heads: list[tuple[str, Labels, str
             if present:
                 skip_values(reader, present)
             continue
-        values: list[float | None] = get_values(reader, present) if present else []
+        values = cast("list[float | None]", get_values(reader, present) if present else [])
         if len(values) != present:
             raise CodecError("corrupt block: value count mismatch")
         if present_rows is not None:
@@ -320,7 +321,7 @@ def _raw_columns(reader: Reader, rows: int, heads: list[tuple[str, Labels, str]]
         samples += rows - len(absent)
         if count_only or (wanted is not None and not wanted(family)):
             continue
-        values: list[float | None] = array("d", cells).tolist()
+        values = cast("list[float | None]", array("d", cells).tolist())
         for i in absent:
             values[i] = None
         columns.append(BlockColumn(name, labels, family, values))

@@ -85,7 +85,8 @@ def read_window_file(file: WindowFile) -> FileContents:
         return FileContents(file, [], [], str(exc))
     if header.kind != _KINDS[file.kind]:
         return FileContents(file, [], [], f"holds kind {chr(header.kind)!r}, not what its name says ({file.kind})")
-    chunks, damage = [], []
+    chunks: list[Chunk] = []
+    damage: list[Damage] = []
     for item in scan_chunks(data):
         (chunks if isinstance(item, Chunk) else damage).append(item)
     return FileContents(file, chunks, damage)

@@ -34,7 +34,7 @@ import os
 import threading
 import time
 import zlib
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 OP_OPEN, OP_ARCHIVE, OP_INTERIM, OP_REMOVE = "open", "archive", "interim", "remove"
 LOCK_NAME = "window.lock"
 
+
+BlockKey = tuple[str, int, int]  # a sealed block to its owner: (source, first_ms, last_ms)
 
 @dataclass(frozen=True, slots=True)
 class StoreStats:
@@ -67,7 +69,7 @@ class StoreStats:
 class LostWrites:
     """What vanished files held: the keys given to append(), and whether the interim file went too."""
 
-    keys: list[Hashable] = field(default_factory=list)
+    keys: list[BlockKey] = field(default_factory=list)
     interim: bool = False
     directory: bool = False  # the whole directory went: blocks read back at start (no keys here) went too
 
@@ -105,7 +107,7 @@ class DiskStore:
         self._opened = False
         self._lock_fd: int | None = None
         self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the directory opened
-        self._keys: dict[Path, list[Hashable]] = {}  # archive file -> keys of the chunks appended to it
+        self._keys: dict[Path, list[BlockKey]] = {}  # archive file -> keys of the chunks appended to it
         self._lost = LostWrites()
         self._vanished = 0
 
@@ -212,12 +214,13 @@ class DiskStore:
 
     # ------------------------------------------------------------------ archive
 
-    def append(self, payload: bytes, first_ms: int, last_ms: int, key: Hashable = None) -> bool:
+    def append(self, payload: bytes, first_ms: int, last_ms: int, key: BlockKey | None = None) -> bool:
         """Appends one sealed block to the current archive file (a new one when it would outgrow file_bytes).
         `key` names the block to the caller: it comes back from take_lost() if the file vanishes."""
         return self.append_block(payload, first_ms, last_ms, key) is not None
 
-    def append_block(self, payload: bytes, first_ms: int, last_ms: int, key: Hashable = None) -> DiskBlock | None:
+    def append_block(self, payload: bytes, first_ms: int, last_ms: int,
+                     key: BlockKey | None = None) -> DiskBlock | None:
         """append(), returning where the block now lies (for reading it back instead of holding it in memory),
         or None if it could not be written."""
         frame = encode_chunk(payload, first_ms, last_ms)

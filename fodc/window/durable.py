@@ -35,7 +35,7 @@ from fodc import times
 from fodc.window.codec import CodecError, decode_block, encode_catalog, encode_raw
 from fodc.window.diskblocks import BlockFile, BlockUnreadable, DiskBlock, block_bytes
 from fodc.window.diskfiles import ARCHIVE, INTERIM, FileContents, list_window_files, read_window_file
-from fodc.window.diskformat import CHUNK_OVERHEAD
+from fodc.window.diskformat import CHUNK_OVERHEAD, Chunk
 from fodc.window.diskstore import DiskStore
 from fodc.window.model import OpenRows
 from fodc.window.recorder import FlightRecorder
@@ -211,7 +211,7 @@ def recover(recorder: FlightRecorder, directory: Path, budget_bytes: int,
         return RecoveryReport(unreadable=((str(directory), exc.strerror or str(exc)),))
     tally = _Tally(horizon)
     archives = [f for f in files if f.kind == ARCHIVE]
-    chunks = []
+    chunks: list[tuple[Chunk, BlockFile | None]] = []
     payload_bytes = 0
     read = 0
     for file in reversed(archives):
@@ -304,7 +304,7 @@ class _Tally:
             metas = {meta.name: meta for meta in block.families}
             sample_family = {column.name: column.family for column in block.columns}
             for row, timestamp in enumerate(block.timestamps_ms):
-                samples = [(c.name, c.labels, c.values[row]) for c in block.columns if c.values[row] is not None]
+                samples = [(c.name, c.labels, value) for c in block.columns if (value := c.values[row]) is not None]
                 try:
                     recorder.ingest(block.source, timestamp, samples, metas, sample_family)
                 except ValueError:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from array import array
-from typing import Protocol
+from typing import Protocol, cast
 
 from fodc.window.codec import ABSENT as MISSING
 
@@ -72,7 +72,7 @@ class OpenBlock:
 
 def cells_to_values(raw: bytes) -> list[float | None]:
     """Native float64 cells -> values, None where the cell is MISSING."""
-    values: list[float | None] = array("d", raw).tolist()
+    values = cast("list[float | None]", array("d", raw).tolist())
     if MISSING in raw:  # fast pre-check; a match may be misaligned, so confirm cell by cell
         for i in range(len(values)):
             if raw[8 * i:8 * i + 8] == MISSING:

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import logging
 from array import array
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from fodc.names import SAMPLE_SUFFIXES
 from fodc.saferegex import FullMatcher
@@ -16,6 +17,7 @@ from fodc.window.codec import CodecError, decode_block
 from fodc.window.diskblocks import BlockUnreadable, DiskBlock, block_bytes
 from fodc.window.model import Labels, SeriesMeta, SeriesWindow
 from fodc.window.openblock import cells_to_values
+from fodc.window.records import RawBlock
 
 log = logging.getLogger("fodc.window.recorder")
 
@@ -42,7 +44,7 @@ class QueryPlan:
     """What a query reads, taken under the recorder's lock; read after it is released."""
 
     metas: dict[str, SeriesMeta]
-    sealed: list[tuple[bytes | DiskBlock | None, object | None]]  # (payload, raw) of the overlapping sealed blocks
+    sealed: Sequence[tuple[bytes | DiskBlock | None, RawBlock | None]]  # (payload, raw) of overlapping sealed blocks
     opened: list[tuple]  # per open block in range: source, timestamps, the block, wanted columns, row range
     family_points: dict[str, int]  # estimated points per wanted family
     series: int
@@ -83,7 +85,7 @@ def batch_families(family_points: Mapping[str, int], batch_points: int) -> list[
     return batches
 
 
-def read_sealed(payload: bytes | DiskBlock | None, raw: object | None,
+def read_sealed(payload: bytes | DiskBlock | None, raw: RawBlock | None,
                  wanted: Callable[[str], bool] | None, catalogs: dict | None = None) -> Iterator[tuple]:
     """(source, name, labels, family, block metas, timestamps, values) of every wanted series of a sealed block,
     from its bytes (in memory or on disk), or from its raw form while it is still being encoded. `catalogs`:
@@ -141,7 +143,7 @@ def collect(points: dict, source: str, name: str, labels: Labels, family: str,
     out_times, out_values = entry[2], entry[3]
     if None not in values:
         out_times.extend(timestamps)
-        out_values.extend(values)
+        out_values.extend(cast("list[float]", values))  # no None in it: checked just above
         return
     for timestamp, value in zip(timestamps, values, strict=True):
         if value is not None:

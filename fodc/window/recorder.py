@@ -105,11 +105,14 @@ class FlightRecorder:
                 self._tell_listener(source, rows)
 
     def _tell_listener(self, source: str, rows: int) -> None:
+        listener = self.listener
+        if listener is None:
+            return
         with self._lock:
             sealed, self._outbox = self._outbox, []
-        calls = [(self.listener.sealed, item) for item in sealed]
+        calls: list[tuple[Callable[..., None], tuple[object, ...]]] = [(listener.sealed, item) for item in sealed]
         if rows:
-            calls.append((self.listener.scraped, (source, rows)))
+            calls.append((listener.scraped, (source, rows)))
         for call, args in calls:
             try:
                 call(*args)
@@ -463,7 +466,7 @@ class FlightRecorder:
                                estimated_window_seconds=estimate, sealed_blocks=len(self._sealed),
                                evicted_blocks=self._sealed.evicted,
                                on_disk_bytes=sum(r.nbytes for r in on_disk),
-                               unreadable_blocks=sum(1 for r in on_disk if r.stored.damage))
+                               unreadable_blocks=sum(1 for r in on_disk if r.stored is not None and r.stored.damage))
 
     def _observed_interval_s(self) -> float | None:
         """Mean scrape interval of the source with the most series in its open block."""
