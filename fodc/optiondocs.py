@@ -174,7 +174,7 @@ def argument_specs(kind: type[Settings], role: str) -> str:
         if _role_type(option) == "list":
             lines.append("        elements: str")
         if option.choices:
-            lines.append(f"        choices: [{', '.join(option.choices)}]")
+            lines.append(f"        choices: [{', '.join(_yaml(choice) for choice in option.choices)}]")
         if required:
             lines.append("        required: true")
         else:
