@@ -12,7 +12,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fodc.remotewrite import remote_pb2 as pb
-from fodc.remotewrite.encode import Series, compress, decode, decompress, encode, series_labels, split
+from fodc.remotewrite.encode import (
+    Series,
+    compress,
+    decode,
+    decompress,
+    encode,
+    label_bytes,
+    series_labels,
+    split,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -41,11 +50,14 @@ labels = st.lists(st.tuples(st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=Tru
 values = st.floats(allow_nan=False) | st.just(float("inf"))
 
 
-@given(st.lists(st.tuples(labels, st.lists(values, min_size=1, max_size=30)), max_size=20),
+@given(st.lists(st.tuples(labels, st.lists(values, min_size=1, max_size=30), st.integers(-2**62, 2**62),
+                          st.booleans()), max_size=20),
        st.integers(1, 50))
 def test_requests_decode_to_the_same_samples_in_order_and_stay_within_the_limit(series, limit):
-    sent = [Series((("__name__", f"m{i}"), *own), list(range(1000, 1000 + len(vals))), vals)
-            for i, (own, vals) in enumerate(series)]
+    sent = []
+    for i, (own, vals, first, cached) in enumerate(series):
+        names = (("__name__", f"m{i}"), *own)
+        sent.append(Series(names, list(range(first, first + len(vals))), vals, label_bytes(names) if cached else b""))
     received: dict[tuple, list] = {}
     for request in split(sent, limit):
         assert sum(len(s) for s in request) <= limit

@@ -18,7 +18,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from fodc.remotewrite.encode import Labels, Series, series_labels
+from fodc.remotewrite.encode import Labels, Series, label_bytes, series_labels
 from fodc.window.model import SeriesWindow
 
 
@@ -110,26 +110,28 @@ def pick(windows: Iterable[SeriesWindow], stream: Stream, *, interval_ms: int, b
             pairs = [(t, v) for t, v in zip(stamps, window.values, strict=True) if t in chosen]
             times, values = [t for t, _ in pairs], [v for _, v in pairs]
         if times:
-            out.append(Series(names.get(window.name, window.labels, added), times, values))
+            sent_labels, encoded = names.get(window.name, window.labels, added)
+            out.append(Series(sent_labels, times, values, encoded))
             samples += len(times)
     return Picked(out, samples, cursors, last)
 
 
 class LabelCache:
-    """Each series' labels as sent (series_labels), worked out once per series rather than once per round;
-    forgotten whole beyond `max_series`, so series churn cannot grow it without bound."""
+    """Each series' labels as sent (series_labels) and their wire encoding, worked out once per series rather
+    than once per round; forgotten whole beyond `max_series`, so series churn cannot grow it without bound."""
 
     def __init__(self, max_series: int = 200_000) -> None:
         self.max_series = max_series
-        self._labels: dict[tuple[str, Labels], Labels] = {}
+        self._labels: dict[tuple[str, Labels], tuple[Labels, bytes]] = {}
 
-    def get(self, name: str, own: Labels, added: Labels) -> Labels:
+    def get(self, name: str, own: Labels, added: Labels) -> tuple[Labels, bytes]:
         key = (name, own)
         found = self._labels.get(key)
         if found is None:
             if len(self._labels) >= self.max_series:
                 self._labels.clear()
-            found = self._labels[key] = series_labels(name, own, added)
+            labels = series_labels(name, own, added)
+            found = self._labels[key] = (labels, label_bytes(labels))
         return found
 
 
