@@ -162,6 +162,7 @@ class Settings:
     program: ClassVar[str]
     description: ClassVar[str]
     default_config: ClassVar[str]
+    aliases: ClassVar[dict[str, str]] = {}  # flat names from before the declarations -> option attr
 
     @classmethod
     def sections(cls) -> list[tuple[str, type[Section]]]:
@@ -174,6 +175,7 @@ class Settings:
         return [(section, attr, option) for section, kind in cls.sections() for attr, option in kind.options()]
 
     def __getattr__(self, name: str) -> Any:
+        name = type(self).aliases.get(name, name)
         where = _flat_names(type(self)).get(name)
         if where is None:
             raise AttributeError(f"{type(self).__name__} has no setting {name!r}")

@@ -67,5 +67,6 @@ def test_a_section_is_read_whole_or_flat() -> None:
     settings = parse_settings(["--config", "/dev/null", "--node-role", "liaison", "--scrape-interval", "20s"])
     assert settings.scrape.interval == settings.scrape_interval == 20
     assert settings.option_values()["scrape_interval"] == 20
+    assert settings.node_metrics_urls == settings.node.metrics_urls  # a flat name from before the declarations
     with pytest.raises(AttributeError, match="no setting 'scrape_intervall'"):
         _ = settings.scrape_intervall

@@ -522,6 +522,9 @@ class AgentSettings(Settings):
         "FODC agent: runs beside one BanyanDB node, scrapes its metrics into an in-memory flight recorder, "
         "and serves them to the FODC proxy over gRPC.")
     default_config: ClassVar[str] = DEFAULT_CONFIG
+    aliases: ClassVar[dict[str, str]] = {
+        "node_metrics_urls": "node_metrics_url", "node_config_files": "node_config_file",
+        "incident_rules": "incident_rule"}
 
     node: NodeSettings
     proxy: ProxyLinkSettings
