@@ -25,7 +25,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from fleet import CachedResponder, Fleet, filled_recorder  # noqa: E402
+from fleet import FLEET_START_S, CachedResponder, Fleet, filled_recorder  # noqa: E402
 from procs import free_port, http_get, start_proxy, wait_for  # noqa: E402
 
 from fodc.config import HostPort  # noqa: E402
@@ -79,7 +79,7 @@ def peak_rss(pid: int) -> int:
 def measure(tmp: Path, agents: int, responder: CachedResponder, requests: int, path: str,
             keep: Path | None = None) -> dict[str, float]:
     proxy = start_proxy(tmp, "--metrics-timeout", "120s", "--max-agents", str(max(agents, 10)),
-                        name=f"proxy-{agents}-{path.strip('/')}")
+                        name=f"proxy-{agents}-{urlsplit(path).path.strip('/')}")
     fleet = Fleet(HostPort("127.0.0.1", proxy.ports["grpc"]), agents, responder)
     try:
         fleet.start()
@@ -151,7 +151,8 @@ def main() -> None:
 
     if args.window_agents:
         hour = CachedResponder(filled_recorder(args.window_series, scrapes=240))
-        got = measure(tmp, args.window_agents, hour, args.window_requests, "/metrics-windows")
+        span = f"/metrics-windows?start={FLEET_START_S}&end={FLEET_START_S + 3600}"  # the fleet's simulated hour
+        got = measure(tmp, args.window_agents, hour, args.window_requests, span)
         print(f"/metrics-windows 1 h, {args.window_agents} agents x {args.window_series} series x 240 points: "
               f"p50 {got['p50']:.1f} s, first byte {got['ttfb50'] * 1e3:.0f} ms, {got['bytes'] / 1e6:.0f} MB; "
               f"worker RSS idle {got['idle'] / MIB:.0f} MiB, peak during the reads {got['peak'] / MIB:.0f} MiB "

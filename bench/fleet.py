@@ -16,20 +16,21 @@ from fodc.agent.series_table import SeriesTable
 from fodc.agent.session import ProxySession
 from fodc.agent.streams import MetricsStream
 from fodc.config import HostPort
-from fodc.model import Address, Registration
+from fodc.model import Address, HeartbeatInfo, Registration
 from fodc.sim.page import NodeModel
 from fodc.v1 import fodc_pb2 as pb
 from fodc.window import FlightRecorder
 
+FLEET_START_S = 1_787_300_000  # unix seconds of the simulated node's first scrape
 ROLES = ("liaison", "datanode-hot", "datanode-warm", "datanode-cold")
 
 
 def filled_recorder(series: int, scrapes: int = 1, interval_s: int = 15) -> FlightRecorder:
-    model = NodeModel("datanode-hot", series, seed=5, start_s=1_787_300_000)
+    model = NodeModel("datanode-hot", series, seed=5, start_s=FLEET_START_S)
     parser = expfmt.Parser()
     recorder = FlightRecorder(budget_bytes=256 * 1024 * 1024)
     for i in range(scrapes):
-        t = 1_787_300_000 + interval_s * i
+        t = FLEET_START_S + interval_s * i
         recorder.ingest_families("node", t * 1000 + 5, parser.parse(model.render(t)).families)
     return recorder
 
@@ -71,7 +72,7 @@ class Fleet:
             reg = Registration(node_id=f"fleet-{i}", role=role, primary=Address("127.0.0.1", next(ports)),
                                labels={"fleet": "bench"}, agent_version="bench")
             stream = MetricsStream(responder, workers=1, max_in_flight=4)
-            session = ProxySession(proxy, lambda reg=reg: reg, lambda: ({}, {}),
+            session = ProxySession(proxy, lambda reg=reg: reg, lambda: HeartbeatInfo({}, {}),
                                    on_connected=stream.connect if metrics_streams else lambda _c: None,
                                    on_disconnected=stream.disconnect, max_backoff_s=2, send_timeout_s=send_timeout_s)
             self.sessions.append(session)
