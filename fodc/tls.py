@@ -110,7 +110,8 @@ def server_credentials(tls: ServerTls) -> grpc.ServerCredentials:
 def reloading_server_credentials(tls: ServerTls) -> tuple[grpc.ServerCredentials, ReloadingServerConfig]:
     """The gRPC server credentials and the object that `replace`s their files on SIGHUP."""
     reloading = ReloadingServerConfig(tls)
-    credentials = grpc.dynamic_ssl_server_credentials(reloading.build(), reloading.fetch,
+    # gRPC takes None from the fetch callback as "no change"; types-grpcio's stub does not say so.
+    credentials = grpc.dynamic_ssl_server_credentials(reloading.build(), reloading.fetch,  # type: ignore[arg-type]
                                                       require_client_authentication=tls.client_ca is not None)
     return credentials, reloading
 

@@ -26,9 +26,9 @@ def _json_object(value: Any) -> str:
 
 
 def incident_to_pb(incident: Mapping[str, Any]) -> pb.Incident:
-    msg = pb.Incident(**{k: str(incident.get(k) or "") for k in _INCIDENT_TEXTS},
-                      **{k: int(incident.get(k) or 0) for k in _INCIDENT_TIMES},
-                      detail_json=_json_object(incident.get("detail")),
+    fields: dict[str, Any] = {k: str(incident.get(k) or "") for k in _INCIDENT_TEXTS}
+    fields.update({k: int(incident.get(k) or 0) for k in _INCIDENT_TIMES})
+    msg = pb.Incident(**fields, detail_json=_json_object(incident.get("detail")),
                       errors={str(k): str(v) for k, v in (incident.get("errors") or {}).items()},
                       ring_profiles=[str(n) for n in incident.get("ring_profiles") or ()])
     if incident.get("summary"):

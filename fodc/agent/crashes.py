@@ -91,7 +91,7 @@ def last_report_region(f: BinaryIO, size: int, max_bytes: int) -> tuple[bytes, b
         return f.read(max_bytes), False
     f.seek(max(0, header - 4096))
     before = f.read(header - max(0, header - 4096)).removesuffix(b"\n").split(b"\n")
-    prefix = []
+    prefix: list[bytes] = []
     while before and before[-1].startswith(b"runtime: ") and len(prefix) < 20:
         prefix.insert(0, before.pop())
     f.seek(header)

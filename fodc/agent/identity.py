@@ -56,7 +56,7 @@ def primary_ip() -> str | None:
         infos = socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET, socket.SOCK_STREAM)
     except OSError:
         return None
-    return next((info[4][0] for info in infos if not info[4][0].startswith("127.")), None)
+    return next((str(info[4][0]) for info in infos if not str(info[4][0]).startswith("127.")), None)
 
 
 class Instance:

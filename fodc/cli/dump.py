@@ -21,7 +21,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from fodc.expfmt import format_labels
 from fodc.jsonvalue import json_value
@@ -201,7 +201,13 @@ class _Series:
                                        "type": first.type, "labels": dict(first.labels), "points": points}) + "\n")
 
 
-_WRITERS = {"jsonl": _JsonLines, "csv": _Csv, "series": _Series}
+class _Writer(Protocol):
+    def point(self, p: Point) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+_WRITERS: dict[str, Callable[[TextIO], _Writer]] = {"jsonl": _JsonLines, "csv": _Csv, "series": _Series}
 
 
 def _text_value(value: float) -> str:

@@ -37,7 +37,7 @@ def oom_kill_count(text: str) -> int | None:
 
 def kernel_lines(text: str) -> list[tuple[float | None, str]]:
     """(seconds since boot, message) of kernel log text in /dev/kmsg or dmesg form (plain lines: no time)."""
-    out = []
+    out: list[tuple[float | None, str]] = []
     for raw in text.splitlines():
         line = raw[:MAX_LINE]
         if m := _KMSG.match(line):

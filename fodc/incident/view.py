@@ -105,7 +105,7 @@ def build(files: dict[str, bytes], top: int, history: list[dict[str, Any]] | Non
         "config": config,
         "config_previous": ({"captured_at": previous.get("captured_at"), "hash": previous.get("hash"),
                              "reason": previous.get("reason")} if previous else None),
-        "config_changes": node_changes(previous, config) if previous else None,
+        "config_changes": node_changes(previous, config) if previous and config else None,
         "config_history": "available" if history is not None else "the node's agent is not online",
         "profiles": sorted(name for name in manifest.get("files", {}) if name.endswith((".pb.gz", ".pb"))),
     }

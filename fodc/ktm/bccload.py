@@ -22,6 +22,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from fodc.ktm import programs as catalog
 from fodc.ktm.status import ProgramState
@@ -39,7 +40,7 @@ class CompileError(RuntimeError):
 class Loaded:
     """A compiled BCC module and what happened to each program."""
 
-    bpf: object
+    bpf: Any  # bcc.BPF: bcc has no type hints
     states: tuple[ProgramState, ...]
 
 

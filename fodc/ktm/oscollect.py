@@ -104,7 +104,7 @@ class OsTelemetry:
             text = _read(base / "task" / str(tid) / "schedstat")
             parsed = procfs.parse_schedstat(text) if text else None
             if parsed is not None:
-                per_thread[tid] = tuple(parsed)
+                per_thread[tid] = parsed
         if not per_thread:
             text = _read(base / "schedstat")
             single = procfs.parse_schedstat(text) if text else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from typing import Any
 
 # One tool result, as JSON text, is at most this long (about 6k tokens): a model reads it whole.
@@ -43,7 +44,7 @@ def _longest_list(value: Any, path: tuple = ()) -> tuple[tuple, list | None]:
     best_size = -1
     if isinstance(value, list):
         best, best_size = (path, value), len(json.dumps(value, default=str))
-        children = enumerate(value)
+        children: Iterable[tuple[Any, Any]] = enumerate(value)
     elif isinstance(value, dict):
         children = ((k, v) for k, v in value.items() if k != "left_out")
     else:

@@ -79,7 +79,7 @@ class NodeConfigCapturer:
             errors["process"] = str(exc)
         argv = list(view.argv) if view is not None and view.argv else None
         if argv is None and self.options.pprof_url:
-            argv = self._argv_from_pprof(errors)
+            argv = self._argv_from_pprof(self.options.pprof_url, errors)
             if argv is not None:
                 process["argv_source"] = "pprof"
                 errors.pop("argv", None)
@@ -114,8 +114,8 @@ class NodeConfigCapturer:
             errors["version"] = f"cannot determine the version: {exc}"
             return None
 
-    def _argv_from_pprof(self, errors: dict[str, str]) -> list[str] | None:
-        url = f"{self.options.pprof_url.rstrip('/')}/debug/pprof/cmdline"
+    def _argv_from_pprof(self, pprof_url: str, errors: dict[str, str]) -> list[str] | None:
+        url = f"{pprof_url.rstrip('/')}/debug/pprof/cmdline"
         try:
             with urllib.request.urlopen(url, timeout=3) as resp:
                 raw = resp.read(1024 * 1024)

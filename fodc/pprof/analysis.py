@@ -167,7 +167,7 @@ def flame_tree(profile: Profile, sample_type: str | None = None, focus: Searcher
         if kept >= max_nodes or -negative < floor or -negative == 0:
             truncated = True
             break
-        entry = {"name": node.name, "value": node.value, "children": []}
+        entry: dict[str, Any] = {"name": node.name, "value": node.value, "children": []}
         out[id(parent)]["children"].append(entry)
         out[id(node)] = entry
         kept += 1

@@ -10,6 +10,7 @@ claiming a live key is refused with both agents named, instead of the two replac
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import re
 import threading
@@ -199,7 +200,7 @@ class AgentRegistry:
             key=lambda r: (r.key.role, r.registration.node_id, r.agent_id),
         )
 
-    def list_by_role(self, role: str) -> list[AgentRecord]:
+    def list_by_role(self, role: str) -> builtins.list[AgentRecord]:  # `list` here is the method above
         return self.list(role=role)
 
     def check_health(self, now_ms: int) -> HealthReport:

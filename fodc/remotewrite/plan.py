@@ -98,16 +98,16 @@ def pick(windows: Iterable[SeriesWindow], stream: Stream, *, interval_ms: int, b
     out: list[Series] = []
     samples = 0
     for window in windows:
-        chosen = keep.get(window.source)
-        if not chosen:
+        kept = keep.get(window.source)
+        if not kept:
             continue
-        stamps = window.timestamps_ms
+        scrape_ms = window.timestamps_ms
         span = spans.get(window.source)
         if span is not None:
-            first, stop = bisect_left(stamps, span[0]), bisect_right(stamps, span[1])
-            times, values = stamps[first:stop], window.values[first:stop]
+            first, stop = bisect_left(scrape_ms, span[0]), bisect_right(scrape_ms, span[1])
+            times, values = scrape_ms[first:stop], window.values[first:stop]
         else:
-            pairs = [(t, v) for t, v in zip(stamps, window.values, strict=True) if t in chosen]
+            pairs = [(t, v) for t, v in zip(scrape_ms, window.values, strict=True) if t in kept]
             times, values = [t for t, _ in pairs], [v for _, v in pairs]
         if times:
             sent_labels, encoded = names.get(window.name, window.labels, added)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 from fodc.sim.builder import Family, PageBuilder
@@ -139,7 +139,7 @@ def _add_system(b: PageBuilder, disk_paths: Sequence[str]) -> None:
     b.counter("banyandb_memory_protector_total_rejected", {}, 0.0, stable_share=1.0)
 
 
-def _group_names() -> Iterable[tuple[str, str]]:
+def _group_names() -> Iterator[tuple[str, str]]:
     yield from _KNOWN_GROUPS
     tenant = 0
     while True:

@@ -88,5 +88,8 @@ def read_window_file(file: WindowFile) -> FileContents:
     chunks: list[Chunk] = []
     damage: list[Damage] = []
     for item in scan_chunks(data):
-        (chunks if isinstance(item, Chunk) else damage).append(item)
+        if isinstance(item, Chunk):
+            chunks.append(item)
+        else:
+            damage.append(item)
     return FileContents(file, chunks, damage)
