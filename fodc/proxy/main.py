@@ -20,7 +20,7 @@ from gunicorn.arbiter import Arbiter
 from fodc.logs import setup_logging
 from fodc.proxy.httpworker import worker_class
 from fodc.proxy.settings import ProxySettings, parse_settings
-from fodc.reload import SettingsReload
+from fodc.reload import Applied, SettingsReload
 from fodc.systemd import Notifier
 
 log = logging.getLogger("fodc.proxy")
@@ -82,19 +82,21 @@ class ProxyApplication(BaseApplication):
 
     def load(self) -> Any:
         # Runs in the worker, after the fork and gunicorn's own signal set-up (which leaves SIGHUP deadly): from
-        # here on a SIGHUP is a reload, taken up once the runtime runs, never the end of the worker.
-        from fodc.proxy import reloading
+        # here on, before the slow imports below, a SIGHUP is a reload, taken up once the runtime runs.
+        self.reloader = SettingsReload(ProxySettings, self.argv, self.settings, self._apply_reload)
+        signal.signal(signal.SIGHUP, lambda *_: self.reloader.hangup() if self.reloader else None)
         from fodc.proxy.api import create_app
         from fodc.proxy.runtime import ProxyRuntime
 
-        self.reloader = SettingsReload(ProxySettings, self.argv, self.settings,
-                                       lambda old, new, changed: reloading.apply(self.runtime, old, new, changed,
-                                                                                 self.cfg))
-        signal.signal(signal.SIGHUP, lambda *_: self.reloader.hangup() if self.reloader else None)
         setup_logging(self.settings.log_level, self.settings.log_format)
         self.runtime = ProxyRuntime(self.settings, self.notifier)
         self.runtime.start()
         return create_app(self.runtime)
+
+    def _apply_reload(self, old: ProxySettings, new: ProxySettings, changed: dict[str, Any]) -> Applied:
+        from fodc.proxy import reloading
+
+        return reloading.apply(self.runtime, old, new, changed, self.cfg)
 
     def run(self) -> None:
         try:
@@ -125,7 +127,8 @@ class ProxyArbiter(Arbiter):
     worker (which would drop every agent's streams)."""
 
     def handle_hup(self) -> None:
-        self.log.info("SIGHUP: the worker reloads the settings")
+        if self.log is not None:  # set up by the time any signal is handled
+            self.log.info("SIGHUP: the worker reloads the settings")
         for pid in list(self.WORKERS):
             self.kill_worker(pid, signal.SIGHUP)
 
