@@ -3,11 +3,12 @@ agent, and nothing an agent sent can stop the proxy from starting again (issue 1
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 
 import pytest
-from procs import http_json, start_agent, start_proxy, wait_for
+from procs import http_get, http_json, start_agent, start_proxy, wait_for
 from rogue import RogueAgent, refused, registration, typed_answers
 
 from fodc.v1 import fodc_pb2 as pb
@@ -105,3 +106,31 @@ def test_one_agent_with_malformed_answers_is_listed_as_failed_and_the_rest_are_s
     assert sorted(m["node_id"] for m in body["automatic_missing"]) == ["garbage"]
     assert refused(proxy, "answer_record") >= 4  # the wrong-shape records, left out one by one
     assert refused(proxy, "unreadable_answer") + refused(proxy, "answer") >= 3
+
+
+def test_an_agents_content_type_is_not_what_the_proxy_serves(tmp_path, daemons):
+    """A profile an agent says is text/html is still served as a download of bytes (no page on the proxy's
+    origin), and its claimed sha256 is checked against what arrived."""
+    proxy = start_proxy(tmp_path, "--command-timeout", "5s", "--incident-copy-interval", "0")
+    daemons.append(proxy)
+    body = b"<script>alert(1)</script>"
+
+    def answer(command: pb.Command) -> list[pb.CommandReply]:
+        said = pb.ArtifactInfo(content_type="text/html", size=len(body), sha256=hashlib.sha256(body).hexdigest())
+        return [pb.CommandReply(command_id=command.command_id, state=pb.CommandReply.CHUNK, data=body),
+                pb.CommandReply(command_id=command.command_id, state=pb.CommandReply.DONE, artifact=said)]
+    rogue = RogueAgent(proxy.grpc_addr)
+    try:
+        assert rogue.register(registration("html", port=20101)).accepted
+        rogue.serve_commands(answer)
+        status, job = http_json(f"{proxy.url}/diagnostics", "POST", {"action": "heap", "target": "all"})
+        assert status == 202, job
+        job = wait_for(lambda: (j := http_json(f"{proxy.url}/diagnostics/{job['job_id']}")[1])["state"] != "running"
+                       and j, 30, what="the job finished")
+        assert job["state"] == "done", job
+        status, headers, raw = http_get(f"{proxy.url}/diagnostics/{job['job_id']}/html")
+        assert status == 200 and raw == body
+        assert headers["Content-Type"] == "application/octet-stream"
+        assert headers["Content-Disposition"].startswith("attachment")
+    finally:
+        rogue.close()

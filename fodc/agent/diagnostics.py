@@ -145,29 +145,25 @@ class Diagnostics:
         def queued(position: int) -> None:
             busy = self.slot.busy_with()
             waited.append((time.monotonic(), busy))
-            meta = {"phase": "queued", "position": str(position)}
-            if busy:
-                meta["waiting_for"] = f"waiting for {busy}"
-            ctx.reply(pb.CommandReply.RUNNING, meta=meta)
+            ctx.reply(pb.CommandReply.RUNNING, progress=pb.Progress(
+                phase="queued", position=position, waiting_for=f"waiting for {busy}" if busy else ""))
 
         started: list[float] = []
 
         def running() -> None:
             started.append(time.monotonic())
-            ctx.reply(pb.CommandReply.RUNNING, meta={"phase": "running"})
+            ctx.reply(pb.CommandReply.RUNNING, progress=pb.Progress(phase="running"))
 
         fetched = self.take(profile, seconds, ctx.command_id, ctx.cancelled, time.monotonic() + ctx.timeout_s,
                             queued, running)
         if fetched is None:  # cancelled
             return
-        meta = {"content_type": fetched.content_type, "sha256": fetched.sha256, "file_name": f"{profile}.pb.gz",
-                "profile": profile, "seconds": str(seconds or ""), "source": fetched.url}
-        warning = profile_warning(profile, fetched.path)
-        if warning:
-            meta["warning"] = warning
+        info = pb.ArtifactInfo(content_type=fetched.content_type, sha256=fetched.sha256, file_name=f"{profile}.pb.gz",
+                               profile=profile, seconds=seconds or 0, source=fetched.url,
+                               warning=profile_warning(profile, fetched.path) or "")
         if waited and waited[0][1] and started:  # say what it waited for, and how long
-            meta["note"] = f"waited {started[0] - waited[0][0]:.1f}s for {waited[0][1].split(' (about ')[0]}"
-        ctx.send_file(fetched.path, meta)
+            info.note = f"waited {started[0] - waited[0][0]:.1f}s for {waited[0][1].split(' (about ')[0]}"
+        ctx.send_file(fetched.path, info)
 
     def take(self, profile: str, seconds: int | None, label: str, cancelled: threading.Event, deadline: float,
              on_queued: Callable[[int], None] = lambda _n: None,

@@ -313,8 +313,8 @@ class IncidentRecorder:
         if found["state"] != "complete":
             raise ActionFailed(f"incident {wanted} is {found['state']}; its bundle is written once the window "
                                f"after the trigger has passed")
-        ctx.send_file(self.store.directory / found["file"], {"content_type": "application/gzip",
-                                                             "file_name": found["file"]})
+        ctx.send_file(self.store.directory / found["file"],
+                      pb.ArtifactInfo(content_type="application/gzip", file_name=found["file"]))
 
 
 class IncidentWatch(Periodic):

@@ -115,7 +115,7 @@ class MemoryPressureWatch(Periodic):
         path = self._path(name)
         if not name or "/" in name or name.startswith(".") or not path.is_file():
             raise ActionFailed(f"no such diagnostics file {name!r}")
-        ctx.send_file(path, {"content_type": "application/octet-stream", "file_name": name})
+        ctx.send_file(path, pb.ArtifactInfo(content_type="application/octet-stream", file_name=name))
 
     def _path(self, name: str) -> Path:
         return self.diagnostics.store.directory / name

@@ -132,4 +132,4 @@ class RingActions:
         path = self._ring().path(name)
         if path is None:
             raise ActionFailed(f"no profile {name[:100]!r} in the ring (it may have been rotated out)")
-        ctx.send_file(path, {"content_type": "application/octet-stream", "file_name": name})
+        ctx.send_file(path, pb.ArtifactInfo(content_type="application/octet-stream", file_name=name))

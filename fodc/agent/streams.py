@@ -265,23 +265,24 @@ class ActionContext:
         self.max_chunk = max(4096, max_bytes - 4096)
 
     def reply(self, state: pb.CommandReply.State, *, data: bytes = b"", offset: int = 0, error: str = "",
-              meta: dict[str, str] | None = None) -> None:
+              progress: pb.Progress | None = None, artifact: pb.ArtifactInfo | None = None) -> None:
         self._send(pb.CommandReply(command_id=self.command_id, state=state, data=data, offset=offset, error=error,
-                                   meta=meta or {}))
+                                   progress=progress, artifact=artifact))
 
-    def send_artifact(self, payload: bytes, meta: dict[str, str]) -> None:
-        """Streams a result in chunks below the message limit, then DONE with its metadata."""
+    def send_artifact(self, payload: bytes, info: pb.ArtifactInfo) -> None:
+        """Streams a result in chunks below the message limit, then DONE with its description."""
         for offset in range(0, len(payload), self.max_chunk):
             if self.cancelled.is_set():
                 return
             self.reply(pb.CommandReply.CHUNK, data=payload[offset:offset + self.max_chunk], offset=offset)
-        self.reply(pb.CommandReply.DONE, meta={**meta, "size": str(len(payload))})
+        info.size = len(payload)
+        self.reply(pb.CommandReply.DONE, artifact=info)
 
     def send_result(self, result: Message) -> None:
         """The action's typed result (the message its request names in fodc.proto), serialized and chunked."""
-        self.send_artifact(result.SerializeToString(), {"content_type": RESULT_CONTENT_TYPE})
+        self.send_artifact(result.SerializeToString(), pb.ArtifactInfo(content_type=RESULT_CONTENT_TYPE))
 
-    def send_file(self, path: str | os.PathLike[str], meta: dict[str, str]) -> None:
+    def send_file(self, path: str | os.PathLike[str], info: pb.ArtifactInfo) -> None:
         """Like send_artifact, reading the file chunk by chunk so a large profile is never all in memory."""
         size = 0
         with open(path, "rb") as f:
@@ -290,7 +291,8 @@ class ActionContext:
                     return
                 self.reply(pb.CommandReply.CHUNK, data=chunk, offset=size)
                 size += len(chunk)
-        self.reply(pb.CommandReply.DONE, meta={**meta, "size": str(size)})
+        info.size = size
+        self.reply(pb.CommandReply.DONE, artifact=info)
 
 
 Action = Callable[[ActionContext], None]

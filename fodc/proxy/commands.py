@@ -35,6 +35,11 @@ StateListener = Callable[[str, dict[str, str]], None]
 _BODY_FIELDS = {f.message_type.full_name: f.name for f in pb.Command.DESCRIPTOR.oneofs_by_name["body"].fields}
 
 
+def described(message: Message) -> dict[str, str]:
+    """A reply's Progress or ArtifactInfo as the text fields a job shows and keeps (unset fields left out)."""
+    return {field.name: str(value)[:1000] for field, value in message.ListFields()}
+
+
 def request_name(request: Message) -> str:
     """The Command.body field a typed request travels in; also its name in logs and metrics."""
     return _BODY_FIELDS[request.DESCRIPTOR.full_name]
@@ -104,9 +109,9 @@ class RunningCommand:
                         buffer += reply.data
                 elif reply.state in _FINAL:
                     return CommandResult(self.record, self.command_id, _FINAL[reply.state], reply.error,
-                                         bytes(buffer), dict(reply.meta), size, digest.hexdigest())
+                                         bytes(buffer), described(reply.artifact), size, digest.hexdigest())
                 else:
-                    on_state(pb.CommandReply.State.Name(reply.state).lower(), dict(reply.meta))
+                    on_state(pb.CommandReply.State.Name(reply.state).lower(), described(reply.progress))
                 if time.monotonic() > deadline:
                     raise ReplyTimeout("deadline passed")
             return self._fail("reply ended without a final state")

@@ -209,8 +209,11 @@ def diagnostics_blueprint(runtime: ProxyRuntime) -> Blueprint:
     def artifact(job_id: str, node_id: str) -> Response:
         job = job_or_404(job_id)
         task = task_with_result(job, node_id)
-        return send_file(job.directory / task.file, mimetype=task.meta.get("content_type", "application/octet-stream"),
-                         as_attachment=True, download_name=f"{node_id}-{job.action}{job.suffix}")
+        # The file type is the proxy's own: an agent's content_type is its word only (text/html from a hostile
+        # agent would make the proxy serve a page on its own origin).
+        mimetype = "application/json" if job.suffix == ".json" else "application/octet-stream"
+        return send_file(job.directory / task.file, mimetype=mimetype, as_attachment=True,
+                         download_name=f"{node_id}-{job.action}{job.suffix}")
 
     @bp.delete("/diagnostics/<job_id>")
     @control

@@ -505,8 +505,40 @@ class RingProfileList(_message.Message):
     profiles: _containers.RepeatedCompositeFieldContainer[RingProfile]
     def __init__(self, profiles: _Optional[_Iterable[_Union[RingProfile, _Mapping]]] = ...) -> None: ...
 
+class Progress(_message.Message):
+    __slots__ = ("phase", "position", "waiting_for")
+    PHASE_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    WAITING_FOR_FIELD_NUMBER: _ClassVar[int]
+    phase: str
+    position: int
+    waiting_for: str
+    def __init__(self, phase: _Optional[str] = ..., position: _Optional[int] = ..., waiting_for: _Optional[str] = ...) -> None: ...
+
+class ArtifactInfo(_message.Message):
+    __slots__ = ("content_type", "size", "sha256", "file_name", "profile", "seconds", "source", "warning", "note")
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    WARNING_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    content_type: str
+    size: int
+    sha256: str
+    file_name: str
+    profile: str
+    seconds: int
+    source: str
+    warning: str
+    note: str
+    def __init__(self, content_type: _Optional[str] = ..., size: _Optional[int] = ..., sha256: _Optional[str] = ..., file_name: _Optional[str] = ..., profile: _Optional[str] = ..., seconds: _Optional[int] = ..., source: _Optional[str] = ..., warning: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
+
 class CommandReply(_message.Message):
-    __slots__ = ("command_id", "agent_id", "state", "data", "offset", "error", "meta", "stream_secret")
+    __slots__ = ("command_id", "agent_id", "state", "data", "offset", "error", "stream_secret", "progress", "artifact")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[CommandReply.State]
@@ -525,27 +557,22 @@ class CommandReply(_message.Message):
     FAILED: CommandReply.State
     CANCELLED: CommandReply.State
     REJECTED: CommandReply.State
-    class MetaEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
-    META_FIELD_NUMBER: _ClassVar[int]
     STREAM_SECRET_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    ARTIFACT_FIELD_NUMBER: _ClassVar[int]
     command_id: str
     agent_id: str
     state: CommandReply.State
     data: bytes
     offset: int
     error: str
-    meta: _containers.ScalarMap[str, str]
     stream_secret: str
-    def __init__(self, command_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., state: _Optional[_Union[CommandReply.State, str]] = ..., data: _Optional[bytes] = ..., offset: _Optional[int] = ..., error: _Optional[str] = ..., meta: _Optional[_Mapping[str, str]] = ..., stream_secret: _Optional[str] = ...) -> None: ...
+    progress: Progress
+    artifact: ArtifactInfo
+    def __init__(self, command_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., state: _Optional[_Union[CommandReply.State, str]] = ..., data: _Optional[bytes] = ..., offset: _Optional[int] = ..., error: _Optional[str] = ..., stream_secret: _Optional[str] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., artifact: _Optional[_Union[ArtifactInfo, _Mapping]] = ...) -> None: ...
