@@ -234,15 +234,18 @@ def start_agent(tmp_path: Path, proxy_grpc: str, role: str, node_id: str, *args:
     return Agent(_spawn(argv, log_path, env, user), log_path, ports, node_id)
 
 
-def start_server(argv: Sequence[str], log: Path, port: int, ready_path: str, what: str) -> tuple[Daemon, str]:
+def start_server(argv: Sequence[str], log: Path, port: int, ready_path: str, what: str, *,
+                 url: str | None = None, ready: Callable[[], bool] | None = None) -> tuple[Daemon, str]:
     """A server (its own process group, output to `log`) listening on 127.0.0.1:`port`; returns it once
-    `ready_path` answers 200, and its base URL. Stopped again if it never gets ready."""
+    `ready_path` answers 200 (or `ready()` is true: a server that wants TLS or credentials), and its base URL
+    (`url` if given). Stopped again if it never gets ready."""
     process = subprocess.Popen(list(argv), stdout=open(log, "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
                                start_new_session=True)  # the child owns its log file
     daemon = Daemon(process, log, {"http": port})
-    url = f"http://127.0.0.1:{port}"
+    url = url or f"http://127.0.0.1:{port}"
+    ready = ready or (lambda: http_get(f"{url}{ready_path}", 1)[0] == 200)
     try:
-        wait_for(lambda: http_get(f"{url}{ready_path}", 1)[0] == 200, 60, what=f"{what} ready ({log})")
+        wait_for(ready, 60, what=f"{what} ready ({log})")
     except AssertionError:
         daemon.stop()
         raise

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import ssl
 import threading
+import urllib.error
 import urllib.parse
+import urllib.request
+from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -28,21 +32,48 @@ def key(labels: dict[str, str]) -> str:
     return json.dumps(dict(sorted(labels.items())), separators=(",", ":"))
 
 
-def start_victoria_metrics(directory: Path, name: str = "vm", port: int | None = None) -> tuple[Daemon, str]:
-    """victoria-metrics on a free port; returns it once healthy, and its base URL (write at /api/v1/write)."""
+def start_victoria_metrics(directory: Path, name: str = "vm", port: int | None = None, extra: Sequence[str] = (),
+                           url: str | None = None, ready: Callable[[], bool] | None = None) -> tuple[Daemon, str]:
+    """victoria-metrics on a free port; returns it once healthy, and its base URL (write at /api/v1/write).
+    Started again with the same `name` and `port`, it takes up its data where it left off. `extra` flags, `url`
+    and `ready` for one behind TLS or credentials."""
     port = port or free_port()
     return start_server(["victoria-metrics", f"-storageDataPath={directory / (name + '-data')}",
                          f"-httpListenAddr=127.0.0.1:{port}", "-retentionPeriod=100y", "-search.latencyOffset=0s",
-                         "-search.disableCache", "-loggerLevel=WARN"], directory / f"{name}.log", port, "/health",
-                        "victoria-metrics")
+                         "-search.disableCache", "-loggerLevel=WARN", *extra], directory / f"{name}.log", port,
+                        "/health", "victoria-metrics", url=url, ready=ready)
 
 
-def vm_export(url: str, match: str, start_ms: int = 0, end_ms: int | None = None) -> Samples:
+def start_vmauth(directory: Path, bearer_token: str, backend: str) -> tuple[Daemon, str]:
+    """Debian's vmauth on a free port, letting requests with `bearer_token` through to `backend` (the
+    VictoriaMetrics way to put credentials in front of a TSDB); others get 401."""
+    port = free_port()
+    config = directory / "vmauth.yml"
+    config.write_text(f"users:\n  - bearer_token: {json.dumps(bearer_token)}\n    url_prefix: {json.dumps(backend)}\n")
+    return start_server(["vmauth", f"-auth.config={config}", f"-httpListenAddr=127.0.0.1:{port}",
+                         "-loggerLevel=WARN"], directory / "vmauth.log", port, "/health", "vmauth")
+
+
+def vm_get(url: str, path: str, *, context: ssl.SSLContext | None = None,
+           authorization: str | None = None) -> tuple[int, bytes]:
+    """GET from a victoria-metrics that may want TLS (`context`) and credentials."""
+    request = urllib.request.Request(f"{url}{path}", headers={"Authorization": authorization} if authorization
+                                     else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def vm_export(url: str, match: str, start_ms: int = 0, end_ms: int | None = None, *,
+              context: ssl.SSLContext | None = None, authorization: str | None = None) -> Samples:
     """Every stored sample of the series `match` selects, as VictoriaMetrics holds them."""
     params = {"match[]": match, "start": f"{start_ms / 1000:.3f}"}
     if end_ms is not None:
         params["end"] = f"{end_ms / 1000:.3f}"
-    status, _, body = http_get(f"{url}/api/v1/export?{urllib.parse.urlencode(params)}", 30)
+    status, body = vm_get(url, f"/api/v1/export?{urllib.parse.urlencode(params)}", context=context,
+                          authorization=authorization)
     assert status == 200, body[:300]
     out: Samples = {}
     for line in body.decode().splitlines():

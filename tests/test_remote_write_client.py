@@ -83,3 +83,9 @@ def test_urls_that_cannot_be_used_are_refused(url, reason):
 
 def test_the_receiver_is_named_without_its_query():
     assert endpoint_name("https://mimir:443/api/v1/push?tenant=a") == "https://mimir:443/api/v1/push"
+
+
+def test_credentials_a_receiver_quotes_back_are_not_logged(receiver):
+    receiver.script = (400, b'cannot find the provided auth token "Bearer s3cret-t0ken" in config', {})
+    outcome = Client(receiver.url, timeout_s=5, auth=Auth(bearer_token="s3cret-t0ken")).post(BODY)
+    assert outcome.message == 'HTTP 400: cannot find the provided auth token "<redacted>" in config'

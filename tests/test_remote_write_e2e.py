@@ -8,7 +8,9 @@ with 25+ scrapes missed, and an incident window of 5 minutes is 5 seconds."""
 
 from __future__ import annotations
 
+import base64
 import signal
+import ssl
 import time
 
 import pytest
@@ -22,7 +24,9 @@ from receivers import (
     prometheus_raw,
     start_prometheus_receiver,
     start_victoria_metrics,
+    start_vmauth,
     vm_export,
+    vm_get,
     window_samples,
 )
 
@@ -195,3 +199,55 @@ def test_a_receiver_that_hangs_fails_or_refuses_costs_only_its_own_lag(tmp_path,
         wait_for(lambda: self_metric(agent, "fodc_agent_remote_write_samples_sent_total", bad.url) > 0, 30,
                  what="taking samples again")
         assert self_metric(agent, "fodc_agent_remote_write_samples_dropped_total", bad.url) == dropped
+
+
+def test_tls_with_basic_auth_and_a_bearer_token_reach_real_receivers(tmp_path, daemons, node):
+    """victoria-metrics serving HTTPS with basic auth, and vmauth taking a bearer token in front of another:
+    each agent's samples arrive with the right credentials; the wrong ones are refused (4xx) and counted as
+    dropped, the receiver's answer is logged without the token it quotes, and the scraping goes on."""
+    from certs import Authority  # needs python3-cryptography, which only TLS tests use
+
+    ca = Authority(tmp_path, "rw")
+    server = ca.issue("localhost", server=True)
+    context = ssl.create_default_context(cafile=str(ca.path))
+    basic = "Basic " + base64.b64encode(b"fodc:s3cret pass").decode()
+    port = free_port()
+    secure, secure_url = start_victoria_metrics(
+        tmp_path, "vm-tls", port, ("-tls", f"-tlsCertFile={server.cert}", f"-tlsKeyFile={server.key}",
+                                   "-httpAuth.username=fodc", "-httpAuth.password=s3cret pass"),
+        url=f"https://localhost:{port}",
+        ready=lambda: vm_get(f"https://localhost:{port}", "/health", context=context, authorization=basic)[0] == 200)
+    plain, plain_url = start_victoria_metrics(tmp_path, "vm-plain")
+    gate, gate_url = start_vmauth(tmp_path, "t0ken", plain_url)
+    proxy = start_proxy(tmp_path)
+    daemons.extend([secure, plain, gate, proxy])
+    (tmp_path / "password").write_text("s3cret pass\n")
+    (tmp_path / "token").write_text("t0ken\n")
+    (tmp_path / "wrong").write_text("not-it\n")
+
+    def agent(node_id: str, *args: str):
+        started = start_agent(tmp_path, proxy.grpc_addr, "liaison", node_id, "--node-metrics-url", node.metrics_url,
+                              *FAST, "--remote-write-state-file", "", "--remote-write-max-backoff", "300ms", *args)
+        daemons.append(started)
+        return started
+
+    basic_agent = agent("rw-basic", "--remote-write-url", f"{secure_url}/api/v1/write",
+                        "--remote-write-tls-ca", str(ca.path), "--remote-write-basic-auth-user", "fodc",
+                        "--remote-write-basic-auth-password-file", str(tmp_path / "password"))
+    bearer_agent = agent("rw-bearer", "--remote-write-url", f"{gate_url}/api/v1/write",
+                         "--remote-write-bearer-token-file", str(tmp_path / "token"))
+    refused_agent = agent("rw-refused", "--remote-write-url", f"{gate_url}/api/v1/write",
+                          "--remote-write-bearer-token-file", str(tmp_path / "wrong"))
+    match = f'{{__name__="{FAMILY}",node_id="%s"}}'
+    wait_for(lambda: vm_export(secure_url, match % "rw-basic", context=context, authorization=basic), 30,
+             what="samples over TLS with basic auth")
+    wait_for(lambda: vm_export(plain_url, match % "rw-bearer"), 30, what="samples through vmauth with the token")
+    wait_for(lambda: self_metric(refused_agent, "fodc_agent_remote_write_samples_dropped_total") > 0, 30,
+             what="the wrong token refused and counted")
+    assert 'reason="http_40' in http_get(f"{refused_agent.url}/metrics")[2].decode()  # vmauth 1.79 says 400
+    assert not vm_export(plain_url, match % "rw-refused")
+    assert self_metric(refused_agent, "fodc_agent_scrape_up") == 1
+    for good in (basic_agent, bearer_agent):
+        assert self_metric(good, "fodc_agent_remote_write_samples_dropped_total") == 0
+    assert "auth token" in refused_agent.log() and "not-it" not in refused_agent.log()
+    assert "s3cret" not in basic_agent.log()

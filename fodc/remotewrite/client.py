@@ -41,6 +41,9 @@ class Auth:
     basic_user: str | None = None
     basic_password: str | None = field(default=None, repr=False)
 
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(s for s in (self.bearer_token, self.basic_password) if s)
+
     def header(self) -> str | None:
         if self.bearer_token:
             return f"Bearer {self.bearer_token}"
@@ -100,6 +103,8 @@ class Client:
         self.headers = {**HEADERS, "User-Agent": f"fodc-agent/{__version__}"}
         if auth is not None and (value := auth.header()):
             self.headers["Authorization"] = value
+        # A receiver may quote the credentials it refused (vmauth does): they never reach a log line.
+        self._secrets = (*auth.secrets(), value) if auth is not None and value else ()
         self._conn: http.client.HTTPConnection | None = None
 
     def _connection(self) -> http.client.HTTPConnection:
@@ -153,7 +158,10 @@ class Client:
                            f"({time.monotonic() - started:.1f}s)")
         if 200 <= status < 300:
             return Outcome(SENT, status, "")
-        message = f"HTTP {status}: {_one_line(answer)}".rstrip(": ")
+        said = _one_line(answer)
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            said = said.replace(secret, "<redacted>")
+        message = f"HTTP {status}: {said}".rstrip(": ")
         if status == 429 or status >= 500:
             return Outcome(RETRY, status, message, retry_after)
         return Outcome(DROP, status, message)
