@@ -16,24 +16,13 @@ from fodc.proxy import settings as proxy_settings
 
 from .conftest import REPO
 
-# Commented lines that show an example rather than a default (the option has none, or it is host-specific).
-AGENT_EXAMPLES = {"node-role", "node-id", "node-address", "node-gossip-address", "node-labels", "ktm-cgroup-path",
-                  "ktm-kernel-source", "node-pid-file", "node-systemd-unit", "node-config-file",
-                  "node-secret-names", "memory-limit", "incident-rule", "node-log-file", "proxy-tls-ca",
-                  "proxy-tls-cert", "proxy-tls-key", "proxy-tls-server-name", "node-crash-output-file",
-                  "node-crash-dir", "trigger-file", "node-cgroup-path", "http-tls-cert", "http-tls-key",
-                  "http-tls-client-ca", "http-auth-users-file", "http-auth-tokens-file",
-                  "remote-write-url", "remote-write-bearer-token-file", "remote-write-basic-auth-user",
-                  "remote-write-basic-auth-password-file", "remote-write-tls-ca", "remote-write-tls-cert",
-                  "remote-write-tls-key"}
-# Examples naming certificate files that exist only on a configured host, and example values of
-# options whose default is empty.
-AGENT_FILE_EXAMPLES = {"proxy-tls-ca", "proxy-tls-cert", "proxy-tls-key", "http-tls-cert", "http-tls-key",
-                       "http-tls-client-ca", "http-auth-users-file", "http-auth-tokens-file",
-                       "remote-write-bearer-token-file", "remote-write-basic-auth-password-file",
-                       "remote-write-tls-ca", "remote-write-tls-cert", "remote-write-tls-key"}
-PROXY_EXAMPLES = {"grpc-tls-cert", "grpc-tls-key", "grpc-tls-client-ca", "http-tls-cert", "http-tls-key",
-                  "config-drift-ignore"}
+# Commented lines that show an example rather than a default (the option has none, or it is host-specific):
+# the declarations say which (`example=`), so a new option needs no edit here.
+AGENT_EXAMPLES = {o.name for _s, _a, o in agent_settings.AgentSettings.all_options() if o.example is not None}
+# Examples naming files (certificates, secrets) that exist only on a configured host.
+AGENT_FILE_EXAMPLES = {o.name for _s, _a, o in agent_settings.AgentSettings.all_options()
+                       if o.example and o.example.startswith("/etc/fodc/") and not Path(o.example).exists()}
+PROXY_EXAMPLES = {o.name for _s, _a, o in proxy_settings.ProxySettings.all_options() if o.example is not None}
 
 
 @pytest.fixture(autouse=True)
