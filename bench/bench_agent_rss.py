@@ -124,8 +124,15 @@ def main() -> None:
     parser.add_argument("--no-full", action="store_true", help="skip the prefilled (full window) agents")
     parser.add_argument("--no-ktm", action="store_true", help="no agent with KTM on (it needs root for eBPF)")
     parser.add_argument("--no-unit-env", action="store_true", help="run without the unit's Environment=")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="one more environment variable for the agents (to try a setting), repeatable")
     args = parser.parse_args()
     env = {} if args.no_unit_env else unit_environment()
+    for setting in args.env:
+        name, sep, value = setting.partition("=")
+        if not sep or not name:
+            parser.error(f"--env takes NAME=VALUE, not {setting!r}")
+        env[name] = value
     tmp = Path(tempfile.mkdtemp(prefix="fodc-bench-rss-", dir="/var/tmp"))
     proxy = start_proxy(tmp, "--metrics-timeout", "120s")
     node = start_sim_node(ROLE, free_port(), series=args.series, comm="banyand")

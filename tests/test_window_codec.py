@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fodc.window import FORMAT_VERSION, Block, BlockColumn, CodecError, SeriesMeta, decode_block, encode_block
-from fodc.window.codec import ABSENT, encode_grid
+from fodc.window.codec import ABSENT, decode_lazily, encode_grid
 
 T0 = 1_787_300_000_123
 FAMILIES = (SeriesMeta("lat", "histogram", "latency of things", "seconds"), SeriesMeta("up", "gauge", "", ""))
@@ -108,6 +108,19 @@ def test_corrupt_bytes_raise_codec_error_only(damage):
     data = encode_block(block_of([("up", [1.0, 2.5, None, 4.0]), ("lat_sum", [0.1, 0.2, 0.3, 0.4])]))
     with pytest.raises(CodecError):
         decode_block(damage(data))
+
+
+def test_a_lazy_decode_gives_the_same_columns_and_a_damaged_tail_fails_in_the_iterator():
+    block = block_of([("up", [1.0, 2.5, None, 4.0]), ("lat_sum", [0.1, 0.2, 0.3, 0.4])])
+    data = encode_block(block)
+    head, columns = decode_lazily(data, catalogs={})
+    assert (head.source, head.timestamps_ms, head.columns) == (block.source, list(block.timestamps_ms), [])
+    assert_same(Block(head.source, head.timestamps_ms, head.families, list(columns)), block)
+    short = data[:1] + zlib.compress(zlib.decompress(data[1:])[:-4])  # head intact, last column cut
+    head, columns = decode_lazily(short)
+    assert head.source == "node-a"
+    with pytest.raises(CodecError):
+        list(columns)
 
 
 def test_family_filter_skips_other_series():

@@ -31,7 +31,7 @@ import struct
 import sys
 import zlib
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -202,8 +202,17 @@ def decode_block(data: bytes, family_filter: Callable[[str], bool] | None = None
                  catalogs: dict | None = None) -> Block:
     """bytes -> Block. With family_filter, series of other families are skipped without decoding values.
     `catalogs`: a dict the caller keeps across calls to parse each distinct catalog only once."""
-    block, _ = _decode(data, family_filter, False, catalogs)
-    return block
+    head, columns = _open(data, catalogs)
+    return Block(head.source, head.timestamps_ms, head.families, list(columns(family_filter, None)))
+
+
+def decode_lazily(data: bytes, family_filter: Callable[[str], bool] | None = None,
+                  catalogs: dict | None = None) -> tuple[Block, Iterator[BlockColumn]]:
+    """decode_block() that decodes each column only when the iterator reaches it, so a reader that moves each
+    column's values elsewhere holds one column's Python floats at a time, not a whole block's. The Block
+    returned holds no columns; a CodecError may also come from the iterator (a block damaged past its head)."""
+    head, columns = _open(data, catalogs)
+    return Block(head.source, head.timestamps_ms, head.families, []), columns(family_filter, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,16 +228,32 @@ class BlockSummary:
 
 def summarize_block(data: bytes, catalogs: dict | None = None) -> BlockSummary:
     """Reads a block's header and catalog and counts its values without decoding them."""
-    block, heads_and_count = _decode(data, None, True, catalogs)
-    heads, samples = heads_and_count
-    return BlockSummary(block.source, block.timestamps_ms, block.families, heads, samples)
+    head, columns = _open(data, catalogs)
+    tally = [0]
+    for _ in columns(_nothing, tally):
+        pass
+    return BlockSummary(head.source, head.timestamps_ms, head.families, head.heads, tally[0])
 
 
 _MAX_CACHED_CATALOGS = 8
 
 
-def _decode(data: bytes, wanted: Callable[[str], bool] | None, count_only: bool,
-            catalogs: dict | None) -> tuple[Block, tuple]:
+def _nothing(_family: str) -> bool:
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class _Head:
+    source: str
+    timestamps_ms: list[int]
+    families: tuple[SeriesMeta, ...]
+    heads: list[tuple[str, Labels, str]]
+
+
+def _open(data: bytes, catalogs: dict | None) -> tuple[_Head, Callable[..., Iterator[BlockColumn]]]:
+    """Decompresses a block and reads its head and catalog; returns the head and a function that iterates the
+    columns (wanted families only, `tally[0]` counting the values present of every column) and checks that the
+    block ends where its last column does."""
     if not data:
         raise CodecError("empty block")
     layout = data[0]
@@ -254,14 +279,20 @@ def _decode(data: bytes, wanted: Callable[[str], bool] | None, count_only: bool,
                 if len(catalogs) >= _MAX_CACHED_CATALOGS:
                     del catalogs[next(iter(catalogs))]
                 catalogs[raw_catalog] = catalog
-        families, heads = catalog
-        read = _raw_columns if layout == RAW_FORMAT else _coded_columns
-        columns, samples = read(reader, rows, heads, wanted, count_only)
-        if reader.pos != len(reader.data):
-            raise CodecError("corrupt block: trailing bytes after the last series")
     except (ColumnError, IndexError, KeyError) as exc:
         raise CodecError(f"corrupt block: {exc}") from None
-    return Block(source, timestamps, families, columns), (heads, samples)
+    families, heads = catalog
+    read = _raw_columns if layout == RAW_FORMAT else _coded_columns
+
+    def columns(wanted: Callable[[str], bool] | None, tally: list[int] | None) -> Iterator[BlockColumn]:
+        try:
+            yield from read(reader, rows, heads, wanted, tally if tally is not None else [0])
+            if reader.pos != len(reader.data):
+                raise CodecError("corrupt block: trailing bytes after the last series")
+        except (ColumnError, IndexError, KeyError) as exc:
+            raise CodecError(f"corrupt block: {exc}") from None
+
+    return _Head(source, timestamps, families, heads), columns
 
 
 def _catalog(reader: Reader) -> tuple[tuple[SeriesMeta, ...], list[tuple[str, Labels, str]]]:
@@ -279,9 +310,7 @@ def _catalog(reader: Reader) -> tuple[tuple[SeriesMeta, ...], list[tuple[str, La
 
 
 def _coded_columns(reader: Reader, rows: int, heads: list[tuple[str, Labels, str]],
-                   wanted: Callable[[str], bool] | None, count_only: bool) -> tuple[list[BlockColumn], int]:
-    columns = []
-    samples = 0
+                   wanted: Callable[[str], bool] | None, tally: list[int]) -> Iterator[BlockColumn]:
     bitmap_len = (rows + 7) // 8
     for name, labels, family in heads:
         flag = reader.byte()
@@ -294,8 +323,8 @@ def _coded_columns(reader: Reader, rows: int, heads: list[tuple[str, Labels, str
             present = len(present_rows)
         else:
             raise CodecError(f"corrupt block: presence flag {flag}")
-        samples += present
-        if count_only or (wanted is not None and not wanted(family)):
+        tally[0] += present
+        if wanted is not None and not wanted(family):
             if present:
                 skip_values(reader, present)
             continue
@@ -307,25 +336,21 @@ def _coded_columns(reader: Reader, rows: int, heads: list[tuple[str, Labels, str
             for i, v in zip(present_rows, values, strict=True):
                 spread[i] = v
             values = spread
-        columns.append(BlockColumn(name, labels, family, values))
-    return columns, samples
+        yield BlockColumn(name, labels, family, values)
 
 
 def _raw_columns(reader: Reader, rows: int, heads: list[tuple[str, Labels, str]],
-                 wanted: Callable[[str], bool] | None, count_only: bool) -> tuple[list[BlockColumn], int]:
-    columns = []
-    samples = 0
+                 wanted: Callable[[str], bool] | None, tally: list[int]) -> Iterator[BlockColumn]:
     for name, labels, family in heads:
         cells = _little(reader.take(8 * rows))  # the swap is its own inverse
         absent = [i for i in range(rows) if cells[8 * i:8 * i + 8] == ABSENT] if ABSENT in cells else []
-        samples += rows - len(absent)
-        if count_only or (wanted is not None and not wanted(family)):
+        tally[0] += rows - len(absent)
+        if wanted is not None and not wanted(family):
             continue
         values = cast("list[float | None]", array("d", cells).tolist())
         for i in absent:
             values[i] = None
-        columns.append(BlockColumn(name, labels, family, values))
-    return columns, samples
+        yield BlockColumn(name, labels, family, values)
 
 
 def _count(reader: Reader) -> int:

@@ -13,7 +13,7 @@ from typing import cast
 
 from fodc.names import SAMPLE_SUFFIXES
 from fodc.saferegex import FullMatcher
-from fodc.window.codec import CodecError, decode_block
+from fodc.window.codec import CodecError, decode_lazily
 from fodc.window.diskblocks import BlockUnreadable, DiskBlock, block_bytes
 from fodc.window.model import Labels, SeriesMeta, SeriesWindow
 from fodc.window.openblock import cells_to_values
@@ -93,20 +93,18 @@ def read_sealed(payload: bytes | DiskBlock | None, raw: RawBlock | None,
     once: it stays unreadable, and every later read skips it quietly)."""
     if payload is not None:
         try:
-            decoded = decode_block(block_bytes(payload), wanted, catalogs)
+            decoded, columns = decode_lazily(block_bytes(payload), wanted, catalogs)
+            block_metas = {m.name: m for m in decoded.families}
+            for column in columns:  # decoded one at a time: the caller moves each into arrays before the next
+                yield (decoded.source, column.name, column.labels, column.family, block_metas,
+                       decoded.timestamps_ms, column.values)
         except BlockUnreadable as exc:
             if exc.first:
                 log.error("flight recorder: sealed block on disk unreadable, skipped from now on: %s", exc)
-            return
         except CodecError as exc:
             log.error("flight recorder: unreadable sealed block skipped: %s", exc)
             if isinstance(payload, DiskBlock):
                 payload.damage = payload.damage or f"undecodable: {exc}"
-            return
-        block_metas = {m.name: m for m in decoded.families}
-        for column in decoded.columns:
-            yield (decoded.source, column.name, column.labels, column.family, block_metas, decoded.timestamps_ms,
-                   column.values)
     elif raw is not None:
         block_metas = {m.name: m for m in raw.metas}
         timestamps = raw.block.timestamps.tolist()
