@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +43,19 @@ UNIT = Path(__file__).resolve().parent.parent / "packaging" / "systemd" / "fodc-
 BUDGET = 30 * MIB  # the agent's default --window-memory
 BLOCK_SCRAPES = 120  # its default --window-block-scrapes
 PREFILL_INTERVAL_MS = 15_000
+
+
+# The floor: the agent's interpreter with what fodc-agent imports at start (lazy imports aside), doing nothing.
+FLOOR_CODE = ("import sys, fodc.agent.main, grpc; sys.stdout.write(f'{len(sys.modules)}\\n'); sys.stdout.flush(); "
+              "sys.stdin.read()")
+
+
+def start_floor(env: dict[str, str]) -> tuple[subprocess.Popen, int]:
+    """A bare interpreter that imported what the agent imports; returns it and its module count once ready."""
+    full_env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent), **env}
+    process = subprocess.Popen([sys.executable, "-c", FLOOR_CODE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               env=full_env, text=True)
+    return process, int(process.stdout.readline())
 
 
 def unit_environment() -> dict[str, str]:
@@ -137,6 +152,7 @@ def main() -> None:
     proxy = start_proxy(tmp, "--metrics-timeout", "120s")
     node = start_sim_node(ROLE, free_port(), series=args.series, comm="banyand")
     agents = {}
+    floor = None
     try:
         full = [] if args.no_full else ["full-ktm-off"] + ([] if args.no_ktm else ["full-ktm-on"])
         if full:
@@ -152,12 +168,15 @@ def main() -> None:
             agents[name] = start_agent(tmp, proxy.grpc_addr, ROLE, name, "--node-metrics-url", node.metrics_url,
                                        "--ktm-enabled", "auto" if name.endswith("on") else "off", *scraping,
                                        env=env)
-        wait_for(lambda: len(proxy.cluster(status="online")) == len(agents), 120, what="agents online")
+        wait_for(lambda: len(proxy.cluster(status="online")) == len(agents), 300, what="agents online")
+        floor, modules = start_floor(env)
         time.sleep(args.seconds)
+        floor_figures = rss_figures(floor.pid)
         steady = {name: rss_figures(agent.pid) for name, agent in agents.items()}
-        base = steady["baseline"]["rss"]
+        base = floor_figures["rss"]
         print(f"environment: {env or 'none'}; {args.seconds:g} s of 1 s scrapes; {args.series} series")
-        print("steady state:")
+        print("steady state (x: RSS against the floor):")
+        print(f"  {line('floor', floor_figures, base)}  (python with the agent's {modules} modules imported, idle)")
         for name, fig in steady.items():
             used, budget = window_figures(agents[name].url)
             print(f"  {line(name, fig, base)}  window {used / MIB:4.1f}/{budget / MIB:.0f} MiB  "
@@ -178,6 +197,9 @@ def main() -> None:
             after = rss_figures(agents[name].pid)
             print(f"  after {args.reads} reads: {line(name, after, base)}; highest peak {max(peaks) / MIB:.1f} MiB")
     finally:
+        if floor is not None:
+            floor.kill()
+            floor.wait()
         for daemon in (*agents.values(), proxy):
             daemon.stop()
         node.stop()

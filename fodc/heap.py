@@ -3,6 +3,8 @@
 A window read allocates and frees some MiB of short-lived objects on a worker thread; glibc keeps freed
 chunks in that thread's arena (and below the top of the heap, which MALLOC_TRIM_THRESHOLD_ cannot reach),
 so the agent's RSS would stay at its peak. malloc_trim(0) returns every whole free page of every arena.
+CPython's own small-object arenas go back only when a whole arena is empty, which is why reads keep their
+Python objects few and short-lived (fodc/window/reads.py).
 A no-op where the C library has no malloc_trim (musl) or cannot be loaded.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import gc
 import logging
 
 log = logging.getLogger(__name__)
@@ -27,6 +30,9 @@ def _malloc_trim():  # noqa: ANN202 - a ctypes function or None
 
 
 def release_free_heap() -> bool:
-    """Returns free heap pages to the kernel; True when the C library did release something."""
+    """Collects the cyclic garbage a burst left (generator frames, exceptions with their tracebacks: they
+    would wait for the next full collection) and returns free heap pages to the kernel; True when the C
+    library did release something."""
+    gc.collect()
     trim = _malloc_trim()
     return bool(trim(0)) if trim is not None else False
