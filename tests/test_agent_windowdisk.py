@@ -24,12 +24,14 @@ def test_a_restarted_agent_has_its_history_but_no_stale_latest_values(tmp_path):
     before = WindowDisk(settings.window, recorder, CollectorRegistry())
     for i in range(5):
         recorder.ingest("http://node/metrics", T0 + i * 1000, [("up", (), 1.0), ("c", (), float(i))])
+    assert recorder.stats().on_disk_bytes > 0  # sealed blocks on disk are read from there, not held
     before.close()
 
     restarted = FlightRecorder(block_scrapes=2)
     registry = CollectorRegistry()
     disk = WindowDisk(settings.window, restarted, registry)
     assert [w.values for w in restarted.query() if w.name == "c"] == [[0.0, 1.0, 2.0, 3.0, 4.0]]
+    assert restarted.stats().on_disk_bytes > 0 and restarted.stats().unreadable_blocks == 0
     assert restarted.latest() == []  # the node has not been scraped since the start
     restarted.ingest("http://node/metrics", restarted.latest_from_ms + 1, [("c", (), 9.0)])
     assert [(w.name, w.values) for w in restarted.latest()] == [("c", [9.0])]
@@ -46,7 +48,11 @@ def test_window_dir_off_keeps_everything_in_memory(tmp_path):
         settings = settings_for("--window-dir", off)
         assert settings.window_dir is None
         registry = CollectorRegistry()
-        disk = WindowDisk(settings.window, FlightRecorder(), registry)
+        recorder = FlightRecorder(block_scrapes=2)
+        disk = WindowDisk(settings.window, recorder, registry)
+        for i in range(5):
+            recorder.ingest("http://node/metrics", T0 + i * 1000, [("c", (), float(i))])
+        assert recorder.stats().sealed_blocks == 2 and recorder.stats().on_disk_bytes == 0
         assert disk.summary() == {"window_store": "memory"}
         assert "window_disk" not in generate_latest(registry).decode()
         disk.close()

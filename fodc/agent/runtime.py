@@ -340,7 +340,8 @@ class AgentRuntime:
         for name, attr, doc in (
             ("fodc_agent_window_series", "series", "series held in the flight recorder window"),
             ("fodc_agent_window_samples", "samples", "samples held in the window"),
-            ("fodc_agent_window_bytes", "used_bytes", "memory accounted to the window"),
+            ("fodc_agent_window_bytes", "used_bytes", "bytes accounted to the window against --window-memory "
+             "(fodc_agent_window_on_disk_bytes of them read from --window-dir when asked)"),
             ("fodc_agent_window_budget_bytes", "budget_bytes", "memory budget of the window (--window-memory)"),
             ("fodc_agent_window_on_disk_bytes", "on_disk_bytes", "of the window's bytes, sealed blocks left in "
              "--window-dir and read from there when asked, not held in memory"),

@@ -267,7 +267,8 @@ class WindowSettings(Section):
     title = "The flight recorder window"
     memory: int = declare(
         "window-memory", config.byte_size, "30MiB",
-        "memory budget of the in-memory flight recorder; the window length follows from it",
+        "size budget of the flight recorder window (its sealed blocks are read from --window-dir when that is "
+        "on); the window length follows from it",
         role_var="fodc_agent_window_memory")
     dir: str | None = declare(
         "window-dir", _window_dir, DEFAULT_WINDOW_DIR,
