@@ -198,17 +198,17 @@ class AgentRuntime:
                                     node_up=lambda: bool(self._scrape_state().ok),
                                     on_progress=self.watchdog.register("manual-capture", 60.0).tick)
         # Workers beyond the profiles that may run or wait, so a config request never waits behind them.
-        self.command_stream = CommandStream({  # Command.body field -> the action answering it
-            "config_snapshot": self.config.action_snapshot,
-            "config_history": self.config.action_history,
-            "profile": self.diagnostics.action_profile,
-            "automatic_list": self.memory_watch.action_list,
-            "automatic_fetch": self.memory_watch.action_fetch,
-            "incident_list": self.incidents.action_list,
-            "incident_fetch": self.incidents.action_fetch,
-            "incident_capture": self.manual.action_capture,
-            "ring_list": self.ring_actions.action_list,
-            "ring_fetch": self.ring_actions.action_fetch,
+        self.command_stream = CommandStream({  # request message type -> the action answering it
+            pb.ConfigSnapshotRequest: self.config.action_snapshot,
+            pb.ConfigHistoryRequest: self.config.action_history,
+            pb.ProfileRequest: self.diagnostics.action_profile,
+            pb.AutomaticListRequest: self.memory_watch.action_list,
+            pb.AutomaticFetchRequest: self.memory_watch.action_fetch,
+            pb.IncidentListRequest: self.incidents.action_list,
+            pb.IncidentFetchRequest: self.incidents.action_fetch,
+            pb.IncidentCaptureRequest: self.manual.action_capture,
+            pb.RingListRequest: self.ring_actions.action_list,
+            pb.RingFetchRequest: self.ring_actions.action_fetch,
         }, send_timeout_s=settings.send_timeout, workers=settings.diagnostics_queue + 4)
         self.host_id = host_id()
         self.instance = Instance(settings.instance_file)

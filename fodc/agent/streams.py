@@ -301,11 +301,11 @@ RESULT_CONTENT_TYPE = "application/x-protobuf"
 
 class CommandStream(RequestStream[pb.Command]):
     """Runs the typed requests the proxy sends (Command.body: profiles, config, incidents), each by the action
-    registered for its oneof field name; each reply carries the command id."""
+    registered for its request message type; each reply carries the command id."""
 
     kind = "commands"
 
-    def __init__(self, actions: dict[str, Action], **kwargs: object) -> None:
+    def __init__(self, actions: dict[type[Message], Action], **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._actions = actions
         self._running: dict[str, ActionContext] = {}
@@ -332,12 +332,13 @@ class CommandStream(RequestStream[pb.Command]):
 
     def _handle(self, request: pb.Command, outbox: Outbox, max_bytes: int) -> None:
         name = request.WhichOneof("body") or ""
-        action = self._actions.get(name)
-        ctx = ActionContext(request.command_id, getattr(request, name) if name else request,
-                            (request.timeout_ms or 30_000) / 1000, lambda m: self.send(outbox, m), max_bytes)
+        body: Message = getattr(request, name) if name else request
+        action = self._actions.get(type(body)) if name else None
+        ctx = ActionContext(request.command_id, body, (request.timeout_ms or 30_000) / 1000,
+                            lambda m: self.send(outbox, m), max_bytes)
         if action is None:
-            ctx.reply(pb.CommandReply.REJECTED, error=f"unknown request {name or 'none'!r} "
-                      f"(known: {', '.join(sorted(self._actions))})")
+            ctx.reply(pb.CommandReply.REJECTED, error=f"unknown request {name or 'none'!r} (known: "
+                      f"{', '.join(sorted(kind.DESCRIPTOR.name for kind in self._actions))})")
             return
         with self._running_lock:
             self._running[request.command_id] = ctx

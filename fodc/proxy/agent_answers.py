@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeGuard
 
 from google.protobuf.message import DecodeError, Message
 
@@ -57,7 +57,7 @@ def _text(record: dict, key: str, *, required: bool = True, pattern: re.Pattern[
         raise BadRecord(f"{key} {_show(value)} has characters that are not allowed")
 
 
-def _integer(value: Any) -> bool:
+def _integer(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

@@ -32,7 +32,8 @@ _FINAL = {pb.CommandReply.DONE: DONE, pb.CommandReply.FAILED: FAILED, pb.Command
 StateListener = Callable[[str, dict[str, str]], None]
 
 # request message type -> its field in Command.body ("profile", "incident_list", ...)
-_BODY_FIELDS = {f.message_type.full_name: f.name for f in pb.Command.DESCRIPTOR.oneofs_by_name["body"].fields}
+_BODY_FIELDS = {f.message_type.full_name: f.name for f in pb.Command.DESCRIPTOR.oneofs_by_name["body"].fields
+                if f.message_type is not None}
 
 
 def described(message: Message) -> dict[str, str]:

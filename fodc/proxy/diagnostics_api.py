@@ -33,7 +33,7 @@ def _request(action: str, seconds: int) -> Message:
     """The typed agent request behind an operator-facing action."""
     if action == "config":
         return pb.ConfigSnapshotRequest(capture=True)
-    return pb.ProfileRequest(kind=pb.ProfileKind.Value(action.upper()), seconds=seconds)
+    return pb.ProfileRequest(kind=action.upper(), seconds=seconds)  # the ProfileKind of that name
 
 
 class JobNotFound(Exception):
