@@ -9,6 +9,7 @@ with 25+ scrapes missed, and an incident window of 5 minutes is 5 seconds."""
 from __future__ import annotations
 
 import base64
+import json
 import signal
 import ssl
 import time
@@ -251,3 +252,24 @@ def test_tls_with_basic_auth_and_a_bearer_token_reach_real_receivers(tmp_path, d
         assert self_metric(good, "fodc_agent_remote_write_samples_dropped_total") == 0
     assert "auth token" in refused_agent.log() and "not-it" not in refused_agent.log()
     assert "s3cret" not in basic_agent.log()
+
+
+def test_the_proxy_pushes_its_own_metrics_labelled_as_a_target(tmp_path, daemons, node):
+    vm, vm_url = start_victoria_metrics(tmp_path)
+    proxy = start_proxy(tmp_path, "--remote-write-url", f"{vm_url}/api/v1/write", "--remote-write-interval", "1s")
+    daemons.extend([vm, proxy])
+    agent = start_agent(tmp_path, proxy.grpc_addr, "liaison", "rw-proxy-seen", "--node-metrics-url", node.metrics_url,
+                        *FAST)
+    daemons.append(agent)
+    wait_for(lambda: proxy.cluster(node_id="rw-proxy-seen", status="online"), 30, what="agent online")
+
+    def online_in_vm() -> list[float]:
+        got = vm_export(vm_url, '{__name__="fodc_proxy_agents",status="online"}')
+        return [v for points in got.values() for _, v in sorted(points.items())[-1:]]
+
+    wait_for(lambda: online_in_vm() == [1.0], 30, what="the proxy's own agent count in victoria-metrics")
+    labels = json.loads(next(iter(vm_export(vm_url, '{__name__="fodc_proxy_agents",status="online"}'))))
+    assert labels["job"] == "fodc-proxy" and labels["instance"].endswith(f":{proxy.ports['http']}")
+    page = http_get(f"{proxy.url}/metrics")[2].decode()
+    assert 'fodc_proxy_remote_write_samples_sent_total{receiver="' in page
+    assert 'fodc_proxy_agents{status="online"} 1.0' in page

@@ -28,10 +28,10 @@ class RemoteWrite:
                  node_id: str, role: str, labels: Mapping[str, str], clock: Callable[[], float]) -> None:
         self.settings = settings
         self.state = StateFile(settings.state_file)
-        tls = settings.tls_context()
+        tls = settings.access.tls_context()
 
         def client(url: str) -> Client:
-            return Client(url, timeout_s=settings.sender.timeout_s, auth=settings.auth, tls=tls)
+            return settings.access.client(url, tls)
 
         added = node_labels(node_id, role, labels)
         self.receivers = [Receiver(url, recorder, self.state, settings.sender, added=added, clock=clock,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from concurrent import futures
@@ -30,6 +31,7 @@ from fodc.proxy.incident_copier import ArchiveMetrics, IncidentCopier
 from fodc.proxy.jobs import JobStore
 from fodc.proxy.registry import AgentRegistry
 from fodc.proxy.selfmetrics import ProxyMetrics
+from fodc.proxy.selfpush import SelfMetricsPush
 from fodc.proxy.settings import ProxySettings
 from fodc.proxy.tokenwatch import TokenWatch
 from fodc.systemd import Notifier, ProgressWatchdog
@@ -121,6 +123,11 @@ class ProxyRuntime:
         self._stop = threading.Event()
         self._stalled = threading.Event()
         self._sweeper: PeriodicCall | None = None
+        self.self_push: SelfMetricsPush | None = None
+        if (remote_write := settings.remote_write.access()) is not None:  # reads its secret files once
+            self.self_push = SelfMetricsPush(
+                remote_write, self.metrics.registry, interval_s=settings.remote_write.interval,
+                instance=f"{socket.gethostname()}:{settings.http_listen_addr.port}")
         self._last_status = ""
 
     def start(self) -> None:
@@ -160,6 +167,8 @@ class ProxyRuntime:
         self._sweeper.start()
         if self.incident_copier is not None:
             self.incident_copier.start()
+        if self.self_push is not None:
+            self.self_push.start()
         self.watchdog.start()
         log.info("gRPC server listening", extra={"fields": {
             "address": address, "tls": "off" if tls is None else "mutual" if tls.client_ca else "server-only"}})
@@ -203,6 +212,8 @@ class ProxyRuntime:
             self.incident_copier.stop()
         if self.token_watch is not None:
             self.token_watch.stop()
+        if self.self_push is not None:
+            self.self_push.stop()
         self.servicer.stopping.set()
         self.servicer.cancel_all()
         if self._server is not None:

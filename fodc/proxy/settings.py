@@ -17,6 +17,7 @@ from fodc.config import HostPort
 from fodc.options import LogSettings, Section, Settings, declare, optional_text, parse_or_exit, text
 from fodc.options import build_parser as _build_parser
 from fodc.proxy.auth import DEFAULT_MODE, MODES, TokenFileError, load_tokens
+from fodc.remotewrite.options import ProxyRemoteWriteOptions
 from fodc.tls import ServerTls, pem_problems
 
 DEFAULT_CONFIG = "/etc/fodc/proxy.conf"
@@ -228,6 +229,7 @@ class ProxySettings(Settings):
     access: AccessSettings
     diagnostics: DiagnosticsSettings
     incident_archive: IncidentArchiveSettings
+    remote_write: ProxyRemoteWriteOptions
     log: LogSettings
 
     @property

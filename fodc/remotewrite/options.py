@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from fodc import config
 from fodc.options import Section, declare, optional_text
-from fodc.remotewrite.client import Auth, check_url
+from fodc.remotewrite.client import Auth, Client, check_url
 from fodc.remotewrite.sender import SenderOptions
 from fodc.tls import pem_problems
 
@@ -27,22 +27,15 @@ MAX_SECRET_BYTES = 64 * 1024
 
 @dataclass(frozen=True, slots=True)
 class RemoteWriteSettings:
-    urls: tuple[str, ...]
+    """The agent's remote-write: receivers and credentials, the senders' limits, the state file."""
+
+    access: Access
     sender: SenderOptions
-    auth: Auth | None
-    tls_ca: str | None
-    tls_cert: str | None
-    tls_key: str | None
     state_file: str | None  # None: memory only
 
-    def tls_context(self) -> ssl.SSLContext | None:
-        """The client TLS context for https receivers (None: the system's CAs, no client certificate)."""
-        if not (self.tls_ca or self.tls_cert):
-            return None
-        context = ssl.create_default_context(cafile=self.tls_ca)
-        if self.tls_cert:
-            context.load_cert_chain(self.tls_cert, self.tls_key)
-        return context
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return self.access.urls
 
 
 def _url(value: str) -> str:
@@ -101,56 +94,63 @@ def read_secret(option: str, path: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class RemoteWriteOptions(Section):
-    title = ("Remote-write (push the window to a Prometheus-compatible TSDB; off unless a URL is given; file_sd "
-             "scraping of the proxy needs none of this)")
+class Access:
+    """Where to push and how to get in: what the agent's senders and the proxy's self-metrics push share."""
+
+    urls: tuple[str, ...]
+    timeout_s: float
+    auth: Auth | None
+    tls_ca: str | None
+    tls_cert: str | None
+    tls_key: str | None
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The client TLS context for https receivers (None: the system's CAs, no client certificate)."""
+        if not (self.tls_ca or self.tls_cert):
+            return None
+        context = ssl.create_default_context(cafile=self.tls_ca)
+        if self.tls_cert:
+            context.load_cert_chain(self.tls_cert, self.tls_key)
+        return context
+
+    def client(self, url: str, tls: ssl.SSLContext | None) -> Client:
+        return Client(url, timeout_s=self.timeout_s, auth=self.auth, tls=tls)
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteWriteAccess(Section):
+    """The receivers and the credentials, declared once for both daemons (their role variables are
+    fodc_agent_remote_write_* and fodc_proxy_remote_write_*)."""
+
     urls: tuple[str, ...] = declare(
-        "remote-write-url", _url, None,
-        "a Prometheus remote-write 1.0 endpoint; repeat for several (each gets every sample and its own cursor)",
-        repeat=True, example="http://vm:8428/api/v1/write", role_var="fodc_agent_remote_write_urls", role_type="list",
+        "remote-write-url", _url, None, "a Prometheus remote-write 1.0 endpoint; repeat for several",
+        repeat=True, example="http://vm:8428/api/v1/write", role_var="{role}_remote_write_urls", role_type="list",
         role_default=[])
-    interval: float = declare(
-        "remote-write-interval", _interval, "0",
-        "send one scrape per source in each slot this long (0: every scrape); an incident's window is always "
-        "sent at full resolution", role_var="fodc_agent_remote_write_interval")
     timeout: float = declare(
         "remote-write-timeout", config.positive_duration, "30s",
         "deadline of one send, whole (connect, request and answer)")
-    shards: int = declare(
-        "remote-write-shards", _shards, "2",
-        f"concurrent senders per receiver (1..{MAX_SHARDS}); a series always uses the same one")
-    max_samples_per_send: int = declare(
-        "remote-write-max-samples-per-send", _samples, "2000",
-        f"samples in one request at most (1..{MAX_SAMPLES_PER_SEND})")
-    max_backoff: float = declare(
-        "remote-write-max-backoff", config.positive_duration, "30s",
-        "longest pause between retries of a failed send (exponential backoff with jitter)")
-    state_file: str | None = declare(
-        "remote-write-state-file", _state_file, DEFAULT_STATE_FILE,
-        "where each receiver's position in the window is kept, so sending resumes there after a restart "
-        "('' or off: memory only)")
     bearer_token_file: str | None = declare(
         "remote-write-bearer-token-file", optional_text, None,
         "file holding a bearer token sent as 'Authorization: Bearer ...'", example="/etc/fodc/remote-write-token",
-        role_var="fodc_agent_remote_write_bearer_token_file")
+        role_var="{role}_remote_write_bearer_token_file")
     basic_auth_user: str | None = declare(
         "remote-write-basic-auth-user", optional_text, None,
         "user name for basic auth (with remote-write-basic-auth-password-file)", example="fodc",
-        role_var="fodc_agent_remote_write_basic_auth_user")
+        role_var="{role}_remote_write_basic_auth_user")
     basic_auth_password_file: str | None = declare(
         "remote-write-basic-auth-password-file", optional_text, None, "file holding the basic-auth password",
-        example="/etc/fodc/remote-write-password", role_var="fodc_agent_remote_write_basic_auth_password_file")
+        example="/etc/fodc/remote-write-password", role_var="{role}_remote_write_basic_auth_password_file")
     tls_ca: str | None = declare(
         "remote-write-tls-ca", optional_text, None,
         "CA certificate (PEM) that signed the receiver's certificate (default: the system's)",
-        example="/etc/fodc/tls/remote-write-ca.crt", role_var="fodc_agent_remote_write_tls_ca")
+        example="/etc/fodc/tls/remote-write-ca.crt", role_var="{role}_remote_write_tls_ca")
     tls_cert: str | None = declare(
         "remote-write-tls-cert", optional_text, None,
-        "this agent's client certificate (PEM), for receivers that ask for one",
-        example="/etc/fodc/tls/agent.crt", role_var="fodc_agent_remote_write_tls_cert")
+        "client certificate (PEM), for receivers that ask for one",
+        example="/etc/fodc/tls/remote-write.crt", role_var="{role}_remote_write_tls_cert")
     tls_key: str | None = declare(
         "remote-write-tls-key", optional_text, None, "the private key (PEM) of remote-write-tls-cert",
-        example="/etc/fodc/tls/agent.key", role_var="fodc_agent_remote_write_tls_key")
+        example="/etc/fodc/tls/remote-write.key", role_var="{role}_remote_write_tls_key")
 
     def problems(self) -> Iterator[str]:
         if not self.urls:
@@ -174,8 +174,8 @@ class RemoteWriteOptions(Section):
         yield from pem_problems((self.tls_ca, "--remote-write-tls-ca"), (self.tls_cert, "--remote-write-tls-cert"),
                                 (self.tls_key, "--remote-write-tls-key"))
 
-    def settings(self, scrape_interval_s: float) -> RemoteWriteSettings | None:
-        """The checked settings (problems() passed), or None when no URL is given."""
+    def access(self) -> Access | None:
+        """The checked receivers and credentials (problems() passed; secrets read now), or None without a URL."""
         if not self.urls:
             return None
         auth = None
@@ -185,9 +185,49 @@ class RemoteWriteOptions(Section):
             password = (read_secret("--remote-write-basic-auth-password-file", self.basic_auth_password_file)
                         if self.basic_auth_password_file else None)
             auth = Auth(basic_user=self.basic_auth_user, basic_password=password)
+        return Access(self.urls, self.timeout, auth, self.tls_ca, self.tls_cert, self.tls_key)
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteWriteOptions(RemoteWriteAccess):
+    title = ("Remote-write (push the window to a Prometheus-compatible TSDB; off unless a URL is given; file_sd "
+             "scraping of the proxy needs none of this)")
+    interval: float = declare(
+        "remote-write-interval", _interval, "0",
+        "send one scrape per source in each slot this long (0: every scrape); an incident's window is always "
+        "sent at full resolution", role_var="fodc_agent_remote_write_interval")
+    shards: int = declare(
+        "remote-write-shards", _shards, "2",
+        f"concurrent senders per receiver (1..{MAX_SHARDS}); a series always uses the same one")
+    max_samples_per_send: int = declare(
+        "remote-write-max-samples-per-send", _samples, "2000",
+        f"samples in one request at most (1..{MAX_SAMPLES_PER_SEND})")
+    max_backoff: float = declare(
+        "remote-write-max-backoff", config.positive_duration, "30s",
+        "longest pause between retries of a failed send (exponential backoff with jitter)")
+    state_file: str | None = declare(
+        "remote-write-state-file", _state_file, DEFAULT_STATE_FILE,
+        "where each receiver's position in the window is kept, so sending resumes there after a restart "
+        "('' or off: memory only)")
+
+    def settings(self, scrape_interval_s: float) -> RemoteWriteSettings | None:
+        """The checked settings (problems() passed), or None when no URL is given."""
+        access = self.access()
+        if access is None:
+            return None
         sender = SenderOptions(
             interval_ms=int(round(self.interval * 1000)), timeout_s=self.timeout, shards=self.shards,
             max_samples=self.max_samples_per_send, round_samples=max(20 * self.max_samples_per_send, 20_000),
             max_backoff_s=self.max_backoff, poll_s=min(1.0, max(0.1, scrape_interval_s / 2)),
             lateness_ms=int((2 * scrape_interval_s + 5) * 1000))
-        return RemoteWriteSettings(self.urls, sender, auth, self.tls_ca, self.tls_cert, self.tls_key, self.state_file)
+        return RemoteWriteSettings(access, sender, self.state_file)
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyRemoteWriteOptions(RemoteWriteAccess):
+    title = ("Remote-write of the proxy's own metrics (fodc_proxy_*, fodc_incidents_total) to a Prometheus-"
+             "compatible TSDB; off unless a URL is given")
+    interval: float = declare(
+        "remote-write-interval", config.positive_duration, "15s",
+        "how often the proxy's own metrics are pushed (a snapshot each time)",
+        role_var="fodc_proxy_remote_write_interval")
