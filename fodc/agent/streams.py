@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generic, Protocol, TypeVar
@@ -147,6 +148,10 @@ class RequestStream(Generic[Request]):
 MAX_WINDOW_READS = 2
 # Reply chunks of a window read stay below this, whatever the proxy's message limit allows.
 WINDOW_CHUNK_BYTES = 1024 * 1024
+# Window reads under flow control (MetricsRequest.window_credit): the most chunks one grant may allow, and how
+# long a read waits for a grant before it gives up (the proxy went away without cancelling).
+MAX_GRANT = 64
+GRANT_WAIT_S = 120.0
 
 
 class MetricsStream(RequestStream[pb.MetricsRequest]):
@@ -163,6 +168,7 @@ class MetricsStream(RequestStream[pb.MetricsRequest]):
         self._max_window_reads = max_window_reads
         self._on_window_read = on_window_read
         self._cancels: dict[str, threading.Event] = {}
+        self._credits: dict[str, threading.Semaphore] = {}  # window reads under the proxy's flow control
         self._cancels_lock = threading.Lock()
 
     def _open(self, stub: pb_grpc.FODCServiceStub, outbox: Outbox) -> StreamCall[pb.MetricsRequest]:
@@ -182,6 +188,12 @@ class MetricsStream(RequestStream[pb.MetricsRequest]):
             if cancel is not None:
                 cancel.set()
             return False
+        if request.grant:  # the proxy read chunks of a window read: that many more may go
+            with self._cancels_lock:
+                credit = self._credits.get(request.request_id)
+            if credit is not None:
+                credit.release(min(request.grant, MAX_GRANT))
+            return False
         if request.latest_only:
             return super()._dispatch(request, outbox, max_bytes)
         if not self._window_slots.acquire(blocking=False):
@@ -192,6 +204,8 @@ class MetricsStream(RequestStream[pb.MetricsRequest]):
             return False
         with self._cancels_lock:
             self._cancels[request.request_id] = threading.Event()
+            if request.window_credit:
+                self._credits[request.request_id] = threading.Semaphore(min(request.window_credit, MAX_GRANT))
         if not super()._dispatch(request, outbox, max_bytes):
             self._window_done(request.request_id)
         return True
@@ -199,6 +213,7 @@ class MetricsStream(RequestStream[pb.MetricsRequest]):
     def _window_done(self, request_id: str) -> None:
         with self._cancels_lock:
             self._cancels.pop(request_id, None)
+            self._credits.pop(request_id, None)
         self._window_slots.release()
 
     def _handle(self, request: pb.MetricsRequest, outbox: Outbox, max_bytes: int) -> None:
@@ -208,21 +223,28 @@ class MetricsStream(RequestStream[pb.MetricsRequest]):
             return
         with self._cancels_lock:
             cancel = self._cancels.get(request.request_id)
+            credit = self._credits.get(request.request_id)
         try:
-            outcome = self._answer(request, outbox, min(limit, WINDOW_CHUNK_BYTES), cancel)
+            outcome = self._answer(request, outbox, min(limit, WINDOW_CHUNK_BYTES), cancel, credit)
             self._on_window_read(outcome)
         finally:
             self._window_done(request.request_id)
             release_free_heap()  # the read's batches and chunks are garbage now: give the pages back
 
     def _answer(self, request: pb.MetricsRequest, outbox: Outbox, limit: int,
-                cancel: threading.Event | None) -> str:
+                cancel: threading.Event | None, credit: threading.Semaphore | None = None) -> str:
         replies = self._responder(request, limit)
         try:
             for reply in replies:
                 if cancel is not None and cancel.is_set():
                     log.info("window read cancelled by the proxy", extra={"fields": {
                         "request_id": request.request_id, "chunks_sent": reply.seq}})
+                    return "cancelled"
+                if credit is not None and not self._wait_for_credit(credit, cancel):
+                    cancelled = cancel is not None and cancel.is_set()
+                    log.info("window read cancelled by the proxy" if cancelled else
+                             "window read stopped: the proxy granted no more chunks", extra={"fields": {
+                                 "request_id": request.request_id, "chunks_sent": reply.seq}})
                     return "cancelled"
                 self.send(outbox, reply, reply.ByteSize())
         except TooManyPoints as exc:
@@ -245,6 +267,15 @@ class MetricsStream(RequestStream[pb.MetricsRequest]):
             if close is not None:
                 close()  # a generator: ends the query and frees its batch now
         return "answered"
+
+    def _wait_for_credit(self, credit: threading.Semaphore, cancel: threading.Event | None) -> bool:
+        """Waits until the proxy may take one more chunk; False when cancelled, stopped or no grant came for
+        GRANT_WAIT_S (a proxy that went away without cancelling)."""
+        deadline = time.monotonic() + GRANT_WAIT_S
+        while not credit.acquire(timeout=0.2):
+            if (cancel is not None and cancel.is_set()) or self._stopped.is_set() or time.monotonic() > deadline:
+                return False
+        return True
 
 
 class ActionFailed(Exception):

@@ -83,14 +83,22 @@ class Collection:
     def _agent_chunks(self, record: AgentRecord, request_id: str, pending: PendingReply) -> Iterator[pb.MetricsReply]:
         """One agent's chunks; at the end the agent is in `answered` or in `missing` (with the reason)."""
         link = self.fanout.links.get(record.agent_id)
+        flow = self.cancellable and link is not None  # a window read: grant chunks as they are read
+        if flow:
+            link.post(pb.MetricsRequest(request_id=request_id, grant=WINDOW_READ_AHEAD))
+        # The deadline is the agents': chunks that arrived in time count, however long the HTTP client takes
+        # to read what came before them. Under flow control an agent sends only what it is granted, so there
+        # each chunk must come within the timeout of being granted instead.
+        deadline = float("inf") if flow else self.deadline
+        wait_s = self.fanout.timeout_s if flow else max(0.05, self.deadline - time.monotonic())
         try:
-            # The deadline is the agents': chunks that arrived in time count, however long the HTTP
-            # client takes to read what came before them.
-            for chunk in pending.chunks(timeout_s=max(0.05, self.deadline - time.monotonic())):
-                if pending.arrived_at > self.deadline:
+            for chunk in pending.chunks(timeout_s=wait_s):
+                if pending.arrived_at > deadline:
                     raise ReplyTimeout("deadline passed while the reply was still streaming")
                 yield chunk
-            if pending.arrived_at > self.deadline:
+                if flow:
+                    link.post(pb.MetricsRequest(request_id=request_id, grant=1))
+            if pending.arrived_at > deadline:
                 raise ReplyTimeout("deadline passed before the reply was complete")
             self.answered.append(record)
             # Measured from when the request went out (all were sent at the start of the fan-out).
@@ -162,6 +170,11 @@ class Collection:
 
 
 LINK_WAIT_S = 3.0
+# Window reads stream under flow control (MetricsRequest.window_credit): every agent sends one chunk of at most
+# WINDOW_CHUNK_BYTES at once, then more only while it is the agent being read, WINDOW_READ_AHEAD chunks ahead.
+# The proxy so holds ~64 KiB per agent waiting its turn instead of whatever each agent could send.
+WINDOW_CHUNK_BYTES = 64 * 1024
+WINDOW_READ_AHEAD = 4
 
 
 class MetricsFanout:
@@ -206,6 +219,9 @@ class MetricsFanout:
                                         end_unix_ms=end_ms, names=list(names), name_regex=name_regex,
                                         max_chunk_bytes=self.max_chunk_bytes, step_ms=step_ms, agg=agg,
                                         max_points=0 if latest_only else self.window_max_points)
+            if not latest_only:  # flow control: one small chunk until this agent's turn (Collection.replies)
+                request.window_credit = 1
+                request.max_chunk_bytes = min(self.max_chunk_bytes, WINDOW_CHUNK_BYTES)
             if latest_only:
                 table = tables[record.agent_id] = self.tables.setdefault(link, AgentSeriesTable())
                 request.series_table.CopyFrom(table.state())

@@ -173,7 +173,7 @@ class ProxyMessage(_message.Message):
     def __init__(self, registration: _Optional[_Union[RegistrationResult, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ...) -> None: ...
 
 class MetricsRequest(_message.Message):
-    __slots__ = ("request_id", "latest_only", "start_unix_ms", "end_unix_ms", "names", "name_regex", "max_chunk_bytes", "cancel", "max_points", "step_ms", "agg", "series_table")
+    __slots__ = ("request_id", "latest_only", "start_unix_ms", "end_unix_ms", "names", "name_regex", "max_chunk_bytes", "cancel", "max_points", "step_ms", "agg", "series_table", "window_credit", "grant")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     LATEST_ONLY_FIELD_NUMBER: _ClassVar[int]
     START_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
@@ -186,6 +186,8 @@ class MetricsRequest(_message.Message):
     STEP_MS_FIELD_NUMBER: _ClassVar[int]
     AGG_FIELD_NUMBER: _ClassVar[int]
     SERIES_TABLE_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_CREDIT_FIELD_NUMBER: _ClassVar[int]
+    GRANT_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     latest_only: bool
     start_unix_ms: int
@@ -198,7 +200,9 @@ class MetricsRequest(_message.Message):
     step_ms: int
     agg: str
     series_table: _series_table_pb2.SeriesTableState
-    def __init__(self, request_id: _Optional[str] = ..., latest_only: _Optional[bool] = ..., start_unix_ms: _Optional[int] = ..., end_unix_ms: _Optional[int] = ..., names: _Optional[_Iterable[str]] = ..., name_regex: _Optional[str] = ..., max_chunk_bytes: _Optional[int] = ..., cancel: _Optional[bool] = ..., max_points: _Optional[int] = ..., step_ms: _Optional[int] = ..., agg: _Optional[str] = ..., series_table: _Optional[_Union[_series_table_pb2.SeriesTableState, _Mapping]] = ...) -> None: ...
+    window_credit: int
+    grant: int
+    def __init__(self, request_id: _Optional[str] = ..., latest_only: _Optional[bool] = ..., start_unix_ms: _Optional[int] = ..., end_unix_ms: _Optional[int] = ..., names: _Optional[_Iterable[str]] = ..., name_regex: _Optional[str] = ..., max_chunk_bytes: _Optional[int] = ..., cancel: _Optional[bool] = ..., max_points: _Optional[int] = ..., step_ms: _Optional[int] = ..., agg: _Optional[str] = ..., series_table: _Optional[_Union[_series_table_pb2.SeriesTableState, _Mapping]] = ..., window_credit: _Optional[int] = ..., grant: _Optional[int] = ...) -> None: ...
 
 class Label(_message.Message):
     __slots__ = ("name", "value")
