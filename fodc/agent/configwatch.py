@@ -65,7 +65,7 @@ class ConfigWatcher(Periodic):
 
     def __init__(self, capturer: NodeConfigCapturer, *, history: int, check_interval_s: float,
                  capture_interval_s: float, history_file: str = "", on_progress: Callable[[], None] = lambda: None,
-                 on_restart: Callable[[Snapshot], None] = lambda _s: None,
+                 on_restart: Callable[[Snapshot], object] = lambda _s: None,
                  clock_ms: Callable[[], int] = now_ms) -> None:
         super().__init__(check_interval_s, on_progress)
         self.capturer = capturer

@@ -114,11 +114,11 @@ class IncidentRecorder:
             self._last[kind] = now
             at_ms = int(self.clock() * 1000)
             onset_ms = onset_of(detail, at_ms)
-            incident = {"id": f"{compact_utc(at_ms)}-{kind}",
-                        "node_id": self.node_id, "role": self.role, "trigger": kind,
-                        **({"summary": summary} if summary else {}), "detail": detail,
-                        "at": rfc3339(at_ms), "at_ms": at_ms, "onset": rfc3339(onset_ms), "onset_ms": onset_ms,
-                        "complete_by_ms": at_ms + self._collect_ms(), "state": "collecting", "errors": {}}
+            incident: dict[str, Any] = {
+                "id": f"{compact_utc(at_ms)}-{kind}", "node_id": self.node_id, "role": self.role, "trigger": kind,
+                **({"summary": summary} if summary else {}), "detail": detail,
+                "at": rfc3339(at_ms), "at_ms": at_ms, "onset": rfc3339(onset_ms), "onset_ms": onset_ms,
+                "complete_by_ms": at_ms + self._collect_ms(), "state": "collecting", "errors": {}}
             if any(i["id"] == incident["id"] for i in self._incidents):  # two of a kind within one second
                 incident["id"] += f"-{at_ms % 1000:03d}"
             self._incidents.append(incident)

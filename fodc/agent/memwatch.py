@@ -36,7 +36,7 @@ class MemoryPressureWatch(Periodic):
     def __init__(self, diagnostics: Diagnostics, finder: NodeProcessFinder, *, threshold_percent: float,
                  interval_s: float, cooldown_s: float, max_captures: int, explicit_limit: int | None,
                  on_progress: Callable[[], None] = lambda: None,
-                 on_pressure: Callable[[dict[str, Any]], None] = lambda _d: None) -> None:
+                 on_pressure: Callable[[dict[str, Any]], object] = lambda _d: None) -> None:
         self.diagnostics = diagnostics
         self.finder = finder
         self.threshold_percent = threshold_percent

@@ -43,7 +43,8 @@ V1_MEMORY_ROOT = "/sys/fs/cgroup/memory"
 def read_kmsg(path: str = "/dev/kmsg") -> str:
     """The kernel's log ring as /dev/kmsg gives it (one record per read), bounded."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    records, size = [], 0
+    records: list[str] = []
+    size = 0
     try:
         while len(records) < KMSG_MAX_RECORDS and size < KMSG_MAX_BYTES:
             try:

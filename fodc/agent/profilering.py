@@ -59,7 +59,8 @@ class ProfileRingCapture(Periodic):
                                             time.monotonic() + seconds + 60,
                                             holder=f"the periodic ring capture ({kind})", wait=False, dest=dest)
         except (ActionFailed, OSError) as exc:
-            return self._failed(kind, str(exc))
+            self._failed(kind, str(exc))
+            return None
         if fetched is None:
             if not self._stop.is_set():
                 self.skipped += 1
@@ -69,7 +70,8 @@ class ProfileRingCapture(Periodic):
         try:
             return self.ring.adopt(kind, taken_ms, seconds, Path(fetched.path))
         except (OSError, ValueError) as exc:
-            return self._failed(kind, str(exc))
+            self._failed(kind, str(exc))
+            return None
 
     def _failed(self, kind: str, reason: str) -> None:
         self.failures += 1

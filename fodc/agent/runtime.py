@@ -256,7 +256,8 @@ class AgentRuntime:
             "uptime_s": str(int(time.time() - self.started_ms / 1000)),
             "window_series": str(stats.series),
             "window_bytes": str(stats.used_bytes),
-            "window_covered_s": str(round((stats.newest_ms - stats.oldest_ms) / 1000)) if stats.oldest_ms else "0",
+            "window_covered_s": (str(round((stats.newest_ms - stats.oldest_ms) / 1000))
+                                 if stats.oldest_ms and stats.newest_ms is not None else "0"),
             "window_capacity_s": str(int(stats.estimated_window_seconds)),
         }
         info.update(self.scraper.summary())
@@ -318,9 +319,11 @@ class AgentRuntime:
 
     def _ring_profiles_before(self, at_ms: int, start_ms: int) -> list[tuple[str, bytes]]:
         """The ring's profiles an incident at `at_ms` keeps (see ProfileRing.before), as (name, bytes)."""
-        out = []
+        out: list[tuple[str, bytes]] = []
         ring = self.profile_ring
-        for entry in ring.before(at_ms, start_ms) if ring is not None else ():
+        if ring is None:
+            return out
+        for entry in ring.before(at_ms, start_ms):
             path = ring.path(entry.name)
             try:
                 if path is not None:
@@ -354,7 +357,8 @@ class AgentRuntime:
 
         def covered() -> float:
             stats = self.recorder.stats(self.settings.scrape_interval)
-            return (stats.newest_ms - stats.oldest_ms) / 1000 if stats.oldest_ms else 0.0
+            return ((stats.newest_ms - stats.oldest_ms) / 1000
+                    if stats.oldest_ms and stats.newest_ms is not None else 0.0)
 
         Gauge("fodc_agent_window_covered_seconds", "time span the window currently covers",
               registry=self.self_metrics).set_function(covered)

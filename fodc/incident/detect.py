@@ -57,14 +57,17 @@ class NodeDown:
         return None
 
 
+SeriesKey = tuple[str, tuple[tuple[str, str], ...]]  # (sample name, labels)
+
+
 @dataclass
 class CounterResets:
     """Most counters going backwards between two looks: the node restarted (its counters start at 0)."""
 
     min_fraction: float = 0.5
-    _previous: Mapping[object, float] | None = None
+    _previous: Mapping[SeriesKey, float] | None = None
 
-    def observe(self, counters: Mapping[object, float]) -> dict[str, object] | None:
+    def observe(self, counters: Mapping[SeriesKey, float]) -> dict[str, object] | None:
         previous, self._previous = self._previous, dict(counters)
         if not previous:
             return None

@@ -8,8 +8,9 @@ Pure bookkeeping over plain data (the caller passes the clock readings); the ser
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
@@ -67,8 +68,9 @@ def peer_host(peer: str) -> str:
     return peer
 
 
-def certificate_names(auth_context: Mapping[str, Sequence[bytes]]) -> frozenset[str]:
-    """The names a verified client certificate carries: its common name and subject alternative names."""
+def certificate_names(auth_context: Mapping[str, Any]) -> frozenset[str]:
+    """The names a verified client certificate carries: its common name and subject alternative names.
+    `auth_context` is gRPC's: each property a list of bytes (types-grpcio's stub says bytes, which it is not)."""
     names: set[str] = set()
     for key in ("x509_common_name", "x509_subject_alternative_name"):
         for value in auth_context.get(key, ()):

@@ -22,7 +22,7 @@ from fodc.nodeconf.drift import (
 )
 from fodc.proxy.access import audit_detail, control
 from fodc.proxy.filters import check_node, check_role
-from fodc.proxy.httpargs import BadRequest, json_body, query_args, whole_number_arg
+from fodc.proxy.httpargs import BadRequest, json_body, query_args, text_field, whole_number_arg
 from fodc.proxy.registry import ONLINE, AgentRecord
 from fodc.proxy.runtime import ProxyRuntime
 from fodc.v1 import fodc_pb2 as pb
@@ -96,7 +96,7 @@ def config_blueprint(runtime: ProxyRuntime) -> Blueprint:
         for name in ("node_id", "role"):
             if name in body and name != target_field:
                 raise BadRequest(f"scope {scope!r} does not take {name}")
-        target = body.get(target_field, "") if target_field else None
+        target = text_field(body, target_field) if target_field else None
         if target_field and not target:
             raise BadRequest(f"scope {scope!r} needs {target_field}")
         if scope == "role":

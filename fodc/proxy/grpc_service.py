@@ -17,6 +17,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any, Protocol, TypeVar
 
 import grpc
 
@@ -30,6 +31,16 @@ from fodc.times import now_ms
 from fodc.v1 import fodc_pb2 as pb
 from fodc.v1 import fodc_pb2_grpc as pb_grpc
 from fodc.wire import registration_from_pb
+
+
+class _Answer(Protocol):
+    """What an agent sends on a request stream (MetricsReply, CommandReply): the hello's fields are common."""
+
+    agent_id: str
+    stream_secret: str
+
+
+Reply = TypeVar("Reply", bound=_Answer)
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +223,7 @@ class FODCServicer(pb_grpc.FODCServiceServicer):
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
                           f"more than {self.hello_gate.max_waiting} streams have not identified themselves yet; "
                           "try again")
-        return ticket  # type: ignore[return-value]  (abort raises)
+        return ticket
 
     def _forget_context(self, connection: int) -> bool:
         """Drops what this registration stream held; True when it had streamed."""
@@ -261,8 +272,8 @@ class FODCServicer(pb_grpc.FODCServiceServicer):
                        context: grpc.ServicerContext) -> Iterator[pb.Command]:
         yield from self._serve_requests("commands", self.command_links, request_iterator, context, _route_command)
 
-    def _serve_requests(self, kind: str, table: LinkTable, replies: Iterator, context: grpc.ServicerContext,
-                        route: Callable[[RequestLink, object], bool]) -> Iterator:
+    def _serve_requests(self, kind: str, table: LinkTable, replies: Iterator[Reply], context: grpc.ServicerContext,
+                        route: Callable[[RequestLink, Reply], bool]) -> Iterator[Any]:
         """A stream the agent opens with a hello (its agent id and stream secret); we send requests, it answers
         by id."""
         ticket = self._enter_gate(context)
@@ -298,7 +309,7 @@ class FODCServicer(pb_grpc.FODCServiceServicer):
 
     def _check_binding(self, record: AgentRecord, secret: str, kind: str, context: grpc.ServicerContext) -> None:
         """Aborts a request stream that cannot prove it belongs to the agent's current registration."""
-        fields = {"agent_id": record.agent_id, "node_id": record.registration.node_id, "stream": kind,
+        fields: dict[str, Any] = {"agent_id": record.agent_id, "node_id": record.registration.node_id, "stream": kind,
                   "peer": context.peer()}
         if not secret:
             self.refusals.refuse("stream_without_secret", NO_SECRET, **fields)

@@ -68,3 +68,9 @@ def json_body(allowed: Mapping[str, type | tuple[type, ...]]) -> dict[str, objec
         if not isinstance(value, allowed[name]):
             raise BadRequest(f"field {name!r} has the wrong type ({type(value).__name__})")
     return body
+
+
+def text_field(body: Mapping[str, object], name: str, default: str = "") -> str:
+    """A field json_body accepted as text (`str` in its `allowed`), typed as such; `default` when absent."""
+    value = body.get(name, default)
+    return value if isinstance(value, str) else default

@@ -32,10 +32,11 @@ import struct
 import time
 from collections import Counter
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from gunicorn import http, util
 from gunicorn import sock as gunicorn_sock
+from gunicorn.http.parser import RequestParser
 from gunicorn.workers import gthread
 
 HEAD_END = b"\r\n\r\n"
@@ -84,6 +85,8 @@ class _Conn(gthread.TConn):
     TLS socket the loop already wrapped and handshook is not wrapped again."""
 
     linger: Any = None
+    head: bytearray | None = None  # the request head while the worker's loop gathers it
+    handshaking = False  # TLS: the loop has not finished the handshake yet
 
     def init(self) -> None:
         if self.initialized or not isinstance(self.sock, ssl.SSLSocket):
@@ -122,13 +125,13 @@ class SlowClientShieldWorker(gthread.ThreadWorker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Connections whose head is still arriving -> their deadline; insertion order is arrival order.
-        self._gathering: dict[gthread.TConn, float] = {}
+        self._gathering: dict[_Conn, float] = {}
         # Closed connections still draining the client's unread bytes -> [deadline, bytes drained].
-        self._lingering: dict[gthread.TConn, list[float]] = {}
+        self._lingering: dict[_Conn, list[float]] = {}
         self.log.error_log.addFilter(_QuietSocketTimeouts())
 
     # ---------------------------------------------------------------- accepting
-    def set_accept_enabled(self, enabled: bool) -> None:
+    def set_accept_enabled(self, enabled: bool | None) -> None:
         # gunicorn stops accepting at worker_connections; we make room instead (see _make_room), so a full
         # house of held sockets cannot keep a real client out. Only a stopping worker stops accepting.
         super().set_accept_enabled(enabled or self.alive)
@@ -177,14 +180,14 @@ class SlowClientShieldWorker(gthread.ThreadWorker):
                 return
 
     # ---------------------------------------------------------------- gathering request heads
-    def _gather(self, conn: gthread.TConn) -> None:
+    def _gather(self, conn: _Conn) -> None:
         conn.head = bytearray()
         conn.sock.setblocking(False)
         self._gathering[conn] = time.monotonic() + self.client_timeout_s
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_head_bytes, conn))
 
-    def _on_head_bytes(self, conn: gthread.TConn, sock: socket.socket) -> None:
-        if getattr(conn, "handshaking", False):
+    def _on_head_bytes(self, conn: _Conn, sock: socket.socket) -> None:
+        if conn.handshaking and isinstance(sock, ssl.SSLSocket):
             try:
                 sock.do_handshake()
             except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
@@ -204,6 +207,8 @@ class SlowClientShieldWorker(gthread.ThreadWorker):
         while pending is not None and pending() and len(data) <= MAX_HEAD_BYTES:
             data += sock.recv(pending())  # TLS: decrypted bytes the poller cannot see
         head = conn.head
+        if head is None:  # not gathering (cannot happen: the poller calls this only while it is)
+            return
         seen = len(head)
         head += data
         if head.find(HEAD_END, max(0, seen - 3)) >= 0:
@@ -222,19 +227,21 @@ class SlowClientShieldWorker(gthread.ThreadWorker):
         # A kept-alive connection's next request: its head is gathered like a new connection's.
         self.poller.unregister(client)
         self.keepalived_conns.remove(conn)
-        self._gather(conn)
+        self._gather(cast(_Conn, conn))  # accept() makes every connection a _Conn
 
     def handle(self, conn: gthread.TConn) -> Any:
-        head = getattr(conn, "head", None)
-        if head is not None:
+        head = conn.head if isinstance(conn, _Conn) else None
+        if isinstance(conn, _Conn) and head is not None:
             conn.head = None
             conn.sock.setblocking(True)
             conn.init()
-            conn.parser.unreader.unread(bytes(head))
+            parser = conn.parser
+            assert isinstance(parser, RequestParser)  # HTTP/1.1 only: no ALPN is offered
+            parser.unreader.unread(bytes(head))
         return super().handle(conn)
 
     # ---------------------------------------------------------------- timeouts and closing
-    def _linger(self, conn: gthread.TConn) -> None:
+    def _linger(self, conn: _Conn) -> None:
         try:
             conn.sock.setblocking(False)
             conn.sock.shutdown(socket.SHUT_WR)
@@ -244,7 +251,7 @@ class SlowClientShieldWorker(gthread.ThreadWorker):
             return
         self._lingering[conn] = [time.monotonic() + LINGER_S, 0]
 
-    def _on_linger_bytes(self, conn: gthread.TConn, sock: socket.socket) -> None:
+    def _on_linger_bytes(self, conn: _Conn, sock: socket.socket) -> None:
         data = _read_some(sock, LINGER_BYTES)
         if data is None:
             return
@@ -253,7 +260,7 @@ class SlowClientShieldWorker(gthread.ThreadWorker):
         if not data or state[1] >= LINGER_BYTES:
             self._end_linger(conn)
 
-    def _end_linger(self, conn: gthread.TConn) -> None:
+    def _end_linger(self, conn: _Conn) -> None:
         self._unregister(conn)
         del self._lingering[conn]
         util.close(conn.sock)
@@ -270,7 +277,7 @@ class SlowClientShieldWorker(gthread.ThreadWorker):
             CLOSED["head_timeout"] += 1
             self._drop(conn)
 
-    def _drop(self, conn: gthread.TConn) -> None:
+    def _drop(self, conn: _Conn) -> None:
         self._unregister(conn)
         self._gathering.pop(conn, None)
         self.nr_conns -= 1

@@ -20,7 +20,7 @@ from fodc.incident.crashgroups import crash_rows, group
 from fodc.proxy.access import audit_detail, control
 from fodc.proxy.diagnostics_api import principal_name, resolve_target
 from fodc.proxy.filters import check_node, check_role, check_trigger
-from fodc.proxy.httpargs import BadRequest, json_body, query_args, whole_number_arg
+from fodc.proxy.httpargs import BadRequest, json_body, query_args, text_field, whole_number_arg
 from fodc.proxy.profile_summary import NotAProfile, bundle_member, register_errors, summarise, summary_args
 from fodc.proxy.registry import ONLINE
 from fodc.proxy.runtime import ProxyRuntime
@@ -183,7 +183,7 @@ def incidents_blueprint(runtime: ProxyRuntime) -> Blueprint:
     def capture() -> tuple[Response, int]:
         """A manual incident on the target nodes now (operator): each agent freezes its bundle at once."""
         body = json_body({"target": (str, dict), "reason": str})
-        reason = body.get("reason", "")
+        reason = text_field(body, "reason")
         if len(reason) > MAX_REASON_CHARS:
             raise BadRequest(f"reason is {len(reason)} characters; at most {MAX_REASON_CHARS}")
         if body.get("target", "all") == "all":
