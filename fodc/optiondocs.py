@@ -113,8 +113,8 @@ def markdown_table(kind: type[Settings]) -> str:
             default = f"`{option.default}`"
         else:
             default = "—"
-        meaning = option.help.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;") + (f": {_choices(option)}" if _choices(option) else "") \
-            + (" (reloadable)" if option.reload else "")
+        meaning = (option.help.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+                   + (f": {_choices(option)}" if _choices(option) else "") + (" (reloadable)" if option.reload else ""))
         rows.append(f"| `--{option.name}` | {default} | {meaning} |")
     return "\n".join(rows) + "\n"
 
