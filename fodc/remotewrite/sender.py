@@ -121,19 +121,28 @@ class Receiver(Periodic):
     # ------------------------------------------------------------------ rounds
 
     def run_round(self) -> bool:
-        """One read-pick-send-commit round; True if it sent or went through anything (so go on at once)."""
+        """One read-pick-send-commit round of the first stream with work: the queued backfills in order, then
+        the regular push (a backfill waiting for the end of its window holds nothing up). True if it sent or
+        went through anything, so the next round follows at once."""
         with self.state_file.lock:
-            backfill = self.state.backfills[0] if self.state.backfills else None
-        stream = backfill.stream if backfill is not None else self.state.regular
+            backfills = list(self.state.backfills)
+        for backfill in backfills:
+            done = self._stream_round(backfill.stream, backfill)
+            if done is not None:
+                return done
+        return bool(self._stream_round(self.state.regular, None))
+
+    def _stream_round(self, stream: Stream, backfill: Backfill | None) -> bool | None:
+        """A round of one stream; None when it has nothing to send now."""
         newest = full = self.recorder.newest()
-        if backfill is not None and stream.end_ms is not None:
+        if stream.end_ms is not None:
             newest = {s: min(t, stream.end_ms) for s, t in newest.items()}
         active = [s for s, t in newest.items() if stream.cursors.get(s, stream.origin_ms) < t]
         if not active:
             if backfill is not None and self.clock() * 1000 > (stream.end_ms or 0) + self.options.lateness_ms:
                 self._finish_backfill(backfill)
                 return True
-            return False
+            return None
         lo = stream.read_from(active, self.options.interval_ms)
         hi = max(newest[s] for s in active)
         windows, hi = self._read(lo, hi)
