@@ -83,9 +83,10 @@ class Collection:
     def _agent_chunks(self, record: AgentRecord, request_id: str, pending: PendingReply) -> Iterator[pb.MetricsReply]:
         """One agent's chunks; at the end the agent is in `answered` or in `missing` (with the reason)."""
         link = self.fanout.links.get(record.agent_id)
-        flow = self.cancellable and link is not None  # a window read: grant chunks as they are read
-        if flow:
-            link.post(pb.MetricsRequest(request_id=request_id, grant=WINDOW_READ_AHEAD))
+        granting = link if self.cancellable else None  # a window read: grant chunks as they are read
+        flow = granting is not None
+        if granting is not None:
+            granting.post(pb.MetricsRequest(request_id=request_id, grant=WINDOW_READ_AHEAD))
         # The deadline is the agents': chunks that arrived in time count, however long the HTTP client takes
         # to read what came before them. Under flow control an agent sends only what it is granted, so there
         # each chunk must come within the timeout of being granted instead.
@@ -96,8 +97,8 @@ class Collection:
                 if pending.arrived_at > deadline:
                     raise ReplyTimeout("deadline passed while the reply was still streaming")
                 yield chunk
-                if flow:
-                    link.post(pb.MetricsRequest(request_id=request_id, grant=1))
+                if granting is not None:
+                    granting.post(pb.MetricsRequest(request_id=request_id, grant=1))
             if pending.arrived_at > deadline:
                 raise ReplyTimeout("deadline passed before the reply was complete")
             self.answered.append(record)
