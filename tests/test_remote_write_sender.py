@@ -50,3 +50,21 @@ def test_the_regular_push_goes_on_while_a_backfill_waits_for_the_end_of_its_wind
     while sender.run_round():
         pass
     assert sender.pending_backfills() == 0 and sender.counters.backfills_done == 1
+
+
+def test_reads_narrowed_to_the_round_budget_cross_gaps_in_the_window(receiver):
+    """A round reads at most round_samples points; narrowing the range to fit may land in a gap (the agent
+    was down for an hour): the cursors still move, and every scrape is sent, in order, once."""
+    window = FlightRecorder()
+    stamps = [T0 + 1000 * i for i in range(1, 6)] + [T0 + 3_600_000 + 1000 * i for i in range(1, 6)]
+    for t in stamps:
+        scrape(window, t)
+    sender = Receiver(receiver.url, window, StateFile(None), SenderOptions(round_samples=4, max_samples=2),
+                      added=(), clock=lambda: T0 / 1000)
+    rounds = 0
+    while sender.run_round():
+        rounds += 1
+        assert rounds < 100
+    times = [t for _, body in receiver.seen for s in decode(body) if dict(s.labels)["kind"] == "a"
+             for t in s.timestamps_ms]
+    assert times == stamps and sender.counters.sent == 2 * len(stamps)
