@@ -1,10 +1,11 @@
-"""Real fodc-agent memory: a full window, KTM on and off, 1 h window reads, against an agent with no node.
+"""Real fodc-agent memory: a full window, KTM on and off, 1 h window reads, against the floor of an idle python.
 
 Run: .venv/bin/python bench/bench_agent_rss.py [--series 6400] [--seconds 30] [--reads 3] [--no-full] [--no-ktm]
-     [--no-unit-env]   (as root, so that KTM can load eBPF)
+     [--no-unit-env] [--env NAME=VALUE]   (as root, so that KTM can load eBPF)
 
+The floor is the agent's interpreter with what fodc-agent imports at start, doing nothing; ratios are against it.
 Real agent processes scrape every second, with the environment of the shipped systemd unit
-(packaging/systemd/fodc-agent.service, Environment= lines) unless --no-unit-env:
+(packaging/systemd/fodc-agent.service, Environment= lines) unless --no-unit-env, plus any --env:
   * baseline:      no node to scrape (its URL refuses connections);
   * fresh:         a simulated node of --series series, window starting empty;
   * full-ktm-off:  the same node, its --window-dir prefilled so the agent starts with a full window;
@@ -15,7 +16,7 @@ proxy, and its memory after them.
 
 Filling a 30 MiB window by scraping takes a day, so the window directory is written the way an agent would have
 (tests/windowfill.py): the node's own page stamped every 15 s up to a minute ago, until the budget has been
-evicting for a while. Prefilling 6,400 series takes 2-9 minutes depending on the machine's load.
+evicting for a while. Prefilling 6,400 series takes 1-10 minutes depending on the machine's load.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ UNIT = Path(__file__).resolve().parent.parent / "packaging" / "systemd" / "fodc-
 BUDGET = 30 * MIB  # the agent's default --window-memory
 BLOCK_SCRAPES = 120  # its default --window-block-scrapes
 PREFILL_INTERVAL_MS = 15_000
+GOAL_STEADY = 80 * MIB  # issue 17: RSS in steady state and after repeated 1 h reads
+GOAL_PEAK = 100 * MIB  # issue 17: RSS at the peak of a 1 h read
 
 
 # The floor: the agent's interpreter with what fodc-agent imports at start (lazy imports aside), doing nothing.
@@ -185,6 +188,7 @@ def main() -> None:
             share = steady["full-ktm-on"]["rss"] - steady["full-ktm-off"]["rss"]
             print(f"  KTM share (full-ktm-on - full-ktm-off): {share / MIB:+.1f} MiB RSS, "
                   f"{(steady['full-ktm-on']['anon'] - steady['full-ktm-off']['anon']) / MIB:+.1f} MiB anonymous")
+        verdicts = []
         for name in full:
             peaks = []
             for i in range(args.reads):
@@ -196,6 +200,13 @@ def main() -> None:
             time.sleep(5)
             after = rss_figures(agents[name].pid)
             print(f"  after {args.reads} reads: {line(name, after, base)}; highest peak {max(peaks) / MIB:.1f} MiB")
+            verdicts += [(f"{name} steady", steady[name]["rss"], GOAL_STEADY),
+                         (f"{name} peak during a read", max(peaks) if peaks else 0, GOAL_PEAK),
+                         (f"{name} after {args.reads} reads", after["rss"], GOAL_STEADY)]
+        if verdicts:
+            print("goal (issue 17): " + "; ".join(f"{what} {got / MIB:.1f} <= {goal / MIB:.0f} MiB "
+                                                  f"{'met' if got <= goal else 'NOT met'}"
+                                                  for what, got, goal in verdicts))
     finally:
         if floor is not None:
             floor.kill()
