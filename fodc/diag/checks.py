@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fodc.pprof.reader import PprofError, read_file
-
 EMPTY_CONTENTION_HINT = ("Go records block and mutex profiles only after the program calls "
                          "runtime.SetBlockProfileRate / runtime.SetMutexProfileFraction with a value above 0")
 
@@ -26,6 +24,9 @@ def profile_warning(kind: str, path: Path) -> str:
     switch = _SWITCHES.get(kind)
     if switch is None:
         return ""
+    # Imported here: the pprof decoder's descriptors cost the agent ~2 MiB, and only these two kinds need it.
+    from fodc.pprof.reader import PprofError, read_file  # noqa: PLC0415
+
     try:
         profile = read_file(path)
     except PprofError as exc:
