@@ -1,7 +1,10 @@
-"""Whether real eBPF can run here, and if not, why: the one check every BPF test skips on.
+"""Whether real eBPF can run here, and if not, why: the one check every BPF test goes through.
 
-Needs root, python3-bpfcc and a kernel header tree; `dev/ktm-headers` (idempotent) mounts tracefs and
-prepares the tree first. The answer is kept for the session, since preparing the tree takes a while.
+Needs root, python3-bpfcc and a kernel header tree; `dev/ktm-headers` (idempotent; dev/bootstrap runs it
+too) mounts tracefs and prepares the tree first. The answer is kept for the session, since preparing the
+tree takes a while. Elsewhere a missing prerequisite skips the test with the reason; under CI=true it fails
+it: CI's machine is prepared by dev/bootstrap, so a BPF test that cannot run there is a defect to see, not
+a test to pass over in silence.
 """
 
 from __future__ import annotations
@@ -11,6 +14,9 @@ import importlib.util
 import os
 import subprocess
 from pathlib import Path
+from typing import NoReturn
+
+import pytest
 
 from fodc.ktm import prereq
 
@@ -33,3 +39,21 @@ def missing_bpf() -> str:
     if prereq.find_kernel_headers() is None:
         return "no kernel header tree"
     return ""
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("true", "1", "yes")
+
+
+def skip_or_fail(reason: str) -> NoReturn:
+    """Skips with `reason`, or fails with it under CI=true (see the module docstring)."""
+    if in_ci():
+        pytest.fail(f"real eBPF is required under CI=true, but: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def require_bpf(what: str = "") -> None:
+    """Returns when real eBPF can run here; else skips (fails under CI=true) saying why."""
+    reason = missing_bpf()
+    if reason:
+        skip_or_fail(f"{what}{reason}")

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
-import pytest
+from bpfready import require_bpf, skip_or_fail
 from procs import BIN, free_port, http_get, start_agent, start_proxy, wait_for
 
 from fodc import expfmt
@@ -33,8 +32,8 @@ def test_agent_without_ebpf_still_serves_os_telemetry_and_says_why(tmp_path, dae
     assert f"ktm disabled on no-bpf: {node['capabilities']['ktm_reason']}" in shown.stdout, shown.stdout
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="eBPF needs root (CAP_BPF/CAP_PERFMON); CI runs as root")
 def test_agent_with_ebpf_reports_its_mode_and_counts_the_database(tmp_path, daemons):
+    require_bpf()
     proxy = start_proxy(tmp_path, "--agent-heartbeat-timeout", "3s")
     daemons.append(proxy)
     node = start_sim_node("datanode-hot", free_port(), series=200, comm="banyand")
@@ -58,7 +57,7 @@ def test_agent_with_ebpf_reports_its_mode_and_counts_the_database(tmp_path, daem
                                    text=True, timeout=30)
             assert f"ktm degraded on bpf: {capabilities['ktm_reason']}" in shown.stdout, shown.stdout
         if mode == 0:
-            pytest.skip(f"eBPF did not load here: {capabilities.get('ktm_reason')}")
+            skip_or_fail(f"eBPF did not load in the agent: {capabilities.get('ktm_reason')}")
         attached = [s for s in families["ktm_program_attached"].samples if s.value == 1]
         assert attached
         # compiled in a child that has exited: BCC's LLVM never enters the long-running agent

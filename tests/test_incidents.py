@@ -12,7 +12,7 @@ import tarfile
 import time
 
 import pytest
-from bpfready import missing_bpf
+from bpfready import require_bpf
 from procs import BIN, free_port, http_get, http_json, start_agent, start_proxy, wait_for
 
 from fodc.sim.launcher import start_sim_node
@@ -288,9 +288,7 @@ SLOW_READ_S = 0.01  # a pipe read finding its data takes microseconds; this is 1
 
 @pytest.fixture
 def bpf():
-    reason = missing_bpf()
-    if reason:
-        pytest.skip(f"the ktm-read-latency trigger needs real eBPF: {reason}")
+    require_bpf("the ktm-read-latency trigger needs real eBPF: ")
 
 
 def read_points(proxy, node_id, sample):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from bpfready import missing_bpf
+from bpfready import require_bpf, skip_or_fail
 
 from fodc.expfmt import Family, render
 from fodc.ktm import KernelTelemetry, Mode
@@ -57,9 +57,7 @@ signal.sigwait({{signal.SIGUSR1}})
 
 @pytest.fixture(scope="module")
 def bpf_ready() -> None:
-    reason = missing_bpf()
-    if reason:
-        pytest.skip(reason)
+    require_bpf()
 
 
 class Helper:
@@ -200,7 +198,7 @@ def test_cgroup_filter_excludes_same_comm_outside_the_cgroup(bpf_ready, data_fil
     try:
         group.mkdir()
     except OSError as exc:
-        pytest.skip(f"cannot create a cgroup v2 group here: {exc}")
+        skip_or_fail(f"cannot create a cgroup v2 group here: {exc}")
     comm = unique_comm("g")
     ktm = KernelTelemetry(target_comm=comm, cgroup_path=str(group))
     try:
@@ -274,8 +272,9 @@ def test_the_compiler_stays_out_of_the_process_and_close_detaches(bpf_ready, dat
     assert perf_event_fds() == before
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
 def test_collect_output_passes_promtool(bpf_ready, data_file, helpers) -> None:
+    if shutil.which("promtool") is None:
+        skip_or_fail("promtool (Debian package prometheus) not installed")
     comm = unique_comm("p")
     ktm = KernelTelemetry(target_comm=comm, target_pid=os.getpid)
     try:
