@@ -75,7 +75,9 @@ def test_the_connection_is_reused_after_a_huge_answer_is_cut(receiver):
 
 
 @pytest.mark.parametrize(("url", "reason"), [("ftp://h/w", "not an http"), ("http://u:p@h/w", "credentials"),
-                                             ("http://h:99999/w", "not a URL"), ("http:///w", "not an http")])
+                                             ("http://h:99999/w", "not a URL"), ("http:///w", "not an http"),
+                                             ("http://h/w x", "spaces"), ("http://h/w\r\nX-Evil: 1", "control"),
+                                             ("http://h/" + "w" * 3000, "longer than")])
 def test_urls_that_cannot_be_used_are_refused(url, reason):
     with pytest.raises(ValueError, match=reason):
         check_url(url)

@@ -61,6 +61,8 @@ def endpoint_name(url: str) -> str:
 
 def check_url(url: str) -> str:
     """The URL if it is one the sender can use; ValueError with the reason otherwise."""
+    if not url.isprintable() or any(c.isspace() for c in url) or len(url) > 2048:
+        raise ValueError(f"{url[:100]!r} holds spaces or control characters, or is longer than 2048 characters")
     try:
         parts = urllib.parse.urlsplit(url)
         parts.port  # noqa: B018 (raises on a bad port)
