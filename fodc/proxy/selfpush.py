@@ -10,7 +10,6 @@ metric's own labels (fodc_incidents_total's node_id, node_role) are never overwr
 from __future__ import annotations
 
 import logging
-import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from fodc.periodic import Periodic
 from fodc.remotewrite.client import DROP, SENT, Client, endpoint_name
 from fodc.remotewrite.encode import Labels, Series, compress, encode, series_labels, split
 from fodc.remotewrite.options import Access
+from fodc.times import now_ms
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class SelfMetricsPush(Periodic):
         return 0.0
 
     def run_round(self) -> None:
-        series = snapshot(self.registry, self.added, int(time.time() * 1000))
+        series = snapshot(self.registry, self.added, now_ms())
         bodies = [(compress(encode(request)), sum(len(s) for s in request))
                   for request in split(series, MAX_SAMPLES_PER_SEND)]
         for receiver in self.receivers:

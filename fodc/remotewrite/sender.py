@@ -22,6 +22,7 @@ from fodc.remotewrite.client import DROP, SENT, Client, endpoint_name
 from fodc.remotewrite.encode import Labels, Series, compress, encode, split
 from fodc.remotewrite.plan import LabelCache, Stream, advance, lag_ms, pick
 from fodc.remotewrite.state import MAX_BACKFILLS, Backfill, ReceiverState, StateFile
+from fodc.times import now_ms
 from fodc.window import FlightRecorder
 from fodc.window.reads import TooManyPoints
 
@@ -230,7 +231,7 @@ class Receiver(Periodic):
                     c.backfill_sent += samples
                 c.bytes_sent += len(body)
                 c.queued -= samples
-                c.last_sent_ms = int(time.time() * 1000)
+                c.last_sent_ms = now_ms()
                 if self._failing:
                     self._failing = False
                     log.info("remote-write receiver takes samples again", extra={"fields": {"receiver": self.name}})
