@@ -1,8 +1,8 @@
 """Which entries a bounded on-disk store gives up, oldest first, so that both its count and byte caps hold.
 
-The diagnostics artifacts, the incident bundles, the proxy's incident archive, its diagnostics jobs and the
-profile ring all keep "the newest that fit". The policy is here once; each store keeps its own entries and
-removes their files. Pure: no files, clocks or locks here.
+The diagnostics artifacts, the incident bundles, the proxy's incident archive, its diagnostics jobs, the
+profile ring and the window's archive files all keep "the newest that fit". The policy is here once; each
+store keeps its own entries and removes their files. Pure: no files, clocks or locks here.
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ from pathlib import Path
 
 from fodc.durablefile import fsync_directory as _fsync_directory
 from fodc.durablefile import write_all as _write_all
+from fodc.eviction import beyond_caps
 from fodc.window.diskblocks import BlockFile, DiskBlock
 from fodc.window.diskfiles import ARCHIVE, INTERIM_NAME, TEMP_SUFFIX, WindowFile, archive_name, list_window_files
 from fodc.window.diskformat import HEADER_SIZE, KIND_ARCHIVE, KIND_INTERIM, encode_chunk, encode_header
@@ -292,10 +293,12 @@ class DiskStore:
 
     def _make_room(self, incoming: int) -> None:
         """Removes the oldest archive files (never the one being written) until `incoming` more bytes fit."""
-        total = self._interim_size + sum(f.size for f in self._archives)
-        keep = 1 if self._current is not None else 0
-        while total + incoming > self.dir_bytes and len(self._archives) > keep:
-            oldest = self._archives.pop(0)
+        writing = self._current.file.path if self._current is not None else None
+        doomed = beyond_caps(self._archives, lambda f: f.size, max_bytes=self.dir_bytes - incoming - self._interim_size,
+                             removable=lambda f: f.path != writing)
+        gone = {id(f) for f in doomed}  # gone from the count either way: never retried forever
+        self._archives = [f for f in self._archives if id(f) not in gone]
+        for oldest in doomed:
             self._keys.pop(oldest.path, None)
             try:
                 oldest.path.unlink(missing_ok=True)
@@ -303,7 +306,6 @@ class DiskStore:
                 self._failed(OP_REMOVE, exc)
             else:
                 self._removed += 1
-            total -= oldest.size  # gone from the count either way: it will not be retried forever
 
     # ------------------------------------------------------------------ interim
 
