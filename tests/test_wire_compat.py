@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from procs import REPO, http_get, http_json, start_proxy, wait_for
+from procs import BIN, REPO, http_get, http_json, start_proxy, wait_for
+
+from fodc.cli.client import EXIT_PARTIAL
 
 OLD_AGENT = Path(__file__).parent / "previous_release" / "old_agent.py"
 
@@ -61,6 +63,11 @@ def test_an_agent_of_the_previous_release_streams_metrics_and_its_commands_end_u
         assert counted['fodc_proxy_unsupported_commands_total{request="config_snapshot"}'] == 1
         assert counted['fodc_proxy_unsupported_commands_total{request="profile"}'] == 1
         assert counted.get('fodc_proxy_unsupported_commands_total{request="incident_list"}', 0) >= 1
+        # The operator's CLI sees the job end at once, with the reason, rather than waiting for it to time out.
+        cli = subprocess.run([str(BIN / "fodc"), "--proxy", proxy.url, "profile", "goroutine", "--wait", "60",
+                              "-o", str(tmp_path / "bundle.tar.gz")], capture_output=True, text=True, timeout=90)
+        assert cli.returncode == EXIT_PARTIAL and "unsupported" in cli.stdout, (cli.stdout, cli.stderr)
+        assert "previous release" in cli.stdout
         assert _seen(state)["commands"] == 0 and old.poll() is None  # nothing sent; the old agent runs on
     finally:
         old.terminate()

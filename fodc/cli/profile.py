@@ -10,7 +10,8 @@ from fodc.cli.client import EXIT_OK, EXIT_PARTIAL, CliError, ProxyClient
 from fodc.cli.output import human_size, print_json, print_task_warnings, table
 
 KINDS = ("cpu", "heap", "allocs", "goroutine", "block", "mutex", "config")
-FINAL = {"done", "failed", "cancelled", "rejected", "interrupted", "timed_out", "unreachable"}
+# A node's final states (for progress); whether the job as a whole is finished is the proxy's word (its state).
+FINAL = {"done", "failed", "cancelled", "rejected", "interrupted", "timed_out", "unreachable", "unsupported"}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace, client: ProxyClient) -> int:
                                                                              else 0) + 120)
     tty = sys.stderr.isatty()
     try:
-        while not all(t["state"] in FINAL for t in job["tasks"]):
+        while job["state"] == "running":
             _progress(job, tty)
             if time.monotonic() > deadline:
                 raise CliError(f"job {job_id} still running; follow it with `fodc jobs show {job_id}`",
