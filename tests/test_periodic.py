@@ -53,8 +53,9 @@ def test_the_kernel_telemetry_loop_survives_an_unexpected_error_and_counts_it():
         feeder.stop()
     assert feeder.round_failures == 2
     assert feeder.last_error in ("", "RuntimeError: injected: the disk vanished under the window")
-    assert FAILURES.counts()["kernel-telemetry"] == before + 2
-    assert f'fodc_agent_loop_failures_total{{loop="kernel-telemetry"}} {before + 2}.0' in _self_metrics()
+    counted = FAILURES.counts()["kernel-telemetry"]  # process-wide: another test's loop may add to it
+    assert counted >= before + 2
+    assert f'fodc_agent_loop_failures_total{{loop="kernel-telemetry"}} {counted}.0' in _self_metrics()
 
 
 class _Page(BaseHTTPRequestHandler):
@@ -84,7 +85,7 @@ def test_a_scrape_that_fails_unexpectedly_costs_that_target_only():
         scraper.stop()
         for node in nodes:
             node.shutdown()
-    assert scraper.round_failures == 3 and FAILURES.counts()["scraper"] == before + 3
+    assert scraper.round_failures == 3 and FAILURES.counts()["scraper"] >= before + 3
     assert recorder.ingested.index(urls[1]) < recorder.ingested.index(urls[0])  # the other target went on
 
 
