@@ -68,3 +68,16 @@ def test_reads_narrowed_to_the_round_budget_cross_gaps_in_the_window(receiver):
     times = [t for _, body in receiver.seen for s in decode(body) if dict(s.labels)["kind"] == "a"
              for t in s.timestamps_ms]
     assert times == stamps and sender.counters.sent == 2 * len(stamps)
+
+
+def test_a_receiver_that_refuses_everything_costs_one_log_line_a_minute(receiver, caplog):
+    window = FlightRecorder()
+    for i in range(10):
+        scrape(window, T0 + 1000 * (i + 1))
+    receiver.script = (400, b"out of bounds", {})
+    sender = Receiver(receiver.url, window, StateFile(None), SenderOptions(max_samples=2), added=(),
+                      clock=lambda: T0 / 1000)
+    while sender.run_round():
+        pass
+    assert len(receiver.seen) == 10 and sender.counters.dropped == {"http_400": 20}
+    assert caplog.text.count("refused a request") == 1 and sender.lag_seconds() == 0

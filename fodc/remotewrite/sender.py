@@ -11,6 +11,7 @@ window never wait for it, and nothing the window still holds is lost.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +30,7 @@ from fodc.window.reads import TooManyPoints
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 8 * 1024 * 1024  # uncompressed; a bigger request is cut in two
+REFUSAL_LOG_EVERY_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,8 @@ class Receiver(Periodic):
         self._saved_at = 0.0
         self._failing = False
         self._labels = LabelCache()  # touched by the round thread only
+        self._refusal_lock = threading.Lock()  # shards refuse concurrently
+        self._last_refusal: tuple[str, float, int] = ("", -REFUSAL_LOG_EVERY_S, 0)
 
     # ------------------------------------------------------------------ control
 
@@ -218,6 +222,20 @@ class Receiver(Periodic):
         for part in split(request, half):
             yield from self._fit(part)
 
+    def _log_refusal(self, message: str, samples: int) -> None:
+        """One line per refusal, but at most one a minute while the receiver says the same (a receiver that
+        refuses everything would otherwise write a line per request); the counters have every one."""
+        now = time.monotonic()
+        with self._refusal_lock:
+            last_message, last_at, quiet = self._last_refusal
+            if message == last_message and now - last_at < REFUSAL_LOG_EVERY_S:
+                self._last_refusal = (last_message, last_at, quiet + 1)
+                return
+            self._last_refusal = (message, now, 0)
+        log.warning("remote-write receiver refused a request; its samples are dropped", extra={"fields": {
+            "receiver": self.name, "samples": samples, "reason": message,
+            **({"same_refusals_not_logged": quiet} if quiet else {})}})
+
     def _deliver(self, client: Client, body: bytes, samples: int, backfill: bool) -> bool:
         """Sends one request until it is taken or refused for good; False if stopped meanwhile."""
         backoff = Backoff(initial_s=0.25, max_s=self.options.max_backoff_s)
@@ -241,8 +259,7 @@ class Receiver(Periodic):
                 reason = f"http_{outcome.status}" if outcome.status else "refused"
                 c.dropped[reason] = c.dropped.get(reason, 0) + samples
                 c.queued -= samples
-                log.warning("remote-write receiver refused a request; its samples are dropped", extra={"fields": {
-                    "receiver": self.name, "samples": samples, "reason": outcome.message}})
+                self._log_refusal(outcome.message, samples)
                 return True
             c.failed += samples
             if not self._failing:
