@@ -9,7 +9,6 @@ even when their agent is offline or gone (`"source": "proxy"`), and their bundle
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from fodc.proxy.httpargs import BadRequest, json_body, query_args, text_field, w
 from fodc.proxy.profile_summary import NotAProfile, bundle_member, register_errors, summarise, summary_args
 from fodc.proxy.registry import ONLINE
 from fodc.proxy.runtime import ProxyRuntime
-from fodc.times import BadTime, parse_time_ms, rfc3339
+from fodc.times import BadTime, now_ms, parse_time_ms, rfc3339
 from fodc.v1 import fodc_pb2 as pb
 
 MAX_REASON_CHARS = 300
@@ -121,7 +120,7 @@ def incidents_blueprint(runtime: ProxyRuntime) -> Blueprint:
         """409 with Retry-After: when the agent said the bundle would be complete, else a short retry."""
         due_ms = incident.get("complete_by_ms")
         # The agent's word, within reason: a clock far off must not tell clients to come back next year.
-        wait_s = min(3600, max(1, math.ceil((due_ms - time.time() * 1000) / 1000))) if isinstance(due_ms, int) else 5
+        wait_s = min(3600, max(1, math.ceil((due_ms - now_ms()) / 1000))) if isinstance(due_ms, int) else 5
         when = f"complete at about {rfc3339(due_ms)}" if isinstance(due_ms, int) else "complete soon"
         if incident["state"] != "collecting":
             when, wait_s = "not going to be complete", 0
