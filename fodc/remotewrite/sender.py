@@ -250,6 +250,7 @@ class Receiver(Periodic):
                 c.bytes_sent += len(body)
                 c.queued -= samples
                 c.last_sent_ms = now_ms()
+                c.last_error = ""  # /cluster shows trouble that lasts, not one long gone
                 if self._failing:
                     self._failing = False
                     log.info("remote-write receiver takes samples again", extra={"fields": {"receiver": self.name}})
