@@ -16,8 +16,8 @@ from typing import Any
 from fodc.v1 import fodc_pb2 as pb
 
 # Typed keys of an incident summary; any other key an older agent's ledger holds is not carried.
-_INCIDENT_TEXTS = ("id", "node_id", "role", "trigger", "at", "onset", "state")
-_INCIDENT_TIMES = ("at_ms", "onset_ms", "complete_by_ms")
+_INCIDENT_TEXTS = ("id", "node_id", "role", "trigger", "at", "state")
+_INCIDENT_OPTIONAL = ("onset", "onset_ms", "complete_by_ms")  # left out, not zero, when the agent did not say
 _SNAPSHOT_TEXTS = ("hash", "captured_at", "confirmed_at")
 
 
@@ -27,7 +27,9 @@ def _json_object(value: Any) -> str:
 
 def incident_to_pb(incident: Mapping[str, Any]) -> pb.Incident:
     fields: dict[str, Any] = {k: str(incident.get(k) or "") for k in _INCIDENT_TEXTS}
-    fields.update({k: int(incident.get(k) or 0) for k in _INCIDENT_TIMES})
+    fields["at_ms"] = int(incident.get("at_ms") or 0)
+    fields.update({k: str(incident[k]) if k == "onset" else int(incident[k])
+                   for k in _INCIDENT_OPTIONAL if incident.get(k) is not None})
     msg = pb.Incident(**fields, detail_json=_json_object(incident.get("detail")),
                       errors={str(k): str(v) for k, v in (incident.get("errors") or {}).items()},
                       ring_profiles=[str(n) for n in incident.get("ring_profiles") or ()])
@@ -48,8 +50,9 @@ def incident_from_pb(msg: pb.Incident, detail: dict[str, Any]) -> dict[str, Any]
     out: dict[str, Any] = {"id": msg.id, "node_id": msg.node_id, "role": msg.role, "trigger": msg.trigger}
     if msg.HasField("summary"):
         out["summary"] = msg.summary
-    out.update(detail=detail, at=msg.at, at_ms=msg.at_ms, onset=msg.onset, onset_ms=msg.onset_ms,
-               complete_by_ms=msg.complete_by_ms, state=msg.state, errors=dict(msg.errors))
+    out.update(detail=detail, at=msg.at, at_ms=msg.at_ms)
+    out.update({key: getattr(msg, key) for key in _INCIDENT_OPTIONAL if msg.HasField(key)})
+    out.update(state=msg.state, errors=dict(msg.errors))
     if msg.HasField("file"):
         out["file"] = msg.file
     if msg.HasField("size"):

@@ -74,3 +74,11 @@ def test_the_proxy_needs_nothing_of_the_agents_diagnostics_package():
             "print(sorted(n for n in sys.modules if n.startswith('fodc.diag')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "[]"
+
+
+def test_an_incident_without_onset_or_due_time_stays_without_them():
+    """An incident an older agent recorded has no onset: it must not come out as one at 1970-01-01."""
+    incident = {"id": "i", "node_id": "n", "role": "liaison", "trigger": "node-down", "detail": {},
+                "at": "2027-01-01T00:00:00Z", "at_ms": 1_798_761_600_000, "state": "failed", "errors": {}}
+    msg = pb.Incident.FromString(incident_to_pb(incident).SerializeToString())
+    assert incident_from_pb(msg, {}) == incident
