@@ -140,7 +140,9 @@ def test_an_incident_during_a_receiver_outage_reaches_both_receivers_at_full_res
     newest = min(max(points) for points in truth.values()) - 1000  # what the regular push has surely passed
     expected = keep(truth, lambda points, t: t <= newest and (start_ms <= t <= end_ms or grid(points, t, 1000)))
     in_window = sum(1 for points in expected.values() for t in points if start_ms <= t <= end_ms)
-    assert in_window >= 20 * len(expected)  # full resolution: ~25 scrapes of 5 s, not ~5
+    on_the_grid = sum(1 for points in expected.values() for t in points
+                      if start_ms <= t <= end_ms and grid(points, t, 1000))
+    assert in_window >= 3 * on_the_grid  # full resolution: ~25 scrapes of those 5 s, where the push sends ~5
     assert sum(map(len, expected.values())) < sum(map(len, keep(truth, lambda _, t: t <= newest).values()))
     diff: list[str] = []
 
@@ -175,7 +177,7 @@ def test_a_receiver_that_hangs_fails_or_refuses_costs_only_its_own_lag(tmp_path,
         assert self_metric(agent, "fodc_agent_scrape_up") == 1
         truth = window_samples(proxy.url, FAMILY)
         newest = min(max(points) for points in truth.values())
-        assert min(map(len, truth.values())) >= 15
+        assert min(map(len, truth.values())) >= 8
         diff: list[str] = []
 
         def same() -> bool:
@@ -301,7 +303,7 @@ def test_after_a_sigkill_the_receiver_still_gets_every_scrape_the_window_holds(t
     truth = window_samples(proxy.url, FAMILY)
     newest = min(max(points) for points in truth.values())
     truth = keep(truth, lambda _, t: t <= newest)
-    assert min(map(len, truth.values())) >= 15
+    assert min(map(len, truth.values())) >= 8
     missing: list[str] = []
 
     def all_there() -> bool:
