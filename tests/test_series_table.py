@@ -116,6 +116,20 @@ def test_an_answer_that_does_not_fit_the_table_is_refused_and_the_table_starts_o
     assert (proxy_side.state().table_id, proxy_side.state().known, proxy_side.size) == (0, 0, 0)
 
 
+def test_definitions_beyond_the_tables_byte_cap_are_refused_across_answers(monkeypatch):
+    from fodc.proxy import series_table
+    monkeypatch.setattr(series_table, "MAX_TABLE_BYTES", 100_000)
+    proxy_side = AgentSeriesTable()
+    wide = ("v", "x" * 10_000)
+    for answer in range(9):  # ~10 KB of new definitions each time: fine until the cap
+        ids = list(range(answer, answer + 1))
+        PageWriter().agent_block(record(), [_reply(5, ids, [1.0], [_define(answer, labels=wide)])], proxy_side)
+    with pytest.raises(TableMismatch, match="cap of 100000 bytes"):
+        PageWriter().agent_block(record(), [_reply(5, [9, 10], [1.0, 1.0], [_define(9, labels=wide),
+                                                                            _define(10, labels=wide)])], proxy_side)
+    assert proxy_side.size == 0  # forgotten: the next request asks for every definition again
+
+
 def test_an_unasked_table_answer_is_refused():
     with pytest.raises(TableMismatch, match="did not ask"):
         PageWriter().agent_block(record(), [_reply(7, [0], [1.0], [_define(0)])], None)
@@ -173,3 +187,38 @@ def test_any_page_through_the_table_reads_as_the_families_page_request_after_req
         expected = PageWriter().agent_block(record(), list(chunk_replies("r", series, 1 << 20)))
         answer = table_answer(agent, series, proxy_side.state(), chunk_bytes)
         assert read_back(PageWriter().agent_block(record(), answer, proxy_side)) == read_back(expected)
+
+
+def test_through_a_real_proxy_a_lying_agent_costs_only_its_own_answer(tmp_path, daemons):
+    from procs import http_get, start_proxy, wait_for
+    from rogue import RogueAgent, gauge, metrics_reply, refused, registration
+
+    proxy = start_proxy(tmp_path)
+    daemons.append(proxy)
+    asked: list[stpb.SeriesTableState] = []
+
+    def liar(request: pb.MetricsRequest) -> list[pb.MetricsReply]:
+        asked.append(request.series_table)
+        return [pb.MetricsReply(request_id=request.request_id, done=True, latest=stpb.LatestSamples(
+            table_id=9, ids=[0, 1], values=[1.0, 2.0], defined=[_define(0, family="liar_gauge")]))]
+    def old(request: pb.MetricsRequest) -> list[pb.MetricsReply]:
+        return [metrics_reply(request, [gauge("old_gauge", 3)])]
+    rogues = [RogueAgent(proxy.grpc_addr), RogueAgent(proxy.grpc_addr)]
+    try:
+        for rogue, node_id, port, answer in ((rogues[0], "liar", 20001, liar), (rogues[1], "old", 20002, old)):
+            assert rogue.register(registration(node_id, port=port)).accepted
+            rogue.serve_metrics(answer)
+        wait_for(lambda: len(proxy.cluster(status="online")) == 2, what="two agents online")
+        for _ in range(2):
+            status, _, body = http_get(f"{proxy.url}/metrics", timeout=30)
+            page = body.decode()
+            assert status == 200
+            # An agent that answers with families (one before the series table) is written as before.
+            assert 'old_gauge{node_id="old",node_role="liaison"} 3\n' in page
+            assert "liar_gauge" not in page  # id 1 was never defined: none of the liar's answer is used
+            assert 'fodc_proxy_agent_missing{endpoint="metrics",node_id="liar",node_role="liaison"}' in page
+        assert all(state.wanted and state.table_id == 0 and state.known == 0 for state in asked)  # asks afresh
+        assert refused(proxy, "series_table") == 2
+    finally:
+        for rogue in rogues:
+            rogue.close()

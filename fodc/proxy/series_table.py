@@ -25,6 +25,9 @@ from fodc.v1 import fodc_pb2 as pb
 from fodc.v1 import series_table_pb2 as st
 
 MAX_TABLE_IDS = 262_144  # ids one agent's table may use; a definition above is refused
+# Text one agent's table may keep (5,000 series of a data node take ~0.5 MiB): the table outlives the answer
+# that filled it, so an agent defining ever more or ever longer series must hit a bound.
+MAX_TABLE_BYTES = 32 * 1024 * 1024
 MAX_HELP = 1024
 _REFUSED = 0xFFFFFFFF  # family slot of an id whose names failed the checks
 _UNDEFINED = 0xFFFFFFFE
@@ -61,6 +64,7 @@ class AgentSeriesTable:
         self._families: list[tuple[str, str, str]] = []  # slot -> (text family, type, help)
         self._family_slots: dict[tuple[str, str, str], int] = {}
         self._known = 0
+        self._bytes = 0
         self._layout: _Layout | None = None
 
     def state(self) -> st.SeriesTableState:
@@ -120,6 +124,9 @@ class AgentSeriesTable:
             number = d.id
             if number >= MAX_TABLE_IDS:
                 raise TableMismatch(f"series id {number} above the table's cap of {MAX_TABLE_IDS}")
+            self._bytes += len(d.family) + len(d.sample_name) + len(d.help) + sum(len(text) for text in d.labels)
+            if self._bytes > MAX_TABLE_BYTES:
+                raise TableMismatch(f"series definitions beyond the table's cap of {MAX_TABLE_BYTES} bytes")
             if number >= len(openings):
                 grow = number + 1 - len(openings)
                 openings.extend([None] * grow)
