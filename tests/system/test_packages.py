@@ -261,6 +261,35 @@ def test_conffiles_are_registered_with_dpkg(deployment: Deployment) -> None:
                      "/etc/default/fodc-proxy"}
 
 
+# --- reload and config checks ------------------------------------------------------------------------------
+
+def test_systemctl_reload_keeps_both_daemons_and_the_agents_stream(deployment: Deployment) -> None:
+    container = deployment.container
+    before = _wait_for(lambda: _online_node(deployment), 60, "agent online before the reloads")
+    units = ("fodc-proxy", "fodc-agent")
+    pids = {unit: _main_pid(container, unit) for unit in units}
+    since = _container_now(container)
+    for unit in units:
+        container.systemctl("reload", unit)
+    _wait_for(lambda: all("SIGHUP: reloaded" in _journal(container, unit, since) for unit in units), 60,
+              "both daemons logged their reload")
+    assert {unit: _main_pid(container, unit) for unit in units} == pids
+    after = _online_node(deployment)
+    assert after is not None and after["registered_at"] == before["registered_at"]
+
+
+def test_installed_daemons_check_a_config_file_without_starting(deployment: Deployment) -> None:
+    container = deployment.container
+    agent, proxy = "/opt/venvs/fodc-agent/bin/fodc-agent", "/opt/venvs/fodc-proxy/bin/fodc-proxy"
+    assert container.run(agent, "--check-config", "/etc/fodc/agent.conf", check=False).returncode == 0
+    assert container.run(proxy, "--check-config", "/etc/fodc/proxy.conf", check=False).returncode == 0
+    container.write_file("/root/bad-agent.conf", "node-role = lukewarm\nscrape-interval = soon\n")
+    bad = container.run(agent, "--check-config", "/root/bad-agent.conf", check=False)
+    assert bad.returncode == 2
+    assert [line.split(":")[2].strip() for line in bad.stderr.strip().splitlines()] == [
+        "argument --node-role", "argument --scrape-interval"]
+
+
 # --- watchdog ---------------------------------------------------------------------------------------------
 
 def test_frozen_agent_is_killed_by_the_watchdog_and_registers_again(deployment: Deployment) -> None:
