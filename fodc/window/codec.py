@@ -232,7 +232,7 @@ def summarize_block(data: bytes, catalogs: dict | None = None) -> BlockSummary:
     tally = [0]
     for _ in columns(_nothing, tally):
         pass
-    return BlockSummary(head.source, head.timestamps_ms, head.families, head.heads, tally[0])
+    return BlockSummary(head.source, head.timestamps_ms, head.families, head.catalog.heads(), tally[0])
 
 
 _MAX_CACHED_CATALOGS = 8
@@ -247,7 +247,7 @@ class _Head:
     source: str
     timestamps_ms: list[int]
     families: tuple[SeriesMeta, ...]
-    heads: list[tuple[str, Labels, str]]
+    catalog: _Catalog
 
 
 def _open(data: bytes, catalogs: dict | None) -> tuple[_Head, Callable[..., Iterator[BlockColumn]]]:
@@ -274,52 +274,73 @@ def _open(data: bytes, catalogs: dict | None) -> tuple[_Head, Callable[..., Iter
         raw_catalog = reader.take(reader.varint())
         catalog = catalogs.get(raw_catalog) if catalogs is not None else None
         if catalog is None:
-            catalog = _catalog(Reader(raw_catalog))
+            catalog = _Catalog(raw_catalog)
             if catalogs is not None:
                 if len(catalogs) >= _MAX_CACHED_CATALOGS:
                     del catalogs[next(iter(catalogs))]
                 catalogs[raw_catalog] = catalog
     except (ColumnError, IndexError, KeyError) as exc:
         raise CodecError(f"corrupt block: {exc}") from None
-    families, heads = catalog
     read = _raw_columns if layout == RAW_FORMAT else _coded_columns
 
     def columns(wanted: Callable[[str], bool] | None, tally: list[int] | None) -> Iterator[BlockColumn]:
         try:
-            yield from read(reader, rows, heads, wanted, tally if tally is not None else [0])
+            yield from read(reader, rows, catalog, wanted, tally if tally is not None else [0])
             if reader.pos != len(reader.data):
                 raise CodecError("corrupt block: trailing bytes after the last series")
         except (ColumnError, IndexError, KeyError) as exc:
             raise CodecError(f"corrupt block: {exc}") from None
 
-    return _Head(source, timestamps, families, heads), columns
+    return _Head(source, timestamps, catalog.families, catalog), columns
 
 
-def _catalog(reader: Reader) -> tuple[tuple[SeriesMeta, ...], list[tuple[str, Labels, str]]]:
-    families = tuple(SeriesMeta(reader.text(), reader.text(), reader.text(), reader.text())
-                     for _ in range(_count(reader)))
-    heads = []
-    for _ in range(_count(reader)):
-        family = families[reader.varint()].name
+class _Catalog:
+    """A block's series list, checked once: each series' family, and where its name and labels lie in the
+    catalog's bytes. Names and labels are decoded only for the series a reader wants, so a read of a few
+    families of a 6,400-series block holds no objects for the others, and a read of all of them holds one
+    column's at a time rather than the whole list for the length of the read."""
+
+    __slots__ = ("families", "raw", "family_of", "offsets")
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+        reader = Reader(raw)
+        self.families = tuple(SeriesMeta(reader.text(), reader.text(), reader.text(), reader.text())
+                              for _ in range(_count(reader)))
+        self.family_of: list[str] = []  # the families' own name strings, shared
+        self.offsets = array("Q")
+        for _ in range(_count(reader)):
+            self.family_of.append(self.families[reader.varint()].name)
+            self.offsets.append(reader.pos)
+            reader.text()  # decoded to check it, then let go
+            for _ in range(_count(reader)):
+                reader.text()
+                reader.text()
+        if reader.pos != len(raw):
+            raise CodecError("corrupt block: trailing bytes after the catalog")
+
+    def head(self, i: int) -> tuple[str, Labels, str]:
+        """(sample name, labels, family) of series `i`."""
+        reader = Reader(self.raw)
+        reader.pos = self.offsets[i]
         name = reader.text()
-        labels = tuple((reader.text(), reader.text()) for _ in range(_count(reader)))
-        heads.append((name, labels, family))
-    if reader.pos != len(reader.data):
-        raise CodecError("corrupt block: trailing bytes after the catalog")
-    return families, heads
+        return name, tuple((reader.text(), reader.text()) for _ in range(reader.varint())), self.family_of[i]
+
+    def heads(self) -> list[tuple[str, Labels, str]]:
+        return [self.head(i) for i in range(len(self.offsets))]
 
 
-def _coded_columns(reader: Reader, rows: int, heads: list[tuple[str, Labels, str]],
+def _coded_columns(reader: Reader, rows: int, catalog: _Catalog,
                    wanted: Callable[[str], bool] | None, tally: list[int]) -> Iterator[BlockColumn]:
     bitmap_len = (rows + 7) // 8
-    for name, labels, family in heads:
+    for i, family in enumerate(catalog.family_of):
         flag = reader.byte()
         if flag == _ALL_PRESENT:
             present_rows = None
             present = rows
         elif flag == _SOME_PRESENT:
             bitmap = reader.take(bitmap_len)
-            present_rows = [i for i in range(rows) if bitmap[i >> 3] >> (i & 7) & 1]
+            present_rows = [r for r in range(rows) if bitmap[r >> 3] >> (r & 7) & 1]
             present = len(present_rows)
         else:
             raise CodecError(f"corrupt block: presence flag {flag}")
@@ -333,23 +354,25 @@ def _coded_columns(reader: Reader, rows: int, heads: list[tuple[str, Labels, str
             raise CodecError("corrupt block: value count mismatch")
         if present_rows is not None:
             spread: list[float | None] = [None] * rows
-            for i, v in zip(present_rows, values, strict=True):
-                spread[i] = v
+            for row, v in zip(present_rows, values, strict=True):
+                spread[row] = v
             values = spread
+        name, labels, _ = catalog.head(i)
         yield BlockColumn(name, labels, family, values)
 
 
-def _raw_columns(reader: Reader, rows: int, heads: list[tuple[str, Labels, str]],
+def _raw_columns(reader: Reader, rows: int, catalog: _Catalog,
                  wanted: Callable[[str], bool] | None, tally: list[int]) -> Iterator[BlockColumn]:
-    for name, labels, family in heads:
+    for i, family in enumerate(catalog.family_of):
         cells = _little(reader.take(8 * rows))  # the swap is its own inverse
-        absent = [i for i in range(rows) if cells[8 * i:8 * i + 8] == ABSENT] if ABSENT in cells else []
+        absent = [r for r in range(rows) if cells[8 * r:8 * r + 8] == ABSENT] if ABSENT in cells else []
         tally[0] += rows - len(absent)
         if wanted is not None and not wanted(family):
             continue
         values = cast("list[float | None]", array("d", cells).tolist())
-        for i in absent:
-            values[i] = None
+        for row in absent:
+            values[row] = None
+        name, labels, _ = catalog.head(i)
         yield BlockColumn(name, labels, family, values)
 
 
