@@ -178,7 +178,11 @@ def start_proxy(tmp_path: Path, *args: str, grpc_port: int | None = None, http_p
         argv += ["--auth", "off"]  # access control has its own tests
     proxy = Proxy(_spawn(argv, tmp_path / f"{name}.log", env), tmp_path / f"{name}.log", ports)
     if wait:
-        wait_for(lambda: http_get(f"{proxy.url}/health", 1)[0] == 200, 30, what=f"proxy up ({proxy.log()})")
+        try:  # a loaded machine can take a while to import gunicorn and Flask
+            wait_for(lambda: http_get(f"{proxy.url}/health", 1)[0] == 200, 60, what="proxy up")
+        except AssertionError as exc:
+            proxy.stop()  # never left running, its ports taken, once the test has failed
+            raise AssertionError(f"{exc} ({proxy.log()})") from None
     return proxy
 
 
