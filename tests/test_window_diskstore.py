@@ -68,10 +68,12 @@ def test_each_start_writes_a_new_archive_file_after_the_existing_ones(tmp_path):
 
 
 def test_the_interim_file_is_replaced_whole_and_a_stale_temp_file_is_removed(tmp_path):
-    (tmp_path / (INTERIM_NAME + ".tmp")).write_bytes(b"left by a crash")
+    (tmp_path / (INTERIM_NAME + ".tmp")).write_bytes(b"left by a crash")  # an older version's temp name
+    (tmp_path / f".{INTERIM_NAME}.k3x9q2.tmp").write_bytes(b"left by a crash")  # fodc.durablefile's
     store = DiskStore(tmp_path, 64 * KIB, 256 * KIB)
     store.open()
     assert not (tmp_path / (INTERIM_NAME + ".tmp")).exists()
+    assert not (tmp_path / f".{INTERIM_NAME}.k3x9q2.tmp").exists()
     store.write_interim([(b"\x01one", T0, T0), (b"\x01two", T0 + 1, T0 + 1)])
     store.write_interim([(b"\x01three", T0 + 2, T0 + 2)])
     (interim,) = [f for f in list_window_files(tmp_path) if f.kind != ARCHIVE]

@@ -2,8 +2,9 @@
 
 Archive files are named window-<sequence>-<UTC creation time>.archive; the sequence orders them (a clock that
 went back cannot reorder them) and the time helps an operator pick files. The interim file is window.interim;
-it is replaced whole through window.interim.tmp. Files with other names are not the window's: they are never
-read, counted or removed. Used by the agent's store and recovery, and by `fodc dump` on a copied directory.
+it is replaced whole through a temporary file beside it (fodc.durablefile). Files with other names are not
+the window's: they are never read, counted or removed. Used by the agent's store and recovery, and by
+`fodc dump` on a copied directory.
 """
 
 from __future__ import annotations

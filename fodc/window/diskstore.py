@@ -5,8 +5,9 @@ is never written after); a chunk that would take the current file past `file_byt
 anything is written, the oldest archive files are removed until the directory (archives + interim, the
 window's own files only) fits `dir_bytes`. Every append is fsynced, and a new file's directory entry too.
 
-Interim file: started anew by writing window.interim.tmp, fsync, rename over window.interim, fsync of the
-directory, so a crash leaves either the previous interim file or the new one, never a mix. Between two such
+Interim file: started anew through fodc.durablefile (a temporary file beside it, fsync, rename over
+window.interim, fsync of the directory), so a crash leaves either the previous interim file or the new one,
+never a mix. Between two such
 rewrites the caller may append one chunk at a time (fdatasync): rewriting every open scrape at every flush
 would write each scrape many times over (measured in bench/bench_durable.py), and a torn append costs only
 its own chunk, like a torn archive append.
@@ -38,6 +39,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fodc.durablefile import TEMP_PREFIX, write_atomically
 from fodc.durablefile import fsync_directory as _fsync_directory
 from fodc.durablefile import write_all as _write_all
 from fodc.eviction import beyond_caps
@@ -126,7 +128,9 @@ class DiskStore:
         try:
             self.directory.mkdir(mode=0o750, parents=True, exist_ok=True)
             self._take_lock()
-            (self.directory / (INTERIM_NAME + TEMP_SUFFIX)).unlink(missing_ok=True)
+            for stale in (self.directory / (INTERIM_NAME + TEMP_SUFFIX),  # an older version's temp name
+                          *self.directory.glob(f"{TEMP_PREFIX}{INTERIM_NAME}.*{TEMP_SUFFIX}")):
+                stale.unlink(missing_ok=True)
             files = list_window_files(self.directory)
             stat = os.stat(self.directory)
         except OSError as exc:
@@ -313,24 +317,14 @@ class DiskStore:
         """Replaces the interim file with these (payload, first_ms, last_ms) chunks, atomically."""
         data = encode_header(KIND_INTERIM, int(self._clock() * 1000)) + b"".join(
             encode_chunk(payload, first_ms, last_ms) for payload, first_ms, last_ms in chunks)
-        temp = self.directory / (INTERIM_NAME + TEMP_SUFFIX)
         with self._lock:
             if not self._ready():
                 return False
             try:
                 self._make_room(len(data) - self._interim_size)
-                fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640)
-                try:
-                    _write_all(fd, data)
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                os.replace(temp, self.directory / INTERIM_NAME)
-                _fsync_directory(self.directory)
-            except OSError as exc:
+                write_atomically(self.directory / INTERIM_NAME, data)
+            except OSError as exc:  # the previous interim file is still whole
                 self._failed(OP_INTERIM, exc)
-                with contextlib.suppress(OSError):
-                    temp.unlink(missing_ok=True)
                 return False
             self._interim_size = len(data)
             self._bytes_written += len(data)
