@@ -152,3 +152,18 @@ def test_evicted_blocks_let_go_of_their_files(tmp_path):
     archives = sum(1 for f in list_window_files(tmp_path) if f.kind == ARCHIVE)
     open_now = len(os.listdir(f"/proc/{os.getpid()}/fd")) - held_before
     assert archives > 20 and open_now <= stats.sealed_blocks + 3  # never one descriptor per file ever written
+
+
+def test_recovery_holds_at_most_so_many_files_open_and_keeps_older_blocks_in_memory(tmp_path):
+    writer, _, durable = on_disk(tmp_path, file_bytes=1 * KIB)  # a crash loop's many small files, in effect
+    fed(writer, 60)
+    durable.close()
+    files = sum(1 for f in list_window_files(tmp_path) if f.kind == ARCHIVE)
+    assert files >= 3
+    held_before = len(os.listdir(f"/proc/{os.getpid()}/fd"))
+    restarted = FlightRecorder(budget_bytes=1024 * KIB, block_scrapes=BLOCK)
+    recover(restarted, tmp_path, 1024 * KIB, held_files=1)
+    assert len(os.listdir(f"/proc/{os.getpid()}/fd")) - held_before == 1
+    stats = restarted.stats()
+    assert 0 < stats.on_disk_bytes < stats.used_bytes and stats.sealed_blocks == 11
+    assert points(restarted) == points(writer)

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 UNDECODABLE = "undecodable"  # a chunk intact on disk whose block this build cannot decode
 FUTURE = "future"  # a chunk newer than now: written under a clock that was ahead, or this clock is behind
 FUTURE_SLACK_MS = 5 * 60 * 1000
+MAX_HELD_FILES = 64  # archive files recovery keeps open for reading blocks back (10 MiB files: 640 MiB)
 _MAX_DAMAGE_LOG_LINES = 20
 
 
@@ -194,9 +195,10 @@ class RecoveryReport:
 
 
 def recover(recorder: FlightRecorder, directory: Path, budget_bytes: int,
-            now_ms: int | None = None) -> RecoveryReport:
+            now_ms: int | None = None, held_files: int = MAX_HELD_FILES) -> RecoveryReport:
     """Gives the recorder back what `directory` holds, newest first up to about `budget_bytes` of blocks.
-    The sealed blocks stay on disk: the recorder keeps where each lies and reads it when asked (diskblocks.py).
+    The sealed blocks stay on disk: the recorder keeps where each lies and reads it when asked (diskblocks.py),
+    those of the newest `held_files` files; older files' blocks are held in memory.
 
     Chunks more than FUTURE_SLACK_MS ahead of now are left on disk: taken back, they would make the recorder
     refuse every scrape until the clock caught up with them."""
@@ -214,12 +216,16 @@ def recover(recorder: FlightRecorder, directory: Path, budget_bytes: int,
     chunks: list[tuple[Chunk, BlockFile | None]] = []
     payload_bytes = 0
     read = 0
+    held = 0
     for file in reversed(archives):
         if payload_bytes >= budget_bytes:
             break
         present = tally.present(tally.read(file).chunks)
         read += 1
-        reader = _block_file(file.path) if present else None
+        # One descriptor per file: a crash loop leaves many small files, and their blocks stay in memory
+        # rather than use up the agent's descriptors.
+        reader = _block_file(file.path) if present and held < held_files else None
+        held += reader is not None
         chunks.extend((chunk, reader) for chunk in present)
         payload_bytes += sum(len(c.payload) for c in present)
     chunks.sort(key=lambda pair: (pair[0].first_ms, pair[0].last_ms))
