@@ -54,6 +54,18 @@ def atomic_file(path: Path, mode: int = 0o640) -> Iterator[BinaryIO]:
     fsync_directory(path.parent)
 
 
+def commit(temp: Path, path: Path) -> None:
+    """Makes a file another writer filled at `temp` (in `path`'s directory: a profile fetched straight to
+    disk) become `path` durably: fsync, rename, directory fsync."""
+    fd = os.open(temp, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temp, path)
+    fsync_directory(path.parent)
+
+
 def write_atomically(path: Path, data: bytes, mode: int = 0o640) -> None:
     """Writes `path` whole or not at all; OSError leaves the old file (if any) untouched."""
     with atomic_file(path, mode) as sink:

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from fodc.durablefile import TEMP_PREFIX, TEMP_SUFFIX, atomic_file, write_atomically
+from fodc.durablefile import TEMP_PREFIX, TEMP_SUFFIX, atomic_file, commit, write_atomically
 
 
 def test_a_write_replaces_the_file_and_leaves_no_temporary_behind(tmp_path):
@@ -58,3 +58,11 @@ def test_an_unwritable_directory_raises_and_changes_nothing(tmp_path):
     with pytest.raises(OSError):
         write_atomically(tmp_path / "missing" / "x.json", b"{}")
     assert os.listdir(tmp_path) == []
+
+
+def test_a_file_filled_elsewhere_is_committed_under_its_final_name(tmp_path):
+    fetched = tmp_path / f"{TEMP_PREFIX}cpu-fetch{TEMP_SUFFIX}"
+    fetched.write_bytes(b"profile bytes")
+    commit(fetched, tmp_path / "1764883200000-cpu-10s.pb.gz")
+    assert os.listdir(tmp_path) == ["1764883200000-cpu-10s.pb.gz"]
+    assert (tmp_path / "1764883200000-cpu-10s.pb.gz").read_bytes() == b"profile bytes"

@@ -12,13 +12,12 @@ from __future__ import annotations
 import contextlib
 import gzip
 import logging
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from fodc.artifact_names import RING_KINDS, parse_ring_name, ring_entry_name
-from fodc.durablefile import TEMP_PREFIX, TEMP_SUFFIX, fsync_directory, write_atomically
+from fodc.durablefile import TEMP_PREFIX, TEMP_SUFFIX, commit, write_atomically
 from fodc.eviction import beyond_caps
 from fodc.times import rfc3339
 
@@ -101,10 +100,7 @@ class ProfileRing:
             if size > self.max_bytes:
                 raise ValueError(f"a {size}-byte profile does not fit --profile-ring-bytes {self.max_bytes}")
             entry = RingEntry(ring_entry_name(kind, taken_ms, seconds), kind, taken_ms, seconds, size)
-            with open(path, "rb+") as f:
-                os.fsync(f.fileno())
-            os.replace(path, self.directory / entry.name)
-            fsync_directory(self.directory)
+            commit(path, self.directory / entry.name)
         finally:
             path.unlink(missing_ok=True)
         with self._lock:
