@@ -1,3 +1,3 @@
 """FODC: First Occurrence Data Collection for Apache SkyWalking BanyanDB clusters."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -39,7 +39,7 @@ Limit = Annotated[int, Field(ge=1, le=200, description="at most this many entrie
 RUNBOOK_URI = "fodc://docs/runbook"
 # Where docs/runbook.md is: the source tree, or where the Debian packages put it.
 RUNBOOK_PATHS = (Path(fodc.__file__).resolve().parent.parent / "docs" / "runbook.md",
-                 Path("/usr/share/fodc-proxy/runbook.md"), Path("/usr/share/fodc-agent/runbook.md"))
+                 Path("/usr/share/fodc-proxy/runbook.md"), Path("/usr/share/fodc-cli/runbook.md"))
 CONTROL_TOOLS = ("take_profile", "capture_config")
 MAX_POINTS_PER_SERIES = 60
 

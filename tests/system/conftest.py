@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 # Lets eBPF (kernel telemetry) and the agent's ambient CAP_BPF/CAP_PERFMON work inside the container.
 EBPF_NSPAWN_ARGS = ("--capability=CAP_BPF,CAP_PERFMON", "--system-call-filter=bpf perf_event_open")
 BUILD_TOOLS = ("dpkg-buildpackage", "dh", "dh_virtualenv")
+PACKAGES = ("fodc-agent", "fodc-proxy", "fodc-cli", "fodc-agent-ktm")
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +48,8 @@ def module_container(container_rootfs: Path) -> Iterator[Container]:
 
 @pytest.fixture(scope="session")
 def built_debs() -> dict[str, Path]:
-    """The fodc-agent and fodc-proxy .debs, built once per session by dev/build-debs.
+    """The .debs by package name (fodc-agent, fodc-proxy, fodc-cli, fodc-agent-ktm), built once per session by
+    dev/build-debs.
 
     FODC_TEST_DEBS=<dir> uses .debs built earlier instead (quicker when iterating on the tests).
     """
@@ -62,7 +64,7 @@ def built_debs() -> dict[str, Path]:
         assert result.returncode == 0, f"dev/build-debs failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
         directory = REPO / "dist" / "deb"
     debs = {}
-    for package in ("fodc-agent", "fodc-proxy"):
+    for package in PACKAGES:
         found = sorted(directory.glob(f"{package}_*.deb"))
         assert len(found) == 1, f"expected one {package}_*.deb in {directory}, found {found}"
         debs[package] = found[0]

@@ -42,7 +42,7 @@ from pathlib import Path
 
 DEFAULT_CACHE_DIR = Path(os.environ.get("FODC_TEST_CACHE_DIR", "/var/cache/fodc-test"))
 DEFAULT_SUITE = "bookworm"
-DEFAULT_MIRROR = os.environ.get("FODC_TEST_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+APT_SOURCES = (Path("/etc/apt/sources.list"), Path("/etc/apt/sources.list.d"))
 # What a booted test container needs beyond minbase: an init, D-Bus for systemctl, Python for the packaged
 # daemons and for Ansible (python3-apt for its apt module), adduser for maintainer scripts, procps for ps/kill.
 BASE_PACKAGES: tuple[str, ...] = ("systemd", "systemd-sysv", "dbus", "python3", "python3-apt", "adduser",
@@ -57,6 +57,48 @@ STILL_BOOTING = ("", "offline", "initializing", "starting")  # systemctl is-syst
 
 class ContainerError(RuntimeError):
     """A container could not be built, booted, or commanded; the message says which step and why."""
+
+
+def host_mirror(sources: Sequence[Path] = APT_SOURCES) -> str:
+    """The Debian mirror this host's apt uses (FODC_TEST_DEBIAN_MIRROR overrides): the URI of the first
+    `deb` source of the main archive, i.e. not a -security or -updates suite.
+
+    Reads one-line sources (sources.list, *.list) and deb822 ones (*.sources), so the containers fetch from
+    wherever this machine is set up to fetch, and no mirror is written into the repository.
+    """
+    override = os.environ.get("FODC_TEST_DEBIAN_MIRROR")
+    if override:
+        return override
+    files: list[Path] = []
+    for source in sources:
+        files.extend(sorted(source.glob("*.list")) + sorted(source.glob("*.sources")) if source.is_dir() else
+                     [source] if source.is_file() else [])
+    for path in files:
+        for uri, suites in _deb_sources(path):
+            if any(suite and "-" not in suite for suite in suites) and "/debian" in uri:
+                return uri.rstrip("/")
+    raise ContainerError(f"no Debian archive among the apt sources in {', '.join(map(str, sources))}; "
+                         "set FODC_TEST_DEBIAN_MIRROR")
+
+
+def _deb_sources(path: Path) -> Iterator[tuple[str, list[str]]]:
+    """(URI, suites) of each `deb` entry of a sources file, in order."""
+    text = path.read_text(errors="replace")
+    if path.suffix == ".sources":
+        for stanza in text.split("\n\n"):
+            fields: dict[str, str] = {}
+            for line in stanza.splitlines():
+                if line and not line.startswith(("#", " ", "\t")) and ":" in line:
+                    key, _, value = line.partition(":")
+                    fields[key.strip().lower()] = value.strip()
+            if "deb" in fields.get("types", "").split() and fields.get("enabled", "yes") != "no":
+                for uri in fields.get("uris", "").split():
+                    yield uri, fields.get("suites", "").split()
+        return
+    for line in text.splitlines():
+        words = [w for w in line.split("#", 1)[0].split() if not (w.startswith("[") or w.endswith("]"))]
+        if len(words) >= 3 and words[0] == "deb":
+            yield words[1], [words[2]]
 
 
 def missing_requirements() -> str | None:
@@ -80,7 +122,7 @@ def rootfs_path(cache_dir: Path = DEFAULT_CACHE_DIR, suite: str = DEFAULT_SUITE,
 
 
 def ensure_rootfs(cache_dir: Path = DEFAULT_CACHE_DIR, suite: str = DEFAULT_SUITE,
-                  packages: Sequence[str] = BASE_PACKAGES, mirror: str = DEFAULT_MIRROR) -> Path:
+                  packages: Sequence[str] = BASE_PACKAGES, mirror: str | None = None) -> Path:
     """Returns a ready rootfs for `packages`, building it (about a minute) only if the cache lacks it.
 
     Concurrent callers wait on a lock file instead of building twice.
@@ -98,7 +140,8 @@ def ensure_rootfs(cache_dir: Path = DEFAULT_CACHE_DIR, suite: str = DEFAULT_SUIT
         try:
             root = scratch / "root"
             result = subprocess.run(
-                ["debootstrap", "--variant=minbase", f"--include={','.join(packages)}", suite, str(root), mirror],
+                ["debootstrap", "--variant=minbase", f"--include={','.join(packages)}", suite, str(root),
+                 mirror or host_mirror()],
                 stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=1200,
             )
             if result.returncode != 0:
