@@ -140,3 +140,13 @@ def test_generated_copyright_lists_each_bundled_wheel_before_the_licence_texts(t
     assert "/opt/venvs/fodc-agent/lib/python3.11/site-packages/grpcio-1.85.1.dist-info/LICENSE" in grpc
     assert paragraphs.index(grpc) < next(i for i, p in enumerate(paragraphs) if p.startswith("License: MIT"))
     assert out.count("Files: *\n") == 1
+
+
+manpage = _load("manpage")
+
+
+def test_help_text_that_looks_like_a_roff_request_is_escaped() -> None:
+    roff = ".TH FODC 1\n.SH NAME\n.TP\ndrift: e.g. 'flag.*-timeout',\n'env.MY_*'); repeat\n.yaml files\n.B bold\n"
+    assert manpage.escape_text_lines(roff).split("\n") == [
+        ".TH FODC 1", ".SH NAME", ".TP", "drift: e.g. 'flag.*-timeout',", "\\&'env.MY_*'); repeat",
+        "\\&.yaml files", ".B bold", ""]

@@ -13,11 +13,13 @@ import io
 import json
 import os
 import subprocess
+import sys
 import tarfile
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from procs import free_ports
@@ -30,7 +32,7 @@ pytestmark = [pytest.mark.system, pytest.mark.timeout(2400)]
 
 SUITE = "trixie"
 # Building the packages needs these beyond the base; logrotate is there to rotate the audit log for real.
-BUILD_PACKAGES = ("dpkg-dev", "debhelper", "dh-virtualenv", "python3-venv", "logrotate")
+BUILD_PACKAGES = ("build-essential", "dpkg-dev", "debhelper", "dh-virtualenv", "python3-venv", "logrotate")
 
 
 @dataclass(frozen=True)
@@ -50,9 +52,12 @@ def trixie() -> Iterator[Trixie]:
     rootfs = ensure_rootfs(suite=SUITE, packages=BASE_PACKAGES + BUILD_PACKAGES)
     with booted(rootfs) as container:
         container.path("/root/src").mkdir(parents=True)
-        with tarfile.open(fileobj=io.BytesIO(_checkout_tar())) as tar:
-            tar.extractall(container.path("/root/src"), filter="tar")
-        built = container.run("/root/src/dev/build-debs", "--out", "/root/out", timeout=2400, check=False)
+        container.path("/root/src.tar").write_bytes(_checkout_tar())
+        container.run("tar", "-xf", "/root/src.tar", "-C", "/root/src")
+        # pip in the container trusts what this host's pip trusts (a TLS-inspecting proxy's CA, say).
+        container.copy_in(Path(_host_ca_bundle()), "/root/host-ca.pem")
+        built = container.run("/root/src/dev/build-debs", "--out", "/root/out", timeout=2400, check=False,
+                              env={"PIP_CERT": "/root/host-ca.pem"})
         assert built.returncode == 0, f"build-debs in trixie failed:\n{built.stdout[-3000:]}\n{built.stderr[-3000:]}"
         names = container.run("ls", "/root/out").stdout.split()
         debs = {name.split("_")[0]: f"/root/out/{name}" for name in names if name.endswith(".deb")}
@@ -63,6 +68,13 @@ def trixie() -> Iterator[Trixie]:
                                                      f"http-listen-addr = 127.0.0.1:{agent_http}\n"
                                                      f"node-metrics-url = http://127.0.0.1:{nothing}/metrics\n")
         yield Trixie(container, debs, http)
+
+
+def _host_ca_bundle() -> str:
+    """The CA bundle this host's pip verifies PyPI with (its `cert` setting, else the system bundle)."""
+    configured = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.cert"], capture_output=True,
+                                text=True).stdout.strip()
+    return os.environ.get("PIP_CERT") or configured or "/etc/ssl/certs/ca-certificates.crt"
 
 
 def _checkout_tar() -> bytes:
