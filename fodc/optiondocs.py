@@ -66,8 +66,9 @@ def conffile(kind: type[Settings]) -> str:
     ]
     required = [option.name for _s, _a, option in kind.all_options() if option.required]
     if required:
-        lines += ["#", *_comment(f"{', '.join(required)} has no default: the daemon refuses to start until it is "
-                                 "set (exit status 2, and systemd does not restart it in a loop).")]
+        lines += ["#", *_comment(f"{', '.join(required)} has no default: until it is set the packaged unit waits "
+                                 "(its start is skipped, nothing fails), and the daemon started by hand refuses "
+                                 "(exit status 2).")]
     for _name, section in kind.sections():
         lines += ["", f"## {section.title.replace('<unit>', unit)}"]
         for _attr, option in section.options():
