@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -326,7 +327,7 @@ found["/proc/1/mem"] = memory(1)
 status = dict(line.split(":", 1) for line in open("/proc/self/status"))
 found["caps"] = int(status["CapEff"], 16)
 found["groups"] = status["Groups"].split()
-print("FODC-PROBE " + json.dumps(found), flush=True)
+print("FODC-PROBE " + sys.argv[2] + " " + json.dumps(found), flush=True)
 """
 
 
@@ -367,7 +368,7 @@ def test_each_feature_privilege_is_switched_off_by_masking_its_drop_in(deploymen
         assert found["caps"] == 0
         journal_gid = container.run("getent", "group", "systemd-journal").stdout.split(":")[2]
         assert journal_gid not in found["groups"]
-        assert found[f"/proc/{node}/environ"] == {"opened": False, "error": "Permission denied"}
+        assert found[f"/proc/{node}/environ"] == {"error": "Permission denied"}
         _wait_active(container, "fodc-agent")  # the agent runs without them (reduced features)
     finally:
         container.run("rm", "-rf", masks)
@@ -602,18 +603,21 @@ def _node_process(container: Container) -> int:
 
 
 def _probe_inside_the_agent_unit(container: Container, node: int) -> dict:
-    """Runs PROBE as ExecStartPost of the real fodc-agent unit and returns what it found."""
+    """Runs PROBE as ExecStartPost of the real fodc-agent unit and returns what it found.
+
+    Each run prints its own nonce: the journal since a second-granular time may still hold an earlier run."""
+    nonce = uuid.uuid4().hex
     drop_in = "/etc/systemd/system/fodc-agent.service.d/60-test-probe.conf"
     container.write_file("/usr/local/lib/fodc-probe.py", PROBE)
     container.write_file(drop_in, f"[Service]\nExecStartPost=/opt/venvs/fodc-agent/bin/python "
-                                  f"/usr/local/lib/fodc-probe.py {node}\n")
+                                  f"/usr/local/lib/fodc-probe.py {node} {nonce}\n")
     container.systemctl("daemon-reload")
     since = _container_now(container)
     try:
         container.systemctl("restart", "fodc-agent")
         line = _wait_for(lambda: next((entry for entry in _journal(container, "fodc-agent", since).splitlines()
-                                       if "FODC-PROBE " in entry), None), 60, "the probe's line in the journal")
-        return json.loads(line.split("FODC-PROBE ", 1)[1])
+                                       if f"FODC-PROBE {nonce} " in entry), None), 60, "the probe's journal line")
+        return json.loads(line.split(f"FODC-PROBE {nonce} ", 1)[1])
     finally:
         container.run("rm", "-f", drop_in, "/usr/local/lib/fodc-probe.py")
         container.systemctl("daemon-reload")
