@@ -6,7 +6,15 @@ import pytest
 
 from fodc.model import Address, Registration
 from fodc.proxy.admission import HelloGate, certificate_names, peer_host
-from fodc.proxy.agent_answers import BadAnswer, check_result, config_snapshot, incidents
+from fodc.proxy.agent_answers import (
+    MAX_FIELD_TEXT,
+    BadAnswer,
+    automatic_captures,
+    check_result,
+    config_snapshot,
+    incidents,
+    ring_profiles,
+)
 from fodc.proxy.grpc_service import registration_rate
 from fodc.proxy.registration_limits import LimitExceeded, check_heartbeat, check_registration
 from fodc.proxy.registry import AgentRegistry, RegistryFull
@@ -28,6 +36,29 @@ def test_bad_incident_records_are_left_out_with_a_reason_each():
     assert kept == [incident_from_pb(incident_to_pb(good), {"pid": 7})] and len(refused) == 6
     assert "at_ms" in refused[0] and "characters" in refused[2] and "state" in refused[3]
     assert "detail_json must be a JSON object" in refused[5]
+
+
+def test_an_overlong_text_anywhere_in_a_result_record_leaves_that_record_out():
+    """Every text of a typed result (fields, list items, map keys and values, nested messages) is bounded; the
+    JSON documents have their own, larger bound. A legitimate long text (a crash file's path) still passes."""
+    long, most = "x" * (MAX_FIELD_TEXT + 1), "p" * MAX_FIELD_TEXT
+    good = {"id": "20260101T000000Z-node-crash", "node_id": "hot-1", "role": "datanode-hot", "trigger": "node-crash",
+            "at": "2027-01-15T08:00:00Z", "at_ms": NOW - 1, "state": "complete", "detail": {"text": long},
+            "files": {f"crash/{most[6:]}": {"size": 1, "sha256": "ab"}}}
+    bad = [{**good, "summary": long}, {**good, "node_id": long}, {**good, "errors": {"bundle": long}},
+           {**good, "errors": {long: "why"}}, {**good, "ring_profiles": [long]},
+           {**good, "files": {"crash.json": {"size": 1, "sha256": long}}}]
+    kept, refused = incidents(pb.IncidentList(incidents=[incident_to_pb(i) for i in [good, *bad]]), NOW)
+    assert [i["id"] for i in kept] == [good["id"]] and len(refused) == len(bad)
+    assert all(f"at most {MAX_FIELD_TEXT}" in reason for reason in refused)
+
+    capture = pb.AutomaticCapture(id="c1", trigger="memory-pressure", time="2027-01-15T08:00:00Z")
+    captures = pb.AutomaticCaptureList(captures=[capture, pb.AutomaticCapture(
+        id="c2", trigger="memory-pressure", time="2027-01-15T08:00:00Z", limit_source=long)])
+    assert len(automatic_captures(captures, NOW)[0]) == 1
+    profile = pb.RingProfile(name="cpu-1.pb.gz", kind="cpu", taken="2027-01-15T08:00:00Z")
+    listed = pb.RingProfileList(profiles=[profile, pb.RingProfile(name="heap-1.pb.gz", kind="heap", taken=long)])
+    assert [p["name"] for p in ring_profiles(listed, NOW)[0]] == ["cpu-1.pb.gz"]
 
 
 @pytest.mark.parametrize("data", [b"\x0a\xff\xff\xff\xff", b"[" * 100_000,

@@ -10,9 +10,10 @@ BadAnswer when the answer as a whole is unusable, and that agent alone is then r
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeGuard
 
 from google.protobuf.message import DecodeError, Message
@@ -22,6 +23,7 @@ from fodc.wire_results import capture_from_pb, incident_from_pb, ring_profile_fr
 
 MAX_RECORDS = 10_000  # records in one answer (incidents, captures, snapshots)
 MAX_TEXT = 256
+MAX_FIELD_TEXT = 4096  # any other text of a result record (a summary, an error, a crash file's path)
 # Plausible wall-clock times: after 2001 and before a day past now (a skewed clock, not a forged one).
 MIN_TIME_MS = 1_000_000_000_000
 FUTURE_SLACK_MS = 24 * 3600 * 1000
@@ -65,21 +67,57 @@ def _show(value: Any) -> str:
     return repr(value)[:60]
 
 
-def _records(records: Any, check: Callable[[Any], Any]) -> Checked:
+def _bounded_texts(value: Any, name: str) -> None:
+    """Every text in a result record (fields, list items, map keys and values, nested messages) within
+    MAX_FIELD_TEXT; a *_json field is a document with its own bound (_json_object)."""
+    if isinstance(value, str):
+        if len(value) > MAX_FIELD_TEXT:
+            raise BadRecord(f"{name} of {len(value)} characters; at most {MAX_FIELD_TEXT}")
+    elif isinstance(value, Message):
+        for field, inner in value.ListFields():
+            if not field.name.endswith("_json"):
+                _bounded_texts(inner, field.name)
+    elif isinstance(value, Mapping):
+        for key, inner in value.items():
+            _bounded_texts(key, name)
+            _bounded_texts(inner, name)
+    elif isinstance(value, Sequence):
+        for inner in value:
+            _bounded_texts(inner, name)
+
+
+@functools.cache
+def _json_fields(message_name: str) -> tuple[str, ...]:
+    return tuple(f.name for f in pb.DESCRIPTOR.message_types_by_name[message_name].fields
+                 if f.name.endswith("_json"))
+
+
+def _checked(record: Message, check: Callable[[Any], Any]) -> Any:
+    """`check`, then the texts' bound (after it: its counts keep a walk of a huge map from happening). No text
+    can be longer than the record's bytes outside its JSON documents, so a small record needs no walk."""
+    usable = check(record)
+    name = record.DESCRIPTOR.name
+    documents = sum(len(getattr(record, field)) for field in _json_fields(name))
+    if record.ByteSize() - documents > MAX_FIELD_TEXT:
+        _bounded_texts(record, name)
+    return usable
+
+
+def _records(records: Sequence[Message], check: Callable[[Any], Any]) -> Checked:
     if len(records) > MAX_RECORDS:
         raise BadAnswer(f"{len(records)} records; at most {MAX_RECORDS}")
     kept, refused = [], []
     for record in records:
         try:
-            kept.append(check(record))
+            kept.append(_checked(record, check))
         except BadRecord as exc:
             refused.append(str(exc))
     return kept, refused
 
 
-def _single(record: Any, check: Callable[[Any], Any]) -> Checked:
+def _single(record: Message, check: Callable[[Any], Any]) -> Checked:
     try:
-        return check(record), []
+        return _checked(record, check), []
     except BadRecord as exc:
         raise BadAnswer(str(exc)) from None
 
