@@ -161,8 +161,8 @@ class MetricsStream(RequestStream[pb.MetricsRequest]):
     kind = "metrics"
 
     def __init__(self, responder: MetricsResponder, *, max_window_reads: int = MAX_WINDOW_READS,
-                 on_window_read: Callable[[str], None] = lambda outcome: None, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+                 on_window_read: Callable[[str], None] = lambda outcome: None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self._responder = responder
         self._window_slots = threading.BoundedSemaphore(max_window_reads)
         self._max_window_reads = max_window_reads
@@ -336,8 +336,8 @@ class CommandStream(RequestStream[pb.Command]):
 
     kind = "commands"
 
-    def __init__(self, actions: dict[type[Message], Action], **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, actions: dict[type[Message], Action], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self._actions = actions
         self._running: dict[str, ActionContext] = {}
         self._running_lock = threading.Lock()

@@ -21,7 +21,8 @@ import logging
 import sys
 import threading
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from typing import Protocol
 
 from fodc.saferegex import FullMatcher
 from fodc.window.catalog import SeriesCatalog
@@ -44,6 +45,32 @@ from fodc.window.reads import (
 from fodc.window.records import SEALED_RECORD_BYTES, RawBlock, SealedRecord, SeriesEntry, SourceState
 from fodc.window.sealedqueue import SealedQueue
 from fodc.window.sizing import DEFAULT_BYTES_PER_SAMPLE, estimate_window_seconds
+
+
+class SampleLike(Protocol):
+    """A sample as the window takes it (fodc.expfmt's Sample has this shape); the window imports no parser."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def labels(self) -> Labels: ...
+    @property
+    def value(self) -> float: ...
+
+
+class FamilyLike(Protocol):
+    """A metric family as the window takes it (fodc.expfmt's Family has this shape)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def help(self) -> str: ...
+    @property
+    def unit(self) -> str: ...
+    @property
+    def samples(self) -> Sequence[SampleLike]: ...
 
 log = logging.getLogger(__name__)
 
@@ -119,16 +146,15 @@ class FlightRecorder:
             except Exception:  # the window in memory is intact; losing the copy elsewhere must not fail the scrape
                 log.exception("flight recorder: the window listener failed")
 
-    def ingest_families(self, source: str, timestamp_ms: int, families: Iterable[object]) -> None:
-        """Adds a page parsed into Family-shaped objects (.name .type .help .unit .samples; each sample with
-        .name .labels .value), as fodc.expfmt produces."""
+    def ingest_families(self, source: str, timestamp_ms: int, families: Iterable[FamilyLike]) -> None:
+        """Adds a page parsed into families, as fodc.expfmt produces them."""
         metas: dict[str, SeriesMeta] = {}
         sample_family: dict[str, str] = {}
         samples: list[tuple[str, Labels, float]] = []
         for family in families:
-            name = family.name  # type: ignore[attr-defined]
-            metas[name] = SeriesMeta(name, family.type, family.help, family.unit)  # type: ignore[attr-defined]
-            for sample in family.samples:  # type: ignore[attr-defined]
+            name = family.name
+            metas[name] = SeriesMeta(name, family.type, family.help, family.unit)
+            for sample in family.samples:
                 if sample.name != name:
                     sample_family[sample.name] = name
                 samples.append((sample.name, sample.labels, sample.value))
