@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from fodc import expfmt
 from fodc.expfmt import Family, Sample, parse, parse_strict, render
@@ -73,11 +71,3 @@ def test_format_sample_matches_render_lines():
 
 def dataclass_fields(sample: Sample) -> tuple:
     return sample.name, sample.labels, sample.value, sample.timestamp_ms
-
-
-@settings(max_examples=500)
-@given(st.lists(st.floats(allow_nan=True) | st.sampled_from([0.0, -0.0, 1e16, -1e16, 2.0**53, 1e15 + 1, 1e-7]),
-                max_size=20), st.sampled_from(["m", 'm{a="1.0\\\\n nan"}', 'inf{x="-inf"}']))
-def test_repr_lines_made_text_are_exactly_format_value_lines(values, series):
-    written = "".join(f"{series} {v!r}\n" for v in values)
-    assert expfmt.repr_lines_as_text(written) == "".join(f"{series} {expfmt.format_value(v)}\n" for v in values)

@@ -36,12 +36,11 @@ from .render import (
     format_value,
     header,
     render,
-    repr_lines_as_text,
     text_family,
 )
 
 __all__ = [
     "CONTENT_TYPE_LATEST", "Family", "Labels", "ParseError", "ParseResult", "Parser", "Sample", "escape_help",
     "escape_label_value", "format_labels", "format_sample", "format_value", "header", "is_openmetrics",
-    "parse", "parse_strict", "render", "repr_lines_as_text", "text_family",
+    "parse", "parse_strict", "render", "text_family",
 ]

@@ -51,17 +51,6 @@ def format_value(value: float) -> str:
     return repr(value)
 
 
-def repr_lines_as_text(lines: str) -> str:
-    """Sample lines whose values were written with repr() (`name{...} 12.0`, one per line, no timestamps), made
-    identical to format_value()'s: repr() in C is ~10x faster per value than format_value, and repr and
-    format_value differ only in an integral value's ".0" and the spelling of NaN and the infinities. A label
-    value never holds a raw newline (it is escaped), so the text before each newline is the value."""
-    lines = lines.replace(".0\n", "\n")
-    if "n\n" in lines or "f\n" in lines:  # nan, inf, -inf
-        lines = lines.replace(" nan\n", " NaN\n").replace(" inf\n", " +Inf\n").replace(" -inf\n", " -Inf\n")
-    return lines
-
-
 def format_labels(labels: Labels) -> str:
     """`{a="x",b="y"}`, or "" for no labels."""
     if not labels:

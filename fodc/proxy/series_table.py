@@ -110,10 +110,9 @@ class AgentSeriesTable:
         parts: list[str] = [""] * (4 * count)
         parts[0::4] = layout.openings
         parts[1::4] = layout.closings
-        parts[2::4] = map(repr, values)
+        parts[2::4] = map(expfmt.format_value, values)
         parts[3::4] = ["\n"] * count
-        text = expfmt.repr_lines_as_text
-        out = [(self._families[slot], text("".join(parts[4 * start:4 * end])), end - start)
+        out = [(self._families[slot], "".join(parts[4 * start:4 * end]), end - start)
                for slot, start, end in layout.groups]
         return out, layout.refused
 
