@@ -109,6 +109,16 @@ def optional_absolute_path(value: str) -> str | None:
     return value
 
 
+def absolute_path_or_off(value: str) -> str | None:
+    """A path where '' or off turns the feature off (None); a relative one is refused."""
+    value = value.strip()
+    if value.lower() in ("", "off"):
+        return None
+    if not value.startswith("/"):
+        raise argparse.ArgumentTypeError(f"{value!r} must be an absolute path, or '' or off")
+    return value
+
+
 def http_url(value: str) -> str:
     if not value.startswith(("http://", "https://")):
         raise argparse.ArgumentTypeError(f"{value!r} is not an http(s) URL")

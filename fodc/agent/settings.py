@@ -23,6 +23,7 @@ from fodc.options import (
     LogSettings,
     Section,
     Settings,
+    absolute_path_or_off,
     declare,
     http_url,
     optional_absolute_path,
@@ -60,15 +61,6 @@ def _triggers(value: str) -> tuple[str, ...]:
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown {', '.join(sorted(unknown))} (choose from {', '.join(TRIGGERS)})")
     return names
-
-
-def _window_dir(value: str) -> str | None:
-    value = value.strip()
-    if value.lower() in ("", "off"):
-        return None
-    if not value.startswith("/"):
-        raise argparse.ArgumentTypeError(f"{value!r} must be an absolute path, or '' or off")
-    return value
 
 
 def _absolute_path(value: str) -> str:
@@ -271,7 +263,7 @@ class WindowSettings(Section):
         "on); the window length follows from it",
         role_var="fodc_agent_window_memory")
     dir: str | None = declare(
-        "window-dir", _window_dir, DEFAULT_WINDOW_DIR,
+        "window-dir", absolute_path_or_off, DEFAULT_WINDOW_DIR,
         "directory the window is also kept in, so it survives agent crashes, restarts and reboots, and is read "
         "back at start ('' or off: memory only); one agent per directory (it is locked); `fodc dump DIR` "
         "prints it; outside /var/lib/fodc the unit also needs ReadWritePaths=; format: docs/window-format.md",

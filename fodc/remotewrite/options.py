@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from fodc import config
-from fodc.options import Section, declare, optional_text
+from fodc.options import Section, absolute_path_or_off, declare, optional_text
 from fodc.remotewrite.client import Auth, Client, check_url
 from fodc.remotewrite.sender import SenderOptions
 from fodc.tls import pem_problems
@@ -63,15 +63,6 @@ def _interval(value: str) -> float:
     if seconds and seconds < 0.001:
         raise argparse.ArgumentTypeError("shorter than a millisecond")
     return seconds
-
-
-def _state_file(value: str) -> str | None:
-    value = value.strip()
-    if value.lower() in ("", "off"):
-        return None
-    if not value.startswith("/"):
-        raise argparse.ArgumentTypeError(f"{value!r} must be an absolute path, or '' or off")
-    return value
 
 
 class SecretError(ValueError):
@@ -206,7 +197,7 @@ class RemoteWriteOptions(RemoteWriteAccess):
         "remote-write-max-backoff", config.positive_duration, "30s",
         "longest pause between retries of a failed send (exponential backoff with jitter)")
     state_file: str | None = declare(
-        "remote-write-state-file", _state_file, DEFAULT_STATE_FILE,
+        "remote-write-state-file", absolute_path_or_off, DEFAULT_STATE_FILE,
         "where each receiver's position in the window is kept, so sending resumes there after a restart "
         "('' or off: memory only)")
 
