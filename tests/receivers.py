@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from procs import Daemon, free_port, http_get, start_prometheus, start_server
+from procs import Daemon, free_port, http_get, start_prometheus, start_server, wait_for
 
 Samples = dict[str, dict[int, float]]  # canonical labels (JSON, __name__ included) -> {unix ms: value}
 
@@ -146,6 +146,22 @@ def differences(truth: Samples, got: Samples, relative: float = 0.0) -> list[str
                 out.append(f"{k} at {t}: {v!r} in the window, {w!r} in the receiver")
                 break
     return out
+
+
+def wait_until_holds(expected: Samples, read: Callable[[], Samples], relative: float, what: str,
+                     timeout: float = 30.0) -> None:
+    """Polls until `read()` holds what `expected` holds (see differences); on timeout the failure names the
+    differences found last."""
+    diff: list[str] = []
+
+    def same() -> bool:
+        diff[:] = differences(expected, read(), relative)
+        return not diff
+
+    try:
+        wait_for(same, timeout, what=what)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; differences: {diff[:10]}") from None
 
 
 class ScriptedReceiver(ThreadingHTTPServer):

@@ -20,7 +20,6 @@ from receivers import (
     VM_RELATIVE_PRECISION,
     Samples,
     ScriptedReceiver,
-    differences,
     have_victoria_metrics,
     prometheus_raw,
     start_prometheus_receiver,
@@ -28,6 +27,7 @@ from receivers import (
     start_vmauth,
     vm_export,
     vm_get,
+    wait_until_holds,
     window_samples,
 )
 
@@ -78,14 +78,8 @@ def test_live_samples_reach_victoria_metrics_exactly_as_the_window_holds_them(tm
                      30, what="ten scrapes in the window")
     newest = max(max(points) for points in truth.values())
     assert all('"node_id":"rw-live"' in k and '"node_zone":"a"' in k for k in truth)
-    diff: list[str] = []
-
-    def same() -> bool:
-        diff[:] = differences(truth, vm_export(vm_url, f'{{__name__="{FAMILY}"}}', end_ms=newest),
-                              VM_RELATIVE_PRECISION)
-        return not diff
-
-    wait_for(same, 30, what=f"victoria-metrics holding the window's samples up to {newest}: {diff}")
+    wait_until_holds(truth, lambda: vm_export(vm_url, f'{{__name__="{FAMILY}"}}', end_ms=newest),
+                     VM_RELATIVE_PRECISION, f"victoria-metrics holding the window's samples up to {newest}")
     assert self_metric(agent, "fodc_agent_remote_write_samples_sent_total") > 0
     assert self_metric(agent, "fodc_agent_remote_write_samples_dropped_total") == 0
 
@@ -144,17 +138,10 @@ def test_an_incident_during_a_receiver_outage_reaches_both_receivers_at_full_res
                       if start_ms <= t <= end_ms and grid(points, t, 1000))
     assert in_window >= 3 * on_the_grid  # full resolution: ~25 scrapes of those 5 s, where the push sends ~5
     assert sum(map(len, expected.values())) < sum(map(len, keep(truth, lambda _, t: t <= newest).values()))
-    diff: list[str] = []
-
-    def same(read, relative: float) -> bool:
-        diff[:] = differences(expected, read(), relative)
-        return not diff
-
-    wait_for(lambda: same(lambda: vm_export(vm_url, f'{{__name__="{FAMILY}"}}', end_ms=newest),
-                          VM_RELATIVE_PRECISION), 30, what=f"victoria-metrics as the window: {diff}")
-    wait_for(lambda: same(lambda: keep(prometheus_raw(prom_url, f'{{__name__="{FAMILY}"}}', newest, 3600),
-                                       lambda _, t: t <= newest), 0.0), 30,
-             what=f"prometheus exactly as the window: {diff}")
+    wait_until_holds(expected, lambda: vm_export(vm_url, f'{{__name__="{FAMILY}"}}', end_ms=newest),
+                     VM_RELATIVE_PRECISION, "victoria-metrics as the window")
+    wait_until_holds(expected, lambda: keep(prometheus_raw(prom_url, f'{{__name__="{FAMILY}"}}', newest, 3600),
+                                            lambda _, t: t <= newest), 0.0, "prometheus exactly as the window")
     assert self_metric(agent, "fodc_agent_remote_write_backfill_samples_sent_total") > 0
     assert self_metric(agent, "fodc_agent_remote_write_samples_dropped_total") == 0
 
@@ -178,14 +165,8 @@ def test_a_receiver_that_hangs_fails_or_refuses_costs_only_its_own_lag(tmp_path,
         truth = window_samples(proxy.url, FAMILY)
         newest = min(max(points) for points in truth.values())
         assert min(map(len, truth.values())) >= 8
-        diff: list[str] = []
-
-        def same() -> bool:
-            diff[:] = differences(truth, vm_export(vm_url, f'{{__name__="{FAMILY}"}}', end_ms=newest),
-                                  VM_RELATIVE_PRECISION)
-            return not diff
-
-        wait_for(same, 30, what=f"victoria-metrics holding all despite the other receiver hanging: {diff}")
+        wait_until_holds(truth, lambda: vm_export(vm_url, f'{{__name__="{FAMILY}"}}', end_ms=newest),
+                         VM_RELATIVE_PRECISION, "victoria-metrics holding all despite the other receiver hanging")
         assert self_metric(agent, "fodc_agent_remote_write_samples_sent_total", bad.url) == 0
         assert self_metric(agent, "fodc_agent_remote_write_samples_failed_total", bad.url) > 0  # timeouts retried
         bad.release.set()
@@ -304,13 +285,7 @@ def test_after_a_sigkill_the_receiver_still_gets_every_scrape_the_window_holds(t
     newest = min(max(points) for points in truth.values())
     truth = keep(truth, lambda _, t: t <= newest)
     assert min(map(len, truth.values())) >= 8
-    missing: list[str] = []
-
-    def all_there() -> bool:
-        got = vm_export(vm_url, f'{{__name__="{FAMILY}"}}', end_ms=newest)
-        # the receiver may also hold the last scrapes before the kill that the window lost (not yet on disk)
-        missing[:] = differences(truth, keep(got, lambda _, t: any(t in p for p in truth.values())),
-                                 VM_RELATIVE_PRECISION)
-        return not missing
-
-    wait_for(all_there, 30, what=f"every scrape of the window in victoria-metrics: {missing}")
+    # the receiver may also hold the last scrapes before the kill that the window lost (not yet on disk)
+    wait_until_holds(truth, lambda: keep(vm_export(vm_url, f'{{__name__="{FAMILY}"}}', end_ms=newest),
+                                         lambda _, t: any(t in p for p in truth.values())),
+                     VM_RELATIVE_PRECISION, "every scrape of the window in victoria-metrics")
