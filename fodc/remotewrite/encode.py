@@ -15,6 +15,7 @@ import cramjam
 
 from fodc.enrich import enrich
 from fodc.remotewrite import remote_pb2 as pb
+from fodc.window.columns import put_varint
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -77,19 +78,13 @@ def label_bytes(labels: Labels) -> bytes:
 _double = struct.Struct("<d").pack
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 def _sample(timestamp_ms: int, value: float) -> bytes:
     """TimeSeries field 2: a Sample {1: double value, 2: int64 timestamp}. A negative timestamp is a ten-byte
     varint (two's complement), as protobuf writes int64."""
-    body = b"\x09" + _double(value) + b"\x10" + _varint(timestamp_ms & 0xFFFFFFFFFFFFFFFF)
+    body = bytearray(b"\x09")
+    body += _double(value)
+    body.append(0x10)
+    put_varint(body, timestamp_ms & 0xFFFFFFFFFFFFFFFF)
     return b"\x12" + bytes((len(body),)) + body
 
 
@@ -98,11 +93,13 @@ def encode(series: Iterable[Series]) -> bytes:
     `label_bytes`); its samples, fixed three-field messages, are framed here: protobuf concatenates repeated
     fields, so a TimeSeries is its label fields followed by its sample fields (2.7x faster than building a
     message per sample, which matters live, where each request carries one sample per series)."""
-    parts = []
+    parts: list[bytes | bytearray] = []
     for one in series:
         body = (one.label_bytes or label_bytes(one.labels)) + b"".join(
             [_sample(t, v) for t, v in zip(one.timestamps_ms, one.values, strict=True)])
-        parts.append(b"\x0a" + _varint(len(body)) + body)
+        frame = bytearray(b"\x0a")
+        put_varint(frame, len(body))
+        parts += (frame, body)
     return b"".join(parts)
 
 
