@@ -61,6 +61,15 @@ def test_an_overlong_text_anywhere_in_a_result_record_leaves_that_record_out():
     assert [p["name"] for p in ring_profiles(listed, NOW)[0]] == ["cpu-1.pb.gz"]
 
 
+def test_an_incident_with_too_many_errors_files_or_ring_profiles_is_left_out():
+    base = dict(id="i1", trigger="node-down", at="2027-01-15T08:00:00Z", at_ms=NOW - 1, state="complete")
+    crowded = [pb.Incident(**base, errors={str(i): "" for i in range(257)}),
+               pb.Incident(**base, files={str(i): pb.FileDigest() for i in range(10_001)}),
+               pb.Incident(**base, ring_profiles=["r"] * 257)]
+    kept, refused = incidents(pb.IncidentList(incidents=[pb.Incident(**base), *crowded]), NOW)
+    assert len(kept) == 1 and [reason.split()[0] for reason in refused] == ["errors", "files", "ring_profiles"]
+
+
 @pytest.mark.parametrize("data", [b"\x0a\xff\xff\xff\xff", b"[" * 100_000,
                                   pb.IncidentList(incidents=[pb.Incident()] * 10_001).SerializeToString()])
 def test_an_answer_that_is_not_a_bounded_list_fails_as_a_whole(data):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Sized
 from typing import Any, TypeGuard
 
 from google.protobuf.message import DecodeError, Message
@@ -137,8 +137,8 @@ def _json_object(text: str, name: str) -> dict[str, Any]:
     return value
 
 
-def _counted(mapping: Iterable[Any], name: str, most: int = 256) -> None:
-    if len(list(mapping)) > most:
+def _counted(entries: Sized, name: str, most: int = 256) -> None:
+    if len(entries) > most:
         raise BadRecord(f"{name} has more than {most} entries")
 
 
