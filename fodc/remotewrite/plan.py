@@ -92,8 +92,12 @@ def pick(windows: Iterable[SeriesWindow], stream: Stream, *, interval_ms: int, b
                 cursors[source] = prev  # also context alone: a source is gone through up to what was read of it
     # A source whose chosen scrapes are all its scrapes between the first and last chosen (every scrape is
     # sent: the usual case) has each series' points cut out by position, not tested one by one.
-    spans = {source: (min(chosen), max(chosen)) for source, chosen in keep.items()
-             if chosen and len(chosen) == sum(1 for t in rows[source] if min(chosen) <= t <= max(chosen))}
+    spans: dict[str, tuple[int, int]] = {}
+    for source, chosen in keep.items():
+        if chosen:
+            lo, hi = min(chosen), max(chosen)
+            if len(chosen) == sum(1 for t in rows[source] if lo <= t <= hi):
+                spans[source] = (lo, hi)
     names = labels if labels is not None else LabelCache()
     out: list[Series] = []
     samples = 0
