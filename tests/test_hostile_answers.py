@@ -134,3 +134,23 @@ def test_an_agents_content_type_is_not_what_the_proxy_serves(tmp_path, daemons):
         assert headers["Content-Disposition"].startswith("attachment")
     finally:
         rogue.close()
+
+
+def test_an_agents_failure_text_is_cut_to_a_bound_wherever_the_proxy_shows_it(tmp_path, daemons, rogue_factory):
+    """A FAILED reply's error is the agent's text: a megabyte of it must not be kept per job task or answered
+    in every listing that names the agent as missing."""
+    proxy = start_proxy(tmp_path, "--command-timeout", "5s", "--incident-copy-interval", "0")
+    daemons.append(proxy)
+    rogue = RogueAgent(proxy.grpc_addr)
+    try:
+        assert rogue.register(registration("wordy", port=20001)).accepted
+        rogue.serve_commands(lambda command: [pb.CommandReply(command_id=command.command_id,
+                                                              state=pb.CommandReply.FAILED, error="e" * 1_000_000)])
+        wait_for(lambda: proxy.cluster(node_id="wordy", status="online"), 20, what="the rogue agent online")
+        status, body = http_json(f"{proxy.url}/incidents", timeout=30)
+        assert status == 200
+        [missing] = body["missing"]
+        assert missing["state"] == "failed" and missing["reason"].startswith("eee")
+        assert len(missing["reason"]) <= 1000
+    finally:
+        rogue.close()

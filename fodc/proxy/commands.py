@@ -36,9 +36,13 @@ _BODY_FIELDS = {f.message_type.full_name: f.name for f in pb.Command.DESCRIPTOR.
                 if f.message_type is not None}
 
 
+# An agent's own words (a reply's error, its Progress and ArtifactInfo texts) are kept and shown up to this.
+MAX_AGENT_TEXT = 1000
+
+
 def described(message: Message) -> dict[str, str]:
     """A reply's Progress or ArtifactInfo as the text fields a job shows and keeps (unset fields left out)."""
-    return {field.name: str(value)[:1000] for field, value in message.ListFields()}
+    return {field.name: str(value)[:MAX_AGENT_TEXT] for field, value in message.ListFields()}
 
 
 def request_name(request: Message) -> str:
@@ -109,8 +113,9 @@ class RunningCommand:
                     else:
                         buffer += reply.data
                 elif reply.state in _FINAL:
-                    return CommandResult(self.record, self.command_id, _FINAL[reply.state], reply.error,
-                                         bytes(buffer), described(reply.artifact), size, digest.hexdigest())
+                    return CommandResult(self.record, self.command_id, _FINAL[reply.state],
+                                         reply.error[:MAX_AGENT_TEXT], bytes(buffer), described(reply.artifact),
+                                         size, digest.hexdigest())
                 else:
                     on_state(pb.CommandReply.State.Name(reply.state).lower(), described(reply.progress))
                 if time.monotonic() > deadline:
