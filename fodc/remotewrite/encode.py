@@ -11,8 +11,6 @@ import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-import cramjam
-
 from fodc.enrich import enrich
 from fodc.remotewrite import remote_pb2 as pb
 from fodc.window.columns import put_varint
@@ -105,6 +103,8 @@ def encode(series: Iterable[Series]) -> bytes:
 
 def compress(body: bytes) -> bytes:
     """Snappy's block format (not the framed one), as remote-write 1.0 asks."""
+    import cramjam  # only once something is pushed: ~2 MiB an agent without receivers need not carry
+
     return bytes(cramjam.snappy.compress_raw(body))
 
 
@@ -112,6 +112,8 @@ def decompress(body: bytes, max_bytes: int) -> bytes:
     """The inverse of compress(), refusing a body that claims to expand beyond `max_bytes` (tests, tools)."""
     if _declared_length(body) > max_bytes:
         raise ValueError(f"snappy body expands beyond {max_bytes} bytes")
+    import cramjam
+
     return bytes(cramjam.snappy.decompress_raw(body))
 
 
