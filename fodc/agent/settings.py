@@ -181,13 +181,14 @@ class HttpSettings(Section):
     tls_cert: str | None = declare(
         "http-tls-cert", optional_text, None,
         "certificate (PEM) for HTTPS on the agent's endpoint; with http-tls-key turns TLS on (re-read when the "
-        "files change)", example="/etc/fodc/agent-http.crt")
+        "files change)", example="/etc/fodc/agent-http.crt", role_var="fodc_agent_http_tls_cert")
     tls_key: str | None = declare(
         "http-tls-key", optional_text, None, "the private key (PEM) of http-tls-cert",
-        example="/etc/fodc/agent-http.key")
+        example="/etc/fodc/agent-http.key", role_var="fodc_agent_http_tls_key")
     tls_client_ca: str | None = declare(
         "http-tls-client-ca", optional_text, None,
-        "CA (PEM) whose client certificates alone may connect (mutual TLS)", example="/etc/fodc/prometheus-ca.crt")
+        "CA (PEM) whose client certificates alone may connect (mutual TLS)", example="/etc/fodc/prometheus-ca.crt",
+        role_var="fodc_agent_http_tls_client_ca")
     auth_users_file: str | None = declare(
         "http-auth-users-file", optional_text, None,
         "basic auth: lines 'user:<bcrypt hash>' (htpasswd -nbBC 10 prometheus PASSWORD); every path but /health "

@@ -294,6 +294,44 @@ def test_agents_point_at_the_proxy_hosts_grpc_port(ansible_venv: Path, tmp_path:
     assert (addresses["liaison-1"], addresses["hot-1"]) == ("10.0.0.10:27900", "10.0.0.10:27900")
 
 
+def test_roles_build_as_a_collection_that_installs_from_requirements_yml(ansible_venv: Path, tmp_path: Path) -> None:
+    """`ansible-galaxy collection build` makes fodc.fodc; installed from a requirements.yml (as a site pins it) its
+    roles run by their collection names, and find their shared fodc_common role there."""
+    built = run_tool(ansible_venv, "ansible-galaxy", "collection", "build", "--output-path", str(tmp_path))
+    assert built.returncode == 0, built.stdout + built.stderr
+    (tarball,) = tmp_path.glob("fodc-fodc-*.tar.gz")
+    version = tarball.name.removeprefix("fodc-fodc-").removesuffix(".tar.gz")
+    (tmp_path / "requirements.yml").write_text(json.dumps({"collections": [{"name": str(tarball), "type": "file"}]}))
+    collections = tmp_path / "collections"
+    installed = run_tool(ansible_venv, "ansible-galaxy", "collection", "install", "-r",
+                         str(tmp_path / "requirements.yml"), "-p", str(collections))
+    assert installed.returncode == 0 and f"fodc.fodc:{version} was installed" in installed.stdout, \
+        installed.stdout + installed.stderr
+    roles = collections / "ansible_collections/fodc/fodc/roles"
+    assert sorted(p.name for p in roles.iterdir()) == ["fodc_agent", "fodc_common", "fodc_ktm_prereqs", "fodc_proxy"]
+    assert not (roles.parent / "molecule").exists()  # the scenarios stay in the repository
+
+    inventory = {"all": {"hosts": {"node-1": {"ansible_connection": "local",
+                                              "ansible_python_interpreter": str(SYSTEM_PYTHON), **VALID_AGENT,
+                                              "fodc_agent_deb_file": str(tmp_path / "missing.deb")}}}}
+    (tmp_path / "inventory.yml").write_text(json.dumps(inventory))
+    (tmp_path / "play.yml").write_text(json.dumps(
+        [{"name": "agents", "hosts": "all", "gather_facts": False, "roles": [{"role": "fodc.fodc.fodc_agent"}]}]))
+    result = run_tool(ansible_venv, "ansible-playbook", "-i", str(tmp_path / "inventory.yml"), "--check",
+                      str(tmp_path / "play.yml"), ANSIBLE_COLLECTIONS_PATH=str(collections),
+                      ANSIBLE_ROLES_PATH=str(tmp_path / "no-roles-here"))
+    assert result.returncode != 0
+    assert "TASK [fodc.fodc.fodc_common : Assert the .deb exists (install method deb)]" in result.stdout
+    assert "fodc_agent_deb_file must be the controller path" in result.stdout
+
+
+def test_agent_http_user_without_a_hash_fails_argument_spec(ansible_venv: Path, tmp_path: Path) -> None:
+    result = check_role(ansible_venv, tmp_path, "fodc_agent",
+                        {**VALID_AGENT, "fodc_agent_http_auth_users": [{"name": "prometheus"}]})
+    assert result.returncode != 0
+    assert "missing required arguments: bcrypt" in result.stdout
+
+
 @pytest.fixture
 def private_debs(built_debs: dict[str, Path], tmp_path: Path) -> Path:
     """A private copy of the .debs: dist/deb may be rebuilt by another test while a scenario runs, and a
