@@ -332,6 +332,41 @@ def test_agent_http_user_without_a_hash_fails_argument_spec(ansible_venv: Path, 
     assert "missing required arguments: bcrypt" in result.stdout
 
 
+def test_firewall_ruleset_lets_the_sources_in_and_passes_nft_check(ansible_venv: Path, tmp_path: Path) -> None:
+    """The nftables ruleset the roles write (fodc_*_firewall: nftables), rendered by Ansible from the role's own
+    template for the proxy's two ports, is what `nft -c` (the template's validate:) accepts: IPv4 and IPv6
+    sources accepted per port, everyone else dropped there, a port without sources left alone."""
+    if os.geteuid() != 0 or shutil.which("nft") is None:
+        pytest.skip("nft -c needs root and nftables (dev/bootstrap installs it as root)")
+    rendered = tmp_path / "fodc-proxy.nft"
+    play = [{"name": "render", "hosts": "localhost", "gather_facts": False, "tasks": [{
+        "ansible.builtin.template": {"src": str(ANSIBLE_DIR / "roles/fodc_common/templates/firewall.nft.j2"),
+                                     "dest": str(rendered), "mode": "0644"},
+        "vars": {"fodc_common_prefix": "fodc_proxy", "fodc_common_package": "fodc-proxy",
+                 "_fodc_common_nft_table": "fodc_proxy",
+                 "fodc_common_firewall_rules": [{"port": 17900, "sources": ["10.0.2.0/24", "fd00::/64"]},
+                                                {"port": 17901, "sources": []}]}}]}]
+    (tmp_path / "play.yml").write_text(json.dumps(play))
+    result = run_tool(ansible_venv, "ansible-playbook", "-i", "localhost,", "-c", "local", str(tmp_path / "play.yml"),
+                      ANSIBLE_PYTHON_INTERPRETER=str(SYSTEM_PYTHON))
+    assert result.returncode == 0, result.stdout[-3000:]
+    text = rendered.read_text()
+    assert "tcp dport 17900 ip saddr { 10.0.2.0/24 } accept" in text
+    assert "tcp dport 17900 ip6 saddr { fd00::/64 } accept" in text
+    assert "tcp dport 17900 counter drop" in text and "17901" not in text
+    checked = subprocess.run(["nft", "-c", "-f", str(rendered)], capture_output=True, text=True, timeout=30)
+    assert checked.returncode == 0, checked.stderr
+    broken = tmp_path / "broken.nft"
+    broken.write_text(text.replace("accept", "acept", 1))
+    assert subprocess.run(["nft", "-c", "-f", str(broken)], capture_output=True, timeout=30).returncode != 0
+
+
+def test_unknown_firewall_kind_fails_argument_spec(ansible_venv: Path, tmp_path: Path) -> None:
+    result = check_role(ansible_venv, tmp_path, "fodc_agent", {**VALID_AGENT, "fodc_agent_firewall": "iptables"})
+    assert result.returncode != 0
+    assert "fodc_agent_firewall must be one of" in result.stdout
+
+
 @pytest.fixture
 def private_debs(built_debs: dict[str, Path], tmp_path: Path) -> Path:
     """A private copy of the .debs: dist/deb may be rebuilt by another test while a scenario runs, and a
