@@ -16,6 +16,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -160,29 +161,6 @@ def test_agent_with_empty_proxy_address_fails_preflight_naming_the_variable(ansi
     assert result.returncode != 0
     assert "Assert fodc_agent_proxy_address is host:port" in result.stdout
     assert "fodc_agent_proxy_address must be host:port" in result.stdout
-
-
-def test_agent_scrape_timeout_above_interval_fails_preflight(ansible_venv: Path, tmp_path: Path) -> None:
-    result = check_role(ansible_venv, tmp_path, "fodc_agent",
-                        {**VALID_AGENT, "fodc_agent_scrape_interval": "10s", "fodc_agent_scrape_timeout": "1m"})
-    assert result.returncode != 0
-    assert "the timeout must not exceed the interval" in result.stdout
-
-
-def test_agent_label_with_invalid_name_fails_preflight(ansible_venv: Path, tmp_path: Path) -> None:
-    result = check_role(ansible_venv, tmp_path, "fodc_agent",
-                        {**VALID_AGENT, "fodc_agent_node_labels": {"bad-key": "x"}})
-    assert result.returncode != 0
-    assert "fodc_agent_node_labels keys must match" in result.stdout
-
-
-def test_proxy_cleanup_timeout_not_above_heartbeat_fails_preflight(ansible_venv: Path, tmp_path: Path) -> None:
-    result = check_role(ansible_venv, tmp_path, "fodc_proxy", {
-        "fodc_proxy_deb_file": fake_deb(tmp_path, "fodc-proxy"),
-        "fodc_proxy_agent_heartbeat_timeout": "2m", "fodc_proxy_agent_cleanup_timeout": "90s"})
-    assert result.returncode != 0
-    assert "fodc_proxy_agent_cleanup_timeout (90s) must be greater than fodc_proxy_agent_heartbeat_timeout" \
-        in result.stdout
 
 
 def test_proxy_deb_method_without_a_deb_fails_naming_the_variable(ansible_venv: Path, tmp_path: Path) -> None:
@@ -409,3 +387,44 @@ def test_molecule_rolls_out_proxy_and_two_agents_idempotently(ansible_venv: Path
 def test_molecule_installs_from_a_signed_apt_repository(ansible_venv: Path, private_debs: Path) -> None:
     """Repository mode: key + deb822 source for a signed local repository; both daemons from apt."""
     run_molecule(ansible_venv, "apt", private_debs)
+
+
+def _molecule_step(venv: Path, step: str, deb_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return run_tool(venv, "molecule", step, "--scenario-name", "rollout", timeout=900, FODC_DEB_DIR=str(deb_dir),
+                    **env)
+
+
+def test_molecule_rollout_stops_at_the_first_host_on_a_bad_value_and_uninstall_takes_all(
+        ansible_venv: Path, private_debs: Path) -> None:
+    """A deliberately bad fodc_agent_extra_options value (a scrape interval that is not a duration): the first
+    agent host's conffile is refused by `fodc-agent --check-config` (validate:), the play stops there
+    (serial 1 first, max_fail_percentage 0), and the second host never gets the agent. Then
+    fodc_*_uninstall: true takes both daemons off again, leaving nothing behind."""
+    reason = missing_requirements()
+    if reason:
+        pytest.skip(reason)
+    try:
+        created = _molecule_step(ansible_venv, "create", private_debs)
+        assert created.returncode == 0, (created.stdout + created.stderr)[-4000:]
+        prepared = _molecule_step(ansible_venv, "prepare", private_debs)
+        assert prepared.returncode == 0, (prepared.stdout + prepared.stderr)[-4000:]
+
+        rollout = _molecule_step(ansible_venv, "converge", private_debs)
+        output = rollout.stdout + rollout.stderr
+        assert rollout.returncode != 0, output[-6000:]
+        refused = output[output.index("TASK [fodc_agent : Write /etc/fodc/agent.conf]"):]
+        assert re.search(r"fatal: \[fodc-mol-r1\]: FAILED!.*failed to validate", refused), refused[:4000]
+        assert "every-now-and-then" in refused[:4000]  # the agent's own words about the value
+        assert "fodc-mol-r2" not in output[output.index("PLAY [Roll out the FODC agents"):].split("PLAY RECAP")[0]
+        verified = _molecule_step(ansible_venv, "verify", private_debs)
+        assert verified.returncode == 0, (verified.stdout + verified.stderr)[-6000:]
+
+        removed = _molecule_step(ansible_venv, "converge", private_debs, FODC_MOLECULE_PHASE="uninstall")
+        assert removed.returncode == 0, (removed.stdout + removed.stderr)[-6000:]
+        again = _molecule_step(ansible_venv, "converge", private_debs, FODC_MOLECULE_PHASE="uninstall")
+        assert again.returncode == 0 and re.search(r"fodc-mol-r1\s+: ok=\d+\s+changed=0", again.stdout), \
+            again.stdout[-4000:]
+        verified = _molecule_step(ansible_venv, "verify", private_debs, FODC_MOLECULE_PHASE="uninstall")
+        assert verified.returncode == 0, (verified.stdout + verified.stderr)[-6000:]
+    finally:
+        _molecule_step(ansible_venv, "destroy", private_debs)
