@@ -281,7 +281,7 @@ def test_roles_build_as_a_collection_that_installs_from_requirements_yml(ansible
     version = tarball.name.removeprefix("fodc-fodc-").removesuffix(".tar.gz")
     (tmp_path / "requirements.yml").write_text(json.dumps({"collections": [{"name": str(tarball), "type": "file"}]}))
     collections = tmp_path / "collections"
-    installed = run_tool(ansible_venv, "ansible-galaxy", "collection", "install", "-r",
+    installed = run_tool(ansible_venv, "ansible-galaxy", "collection", "install", "--force", "-r",
                          str(tmp_path / "requirements.yml"), "-p", str(collections))
     assert installed.returncode == 0 and f"fodc.fodc:{version} was installed" in installed.stdout, \
         installed.stdout + installed.stderr
