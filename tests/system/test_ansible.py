@@ -413,8 +413,8 @@ def test_molecule_rollout_stops_at_the_first_host_on_a_bad_value_and_uninstall_t
         output = rollout.stdout + rollout.stderr
         assert rollout.returncode != 0, output[-6000:]
         refused = output[output.index("TASK [fodc_agent : Write /etc/fodc/agent.conf]"):]
-        assert re.search(r"fatal: \[fodc-mol-r1\]: FAILED!.*failed to validate", refused), refused[:4000]
-        assert "every-now-and-then" in refused[:4000]  # the agent's own words about the value
+        assert re.search(r"fatal: \[fodc-mol-r1\]: FAILED!.*?failed to validate", refused, re.S), refused[:4000]
+        assert "invalid duration 'every-now-and-then'" in refused[:6000]  # the agent's own words about the value
         assert "fodc-mol-r2" not in output[output.index("PLAY [Roll out the FODC agents"):].split("PLAY RECAP")[0]
         verified = _molecule_step(ansible_venv, "verify", private_debs)
         assert verified.returncode == 0, (verified.stdout + verified.stderr)[-6000:]
