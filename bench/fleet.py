@@ -14,7 +14,7 @@ from fodc import expfmt
 from fodc.agent.answer import chunk_replies, select_series
 from fodc.agent.series_table import SeriesTable
 from fodc.agent.session import ProxySession
-from fodc.agent.streams import MetricsStream
+from fodc.agent.streams import CommandStream, MetricsStream
 from fodc.config import HostPort
 from fodc.model import Address, HeartbeatInfo, Registration
 from fodc.sim.page import NodeModel
@@ -63,20 +63,25 @@ class CachedResponder:
 
 class Fleet:
     def __init__(self, proxy: HostPort, count: int, responder: CachedResponder, *, metrics_streams: bool = True,
-                 send_timeout_s: float = 10.0) -> None:
+                 command_streams: bool = False, send_timeout_s: float = 10.0, first: int = 0) -> None:
         self.sessions: list[ProxySession] = []
-        self.streams: list[MetricsStream] = []
-        ports = itertools.count(20000)
-        for i in range(count):
+        self.streams: list[MetricsStream | CommandStream] = []
+        ports = itertools.count(20000 + first)
+        for i in range(first, first + count):
             role = ROLES[i % len(ROLES)]
             reg = Registration(node_id=f"fleet-{i}", role=role, primary=Address("127.0.0.1", next(ports)),
                                labels={"fleet": "bench"}, agent_version="bench")
-            stream = MetricsStream(responder, workers=1, max_in_flight=4)
+            streams: list[MetricsStream | CommandStream] = []
+            if metrics_streams:
+                streams.append(MetricsStream(responder, workers=1, max_in_flight=4))
+            if command_streams:  # no actions: the stream is held open as a real agent holds it
+                streams.append(CommandStream({}, workers=1, max_in_flight=2))
             session = ProxySession(proxy, lambda reg=reg: reg, lambda: HeartbeatInfo({}, {}),
-                                   on_connected=stream.connect if metrics_streams else lambda _c: None,
-                                   on_disconnected=stream.disconnect, max_backoff_s=2, send_timeout_s=send_timeout_s)
+                                   on_connected=lambda c, streams=streams: [s.connect(c) for s in streams],
+                                   on_disconnected=lambda streams=streams: [s.disconnect() for s in streams],
+                                   max_backoff_s=2, send_timeout_s=send_timeout_s)
             self.sessions.append(session)
-            self.streams.append(stream)
+            self.streams.extend(streams)
 
     def start(self) -> None:
         for session in self.sessions:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -105,3 +106,18 @@ def test_a_reply_dropped_for_a_slow_reader_says_so():
     assert [link.route("r1", c, 1, done=False) for c in "abc"] == [True, True, False]
     with pytest.raises(ReaderTooSlow, match="read the answer too slowly"):
         list(pending.chunks(0.1))
+
+
+def test_closing_a_link_wakes_its_waiting_writer_at_once():
+    """The proxy's stream writers wait without polling (1,000 agents' writers waking twice a second cost more
+    than their heartbeats): close() must end the wait, not the wait's timeout."""
+    link = RequestLink("agent")
+    got: list[object] = []
+    writer = threading.Thread(target=lambda: got.append(link.next_outbound(60)))
+    writer.start()
+    time.sleep(0.2)
+    started = time.monotonic()
+    link.close("agent gone")
+    writer.join(30)
+    assert not writer.is_alive() and got == [None]
+    assert time.monotonic() - started < 30  # far below the 60 s wait

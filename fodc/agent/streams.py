@@ -77,7 +77,10 @@ class RequestStream(Generic[Request]):
         with self._lock:
             self._generation += 1
             generation = self._generation
-        threading.Thread(target=self._run, args=(connected, generation), name=f"{self.kind}-stream",
+        # The stub is made here, on the session's thread while its channel is open: grpcio crashes the process
+        # (SIGSEGV) when a stub is made on a channel that was closed meanwhile.
+        stub = pb_grpc.FODCServiceStub(connected.channel)
+        threading.Thread(target=self._run, args=(connected, stub, generation), name=f"{self.kind}-stream",
                          daemon=True).start()
 
     def disconnect(self) -> None:
@@ -95,10 +98,14 @@ class RequestStream(Generic[Request]):
     def send(self, outbox: Outbox, message: object, nbytes: int = 0) -> None:
         outbox.put(message, self._send_timeout_s, nbytes)
 
-    def _run(self, connected: Connected, generation: int) -> None:
+    def _run(self, connected: Connected, stub: pb_grpc.FODCServiceStub, generation: int) -> None:
         while self._current(generation):
             outbox = Outbox(size=64)
-            call = self._open(pb_grpc.FODCServiceStub(connected.channel), outbox)
+            try:
+                call = self._open(stub, outbox)
+            except ValueError:  # the session closed this channel meanwhile; it calls connect() once registered
+                log.info(f"{self.kind} stream not opened: the session's channel was closed")
+                return
             try:
                 self.send(outbox, self._hello(connected))
                 for request in call:

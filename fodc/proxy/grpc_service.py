@@ -64,6 +64,7 @@ class RateGuard:
 MAX_AGENT_MESSAGES_PER_10S = 100
 # Late chunks of abandoned requests are normal; thousands in a row that match nothing are not.
 MAX_UNMATCHED_REPLIES = 5_000
+WRITER_SAFETY_WAKE_S = 10.0  # a request stream's writer rechecks its RPC this often even when nothing woke it
 CONFLICT_NEWS_MS = 60_000  # how long a refused claim on a key is repeated to its holder with each heartbeat ack
 
 
@@ -297,9 +298,13 @@ class FODCServicer(pb_grpc.FODCServiceServicer):
         reader = threading.Thread(target=_read_replies, args=(replies, link, route, kind),
                                   name=f"{kind}-reader-{agent_id[:8]}", daemon=True)
         reader.start()
+        context.add_callback(lambda: link.close(f"{kind} stream ended"))  # wakes the wait below
         try:
+            # No polling: a request, the link closing (agent gone, replaced, proxy stopping) or the RPC ending
+            # wakes the wait; the timeout is only a safety net. 1,000 agents' writers waking twice a second
+            # cost the proxy more than their heartbeats (bench/bench_fleet_load.py).
             while context.is_active() and not link.closed.is_set() and not self.stopping.is_set():
-                request = link.next_outbound(0.5)
+                request = link.next_outbound(WRITER_SAFETY_WAKE_S)
                 if request is not None:
                     yield request
         finally:

@@ -190,6 +190,9 @@ class PendingReply:
             yield item.chunk
 
 
+_WAKE = object()  # put on a closing link's outbound queue: its writer stops waiting
+
+
 class RequestLink:
     """One agent's request/reply stream: a bounded outbound queue and the replies pending by id."""
 
@@ -234,11 +237,13 @@ class RequestLink:
             pending.abandoned = True
 
     def next_outbound(self, timeout_s: float) -> Any | None:
-        """For the stream writer: the next request to send, or None when nothing came within timeout_s."""
+        """For the stream writer: the next request to send, or None when nothing came within timeout_s or the
+        link closed (close() wakes a waiting writer at once, so the writer need not poll)."""
         try:
-            return self._outbound.get(timeout=timeout_s)
+            item = self._outbound.get(timeout=timeout_s)
         except queue.Empty:
             return None
+        return None if item is _WAKE else item
 
     def route(self, request_id: str, chunk: Any, size: int, done: bool, error: str | None = None,
               items: int = 0) -> bool:
@@ -261,6 +266,8 @@ class RequestLink:
             return
         self.close_reason = reason
         self.closed.set()
+        with contextlib.suppress(queue.Full):  # a full queue wakes the writer anyway
+            self._outbound.put_nowait(_WAKE)
         with self._lock:
             pending, self._pending = list(self._pending.values()), {}
         for p in pending:

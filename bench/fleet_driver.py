@@ -1,0 +1,50 @@
+"""One slice of a synthetic fleet in its own process, steered over stdin/stdout by bench_fleet_load.py.
+
+A single Python process cannot drive a thousand metrics streams without becoming the thing measured, so the
+bench spreads the fleet over several of these. Protocol: the driver builds its agents and prints "ready"; on a
+"go" line it starts them and prints "registered <CLOCK_MONOTONIC seconds>" once all of them are; at end of
+input it exits at once (the proxy sees the connections close, as when hosts go away).
+
+Run: python bench/fleet_driver.py --proxy 127.0.0.1:PORT --agents 250 --first 0 [--series 200] [--scrapes 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fleet import CachedResponder, Fleet, filled_recorder  # noqa: E402
+
+from fodc.config import HostPort  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--proxy", required=True, help="the proxy's gRPC address, HOST:PORT")
+    parser.add_argument("--agents", type=int, required=True, help="agents this driver runs")
+    parser.add_argument("--first", type=int, default=0, help="number of this driver's first agent (node ids)")
+    parser.add_argument("--series", type=int, default=200, help="series per agent's page (default 200)")
+    parser.add_argument("--scrapes", type=int, default=20, help="scrapes in each agent's window (15 s apart)")
+    args = parser.parse_args()
+    host, _, port = args.proxy.rpartition(":")
+    responder = CachedResponder(filled_recorder(args.series, scrapes=args.scrapes))
+    fleet = Fleet(HostPort(host, int(port)), args.agents, responder, command_streams=True, send_timeout_s=30,
+                  first=args.first)
+    print("ready", flush=True)
+    if sys.stdin.readline().strip() != "go":
+        os._exit(1)
+    fleet.start()
+    while fleet.registered() < args.agents:
+        time.sleep(0.05)
+    print(f"registered {time.monotonic():.6f}", flush=True)
+    sys.stdin.read()  # until the bench closes our input
+    os._exit(0)  # without goodbyes: a thousand orderly stops would take longer than the run
+
+
+if __name__ == "__main__":
+    main()
