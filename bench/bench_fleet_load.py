@@ -50,7 +50,8 @@ def p99(values: list[float]) -> float:
 class Drivers:
     """The fleet's driver processes: started, told to go together, and ended by closing their input."""
 
-    def __init__(self, grpc_port: int, agents: int, count: int, series: int, scrapes: int) -> None:
+    def __init__(self, grpc_port: int, agents: int, count: int, series: int, scrapes: int,
+                 command_streams: bool) -> None:
         count = max(1, min(count, agents))
         self.procs: list[subprocess.Popen[str]] = []
         first = 0
@@ -58,7 +59,8 @@ class Drivers:
             share = agents // count + (1 if i < agents % count else 0)
             self.procs.append(subprocess.Popen(
                 [sys.executable, str(DRIVER), "--proxy", f"127.0.0.1:{grpc_port}", "--agents", str(share),
-                 "--first", str(first), "--series", str(series), "--scrapes", str(scrapes)],
+                 "--first", str(first), "--series", str(series), "--scrapes", str(scrapes),
+                 *(["--command-streams"] if command_streams else [])],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
             first += share
         for proc in self.procs:
@@ -95,18 +97,24 @@ class Drivers:
                 proc.wait()
 
 
+def progress(agents: int, what: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {agents} agents: {what}", file=sys.stderr, flush=True)
+
+
 def run(tmp: Path, agents: int, args: argparse.Namespace) -> dict[str, float]:
     proxy = start_proxy(tmp, "--max-agents", str(agents + 10), "--agent-heartbeat-timeout", f"{HEARTBEAT_S * 3}s",
                         "--agent-cleanup-timeout", "10m", "--metrics-timeout", "60s",
                         # every bench agent comes from 127.0.0.1; real fleets spread over many addresses
                         "--registrations-per-peer", str(agents + 10), name=f"proxy-{agents}")
-    drivers = Drivers(proxy.ports["grpc"], agents, args.drivers, args.series, args.scrapes)
+    drivers = Drivers(proxy.ports["grpc"], agents, args.drivers, args.series, args.scrapes, args.command_streams)
     try:
         worker = psutil.Process(proxy.worker_pid())
         rss_empty, threads_empty = worker.memory_info().rss, worker.num_threads()
         registration_s = drivers.go()
+        progress(agents, "registered")
         wait_for(lambda: len(proxy.cluster(status="online")) == agents, timeout=120, what="all online")
         time.sleep(2)
+        progress(agents, "all online; measuring heartbeats")
         proxy_cpu, driver_cpu = sum(worker.cpu_times()[:2]), drivers.cpu_s()
         time.sleep(args.seconds)
         cpu_s = sum(worker.cpu_times()[:2]) - proxy_cpu
@@ -114,6 +122,7 @@ def run(tmp: Path, agents: int, args: argparse.Namespace) -> dict[str, float]:
         rss_idle, threads = worker.memory_info().rss, worker.num_threads()
         cluster = [timed_get(f"{proxy.url}/cluster")[0] for _ in range(20)]
         timed_get(f"{proxy.url}/metrics")  # warm-up: every agent's table definitions go over once
+        progress(agents, "/metrics warmed up")
         proxy_cpu, driver_cpu = sum(worker.cpu_times()[:2]), drivers.cpu_s()
         metrics, missing, size = [], 0, 0
         for _ in range(args.requests):
@@ -124,6 +133,7 @@ def run(tmp: Path, agents: int, args: argparse.Namespace) -> dict[str, float]:
         metrics_proxy_cpu = sum(worker.cpu_times()[:2]) - proxy_cpu
         metrics_driver_cpu = drivers.cpu_s() - driver_cpu
         rss_metrics = worker.memory_info().rss
+        progress(agents, "/metrics measured")
         span = f"start={FLEET_START_S}&end={FLEET_START_S + 15 * args.scrapes}"
         windows, answered, window_size = [], agents, 0
         for _ in range(args.window_requests):
@@ -163,6 +173,8 @@ def main() -> None:
     parser.add_argument("--scrapes", type=int, default=8, help="points per series in /metrics-windows (default 8)")
     parser.add_argument("--seconds", type=float, default=30.0, help="heartbeat CPU is measured over this long")
     parser.add_argument("--requests", type=int, default=10, help="timed /metrics requests (default 10)")
+    parser.add_argument("--command-streams", action="store_true",
+                        help="agents also hold their command stream (a real agent's third stream)")
     parser.add_argument("--window-requests", type=int, default=3, help="timed /metrics-windows requests")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
