@@ -8,13 +8,14 @@ different requests may interleave on the stream, which is why every message repe
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, BinaryIO, Generic, Protocol, TypeVar
 
 import grpc
 from google.protobuf.message import Message
@@ -307,28 +308,23 @@ class ActionContext:
         self._send(pb.CommandReply(command_id=self.command_id, state=state, data=data, offset=offset, error=error,
                                    progress=progress, artifact=artifact))
 
-    def send_artifact(self, payload: bytes, info: pb.ArtifactInfo) -> None:
-        """Streams a result in chunks below the message limit, then DONE with its description."""
-        for offset in range(0, len(payload), self.max_chunk):
-            if self.cancelled.is_set():
-                return
-            self.reply(pb.CommandReply.CHUNK, data=payload[offset:offset + self.max_chunk], offset=offset)
-        info.size = len(payload)
-        self.reply(pb.CommandReply.DONE, artifact=info)
-
     def send_result(self, result: Message) -> None:
         """The action's typed result (the message its request names in fodc.proto), serialized and chunked."""
-        self.send_artifact(result.SerializeToString(), pb.ArtifactInfo(content_type=RESULT_CONTENT_TYPE))
+        self._send_chunks(io.BytesIO(result.SerializeToString()), pb.ArtifactInfo(content_type=RESULT_CONTENT_TYPE))
 
     def send_file(self, path: str | os.PathLike[str], info: pb.ArtifactInfo) -> None:
-        """Like send_artifact, reading the file chunk by chunk so a large profile is never all in memory."""
-        size = 0
+        """An artifact read from its file chunk by chunk, so a large profile is never all in memory."""
         with open(path, "rb") as f:
-            while chunk := f.read(self.max_chunk):
-                if self.cancelled.is_set():
-                    return
-                self.reply(pb.CommandReply.CHUNK, data=chunk, offset=size)
-                size += len(chunk)
+            self._send_chunks(f, info)
+
+    def _send_chunks(self, source: BinaryIO, info: pb.ArtifactInfo) -> None:
+        """Streams `source` in chunks below the message limit, then DONE with its description (and size)."""
+        size = 0
+        while chunk := source.read(self.max_chunk):
+            if self.cancelled.is_set():
+                return
+            self.reply(pb.CommandReply.CHUNK, data=chunk, offset=size)
+            size += len(chunk)
         info.size = size
         self.reply(pb.CommandReply.DONE, artifact=info)
 
