@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from fodc import config
@@ -44,18 +44,13 @@ def _url(value: str) -> str:
     return value
 
 
-def _shards(value: str) -> int:
-    shards = config.positive_int(value)
-    if shards > MAX_SHARDS:
-        raise argparse.ArgumentTypeError(f"{shards} is more than {MAX_SHARDS}")
-    return shards
-
-
-def _samples(value: str) -> int:
-    samples = config.positive_int(value)
-    if samples > MAX_SAMPLES_PER_SEND:
-        raise argparse.ArgumentTypeError(f"{samples} is more than {MAX_SAMPLES_PER_SEND}")
-    return samples
+def _positive_int_up_to(most: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        number = config.positive_int(value)
+        if number > most:
+            raise argparse.ArgumentTypeError(f"{number} is more than {most}")
+        return number
+    return parse
 
 
 def _interval(value: str) -> float:
@@ -188,10 +183,10 @@ class RemoteWriteOptions(RemoteWriteAccess):
         "send one scrape per source in each slot this long (0: every scrape); an incident's window is always "
         "sent at full resolution", role_var="fodc_agent_remote_write_interval")
     shards: int = declare(
-        "remote-write-shards", _shards, "2",
+        "remote-write-shards", _positive_int_up_to(MAX_SHARDS), "2",
         f"concurrent senders per receiver (1..{MAX_SHARDS}); a series always uses the same one")
     max_samples_per_send: int = declare(
-        "remote-write-max-samples-per-send", _samples, "2000",
+        "remote-write-max-samples-per-send", _positive_int_up_to(MAX_SAMPLES_PER_SEND), "2000",
         f"samples in one request at most (1..{MAX_SAMPLES_PER_SEND})")
     max_backoff: float = declare(
         "remote-write-max-backoff", config.positive_duration, "30s",
