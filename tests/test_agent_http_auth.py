@@ -119,11 +119,15 @@ def test_a_flood_of_wrong_credentials_is_answered_429_without_checking_them(tmp_
         wait_for(lambda: http_get(f"{agent.url}/health", 2)[0] in (200, 503), 30, what="agent serving /health")
         right = _basic("prometheus", PASSWORD)
         assert _get(f"{agent.url}/metrics", right)[0] == 200  # checked once, then remembered
+        started = time.monotonic()
         replies = [_get(f"{agent.url}/metrics", _basic("prometheus", f"guess-{n}")) for n in range(40)]
+        elapsed = time.monotonic() - started
         codes = [status for status, _, _ in replies]
-        # A burst of 20 refusals, then 429 (the budget refills at 1/s, so a slow run may see one more 401).
-        assert codes[:20] == [401] * 20 and codes[-10:] == [429] * 10 and set(codes) == {401, 429}, codes
-        assert int(replies[-1][1]["Retry-After"]) >= 1
+        # A burst of 20 refusals, then 429; the budget refills at one a second, so a slow machine sees one more
+        # 401 per second the 40 requests took.
+        assert codes[:20] == [401] * 20 and set(codes) == {401, 429}, codes
+        assert codes.count(401) <= 20 + int(elapsed) + 1, (codes, elapsed)
+        assert int(next(headers for status, headers, _ in replies if status == 429)["Retry-After"]) >= 1
         # The scraper whose credential already passed goes on being served meanwhile.
         status, _, page = _get(f"{agent.url}/metrics", right)
         assert status == 200
