@@ -14,6 +14,9 @@ read from the source, not listed by hand, so the packages follow the code:
   with their own requirements (environment markers evaluated, extras followed).
 - removed: every other FODC module and package directory, every other distribution (with pip's own
   uninstaller), every console script but the ones named, and pip and setuptools themselves last.
+- byte code: everything left is compiled again as unchecked-hash .pyc. pip's timestamp-based .pyc stop
+  matching once dpkg-deb clamps the files' mtimes, so every import would compile again: in memory under the
+  unit (ProtectSystem=strict), and into /opt as stray files, left behind by purge, when root runs a command.
 
 The manifest names each bundled distribution with its version, licence and licence files, for the
 generated debian/copyright.
@@ -23,7 +26,9 @@ from __future__ import annotations
 
 import argparse
 import ast
+import compileall
 import json
+import py_compile
 import re
 import shutil
 import subprocess
@@ -185,6 +190,7 @@ def trim(venv: Path, entries: list[str], scripts: list[str]) -> dict[str, object
                 "author": _author(installed[name]), "top_level": _top_level(installed[name])}
                for name in sorted(keep - {"fodc"})]
     _remove_build_tools(venv, site)
+    _compile(site)
     return {"venv": str(venv), "site_packages": str(site.relative_to(venv)), "entries": entries,
             "fodc_modules": len(reached), "fodc_modules_removed": removed_modules,
             "third_party_imports": sorted(third_party), "distributions_removed": dropped, "bundled": bundled}
@@ -207,6 +213,15 @@ def _remove_unreached(package_dir: Path, modules: dict[str, Path], reached: set[
             compiled.unlink()
         removed.append(name)
     return removed
+
+
+def _compile(site: Path) -> None:
+    """Byte code that stays valid whatever the files' mtimes: the venv's files never change under dpkg."""
+    for stale in site.rglob("*.pyc"):
+        stale.unlink()
+    # Some wheels carry files that do not compile (templates, other Python versions' code): skipped quietly.
+    compileall.compile_dir(str(site), quiet=2, force=True, workers=1,
+                           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
 
 
 def _remove_build_tools(venv: Path, site: Path) -> None:
