@@ -154,3 +154,39 @@ def test_an_agents_failure_text_is_cut_to_a_bound_wherever_the_proxy_shows_it(tm
         assert len(missing["reason"]) <= 1000
     finally:
         rogue.close()
+
+
+def _archive_figure(proxy, name: str) -> float:
+    page = http_get(f"{proxy.url}/metrics?role=datanode-cold")[2].decode()
+    return next((float(line.split()[-1]) for line in page.splitlines() if line.startswith(f"{name} ")), 0.0)
+
+
+def test_fat_incident_summaries_count_against_the_archive_summary_budget(tmp_path, daemons, rogue_factory):
+    """An agent lists incidents whose detail is hundreds of KiB each, one bigger than the whole budget: the proxy
+    keeps only the newest summaries that fit --incident-archive-summary-bytes, on disk and in memory. (Set through
+    the environment, so the same test runs against a proxy that does not know the option and keeps them all.)"""
+    archive = tmp_path / "archive"
+    budget = 1024 * 1024
+    proxy = start_proxy(tmp_path, "--incident-archive-dir", str(archive), "--incident-copy-interval", "0.3s",
+                        "--command-timeout", "10s", env={"FODC_INCIDENT_ARCHIVE_SUMMARY_BYTES": "1MiB"})
+    daemons.append(proxy)
+    fat = [incident(f"fat-{i}", NOW_MS - 60_000 + i * 1000) for i in range(8)]
+    listing = [incident_to_pb(i) for i in [incident("huge", NOW_MS - 120_000)] + fat]
+    listing[0].detail_json = json.dumps({"pad": "h" * (budget + 1)})
+    for message in listing[1:]:
+        message.detail_json = json.dumps({"pad": "f" * 300_000})
+    rogue_factory(proxy, "bloater", {"incident_list": pb.IncidentList(incidents=listing),
+                                     "incident_fetch": b"bundle"})
+
+    wait_for(lambda: _archive_figure(proxy, "fodc_proxy_incident_copies_total") >= 8, 60, interval=0.3,
+             what="the fat incidents copied")  # the huge one, listed first, was tried before them
+    on_disk = sum(p.stat().st_size for p in archive.rglob("*.json"))
+    assert on_disk <= budget, f"{on_disk} bytes of summaries kept, the budget is {budget}"
+    kept = sorted(p.stem for p in (archive / "bloater").glob("*.json"))
+    assert kept == ["fat-5", "fat-6", "fat-7"]  # the newest that fit; the oldest went first
+    assert _archive_figure(proxy, "fodc_proxy_incident_archive_summary_bytes") == on_disk
+    status, body = http_json(f"{proxy.url}/incidents")
+    assert status == 200, body
+    assert {i["id"] for i in body["incidents"] if i.get("archived")} == set(kept)  # listed live, copies marked
+    assert _archive_figure(proxy, "fodc_proxy_incident_copy_failures_total") >= 1
+    assert "over the archive's summary budget" in proxy.log()

@@ -16,8 +16,9 @@ def _summary(node: str, incident_id: str, at_ms: int, size: int) -> dict:
             "state": "complete", "size": size}
 
 
-def _archive(tmp_path, budget=10_000, count=10) -> IncidentArchive:
-    archive = IncidentArchive(tmp_path / "archive", budget_bytes=budget, max_incidents=count)
+def _archive(tmp_path, budget=10_000, count=10, summaries=1_000_000) -> IncidentArchive:
+    archive = IncidentArchive(tmp_path / "archive", budget_bytes=budget, max_incidents=count,
+                              summary_budget_bytes=summaries)
     archive.load()
     return archive
 
@@ -63,3 +64,17 @@ def test_an_unreadable_copy_is_dropped_at_load_and_the_rest_kept(tmp_path):
     assert [e["id"] for e in again.entries()] == ["good"]
     assert not (tmp_path / "archive" / "n" / "bad.json").exists()
     assert json.loads((tmp_path / "archive" / "n" / "good.json").read_text())["id"] == "good"
+
+
+def test_summaries_have_their_own_byte_budget_oldest_first_and_a_fat_one_is_refused(tmp_path):
+    def fat(incident_id: str, at: int) -> dict:
+        return {**_summary("n", incident_id, at, 1), "detail": {"pad": "x" * 150}}  # 300 bytes of JSON
+    archive = _archive(tmp_path, summaries=1000)
+    for i in range(4):
+        archive.put(fat(f"s{i}", 1000 * (i + 1)), b"b")
+    assert sorted(e["id"] for e in archive.entries()) == ["s1", "s2", "s3"]  # the summaries' bytes, not the count
+    assert archive.summary_usage() == sum(p.stat().st_size for p in (tmp_path / "archive").rglob("*.json")) <= 1000
+    with pytest.raises(ValueError, match="over the archive's summary budget of 1000"):
+        archive.put({**fat("huge", 9000), "detail": {"pad": "x" * 1000}}, b"b")
+    assert not (tmp_path / "archive" / "n" / "huge.tar.gz").exists()
+    assert sorted(e["id"] for e in _archive(tmp_path, summaries=700).entries()) == ["s2", "s3"]  # also at load

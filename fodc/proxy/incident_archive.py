@@ -3,7 +3,10 @@
 An incident lives on its agent's disk, beside the node; when that host is gone (disk failure, a VM deleted
 after the crash it recorded) the agent's copy goes with it. The proxy keeps its own: `<dir>/<node>/<id>.json`
 (the summary the agent listed) and `<id>.tar.gz` (the bundle, checked against the size the agent announced),
-both written atomically, within a byte budget and a count, the oldest incidents evicted first.
+both written atomically, within a byte budget and a count, the oldest incidents evicted first. The summaries
+have a byte budget of their own: an agent writes them (a detail of up to 4 MiB, ten thousand file digests), and
+every kept summary is also held in memory, so a thousand fat ones would otherwise cost GiBs. A summary counts
+as its JSON's bytes; one bigger than that whole budget is refused.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class Archived:
     summary: dict[str, Any]
     bundle: Path
     size: int
+    summary_bytes: int  # its JSON on disk; memory holds a small multiple of it
 
     @property
     def key(self) -> tuple[str, str]:
@@ -43,12 +47,13 @@ class Archived:
 
 
 class IncidentArchive:
-    def __init__(self, directory: Path, *, budget_bytes: int, max_incidents: int,
+    def __init__(self, directory: Path, *, budget_bytes: int, max_incidents: int, summary_budget_bytes: int,
                  refusals: Refusals | None = None) -> None:
         self.directory = directory
         self.refusals = refusals or Refusals()
         self.budget_bytes = budget_bytes
         self.max_incidents = max_incidents
+        self.summary_budget_bytes = summary_budget_bytes
         self._lock = threading.Lock()
         self._items: dict[tuple[str, str], Archived] = {}
         self._evicted_keys: OrderedDict[tuple[str, str], None] = OrderedDict()  # recent, so not fetched again
@@ -64,10 +69,10 @@ class IncidentArchive:
         for summary_path in sorted(self.directory.glob("*/*.json")):
             bundle = summary_path.with_suffix(".tar.gz")
             try:
-                summary = check_incident(json.loads(summary_path.read_text()), now)
+                text = summary_path.read_bytes()
+                summary = check_incident(json.loads(text), now)
                 _text_field(summary, "node_id")
-                size = bundle.stat().st_size
-                item = Archived(summary, bundle, size)
+                item = Archived(summary, bundle, bundle.stat().st_size, len(text))
                 with self._lock:
                     self._items[item.key] = item
                 found += 1
@@ -95,13 +100,17 @@ class IncidentArchive:
         announced = summary.get("size")
         if announced is not None and announced != len(bundle):
             raise ValueError(f"bundle is {len(bundle)} bytes, the agent listed {announced}")
+        summary_json = json.dumps(summary).encode()
+        if len(summary_json) > self.summary_budget_bytes:
+            raise ValueError(f"summary is {len(summary_json)} bytes, over the archive's summary budget of "
+                             f"{self.summary_budget_bytes}")
         folder = self.directory / _safe(summary["node_id"])
         folder.mkdir(parents=True, exist_ok=True)
         stem = folder / _safe(summary["id"])
         bundle_path = stem.with_name(stem.name + ".tar.gz")
         write_atomically(bundle_path, bundle)
-        write_atomically(stem.with_name(stem.name + ".json"), json.dumps(summary).encode())
-        item = Archived(dict(summary), bundle_path, len(bundle))
+        write_atomically(stem.with_name(stem.name + ".json"), summary_json)
+        item = Archived(dict(summary), bundle_path, len(bundle), len(summary_json))
         with self._lock:
             self._items[item.key] = item
         self._evict()
@@ -114,11 +123,19 @@ class IncidentArchive:
         with self._lock:
             return len(self._items), sum(item.size for item in self._items.values())
 
+    def summary_usage(self) -> int:
+        """Bytes of the kept summaries' JSON."""
+        with self._lock:
+            return sum(item.summary_bytes for item in self._items.values())
+
     def _evict(self) -> None:
         with self._lock:
             order = sorted(self._items.values(), key=lambda item: item.summary.get("at_ms", 0))
             doomed = beyond_caps(order, lambda item: item.size, max_count=self.max_incidents,
                                  max_bytes=self.budget_bytes)
+            gone = {item.key for item in doomed}
+            rest = [item for item in order if item.key not in gone]
+            doomed += beyond_caps(rest, lambda item: item.summary_bytes, max_bytes=self.summary_budget_bytes)
             for item in doomed:
                 del self._items[item.key]
                 self._evicted_keys[item.key] = None

@@ -103,6 +103,7 @@ class ProxyRuntime:
         self.incident_archive = IncidentArchive(Path(settings.incident_archive_dir),
                                                 budget_bytes=settings.incident_archive_bytes,
                                                 max_incidents=settings.incident_archive_max,
+                                                summary_budget_bytes=settings.incident_archive_summary_bytes,
                                                 refusals=self.refusals)
         self.incident_copier: IncidentCopier | None = None
         if settings.incident_copy_interval > 0:

@@ -209,6 +209,10 @@ class IncidentArchiveSettings(Section):
         "bytes of bundles kept; the oldest incidents are evicted first")
     max: int = declare(
         "incident-archive-max", config.positive_int, "1000", "incidents kept; the oldest are evicted first")
+    summary_bytes: int = declare(
+        "incident-archive-summary-bytes", config.byte_size, "16MiB",
+        "bytes of incident summaries (the agents' detail and file lists) kept, on disk and in memory; the oldest "
+        "incidents are evicted first, a summary bigger than this is refused")
     copy_interval: float = declare(
         "incident-copy-interval", config.duration, "30s",
         "how often agents with new incidents are asked for their bundles; 0 turns copying off")
