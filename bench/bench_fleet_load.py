@@ -126,6 +126,7 @@ def run(tmp: Path, agents: int, args: argparse.Namespace) -> dict[str, float]:
         proxy_cpu, driver_cpu = sum(worker.cpu_times()[:2]), drivers.cpu_s()
         metrics, missing, size = [], 0, 0
         for _ in range(args.requests):
+            time.sleep(args.metrics_interval)
             seconds, page = timed_get(f"{proxy.url}/metrics")
             metrics.append(seconds)
             size = len(page)
@@ -175,6 +176,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=10, help="timed /metrics requests (default 10)")
     parser.add_argument("--command-streams", action="store_true",
                         help="agents also hold their command stream (a real agent's third stream)")
+    parser.add_argument("--metrics-interval", type=float, default=0.0,
+                        help="seconds between /metrics requests (default 0: back to back)")
     parser.add_argument("--window-requests", type=int, default=3, help="timed /metrics-windows requests")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
