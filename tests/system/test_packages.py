@@ -496,7 +496,10 @@ def test_installed_daemons_check_a_config_file_without_starting(deployment: Depl
     assert container.run(agent, "--check-config", "/etc/fodc/agent.conf", check=False).returncode == 0
     assert container.run(proxy, "--check-config", "/etc/fodc/proxy.conf", check=False).returncode == 0
     container.write_file("/root/bad-agent.conf", "node-role = lukewarm\nscrape-interval = soon\n")
-    bad = container.run(agent, "--check-config", "/root/bad-agent.conf", check=False)
+    try:
+        bad = container.run(agent, "--check-config", "/root/bad-agent.conf", check=False)
+    finally:  # the purge test counts every file left on the container
+        container.run("rm", "-f", "/root/bad-agent.conf")
     assert bad.returncode == 2
     assert [line.split(":")[2].strip() for line in bad.stderr.strip().splitlines()] == [
         "argument --node-role", "argument --scrape-interval"]
