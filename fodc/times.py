@@ -17,8 +17,6 @@ import math
 import re
 import time
 
-from fodc.config import duration
-
 MS_FROM = 100_000_000_000  # a bare number at least this big is unix milliseconds
 MAX_MS = 32503680000_000  # year 3000: beyond it a time is a mistake, not a query
 FORMS = "a duration ago (90s, 15m, 2h, 7d), RFC 3339 (2026-11-23T10:00:00Z), unix seconds or unix ms"
@@ -58,6 +56,10 @@ def parse_time_ms(text: str, name: str = "time", now_ms: int | None = None) -> i
             raise BadTime(f"invalid {name} {text!r}: after the year 3000")
         return int(round(ms))
     if _DURATION.fullmatch(text):
+        # Here, not at the top: fodc.logs needs this module, and fodc.config needs configargparse, which a
+        # bare system Python (the journal test's, a crash helper's) does not have.
+        from fodc.config import duration
+
         ms = now - int(round(duration(text) * 1000))
         if ms < 0:
             raise BadTime(f"invalid {name} {text!r}: before 1970")
