@@ -184,7 +184,7 @@ def test_fat_incident_summaries_count_against_the_archive_summary_budget(tmp_pat
     assert on_disk <= budget, f"{on_disk} bytes of summaries kept, the budget is {budget}"
     kept = sorted(p.stem for p in (archive / "bloater").glob("*.json"))
     assert kept == ["fat-5", "fat-6", "fat-7"]  # the newest that fit; the oldest went first
-    assert _archive_figure(proxy, "fodc_proxy_incident_archive_summary_bytes") == on_disk
+    assert _archive_figure(proxy, "fodc_proxy_incident_archive_summaries_bytes") == on_disk
     status, body = http_json(f"{proxy.url}/incidents")
     assert status == 200, body
     assert {i["id"] for i in body["incidents"] if i.get("archived")} == set(kept)  # listed live, copies marked

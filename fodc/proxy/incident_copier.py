@@ -125,7 +125,7 @@ class ArchiveMetrics(Collector):
                                 value=count)
         yield GaugeMetricFamily("fodc_proxy_incident_archive_bytes", "bytes of incident bundles kept by the proxy",
                                 value=size)
-        yield GaugeMetricFamily("fodc_proxy_incident_archive_summary_bytes",
+        yield GaugeMetricFamily("fodc_proxy_incident_archive_summaries_bytes",
                                 "bytes of incident summaries kept by the proxy (their JSON)",
                                 value=self.archive.summary_usage())
         yield CounterMetricFamily("fodc_proxy_incident_archive_evicted", "archived incidents evicted by the caps",
