@@ -59,12 +59,10 @@ def independent_flat(path: Path, type_name: str | None) -> tuple[str, str, int, 
     wanted = type_name or strings[message.default_sample_type] or types[-1][0]
     index = [t for t, _ in types].index(wanted)
     names = {f.id: strings[f.name] for f in message.function}
-    leaf = {loc.id: names[loc.line[0].function_id] for loc in message.location if loc.line}
+    leaf = {loc.id: names[loc.line[0].function_id] or f"0x{loc.address:x}" for loc in message.location if loc.line}
     flat: dict[str, int] = {}
     for sample in message.sample:
-        if not sample.location_id:  # a sample without a stack counts in the total only
-            continue
-        name = leaf[sample.location_id[0]]
+        name = leaf[sample.location_id[0]] if sample.location_id else "[unknown]"  # no stack: still a cost
         flat[name] = flat.get(name, 0) + sample.value[index]
     return wanted, types[index][1], sum(s.value[index] for s in message.sample), flat
 

@@ -213,3 +213,23 @@ def test_a_profile_with_more_samples_than_the_bound_is_refused():
     with pytest.raises(PprofError, match="more than 4 samples"):
         from_message(decode_message(b.gz()), max_samples=4)
     assert len(from_message(decode_message(b.gz()), max_samples=5).samples) == 5
+
+
+def test_samples_without_a_stack_or_a_function_name_still_count_everywhere():
+    """A Go CPU profile can hold a sample with no location (and a function whose name is empty): its value is in
+    the total, so it must be in flat, in the folded lines and in diff's shares, or the shares stop summing to 0
+    and a folded line reads ' 5' (seen on real profiles: diff summed to 1/180, folded had a line with a blank)."""
+    base = cpu_profile()
+    base.sample([], 4, 40_000_000)  # no location at all
+    base.sample(["", "main"], 1, 10_000_000)  # a function without a name
+    profile = parse(base.gz())
+    table = analysis.top(profile, "cpu")
+    assert sum(r.flat for r in table.rows) == table.total == 150_000_000
+    lines = analysis.folded(profile, "cpu")
+    assert sum(v for _, v in lines) == table.total
+    assert all(name and not any(ch.isspace() for ch in name) for name, _ in lines), lines
+    new = cpu_profile()
+    changes = analysis.diff(profile, parse(new.gz()))
+    assert changes and abs(sum(c.delta for c in changes)) < 1e-12
+    tree, _ = analysis.flame_tree(profile)
+    assert sum(c["value"] for c in tree["children"]) == tree["value"]

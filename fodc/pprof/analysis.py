@@ -121,7 +121,7 @@ def folded(profile: Profile, sample_type: str | None = None,
     """Folded stacks, root first and `;`-joined (a `;` or blank in a name becomes `_`), summed, sorted."""
     sums: dict[str, int] = {}
     for stack, value in weighted_stacks(profile, sample_type, focus):
-        line = ";".join(_FOLD_UNSAFE.sub("_", name) for name in reversed(stack)) or "[no stack]"
+        line = ";".join(_FOLD_UNSAFE.sub("_", name) for name in reversed(stack))
         sums[line] = sums.get(line, 0) + value
     return sorted(sums.items())
 

@@ -17,6 +17,7 @@ from fodc.pprof import profile_pb2 as pb
 
 MAX_RAW_BYTES = 512 * 1024 * 1024  # decompressed size refused beyond this (a gzip bomb costs nothing)
 MAX_NAME_CHARS = 1024  # a longer function name is cut; names reach terminals, SVG and JSON
+NO_STACK = ("[unknown]",)  # a sample with no location still costs: it is named, so flat and shares add up
 MAX_SAMPLES = 2_000_000  # more stacks than any Go profile holds; each costs Python objects once read
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -141,7 +142,7 @@ def from_message(message: pb.Profile, max_samples: int = MAX_SAMPLES) -> Profile
                 stack.extend(frames[loc_id])
             except KeyError:
                 raise PprofError(f"corrupt profile: sample {i} names location {loc_id}, which is not in it") from None
-        samples.append(Sample(tuple(stack), tuple(sample.value)))
+        samples.append(Sample(tuple(stack) or NO_STACK, tuple(sample.value)))
     default = string(message.default_sample_type, "the default sample type") or types[-1].type
     period_type = (SampleType(string(message.period_type.type, "the period type"),
                               string(message.period_type.unit, "the period unit"))
@@ -158,7 +159,7 @@ def _location_frames(loc: pb.Location, functions: dict[int, str], mappings: dict
     names = []
     for line in loc.line:
         try:
-            names.append(functions[line.function_id])
+            names.append(functions[line.function_id] or f"0x{loc.address:x}")
         except KeyError:
             raise PprofError(f"corrupt profile: location {loc.id} names function {line.function_id}, "
                              "which is not in it") from None
