@@ -1,14 +1,16 @@
 """Load test: N synthetic agents (default 1,000) that register, heartbeat and stream metrics, against one proxy.
 
-Run: .venv/bin/python bench/bench_fleet_load.py [--agents 1000] [--drivers 4] [--series 200] [--seconds 30]
+Run: .venv/bin/python bench/bench_fleet_load.py [--agents 1000] [--drivers 2] [--series 200] [--seconds 30]
 
-The agents run in --drivers processes (bench/fleet_driver.py), each agent with its own gRPC connection and the
-three streams of a real agent (registration with heartbeats every 10 s, metrics, commands); they answer /metrics
-through the agent's own series-table encoder and /metrics-windows under the proxy's flow-control credit, from a
-simulated data-node page of --series series (200 by default, a fraction of a real node's ~6,400, so that the
-2-core machine can host the whole fleet). Reports registration time, proxy CPU per heartbeat, proxy RSS and
-threads, /cluster, /metrics and /metrics-windows latency, and the drivers' own CPU (they share the machine with
-the proxy). The baseline, measured in the same run, is the same proxy with one agent; ratios compare against it.
+The agents run in --drivers processes (bench/fleet_driver.py; coroutines on grpc.aio, bench/fleet_agent.py),
+each agent with its own gRPC connection and the three streams of a real agent (registration with heartbeats
+every 10 s, metrics, commands; --no-command-streams leaves the last out); they answer /metrics through the
+agent's own series-table encoder and /metrics-windows under the proxy's flow-control credit, from a simulated
+data-node page of --series series (200 by default, a fraction of a real node's ~6,400, so that the 2-core
+machine can host the whole fleet). Reports registration time, proxy CPU per heartbeat, proxy RSS and threads,
+/cluster, /metrics and /metrics-windows latency, and the drivers' own CPU, RSS and threads (they share the
+machine with the proxy). The baseline, measured in the same run, is the same proxy with one agent; ratios
+compare against it.
 """
 
 from __future__ import annotations
@@ -85,6 +87,22 @@ class Drivers:
     def cpu_s(self) -> float:
         return sum(sum(p.cpu_times()[:2]) for p in self.ps)
 
+    def rss_mib(self) -> float:
+        return sum(p.memory_info().rss for p in self.ps) / 2**20
+
+    def threads(self) -> int:
+        return sum(p.num_threads() for p in self.ps)
+
+    def registrations(self) -> int:
+        """Registrations so far over all drivers, re-registrations of dropped agents included."""
+        total = 0
+        for proc in self.procs:
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write("count\n")
+            proc.stdin.flush()
+            total += int(proc.stdout.readline().split()[1])
+        return total
+
     def stop(self) -> None:
         for proc in self.procs:
             if proc.stdin is not None:
@@ -120,6 +138,7 @@ def run(tmp: Path, agents: int, args: argparse.Namespace) -> dict[str, float]:
         cpu_s = sum(worker.cpu_times()[:2]) - proxy_cpu
         idle_driver_cpu = drivers.cpu_s() - driver_cpu
         rss_idle, threads = worker.memory_info().rss, worker.num_threads()
+        driver_rss, driver_threads = drivers.rss_mib(), drivers.threads()
         cluster = [timed_get(f"{proxy.url}/cluster")[0] for _ in range(20)]
         timed_get(f"{proxy.url}/metrics")  # warm-up: every agent's table definitions go over once
         progress(agents, "/metrics warmed up")
@@ -148,6 +167,7 @@ def run(tmp: Path, agents: int, args: argparse.Namespace) -> dict[str, float]:
             "cpu_percent": 100 * cpu_s / args.seconds,
             "cpu_us_per_heartbeat": cpu_s / (agents * args.seconds / HEARTBEAT_S) * 1e6,
             "driver_cpu_percent_idle": 100 * idle_driver_cpu / args.seconds,
+            "driver_rss_mib": driver_rss, "driver_threads": driver_threads,
             "cluster_p50_ms": statistics.median(cluster) * 1000, "cluster_p99_ms": p99(cluster) * 1000,
             "rss_mib": rss_idle / 2**20, "rss_per_agent_kib": (rss_idle - rss_empty) / agents / 1024,
             "threads": threads, "threads_per_agent": (threads - threads_empty) / agents,
@@ -160,6 +180,7 @@ def run(tmp: Path, agents: int, args: argparse.Namespace) -> dict[str, float]:
             "windows_p50_s": statistics.median(windows), "windows_p99_s": p99(windows),
             "windows_mb": window_size / 1e6, "windows_answered": answered,
             "online": len(proxy.cluster(status="online")),
+            "reregistrations": drivers.registrations() - agents,
         }
     finally:
         drivers.stop()
@@ -169,13 +190,13 @@ def run(tmp: Path, agents: int, args: argparse.Namespace) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--agents", type=int, default=1000)
-    parser.add_argument("--drivers", type=int, default=4, help="processes the agents are spread over (default 4)")
+    parser.add_argument("--drivers", type=int, default=2, help="processes the agents are spread over (default 2)")
     parser.add_argument("--series", type=int, default=200, help="series per agent (default 200)")
     parser.add_argument("--scrapes", type=int, default=8, help="points per series in /metrics-windows (default 8)")
     parser.add_argument("--seconds", type=float, default=30.0, help="heartbeat CPU is measured over this long")
     parser.add_argument("--requests", type=int, default=10, help="timed /metrics requests (default 10)")
-    parser.add_argument("--command-streams", action="store_true",
-                        help="agents also hold their command stream (a real agent's third stream)")
+    parser.add_argument("--command-streams", action=argparse.BooleanOptionalAction, default=True,
+                        help="agents also hold their command stream, a real agent's third (default: they do)")
     parser.add_argument("--metrics-interval", type=float, default=0.0,
                         help="seconds between /metrics requests (default 0: back to back)")
     parser.add_argument("--window-requests", type=int, default=3, help="timed /metrics-windows requests")

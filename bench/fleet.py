@@ -1,25 +1,30 @@
 """Many synthetic agents in one process, each with its own real gRPC streams to a real proxy.
 
-Each agent registers through the production session code (fodc.agent.session) and answers StreamMetrics
-with replies prebuilt once from a real flight recorder holding a simulated page, so the proxy sees exactly
-what real agents send while the load generator stays cheap.
+The agents (bench/fleet_agent.py) run as coroutines on one grpc.aio event loop in a thread of their own, so
+hundreds fit in one process; each registers and heartbeats on the real wire contract and answers StreamMetrics
+with replies built once per request shape by the agent's own encoders from a real flight recorder holding a
+simulated page, so the proxy sees exactly what real agents send while the load generator stays cheap.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-from collections.abc import Iterator
+import threading
+
+from fleet_agent import AioAgent
 
 from fodc import expfmt
 from fodc.agent.answer import chunk_replies, select_series
 from fodc.agent.series_table import SeriesTable
-from fodc.agent.session import ProxySession
-from fodc.agent.streams import CommandStream, MetricsStream
 from fodc.config import HostPort
-from fodc.model import Address, HeartbeatInfo, Registration
+from fodc.model import Address, Registration
+from fodc.saferegex import PatternError
 from fodc.sim.page import NodeModel
 from fodc.v1 import fodc_pb2 as pb
 from fodc.window import FlightRecorder
+from fodc.window.reads import TooManyPoints
+from fodc.wire import registration_to_pb
 
 FLEET_START_S = 1_787_300_000  # unix seconds of the simulated node's first scrape
 ROLES = ("liaison", "datanode-hot", "datanode-warm", "datanode-cold")
@@ -36,62 +41,85 @@ def filled_recorder(series: int, scrapes: int = 1, interval_s: int = 15) -> Flig
 
 
 class CachedResponder:
-    """Answers by copying replies built once per (request kind, chunk limit), with the new request id."""
+    """Answers with replies built once per request shape (kind, span, names, chunk limit, series-table state) and
+    kept serialized; each answer is those bytes behind the request's own id.
+
+    A message's fields serialize in field-number order and request_id is field 1, so the id's bytes followed
+    by the template's (built with no id) are exactly what serializing the template with the id gives."""
 
     def __init__(self, recorder: FlightRecorder) -> None:
         self.recorder = recorder
         self.table = SeriesTable()  # one numbering for every agent of the fleet: they hold the same series
-        self._cache: dict[tuple, list[pb.MetricsReply]] = {}
+        self._cache: dict[tuple, list[bytes]] = {}
 
-    def __call__(self, request: pb.MetricsRequest, max_bytes: int) -> Iterator[pb.MetricsReply]:
+    def __call__(self, request: pb.MetricsRequest, max_bytes: int) -> list[bytes]:
         table = request.latest_only and request.series_table.wanted  # as the agent's runtime answers
         held = request.series_table.known if table and request.series_table.table_id == self.table.table_id else -1
         key = (request.latest_only, request.start_unix_ms, request.end_unix_ms, tuple(request.names),
-               request.name_regex, request.step_ms, request.agg, max_bytes, table, held)
-        replies = self._cache.get(key)
-        if replies is None:
+               request.name_regex, request.step_ms, request.agg, request.max_points, max_bytes, table, held)
+        templates = self._cache.get(key)
+        if templates is None:
+            templates = self._cache[key] = [r.SerializeToString() for r in self._build(request, max_bytes, table)]
+        request_id = pb.MetricsReply(request_id=request.request_id).SerializeToString()
+        return [request_id + template for template in templates]
+
+    def _build(self, request: pb.MetricsRequest, max_bytes: int, table: bool) -> list[pb.MetricsReply]:
+        try:
             series = select_series(self.recorder, request)
-            answer = (self.table.replies("", series, request.series_table, max_bytes) if table
-                      else chunk_replies("", series, max_bytes))
-            replies = self._cache[key] = list(answer)
-        for template in replies:
-            reply = pb.MetricsReply()
-            reply.CopyFrom(template)
-            reply.request_id = request.request_id
-            yield reply
+            return list(self.table.replies("", series, request.series_table, max_bytes) if table
+                        else chunk_replies("", series, max_bytes))
+        except TooManyPoints as exc:  # as the agent's MetricsStream answers these two
+            return [pb.MetricsReply(done=True, error=str(exc), refused_points=exc.points)]
+        except PatternError as exc:
+            return [pb.MetricsReply(done=True, error=f"invalid name_regex: {exc}")]
 
 
 class Fleet:
+    """`count` agents on one event loop in a thread of their own: start(), registered(), stop()."""
+
     def __init__(self, proxy: HostPort, count: int, responder: CachedResponder, *, metrics_streams: bool = True,
                  command_streams: bool = False, send_timeout_s: float = 10.0, first: int = 0) -> None:
-        self.sessions: list[ProxySession] = []
-        self.streams: list[MetricsStream | CommandStream] = []
+        target = f"{proxy.dial_host}:{proxy.port}"
         ports = itertools.count(20000 + first)
-        for i in range(first, first + count):
-            role = ROLES[i % len(ROLES)]
-            reg = Registration(node_id=f"fleet-{i}", role=role, primary=Address("127.0.0.1", next(ports)),
-                               labels={"fleet": "bench"}, agent_version="bench")
-            streams: list[MetricsStream | CommandStream] = []
-            if metrics_streams:
-                streams.append(MetricsStream(responder, workers=1, max_in_flight=4))
-            if command_streams:  # no actions: the stream is held open as a real agent holds it
-                streams.append(CommandStream({}, workers=1, max_in_flight=2))
-            session = ProxySession(proxy, lambda reg=reg: reg, lambda: HeartbeatInfo({}, {}),
-                                   on_connected=lambda c, streams=streams: [s.connect(c) for s in streams],
-                                   on_disconnected=lambda streams=streams: [s.disconnect() for s in streams],
-                                   max_backoff_s=2, send_timeout_s=send_timeout_s)
-            self.sessions.append(session)
-            self.streams.extend(streams)
+        self.agents = [
+            AioAgent(target, registration_to_pb(Registration(
+                node_id=f"fleet-{i}", role=ROLES[i % len(ROLES)], primary=Address("127.0.0.1", next(ports)),
+                labels={"fleet": "bench"}, agent_version="bench")), responder,
+                metrics_stream=metrics_streams, command_stream=command_streams, send_timeout_s=send_timeout_s)
+            for i in range(first, first + count)]
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="fleet-loop", daemon=True)
+        self._tasks: list[asyncio.Task] = []
 
     def start(self) -> None:
-        for session in self.sessions:
-            session.start()
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(60)
+
+    async def _start(self) -> None:
+        self._tasks = [asyncio.create_task(agent.run()) for agent in self.agents]
 
     def registered(self) -> int:
-        return sum(s.registered for s in self.sessions)
+        return sum(agent.registered for agent in self.agents)
 
-    def stop(self) -> None:
-        for session in self.sessions:
-            session.stop(5)
-        for stream in self.streams:
-            stream.stop()
+    def registrations(self) -> int:
+        """Registrations so far, re-registrations included (more than the agents: some were dropped)."""
+        return sum(agent.registrations for agent in self.agents)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Every agent says goodbye and closes its channel; those that cannot within timeout_s are cancelled."""
+        if self._thread.is_alive():
+            asyncio.run_coroutine_threadsafe(self._stop(timeout_s), self._loop).result(timeout_s + 30)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+        self._loop.close()
+
+    async def _stop(self, timeout_s: float) -> None:
+        for agent in self.agents:
+            agent.stop()
+        if not self._tasks:
+            return
+        _, late = await asyncio.wait(self._tasks, timeout=timeout_s)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late, timeout=10)
