@@ -79,8 +79,9 @@ class Drivers:
         done = []
         for proc in self.procs:
             assert proc.stdout is not None
-            word, _, at = proc.stdout.readline().partition(" ")
-            assert word == "registered", "driver ended before its agents registered"
+            line = proc.stdout.readline()
+            word, _, at = line.partition(" ")
+            assert word == "registered", f"a driver's agents did not register: {line.strip() or 'it ended'}"
             done.append(float(at))
         return max(done) - started
 

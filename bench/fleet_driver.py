@@ -3,7 +3,8 @@
 The fleet runs outside the bench's process so that its CPU, threads and memory are measured apart from the
 proxy's and the bench's own, and can be spread over both cores (--drivers). Protocol: the driver builds its
 agents (bench/fleet.py, coroutines on one grpc.aio event loop) and prints "ready"; on a "go" line it starts
-them and prints "registered <CLOCK_MONOTONIC seconds>" once all of them are; a "count" line answers
+them and prints "registered <CLOCK_MONOTONIC seconds>" once all of them are (or "unregistered <count> ..."
+when some are not within REGISTRATION_TIMEOUT_S); a "count" line answers
 "<registered now> <registrations so far>"; at end of input it exits at once (the proxy sees the connections
 close, as when hosts go away).
 
@@ -24,6 +25,8 @@ from fleet import CachedResponder, Fleet, filled_recorder  # noqa: E402
 
 from fodc.config import HostPort  # noqa: E402
 
+REGISTRATION_TIMEOUT_S = 180.0  # the bench stays bounded in time when a proxy refuses or loses agents
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -42,9 +45,13 @@ def main() -> None:
     if sys.stdin.readline().strip() != "go":
         os._exit(1)
     fleet.start()
-    while fleet.registered() < args.agents:
+    deadline = time.monotonic() + REGISTRATION_TIMEOUT_S
+    while fleet.registered() < args.agents and time.monotonic() < deadline:
         time.sleep(0.05)
-    print(f"registered {time.monotonic():.6f}", flush=True)
+    if fleet.registered() < args.agents:
+        print(f"unregistered {args.agents - fleet.registered()} after {REGISTRATION_TIMEOUT_S:g}s", flush=True)
+    else:
+        print(f"registered {time.monotonic():.6f}", flush=True)
     for line in sys.stdin:  # until the bench closes our input
         if line.strip() == "count":
             print(f"{fleet.registered()} {fleet.registrations()}", flush=True)
