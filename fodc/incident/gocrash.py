@@ -218,6 +218,98 @@ class _Section:
         return Goroutine(self.gid, self.state, self.wait, tuple(self.frames), self.created_by, self.elided)
 
 
+def _headline(first: str) -> tuple[str, str]:
+    """(kind, message) of a crash header line."""
+    if first.startswith("panic: "):
+        message = first[len("panic: "):]
+        return PANIC, message.removesuffix(" [recovered]").removesuffix(" [recovered, repanicked]")
+    if first.startswith("fatal error: "):
+        return FATAL, first[len("fatal error: "):]
+    return SIGNAL, first
+
+
+def _starts_section(line: str) -> bool:
+    return _goroutine_header(line) is not None or line == "runtime stack:"
+
+
+class _StackReader:
+    """The goroutine blocks after a crash header, read line by line. Its state is the section being read
+    (None between sections); each kind of line has its own handler, so each rule of the grammar is in one
+    place and the bounds (frames, states, the two sections kept) are applied as the lines arrive."""
+
+    def __init__(self, lines: list[str], start: int) -> None:
+        self.lines, self.next = lines, start
+        self.sections: list[_Section] = []
+        self.current: _Section | None = None
+        self.states: dict[str, int] = {}
+        self.count = 0
+
+    def read(self) -> _StackReader:
+        while self.next < len(self.lines):
+            line = self.lines[self.next]
+            self.next += 1
+            self._handle(line)
+        return self
+
+    def _handle(self, line: str) -> None:
+        if not line.strip():
+            self.current = None  # a blank line ends a section
+            return
+        found = _goroutine_header(line)
+        if found is not None:
+            self._goroutine(*found)
+        elif line == "runtime stack:":
+            self.current = _Section(None, "runtime stack", "")
+            self.sections.append(self.current)
+        elif self.current is None or line.startswith("\t") or _REGISTER.match(line):
+            return  # outside a section, a stray file line, or a register dump
+        elif line.startswith("...additional frames elided"):
+            self.current.elided = True
+        else:
+            self._frame(self.current, line)
+
+    def _goroutine(self, gid: int, state: str, wait: str) -> None:
+        """A goroutine header: counted by state (MAX_STATES distinct, then "other"); only the first (the
+        failing one) is kept, beside a runtime stack before it."""
+        self.count += 1
+        key = state if state in self.states or len(self.states) < MAX_STATES else "other"
+        self.states[key] = self.states.get(key, 0) + 1
+        self.current = _Section(gid, state, wait)
+        if len(self.sections) < 2:
+            self.sections.append(self.current)
+
+    def _frame(self, section: _Section, line: str) -> None:
+        """A function line and, when it follows, its file line; without one the text ended in this frame."""
+        following = self._take_file_line()
+        file, number = _location(following) if following is not None else ("", None)
+        if number is None:
+            section.cut = True
+        if line.startswith("created by "):
+            name = line[len("created by "):].split(" in goroutine ", 1)[0]
+            section.created_by = Frame(_function(name), file, number)
+        elif len(section.frames) < MAX_FRAMES:
+            section.frames.append(Frame(_function(line), file, number))
+        else:
+            section.elided = True
+
+    def _take_file_line(self) -> str | None:
+        if self.next < len(self.lines) and self.lines[self.next].startswith("\t"):
+            self.next += 1
+            return self.lines[self.next - 1]
+        return None
+
+    def report(self, kind: str, message: str, raw: str, details: list[str]) -> CrashReport:
+        runtime_stack = next((s.frames for s in self.sections if s.gid is None), [])
+        failing = next((s for s in self.sections if s.gid is not None), None)
+        return CrashReport(kind, message[:MAX_MESSAGE_CHARS], raw, tuple(d[:MAX_LINE_CHARS] for d in details[:20]),
+                           failing.done() if failing else None, tuple(runtime_stack), self.count, self.states,
+                           self._truncated(failing))
+
+    def _truncated(self, failing: _Section | None) -> bool:
+        """No failing goroutine, or one without frames, or a frame cut off where the text ended."""
+        return failing is None or not failing.frames or any(s.cut for s in self.sections)
+
+
 def parse_report(text: str) -> CrashReport:
     """A crash report (as `find_report` cuts it, or a crash-output file's whole text) as data. Text without a
     crash header is kept as raw with kind `unknown`."""
@@ -228,67 +320,20 @@ def parse_report(text: str) -> CrashReport:
     header = next((i for i, line in enumerate(lines) if _HEADER.match(line)), None)
     if header is None:
         return CrashReport(UNKNOWN, "", raw, truncated=True)
-    first = lines[header]
-    if first.startswith("panic: "):
-        kind, message = PANIC, first[len("panic: "):]
-        message = message.removesuffix(" [recovered]").removesuffix(" [recovered, repanicked]")
-    elif first.startswith("fatal error: "):
-        kind, message = FATAL, first[len("fatal error: "):]
-    else:
-        kind, message = SIGNAL, first
+    kind, message = _headline(lines[header])
+    details, stacks = _details(lines, header)
+    return _StackReader(lines, stacks).read().report(kind, message, raw, details)
+
+
+def _details(lines: list[str], header: int) -> tuple[list[str], int]:
+    """The lines around the header (`runtime: ...` before it; `[signal ...]`, `PC=...`, a nested panic's
+    lines after it), and the index where the goroutine blocks start."""
     details = [line.strip() for line in lines[:header] if line.strip()]
     i = header + 1
-    while i < len(lines) and lines[i].strip() and _goroutine_header(lines[i]) is None and lines[i] != "runtime stack:":
+    while i < len(lines) and lines[i].strip() and not _starts_section(lines[i]):
         details.append(lines[i].strip())
         i += 1
-    sections: list[_Section] = []
-    current: _Section | None = None
-    states: dict[str, int] = {}
-    count = 0
-    while i < len(lines):
-        line = lines[i]
-        i += 1
-        if not line.strip():
-            current = None
-            continue
-        found = _goroutine_header(line)
-        if found is not None:
-            count += 1
-            gid, state, wait = found
-            key = state if state in states or len(states) < MAX_STATES else "other"
-            states[key] = states.get(key, 0) + 1
-            current = _Section(gid, state, wait)
-            if len(sections) < 2:  # the failing goroutine, and a runtime stack before it; the rest is counted
-                sections.append(current)
-            continue
-        if line == "runtime stack:":
-            current = _Section(None, "runtime stack", "")
-            sections.append(current)
-            continue
-        if current is None or line.startswith("\t") or _REGISTER.match(line):
-            continue
-        if line.startswith("...additional frames elided"):
-            current.elided = True
-            continue
-        following = lines[i] if i < len(lines) and lines[i].startswith("\t") else None
-        if following is not None:
-            i += 1
-        file, number = _location(following) if following is not None else ("", None)
-        if number is None:
-            current.cut = True  # the text ended inside this frame
-        if line.startswith("created by "):
-            name = line[len("created by "):].split(" in goroutine ", 1)[0]
-            current.created_by = Frame(_function(name), file, number)
-        elif len(current.frames) < MAX_FRAMES:
-            current.frames.append(Frame(_function(line), file, number))
-        else:
-            current.elided = True
-    runtime_stack = next((s for s in sections if s.gid is None), None)
-    failing = next((s for s in sections if s.gid is not None), None)
-    truncated = failing is None or any(s.cut for s in sections) or not failing.frames
-    return CrashReport(kind, message[:MAX_MESSAGE_CHARS], raw, tuple(d[:MAX_LINE_CHARS] for d in details[:20]),
-                       failing.done() if failing else None,
-                       tuple(runtime_stack.frames) if runtime_stack else (), count, states, truncated)
+    return details, i
 
 
 def parse_stack(text: str) -> tuple[Frame, ...]:
