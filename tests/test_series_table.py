@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fodc import expfmt
-from fodc.agent.answer import chunk_replies
+from fodc.agent.answer import chunk_replies, select_series
 from fodc.agent.series_table import SeriesTable
 from fodc.model import Address, Registration
 from fodc.proxy.agent_refusals import Refusals
@@ -20,7 +20,7 @@ from fodc.proxy.registry import ONLINE, AgentRecord, key_of
 from fodc.proxy.series_table import MAX_TABLE_IDS, AgentSeriesTable, TableMismatch
 from fodc.v1 import fodc_pb2 as pb
 from fodc.v1 import series_table_pb2 as stpb
-from fodc.window import SeriesWindow
+from fodc.window import FlightRecorder, SeriesWindow
 
 
 def record(node_id: str = "n1", labels: dict[str, str] | None = None) -> AgentRecord:
@@ -130,6 +130,83 @@ def test_definitions_beyond_the_tables_byte_cap_are_refused_across_answers(monke
     assert proxy_side.size == 0  # forgotten: the next request asks for every definition again
 
 
+def _text_reply(ids: list[int], text: str) -> pb.MetricsReply:
+    return pb.MetricsReply(request_id="r", done=True, latest=stpb.LatestSamples(
+        table_id=4, ids=ids, value_text=text, defined=[_define(i, labels=("i", str(i))) for i in ids]))
+
+
+def test_values_sent_as_text_are_copied_as_written():
+    text = "1\n-0\n2.5\n1e+16\n5e-324\n1.7976931348623157e+308\nNaN\n+Inf\n-Inf\n0.0001\n"
+    page = PageWriter().agent_block(record(), [_text_reply(list(range(10)), text)], AgentSeriesTable())
+    assert [line.rpartition(" ")[2] for line in page.splitlines()[2:]] == text.split()
+
+
+@pytest.mark.parametrize("text", [
+    "1\n2\n3\n",  # more values than ids
+    "1\n",  # fewer
+    "1\n2",  # the last without its newline
+    '1\nfodc_proxy_agents{status="online"} 12345\n',  # a forged line
+    "1 2\n3\n", "1.2.3\n4\n", "\n4\n", "0x1p3\n4\n", "inf\n4\n", "1e\n4\n", "1_000\n4\n",
+    "1e999\n4\n", "9.9e+308\n4\n", "1" * 400 + "\n4\n",  # beyond the largest float: Prometheus refuses
+    "1\r\n4\n", "１\n4\n",  # a carriage return, a full-width digit
+])
+def test_values_as_text_that_prometheus_would_not_read_cost_the_answer(text):
+    proxy_side = AgentSeriesTable()
+    with pytest.raises(TableMismatch, match="value"):
+        PageWriter().agent_block(record(), [_text_reply([0, 1], text)], proxy_side)
+    assert proxy_side.size == 0
+
+
+def test_values_both_as_numbers_and_as_text_are_refused():
+    mixed = _text_reply([0, 1], "1\n")
+    mixed.latest.values.append(2.0)
+    with pytest.raises(TableMismatch, match="both"):
+        PageWriter().agent_block(record(), [mixed], AgentSeriesTable())
+
+
+class _Scrapes:
+    """A real flight recorder fed one scrape at a time, counting how often the answer lists its series."""
+
+    def __init__(self) -> None:
+        self.recorder = FlightRecorder()
+        self.listed = 0
+        self.scrape(1)
+
+    def scrape(self, value: float) -> None:
+        page = f"# TYPE g gauge\ng{{i=\"a\"}} {value}\ng{{i=\"b\"}} {value * 2}\n# TYPE c counter\nc_total 7\n"
+        self.recorder.ingest_families("node", int(value) * 1000, expfmt.parse(page).families)
+
+    def select(self, request: pb.MetricsRequest) -> list[SeriesWindow]:
+        self.listed += 1
+        return list(select_series(self.recorder, request))
+
+
+def test_the_agent_builds_an_answer_once_per_scrape_and_every_page_is_exact():
+    scrapes, agent, proxy_side = _Scrapes(), SeriesTable(), AgentSeriesTable()
+
+    def page() -> str:
+        request = pb.MetricsRequest(request_id="r", latest_only=True, series_table=proxy_side.state())
+        answer = list(agent.answer(request, lambda: scrapes.select(request), scrapes.recorder.latest_key(), 1 << 20))
+        assert all(chunk.request_id == "r" for chunk in answer)
+        expected = PageWriter().agent_block(record(), list(chunk_replies("x", scrapes.select(request), 1 << 20)))
+        scrapes.listed -= 1  # the expected page's own listing
+        got = PageWriter().agent_block(record(), answer, proxy_side)
+        assert got == expected
+        return got
+
+    first = page()  # defines every series
+    assert scrapes.listed == 1 and 'g{i="a",node_id="n1",node_role="liaison"} 1\n' in first
+    assert page() == first and page() == first
+    assert scrapes.listed == 1  # the same scrape: the chunks built for it are copied
+    scrapes.scrape(3)
+    assert 'g{i="b",node_id="n1",node_role="liaison"} 6\n' in page()
+    assert scrapes.listed == 2
+    named = pb.MetricsRequest(request_id="n", latest_only=True, names=["c_total"], series_table=proxy_side.state())
+    assert len(list(agent.answer(named, lambda: scrapes.select(named), scrapes.recorder.latest_key(), 1 << 20)
+                    )[0].latest.ids) == 1  # a request naming series is answered from its own listing
+    assert scrapes.listed == 3
+
+
 def test_an_unasked_table_answer_is_refused():
     with pytest.raises(TableMismatch, match="did not ask"):
         PageWriter().agent_block(record(), [_reply(7, [0], [1.0], [_define(0)])], None)
@@ -180,12 +257,16 @@ def read_back(page: str) -> list:
 
 
 @settings(max_examples=100, deadline=None)
-@given(node_pages(), node_pages(), st.integers(4096, 64 * 1024))
-def test_any_page_through_the_table_reads_as_the_families_page_request_after_request(first, second, chunk_bytes):
+@given(node_pages(), node_pages(), st.integers(4096, 64 * 1024), st.booleans())
+def test_any_page_through_the_table_reads_as_the_families_page_request_after_request(first, second, chunk_bytes,
+                                                                                     as_text):
     agent, proxy_side = SeriesTable(), AgentSeriesTable()
     for series in (first, second, first):  # new series, vanished series, the first set again
         expected = PageWriter().agent_block(record(), list(chunk_replies("r", series, 1 << 20)))
-        answer = table_answer(agent, series, proxy_side.state(), chunk_bytes)
+        held = proxy_side.state()
+        held.value_text = as_text  # values as text (what the proxy asks for) or as numbers (older proxies)
+        answer = table_answer(agent, series, held, chunk_bytes)
+        assert all(bool(chunk.latest.value_text) == as_text for chunk in answer if chunk.latest.ids)
         assert read_back(PageWriter().agent_block(record(), answer, proxy_side)) == read_back(expected)
 
 

@@ -392,10 +392,10 @@ class AgentRuntime:
         return own + expfmt.render(latest_families(self.recorder))
 
     def answer_metrics(self, request: pb.MetricsRequest, max_bytes: int) -> Iterator[pb.MetricsReply]:
-        series = select_series(self.recorder, request)
-        if request.latest_only and request.series_table.wanted:
-            return self.series_table.replies(request.request_id, series, request.series_table, max_bytes)
-        return chunk_replies(request.request_id, series, max_bytes)
+        if request.latest_only and request.series_table.wanted:  # built once per scrape (fodc.agent.series_table)
+            return self.series_table.answer(request, lambda: select_series(self.recorder, request),
+                                            self.recorder.latest_key(), max_bytes)
+        return chunk_replies(request.request_id, select_series(self.recorder, request), max_bytes)
 
     # --------------------------------------------------------------- session events
 

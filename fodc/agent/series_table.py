@@ -6,14 +6,20 @@ formatting them again (issue 22). Now the agent numbers its series in one table 
 every stream) and defines to the proxy only the ids the proxy does not say it holds. A table that has grown
 well past the series the node still reports (series churn) is dropped and numbered afresh under a new id,
 which makes the proxy ask for every definition again.
+
+What an answer holds changes once per scrape, not per request: the ids and the values' text
+(`LatestSamples.value_text`, formatted here so that the proxy only copies it) are worked out once per scrape
+(`answer`'s `scrape` key) and every later request of that scrape copies the chunks built then.
 """
 
 from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from dataclasses import dataclass, field
 
+from fodc.expfmt import format_value
 from fodc.v1 import fodc_pb2 as pb
 from fodc.v1 import series_table_pb2 as st
 from fodc.window import SeriesWindow
@@ -21,6 +27,20 @@ from fodc.window import SeriesWindow
 # Room for the reply envelope (request id, seq, table id) on top of the ids, values and definitions.
 _ENVELOPE = 1024
 _PER_SAMPLE = 16  # a varint id (up to 5 bytes) and a double, packed
+_PER_ID = 6  # a varint id, packed; the value's text is counted by its length
+
+
+@dataclass(slots=True)
+class _Scrape:
+    """One scrape's answer, numbered and formatted: reused by every request until the next scrape."""
+
+    key: Hashable
+    table_id: int
+    series: list[SeriesWindow]
+    ids: list[int]
+    top: int  # one past the largest id: a proxy that holds every id below it needs no definitions
+    texts: list[str] = field(default_factory=list)  # each value's text with its "\n" (value_text answers)
+    chunks: dict[tuple[int, bool], list[pb.MetricsReply]] = field(default_factory=dict)  # (max_bytes, text)
 
 
 class SeriesTable:
@@ -31,6 +51,7 @@ class SeriesTable:
         self._lock = threading.Lock()
         self._ids: dict[tuple, int] = {}
         self.table_id = self._new_id()
+        self._scrape: _Scrape | None = None
 
     @staticmethod
     def _new_id() -> int:
@@ -52,25 +73,69 @@ class SeriesTable:
                 numbered.append(number)
             return self.table_id, numbered
 
+    def answer(self, request: pb.MetricsRequest, select: Callable[[], Iterable[SeriesWindow]],
+               scrape: Hashable | None, max_bytes: int) -> Iterator[pb.MetricsReply]:
+        """The answer to a latest_only request. `select` lists the series (called at most once per scrape when
+        `scrape`, a key that changes with every scrape, is given and the request names no series): a later
+        request of the same scrape, from a proxy that holds every definition, copies the chunks built once."""
+        held = request.series_table
+        key = scrape if scrape is not None and not request.names and not request.name_regex else None
+        with self._lock:
+            cached = self._scrape
+        if key is None or cached is None or cached.key != key or cached.table_id != self.table_id:
+            listed = list(select())
+            table_id, ids = self.number(listed)
+            cached = _Scrape(key, table_id, listed, ids, max(ids, default=-1) + 1)
+            if key is not None:
+                with self._lock:
+                    self._scrape = cached
+        if held.table_id != cached.table_id or held.known < cached.top:  # definitions to send: built anew
+            return self._replies(request.request_id, cached, held, max_bytes)
+        shape = (max_bytes, held.value_text)
+        with self._lock:
+            templates = cached.chunks.get(shape)
+        if templates is None:
+            templates = list(self._replies("", cached, held, max_bytes))
+            if key is not None:
+                with self._lock:
+                    if len(cached.chunks) < 8:  # proxies asking with different chunk limits: a few shapes
+                        cached.chunks[shape] = templates
+        return _copies(templates, request.request_id)
+
     def replies(self, request_id: str, series: Iterable[SeriesWindow], held: st.SeriesTableState,
                 max_bytes: int) -> Iterator[pb.MetricsReply]:
         """The answer to a latest_only request as LatestSamples chunks below max_bytes; the last has done=True.
         Definitions go with every id at or above what the proxy holds (`held`, if it is this table)."""
         listed = list(series)
         table_id, ids = self.number(listed)
+        return self._replies(request_id, _Scrape(None, table_id, listed, ids, max(ids, default=-1) + 1), held,
+                             max_bytes)
+
+    def _replies(self, request_id: str, scrape: _Scrape, held: st.SeriesTableState, max_bytes: int
+                 ) -> Iterator[pb.MetricsReply]:
+        table_id, listed, ids = scrape.table_id, scrape.series, scrape.ids
         known = held.known if held.table_id == table_id else 0
+        as_text = held.value_text
+        if as_text and not scrape.texts:
+            scrape.texts = [format_value(item.values[-1]) + "\n" for item in listed]
+        texts = scrape.texts
         budget = max(4096, max_bytes - _ENVELOPE)
         seq, size = 0, 0
         chunk_ids: list[int] = []
         chunk_values: list[float] = []
+        chunk_texts: list[str] = []
         defined: list[st.SeriesDefinition] = []
 
         def reply(done: bool) -> pb.MetricsReply:
-            return pb.MetricsReply(request_id=request_id, seq=seq, done=done, latest=st.LatestSamples(
-                table_id=table_id, defined=defined, ids=chunk_ids, values=chunk_values))
+            latest = st.LatestSamples(table_id=table_id, defined=defined, ids=chunk_ids)
+            if as_text:
+                latest.value_text = "".join(chunk_texts)
+            else:
+                latest.values.extend(chunk_values)
+            return pb.MetricsReply(request_id=request_id, seq=seq, done=done, latest=latest)
 
-        for item, number in zip(listed, ids, strict=True):
-            cost = _PER_SAMPLE
+        for index, (item, number) in enumerate(zip(listed, ids, strict=True)):
+            cost = _PER_ID + len(texts[index]) if as_text else _PER_SAMPLE
             definition = None
             if number >= known:
                 definition = st.SeriesDefinition(id=number, family=item.family or item.name, type=item.type,
@@ -79,10 +144,21 @@ class SeriesTable:
                 cost += definition.ByteSize() + 4
             if size and size + cost > budget:
                 yield reply(False)
-                seq, size, chunk_ids, chunk_values, defined = seq + 1, 0, [], [], []
+                seq, size, chunk_ids, chunk_values, chunk_texts, defined = seq + 1, 0, [], [], [], []
             if definition is not None:
                 defined.append(definition)
             chunk_ids.append(number)
-            chunk_values.append(item.values[-1])
+            if as_text:
+                chunk_texts.append(texts[index])
+            else:
+                chunk_values.append(item.values[-1])
             size += cost
         yield reply(True)
+
+
+def _copies(templates: list[pb.MetricsReply], request_id: str) -> Iterator[pb.MetricsReply]:
+    for template in templates:
+        reply = pb.MetricsReply()
+        reply.CopyFrom(template)
+        reply.request_id = request_id
+        yield reply

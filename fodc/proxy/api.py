@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -72,9 +73,6 @@ def metrics_page(runtime: ProxyRuntime, collection: Collection) -> Iterator[str]
             continue
         if block:
             yield block
-    # The agents' answers and the page's pieces are garbage now: give their pages back, or the worker keeps
-    # the peak of its largest page for good.
-    release_free_heap()
     yield generate_latest(runtime.metrics.registry).decode()
 
 
@@ -140,8 +138,13 @@ def create_app(runtime: ProxyRuntime) -> Flask:
         check_node(runtime.registry, args.get("node_id"))
         targets = runtime.fanout.targets(node_id=args.get("node_id"), role=args.get("role"))
         collection = runtime.fanout.collect("metrics", targets, latest_only=True)
-        return Response(stream_with_context(metrics_page(runtime, collection)), mimetype=None,
-                        content_type=expfmt.CONTENT_TYPE_LATEST)
+        response = Response(stream_with_context(metrics_page(runtime, collection)), mimetype=None,
+                            content_type=expfmt.CONTENT_TYPE_LATEST)
+        # The agents' answers and the page's pieces are garbage now (freed by reference counts: no collection
+        # needed): give their pages back, or the worker keeps the peak of its largest page for good. After the
+        # last byte went out (gunicorn closes the body after writing its end), so the reader does not wait.
+        response.call_on_close(functools.partial(release_free_heap, collect=False))
+        return response
 
     @app.get("/metrics-windows")
     def metrics_windows() -> Response:

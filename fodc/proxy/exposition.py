@@ -57,30 +57,39 @@ class PageWriter:
         node = NodeSuffix(record)
         chunks = list(replies)
         latest = [chunk for chunk in chunks if chunk.HasField("latest")]
-        groups: list[tuple[tuple[str, str, str], str, int]] = []  # (text family, type, help), lines, count
+        out: list[str] = []
         refused = 0
         if latest:
             if table is None:
                 raise TableMismatch("a series-table answer to a request that did not ask for one")
-            groups, refused = table.lines(latest, node, self._names)
+            lines = table.lines(latest, node, self._names)
+            refused += lines.refused
+            heads = [self.declare(*family) for family, _, _ in lines.groups]
+            if all(head == "" for head in heads):  # every family already declared: the lines as they are
+                out.append("".join(lines.parts))
+                self.series += len(lines.parts) // 3
+            else:
+                for head, (_, start, end) in zip(heads, lines.groups, strict=True):
+                    refused += self._add(out, head, lines.text(start, end), end - start)
         if len(latest) < len(chunks):
             by_family, dropped = self._family_lines(chunks, node)
-            groups += [((name, kind, help_text), "".join(lines), len(lines))
-                       for name, (kind, help_text, lines) in by_family.items()]
+            for name, (kind, help_text, family_lines) in by_family.items():
+                refused += self._add(out, self.declare(name, kind, help_text), "".join(family_lines),
+                                     len(family_lines))
             refused += dropped
-        out: list[str] = []
-        for (text_name, kind, help_text), text, count in groups:
-            head = self.declare(text_name, kind, help_text)
-            if head is None:
-                refused += count
-                continue
-            out.append(head)
-            out.append(text)
-            self.series += count
         if refused:
             self.refusals.refuse("exposition", "metric or label name outside the exposition grammar (or a name "
                                  "of the proxy's own)", refused, node_id=record.registration.node_id)
         return "".join(out)
+
+    def _add(self, out: list[str], head: str | None, text: str, count: int) -> int:
+        """Appends one family's lines under its header (if any); the series refused (the page is full)."""
+        if head is None:
+            return count
+        out.append(head)
+        out.append(text)
+        self.series += count
+        return 0
 
     def _family_lines(self, replies: Iterable[pb.MetricsReply], node: NodeSuffix
                       ) -> tuple[dict[str, tuple[str, str, list[str]]], int]:

@@ -6,13 +6,20 @@ values: the lines are the stored openings, the node's labels and the formatted v
 list slicing and str.join, with no per-label work. The order that keeps each text family's lines together
 is worked out once per distinct sequence of ids and reused while the node reports the same series.
 
-A reply that uses an id the proxy does not hold, repeats an id, or whose values do not match its ids is
-refused whole (the agent is listed missing, the refusal counted) and the table starts over, so the next
-request asks for every definition again.
+The proxy asks for the values as text (`LatestSamples.value_text`): the agent formats each scrape's values
+once, and the proxy checks the whole text against the value grammar in one regular-expression pass (C speed,
+no per-value Python call) and splits it into the lines' last parts. Formatting every value here was most of
+the page's remaining cost (0.65 ms of ~1 ms per 5,000-series agent).
+
+A reply that uses an id the proxy does not hold, repeats an id, or whose values do not match its ids (or are
+not values as the exposition writes them) is refused whole (the agent is listed missing, the refusal counted)
+and the table starts over, so the next request asks for every definition again.
 """
 
 from __future__ import annotations
 
+import math
+import re
 import sys
 import threading
 from array import array
@@ -29,6 +36,14 @@ MAX_TABLE_IDS = 262_144  # ids one agent's table may use; a definition above is 
 # that filled it, so an agent defining ever more or ever longer series must hit a bound.
 MAX_TABLE_BYTES = 32 * 1024 * 1024
 MAX_HELP = 1024
+# One value as fodc.expfmt.format_value writes it, with its "\n": an integer, a decimal, scientific notation
+# with a 2-3 digit exponent, NaN, +Inf or -Inf. Each is a float Prometheus reads, except an exponent past e+307
+# that overflows (checked apart: rare). A text is good when removing every run of such lines leaves nothing:
+# an invalid line always leaves at least its first character. Runs of at most 1,024 lines, not a fullmatch of
+# the whole text: the engine keeps state per repeated line (~500 bytes each) until the match ends, and
+# CPython 3.11.2 mis-matches possessive repeats of such groups. ~0.2 ms for 5,000 values.
+_VALUE_LINES = re.compile(r"(?:-?[0-9]{1,17}(?:\.[0-9]{1,24})?\n|-?[0-9](?:\.[0-9]{1,17})?e[+-][0-9]{2,3}\n"
+                          r"|NaN\n|[+-]Inf\n){1,1024}")
 _REFUSED = 0xFFFFFFFF  # family slot of an id whose names failed the checks
 _UNDEFINED = 0xFFFFFFFE
 
@@ -50,6 +65,30 @@ class _Layout:
     refused: int  # values left out because their series' names were refused
 
 
+@dataclass(slots=True)
+class TableLines:
+    """One answer's page lines: three parts per line (opening, closing, value with its newline) in `parts`,
+    grouped by text family as (family (text name, type, help), first line, end line)."""
+
+    groups: list[tuple[tuple[str, str, str], int, int]]
+    parts: list[str]
+    refused: int  # series left out because their names were refused
+
+    def text(self, start: int, end: int) -> str:
+        return "".join(self.parts[3 * start:3 * end])
+
+
+def _value_lines(text: str) -> list[str]:
+    """The values of a `value_text`, each with its newline; TableMismatch unless all are values Prometheus
+    reads."""
+    if _VALUE_LINES.sub("", text):
+        raise TableMismatch("value_text holds something that is not a value as the exposition writes it")
+    lines = text.splitlines(keepends=True)  # only digits, signs, points, e, NaN, Inf and newlines are left
+    if "e+3" in text and not all(math.isfinite(float(line)) for line in lines if "e+3" in line):
+        raise TableMismatch("value_text holds a value beyond the largest float")
+    return lines
+
+
 class AgentSeriesTable:
     """Definitions of one agent stream's series: what to ask for (`state`) and how to write an answer."""
 
@@ -69,16 +108,15 @@ class AgentSeriesTable:
 
     def state(self) -> st.SeriesTableState:
         with self._lock:
-            return st.SeriesTableState(wanted=True, table_id=self.table_id, known=self._known)
+            return st.SeriesTableState(wanted=True, table_id=self.table_id, known=self._known, value_text=True)
 
     @property
     def size(self) -> int:
         return len(self._openings)
 
-    def lines(self, chunks: Iterable[pb.MetricsReply], node: NodeSuffix, names: NameCheck
-              ) -> tuple[list[tuple[tuple[str, str, str], str, int]], int]:
-        """([((text family, type, help), its lines, their count)], series refused for their names) for one
-        complete answer; raises TableMismatch (and forgets the table) when the answer does not fit."""
+    def lines(self, chunks: Iterable[pb.MetricsReply], node: NodeSuffix, names: NameCheck) -> TableLines:
+        """The page lines of one complete answer, with series refused for their names; raises TableMismatch
+        (and forgets the table) when the answer does not fit."""
         with self._lock:
             try:
                 return self._lines(chunks, node, names)
@@ -86,10 +124,10 @@ class AgentSeriesTable:
                 self._reset(0)
                 raise
 
-    def _lines(self, chunks: Iterable[pb.MetricsReply], node: NodeSuffix, names: NameCheck
-               ) -> tuple[list[tuple[tuple[str, str, str], str, int]], int]:
+    def _lines(self, chunks: Iterable[pb.MetricsReply], node: NodeSuffix, names: NameCheck) -> TableLines:
         ids = array("I")
         values: list[float] = []
+        texts: list[str] = []
         for chunk in chunks:
             latest = chunk.latest
             if latest.table_id != self.table_id:
@@ -98,23 +136,29 @@ class AgentSeriesTable:
                 self._reset(latest.table_id)
             self._define(latest.defined, node, names)
             ids.extend(latest.ids)
+            if latest.value_text:
+                texts.append(latest.value_text)
             values.extend(latest.values)
-        if len(ids) != len(values):
-            raise TableMismatch(f"{len(ids)} series ids but {len(values)} values")
+        if texts:
+            if values:
+                raise TableMismatch("a reply sends values both as numbers and as text")
+            formatted = _value_lines("".join(texts))
+        else:
+            formatted = [expfmt.format_value(value) + "\n" for value in values]
+        if len(ids) != len(formatted):
+            raise TableMismatch(f"{len(ids)} series ids but {len(formatted)} values")
         layout = self._layout
         if layout is None or layout.closing != node.closing or layout.ids != ids:
             layout = self._layout = self._arrange(ids, node)
         if layout.order is not None:
-            values = [values[i] for i in layout.order]
-        count = len(values)
-        parts: list[str] = [""] * (4 * count)
-        parts[0::4] = layout.openings
-        parts[1::4] = layout.closings
-        parts[2::4] = map(expfmt.format_value, values)
-        parts[3::4] = ["\n"] * count
-        out = [(self._families[slot], "".join(parts[4 * start:4 * end]), end - start)
-               for slot, start, end in layout.groups]
-        return out, layout.refused
+            formatted = [formatted[i] for i in layout.order]
+        count = len(formatted)
+        parts: list[str] = [""] * (3 * count)
+        parts[0::3] = layout.openings
+        parts[1::3] = layout.closings
+        parts[2::3] = formatted
+        return TableLines([(self._families[slot], start, end) for slot, start, end in layout.groups], parts,
+                          layout.refused)
 
     def _define(self, definitions: Iterable[st.SeriesDefinition], node: NodeSuffix, names: NameCheck) -> None:
         """Takes new definitions; a series whose names fail the checks is kept as refused (left out of pages)."""

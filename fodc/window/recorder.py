@@ -21,7 +21,7 @@ import logging
 import sys
 import threading
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping, Sequence
 from typing import Protocol
 
 from fodc.saferegex import FullMatcher
@@ -350,6 +350,18 @@ class FlightRecorder:
                 self._catalog.forget(state, series)
 
     # ------------------------------------------------------------------ read
+
+    def latest_key(self) -> Hashable | None:
+        """A key that changes whenever latest() could answer differently (a scrape, a block swapped, the cut-off
+        moved), so an answer built from latest() can be reused until then; None when latest() would read a
+        sealed block (right after a forced seal), which is not worth keying."""
+        with self._lock:
+            sources = []
+            for name, state in self._sources.items():
+                if state.open.rows == 0:
+                    return None
+                sources.append((name, state.newest_ms, state.open.rows, id(state.open)))
+            return self.latest_from_ms, tuple(sources)
 
     def latest(self) -> list[SeriesWindow]:
         """The newest point of every series present in its source's most recent scrape (none of a source whose
