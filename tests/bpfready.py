@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import NoReturn
 
-import pytest
+from required import skip_or_fail as _skip_or_fail
 
 from fodc.ktm import prereq
 
@@ -41,15 +41,9 @@ def missing_bpf() -> str:
     return ""
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("true", "1", "yes")
-
-
 def skip_or_fail(reason: str) -> NoReturn:
     """Skips with `reason`, or fails with it under CI=true (see the module docstring)."""
-    if in_ci():
-        pytest.fail(f"real eBPF is required under CI=true, but: {reason}", pytrace=False)
-    pytest.skip(reason)
+    _skip_or_fail(reason, needed="real eBPF")
 
 
 def require_bpf(what: str = "") -> None:

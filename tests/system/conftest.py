@@ -1,7 +1,9 @@
 """Fixtures for booted-container tests: the cached rootfs, booted containers, and the built .debs.
 
 Everything here skips (with the reason) unless the tests run as root with debootstrap and systemd-nspawn
-installed; containers are halted and their files removed whatever the tests' outcome.
+installed, and fails with the reason under CI=true (CI's machine is root with dev/bootstrap's packages, so
+a container test that cannot run there is a defect); containers are halted and their files removed whatever
+the tests' outcome.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from required import skip_or_fail
 
 from .nspawn import Container, booted, ensure_rootfs, missing_requirements
 
@@ -23,12 +26,17 @@ BUILD_TOOLS = ("dpkg-buildpackage", "dh", "dh_virtualenv")
 PACKAGES = ("fodc-agent", "fodc-proxy", "fodc-cli", "fodc-agent-ktm")
 
 
+def require_containers() -> None:
+    """Returns when booted containers can run here; else skips (fails under CI=true) saying why."""
+    reason = missing_requirements()
+    if reason:
+        skip_or_fail(reason, needed="a booted container")
+
+
 @pytest.fixture(scope="session")
 def container_rootfs() -> Path:
     """The cached Debian 12 rootfs (built once, about a minute, under /var/cache/fodc-test)."""
-    reason = missing_requirements()
-    if reason:
-        pytest.skip(reason)
+    require_containers()
     return ensure_rootfs()
 
 
@@ -59,7 +67,8 @@ def built_debs() -> dict[str, Path]:
     else:
         missing = [tool for tool in BUILD_TOOLS if shutil.which(tool) is None]
         if missing:
-            pytest.skip(f"cannot build .debs, missing {', '.join(missing)} (apt-get install debhelper dh-virtualenv)")
+            skip_or_fail(f"cannot build .debs, missing {', '.join(missing)} (apt-get install debhelper dh-virtualenv)",
+                         needed="a .deb build")
         result = subprocess.run([str(REPO / "dev" / "build-debs")], capture_output=True, text=True, timeout=900)
         assert result.returncode == 0, f"dev/build-debs failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
         directory = REPO / "dist" / "deb"

@@ -22,9 +22,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from required import skip_or_fail
 
-from .conftest import REPO
-from .nspawn import missing_requirements
+from .conftest import REPO, require_containers
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(1800)]
 
@@ -315,7 +315,7 @@ def test_firewall_ruleset_lets_the_sources_in_and_passes_nft_check(ansible_venv:
     template for the proxy's two ports, is what `nft -c` (the template's validate:) accepts: IPv4 and IPv6
     sources accepted per port, everyone else dropped there, a port without sources left alone."""
     if os.geteuid() != 0 or shutil.which("nft") is None:
-        pytest.skip("nft -c needs root and nftables (dev/bootstrap installs it as root)")
+        skip_or_fail("nft -c needs root and nftables (dev/bootstrap installs it as root)", needed="nft")
     rendered = tmp_path / "fodc-proxy.nft"
     play = [{"name": "render", "hosts": "localhost", "gather_facts": False, "tasks": [{
         "ansible.builtin.template": {"src": str(ANSIBLE_DIR / "roles/fodc_common/templates/firewall.nft.j2"),
@@ -358,12 +358,10 @@ def private_debs(built_debs: dict[str, Path], tmp_path: Path) -> Path:
 
 def run_molecule(venv: Path, scenario: str, deb_dir: Path) -> str:
     """`molecule test` of one scenario; returns its output after asserting every step succeeded."""
-    reason = missing_requirements()
-    if reason:
-        pytest.skip(reason)
+    require_containers()
     for tool in ("findmnt", "gpg", "apt-ftparchive"):
         if shutil.which(tool) is None:
-            pytest.skip(f"{tool} missing (util-linux, gnupg, apt-utils)")
+            skip_or_fail(f"{tool} missing (util-linux, gnupg, apt-utils)", needed=tool)
     result = run_tool(venv, "molecule", "test", "--scenario-name", scenario, timeout=1500,
                       FODC_DEB_DIR=str(deb_dir))
     output = result.stdout + result.stderr
@@ -400,9 +398,7 @@ def test_molecule_rollout_stops_at_the_first_host_on_a_bad_value_and_uninstall_t
     agent host's conffile is refused by `fodc-agent --check-config` (validate:), the play stops there
     (serial 1 first, max_fail_percentage 0), and the second host never gets the agent. Then
     fodc_*_uninstall: true takes both daemons off again, leaving nothing behind."""
-    reason = missing_requirements()
-    if reason:
-        pytest.skip(reason)
+    require_containers()
     try:
         created = _molecule_step(ansible_venv, "create", private_debs)
         assert created.returncode == 0, (created.stdout + created.stderr)[-4000:]

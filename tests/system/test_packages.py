@@ -25,6 +25,7 @@ from typing import TypeVar
 
 import pytest
 from procs import free_ports
+from required import skip_or_fail
 
 from .conftest import REPO
 from .nspawn import Container
@@ -185,7 +186,7 @@ def test_each_copyright_lists_the_wheels_its_venv_bundles(built_debs: dict[str, 
 
 def test_lintian_reports_no_errors_or_warnings(built_debs: dict[str, Path]) -> None:
     if shutil.which("lintian") is None:
-        pytest.skip("lintian is not installed (apt-get install lintian)")
+        skip_or_fail("lintian is not installed (apt-get install lintian)", needed="lintian")
     result = subprocess.run(["lintian", "--no-tag-display-limit", *map(str, built_debs.values())],
                             capture_output=True, text=True, timeout=600)
     problems = [line for line in result.stdout.splitlines() if line.startswith(("E:", "W:"))]
