@@ -54,7 +54,7 @@ class CachedResponder:
 
     def __call__(self, request: pb.MetricsRequest, max_bytes: int) -> list[bytes]:
         table = request.latest_only and request.series_table.wanted  # as the agent's runtime answers
-        held = request.series_table.known if table and request.series_table.table_id == self.table.table_id else -1
+        held = request.series_table.SerializeToString(deterministic=True) if table else b""  # all it asks for
         key = (request.latest_only, request.start_unix_ms, request.end_unix_ms, tuple(request.names),
                request.name_regex, request.step_ms, request.agg, request.max_points, max_bytes, table, held)
         templates = self._cache.get(key)

@@ -90,17 +90,22 @@ def test_the_cached_answers_are_the_agent_encoders_replies_with_each_request_id(
     again = pb.MetricsRequest(request_id="w-2", start_unix_ms=FLEET_START_S * 1000)
     assert [r.request_id for r in _parsed(responder(again, 8192))] == ["w-2"] * len(expected)
 
-    # /metrics with a series table: definitions first, then (the proxy holding them) only ids and values.
+    # /metrics with a series table: definitions first, then (the proxy holding them) only ids and values, as
+    # numbers or as text, whichever the proxy asks for.
     table = SeriesTable()
-    latest = pb.MetricsRequest(request_id="m-1", latest_only=True, series_table=st.SeriesTableState(wanted=True))
-    first = _parsed(responder(latest, 1 << 20))
-    table.table_id = responder.table.table_id
-    assert first == list(table.replies("m-1", select_series(recorder, latest), latest.series_table, 1 << 20))
-    held = pb.MetricsRequest(request_id="m-2", latest_only=True, series_table=st.SeriesTableState(
-        wanted=True, table_id=responder.table.table_id, known=len(first[0].latest.ids)))
-    second = _parsed(responder(held, 1 << 20))
-    assert second[0].request_id == "m-2" and not second[0].latest.defined
-    assert list(second[0].latest.values) == list(first[0].latest.values)
+    table.table_id = responder.table.table_id  # a fresh table numbers the same series the same way
+    for as_text in (False, True):
+        latest = pb.MetricsRequest(request_id="m-1", latest_only=True,
+                                   series_table=st.SeriesTableState(wanted=True, value_text=as_text))
+        first = _parsed(responder(latest, 1 << 20))
+        assert first == list(table.replies("m-1", select_series(recorder, latest), latest.series_table, 1 << 20))
+        held = pb.MetricsRequest(request_id="m-2", latest_only=True, series_table=st.SeriesTableState(
+            wanted=True, table_id=responder.table.table_id, known=len(first[0].latest.ids), value_text=as_text))
+        second = _parsed(responder(held, 1 << 20))
+        assert second[0].request_id == "m-2" and not second[0].latest.defined
+        assert second[0].latest.value_text == first[0].latest.value_text
+        assert list(second[0].latest.values) == list(first[0].latest.values)
+        assert bool(first[0].latest.value_text) == as_text
 
     refused = _parsed(responder(pb.MetricsRequest(request_id="w-3", max_points=1), 8192))
     assert refused[0].refused_points > 1 and refused[0].done and refused[0].request_id == "w-3"
