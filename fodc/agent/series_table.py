@@ -32,7 +32,8 @@ _PER_ID = 6  # a varint id, packed; the value's text is counted by its length
 
 @dataclass(slots=True)
 class _Scrape:
-    """One scrape's answer, numbered and formatted: reused by every request until the next scrape."""
+    """One scrape's answer, numbered and formatted: reused by every request until the next scrape. Kept
+    between requests are only the chunks built (no series: a request that needs definitions lists them anew)."""
 
     key: Hashable
     table_id: int
@@ -41,6 +42,10 @@ class _Scrape:
     top: int  # one past the largest id: a proxy that holds every id below it needs no definitions
     texts: list[str] = field(default_factory=list)  # each value's text with its "\n" (value_text answers)
     chunks: dict[tuple[int, bool], list[pb.MetricsReply]] = field(default_factory=dict)  # (max_bytes, text)
+
+    def lean(self) -> _Scrape:
+        """What is kept for later requests of the scrape: its key, table, top id and chunks."""
+        return _Scrape(self.key, self.table_id, [], [], self.top, chunks=self.chunks)
 
 
 class SeriesTable:
@@ -80,27 +85,32 @@ class SeriesTable:
         request of the same scrape, from a proxy that holds every definition, copies the chunks built once."""
         held = request.series_table
         key = scrape if scrape is not None and not request.names and not request.name_regex else None
-        with self._lock:
-            cached = self._scrape
-        if key is None or cached is None or cached.key != key or cached.table_id != self.table_id:
-            listed = list(select())
-            table_id, ids = self.number(listed)
-            cached = _Scrape(key, table_id, listed, ids, max(ids, default=-1) + 1)
-            if key is not None:
-                with self._lock:
-                    self._scrape = cached
-        if held.table_id != cached.table_id or held.known < cached.top:  # definitions to send: built anew
-            return self._replies(request.request_id, cached, held, max_bytes)
         shape = (max_bytes, held.value_text)
         with self._lock:
-            templates = cached.chunks.get(shape)
-        if templates is None:
-            templates = list(self._replies("", cached, held, max_bytes))
-            if key is not None:
-                with self._lock:
-                    if len(cached.chunks) < 8:  # proxies asking with different chunk limits: a few shapes
-                        cached.chunks[shape] = templates
-        return _copies(templates, request.request_id)
+            kept = self._scrape if key is not None else None
+            if kept is not None and (kept.key != key or kept.table_id != self.table_id):
+                kept = None
+            templates = kept.chunks.get(shape) if kept is not None else None
+        if kept is not None and templates is not None and held.table_id == kept.table_id and held.known >= kept.top:
+            return _copies(templates, request.request_id)
+        listed = list(select())
+        table_id, ids = self.number(listed)
+        built = _Scrape(key, table_id, listed, ids, max(ids, default=-1) + 1)
+        defining = held.table_id != table_id or held.known < built.top
+        answer = list(self._replies(request.request_id, built, held, max_bytes)) if defining else None
+        if answer is not None and key is None:
+            return iter(answer)
+        # The chunks for a proxy holding every definition (after this answer, the one asking), kept for the
+        # scrape's later requests.
+        full = st.SeriesTableState(wanted=True, table_id=table_id, known=built.top, value_text=held.value_text)
+        templates = list(self._replies("", built, full, max_bytes))
+        if key is not None:
+            with self._lock:
+                if kept is None or self._scrape is not kept:
+                    kept = self._scrape = built.lean()
+                if len(kept.chunks) < 8:  # proxies asking with different chunk limits: a few shapes
+                    kept.chunks[shape] = templates
+        return iter(answer) if answer is not None else _copies(templates, request.request_id)
 
     def replies(self, request_id: str, series: Iterable[SeriesWindow], held: st.SeriesTableState,
                 max_bytes: int) -> Iterator[pb.MetricsReply]:
