@@ -132,7 +132,7 @@ def test_definitions_beyond_the_tables_byte_cap_are_refused_across_answers(monke
 
 def _text_reply(ids: list[int], text: str) -> pb.MetricsReply:
     return pb.MetricsReply(request_id="r", done=True, latest=stpb.LatestSamples(
-        table_id=4, ids=ids, value_text=text, defined=[_define(i, labels=("i", str(i))) for i in ids]))
+        table_id=4, ids=ids, value_text=text.encode(), defined=[_define(i, labels=("i", str(i))) for i in ids]))
 
 
 def test_values_sent_as_text_are_copied_as_written():
@@ -149,6 +149,7 @@ def test_values_sent_as_text_are_copied_as_written():
     "1 2\n3\n", "1.2.3\n4\n", "\n4\n", "0x1p3\n4\n", "inf\n4\n", "1e\n4\n", "1_000\n4\n",
     "1e999\n4\n", "9.9e+308\n4\n", "1" * 400 + "\n4\n",  # beyond the largest float: Prometheus refuses
     "1\r\n4\n", "１\n4\n",  # a carriage return, a full-width digit
+    "1.5\n" * 1_000_000 + "x\n",  # 4 MB of values and then one that is not: checked in linear time and memory
 ])
 def test_values_as_text_that_prometheus_would_not_read_cost_the_answer(text):
     proxy_side = AgentSeriesTable()

@@ -139,7 +139,7 @@ class SeriesTable:
         def reply(done: bool) -> pb.MetricsReply:
             latest = st.LatestSamples(table_id=table_id, defined=defined, ids=chunk_ids)
             if as_text:
-                latest.value_text = "".join(chunk_texts)
+                latest.value_text = "".join(chunk_texts).encode("ascii")
             else:
                 latest.values.extend(chunk_values)
             return pb.MetricsReply(request_id=request_id, seq=seq, done=done, latest=latest)

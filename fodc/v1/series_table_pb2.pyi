@@ -45,5 +45,5 @@ class LatestSamples(_message.Message):
     defined: _containers.RepeatedCompositeFieldContainer[SeriesDefinition]
     ids: _containers.RepeatedScalarFieldContainer[int]
     values: _containers.RepeatedScalarFieldContainer[float]
-    value_text: str
-    def __init__(self, table_id: _Optional[int] = ..., defined: _Optional[_Iterable[_Union[SeriesDefinition, _Mapping]]] = ..., ids: _Optional[_Iterable[int]] = ..., values: _Optional[_Iterable[float]] = ..., value_text: _Optional[str] = ...) -> None: ...
+    value_text: bytes
+    def __init__(self, table_id: _Optional[int] = ..., defined: _Optional[_Iterable[_Union[SeriesDefinition, _Mapping]]] = ..., ids: _Optional[_Iterable[int]] = ..., values: _Optional[_Iterable[float]] = ..., value_text: _Optional[bytes] = ...) -> None: ...
