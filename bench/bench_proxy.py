@@ -5,8 +5,8 @@ Run: .venv/bin/python bench/bench_proxy.py [--agents 10,50,100] [--series 5000] 
 Starts a real fodc-proxy (gunicorn + gRPC) and a fleet of synthetic agents in this process (real gRPC
 streams, replies prebuilt from a real flight recorder holding bench/fleet.py's simulated data node). The floor,
 measured in the same run, is the page's exact bytes served by the proxy's own HTTP stack (bench/page_floor.py:
-the same gunicorn worker class and threads, Flask); the ratio is page time / floor time, per round (pages, then
-the floor, so both meet the same load on a shared machine) and over all rounds.
+the same gunicorn worker class and threads, Flask); the ratio is page time / floor time, per round (a page, then
+a floor request, in turn, so both meet the same load on a shared machine) and over all rounds.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -93,8 +94,8 @@ def peak_rss(pid: int) -> int:
 
 def measure(tmp: Path, agents: int, responder: CachedResponder, requests: int, path: str,
             keep: Path | None = None, rounds: int = 1) -> dict:
-    """The page's figures; with `keep`, the floor too, in `rounds` rounds: each round times `requests` pages
-    and then `requests` floor requests (bench/page_floor.py serving the page's exact bytes), so page and floor
+    """The page's figures; with `keep`, the floor too, in `rounds` rounds: each round times `requests` pages,
+    each followed by a floor request (bench/page_floor.py serving the page's exact bytes), so page and floor
     meet the same load on the shared machine and each round gives a ratio of its own."""
     proxy = start_proxy(tmp, "--metrics-timeout", "120s", "--max-agents", str(max(agents, 10)),
                         name=f"proxy-{agents}-{urlsplit(path).path.strip('/')}")
@@ -119,13 +120,19 @@ def measure(tmp: Path, agents: int, responder: CachedResponder, requests: int, p
         floors: list[dict[str, float]] = []
         ratios: list[float] = []
         for _ in range(rounds):
-            cpu_before, bench_before = cpu_seconds(worker), cpu_seconds(os.getpid())
-            got = [timed_get(proxy.url + path) for _ in range(requests)]
+            got: list[tuple[float, float, int]] = []
+            floor_round = FloorRound()
+            cpu_before = cpu_seconds(worker)  # the whole round: the heap trim after each page counts too
+            for _ in range(requests):  # a page, then the floor: a burst of load on the machine meets both
+                bench_before = cpu_seconds(os.getpid())
+                got.append(timed_get(proxy.url + path))
+                bench_cpu += cpu_seconds(os.getpid()) - bench_before
+                if floor_server is not None:
+                    floor_server.measure(floor_round)
             cpu += cpu_seconds(worker) - cpu_before
-            bench_cpu += cpu_seconds(os.getpid()) - bench_before
             samples += got
             if floor_server is not None:
-                floors.append(floor_server.measure(requests))
+                floors.append(floor_round.figures())
                 ratios.append(statistics.median(s[1] for s in got) / floors[-1]["p50"])
         totals, firsts = [s[1] for s in samples], [s[0] for s in samples]
         floor_totals = [t for f in floors for t in f["totals"]]
@@ -144,6 +151,20 @@ def measure(tmp: Path, agents: int, responder: CachedResponder, requests: int, p
         proxy.stop()
 
 
+@dataclass
+class FloorRound:
+    """One round's floor requests: their times and the CPU they cost the floor's worker and this process."""
+
+    totals: list[float] = field(default_factory=list)
+    cpu: float = 0.0
+    client_cpu: float = 0.0
+
+    def figures(self) -> dict:
+        count = len(self.totals)
+        return {"p50": statistics.median(self.totals), "totals": self.totals, "cpu": self.cpu / count,
+                "client_cpu": self.client_cpu / count}
+
+
 class FloorServer:
     """The same bytes through the proxy's HTTP stack (bench/page_floor.py), started once per agent count."""
 
@@ -160,12 +181,11 @@ class FloorServer:
             self.stop()
             raise
 
-    def measure(self, requests: int) -> dict:
+    def measure(self, into: FloorRound) -> None:
         cpu_before, client_before = cpu_seconds(self.worker), cpu_seconds(os.getpid())
-        totals = [timed_get(self.url)[1] for _ in range(requests)]
-        return {"p50": statistics.median(totals), "totals": totals,
-                "cpu": (cpu_seconds(self.worker) - cpu_before) / requests,
-                "client_cpu": (cpu_seconds(os.getpid()) - client_before) / requests}
+        into.totals.append(timed_get(self.url)[1])
+        into.cpu += cpu_seconds(self.worker) - cpu_before
+        into.client_cpu += cpu_seconds(os.getpid()) - client_before
 
     def stop(self) -> None:
         self.server.terminate()
