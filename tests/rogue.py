@@ -152,10 +152,15 @@ class RogueAgent:
             self.channel.close()
 
 
+CHUNK_BYTES = 1024 * 1024  # below the 4 MiB gRPC message limit, as the agent chunks
+
+
 def command_answer(command_id: str, data: bytes) -> list[pb.CommandReply]:
-    """What a well-formed agent sends for an action with a small result: accepted, one chunk, done."""
-    return [pb.CommandReply(command_id=command_id, state=pb.CommandReply.ACCEPTED),
-            pb.CommandReply(command_id=command_id, state=pb.CommandReply.CHUNK, data=data, offset=0),
+    """What a well-formed agent sends for an action's result: accepted, the data in chunks, done."""
+    chunks = [pb.CommandReply(command_id=command_id, state=pb.CommandReply.CHUNK,
+                              data=data[offset:offset + CHUNK_BYTES], offset=offset)
+              for offset in range(0, max(len(data), 1), CHUNK_BYTES)]
+    return [pb.CommandReply(command_id=command_id, state=pb.CommandReply.ACCEPTED), *chunks,
             pb.CommandReply(command_id=command_id, state=pb.CommandReply.DONE)]
 
 

@@ -11,22 +11,12 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from procs import free_port, http_get, start_agent, start_proxy, wait_for
+from procs import free_port, http_get, memory_kib, start_agent, start_proxy, wait_for
 from windowfill import prefill_window
 
 from fodc.sim.launcher import start_sim_node
 
 ROLE = "datanode-hot"
-
-
-def memory_kib(pid: int) -> dict[str, int]:
-    """VmRSS (now) and VmHWM (the peak since start) of a process, from /proc."""
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            fields[name] = int(value.split()[0])
-    return fields
 
 
 def window_reads(agent) -> dict[str, float]:

@@ -188,11 +188,13 @@ def _capture(record: dict) -> dict:
     return record
 
 
+def _automatic_capture(msg: pb.AutomaticCapture) -> dict:
+    _counted(msg.errors, "errors")
+    return _capture(capture_from_pb(msg))
+
+
 def automatic_captures(answer: pb.AutomaticCaptureList, _now_ms: int) -> Checked:
-    def check(msg: pb.AutomaticCapture) -> dict:
-        _counted(msg.errors, "errors")
-        return _capture(capture_from_pb(msg))
-    return _records(answer.captures, check)
+    return _records(answer.captures, _automatic_capture)
 
 
 _SECTIONS = ("flags", "env", "agent", "files", "errors")
@@ -243,6 +245,17 @@ RESULTS: dict[str, tuple[type[Message], Callable[[Any, int], Checked]]] = {
     "config_snapshot": (pb.ConfigSnapshot, config_snapshot),
     "ring_list": (pb.RingProfileList, ring_profiles),
 }
+
+
+# list request -> its record message and that record's check: fodc.proxy.answer_stream reads a list answer
+# record by record as it arrives instead of whole
+RECORD_LISTS: dict[str, tuple[type[Message], Callable[[Any, int], Any]]] = {
+    "incident_list": (pb.Incident, _incident_pb),
+    "automatic_list": (pb.AutomaticCapture, lambda msg, _now_ms: _automatic_capture(msg)),
+    "config_history": (pb.ConfigSnapshot, lambda msg, _now_ms: _snapshot_pb(msg)),
+    "ring_list": (pb.RingProfile, lambda msg, _now_ms: _ring_profile(msg)),
+}
+checked_record = _checked  # one record of a list answer, checked as a whole answer's records are
 
 
 def check_result(request: str, data: bytes, now_ms: int) -> Checked:

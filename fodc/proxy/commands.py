@@ -12,12 +12,13 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 from google.protobuf.message import Message
 
-from fodc.proxy.agent_answers import BadAnswer, check_result
+from fodc.proxy.agent_answers import RECORD_LISTS, BadAnswer, Checked, check_result
 from fodc.proxy.agent_refusals import Refusals
+from fodc.proxy.answer_stream import ListAnswerReader
 from fodc.proxy.links import LinkBusy, LinkClosed, LinkTable, PendingReply, ReplyTimeout, RequestLink, new_request_id
 from fodc.proxy.registry import AgentRecord
 from fodc.times import now_ms
@@ -72,6 +73,12 @@ class CommandResult:
         return self.state == DONE
 
 
+class Sink(Protocol):
+    """Where an artifact's chunks go as they arrive: a file, or a reader that checks them (answer_stream)."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+
 @dataclass
 class RunningCommand:
     record: AgentRecord
@@ -89,7 +96,7 @@ class RunningCommand:
         return self.link.post(pb.Command(command_id=self.command_id, cancel=pb.CancelAction()))
 
     def collect(self, deadline: float, on_state: StateListener = lambda _s, _m: None,
-                sink: BinaryIO | None = None) -> CommandResult:
+                sink: Sink | None = None) -> CommandResult:
         """Reads replies until a final state, the deadline, or the link closing.
 
         The artifact goes to `sink` when given (large results), else into the result's `data`."""
@@ -173,14 +180,18 @@ class CommandRunner:
         are left out and counted."""
         answered, missing = [], []
         name = request_name(request)
-        for result in self.run_all(targets, request, timeout_s):
+        readers: dict[str, ListAnswerReader] = {}
+
+        def reader(command: RunningCommand) -> ListAnswerReader | None:
+            if name not in RECORD_LISTS:
+                return None
+            readers[command.command_id] = ListAnswerReader(*RECORD_LISTS[name], now_ms())
+            return readers[command.command_id]
+        for result in self.run_all(targets, request, timeout_s, reader):
             payload = None
             if result.ok:
                 try:
-                    payload, refused = check_result(name, result.data, now_ms())
-                    if refused:
-                        self.refusals.refuse("answer_record", refused[0], len(refused), action=name,
-                                             node_id=result.record.registration.node_id)
+                    payload = self._checked(name, result, readers.get(result.command_id))
                 except BadAnswer as exc:
                     kind = "unreadable_answer" if exc.unreadable else "answer"
                     result.state, result.error = FAILED, f"agent sent an unusable answer: {str(exc)[:200]}"
@@ -193,9 +204,24 @@ class CommandRunner:
                                 "state": result.state, "reason": result.error})
         return answered, missing
 
-    def run_all(self, targets: list[AgentRecord], request: Message, timeout_s: float) -> list[CommandResult]:
-        """Starts the request on every target at once, then gathers the results within timeout_s."""
+    def _checked(self, name: str, result: CommandResult, reader: ListAnswerReader | None) -> Checked:
+        """The answer checked (read as it arrived when `reader` is given), its refused records counted."""
+        node_id = result.record.registration.node_id
+        if reader is None:
+            payload, refused = check_result(name, result.data, now_ms())
+        else:
+            payload, refused, over_budget = reader.finish()
+            if over_budget:
+                self.refusals.refuse("answer_budget", over_budget[0], len(over_budget), action=name, node_id=node_id)
+        if refused:
+            self.refusals.refuse("answer_record", refused[0], len(refused), action=name, node_id=node_id)
+        return payload
+
+    def run_all(self, targets: list[AgentRecord], request: Message, timeout_s: float,
+                sink_for: Callable[[RunningCommand], Sink | None] = lambda _command: None) -> list[CommandResult]:
+        """Starts the request on every target at once, then gathers the results within timeout_s (each into
+        the sink `sink_for` gives it, if any)."""
         deadline = time.monotonic() + timeout_s
         links_by = time.monotonic() + min(self.link_wait_s, timeout_s)
         running = [self.start(record, request, timeout_s, link_deadline=links_by) for record in targets]
-        return [command.collect(deadline) for command in running]
+        return [command.collect(deadline, sink=sink_for(command)) for command in running]
