@@ -41,19 +41,67 @@ def crash_first(incident: dict[str, Any]) -> dict[str, Any]:
     return {"summary": incident.get("summary"), "crash": crash, **incident}
 
 
-def incidents_blueprint(runtime: ProxyRuntime) -> Blueprint:
-    bp = Blueprint("incidents", __name__)
-    timeout = runtime.settings.command_timeout
+def still_collecting(incident: dict[str, Any]) -> Response:
+    """409 with Retry-After: when the agent said the bundle would be complete, else a short retry."""
+    due_ms = incident.get("complete_by_ms")
+    # The agent's word, within reason: a clock far off must not tell clients to come back next year.
+    wait_s = min(3600, max(1, math.ceil((due_ms - now_ms()) / 1000))) if isinstance(due_ms, int) else 5
+    when = f"complete at about {rfc3339(due_ms)}" if isinstance(due_ms, int) else "complete soon"
+    if incident["state"] != "collecting":
+        when, wait_s = "not going to be complete", 0
+    response = jsonify(error="conflict", message=f"incident {incident['id']} is {incident['state']}: the "
+                       f"bundle is written once the window after the trigger has passed ({when})",
+                       state=incident["state"], complete_by=rfc3339(due_ms) if isinstance(due_ms, int) else None)
+    response.status_code = 409
+    if wait_s:
+        response.headers["Retry-After"] = str(wait_s)
+    return response
 
-    def collect(node_id: str | None = None, role: str | None = None) -> tuple[list[dict[str, Any]], list]:
-        records = runtime.registry.list(role=role, node_id=node_id, status=ONLINE)
-        answered, missing = runtime.commands.gather(records, pb.IncidentListRequest(), timeout)
+
+def not_found(exc: IncidentNotFound) -> tuple[Response, int]:
+    return jsonify(error="not_found", message=str(exc)), 404
+
+
+def _time_arg(args: dict[str, str], name: str) -> int | None:
+    try:
+        return parse_time_ms(args[name], name) if name in args else None
+    except BadTime as exc:
+        raise BadRequest(str(exc)) from None
+
+
+def _linked(incidents: dict[tuple[str, str], dict[str, Any]]) -> list[dict[str, Any]]:
+    """The incidents newest first, each with its own URL and, once complete, its bundle's."""
+    for entry in incidents.values():
+        entry["url"] = f"/incidents/{entry['node_id']}/{entry['id']}"
+        if entry.get("state") == "complete":
+            entry["bundle_url"] = entry["url"] + "/bundle"
+    return sorted(incidents.values(), key=lambda i: i["at_ms"], reverse=True)
+
+
+class IncidentRoutes:
+    """The /incidents endpoints over one runtime, each view a method (registered from ROUTES), with the
+    lookups they share: the live and archived incidents of the nodes asked for, one incident, its bundle."""
+
+    def __init__(self, runtime: ProxyRuntime) -> None:
+        self.runtime = runtime
+        self.timeout = runtime.settings.command_timeout
+
+    def collect(self, node_id: str | None = None, role: str | None = None) -> tuple[list[dict[str, Any]], list]:
+        """The online agents' incidents, and the archive's copies (those of agents offline or gone too)."""
+        records = self.runtime.registry.list(role=role, node_id=node_id, status=ONLINE)
+        answered, missing = self.runtime.commands.gather(records, pb.IncidentListRequest(), self.timeout)
         incidents = {}
         for record, entries in answered:
             for entry in entries:
                 entry.update(node_id=record.registration.node_id, role=record.registration.role, source="agent")
                 incidents[(entry["node_id"], entry["id"])] = entry
-        for entry in runtime.incident_archive.entries():
+        self._add_archived(incidents, node_id, role)
+        return _linked(incidents), missing
+
+    def _add_archived(self, incidents: dict[tuple[str, str], dict[str, Any]], node_id: str | None,
+                      role: str | None) -> None:
+        """Marks the live incidents the archive holds, and adds those only it holds (`"source": "proxy"`)."""
+        for entry in self.runtime.incident_archive.entries():
             if (node_id and entry["node_id"] != node_id) or (role and entry.get("role") != role):
                 continue
             live = incidents.get((entry["node_id"], entry["id"]))
@@ -61,101 +109,63 @@ def incidents_blueprint(runtime: ProxyRuntime) -> Blueprint:
                 live["archived"] = True
             else:
                 incidents[(entry["node_id"], entry["id"])] = {**entry, "source": "proxy", "archived": True}
-        for entry in incidents.values():
-            entry["url"] = f"/incidents/{entry['node_id']}/{entry['id']}"
-            if entry.get("state") == "complete":
-                entry["bundle_url"] = entry["url"] + "/bundle"
-        return sorted(incidents.values(), key=lambda i: i["at_ms"], reverse=True), missing
 
-    @bp.errorhandler(IncidentNotFound)
-    def not_found(exc: IncidentNotFound) -> tuple[Response, int]:
-        return jsonify(error="not_found", message=str(exc)), 404
+    def archived_nodes(self) -> set[str]:
+        return {entry["node_id"] for entry in self.runtime.incident_archive.entries()}
 
-    register_errors(bp)
-
-    @bp.get("/incidents")
-    def list_incidents() -> Response:
-        args = query_args({"node_id": None, "role": None, "trigger": None, "since": None, "until": None})
-        try:
-            since = parse_time_ms(args["since"], "since") if "since" in args else None
-            until = parse_time_ms(args["until"], "until") if "until" in args else None
-        except BadTime as exc:
-            raise BadRequest(str(exc)) from None
-        check_role(args.get("role"))
-        check_trigger(args.get("trigger"))
-        check_node(runtime.registry, args.get("node_id"), archived_nodes())
-        incidents, missing = collect(args.get("node_id"), args.get("role"))
-        incidents = [i for i in incidents
-                     if (not args.get("trigger") or i["trigger"] == args["trigger"])
-                     and (since is None or i["at_ms"] >= since) and (until is None or i["at_ms"] <= until)]
-        return jsonify(incidents=incidents, missing=missing)
-
-    @bp.get("/crashes")
-    def crashes() -> Response:
-        """Every node's crashes (node-crash incidents, and any other with a crash report), grouped by signature."""
-        args = query_args({"node_id": None, "role": None, "since": None})
-        try:
-            since = parse_time_ms(args["since"], "since") if "since" in args else None
-        except BadTime as exc:
-            raise BadRequest(str(exc)) from None
-        check_role(args.get("role"))
-        check_node(runtime.registry, args.get("node_id"), archived_nodes())
-        incidents, missing = collect(args.get("node_id"), args.get("role"))
-        rows = crash_rows(i for i in incidents if since is None or i["at_ms"] >= since)
-        return jsonify(groups=group(rows), crashes=rows, missing=missing)
-
-    def archived_nodes() -> set[str]:
-        return {entry["node_id"] for entry in runtime.incident_archive.entries()}
-
-    def find(node_id: str, incident_id: str) -> dict[str, Any]:
-        check_node(runtime.registry, node_id, archived_nodes())
-        incidents, missing = collect(node_id=node_id)
+    def find(self, node_id: str, incident_id: str) -> dict[str, Any]:
+        check_node(self.runtime.registry, node_id, self.archived_nodes())
+        incidents, missing = self.collect(node_id=node_id)
         found = next((i for i in incidents if i["id"] == incident_id), None)
         if found is None:
             why = f" (agent: {missing[0]['reason']})" if missing else ""
             raise IncidentNotFound(f"no incident {incident_id!r} on node {node_id!r}{why}")
         return found
 
-    def still_collecting(incident: dict[str, Any]) -> Response:
-        """409 with Retry-After: when the agent said the bundle would be complete, else a short retry."""
-        due_ms = incident.get("complete_by_ms")
-        # The agent's word, within reason: a clock far off must not tell clients to come back next year.
-        wait_s = min(3600, max(1, math.ceil((due_ms - now_ms()) / 1000))) if isinstance(due_ms, int) else 5
-        when = f"complete at about {rfc3339(due_ms)}" if isinstance(due_ms, int) else "complete soon"
-        if incident["state"] != "collecting":
-            when, wait_s = "not going to be complete", 0
-        response = jsonify(error="conflict", message=f"incident {incident['id']} is {incident['state']}: the "
-                           f"bundle is written once the window after the trigger has passed ({when})",
-                           state=incident["state"], complete_by=rfc3339(due_ms) if isinstance(due_ms, int) else None)
-        response.status_code = 409
-        if wait_s:
-            response.headers["Retry-After"] = str(wait_s)
-        return response
-
-    @bp.get("/incidents/<node_id>/<incident_id>")
-    def show(node_id: str, incident_id: str) -> Response:
-        query_args({})
-        return jsonify(crash_first(find(node_id, incident_id)))
-
-    def bundle_source(node_id: str, incident_id: str) -> Path | bytes | Response:
+    def bundle_source(self, node_id: str, incident_id: str) -> Path | bytes | Response:
         """The complete incident's bundle: the proxy's copy, else fetched from its agent; a 409 if still
         collecting."""
-        incident = find(node_id, incident_id)
+        incident = self.find(node_id, incident_id)
         if incident["state"] != "complete":
             return still_collecting(incident)
-        copy = runtime.incident_archive.get(node_id, incident_id)
+        copy = self.runtime.incident_archive.get(node_id, incident_id)
         if copy is not None and copy.bundle.exists():
             return copy.bundle
-        records = runtime.registry.list(node_id=node_id, status=ONLINE)
-        result = runtime.commands.run_all(records[:1], pb.IncidentFetchRequest(id=incident_id), timeout)[0]
+        records = self.runtime.registry.list(node_id=node_id, status=ONLINE)
+        result = self.runtime.commands.run_all(records[:1], pb.IncidentFetchRequest(id=incident_id), self.timeout)[0]
         if not result.ok:
             raise IncidentNotFound(f"node {node_id} cannot provide the bundle: {result.state} ({result.error})")
         return result.data
 
-    @bp.get("/incidents/<node_id>/<incident_id>/bundle")
-    def bundle(node_id: str, incident_id: str) -> tuple[Response, int] | Response:
+    def list_incidents(self) -> Response:
+        args = query_args({"node_id": None, "role": None, "trigger": None, "since": None, "until": None})
+        since, until = _time_arg(args, "since"), _time_arg(args, "until")
+        check_role(args.get("role"))
+        check_trigger(args.get("trigger"))
+        check_node(self.runtime.registry, args.get("node_id"), self.archived_nodes())
+        incidents, missing = self.collect(args.get("node_id"), args.get("role"))
+        incidents = [i for i in incidents
+                     if (not args.get("trigger") or i["trigger"] == args["trigger"])
+                     and (since is None or i["at_ms"] >= since) and (until is None or i["at_ms"] <= until)]
+        return jsonify(incidents=incidents, missing=missing)
+
+    def crashes(self) -> Response:
+        """Every node's crashes (node-crash incidents, and any other with a crash report), grouped by signature."""
+        args = query_args({"node_id": None, "role": None, "since": None})
+        since = _time_arg(args, "since")
+        check_role(args.get("role"))
+        check_node(self.runtime.registry, args.get("node_id"), self.archived_nodes())
+        incidents, missing = self.collect(args.get("node_id"), args.get("role"))
+        rows = crash_rows(i for i in incidents if since is None or i["at_ms"] >= since)
+        return jsonify(groups=group(rows), crashes=rows, missing=missing)
+
+    def show(self, node_id: str, incident_id: str) -> Response:
         query_args({})
-        source = bundle_source(node_id, incident_id)
+        return jsonify(crash_first(self.find(node_id, incident_id)))
+
+    def bundle(self, node_id: str, incident_id: str) -> tuple[Response, int] | Response:
+        query_args({})
+        source = self.bundle_source(node_id, incident_id)
         name = f"fodc-incident-{node_id}-{incident_id}.tar.gz"
         if isinstance(source, Path):
             return send_file(source, mimetype="application/gzip", as_attachment=True, download_name=name)
@@ -164,12 +174,11 @@ def incidents_blueprint(runtime: ProxyRuntime) -> Blueprint:
                             headers={"Content-Disposition": f"attachment; filename={name}"})
         return source
 
-    @bp.get("/incidents/<node_id>/<incident_id>/profiles/<file_name>/summary")
-    def profile_summary(node_id: str, incident_id: str, file_name: str) -> tuple[Response, int] | Response:
+    def profile_summary(self, node_id: str, incident_id: str, file_name: str) -> tuple[Response, int] | Response:
         sample_type, top = summary_args()
         if not file_name.endswith(".pb.gz"):
             raise NotAProfile(f"{file_name!r} is not a profile (profiles end in .pb.gz)")
-        source = bundle_source(node_id, incident_id)
+        source = self.bundle_source(node_id, incident_id)
         if not isinstance(source, Path | bytes):
             return source
         data = bundle_member(source, file_name)
@@ -177,9 +186,8 @@ def incidents_blueprint(runtime: ProxyRuntime) -> Blueprint:
             raise IncidentNotFound(f"incident {incident_id} has no {file_name}")
         return jsonify(summarise(data, sample_type, top))
 
-    @bp.post("/incidents/capture")
     @control
-    def capture() -> tuple[Response, int]:
+    def capture(self) -> tuple[Response, int]:
         """A manual incident on the target nodes now (operator): each agent freezes its bundle at once."""
         body = json_body({"target": (str, dict), "reason": str})
         reason = text_field(body, "reason")
@@ -187,9 +195,9 @@ def incidents_blueprint(runtime: ProxyRuntime) -> Blueprint:
             raise BadRequest(f"reason is {len(reason)} characters; at most {MAX_REASON_CHARS}")
         if body.get("target", "all") == "all":
             raise BadRequest('target must name nodes: {"node_ids": [...]} or {"role": "..."}')
-        target, records, unknown = resolve_target(body, runtime)
-        answered, missing = runtime.commands.gather(
-            records, pb.IncidentCaptureRequest(reason=reason, requested_by=principal_name()), timeout)
+        target, records, unknown = resolve_target(body, self.runtime)
+        answered, missing = self.runtime.commands.gather(
+            records, pb.IncidentCaptureRequest(reason=reason, requested_by=principal_name()), self.timeout)
         captured = []
         for record, incident in answered:
             incident.update(node_id=record.registration.node_id, role=record.registration.role)
@@ -204,21 +212,41 @@ def incidents_blueprint(runtime: ProxyRuntime) -> Blueprint:
                        **({"error": "conflict" if records else "not_found", "message": message} if message else {})
                        ), status
 
-    @bp.get("/incidents/<node_id>/<incident_id>/view")
-    def view(node_id: str, incident_id: str) -> tuple[Response, int] | Response:
+    def view(self, node_id: str, incident_id: str) -> tuple[Response, int] | Response:
         """What the console's incident page shows, read from the bundle (fodc.incident.view)."""
         args = query_args({"top": None})
         top = whole_number_arg(args, "top", 10, 1, incident_view.MAX_TOP)
-        source = bundle_source(node_id, incident_id)
+        source = self.bundle_source(node_id, incident_id)
         if not isinstance(source, Path | bytes):
             return source
         try:
             files = incident_view.read_files(source.read_bytes() if isinstance(source, Path) else source)
         except incident_view.BadBundle as exc:
             raise IncidentNotFound(f"the bundle of {incident_id} on {node_id} cannot be read: {exc}") from None
-        records = runtime.registry.list(node_id=node_id, status=ONLINE)
-        answered, _ = runtime.commands.gather(records[:1], pb.ConfigHistoryRequest(), timeout) if records else ([], [])
+        records = self.runtime.registry.list(node_id=node_id, status=ONLINE)
+        answered, _ = self.runtime.commands.gather(records[:1], pb.ConfigHistoryRequest(),
+                                                   self.timeout) if records else ([], [])
         history = answered[0][1] if answered else None
-        return jsonify(incident=find(node_id, incident_id), **incident_view.build(files, top, history))
+        return jsonify(incident=self.find(node_id, incident_id), **incident_view.build(files, top, history))
 
+
+# (method, rule, view): the endpoint of each is "incidents.<view>"
+ROUTES = (
+    ("GET", "/incidents", "list_incidents"),
+    ("GET", "/crashes", "crashes"),
+    ("GET", "/incidents/<node_id>/<incident_id>", "show"),
+    ("GET", "/incidents/<node_id>/<incident_id>/bundle", "bundle"),
+    ("GET", "/incidents/<node_id>/<incident_id>/profiles/<file_name>/summary", "profile_summary"),
+    ("POST", "/incidents/capture", "capture"),
+    ("GET", "/incidents/<node_id>/<incident_id>/view", "view"),
+)
+
+
+def incidents_blueprint(runtime: ProxyRuntime) -> Blueprint:
+    bp = Blueprint("incidents", __name__)
+    bp.register_error_handler(IncidentNotFound, not_found)
+    register_errors(bp)
+    routes = IncidentRoutes(runtime)
+    for method, rule, name in ROUTES:
+        bp.add_url_rule(rule, name, getattr(routes, name), methods=[method])
     return bp
