@@ -18,6 +18,7 @@ from fodc.proxy.agent_refusals import Refusals
 from fodc.proxy.exposition import PageWriter
 from fodc.proxy.registry import ONLINE, AgentRecord, key_of
 from fodc.proxy.series_table import MAX_TABLE_IDS, AgentSeriesTable, TableMismatch
+from fodc.series_digest import ids_digest
 from fodc.v1 import fodc_pb2 as pb
 from fodc.v1 import series_table_pb2 as stpb
 from fodc.window import FlightRecorder, SeriesWindow
@@ -55,8 +56,10 @@ def test_the_series_table_page_is_the_families_page_and_later_answers_carry_no_d
     assert PageWriter().agent_block(record(), first, proxy_side) == families_page
     held = proxy_side.state()
     assert (held.table_id, held.known) == (agent.table_id, len(PAGE))
+    assert held.ids_digest  # the order of the ids it read, so that they need not come again
     again = table_answer(agent, PAGE, held)
-    assert len(again[0].latest.defined) == 0 and len(again[0].latest.ids) == len(PAGE)
+    assert len(again[0].latest.defined) == 0 and len(again[0].latest.ids) == 0
+    assert again[0].latest.ids_digest == held.ids_digest and again[0].latest.value_text.count(b"\n") == len(PAGE)
     assert again[0].ByteSize() < first[0].ByteSize() / 4
     assert PageWriter().agent_block(record(), again, proxy_side) == families_page
     assert "# TYPE req_total counter" in families_page and "# TYPE req_created gauge" in families_page
@@ -206,6 +209,41 @@ def test_the_agent_builds_an_answer_once_per_scrape_and_every_page_is_exact():
     assert len(list(agent.answer(named, lambda: scrapes.select(named), scrapes.recorder.latest_key(), 1 << 20)
                     )[0].latest.ids) == 1  # a request naming series is answered from its own listing
     assert scrapes.listed == 3
+
+
+def _values_only(digest: int, text: str, table_id: int = 4) -> pb.MetricsReply:
+    return pb.MetricsReply(request_id="r", done=True, latest=stpb.LatestSamples(
+        table_id=table_id, ids_digest=digest, value_text=text.encode()))
+
+
+def test_an_agent_whose_series_did_not_change_sends_values_only_and_a_claim_of_another_order_is_refused():
+    proxy_side = AgentSeriesTable()
+    PageWriter().agent_block(record(), [_text_reply([0, 1], "1\n2\n")], proxy_side)
+    digest = proxy_side.state().ids_digest
+    assert digest == ids_digest([0, 1])
+    page = PageWriter().agent_block(record(), [_values_only(digest, "3\n4\n")], proxy_side)
+    assert page.endswith('g{i="0",node_id="n1",node_role="liaison"} 3\ng{i="1",node_id="n1",node_role="liaison"} 4\n')
+    for reply, reason in ((_values_only(ids_digest([1, 0]), "3\n4\n"), "not in an order the proxy holds"),
+                          (_values_only(digest, "3\n4\n5\n"), "2 series ids but 3 values")):
+        with pytest.raises(TableMismatch, match=reason):
+            PageWriter().agent_block(record(), [reply], proxy_side)
+        assert proxy_side.state().ids_digest == 0  # forgotten with the table: the next answer names its ids
+        PageWriter().agent_block(record(), [_text_reply([0, 1], "1\n2\n")], proxy_side)
+    both = _text_reply([0, 1], "1\n2\n")
+    both.latest.ids_digest = digest
+    with pytest.raises(TableMismatch, match="not in an order"):
+        PageWriter().agent_block(record(), [both], proxy_side)
+
+
+def test_a_second_page_asked_before_the_first_changed_the_order_costs_only_that_answer():
+    agent, proxy_side = SeriesTable(), AgentSeriesTable()
+    PageWriter().agent_block(record(), table_answer(agent, PAGE, proxy_side.state()), proxy_side)
+    asked_first, asked_second = proxy_side.state(), proxy_side.state()  # two pages in flight at once
+    assert asked_first.ids_digest and not table_answer(agent, PAGE, asked_first)[0].latest.ids
+    reordered = PAGE[::-1]
+    PageWriter().agent_block(record(), table_answer(agent, reordered, asked_first), proxy_side)
+    with pytest.raises(TableMismatch, match="order"):
+        PageWriter().agent_block(record(), table_answer(agent, PAGE, asked_second), proxy_side)
 
 
 def test_an_unasked_table_answer_is_refused():

@@ -20,6 +20,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from fodc.expfmt import format_value
+from fodc.series_digest import ids_digest
 from fodc.v1 import fodc_pb2 as pb
 from fodc.v1 import series_table_pb2 as st
 from fodc.window import SeriesWindow
@@ -40,12 +41,22 @@ class _Scrape:
     series: list[SeriesWindow]
     ids: list[int]
     top: int  # one past the largest id: a proxy that holds every id below it needs no definitions
+    digest: int = 0  # of the order of ids (fodc.series_digest), once asked for
     texts: list[str] = field(default_factory=list)  # each value's text with its "\n" (value_text answers)
-    chunks: dict[tuple[int, bool], list[pb.MetricsReply]] = field(default_factory=dict)  # (max_bytes, text)
+    # (max_bytes, values as text, ids left out) -> the chunks for a proxy holding every definition
+    chunks: dict[tuple[int, bool, bool], list[pb.MetricsReply]] = field(default_factory=dict)
+
+    def ids_digest(self) -> int:
+        if not self.digest:
+            self.digest = ids_digest(self.ids)
+        return self.digest
+
+    def shape(self, max_bytes: int, held: st.SeriesTableState) -> tuple[int, bool, bool]:
+        return max_bytes, held.value_text, held.value_text and held.ids_digest == self.ids_digest()
 
     def lean(self) -> _Scrape:
-        """What is kept for later requests of the scrape: its key, table, top id and chunks."""
-        return _Scrape(self.key, self.table_id, [], [], self.top, chunks=self.chunks)
+        """What is kept for later requests of the scrape: its key, table, top id, digest and chunks."""
+        return _Scrape(self.key, self.table_id, [], [], self.top, self.ids_digest(), chunks=self.chunks)
 
 
 class SeriesTable:
@@ -85,24 +96,26 @@ class SeriesTable:
         request of the same scrape, from a proxy that holds every definition, copies the chunks built once."""
         held = request.series_table
         key = scrape if scrape is not None and not request.names and not request.name_regex else None
-        shape = (max_bytes, held.value_text)
         with self._lock:
             kept = self._scrape if key is not None else None
             if kept is not None and (kept.key != key or kept.table_id != self.table_id):
                 kept = None
-            templates = kept.chunks.get(shape) if kept is not None else None
+            templates = kept.chunks.get(kept.shape(max_bytes, held)) if kept is not None else None
         if kept is not None and templates is not None and held.table_id == kept.table_id and held.known >= kept.top:
             return _copies(templates, request.request_id)
         listed = list(select())
         table_id, ids = self.number(listed)
         built = _Scrape(key, table_id, listed, ids, max(ids, default=-1) + 1)
-        defining = held.table_id != table_id or held.known < built.top
-        answer = list(self._replies(request.request_id, built, held, max_bytes)) if defining else None
-        if answer is not None and key is None:
-            return iter(answer)
-        # The chunks for a proxy holding every definition (after this answer, the one asking), kept for the
-        # scrape's later requests.
-        full = st.SeriesTableState(wanted=True, table_id=table_id, known=built.top, value_text=held.value_text)
+        full = st.SeriesTableState(  # a proxy holding every definition and this order of ids: later requests
+            wanted=True, table_id=table_id, known=built.top, value_text=held.value_text,
+            ids_digest=built.ids_digest() if held.value_text else 0)
+        shape = built.shape(max_bytes, full)
+        answer = None
+        if built.shape(max_bytes, held) != shape or held.table_id != table_id or held.known < built.top:
+            answer = list(self._replies(request.request_id, built, held, max_bytes))  # this request's own
+            if key is None:
+                return iter(answer)
+        # The chunks for the scrape's later requests (the one asking now holds all of it after this answer).
         templates = list(self._replies("", built, full, max_bytes))
         if key is not None:
             with self._lock:
@@ -126,6 +139,9 @@ class SeriesTable:
         table_id, listed, ids = scrape.table_id, scrape.series, scrape.ids
         known = held.known if held.table_id == table_id else 0
         as_text = held.value_text
+        # The proxy holds these ids in this order: the values alone (no definitions can be due then).
+        same_ids = as_text and held.table_id == table_id and known >= scrape.top and \
+            held.ids_digest == scrape.ids_digest()
         if as_text and not scrape.texts:
             scrape.texts = [format_value(item.values[-1]) + "\n" for item in listed]
         texts = scrape.texts
@@ -137,7 +153,11 @@ class SeriesTable:
         defined: list[st.SeriesDefinition] = []
 
         def reply(done: bool) -> pb.MetricsReply:
-            latest = st.LatestSamples(table_id=table_id, defined=defined, ids=chunk_ids)
+            latest = st.LatestSamples(table_id=table_id, defined=defined)
+            if same_ids:
+                latest.ids_digest = scrape.ids_digest()
+            else:
+                latest.ids.extend(chunk_ids)
             if as_text:
                 latest.value_text = "".join(chunk_texts).encode("ascii")
             else:
@@ -145,7 +165,7 @@ class SeriesTable:
             return pb.MetricsReply(request_id=request_id, seq=seq, done=done, latest=latest)
 
         for index, (item, number) in enumerate(zip(listed, ids, strict=True)):
-            cost = _PER_ID + len(texts[index]) if as_text else _PER_SAMPLE
+            cost = (0 if same_ids else _PER_ID) + len(texts[index]) if as_text else _PER_SAMPLE
             definition = None
             if number >= known:
                 definition = st.SeriesDefinition(id=number, family=item.family or item.name, type=item.type,

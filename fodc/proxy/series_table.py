@@ -29,6 +29,7 @@ from typing import Any
 from fodc import expfmt
 from fodc.proxy.page_names import NameCheck, NodeSuffix
 from fodc.saferegex import compile_pattern
+from fodc.series_digest import ids_digest
 from fodc.v1 import fodc_pb2 as pb
 from fodc.v1 import series_table_pb2 as st
 
@@ -105,10 +106,13 @@ class AgentSeriesTable:
         self._known = 0
         self._bytes = 0
         self._layout: _Layout | None = None
+        self._held_ids = array("I")  # the order of ids of the last answer, and its digest (0: none yet)
+        self._held_digest = 0
 
     def state(self) -> st.SeriesTableState:
         with self._lock:
-            return st.SeriesTableState(wanted=True, table_id=self.table_id, known=self._known, value_text=True)
+            return st.SeriesTableState(wanted=True, table_id=self.table_id, known=self._known, value_text=True,
+                                       ids_digest=self._held_digest)
 
     @property
     def size(self) -> int:
@@ -128,6 +132,7 @@ class AgentSeriesTable:
         ids = array("I")
         values: list[float] = []
         texts: list[bytes] = []
+        digests: set[int] = set()
         for chunk in chunks:
             latest = chunk.latest
             if latest.table_id != self.table_id:
@@ -136,6 +141,8 @@ class AgentSeriesTable:
                 self._reset(latest.table_id)
             self._define(latest.defined, node, names)
             ids.extend(latest.ids)
+            if latest.ids_digest:
+                digests.add(latest.ids_digest)
             if latest.value_text:
                 texts.append(latest.value_text)
             values.extend(latest.values)
@@ -145,10 +152,16 @@ class AgentSeriesTable:
             formatted = _value_lines(b"".join(texts))
         else:
             formatted = [expfmt.format_value(value) + "\n" for value in values]
+        if digests:  # the ids left out: the order this table holds, or the answer is of no use
+            if ids or len(digests) > 1 or digests.pop() != self._held_digest:
+                raise TableMismatch("a reply leaves out its ids but not in an order the proxy holds")
+            ids = self._held_ids
+        elif ids != self._held_ids or not self._held_digest:
+            self._held_ids, self._held_digest = ids, ids_digest(ids)
         if len(ids) != len(formatted):
             raise TableMismatch(f"{len(ids)} series ids but {len(formatted)} values")
         layout = self._layout
-        if layout is None or layout.closing != node.closing or layout.ids != ids:
+        if layout is None or layout.closing != node.closing or (layout.ids is not ids and layout.ids != ids):
             layout = self._layout = self._arrange(ids, node)
         if layout.order is not None:
             formatted = [formatted[i] for i in layout.order]

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x66odc/v1/series_table.proto\x12\x07\x66odc.v1\"W\n\x10SeriesTableState\x12\x0e\n\x06wanted\x18\x01 \x01(\x08\x12\x10\n\x08table_id\x18\x02 \x01(\x04\x12\r\n\x05known\x18\x03 \x01(\r\x12\x12\n\nvalue_text\x18\x04 \x01(\x08\"o\n\x10SeriesDefinition\x12\n\n\x02id\x18\x01 \x01(\r\x12\x0e\n\x06\x66\x61mily\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x0c\n\x04help\x18\x04 \x01(\t\x12\x13\n\x0bsample_name\x18\x05 \x01(\t\x12\x0e\n\x06labels\x18\x06 \x03(\t\"~\n\rLatestSamples\x12\x10\n\x08table_id\x18\x01 \x01(\x04\x12*\n\x07\x64\x65\x66ined\x18\x02 \x03(\x0b\x32\x19.fodc.v1.SeriesDefinition\x12\x0b\n\x03ids\x18\x03 \x03(\r\x12\x0e\n\x06values\x18\x04 \x03(\x01\x12\x12\n\nvalue_text\x18\x05 \x01(\x0c\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x66odc/v1/series_table.proto\x12\x07\x66odc.v1\"k\n\x10SeriesTableState\x12\x0e\n\x06wanted\x18\x01 \x01(\x08\x12\x10\n\x08table_id\x18\x02 \x01(\x04\x12\r\n\x05known\x18\x03 \x01(\r\x12\x12\n\nvalue_text\x18\x04 \x01(\x08\x12\x12\n\nids_digest\x18\x05 \x01(\x06\"o\n\x10SeriesDefinition\x12\n\n\x02id\x18\x01 \x01(\r\x12\x0e\n\x06\x66\x61mily\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x0c\n\x04help\x18\x04 \x01(\t\x12\x13\n\x0bsample_name\x18\x05 \x01(\t\x12\x0e\n\x06labels\x18\x06 \x03(\t\"\x92\x01\n\rLatestSamples\x12\x10\n\x08table_id\x18\x01 \x01(\x04\x12*\n\x07\x64\x65\x66ined\x18\x02 \x03(\x0b\x32\x19.fodc.v1.SeriesDefinition\x12\x0b\n\x03ids\x18\x03 \x03(\r\x12\x0e\n\x06values\x18\x04 \x03(\x01\x12\x12\n\nvalue_text\x18\x05 \x01(\x0c\x12\x12\n\nids_digest\x18\x06 \x01(\x06\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,9 +32,9 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fodc.v1.series_table_pb2', 
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SERIESTABLESTATE']._serialized_start=39
-  _globals['_SERIESTABLESTATE']._serialized_end=126
-  _globals['_SERIESDEFINITION']._serialized_start=128
-  _globals['_SERIESDEFINITION']._serialized_end=239
-  _globals['_LATESTSAMPLES']._serialized_start=241
-  _globals['_LATESTSAMPLES']._serialized_end=367
+  _globals['_SERIESTABLESTATE']._serialized_end=146
+  _globals['_SERIESDEFINITION']._serialized_start=148
+  _globals['_SERIESDEFINITION']._serialized_end=259
+  _globals['_LATESTSAMPLES']._serialized_start=262
+  _globals['_LATESTSAMPLES']._serialized_end=408
 # @@protoc_insertion_point(module_scope)

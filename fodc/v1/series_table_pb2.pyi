@@ -7,16 +7,18 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class SeriesTableState(_message.Message):
-    __slots__ = ("wanted", "table_id", "known", "value_text")
+    __slots__ = ("wanted", "table_id", "known", "value_text", "ids_digest")
     WANTED_FIELD_NUMBER: _ClassVar[int]
     TABLE_ID_FIELD_NUMBER: _ClassVar[int]
     KNOWN_FIELD_NUMBER: _ClassVar[int]
     VALUE_TEXT_FIELD_NUMBER: _ClassVar[int]
+    IDS_DIGEST_FIELD_NUMBER: _ClassVar[int]
     wanted: bool
     table_id: int
     known: int
     value_text: bool
-    def __init__(self, wanted: _Optional[bool] = ..., table_id: _Optional[int] = ..., known: _Optional[int] = ..., value_text: _Optional[bool] = ...) -> None: ...
+    ids_digest: int
+    def __init__(self, wanted: _Optional[bool] = ..., table_id: _Optional[int] = ..., known: _Optional[int] = ..., value_text: _Optional[bool] = ..., ids_digest: _Optional[int] = ...) -> None: ...
 
 class SeriesDefinition(_message.Message):
     __slots__ = ("id", "family", "type", "help", "sample_name", "labels")
@@ -35,15 +37,17 @@ class SeriesDefinition(_message.Message):
     def __init__(self, id: _Optional[int] = ..., family: _Optional[str] = ..., type: _Optional[str] = ..., help: _Optional[str] = ..., sample_name: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class LatestSamples(_message.Message):
-    __slots__ = ("table_id", "defined", "ids", "values", "value_text")
+    __slots__ = ("table_id", "defined", "ids", "values", "value_text", "ids_digest")
     TABLE_ID_FIELD_NUMBER: _ClassVar[int]
     DEFINED_FIELD_NUMBER: _ClassVar[int]
     IDS_FIELD_NUMBER: _ClassVar[int]
     VALUES_FIELD_NUMBER: _ClassVar[int]
     VALUE_TEXT_FIELD_NUMBER: _ClassVar[int]
+    IDS_DIGEST_FIELD_NUMBER: _ClassVar[int]
     table_id: int
     defined: _containers.RepeatedCompositeFieldContainer[SeriesDefinition]
     ids: _containers.RepeatedScalarFieldContainer[int]
     values: _containers.RepeatedScalarFieldContainer[float]
     value_text: bytes
-    def __init__(self, table_id: _Optional[int] = ..., defined: _Optional[_Iterable[_Union[SeriesDefinition, _Mapping]]] = ..., ids: _Optional[_Iterable[int]] = ..., values: _Optional[_Iterable[float]] = ..., value_text: _Optional[bytes] = ...) -> None: ...
+    ids_digest: int
+    def __init__(self, table_id: _Optional[int] = ..., defined: _Optional[_Iterable[_Union[SeriesDefinition, _Mapping]]] = ..., ids: _Optional[_Iterable[int]] = ..., values: _Optional[_Iterable[float]] = ..., value_text: _Optional[bytes] = ..., ids_digest: _Optional[int] = ...) -> None: ...
