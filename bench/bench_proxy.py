@@ -204,9 +204,12 @@ def main() -> None:
     parser.add_argument("--window-series", type=int, default=500, help="series per agent for the 1 h windows")
     parser.add_argument("--window-requests", type=int, default=2)
     args = parser.parse_args()
-    counts = [int(c) for c in args.agents.split(",") if c]
-    tmp = Path(tempfile.mkdtemp(prefix="fodc-bench-"))
+    with tempfile.TemporaryDirectory(prefix="fodc-bench-") as tmp:  # the pages kept for the floor: ~110 MB
+        run(args, Path(tmp))
 
+
+def run(args: argparse.Namespace, tmp: Path) -> None:
+    counts = [int(c) for c in args.agents.split(",") if c]
     latest = CachedResponder(filled_recorder(args.series))
     rss: dict[int, float] = {}
     for agents in counts:
