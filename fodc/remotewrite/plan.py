@@ -70,35 +70,56 @@ def pick(windows: Iterable[SeriesWindow], stream: Stream, *, interval_ms: int, b
     keep: dict[str, set[int]] = {}
     cursors = dict(stream.cursors)
     last = dict(stream.last)
-    end = stream.end_ms
     for source, stamps in rows.items():
+        keep[source], prev = _choose(sorted(stamps), stream, source, interval_ms=interval_ms,
+                                     backfill_until_ms=backfill_until_ms, read_to_ms=read_to_ms)
         cursor = stream.cursors.get(source)
-        prev = stream.last.get(source)
-        chosen = keep[source] = set()
-        floor = stream.origin_ms if cursor is None else max(cursor, stream.origin_ms)
-        for ts in sorted(stamps):
-            if ts > read_to_ms or (end is not None and ts > end):
-                break
-            if ts <= floor:
-                prev = ts  # context: the scrape before the first one this stream goes through
-                continue
-            grid = on_grid(prev, ts, interval_ms)
-            if (grid if backfill_until_ms is None else (not grid or ts <= backfill_until_ms)):
-                chosen.add(ts)
-            prev = ts
         if prev is not None:
             last[source] = prev
             if cursor is None or prev > cursor:
                 cursors[source] = prev  # also context alone: a source is gone through up to what was read of it
-    # A source whose chosen scrapes are all its scrapes between the first and last chosen (every scrape is
-    # sent: the usual case) has each series' points cut out by position, not tested one by one.
+    out, samples = _cut(windows, keep, _whole_spans(keep, rows), labels if labels is not None else LabelCache(),
+                        added)
+    return Picked(out, samples, cursors, last)
+
+
+def _choose(stamps: list[int], stream: Stream, source: str, *, interval_ms: int, backfill_until_ms: int | None,
+            read_to_ms: int) -> tuple[set[int], int | None]:
+    """One source's scrapes (sorted) that the stream sends, and the last scrape gone through (sent, or read
+    as context before the stream's cursor)."""
+    cursor = stream.cursors.get(source)
+    prev = stream.last.get(source)
+    chosen: set[int] = set()
+    floor = stream.origin_ms if cursor is None else max(cursor, stream.origin_ms)
+    end = stream.end_ms
+    for ts in stamps:
+        if ts > read_to_ms or (end is not None and ts > end):
+            break
+        if ts <= floor:
+            prev = ts  # context: the scrape before the first one this stream goes through
+            continue
+        grid = on_grid(prev, ts, interval_ms)
+        if (grid if backfill_until_ms is None else (not grid or ts <= backfill_until_ms)):
+            chosen.add(ts)
+        prev = ts
+    return chosen, prev
+
+
+def _whole_spans(keep: dict[str, set[int]], rows: dict[str, set[int]]) -> dict[str, tuple[int, int]]:
+    """The sources whose chosen scrapes are all their scrapes between the first and last chosen (every scrape
+    is sent: the usual case): their series' points are cut out by position, not tested one by one."""
     spans: dict[str, tuple[int, int]] = {}
     for source, chosen in keep.items():
         if chosen:
             lo, hi = min(chosen), max(chosen)
             if len(chosen) == sum(1 for t in rows[source] if lo <= t <= hi):
                 spans[source] = (lo, hi)
-    names = labels if labels is not None else LabelCache()
+    return spans
+
+
+def _cut(windows: list[SeriesWindow], keep: dict[str, set[int]], spans: dict[str, tuple[int, int]],
+         names: LabelCache, added: Labels) -> tuple[list[Series], int]:
+    """Each series' chosen points with its labels as sent, and how many samples that is."""
     out: list[Series] = []
     samples = 0
     for window in windows:
@@ -117,7 +138,7 @@ def pick(windows: Iterable[SeriesWindow], stream: Stream, *, interval_ms: int, b
             sent_labels, encoded = names.get(window.name, window.labels, added)
             out.append(Series(sent_labels, times, values, encoded))
             samples += len(times)
-    return Picked(out, samples, cursors, last)
+    return out, samples
 
 
 class LabelCache:
