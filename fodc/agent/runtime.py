@@ -70,6 +70,9 @@ def _address(host_port) -> Address:  # noqa: ANN001 (HostPort)
 
 
 class AgentRuntime:
+    """Builds the agent's parts in order, each step one group of them (the steps read what earlier ones
+    made), and runs them: start, main loop, shutdown."""
+
     def __init__(self, settings: AgentSettings, notifier: Notifier | None = None) -> None:
         self.settings = settings
         self.notifier = notifier or Notifier()
@@ -78,6 +81,33 @@ class AgentRuntime:
         self._main_beat = self.watchdog.register("main-loop", 10.0)
         self._stop = threading.Event()
         self._stalled = threading.Event()
+        self._build_self_metrics(settings)
+        self._build_window(settings)
+        self._build_kernel_telemetry(settings)
+        self._build_metrics_stream(settings)
+        capturer = self._build_config_watch(settings)
+        self._build_diagnostics(settings, capturer)
+        self._start_profile_ring(settings)
+        triggers = frozenset(settings.incident_triggers)
+        self._build_incidents(settings, triggers)
+        self._build_remote_write(settings)
+        self._build_incident_sources(settings, triggers, capturer)
+        self._build_command_stream(settings)
+        self._build_identity(settings)
+        self.session = ProxySession(
+            settings.proxy_addr, self.registration, self.heartbeat_info,
+            send_timeout_s=settings.send_timeout, max_backoff_s=settings.reconnect_max_backoff,
+            on_connected=self._on_connected, on_disconnected=self._on_disconnected, tls=settings.proxy_tls,
+        )
+        self.http = AgentHTTPServer(settings.http_listen_addr, self.metrics_page, self.health,
+                                    max_connections=settings.http_max_connections,
+                                    client_timeout_s=settings.http_client_timeout, registry=self.self_metrics,
+                                    **_http_security(settings))
+
+    # --------------------------------------------------------------- building the parts, in order
+
+    def _build_self_metrics(self, settings: AgentSettings) -> None:
+        """The agent's own metrics registry and the families only the runtime itself sets."""
         self.self_metrics = CollectorRegistry(auto_describe=True)
         self.self_metrics.register(LoopFailuresCollector("fodc_agent"))
         self._proxy_connected = Gauge("fodc_agent_proxy_connected", "1 while the agent is registered with the proxy",
@@ -87,6 +117,9 @@ class AgentRuntime:
         self._info = Gauge("fodc_agent_info", "constant 1, labelled with the agent's identity",
                            ["version", "node_id", "node_role"], registry=self.self_metrics)
         self._info.labels(__version__, settings.node_id, settings.node_role).set(1)
+
+    def _build_window(self, settings: AgentSettings) -> None:
+        """The flight recorder (recovered from disk before the first scrape), its clock and the scraper."""
         self.recorder = FlightRecorder(budget_bytes=settings.window_memory, block_scrapes=settings.window_block_scrapes)
         # recovers before the first scrape
         self.window_disk = WindowDisk(settings.window, self.recorder, self.self_metrics)
@@ -98,6 +131,8 @@ class AgentRuntime:
                                interval_s=settings.scrape_interval, timeout_s=settings.scrape_timeout,
                                on_progress=self._scrape_beat.tick, clock=self.clock.now)
         self._window_gauges()
+
+    def _build_kernel_telemetry(self, settings: AgentSettings) -> None:
         self.kernel = KernelTelemetry(enabled=settings.ktm_enabled, target_comm=settings.ktm_target_comm,
                                       cgroup_path=settings.ktm_cgroup_path,
                                       target_pid=ProcessByComm(settings.ktm_target_comm),
@@ -105,12 +140,18 @@ class AgentRuntime:
         self._ktm_beat = self.watchdog.register("kernel-telemetry", max(30.0, settings.ktm_interval * 3))
         self.telemetry = TelemetryFeeder(self.kernel, self.recorder, settings.ktm_interval,
                                          on_progress=self._ktm_beat.tick, clock=self.clock.now)
+
+    def _build_metrics_stream(self, settings: AgentSettings) -> None:
+        """What answers the proxy's /metrics and window reads, with their outcomes counted."""
         window_reads = Counter("fodc_agent_window_reads", "window reads (/metrics-windows) by outcome: answered, "
                                "cancelled (the requester went away), refused (too many points), busy "
                                "(too many at once)", ["outcome"], registry=self.self_metrics)
         self.series_table = SeriesTable()  # /metrics answers: each series' labels go to the proxy once
         self.metrics_stream = MetricsStream(self.answer_metrics, send_timeout_s=settings.send_timeout,
                                             on_window_read=lambda outcome: window_reads.labels(outcome).inc())
+
+    def _build_config_watch(self, settings: AgentSettings) -> NodeConfigCapturer:
+        """The node's configuration watch; returns its capturer, whose process finder others share."""
         capturer = NodeConfigCapturer(capture_options(settings.capture), node_id=settings.node_id,
                                       role=settings.node_role,
                                       agent_config=effective_agent_config(settings),
@@ -121,6 +162,10 @@ class AgentRuntime:
                                     check_interval_s=settings.config_check_interval,
                                     capture_interval_s=settings.config_capture_interval,
                                     on_progress=self._config_beat.tick)
+        return capturer
+
+    def _build_diagnostics(self, settings: AgentSettings, capturer: NodeConfigCapturer) -> None:
+        """Profiles on request, and the memory-pressure watch that takes them by itself."""
         self.diagnostics = Diagnostics(
             settings.node_pprof_url,
             ArtifactStore(Path(settings.diagnostics_dir), keep=settings.diagnostics_keep,
@@ -134,7 +179,9 @@ class AgentRuntime:
         if self.memory_watch.enabled:  # a capture may take two profiles of up to a minute each
             self.memory_watch.on_progress = self.watchdog.register(
                 "memory-pressure", settings.memory_pressure_interval * 3 + 150).tick
-        self._start_profile_ring(settings)
+
+    def _build_incidents(self, settings: AgentSettings, triggers: frozenset[str]) -> None:
+        """The incident recorder and the watch that triggers it from the window and the scrapes."""
         self.incidents = IncidentRecorder(
             IncidentOptions(before_s=settings.incident_before, after_s=settings.incident_after,
                             cooldown_s=settings.incident_cooldown, cpu_seconds=settings.incident_cpu_seconds,
@@ -147,7 +194,6 @@ class AgentRuntime:
                    "agent": self.runtime_info},
             profile=self._incident_profile if settings.node_pprof_url else None, clock=self.clock.now,
             earlier_profiles=self._ring_profiles_before if self.profile_ring is not None else None)
-        triggers = frozenset(settings.incident_triggers)
         self._incident_beat = self.watchdog.register("incident-watch", max(60.0, settings.incident_check_interval * 3))
         self.incident_watch = IncidentWatch(
             self.incidents, self.recorder, interval_s=settings.incident_check_interval,
@@ -158,18 +204,26 @@ class AgentRuntime:
             self.config.on_restart = lambda snap: self.incidents.trigger("node-restart", {
                 "signal": "new process", "pid": (snap.get("process") or {}).get("pid"),
                 "start_time": (snap.get("process") or {}).get("start_time")})
-        self.remote_write = None
-        if (remote_write_settings := settings.remote_write) is not None:  # reads its secret files once
-            self.remote_write = RemoteWrite(remote_write_settings, self.recorder, self.self_metrics,
-                                            node_id=settings.node_id, role=settings.node_role,
-                                            labels=settings.node_labels, clock=self.clock.now)
-            remote_write = self.remote_write
+
+    def _build_remote_write(self, settings: AgentSettings) -> None:
+        """Remote write when configured (it reads its secret files once, here); it is told of each incident."""
+        self.remote_write: RemoteWrite | None = None
+        if (remote_write_settings := settings.remote_write) is not None:
+            remote_write = RemoteWrite(remote_write_settings, self.recorder, self.self_metrics,
+                                       node_id=settings.node_id, role=settings.node_role,
+                                       labels=settings.node_labels, clock=self.clock.now)
+            self.remote_write = remote_write
             self.incidents.on_trigger = lambda incident: remote_write.incident(
                 incident, settings.incident_before, settings.incident_after)
+
+    def _build_incident_sources(self, settings: AgentSettings, triggers: frozenset[str],
+                                capturer: NodeConfigCapturer) -> None:
+        """What else triggers or explains an incident: crash reports, OOM kills, a crash directory, memory
+        pressure and a manual capture."""
         self.crash_probe = CrashProbe(NodeOutput(OutputSources(
             settings.node_crash_output_file, settings.node_systemd_unit, settings.node_log_file,
             settings.node_crash_max_bytes)))
-        self.oom_watch = None
+        self.oom_watch: OomWatch | None = None
         if "node-oom" in triggers:
             self.oom_watch = OomWatch(
                 self.incidents, capturer.finder, self.recorder, cgroup_path=settings.node_cgroup_path,
@@ -177,14 +231,8 @@ class AgentRuntime:
                 diagnostics_dir=Path(settings.diagnostics_dir), interval_s=settings.incident_check_interval,
                 ring=self.profile_ring, clock=self.clock.now,
                 on_progress=self.watchdog.register("oom-watch", max(60.0, settings.incident_check_interval * 3)).tick)
-        # A node found down or restarted is explained first by its crash report, then by an OOM kill.
-        explainers = [e for e in (self.crash_probe.find if "node-crash" in triggers and
-                                  self.crash_probe.output.configured else None,
-                                  self.oom_watch.recent if self.oom_watch else None) if e is not None]
-        if explainers:
-            self.incidents.explain = lambda since: next((found for explain in explainers
-                                                         if (found := explain(since)) is not None), None)
-        self.crash_dir = None
+        self._explain_incidents(triggers)
+        self.crash_dir: CrashDirWatch | None = None
         if "node-crash" in triggers and settings.node_crash_dir:
             self.crash_dir = CrashDirWatch(
                 self.incidents, settings.node_crash_dir, state_dir=Path(settings.incident_dir),
@@ -197,6 +245,17 @@ class AgentRuntime:
                                     interval_s=min(1.0, settings.incident_check_interval),
                                     node_up=lambda: bool(self._scrape_state().ok),
                                     on_progress=self.watchdog.register("manual-capture", 60.0).tick)
+
+    def _explain_incidents(self, triggers: frozenset[str]) -> None:
+        """A node found down or restarted is explained first by its crash report, then by an OOM kill."""
+        explainers = [e for e in (self.crash_probe.find if "node-crash" in triggers and
+                                  self.crash_probe.output.configured else None,
+                                  self.oom_watch.recent if self.oom_watch else None) if e is not None]
+        if explainers:
+            self.incidents.explain = lambda since: next((found for explain in explainers
+                                                         if (found := explain(since)) is not None), None)
+
+    def _build_command_stream(self, settings: AgentSettings) -> None:
         # Workers beyond the profiles that may run or wait, so a config request never waits behind them.
         self.command_stream = CommandStream({  # request message type -> the action answering it
             pb.ConfigSnapshotRequest: self.config.action_snapshot,
@@ -210,6 +269,9 @@ class AgentRuntime:
             pb.RingListRequest: self.ring_actions.action_list,
             pb.RingFetchRequest: self.ring_actions.action_fetch,
         }, send_timeout_s=settings.send_timeout, workers=settings.diagnostics_queue + 4)
+
+    def _build_identity(self, settings: AgentSettings) -> None:
+        """Host and instance ids, logged once, with a warning where a loopback node address is ambiguous."""
         self.host_id = host_id()
         self.instance = Instance(settings.instance_file)
         log.info("agent identity", extra={"fields": {
@@ -219,15 +281,6 @@ class AgentRuntime:
             log.warning("node-address is a loopback address; agents on other hosts with the same one are told apart "
                         "only by their host id (/etc/machine-id)", extra={"fields": {
                             "node_address": str(settings.node_address)}})
-        self.session = ProxySession(
-            settings.proxy_addr, self.registration, self.heartbeat_info,
-            send_timeout_s=settings.send_timeout, max_backoff_s=settings.reconnect_max_backoff,
-            on_connected=self._on_connected, on_disconnected=self._on_disconnected, tls=settings.proxy_tls,
-        )
-        self.http = AgentHTTPServer(settings.http_listen_addr, self.metrics_page, self.health,
-                                    max_connections=settings.http_max_connections,
-                                    client_timeout_s=settings.http_client_timeout, registry=self.self_metrics,
-                                    **_http_security(settings))
 
     # --------------------------------------------------------------- what the agent says about itself
 
