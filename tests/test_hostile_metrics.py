@@ -13,6 +13,7 @@ from procs import http_get, start_proxy, wait_for
 from rogue import RogueAgent, gauge, metrics_reply, refused, registration
 
 from fodc.v1 import fodc_pb2 as pb
+from fodc.v1 import series_table_pb2 as stpb
 
 
 @pytest.fixture
@@ -97,11 +98,16 @@ def test_too_many_series_in_a_reply_and_in_a_request_are_cut_off(tmp_path, daemo
             pb.Series(labels=[pb.Label(name="i", value=f"{i}" + "y" * width)], values=[1.0], timestamps_ms=[1])
             for i in range(count)])])]
     enrolled(proxy, rogues, "wide", series(5000))
+    enrolled(proxy, rogues, "values-only", lambda request: [pb.MetricsReply(  # ids left out: its values count
+        request_id=request.request_id, done=True, latest=stpb.LatestSamples(table_id=3, ids_digest=7,
+                                                                           value_text=b"1\n" * 5000))])
     for n in range(4):  # 4 x ~1 MiB: more than the request's 3 MiB in all
         enrolled(proxy, rogues, f"big-{n}", series(900, 1100))
     text = page(proxy)
     assert 'fodc_proxy_agent_missing{endpoint="metrics",node_id="wide",node_role="liaison"} 1' in text
+    assert 'fodc_proxy_agent_missing{endpoint="metrics",node_id="values-only",node_role="liaison"} 1' in text
     assert "more than 1000 series" in proxy.log()
+    assert refused(proxy, "series_table") == 0  # cut off by the cap as it came, not read whole and refused
     missing = [n for n in range(4) if f'fodc_proxy_agent_missing{{endpoint="metrics",node_id="big-{n}"' in text]
     assert 1 <= len(missing) < 4 and "exceed the request's cap of 3145728 bytes" in proxy.log()
 

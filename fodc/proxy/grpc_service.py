@@ -26,6 +26,7 @@ from fodc.proxy.agent_refusals import Refusals
 from fodc.proxy.links import LinkTable, RequestLink
 from fodc.proxy.registration_limits import LimitExceeded, check_heartbeat
 from fodc.proxy.registry import AgentRecord, AgentRegistry, RegistrationError, RegistryFull
+from fodc.proxy.series_table import chunk_series
 from fodc.refusals import RefusalLimiter
 from fodc.times import now_ms
 from fodc.v1 import fodc_pb2 as pb
@@ -339,7 +340,7 @@ def _route_metrics(link: RequestLink, reply: pb.MetricsReply) -> bool:
     chunk = reply if len(reply.families) or latest or reply.refused_points else None  # a refusal says how large
     series = sum(len(family.series) for family in reply.families)
     if latest:  # a series table answer (series_table.proto): every value and every definition counts
-        series += len(reply.latest.ids) + len(reply.latest.defined)
+        series += chunk_series(reply.latest)
     return link.route(reply.request_id, chunk, reply.ByteSize(), reply.done, reply.error or None, series)
 
 

@@ -78,6 +78,13 @@ class TableLines:
         return "".join(self.parts[3 * start:3 * end])
 
 
+def chunk_series(latest: st.LatestSamples) -> int:
+    """The series one LatestSamples chunk carries, for the link's cap on series per reply: its ids, values or
+    value lines, whichever are most (an answer that leaves its ids out still counts every value), and its
+    definitions."""
+    return max(len(latest.ids), len(latest.values), latest.value_text.count(b"\n")) + len(latest.defined)
+
+
 def _value_lines(data: bytes) -> list[str]:
     """The values of a `value_text`, each with its newline; TableMismatch unless all are values Prometheus
     reads."""
