@@ -298,7 +298,7 @@ class KtmSettings(Section):
         "ktm-enabled", text, "auto",
         "auto: load the eBPF programs when the host allows it (needs python3-bpfcc, kernel headers, tracefs "
         "and the CAP_BPF/CAP_PERFMON the unit grants), else run on /proc signals only; on: insist; off: /proc "
-        "only", choices=("auto", "on", "off"))
+        "only", choices=("auto", "on", "off"), role_var="fodc_agent_ktm_enabled")
     interval: float = declare(
         "ktm-interval", config.positive_duration, "15s", "how often kernel and OS telemetry are sampled into "
         "the window")

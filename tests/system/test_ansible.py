@@ -169,6 +169,22 @@ def test_proxy_deb_method_without_a_deb_fails_naming_the_variable(ansible_venv: 
     assert "fodc_proxy_deb_file must be the controller path" in result.stdout
 
 
+def test_agent_without_the_fodc_cli_deb_fails_naming_the_variable_unless_left_out(ansible_venv: Path,
+                                                                               tmp_path: Path) -> None:
+    """The roles install fodc-cli beside the daemon (from the .deb next to the daemon's by default); a missing
+    one stops the play before the host changes, naming the variable and the way to leave the command out."""
+    missing = check_role(ansible_venv, tmp_path, "fodc_agent",
+                         {**VALID_AGENT, "fodc_agent_deb_file": fake_deb(tmp_path, "fodc-agent")})
+    assert missing.returncode != 0
+    assert "fodc_agent_cli_deb_file must be the controller path of fodc-cli_<version>_<arch>.deb" in missing.stdout
+    assert f"got \"{tmp_path}/fodc-cli_0.0.0_amd64.deb\"" in missing.stdout  # derived from the agent's .deb
+    left_out = check_role(ansible_venv, tmp_path, "fodc_agent",
+                          {**VALID_AGENT, "fodc_agent_deb_file": fake_deb(tmp_path, "fodc-agent"),
+                           "fodc_agent_install_cli": False})
+    task = left_out.stdout.split("TASK [fodc_common : Assert the .deb of fodc-cli exists (install method deb)]")[1]
+    assert task.split("TASK [")[0].lstrip(" *\n").startswith("skipping: [node-1]"), task[:2000]
+
+
 def test_proxy_unknown_install_method_fails_argument_spec(ansible_venv: Path, tmp_path: Path) -> None:
     result = check_role(ansible_venv, tmp_path, "fodc_proxy", {"fodc_proxy_install_method": "rpm"})
     assert result.returncode != 0
@@ -270,6 +286,48 @@ def test_agents_point_at_the_proxy_hosts_grpc_port(ansible_venv: Path, tmp_path:
     }}}
     addresses = derived_vars(ansible_venv, tmp_path, inventory, "fodc_agent_proxy_address")
     assert (addresses["liaison-1"], addresses["hot-1"]) == ("10.0.0.10:27900", "10.0.0.10:27900")
+
+
+def test_ktm_enabled_in_extra_options_is_refused_naming_the_variable(ansible_venv: Path, tmp_path: Path) -> None:
+    result = check_role(ansible_venv, tmp_path, "fodc_agent",
+                        {**VALID_AGENT, "fodc_agent_extra_options": {"ktm-enabled": "off"}})
+    assert result.returncode != 0
+    assert "fodc_agent_extra_options sets ktm-enabled; set fodc_agent_ktm_enabled (auto, on, off)" in result.stdout
+
+
+def test_site_gives_the_ktm_prerequisites_only_to_agents_with_ktm_on(ansible_venv: Path, tmp_path: Path) -> None:
+    """site.yml applies fodc_ktm_prereqs (kernel headers, BCC) only where the agent's KTM is auto or on: an
+    agent with ktm-enabled off, written as the string or as YAML's bare `off` (a boolean), gets none of its
+    tasks, the headers ones included. Run in check mode with only the ktm tag, on this machine as `local`."""
+    local = {"ansible_connection": "local"}
+    inventory = {"all": {"vars": {"ansible_become": False, "ansible_python_interpreter": str(SYSTEM_PYTHON)},
+                         "children": {
+        "fodc_proxy": {"hosts": local_hosts("proxy-1")},
+        "liaison": {"hosts": {"ktm-auto": local, "ktm-off": {**local, "fodc_agent_ktm_enabled": "off"}}},
+        "datanode_hot": {"hosts": {"ktm-on": {**local, "fodc_agent_ktm_enabled": "on"},
+                                   "ktm-bare-off": {**local, "fodc_agent_ktm_enabled": False}}},
+    }}}
+    (tmp_path / "inventory.yml").write_text(json.dumps(inventory))
+    result = run_tool(ansible_venv, "ansible-playbook", "-i", str(tmp_path / "inventory.yml"), "--check",
+                      "--tags", "ktm", "-e", json.dumps({"fodc_agent_serial": "100%"}), "site.yml",
+                      ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+                      ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
+    outcomes: dict[str, dict[str, dict]] = {}  # task name -> host -> result
+    for play in json.loads(result.stdout)["plays"]:
+        for task in play["tasks"]:
+            if task["task"]["name"].startswith("fodc_ktm_prereqs : "):
+                outcomes.setdefault(task["task"]["name"].split(" : ", 1)[1], {}).update(task["hosts"])
+    headers = outcomes["Ask apt whether it offers headers for the running kernel"]
+    for host in ("ktm-auto", "ktm-on"):
+        assert not headers[host].get("skipped"), (host, headers[host])
+    for host in ("ktm-off", "ktm-bare-off"):
+        for name, hosts in outcomes.items():
+            # A loop's items are skipped one by one, each saying why.
+            skips = hosts[host].get("results") or [hosts[host]]
+            assert all(r.get("skipped") and "ktm_enabled" in r.get("false_condition", "") for r in skips), \
+                (name, host, hosts[host])
+    assert "Install the running kernel's headers" in outcomes and "proxy-1" not in headers
 
 
 def test_roles_build_as_a_collection_that_installs_from_requirements_yml(ansible_venv: Path, tmp_path: Path) -> None:
@@ -378,8 +436,14 @@ def test_molecule_rolls_out_proxy_and_two_agents_idempotently(ansible_venv: Path
     assert "check: Executed: Successful" in output
     # The containers have no BCC (the scenario skips it): the KTM role must say so and let the rollout go on.
     assert "KTM will run DEGRADED on fodc-mol-hot" in output
+    # The liaison's KTM is off: site.yml skipped the KTM prerequisites there, and its conffile says off.
+    assert "KTM will run DEGRADED on fodc-mol-liaison" not in output
+    assert "TASK [Assert the agent's conffile carries its KTM switch" in output
     # verify.yml read back the Prometheus file_sd targets site.yml wrote on the controller.
     assert "TASK [Assert each file names its daemon's address and labels]" in output
+    # fodc-cli came with each daemon: `fodc --help` on every host, `fodc cluster` on the proxy's.
+    listed = output.split("TASK [Assert fodc lists both agents]")[-1].split("TASK [")[0]
+    assert "ok: [fodc-mol-proxy]" in listed, output[-4000:]
 
 
 def test_molecule_installs_from_a_signed_apt_repository(ansible_venv: Path, private_debs: Path) -> None:
