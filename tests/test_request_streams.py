@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import grpc
 
@@ -24,8 +25,11 @@ def test_a_stream_whose_channel_the_session_closes_ends_quietly(monkeypatch):
             for stream in streams:
                 stream.connect(Connected("agent-1", channel, 4 << 20, "secret"))
             channel.close()
-            for thread in set(threading.enumerate()) - before:
-                thread.join(20)
+            deadline = time.monotonic() + 20
+            for thread in set(threading.enumerate()) - before:  # may hold one still starting (not joinable yet)
+                while thread.ident is None and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                thread.join(max(0.0, deadline - time.monotonic()))
                 assert not thread.is_alive()
         finally:
             for stream in streams:
