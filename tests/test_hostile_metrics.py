@@ -70,6 +70,29 @@ def test_forged_exposition_is_dropped_and_the_page_stays_valid(tmp_path, daemons
     assert refused(proxy, "exposition") == 4
 
 
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian package prometheus) not installed")
+def test_values_as_text_beyond_the_largest_float_cost_only_their_agent(tmp_path, daemons, rogues):
+    """`1e+400` is in the value grammar's shape but overflows: one such value on the page made promtool (and
+    Prometheus) refuse the whole page, every agent's metrics with it (only e+3xx exponents were checked)."""
+    proxy = start_proxy(tmp_path)
+    daemons.append(proxy)
+
+    def overflowing(request):
+        return [pb.MetricsReply(request_id=request.request_id, done=True, latest=stpb.LatestSamples(
+            table_id=5, ids=[0, 1], value_text=b"1\n-2.5e+400\n", defined=[
+                stpb.SeriesDefinition(id=n, family="huge_gauge", type="gauge", labels=["i", str(n)])
+                for n in (0, 1)]))]
+    enrolled(proxy, rogues, "overflow", overflowing)
+    enrolled(proxy, rogues, "honest", lambda request: [metrics_reply(request, [gauge("honest_gauge", 1.0)])])
+    text = page(proxy)
+    assert 'honest_gauge{node_id="honest",node_role="liaison"} 1' in text and "huge_gauge" not in text
+    assert 'fodc_proxy_agent_missing{endpoint="metrics",node_id="overflow",node_role="liaison"} 1' in text
+    result = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode in (0, 3), result.stdout + result.stderr  # 3: lint findings only, 1: parse error
+    assert refused(proxy, "series_table") == 1
+
+
 def test_an_endless_reply_is_cut_off_at_the_reply_cap(tmp_path, daemons, rogues):
     proxy = start_proxy(tmp_path, "--max-reply-bytes", "2MiB", "--max-request-bytes", "64MiB")
     daemons.append(proxy)

@@ -151,6 +151,7 @@ def test_values_sent_as_text_are_copied_as_written():
     '1\nfodc_proxy_agents{status="online"} 12345\n',  # a forged line
     "1 2\n3\n", "1.2.3\n4\n", "\n4\n", "0x1p3\n4\n", "inf\n4\n", "1e\n4\n", "1_000\n4\n",
     "1e999\n4\n", "9.9e+308\n4\n", "1" * 400 + "\n4\n",  # beyond the largest float: Prometheus refuses
+    "1e+400\n4\n", "-5e+999\n4\n", "1e+309\n4\n",  # so do larger exponents (e+3xx is not the only overflow)
     "1\r\n4\n", "１\n4\n",  # a carriage return, a full-width digit
     "1.5\n" * 1_000_000 + "x\n",  # 4 MB of values and then one that is not: checked in linear time and memory
 ])

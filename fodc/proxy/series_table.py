@@ -39,11 +39,13 @@ MAX_TABLE_IDS = 262_144  # ids one agent's table may use; a definition above is 
 MAX_TABLE_BYTES = 32 * 1024 * 1024
 MAX_HELP = 1024
 # Values as fodc.expfmt.format_value writes them, each with its "\n": integers, decimals, scientific notation
-# with a 2-3 digit exponent, NaN, +Inf, -Inf. Each is a float Prometheus reads, except an exponent past e+307
-# that overflows (checked apart: rare). RE2: linear in the text with no state per line (Python's re keeps
+# with a 2-3 digit exponent (at most e+309: a larger one overflows, and one such value makes Prometheus refuse
+# the whole page), NaN, +Inf, -Inf. Each is a float Prometheus reads, except the e+30x ones that
+# overflow (checked apart: rare). RE2: linear in the text with no state per line (Python's re keeps
 # ~500 bytes per repeated line until the match ends); ~0.03 ms for 5,000 values.
 _VALUE_TEXT: Any = compile_pattern(  # an RE2 object: it matches bytes as well as text
-    r"(?:-?[0-9]{1,17}(?:\.[0-9]{1,24})?\n|-?[0-9](?:\.[0-9]{1,17})?e[+-][0-9]{2,3}\n|NaN\n|[+-]Inf\n)*")
+    r"(?:-?[0-9]{1,17}(?:\.[0-9]{1,24})?\n|-?[0-9](?:\.[0-9]{1,17})?e(?:-[0-9]{2,3}|\+(?:[0-2]?[0-9]{2}|30[0-9]))\n"
+    r"|NaN\n|[+-]Inf\n)*")
 _REFUSED = 0xFFFFFFFF  # family slot of an id whose names failed the checks
 _UNDEFINED = 0xFFFFFFFE
 
