@@ -15,7 +15,7 @@ from rogue import RogueAgent, refused, registration, typed_answers
 
 from fodc.proxy import answer_stream
 from fodc.proxy.agent_answers import RECORD_LISTS, BadAnswer, check_result, checked_record
-from fodc.proxy.answer_stream import MAX_RECORD_BYTES, ListAnswerReader, estimated_cost
+from fodc.proxy.answer_stream import MAX_OTHER_FIELDS, MAX_RECORD_BYTES, ListAnswerReader, estimated_cost
 from fodc.v1 import fodc_pb2 as pb
 
 NOW_MS = int(time.time() * 1000)
@@ -57,6 +57,31 @@ def test_unknown_fields_are_passed_over_and_a_cut_answer_is_unusable():
         read(listing[:-1], 5)
     with pytest.raises(BadAnswer, match="wire type"):
         read(bytes([1 << 3 | 3]) + listing, 5)  # a group start: no result message has one
+
+
+def varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    return bytes([*out, value])
+
+
+def test_fields_that_are_not_records_stream_past_unbuffered_and_their_number_is_bounded():
+    """Before, a field that is not a record was buffered whole (20 MiB held for a 20 MiB one) and each tiny
+    field was a step in Python (64 MiB of 2-byte fields: ~8 s of the worker's CPU, 0.06 s parsed whole)."""
+    listing = pb.IncidentList(incidents=[incident("a")]).SerializeToString()
+    data = bytes([2 << 3 | 2]) + varint(20 << 20) + b"x" * (20 << 20) + listing
+    reader = ListAnswerReader(*RECORD_LISTS["incident_list"], NOW_MS)
+    biggest = 0
+    for offset in range(0, len(data), 1 << 20):
+        reader.write(data[offset:offset + (1 << 20)])
+        biggest = max(biggest, len(reader._buffer))
+    assert [i["id"] for i in reader.finish()[0]] == ["a"] and biggest <= 2 << 20
+    tiny = bytes([2 << 3, 0])  # field 2, varint 0
+    assert [i["id"] for i in read(tiny * MAX_OTHER_FIELDS + listing, 3)[0]] == ["a"]  # each counted once
+    with pytest.raises(BadAnswer, match=f"more than {MAX_OTHER_FIELDS} fields that are not Incident records"):
+        read(tiny * (MAX_OTHER_FIELDS + 1) + listing, 1 << 20)
 
 
 def test_an_oversized_record_streams_past_unbuffered():
@@ -132,3 +157,29 @@ def test_a_hostile_incident_list_costs_the_proxy_worker_little(tmp_path, daemons
         assert growth_mib < 250, f"the worker grew {growth_mib:.0f} MiB for one hostile answer"
     finally:
         rogue.close()
+
+
+def test_an_incident_list_of_tiny_fields_costs_only_its_agent(tmp_path, daemons):
+    """A list answer made of thousands of tiny fields that are not records (each a Python step of the reader)
+    is refused whole with a clear reason, while a newer agent's unknown field, however large, is passed by and
+    the honest agent's records are listed."""
+    proxy = start_proxy(tmp_path, "--command-timeout", "30s", "--incident-copy-interval", "0")
+    daemons.append(proxy)
+    listing = pb.IncidentList(incidents=[incident("honest-1")]).SerializeToString()
+    answers = {"tiny": bytes([2 << 3, 0]) * 500_000 + listing,
+               "newer": bytes([7 << 3 | 2]) + varint(8 << 20) + b"y" * (8 << 20) + listing}
+    rogues = [RogueAgent(proxy.grpc_addr) for _ in answers]
+    try:
+        for port, (rogue, (node_id, data)) in enumerate(zip(rogues, answers.items(), strict=True), 20001):
+            assert rogue.register(registration(node_id, port=port)).accepted
+            rogue.serve_commands(typed_answers({"incident_list": data}))
+        wait_for(lambda: len(proxy.cluster(status="online")) == 2, 20, what="both rogue agents online")
+        status, body = http_json(f"{proxy.url}/incidents", timeout=120)
+        assert status == 200, body
+        assert [(i["id"], i["node_id"]) for i in body["incidents"]] == [("honest-1", "newer")]
+        assert [m["node_id"] for m in body["missing"]] == ["tiny"]
+        assert f"more than {MAX_OTHER_FIELDS} fields that are not Incident records" in body["missing"][0]["reason"]
+        assert refused(proxy, "answer") == 1
+    finally:
+        for rogue in rogues:
+            rogue.close()
