@@ -71,6 +71,34 @@ def test_forged_exposition_is_dropped_and_the_page_stays_valid(tmp_path, daemons
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian package prometheus) not installed")
+def test_a_family_named_as_a_histograms_or_summarys_sample_is_left_out_and_the_page_stays_valid(
+        tmp_path, daemons, rogues):
+    """A gauge `lat_count` after histogram `lat` (or `rt_sum` after summary `rt`) on the page: Prometheus's
+    parser reads its TYPE line as a second one of `lat` and refuses the whole page, every agent's lines with
+    it; the gauges go (counted), the histogram and summary stay."""
+    proxy = start_proxy(tmp_path)
+    daemons.append(proxy)
+
+    def shadowing(request):
+        return [metrics_reply(request, [
+            pb.MetricFamily(name="lat", type="histogram", series=[
+                pb.Series(sample_name=name, labels=labels, values=[1.0], timestamps_ms=[1])
+                for name, labels in (("lat_bucket", [pb.Label(name="le", value="+Inf")]), ("lat_count", []),
+                                     ("lat_sum", []))]),
+            pb.MetricFamily(name="rt", type="summary", series=[
+                pb.Series(sample_name="rt_sum", values=[2.0], timestamps_ms=[1])]),
+            gauge("lat_count", 3.0), gauge("lat_bucket", 4.0), gauge("rt_sum", 5.0), gauge("rt_total", 6.0)])]
+    enrolled(proxy, rogues, "shadow", shadowing)
+    text = page(proxy)
+    assert "# TYPE lat histogram" in text and "# TYPE rt summary" in text and "# TYPE rt_total gauge" in text
+    assert "# TYPE lat_count" not in text and "# TYPE lat_bucket" not in text and "# TYPE rt_sum" not in text
+    result = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode in (0, 3), result.stdout + result.stderr  # 3: lint findings only, 1: parse error
+    assert refused(proxy, "exposition") == 3
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian package prometheus) not installed")
 def test_values_as_text_beyond_the_largest_float_cost_only_their_agent(tmp_path, daemons, rogues):
     """`1e+400` is in the value grammar's shape but overflows: one such value on the page made promtool (and
     Prometheus) refuse the whole page, every agent's metrics with it (only e+3xx exponents were checked)."""

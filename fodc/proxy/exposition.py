@@ -28,6 +28,9 @@ from fodc.v1 import fodc_pb2 as pb
 MAX_HELP = 1024
 # Families the page remembers as declared; past this a family new to the page is left out (and counted).
 MAX_PAGE_FAMILIES = 200_000
+# The samples Prometheus's text parser reads into a histogram or summary `x` already seen: a family of its own
+# named so (a gauge `x_count` after histogram `x`) reads as a second TYPE of `x`, and the whole page is refused.
+_OWNED_SUFFIXES = {"histogram": ("_bucket", "_count", "_sum"), "summary": ("_count", "_sum")}
 
 
 class PageWriter:
@@ -35,19 +38,27 @@ class PageWriter:
 
     def __init__(self, refusals: Refusals | None = None) -> None:
         self.refusals = refusals or Refusals()
-        self._declared: set[str] = set()
+        self._declared: dict[str, str] = {}  # text family -> its type
         self._names = NameCheck()
         self.series = 0
 
     def declare(self, text_name: str, kind: str, help_text: str) -> str | None:
         """The family's HELP/TYPE if the page has not declared it yet, else ""; None when the page cannot take
-        one more family."""
+        one more family, or a histogram or summary declared on it owns the name."""
         if text_name in self._declared:
             return ""
-        if len(self._declared) >= MAX_PAGE_FAMILIES:
+        if len(self._declared) >= MAX_PAGE_FAMILIES or self._owned(text_name):
             return None
-        self._declared.add(text_name)
+        self._declared[text_name] = kind
         return expfmt.header(text_name, help_text[:MAX_HELP], kind)
+
+    def _owned(self, text_name: str) -> bool:
+        for suffix in ("_bucket", "_count", "_sum"):
+            if text_name.endswith(suffix):
+                kind = self._declared.get(text_name[:-len(suffix)])
+                if kind is not None and suffix in _OWNED_SUFFIXES.get(kind, ()):
+                    return True
+        return False
 
     def agent_block(self, record: AgentRecord, replies: Iterable[pb.MetricsReply],
                     table: AgentSeriesTable | None = None) -> str:
@@ -79,7 +90,8 @@ class PageWriter:
             refused += dropped
         if refused:
             self.refusals.refuse("exposition", "metric or label name outside the exposition grammar (or a name "
-                                 "of the proxy's own)", refused, node_id=record.registration.node_id)
+                                 "of the proxy's own, or one a histogram or summary on the page owns)", refused,
+                                 node_id=record.registration.node_id)
         return "".join(out)
 
     def _add(self, out: list[str], head: str | None, text: str, count: int) -> int:
