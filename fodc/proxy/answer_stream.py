@@ -120,25 +120,31 @@ class ListAnswerReader:
             raise BadAnswer(f"not a list of {self.record_type.DESCRIPTOR.name}: wire type {wire_type}",
                             unreadable=True)
         else:
-            length = _varint(self._buffer, body)
-            if length is None:
-                return None
-            size, start = length
-            if field == _LIST_FIELD and size <= MAX_RECORD_BYTES:
-                if start + size > len(self._buffer):
-                    return None
-                self._record(bytes(self._buffer[start:start + size]))
-                return start + size
-            if field == _LIST_FIELD:
-                self._count_record()
-                self.over_budget.append(f"a record of {size} bytes; at most {MAX_RECORD_BYTES}")
-            else:
-                self._count_other()
-            self._skip = max(0, size - (len(self._buffer) - start))  # passed by as it streams, unbuffered
-            return min(start + size, len(self._buffer))
+            return self._length_delimited(field, body)
         if end is not None:
             self._count_other()
         return end
+
+    def _length_delimited(self, field: int, at: int) -> int | None:
+        """A record (field 1) or another field of bytes, its length at `at`: a record that fits parsed (in
+        place), anything else passed by as it streams, unbuffered; None while it is not all here yet."""
+        length = _varint(self._buffer, at)
+        if length is None:
+            return None
+        size, start = length
+        if field == _LIST_FIELD and size <= MAX_RECORD_BYTES:
+            if start + size > len(self._buffer):
+                return None
+            with memoryview(self._buffer) as view:  # parsed in place: no copy of the record's bytes
+                self._record(view[start:start + size])
+            return start + size
+        if field == _LIST_FIELD:
+            self._count_record()
+            self.over_budget.append(f"a record of {size} bytes; at most {MAX_RECORD_BYTES}")
+        else:
+            self._count_other()
+        self._skip = max(0, size - (len(self._buffer) - start))  # passed by as it streams, unbuffered
+        return min(start + size, len(self._buffer))
 
     def _count_other(self) -> None:
         self.other_fields += 1
@@ -151,10 +157,10 @@ class ListAnswerReader:
         if self.records > MAX_RECORDS:
             raise BadAnswer(f"more than {MAX_RECORDS} records")
 
-    def _record(self, data: bytes) -> None:
+    def _record(self, data: memoryview) -> None:
         self._count_record()
         try:
-            record = self.record_type.FromString(data)
+            record = self.record_type.FromString(data)  # type: ignore[arg-type]  # any buffer; the stubs say bytes
         except (DecodeError, RecursionError) as exc:
             raise BadAnswer(f"not a {self.record_type.DESCRIPTOR.name}: {str(exc)[:100]}", unreadable=True) from None
         cost = estimated_cost(record)

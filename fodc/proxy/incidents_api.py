@@ -78,6 +78,15 @@ def _linked(incidents: dict[tuple[str, str], dict[str, Any]]) -> list[dict[str, 
     return sorted(incidents.values(), key=lambda i: i["at_ms"], reverse=True)
 
 
+def _capture_outcome(captured: list, records: list, missing: list[dict[str, str]]) -> tuple[int, str]:
+    """202 when a node captured; else 409 with why each online target did not, or 404 when none matched."""
+    if captured:
+        return 202, ""
+    if not records:
+        return 404, "no online node matched the target"
+    return 409, "no node captured: " + "; ".join(f"{m['node_id']}: {m['reason']}" for m in missing)
+
+
 class IncidentRoutes:
     """The /incidents endpoints over one runtime, each view a method (registered from ROUTES), with the
     lookups they share: the live and archived incidents of the nodes asked for, one incident, its bundle."""
@@ -205,9 +214,7 @@ class IncidentRoutes:
             captured.append(incident)
         audit_detail(nodes=sorted(r.registration.node_id for r in records), unknown_nodes=unknown,
                      incidents=[f"{i['node_id']}/{i['id']}" for i in captured])
-        status = 202 if captured else 409 if records else 404
-        message = "" if captured else "no online node matched the target" if not records else "no node captured: " + \
-            "; ".join(f"{m['node_id']}: {m['reason']}" for m in missing)
+        status, message = _capture_outcome(captured, records, missing)
         return jsonify(target=target, incidents=captured, missing=missing, unknown_nodes=unknown,
                        **({"error": "conflict" if records else "not_found", "message": message} if message else {})
                        ), status
