@@ -99,6 +99,45 @@ def test_a_family_named_as_a_histograms_or_summarys_sample_is_left_out_and_the_p
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian package prometheus) not installed")
+def test_a_bucket_bound_or_quantile_that_is_not_a_float_costs_only_its_series(tmp_path, daemons, rogues):
+    """Prometheus's parser reads a histogram's `le` and a summary's `quantile` as floats and refuses the whole
+    page when one is not (`le="abc"`, `1e999`, Python's `1_0`): only those series are left out (counted),
+    through the series table and the families alike, also a gauge written under a histogram of its name."""
+    proxy = start_proxy(tmp_path)
+    daemons.append(proxy)
+    bounds = ["abc", "1e999", "1_0", " 1", "0x1p3", "+Inf", "1e3", ".5", "NaN", "-inf"]  # the last five read
+
+    def table(request):
+        return [pb.MetricsReply(request_id=request.request_id, done=True, latest=stpb.LatestSamples(
+            table_id=5, ids=list(range(len(bounds) + 1)), value_text=b"1\n" * (len(bounds) + 1), defined=[
+                *(stpb.SeriesDefinition(id=n, family="tb", type="histogram", sample_name="tb_bucket",
+                                        labels=["le", bound]) for n, bound in enumerate(bounds)),
+                stpb.SeriesDefinition(id=len(bounds), family="ts", type="summary", labels=["quantile", "high"])]))]
+
+    def families(request):
+        def series(sample, label, value):
+            return pb.Series(sample_name=sample, labels=[pb.Label(name=label, value=value)], values=[1.0],
+                             timestamps_ms=[1])
+        return [metrics_reply(request, [
+            pb.MetricFamily(name="fb", type="histogram", series=[series("fb_bucket", "le", "NaNx"),
+                                                                 series("fb_bucket", "le", "2")]),
+            pb.MetricFamily(name="fb", type="gauge", series=[series("fb", "le", "abc")]),
+            pb.MetricFamily(name="fs", type="summary", series=[series("fs_sum", "quantile", "1,5")])])]
+    enrolled(proxy, rogues, "table", table)
+    enrolled(proxy, rogues, "families", families)
+    text = page(proxy)
+    def first_labels(prefix):
+        return sorted(line.split("{")[1].split(",")[0] for line in text.splitlines() if line.startswith(prefix))
+    assert first_labels("tb_bucket") == sorted(f'le="{bound}"' for bound in bounds[5:])
+    assert first_labels("fb") == ['le="2"']
+    assert "\nts{" not in text and "fs_sum" not in text
+    result = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode in (0, 3), result.stdout + result.stderr  # 3: lint findings only, 1: parse error
+    assert refused(proxy, "exposition") == 5 + 1 + 3
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian package prometheus) not installed")
 def test_values_as_text_beyond_the_largest_float_cost_only_their_agent(tmp_path, daemons, rogues):
     """`1e+400` is in the value grammar's shape but overflows: one such value on the page made promtool (and
     Prometheus) refuse the whole page, every agent's metrics with it (only e+3xx exponents were checked)."""

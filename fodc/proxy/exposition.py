@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 from fodc import expfmt
 from fodc.proxy.agent_refusals import Refusals
-from fodc.proxy.page_names import NameCheck, NodeSuffix
+from fodc.proxy.page_names import NameCheck, NodeSuffix, bad_bound
 from fodc.proxy.registry import AgentRecord
 from fodc.proxy.series_table import AgentSeriesTable, TableMismatch
 from fodc.v1 import fodc_pb2 as pb
@@ -44,9 +44,11 @@ class PageWriter:
 
     def declare(self, text_name: str, kind: str, help_text: str) -> str | None:
         """The family's HELP/TYPE if the page has not declared it yet, else ""; None when the page cannot take
-        one more family, or a histogram or summary declared on it owns the name."""
-        if text_name in self._declared:
-            return ""
+        one more family, or a histogram or summary declared on it owns the name (or has it: Prometheus would
+        read a gauge's samples as the histogram's)."""
+        declared = self._declared.get(text_name)
+        if declared is not None:
+            return "" if declared == kind or declared not in _OWNED_SUFFIXES else None
         if len(self._declared) >= MAX_PAGE_FAMILIES or self._owned(text_name):
             return None
         self._declared[text_name] = kind
@@ -115,7 +117,7 @@ class PageWriter:
                 if names.bad_family(family.name):
                     dropped += max(1, len(family.series))
                     continue
-                placed: dict[str, list[str]] = {}  # sample name -> its group's lines
+                placed: dict[str, tuple[str, str, list[str]]] = {}  # sample name -> its group
                 for series in family.series:
                     if not series.values:
                         continue
@@ -124,12 +126,15 @@ class PageWriter:
                     if names.bad_sample(family.name, sample, [name for name, _ in own]):
                         dropped += 1
                         continue
-                    lines = placed.get(sample)
-                    if lines is None:
+                    group = placed.get(sample)
+                    if group is None:
                         text_name, kind = expfmt.text_family(family.name, family.type, sample)
                         group = groups.get(text_name)
                         if group is None:
                             group = groups[text_name] = (kind, family.help[:MAX_HELP], [])
-                        lines = placed[sample] = group[2]
-                    lines.append(node.series_prefix(sample, own) + expfmt.format_value(series.values[-1]) + "\n")
+                        placed[sample] = group
+                    if bad_bound(group[0], own):  # the type its lines are written under
+                        dropped += 1
+                        continue
+                    group[2].append(node.series_prefix(sample, own) + expfmt.format_value(series.values[-1]) + "\n")
         return groups, dropped

@@ -8,6 +8,7 @@ whole scrape. Label values and help texts are escaped where they are written.
 
 from __future__ import annotations
 
+import math
 import re
 
 from fodc import expfmt
@@ -21,6 +22,29 @@ MAX_REMEMBERED_NAMES = 100_000
 
 def reserved(name: str) -> bool:
     return name.startswith(RESERVED_PREFIXES)
+
+
+# The label Prometheus's text parser reads as a float on every sample of a histogram or a summary: one it
+# cannot read (`le="abc"`) makes it refuse the whole page. Go's float syntax, without hex and `_` (which its
+# parser refuses) and within a length; a value that overflows is refused too.
+_FLOAT_LABEL = {"histogram": "le", "summary": "quantile"}
+_GO_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+                       r"|[+-]?[iI][nN][fF](?:[iI][nN][iI][tT][yY])?|[nN][aA][nN]")
+MAX_FLOAT_LABEL = 64
+
+
+def bad_bound(kind: str, labels: tuple[tuple[str, str], ...]) -> bool:
+    """A series of a text family of type `kind` whose `le` (histogram) or `quantile` (summary) is not a float
+    Prometheus reads."""
+    name = _FLOAT_LABEL.get(kind)
+    if name is None:
+        return False
+    value = next((value for key, value in labels if key == name), None)
+    if value is None:
+        return False
+    if len(value) > MAX_FLOAT_LABEL or not _GO_FLOAT.fullmatch(value):
+        return True
+    return math.isinf(float(value)) and "n" not in value.lower()  # 1e999: beyond the largest float
 
 
 class NameCheck:
