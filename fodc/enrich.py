@@ -3,7 +3,8 @@ node labels as node_<key>.
 
 A metric's own labels are never overwritten: when a metric already carries a label we would add, ours is
 written as fodc_<name> instead (upstream learned this when a node label `type` collided with a metric's
-own `type="file"`).
+own `type="file"`), or fodc_fodc_<name> when it carries that too, and so on: a label name twice on one line
+makes Prometheus refuse the whole page.
 """
 
 from __future__ import annotations
@@ -25,5 +26,8 @@ def enrich(own: Labels, added: Labels) -> Labels:
     taken = {name for name, _ in own}
     merged = list(own)
     for name, value in added:
-        merged.append((f"fodc_{name}" if name in taken else name, value))
+        while name in taken:  # ends: each step is a longer name, and `taken` is finite
+            name = f"fodc_{name}"
+        taken.add(name)
+        merged.append((name, value))
     return tuple(sorted(merged))

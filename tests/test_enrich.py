@@ -19,6 +19,16 @@ def test_metric_labels_win_and_ours_move_aside():
     assert merged["node_type"] == "ssd"
 
 
+def test_ours_move_aside_past_every_name_the_metric_already_has():
+    """A metric carrying both `node_id` and `fodc_node_id` got a second `fodc_node_id`: a line with a label
+    name twice, which makes Prometheus refuse the whole page (and a remote-write receiver the whole batch)."""
+    own = (("node_id", "a"), ("fodc_node_id", "b"), ("fodc_fodc_node_id", "c"), ("node_role", "d"))
+    merged = enrich(own, node_labels("n1", "liaison", {}))
+    assert len({name for name, _ in merged}) == len(merged) == 6
+    assert dict(merged)["fodc_fodc_fodc_node_id"] == "n1" and dict(merged)["fodc_node_role"] == "liaison"
+    assert {name: value for name, value in merged if name in dict(own)} == dict(own)
+
+
 def test_enriched_labels_are_sorted():
     merged = enrich((("z", "1"), ("a", "2")), node_labels("n", "liaison", {}))
     assert [k for k, _ in merged] == sorted(k for k, _ in merged)

@@ -138,6 +138,28 @@ def test_a_bucket_bound_or_quantile_that_is_not_a_float_costs_only_its_series(tm
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian package prometheus) not installed")
+def test_own_labels_named_like_ours_moved_aside_keep_the_page_valid(tmp_path, daemons, rogues):
+    """A series with its own `node_id` and `fodc_node_id` got the proxy's node_id as a second `fodc_node_id`:
+    a label name twice on one line, and Prometheus refused the whole page, every agent's lines with it."""
+    proxy = start_proxy(tmp_path)
+    daemons.append(proxy)
+
+    def table(request):
+        return [pb.MetricsReply(request_id=request.request_id, done=True, latest=stpb.LatestSamples(
+            table_id=5, ids=[0], value_text=b"1\n", defined=[stpb.SeriesDefinition(
+                id=0, family="tg", type="gauge", labels=["node_id", "a", "fodc_node_id", "b"])]))]
+    enrolled(proxy, rogues, "table", table)
+    enrolled(proxy, rogues, "families", lambda request: [metrics_reply(request, [
+        gauge("fg", 2.0, {"node_role": "r", "fodc_node_role": "s"})])])
+    text = page(proxy)
+    assert 'tg{fodc_fodc_node_id="table",fodc_node_id="b",node_id="a",node_role="liaison"} 1\n' in text
+    assert 'fg{fodc_fodc_node_role="liaison",fodc_node_role="s",node_id="families",node_role="r"} 2\n' in text
+    result = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode in (0, 3), result.stdout + result.stderr  # 3: lint findings only, 1: parse error
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian package prometheus) not installed")
 def test_values_as_text_beyond_the_largest_float_cost_only_their_agent(tmp_path, daemons, rogues):
     """`1e+400` is in the value grammar's shape but overflows: one such value on the page made promtool (and
     Prometheus) refuse the whole page, every agent's metrics with it (only e+3xx exponents were checked)."""
