@@ -246,6 +246,21 @@ def test_oversized_registrations_and_heartbeats_are_refused(tmp_path, daemons, r
     assert refused(proxy, "registration") == 4 and refused(proxy, "heartbeat") == 1
 
 
+def test_a_node_label_name_ending_in_a_newline_is_refused_at_registration(tmp_path, daemons, rogues):
+    """`zone\n` passed the label-name check (`$` matches before a final newline): `node_zone\n="a"` on every
+    line of that agent broke them in two, and Prometheus refused the whole page."""
+    proxy = start_proxy(tmp_path)
+    daemons.append(proxy)
+    rogue = RogueAgent(proxy.grpc_addr)
+    rogues.append(rogue)
+    result = rogue.register(registration("newline", port=21001, labels={"zone\n": "a"}))
+    assert not result.accepted and "invalid label 'zone\\n'" in result.error, result.error
+    enrolled(proxy, rogues, "honest", lambda request: [metrics_reply(request, [gauge("honest_gauge", 1.0)])],
+             labels={"zone": "a"})
+    assert 'honest_gauge{node_id="honest",node_role="liaison",node_zone="a"} 1\n' in page(proxy)
+    assert refused(proxy, "registration") == 1
+
+
 def test_incident_triggers_are_bounded_and_go_with_their_agent(tmp_path, daemons, rogues):
     proxy = start_proxy(tmp_path)
     daemons.append(proxy)

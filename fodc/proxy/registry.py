@@ -253,7 +253,7 @@ def _key_in_use_message(holder: AgentRecord, reg: Registration) -> str:
 
 
 _IDENTITY = re.compile(r"[A-Za-z0-9_-]{0,64}")
-_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")  # fullmatch: `$` would let a final newline through
 RESERVED_NODE_LABELS = frozenset({"id", "role"})  # the proxy writes node_id and node_role itself
 MAX_LABELS, MAX_TEXT = 32, 256
 
@@ -271,7 +271,7 @@ def _validate(reg: Registration) -> None:
     if len(reg.labels) > MAX_LABELS:
         raise RegistrationError(f"too many labels ({len(reg.labels)}; at most {MAX_LABELS})")
     for name, value in reg.labels.items():
-        if not _LABEL_NAME.match(name) or len(name) > MAX_TEXT or len(value) > MAX_TEXT:
+        if len(name) > MAX_TEXT or not _LABEL_NAME.fullmatch(name) or len(value) > MAX_TEXT:
             raise RegistrationError(f"invalid label {name[:64]!r} (a Prometheus label name; value at most "
                                     f"{MAX_TEXT} characters)")
         if name in RESERVED_NODE_LABELS:
