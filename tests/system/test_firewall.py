@@ -75,8 +75,9 @@ def _ip(pid: int, *args: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def walled(built_debs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Walled]:
-    require_containers()
+def walled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Walled]:
+    require_containers()  # first: without containers the reason is that, not a failed package build
+    built_debs: dict[str, Path] = request.getfixturevalue("built_debs")
     venv = ensure_ansible_venv()
     work = tmp_path_factory.mktemp("firewall")
     rootfs = ensure_rootfs(packages=FIREWALL_PACKAGES)
