@@ -246,6 +246,29 @@ def test_oversized_registrations_and_heartbeats_are_refused(tmp_path, daemons, r
     assert refused(proxy, "registration") == 4 and refused(proxy, "heartbeat") == 1
 
 
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian package prometheus) not installed")
+def test_a_series_labelled_name_is_left_out_and_the_page_stays_valid(tmp_path, daemons, rogues):
+    """A label named `__name__` (the metric name's own label, reserved) made Prometheus's parser refuse the whole
+    page; only that series goes (counted), through the series table and the families alike."""
+    proxy = start_proxy(tmp_path)
+    daemons.append(proxy)
+
+    def table(request):
+        return [pb.MetricsReply(request_id=request.request_id, done=True, latest=stpb.LatestSamples(
+            table_id=5, ids=[0, 1], value_text=b"1\n2\n", defined=[
+                stpb.SeriesDefinition(id=0, family="tn", type="gauge", labels=["__name__", "fodc_proxy_agents"]),
+                stpb.SeriesDefinition(id=1, family="tn", type="gauge", labels=["__meta", "kept"])]))]
+    enrolled(proxy, rogues, "table", table)
+    enrolled(proxy, rogues, "families", lambda request: [metrics_reply(request, [
+        gauge("fn", 3.0, {"__name__": "x"}), gauge("fk", 4.0)])])
+    text = page(proxy)
+    assert "__name__" not in text and 'tn{__meta="kept",' in text and 'fk{node_id="families"' in text
+    result = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode in (0, 3), result.stdout + result.stderr  # 3: lint findings only, 1: parse error
+    assert refused(proxy, "exposition") == 2
+
+
 def test_a_node_label_name_ending_in_a_newline_is_refused_at_registration(tmp_path, daemons, rogues):
     """`zone\n` passed the label-name check (`$` matches before a final newline): `node_zone\n="a"` on every
     line of that agent broke them in two, and Prometheus refused the whole page."""

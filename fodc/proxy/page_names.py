@@ -66,12 +66,13 @@ class NameCheck:
         return not self.ok(name, METRIC_NAME) or reserved(name)
 
     def bad_sample(self, family: str, sample: str, label_names: list[str]) -> bool:
-        """A sample name outside the family or the grammar (or one of the proxy's own), or a bad or repeated
-        label name."""
+        """A sample name outside the family or the grammar (or one of the proxy's own), or a bad, repeated or
+        reserved label name (`__name__`: Prometheus's parser refuses the page)."""
         if sample != family and (not sample.startswith(family) or not self.ok(sample, METRIC_NAME)
                                  or reserved(sample)):
             return True
-        return len(set(label_names)) != len(label_names) or not all(self.ok(n, LABEL_NAME) for n in label_names)
+        return (len(set(label_names)) != len(label_names) or "__name__" in label_names
+                or not all(self.ok(n, LABEL_NAME) for n in label_names))
 
 
 class NodeSuffix:
