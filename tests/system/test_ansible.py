@@ -404,9 +404,12 @@ def test_unknown_firewall_kind_fails_argument_spec(ansible_venv: Path, tmp_path:
 
 
 @pytest.fixture
-def private_debs(built_debs: dict[str, Path], tmp_path: Path) -> Path:
+def private_debs(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     """A private copy of the .debs: dist/deb may be rebuilt by another test while a scenario runs, and a
-    changed .deb between converge and idempotence would read as a non-idempotent role."""
+    changed .deb between converge and idempotence would read as a non-idempotent role. Containers are
+    checked first, so a machine without them is told that rather than shown a failed package build."""
+    require_containers()
+    built_debs: dict[str, Path] = request.getfixturevalue("built_debs")
     deb_dir = tmp_path / "debs"
     deb_dir.mkdir()
     for deb in built_debs.values():
