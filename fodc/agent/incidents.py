@@ -35,7 +35,7 @@ from fodc.jsonvalue import json_value
 from fodc.periodic import Periodic
 from fodc.times import compact_utc, rfc3339
 from fodc.v1 import fodc_pb2 as pb
-from fodc.window import FlightRecorder
+from fodc.window import FlightRecorder, SeriesWindow
 from fodc.wire_results import incident_to_pb
 
 log = logging.getLogger(__name__)
@@ -341,7 +341,21 @@ class IncidentWatch(Periodic):
         self.check(time.monotonic())
 
     def check(self, now_s: float) -> None:
+        """One round: the node's answer first (down, unresponsive); only when it answered, its series (restart,
+        read latency, the rules)."""
         answer = self.scrape_state()
+        self._check_answer(answer, now_s)
+        if not answer.ok:
+            return
+        latest = [s for s in self.window.latest() if s.source != "kernel-telemetry" or s.name == KTM_READ_LATENCY]
+        if "node-restart" in self.enabled:
+            self._check_restart(latest)
+        if "ktm-read-latency" in self.enabled:
+            self._check_read_latency(latest)
+        if self.rules:
+            self._check_rules(latest, now_s)
+
+    def _check_answer(self, answer: NodeAnswer, now_s: float) -> None:
         down, slow = answer.down(), answer.unresponsive()
         if "node-down" in self.enabled and (fired := self.node_down.observe(
                 None if down is None else not down, now_s, answer.reason, answer.failing_since_ms,
@@ -351,20 +365,21 @@ class IncidentWatch(Periodic):
                 None if slow is None else not slow, now_s, answer.reason, answer.failing_since_ms,
                 answer.failing_for_s)):
             self.recorder.trigger("node-unresponsive", fired, node_up=False)
-        if not answer.ok:
-            return
-        latest = [s for s in self.window.latest() if s.source != "kernel-telemetry" or s.name == KTM_READ_LATENCY]
-        if "node-restart" in self.enabled:
-            counters = {(s.name, s.labels): s.values[-1] for s in latest if s.type == "counter"}
-            if fired := self.resets.observe(counters):
-                self.recorder.trigger("node-restart", {"signal": "counter reset", **fired})
-        if "ktm-read-latency" in self.enabled:
-            buckets = {float(dict(s.labels).get("le", "nan")): s.values[-1] for s in latest
-                       if s.name == KTM_READ_LATENCY and dict(s.labels).get("syscall", "read") == "read"}
-            if buckets and (fired := self.latency.observe(buckets)):
-                self.recorder.trigger("ktm-read-latency", fired)
-        if self.rules:
-            samples = [(s.name, dict(s.labels), s.values[-1]) for s in latest]
-            for rule, state in self.rules:
-                for fired in evaluate(rule, samples, now_s, state):
-                    self.recorder.trigger(f"rule:{rule.name}", fired)
+
+    def _check_restart(self, latest: list[SeriesWindow]) -> None:
+        """A counter that went back: the node restarted between two scrapes."""
+        counters = {(s.name, s.labels): s.values[-1] for s in latest if s.type == "counter"}
+        if fired := self.resets.observe(counters):
+            self.recorder.trigger("node-restart", {"signal": "counter reset", **fired})
+
+    def _check_read_latency(self, latest: list[SeriesWindow]) -> None:
+        buckets = {float(dict(s.labels).get("le", "nan")): s.values[-1] for s in latest
+                   if s.name == KTM_READ_LATENCY and dict(s.labels).get("syscall", "read") == "read"}
+        if buckets and (fired := self.latency.observe(buckets)):
+            self.recorder.trigger("ktm-read-latency", fired)
+
+    def _check_rules(self, latest: list[SeriesWindow], now_s: float) -> None:
+        samples = [(s.name, dict(s.labels), s.values[-1]) for s in latest]
+        for rule, state in self.rules:
+            for fired in evaluate(rule, samples, now_s, state):
+                self.recorder.trigger(f"rule:{rule.name}", fired)
