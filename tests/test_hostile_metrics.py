@@ -247,6 +247,39 @@ def test_oversized_registrations_and_heartbeats_are_refused(tmp_path, daemons, r
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian package prometheus) not installed")
+def test_a_sample_named_apart_from_its_family_is_left_out_and_the_page_stays_valid(tmp_path, daemons, rogues):
+    """Under `# TYPE x untyped` a sample `x_bucket` is a family of its own to Prometheus's parser (untyped), so
+    a later `# TYPE x_bucket` (another agent's) was a second TYPE line and the whole page was refused; and
+    `xq_count{quantile="abc"}` under `xq_c` landed in summary `xq`; and a summary `g2` after a gauge `g2` had its
+    `g2_sum` read as a family of its own before gauge `g2_sum`'s TYPE. Those series are left out (counted); the
+    samples a histogram or summary owns stay."""
+    proxy = start_proxy(tmp_path)
+    daemons.append(proxy)
+
+    def table(request):
+        return [pb.MetricsReply(request_id=request.request_id, done=True, latest=stpb.LatestSamples(
+            table_id=5, ids=list(range(6)), value_text=b"1\n2\n3\n4\n5\n6\n", defined=[
+                stpb.SeriesDefinition(id=0, family="x", type="untyped", sample_name="x_bucket"),
+                stpb.SeriesDefinition(id=1, family="xq", type="summary", sample_name="xq_count"),
+                stpb.SeriesDefinition(id=2, family="xq_c", type="gauge", sample_name="xq_count",
+                                      labels=["quantile", "abc"]),
+                stpb.SeriesDefinition(id=3, family="g2", type="gauge"),
+                stpb.SeriesDefinition(id=4, family="g2", type="summary", sample_name="g2_sum"),
+                stpb.SeriesDefinition(id=5, family="g2_sum", type="gauge")]))]
+    enrolled(proxy, rogues, "table", table)
+    enrolled(proxy, rogues, "families", lambda request: [metrics_reply(request, [gauge("x_bucket", 7.0)])])
+    text = page(proxy)
+    assert 'xq_count{node_id="table",node_role="liaison"} 2\n' in text and "abc" not in text
+    assert 'x_bucket{node_id="families",node_role="liaison"} 7\n' in text and 'x_bucket{node_id="table"' not in text
+    assert 'g2{node_id="table",node_role="liaison"} 4\n' in text
+    assert 'g2_sum{node_id="table",node_role="liaison"} 6\n' in text  # the gauge, not the summary's
+    result = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode in (0, 3), result.stdout + result.stderr  # 3: lint findings only, 1: parse error
+    assert refused(proxy, "exposition") == 3
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian package prometheus) not installed")
 def test_a_series_labelled_name_is_left_out_and_the_page_stays_valid(tmp_path, daemons, rogues):
     """A label named `__name__` (the metric name's own label, reserved) made Prometheus's parser refuse the whole
     page; only that series goes (counted), through the series table and the families alike."""

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 from fodc import expfmt
 from fodc.proxy.agent_refusals import Refusals
-from fodc.proxy.page_names import NameCheck, NodeSuffix, bad_bound
+from fodc.proxy.page_names import PARSED_INTO, NameCheck, NodeSuffix, bad_bound, stray_sample
 from fodc.proxy.registry import AgentRecord
 from fodc.proxy.series_table import AgentSeriesTable, TableMismatch
 from fodc.v1 import fodc_pb2 as pb
@@ -28,9 +28,6 @@ from fodc.v1 import fodc_pb2 as pb
 MAX_HELP = 1024
 # Families the page remembers as declared; past this a family new to the page is left out (and counted).
 MAX_PAGE_FAMILIES = 200_000
-# The samples Prometheus's text parser reads into a histogram or summary `x` already seen: a family of its own
-# named so (a gauge `x_count` after histogram `x`) reads as a second TYPE of `x`, and the whole page is refused.
-_OWNED_SUFFIXES = {"histogram": ("_bucket", "_count", "_sum"), "summary": ("_count", "_sum")}
 
 
 class PageWriter:
@@ -44,21 +41,24 @@ class PageWriter:
 
     def declare(self, text_name: str, kind: str, help_text: str) -> str | None:
         """The family's HELP/TYPE if the page has not declared it yet, else ""; None when the page cannot take
-        one more family, or a histogram or summary declared on it owns the name (or has it: Prometheus would
-        read a gauge's samples as the histogram's)."""
+        one more family, or a histogram or summary declared on it owns the name, or the page declared the name
+        with another type and one of the two is a histogram or summary (their samples would be read into the
+        wrong family, or as families of their own)."""
         declared = self._declared.get(text_name)
         if declared is not None:
-            return "" if declared == kind or declared not in _OWNED_SUFFIXES else None
+            return "" if declared == kind or (declared not in PARSED_INTO and kind not in PARSED_INTO) else None
         if len(self._declared) >= MAX_PAGE_FAMILIES or self._owned(text_name):
             return None
         self._declared[text_name] = kind
         return expfmt.header(text_name, help_text[:MAX_HELP], kind)
 
     def _owned(self, text_name: str) -> bool:
+        """A name the parser reads into a histogram or summary declared before it (gauge `x_count` after
+        histogram `x`): its TYPE line would read as a second one of `x`, and the whole page be refused."""
         for suffix in ("_bucket", "_count", "_sum"):
             if text_name.endswith(suffix):
                 kind = self._declared.get(text_name[:-len(suffix)])
-                if kind is not None and suffix in _OWNED_SUFFIXES.get(kind, ()):
+                if kind is not None and suffix in PARSED_INTO.get(kind, ()):
                     return True
         return False
 
@@ -117,7 +117,7 @@ class PageWriter:
                 if names.bad_family(family.name):
                     dropped += max(1, len(family.series))
                     continue
-                placed: dict[str, tuple[str, str, list[str]]] = {}  # sample name -> its group
+                placed: dict[str, tuple[tuple[str, str, list[str]], bool]] = {}  # sample -> its group, stray
                 for series in family.series:
                     if not series.values:
                         continue
@@ -126,14 +126,15 @@ class PageWriter:
                     if names.bad_sample(family.name, sample, [name for name, _ in own]):
                         dropped += 1
                         continue
-                    group = placed.get(sample)
-                    if group is None:
+                    entry = placed.get(sample)
+                    if entry is None:
                         text_name, kind = expfmt.text_family(family.name, family.type, sample)
                         group = groups.get(text_name)
                         if group is None:
                             group = groups[text_name] = (kind, family.help[:MAX_HELP], [])
-                        placed[sample] = group
-                    if bad_bound(group[0], own):  # the type its lines are written under
+                        entry = placed[sample] = (group, stray_sample(text_name, group[0], sample))
+                    group, stray = entry
+                    if stray or bad_bound(group[0], own):  # by the type its lines are written under
                         dropped += 1
                         continue
                     group[2].append(node.series_prefix(sample, own) + expfmt.format_value(series.values[-1]) + "\n")

@@ -33,6 +33,19 @@ _GO_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 MAX_FLOAT_LABEL = 64
 
 
+# The samples Prometheus's text parser reads into a histogram or summary `x` seen before them (by name).
+PARSED_INTO = {"histogram": ("_bucket", "_count", "_sum"), "summary": ("_count", "_sum")}
+
+
+def stray_sample(text_name: str, kind: str, sample: str) -> bool:
+    """A sample written under text family `text_name` (of 0.0.4 type `kind`) that Prometheus's parser reads as
+    a family of its own (`x_bucket` under an untyped `x`): a later TYPE of that name would be refused with the
+    whole page. No sample of a page an agent parsed or rendered is one."""
+    if sample == text_name:
+        return False
+    return not (sample.startswith(text_name) and sample[len(text_name):] in PARSED_INTO.get(kind, ()))
+
+
 def bad_bound(kind: str, labels: tuple[tuple[str, str], ...]) -> bool:
     """A series of a text family of type `kind` whose `le` (histogram) or `quantile` (summary) is not a float
     Prometheus reads."""

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fodc import expfmt
-from fodc.proxy.page_names import NameCheck, NodeSuffix, bad_bound
+from fodc.proxy.page_names import NameCheck, NodeSuffix, bad_bound, stray_sample
 from fodc.saferegex import compile_pattern
 from fodc.series_digest import ids_digest
 from fodc.v1 import fodc_pb2 as pb
@@ -202,7 +202,8 @@ class AgentSeriesTable:
             labels = tuple(zip(flat[0::2], flat[1::2], strict=False))
             text_name, kind = expfmt.text_family(d.family, d.type, sample)
             if (len(flat) % 2 or names.bad_family(d.family)
-                    or names.bad_sample(d.family, sample, [name for name, _ in labels]) or bad_bound(kind, labels)):
+                    or names.bad_sample(d.family, sample, [name for name, _ in labels]) or bad_bound(kind, labels)
+                    or stray_sample(text_name, kind, sample)):
                 openings[number] = ""
                 family_of[number] = _REFUSED
                 continue
