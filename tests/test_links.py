@@ -2,21 +2,38 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
 import pytest
 
 from fodc.proxy.links import LinkBusy, LinkClosed, ReplyTimeout, RequestLink
+from fodc.proxy.loop_thread import LoopThread
+
+
+def route(link: RequestLink, *args, **kwargs) -> bool:
+    """What the stream reader does on the proxy's event loop, here on a loop of its own."""
+    return asyncio.run(link.route(*args, **kwargs))
+
+
+@pytest.fixture
+def loop():
+    """The proxy's gRPC event loop, in a thread of its own as in the proxy."""
+    thread = LoopThread("test-loop")
+    thread.start()
+    yield thread
+    thread.stop(10)
+    assert not thread.alive
 
 
 def test_replies_are_routed_to_their_own_request_by_id():
     link = RequestLink("agent")
     first, second = link.send("r1", "req1"), link.send("r2", "req2")
-    link.route("r2", "b1", 2, done=False)
-    link.route("r1", "a1", 2, done=False)
-    link.route("r2", "b2", 2, done=True)
-    link.route("r1", "a2", 2, done=True)
+    route(link, "r2", "b1", 2, done=False)
+    route(link, "r1", "a1", 2, done=False)
+    route(link, "r2", "b2", 2, done=True)
+    route(link, "r1", "a2", 2, done=True)
     assert list(first.chunks(1)) == ["a1", "a2"]
     assert list(second.chunks(1)) == ["b1", "b2"]
     assert link.in_flight == 0
@@ -28,8 +45,8 @@ def test_many_concurrent_requests_each_get_exactly_their_reply():
 
     def answer():
         for request_id in pendings:
-            link.route(request_id, f"{request_id}-x", 1, done=False)
-            link.route(request_id, f"{request_id}-y", 1, done=True)
+            route(link, request_id, f"{request_id}-x", 1, done=False)
+            route(link, request_id, f"{request_id}-y", 1, done=True)
 
     thread = threading.Thread(target=answer)
     thread.start()
@@ -42,8 +59,8 @@ def test_unknown_and_forgotten_ids_are_dropped():
     link = RequestLink("agent")
     pending = link.send("r1", "req")
     link.forget("r1")
-    assert link.route("r1", "late", 4, done=False) is False
-    assert link.route("nope", "x", 1, done=True) is False
+    assert route(link, "r1", "late", 4, done=False) is False
+    assert route(link, "nope", "x", 1, done=True) is False
     assert pending.abandoned
 
 
@@ -75,23 +92,37 @@ def test_a_silent_agent_times_out():
 def test_agent_error_reply_is_raised_to_the_waiter():
     link = RequestLink("agent")
     pending = link.send("r1", "req")
-    link.route("r1", None, 0, done=True, error="agent busy")
+    route(link, "r1", None, 0, done=True, error="agent busy")
     with pytest.raises(LinkClosed, match="agent busy"):
         list(pending.chunks(1))
 
 
-def test_outbound_requests_come_out_in_order():
-    link = RequestLink("agent")
+def test_outbound_requests_come_out_in_order(loop):
+    link = RequestLink("agent", loop=loop.loop)
     link.send("a", "first")
     link.send("b", "second")
-    assert [link.next_outbound(0.1), link.next_outbound(0.1), link.next_outbound(0.01)] == ["first", "second", None]
+    assert [loop.call(link.next_request(), 5), loop.call(link.next_request(), 5)] == ["first", "second"]
+    waiting = asyncio.run_coroutine_threadsafe(link.next_request(), loop.loop)
+    time.sleep(0.1)
+    assert not waiting.done()  # nothing queued: the writer waits
+
+
+def test_a_request_sent_from_another_thread_wakes_the_waiting_writer(loop):
+    """HTTP threads send; the stream writer waits on the event loop without polling and wakes at once."""
+    link = RequestLink("agent", loop=loop.loop)
+    waiting = asyncio.run_coroutine_threadsafe(link.next_request(), loop.loop)
+    time.sleep(0.2)
+    assert not waiting.done()
+    threading.Thread(target=link.send, args=("r1", "request")).start()
+    assert waiting.result(30) == "request"
+    assert link.post("cancel") and loop.call(link.next_request(), 30) == "cancel"
 
 
 def test_the_deadline_is_checked_against_when_a_chunk_arrived_not_when_it_was_read():
     link = RequestLink("agent")
     pending = link.send("r1", "req")
-    link.route("r1", "a", 1, done=False)
-    link.route("r1", "b", 1, done=True)
+    route(link, "r1", "a", 1, done=False)
+    route(link, "r1", "b", 1, done=True)
     arrived = pending._chunks.queue[0].at
     assert list(pending.chunks(1)) == ["a", "b"]
     assert arrived <= pending.arrived_at <= arrived + 1  # the end's arrival, however late it was read
@@ -103,21 +134,37 @@ def test_a_reply_dropped_for_a_slow_reader_says_so():
     link = RequestLink("agent", max_chunks=2)
     pending = link.send("r1", "req")
     pending.put_timeout_s = 0.05
-    assert [link.route("r1", c, 1, done=False) for c in "abc"] == [True, True, False]
+    assert [route(link, "r1", c, 1, done=False) for c in "abc"] == [True, True, False]
     with pytest.raises(ReaderTooSlow, match="read the answer too slowly"):
         list(pending.chunks(0.1))
 
 
-def test_closing_a_link_wakes_its_waiting_writer_at_once():
+def test_closing_a_link_wakes_its_waiting_writer_at_once(loop):
     """The proxy's stream writers wait without polling (1,000 agents' writers waking twice a second cost more
-    than their heartbeats): close() must end the wait, not the wait's timeout."""
-    link = RequestLink("agent")
-    got: list[object] = []
-    writer = threading.Thread(target=lambda: got.append(link.next_outbound(60)))
-    writer.start()
+    than their heartbeats): close() must end the wait, whichever thread calls it."""
+    link = RequestLink("agent", loop=loop.loop)
+    waiting = asyncio.run_coroutine_threadsafe(link.next_request(), loop.loop)
     time.sleep(0.2)
-    started = time.monotonic()
+    assert not waiting.done()
     link.close("agent gone")
-    writer.join(30)
-    assert not writer.is_alive() and got == [None]
-    assert time.monotonic() - started < 30  # far below the 60 s wait
+    assert waiting.result(30) is None
+    assert loop.call(link.next_request(), 5) is None  # a closed link hands out nothing more
+
+
+def test_a_slow_reply_reader_holds_back_only_its_own_stream(loop):
+    """A reply whose HTTP reader does not keep up waits for room on the event loop without blocking it: another
+    agent's reply is routed meanwhile, and the waiting chunk arrives once the reader takes one."""
+    slow, fast = RequestLink("slow", max_chunks=1, loop=loop.loop), RequestLink("fast", loop=loop.loop)
+    slow_reply, fast_reply = slow.send("s", "req"), fast.send("f", "req")
+    assert loop.call(slow.route("s", "s1", 1, done=False), 5)
+    waiting = asyncio.run_coroutine_threadsafe(slow.route("s", "s2", 1, done=False), loop.loop)
+    time.sleep(0.2)
+    assert not waiting.done()  # the slow reply's queue is full
+    assert loop.call(fast.route("f", "f1", 1, done=True), 2)
+    assert list(fast_reply.chunks(5)) == ["f1"]
+    chunks = slow_reply.chunks(10)
+    assert next(chunks) == "s1"
+    assert waiting.result(10) is True  # room again: the waiting chunk went in
+    assert next(chunks) == "s2"
+    assert loop.call(slow.route("s", None, 0, done=True), 5)
+    assert list(chunks) == []

@@ -3,10 +3,16 @@
 Upstream kept one reply channel per agent, so two concurrent /metrics scrapes overwrote each other's
 replies. Here each request gets its own id and its own bounded reply queue; the stream reader routes every
 reply chunk by id. Nothing here blocks forever: every put and get has a deadline.
+
+Two sides meet here: HTTP threads send requests and read replies; the gRPC side (one asyncio event loop,
+fodc/proxy/loop_thread.py) writes the requests out and routes the replies in. Requests cross over through a
+thread-safe queue plus a wake-up scheduled on the loop; replies through each request's thread-safe queue, which
+the loop fills without ever blocking (a full queue is retried, so a slow reader holds back only its agent).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import logging
@@ -125,9 +131,10 @@ class PendingReply:
             self._chunks.put_nowait(_End(reason, time.monotonic()))
         self._ended()
 
-    def deliver(self, chunk: Any, size: int, items: int = 0) -> bool:
-        """Called by the stream reader; False if the reader of this reply fell too far behind or the reply
-        went over a cap."""
+    async def deliver(self, chunk: Any, size: int, items: int = 0) -> bool:
+        """Called by the stream reader on the event loop; False if the reader of this reply fell too far behind
+        or the reply went over a cap. While the queue is full it waits (up to put_timeout_s) without blocking
+        the loop: only this stream stops reading, so gRPC's flow control holds back only this agent."""
         if self.abandoned:
             return False
         self.bytes_received += size
@@ -136,12 +143,21 @@ class PendingReply:
         if reason:
             self._cut_off(reason)
             return False
-        try:
-            self._chunks.put(_Arrived(time.monotonic(), chunk), timeout=self.put_timeout_s)
-            return True
-        except queue.Full:
-            self.abandoned = self.reader_fell_behind = True
-            return False
+        item = _Arrived(time.monotonic(), chunk)
+        deadline = item.at + self.put_timeout_s
+        pause = 0.002
+        while True:
+            try:
+                self._chunks.put_nowait(item)
+                return True
+            except queue.Full:
+                pass
+            left = deadline - time.monotonic()
+            if self.abandoned or left <= 0:
+                self.abandoned = self.reader_fell_behind = True
+                return False
+            await asyncio.sleep(min(pause, left))
+            pause = min(pause * 2, 0.1)
 
     def finish(self, error: str | None = None) -> None:
         try:
@@ -190,13 +206,14 @@ class PendingReply:
             yield item.chunk
 
 
-_WAKE = object()  # put on a closing link's outbound queue: its writer stops waiting
-
-
 class RequestLink:
-    """One agent's request/reply stream: a bounded outbound queue and the replies pending by id."""
+    """One agent's request/reply stream: a bounded outbound queue and the replies pending by id.
 
-    def __init__(self, agent_id: str, *, max_queued: int = 64, max_chunks: int = 256) -> None:
+    `loop` is the event loop whose stream writer awaits `next_request`; send/post/close may be called from any
+    thread and wake that writer through the loop."""
+
+    def __init__(self, agent_id: str, *, max_queued: int = 64, max_chunks: int = 256,
+                 loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.agent_id = agent_id
         self._outbound: queue.Queue[Any] = queue.Queue(maxsize=max_queued)
         self._pending: dict[str, PendingReply] = {}
@@ -204,6 +221,14 @@ class RequestLink:
         self._max_chunks = max_chunks
         self.closed = threading.Event()
         self.close_reason = ""
+        self._loop = loop
+        self._ready = asyncio.Event() if loop is not None else None  # touched on the loop only
+
+    def _wake(self) -> None:
+        """Tells the writer (on its loop) that a request is queued or the link closed; from any thread."""
+        if self._loop is not None and self._ready is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: its writer is gone with it
+                self._loop.call_soon_threadsafe(self._ready.set)
 
     def send(self, request_id: str, message: Any, limits: ReplyLimits | None = None) -> PendingReply:
         """Queues a request; the returned PendingReply yields its reply chunks."""
@@ -217,6 +242,7 @@ class RequestLink:
         except queue.Full:
             self.forget(request_id)
             raise LinkBusy(f"agent {self.agent_id} has too many requests queued") from None
+        self._wake()
         return pending
 
     def post(self, message: Any) -> bool:
@@ -225,9 +251,10 @@ class RequestLink:
             return False
         try:
             self._outbound.put_nowait(message)
-            return True
         except queue.Full:
             return False
+        self._wake()
+        return True
 
     def forget(self, request_id: str) -> None:
         """The caller is done with a request (answered, timed out or abandoned); late chunks are dropped."""
@@ -236,23 +263,30 @@ class RequestLink:
         if pending is not None:
             pending.abandoned = True
 
-    def next_outbound(self, timeout_s: float) -> Any | None:
-        """For the stream writer: the next request to send, or None when nothing came within timeout_s or the
-        link closed (close() wakes a waiting writer at once, so the writer need not poll)."""
-        try:
-            item = self._outbound.get(timeout=timeout_s)
-        except queue.Empty:
-            return None
-        return None if item is _WAKE else item
+    async def next_request(self) -> Any | None:
+        """For the stream writer, on the link's loop: the next request to send, or None once the link is closed.
+        Waits without polling: send/post/close wake it (a wake-up cannot be lost: the flag is cleared before the
+        queue is looked at, and a wake-up scheduled after that sets it again)."""
+        assert self._ready is not None, "a link written by a stream needs its loop"
+        while not self.closed.is_set():
+            self._ready.clear()
+            try:
+                return self._outbound.get_nowait()
+            except queue.Empty:
+                pass
+            if self.closed.is_set():
+                break
+            await self._ready.wait()
+        return None
 
-    def route(self, request_id: str, chunk: Any, size: int, done: bool, error: str | None = None,
-              items: int = 0) -> bool:
+    async def route(self, request_id: str, chunk: Any, size: int, done: bool, error: str | None = None,
+                    items: int = 0) -> bool:
         """For the stream reader: hands a reply chunk to its request; False for unknown/abandoned ids."""
         with self._lock:
             pending = self._pending.get(request_id)
         if pending is None:
             return False
-        if chunk is not None and not pending.deliver(chunk, size, items):
+        if chunk is not None and not await pending.deliver(chunk, size, items):
             self.forget(request_id)
             return False
         if done or error:
@@ -266,8 +300,7 @@ class RequestLink:
             return
         self.close_reason = reason
         self.closed.set()
-        with contextlib.suppress(queue.Full):  # a full queue wakes the writer anyway
-            self._outbound.put_nowait(_WAKE)
+        self._wake()
         with self._lock:
             pending, self._pending = list(self._pending.values()), {}
         for p in pending:

@@ -3,17 +3,19 @@
 Start:  registry -> gRPC server (bound, serving) -> health sweeper -> watchdog -> READY (by the caller).
 Stop:   STOPPING -> refuse new streams -> cancel agent streams -> gRPC server stop (grace) -> sweeper.
 Everything here runs inside the single gunicorn worker, created after the fork (grpc does not survive fork).
+The gRPC server is grpc.aio's, on an event loop of its own in one thread (fodc/proxy/loop_thread.py): every
+agent stream is a coroutine there, not a thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
 import socket
 import threading
 import time
-from concurrent import futures
 from pathlib import Path
 
 import grpc
@@ -29,6 +31,7 @@ from fodc.proxy.grpc_service import FODCServicer, registration_rate
 from fodc.proxy.incident_archive import IncidentArchive
 from fodc.proxy.incident_copier import ArchiveMetrics, IncidentCopier
 from fodc.proxy.jobs import JobStore
+from fodc.proxy.loop_thread import LoopThread
 from fodc.proxy.registry import AgentRegistry
 from fodc.proxy.selfmetrics import ProxyMetrics
 from fodc.proxy.selfpush import SelfMetricsPush
@@ -44,6 +47,7 @@ log = logging.getLogger(__name__)
 
 STALL_SIGNAL = signal.SIGUSR2
 STREAMS_PER_AGENT = 3
+LOOP_BEAT_S = 1.0  # the gRPC event loop proves it still turns this often (to the systemd watchdog)
 
 
 def grpc_server_options(max_message_bytes: int) -> list[tuple[str, int]]:
@@ -63,21 +67,21 @@ class ProxyRuntime:
         self.notifier = notifier or Notifier()
         self.started_at = time.time()
         self.refusals = Refusals()
-        # Each agent holds three long-lived streams (registration, metrics, commands), each on a pool thread;
-        # beyond that gRPC answers RESOURCE_EXHAUSTED instead of queueing without bound.
-        self.grpc_workers = settings.max_agents * STREAMS_PER_AGENT + 16
+        # Each agent holds three long-lived streams (registration, metrics, commands); beyond that gRPC answers
+        # RESOURCE_EXHAUSTED instead of queueing without bound.
+        self.grpc_max_streams = settings.max_agents * STREAMS_PER_AGENT + 16
         self.registry = AgentRegistry(settings.agent_heartbeat_timeout, settings.agent_cleanup_timeout,
                                       settings.max_agents)
         self.watchdog = ProgressWatchdog(self.notifier)
         self.sweep_interval = max(0.2, min(2.0, settings.agent_heartbeat_timeout / 5))
         self._sweep_beat = self.watchdog.register("registry-health", max(5.0, self.sweep_interval * 3))
-        # A quarter of the gRPC workers at most may wait for a stream's hello: the rest stay for real agents.
+        # A quarter of the streams at most may wait for their hello: the rest stay for real agents.
         self.servicer = FODCServicer(
             self.registry,
             heartbeat_interval_s=max(0.2, settings.agent_heartbeat_timeout / 3),
             max_message_bytes=settings.grpc_max_msg_size,
             refusals=self.refusals,
-            hello_gate=HelloGate(settings.agent_hello_timeout, max(8, self.grpc_workers // 4)),
+            hello_gate=HelloGate(settings.agent_hello_timeout, max(8, self.grpc_max_streams // 4)),
             peer_rate=registration_rate(settings.registrations_per_peer),
             require_certificate_names=settings.grpc_tls is not None and bool(settings.grpc_tls.client_ca),
         )
@@ -119,7 +123,9 @@ class ProxyRuntime:
         self.authorizer = Authorizer(settings.auth, tokens)
         self.token_watch = TokenWatch(settings.auth_tokens_file, self.authorizer) if settings.auth != "off" else None
         self.audit = AuditLog(settings.audit_log, settings.audit_log_max_bytes)
-        self._server: grpc.Server | None = None
+        self._server: grpc.aio.Server | None = None
+        self._loop: LoopThread | None = None
+        self._loop_beat = self.watchdog.register("grpc-event-loop", LOOP_BEAT_S * 5)
         self.grpc_tls_files: ReloadingServerConfig | None = None  # its files are replaced on SIGHUP
         self._stop = threading.Event()
         self._stalled = threading.Event()
@@ -145,24 +151,13 @@ class ProxyRuntime:
         elif not self.authorizer.tokens:
             log.warning("no API tokens configured: control actions will be refused", extra={"fields": {
                 "auth_tokens_file": self.settings.auth_tokens_file}})
-        workers = self.grpc_workers
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
-                             maximum_concurrent_rpcs=workers,
-                             options=grpc_server_options(self.settings.grpc_max_msg_size))
-        pb_grpc.add_FODCServiceServicer_to_server(self.servicer, server)
-        address = str(self.settings.grpc_listen_addr)
-        if address.startswith(":"):
-            address = "[::]" + address
-        tls = self.settings.grpc_tls
-        if tls is not None:
-            credentials, self.grpc_tls_files = reloading_server_credentials(tls)
-            bound = server.add_secure_port(address, credentials)
-        else:
-            bound = server.add_insecure_port(address)
-        if bound == 0:
-            raise RuntimeError(f"cannot listen for agents on {self.settings.grpc_listen_addr}")
-        server.start()
-        self._server = server
+        self._loop = LoopThread("grpc-loop")
+        self._loop.start()
+        try:
+            self._server, address = self._loop.call(self._serve(), 30.0)
+        except BaseException:
+            self._loop.stop(5.0)  # no loop thread left behind by a proxy that could not start
+            raise
         self._sweeper = PeriodicCall("registry-health", self.sweep_interval, self._sweep_round,
                                      on_progress=self._sweep_beat.tick)
         self._sweeper.start()
@@ -171,8 +166,38 @@ class ProxyRuntime:
         if self.self_push is not None:
             self.self_push.start()
         self.watchdog.start()
+        tls = self.settings.grpc_tls
         log.info("gRPC server listening", extra={"fields": {
             "address": address, "tls": "off" if tls is None else "mutual" if tls.client_ca else "server-only"}})
+
+    async def _serve(self) -> tuple[grpc.aio.Server, str]:
+        """On the loop thread: the aio server bound and serving, and the address it listens on."""
+        server = grpc.aio.server(maximum_concurrent_rpcs=self.grpc_max_streams,
+                                 options=grpc_server_options(self.settings.grpc_max_msg_size))
+        pb_grpc.add_FODCServiceServicer_to_server(self.servicer, server)
+        address = str(self.settings.grpc_listen_addr)
+        if address.startswith(":"):
+            address = "[::]" + address
+        tls = self.settings.grpc_tls
+        try:
+            if tls is not None:
+                credentials, self.grpc_tls_files = reloading_server_credentials(tls)
+                bound = server.add_secure_port(address, credentials)
+            else:
+                bound = server.add_insecure_port(address)
+        except RuntimeError:
+            bound = 0
+        if bound == 0:
+            raise RuntimeError(f"cannot listen for agents on {self.settings.grpc_listen_addr}")
+        await server.start()
+        asyncio.get_running_loop().create_task(self._beat_loop(), name="loop-beat")
+        return server, address
+
+    async def _beat_loop(self) -> None:
+        """Ticks the watchdog from the event loop: a loop that stopped turning strands every agent stream."""
+        while True:
+            self._loop_beat.tick()
+            await asyncio.sleep(LOOP_BEAT_S)
 
     def status_line(self) -> str:
         counts = self.registry.counts()
@@ -217,6 +242,11 @@ class ProxyRuntime:
             self.self_push.stop()
         self.servicer.stopping.set()
         self.servicer.cancel_all()
-        if self._server is not None:
-            self._server.stop(grace_s).wait(grace_s + 1)
+        if self._loop is not None:
+            if self._server is not None:
+                try:
+                    self._loop.call(self._server.stop(grace_s), grace_s + 5)
+                except Exception as exc:  # noqa: BLE001 (the loop thread is ended below either way)
+                    log.warning("gRPC server did not stop in time", extra={"fields": {"reason": repr(exc)}})
+            self._loop.stop(5.0)
         log.info("proxy stopped")
