@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+from fodc.systemd import Notifier
+
 
 class NotifyListener:
     """Collects sd_notify datagrams the way systemd would receive them."""
@@ -34,3 +36,16 @@ class NotifyListener:
 
     def close(self) -> None:
         self.sock.close()
+
+
+class RecordingNotifier(Notifier):
+    """A systemd socket as far as the daemon's code can tell, asking for a watchdog ping every 2 s; keeps what
+    it was sent."""
+
+    def __init__(self) -> None:
+        self.enabled = True
+        self.watchdog_usec = 2_000_000
+        self.sent: list[str] = []
+
+    def send(self, *states: str) -> None:
+        self.sent.append("\n".join(states))

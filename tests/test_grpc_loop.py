@@ -8,12 +8,12 @@ import threading
 import time
 
 import pytest
+from notify import RecordingNotifier
 from procs import free_port, http_get, start_proxy, wait_for
 from rogue import RogueAgent, gauge, metrics_reply, registration
 
 from fodc.proxy.runtime import ProxyRuntime
 from fodc.proxy.settings import parse_settings
-from fodc.systemd import Notifier
 
 
 def worker_threads(proxy) -> int:
@@ -44,18 +44,6 @@ def test_agent_streams_cost_the_proxy_no_threads(tmp_path, daemons):
             agent.close()
     assert proxy.terminate() == 0
     assert "proxy stopped" in proxy.log()
-
-
-class RecordingNotifier(Notifier):
-    """A systemd socket as far as the runtime can tell, asking for a watchdog every 2 s."""
-
-    def __init__(self) -> None:
-        self.enabled = True
-        self.watchdog_usec = 2_000_000
-        self.sent: list[str] = []
-
-    def send(self, *states: str) -> None:
-        self.sent.append("\n".join(states))
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from notify import NotifyListener
+from notify import NotifyListener, RecordingNotifier
 from procs import http_get, start_agent, start_proxy, wait_for
 
 from fodc.systemd import Notifier, ProgressWatchdog
@@ -83,16 +83,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-class RecordingNotifier(Notifier):
-    def __init__(self) -> None:
-        self.enabled = True
-        self.watchdog_usec = 2_000_000
-        self.sent: list[str] = []
-
-    def send(self, *states: str) -> None:
-        self.sent.append("\n".join(states))
 
 
 def test_watchdog_pings_only_while_every_beat_is_fresh():

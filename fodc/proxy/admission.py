@@ -1,7 +1,8 @@
 """Who may hold a gRPC stream: hello deadlines, and the names a client certificate gives.
 
-Every agent stream holds one of the server's worker threads. A client that opens streams and never says who
-it is, or registers thousands of made-up agents, would otherwise hold them all and lock real agents out.
+Every agent stream holds one of the server's stream slots (`maximum_concurrent_rpcs`). A client that opens
+streams and never says who it is, or registers thousands of made-up agents, would otherwise hold them all and
+lock real agents out.
 Pure bookkeeping over plain data (the caller passes the clock readings); the servicer acts on the verdicts.
 """
 
@@ -45,7 +46,8 @@ class HelloGate:
                 self._waiting.pop(ticket, None)
 
     def expire(self, now: float) -> int:
-        """Cancels the streams past their deadline; returns how many."""
+        """Cancels the streams past their deadline; returns how many. Called by the sweeper's thread, so each
+        `cancel` must be safe from any thread (the servicer's go through the event loop: StreamStop)."""
         with self._lock:
             overdue = [t for t, w in self._waiting.items() if w.deadline <= now]
             cancels = [self._waiting.pop(t).cancel for t in overdue]

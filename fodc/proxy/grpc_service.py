@@ -15,7 +15,7 @@ threads do to a stream (end it, send it a request) crosses over through StreamSt
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import hmac
 import logging
 import secrets
@@ -271,24 +271,12 @@ class FODCServicer(pb_grpc.FODCServiceServicer):
 
     # ------------------------------------------------------------------ request streams (metrics, commands)
 
-    async def StreamMetrics(self, request_iterator: AsyncIterator[pb.MetricsReply],  # noqa: N802 (gRPC name)
-                            context: grpc.aio.ServicerContext) -> AsyncIterator[pb.MetricsRequest]:
-        async with contextlib.aclosing(self._serve_requests("metrics", self.metrics_links, context,
-                                                            _route_metrics)) as requests:
-            async for request in requests:
-                yield request
-
-    async def StreamCommands(self, request_iterator: AsyncIterator[pb.CommandReply],  # noqa: N802 (gRPC name)
-                             context: grpc.aio.ServicerContext) -> AsyncIterator[pb.Command]:
-        async with contextlib.aclosing(self._serve_requests("commands", self.command_links, context,
-                                                            _route_command)) as requests:
-            async for request in requests:
-                yield request
-
-    async def _serve_requests(self, kind: str, table: LinkTable, context: grpc.aio.ServicerContext,
-                              route: Callable[[RequestLink, Any], Awaitable[bool]]) -> AsyncIterator[Any]:
+    async def _serve_requests(self, kind: str, request_iterator: AsyncIterator[Any],
+                              context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         """A stream the agent opens with a hello (its agent id and stream secret); we send requests, it answers
-        by id."""
+        by id. Serves StreamMetrics and StreamCommands (below); the agent's messages are read through `context`."""
+        table, route = (self.metrics_links, _route_metrics) if kind == "metrics" else (self.command_links,
+                                                                                        _route_command)
         stop = StreamStop()
         ticket = await self._enter_gate(context, stop)
         try:
@@ -312,12 +300,12 @@ class FODCServicer(pb_grpc.FODCServiceServicer):
             old.close(f"replaced by a newer {kind} stream")
         reader = asyncio.create_task(_read_replies(context, link, route, kind), name=f"{kind}-reader")
 
-        def rpc_done(_context: object) -> None:
+        def rpc_done(_context: grpc.aio.ServicerContext) -> None:
             """The RPC ended (also when this generator is left suspended and finalized later): the reader must
             not read again, since grpc.aio releases the call right after this."""
             reader.cancel()
             link.close(f"{kind} stream ended")
-        context.add_done_callback(rpc_done)
+        context.add_done_callback(rpc_done)  # type: ignore[arg-type]  # the stub wants its own class, not a function
         try:
             # No polling: a request or the link closing (agent gone, replaced, proxy stopping) wakes the wait;
             # the agent hanging up cancels this coroutine.
@@ -333,6 +321,9 @@ class FODCServicer(pb_grpc.FODCServiceServicer):
         unreadable = reader.result() if reader.done() and not reader.cancelled() else ""
         if unreadable:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, unreadable)
+
+    StreamMetrics = functools.partialmethod(_serve_requests, "metrics")  # noqa: N815 (gRPC name)
+    StreamCommands = functools.partialmethod(_serve_requests, "commands")  # noqa: N815 (gRPC name)
 
     async def _check_binding(self, record: AgentRecord, secret: str, kind: str,
                              context: grpc.aio.ServicerContext) -> None:
