@@ -168,3 +168,14 @@ def test_a_slow_reply_reader_holds_back_only_its_own_stream(loop):
     assert next(chunks) == "s2"
     assert loop.call(slow.route("s", None, 0, done=True), 5)
     assert list(chunks) == []
+
+
+def test_the_end_of_a_reply_waits_for_a_reader_one_chunk_behind(loop):
+    """The last chunk fills the reply's queue; its end must still reach the reader, not be dropped for want of
+    room (the reader then waited for its deadline and failed an answered request)."""
+    link = RequestLink("agent", max_chunks=1, loop=loop.loop)
+    pending = link.send("r1", "req")
+    routed = asyncio.run_coroutine_threadsafe(link.route("r1", "last", 1, done=True), loop.loop)
+    time.sleep(0.2)
+    assert list(pending.chunks(10)) == ["last"]
+    assert routed.result(10) is True

@@ -143,8 +143,15 @@ class PendingReply:
         if reason:
             self._cut_off(reason)
             return False
-        item = _Arrived(time.monotonic(), chunk)
-        deadline = item.at + self.put_timeout_s
+        if await self._put_in_time(_Arrived(time.monotonic(), chunk)):
+            return True
+        self.abandoned = self.reader_fell_behind = True
+        return False
+
+    async def _put_in_time(self, item: _Arrived | _End) -> bool:
+        """Queues item, waiting on the loop up to put_timeout_s for the reader to make room; False when it did not
+        (or gave the reply up meanwhile)."""
+        deadline = time.monotonic() + self.put_timeout_s
         pause = 0.002
         while True:
             try:
@@ -154,10 +161,16 @@ class PendingReply:
                 pass
             left = deadline - time.monotonic()
             if self.abandoned or left <= 0:
-                self.abandoned = self.reader_fell_behind = True
                 return False
             await asyncio.sleep(min(pause, left))
             pause = min(pause * 2, 0.1)
+
+    async def finish_in_time(self, error: str | None = None) -> None:
+        """The end of the reply, from the stream reader: like a chunk, it waits for room rather than being lost
+        to a reader one chunk behind."""
+        if not await self._put_in_time(_End(error, time.monotonic())):
+            self.abandoned = self.reader_fell_behind = True
+        self._ended()
 
     def finish(self, error: str | None = None) -> None:
         try:
@@ -292,7 +305,7 @@ class RequestLink:
         if done or error:
             with self._lock:
                 self._pending.pop(request_id, None)
-            pending.finish(error)
+            await pending.finish_in_time(error)
         return True
 
     def close(self, reason: str) -> None:
