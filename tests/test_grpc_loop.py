@@ -24,6 +24,8 @@ def test_agent_streams_cost_the_proxy_no_threads(tmp_path, daemons):
     """grpcio's synchronous server held 5 threads per agent (3 stream handlers, 2 reply readers)."""
     proxy = start_proxy(tmp_path)
     daemons.append(proxy)
+    for path in ("/metrics", "/cluster"):  # the HTTP side's own threads, started on first use
+        assert http_get(f"{proxy.url}{path}", timeout=60)[0] == 200
     before = worker_threads(proxy)
     agents: list[RogueAgent] = []
     try:
@@ -65,10 +67,15 @@ def loop_threads() -> list[threading.Thread]:
 
 def test_a_wedged_event_loop_withholds_the_watchdog_ping(runtime):
     assert runtime.watchdog.stale_beats() == []
-    runtime._loop.loop.call_soon_threadsafe(time.sleep, 8)  # test hook: something blocks the loop
-    wait_for(lambda: "grpc-event-loop" in runtime.watchdog.stale_beats(), 20, what="the loop's beat stale")
-    assert not runtime.watchdog.check_and_ping()
-    wait_for(lambda: runtime.watchdog.stale_beats() == [], 20, what="the loop turning again")
+    release = threading.Event()
+    runtime._loop.loop.call_soon_threadsafe(release.wait, 60)  # test hook: something blocks the loop
+    try:
+        wait_for(lambda: "grpc-event-loop" in runtime.watchdog.stale_beats(), 30, what="the loop's beat stale")
+        assert not runtime.watchdog.check_and_ping()
+    finally:
+        release.set()
+    wait_for(lambda: runtime.watchdog.stale_beats() == [], 30, what="the loop turning again")
+    assert runtime.watchdog.check_and_ping()
 
 
 def test_stopping_the_runtime_ends_the_loop_thread_with_streams_open(runtime):
