@@ -373,8 +373,11 @@ class IncidentWatch(Periodic):
             self.recorder.trigger("node-restart", {"signal": "counter reset", **fired})
 
     def _check_read_latency(self, latest: list[SeriesWindow]) -> None:
+        """The kernel telemetry's own read latency only: a node's series of that name (`le="abc"`) made every
+        round raise before the rules were evaluated."""
         buckets = {float(dict(s.labels).get("le", "nan")): s.values[-1] for s in latest
-                   if s.name == KTM_READ_LATENCY and dict(s.labels).get("syscall", "read") == "read"}
+                   if s.name == KTM_READ_LATENCY and s.source == "kernel-telemetry"
+                   and dict(s.labels).get("syscall", "read") == "read"}
         if buckets and (fired := self.latency.observe(buckets)):
             self.recorder.trigger("ktm-read-latency", fired)
 
