@@ -3,18 +3,17 @@ the proxy lists the incidents cluster-wide, serves the bundles and counts them i
 
 from __future__ import annotations
 
-import http.server
 import io
 import json
 import shutil
 import signal
 import subprocess
 import tarfile
-import threading
 import time
 
 import pytest
 from bpfready import require_bpf
+from nodepage import node_page
 from procs import BIN, free_port, http_get, http_json, start_agent, start_proxy, wait_for
 
 from fodc.sim.launcher import start_sim_node
@@ -373,33 +372,16 @@ _POISONED_PAGE = (b'# TYPE busy gauge\nbusy 1\n# TYPE ktm_sys_read_latency_secon
                   b'ktm_sys_read_latency_seconds_bucket{le="abc"} 3\n')
 
 
-class _PoisonedNode(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.send_header("Content-Length", str(len(_POISONED_PAGE)))
-        self.end_headers()
-        self.wfile.write(_POISONED_PAGE)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
 def test_a_node_series_named_like_the_kernel_telemetrys_does_not_stop_the_rules(cluster, daemons):
     """A node exposing `ktm_sys_read_latency_seconds_bucket{le="abc"}` (the name of the agent's own eBPF read
     latency) made every round of the incident watch raise (float("abc")) before the rules were evaluated: no
     rule fired, ever. The read-latency trigger reads only the kernel telemetry's own series."""
     proxy, _, tmp_path = cluster
-    node = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PoisonedNode)
-    threading.Thread(target=node.serve_forever, name="poisoned-node", daemon=True).start()
-    try:
-        daemons.append(start_agent(tmp_path, proxy.grpc_addr, "datanode-hot", "poisoned", "--node-metrics-url",
-                                   f"http://127.0.0.1:{node.server_port}/metrics", "--incident-dir",
-                                   str(tmp_path / "incidents-poisoned"), "--incident-triggers",
+    with node_page(_POISONED_PAGE) as url:
+        daemons.append(start_agent(tmp_path, proxy.grpc_addr, "datanode-hot", "poisoned", "--node-metrics-url", url,
+                                   "--incident-dir", str(tmp_path / "incidents-poisoned"), "--incident-triggers",
                                    "ktm-read-latency,node-restart", "--incident-rule", "busy: busy >= 1 for 1s",
                                    *FAST))
         wait_for(lambda: proxy.cluster(node_id="poisoned", status="online"), 30, what="the agent online")
         rule = complete(proxy, "rule:busy", "poisoned")
-    finally:
-        node.shutdown()
     assert rule["detail"]["series"] == "busy"

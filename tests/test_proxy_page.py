@@ -3,15 +3,14 @@ every series carries exactly enrich(own labels, node labels), and the page reads
 
 from __future__ import annotations
 
-import http.server
 import math
 import shutil
 import subprocess
-import threading
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from nodepage import node_page
 from procs import http_get, start_agent, start_proxy, wait_for
 
 from fodc import expfmt
@@ -169,29 +168,13 @@ def test_the_page_is_render_of_the_enriched_families_whatever_the_labels(familie
 # ---------------------------------------------------------------- end to end
 
 
-class _OpenMetricsNode(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        body = OPENMETRICS_PAGE.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/openmetrics-text; version=1.0.0; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
 @needs_promtool
 def test_an_openmetrics_node_through_a_real_agent_and_proxy_reads_cleanly_in_promtool(tmp_path, daemons):
-    node = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _OpenMetricsNode)
-    threading.Thread(target=node.serve_forever, daemon=True).start()
-    try:
+    with node_page(OPENMETRICS_PAGE.encode(), "application/openmetrics-text; version=1.0.0; charset=utf-8") as url:
         proxy = start_proxy(tmp_path)
         daemons.append(proxy)
-        daemons.append(start_agent(tmp_path, proxy.grpc_addr, "datanode-hot", "om-0", "--node-metrics-url",
-                                   f"http://127.0.0.1:{node.server_address[1]}/metrics", "--scrape-interval", "1s",
-                                   "--scrape-timeout", "1s"))
+        daemons.append(start_agent(tmp_path, proxy.grpc_addr, "datanode-hot", "om-0", "--node-metrics-url", url,
+                                   "--scrape-interval", "1s", "--scrape-timeout", "1s"))
 
         def page() -> str:
             status, _, body = http_get(f"{proxy.url}/metrics", timeout=30)
@@ -209,6 +192,3 @@ def test_an_openmetrics_node_through_a_real_agent_and_proxy_reads_cleanly_in_pro
         code, out = promtool(text)
         assert code in (0, 3), out
         assert "error" not in out.lower()
-    finally:
-        node.shutdown()
-        node.server_close()
