@@ -7,13 +7,15 @@ import os
 import threading
 import time
 
+import grpc
 import pytest
 from notify import RecordingNotifier
 from procs import free_port, http_get, start_proxy, wait_for
-from rogue import RogueAgent, gauge, metrics_reply, registration
+from rogue import RogueAgent, gauge, metrics_reply, refused, registration
 
 from fodc.proxy.runtime import ProxyRuntime
 from fodc.proxy.settings import parse_settings
+from fodc.v1 import fodc_pb2 as pb
 
 
 def worker_threads(proxy) -> int:
@@ -90,5 +92,24 @@ def test_stopping_the_runtime_ends_the_loop_thread_with_streams_open(runtime):
         assert time.monotonic() - started < 10
         assert loop_threads() == []
         assert agent.control.wait_ended(10) and metrics.wait_ended(10)
+    finally:
+        agent.close()
+
+
+def test_an_unreadable_answer_on_a_request_stream_ends_it_with_the_reason(tmp_path, daemons):
+    proxy = start_proxy(tmp_path)
+    daemons.append(proxy)
+    agent = RogueAgent(proxy.grpc_addr)
+    try:
+        assert agent.register().accepted
+        raw = agent.channel.stream_stream("/fodc.v1.FODCService/StreamMetrics", request_serializer=lambda b: b,
+                                          response_deserializer=lambda b: b)
+        hello = pb.MetricsReply(agent_id=agent.agent_id, stream_secret=agent.secret).SerializeToString()
+        with pytest.raises(grpc.RpcError) as caught:
+            list(raw(iter([hello, b"\xff\xff\xff\xff not a protobuf"]), timeout=20))
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "unreadable metrics reply" in caught.value.details()
+        assert refused(proxy, "unreadable_reply") == 1
+        assert agent.heartbeat().HasField("heartbeat_ack")  # the agent's registration is unharmed
     finally:
         agent.close()

@@ -320,6 +320,7 @@ class FODCServicer(pb_grpc.FODCServiceServicer):
             reader.cancel()
         unreadable = reader.result() if reader.done() and not reader.cancelled() else ""
         if unreadable:
+            self.refusals.refuse("unreadable_reply", unreadable, agent_id=agent_id, stream=kind)
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, unreadable)
 
     StreamMetrics = functools.partialmethod(_serve_requests, "metrics")  # noqa: N815 (gRPC name)
