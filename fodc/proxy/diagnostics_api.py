@@ -19,6 +19,7 @@ from fodc.proxy.httpargs import BadRequest, json_body, query_args, whole_number_
 from fodc.proxy.jobs import Job, Task
 from fodc.proxy.profile_summary import NotAProfile, register_errors, summarise_file, summary_args
 from fodc.proxy.registry import ONLINE
+from fodc.proxy.routes import Route, register_routes
 from fodc.proxy.runtime import ProxyRuntime
 from fodc.v1 import fodc_pb2 as pb
 
@@ -106,108 +107,105 @@ def _params(action: str, raw: Any) -> tuple[dict[str, str], int]:
     return {"seconds": str(seconds)}, seconds
 
 
-def diagnostics_blueprint(runtime: ProxyRuntime) -> Blueprint:
-    bp = Blueprint("diagnostics", __name__)
-    jobs = runtime.jobs
+def not_found(exc: JobNotFound) -> tuple[Response, int]:
+    return jsonify(error="not_found", message=str(exc)), 404
 
-    def job_or_404(job_id: str) -> Job:
-        job = jobs.get(job_id)
+
+def conflict(exc: JobConflict) -> tuple[Response, int]:
+    return jsonify(error="conflict", message=str(exc)), 409
+
+
+def task_with_result(job: Job, node_id: str) -> Task:
+    """The job's task on `node_id`, which must have a result file."""
+    task = job.tasks.get(node_id)
+    if task is None:
+        raise JobNotFound(f"job {job.job_id} has no node {node_id!r} (nodes: {', '.join(job.tasks)})")
+    if not task.file:
+        raise JobConflict(f"node {node_id} has no result: {task.state}"
+                          + (f" ({task.reason})" if task.reason else ""))
+    return task
+
+
+class DiagnosticsRoutes:
+    """The /diagnostics endpoints over one runtime, each view a method (registered from ROUTES): start, list,
+    show, download and cancel jobs, and fetch an agent's automatic captures."""
+
+    def __init__(self, runtime: ProxyRuntime) -> None:
+        self.runtime = runtime
+        self.jobs = runtime.jobs
+
+    def job_or_404(self, job_id: str) -> Job:
+        job = self.jobs.get(job_id)
         if job is None:
-            recent = [j.job_id for j in jobs.list(20)]
+            recent = [j.job_id for j in self.jobs.list(20)]
             raise UnknownValue("job_id", job_id, recent, 404, f"no diagnostics job {job_id!r} (finished jobs "
                                f"are evicted oldest first; recent: {', '.join(recent) or 'none'})")
         return job
 
-    @bp.errorhandler(JobNotFound)
-    def not_found(exc: JobNotFound) -> tuple[Response, int]:
-        return jsonify(error="not_found", message=str(exc)), 404
-
-    register_errors(bp)
-
-    @bp.errorhandler(JobConflict)
-    def conflict(exc: JobConflict) -> tuple[Response, int]:
-        return jsonify(error="conflict", message=str(exc)), 409
-
-    @bp.post("/diagnostics")
     @control
-    def start() -> tuple[Response, int]:
+    def start(self) -> tuple[Response, int]:
         body = json_body({"action": str, "params": dict, "target": (str, dict)})
         action = body.get("action")
         if action not in ACTIONS:
             raise BadRequest(f"action must be one of {', '.join(ACTIONS)}")
         params, duration = _params(action, body.get("params"))
-        target, records, unknown = resolve_target(body, runtime)
+        target, records, unknown = resolve_target(body, self.runtime)
         suffix, _ = ACTIONS[action]
-        job = jobs.submit(action=action, request=_request(action, duration), params=params, target=target,
-                          requested_by=principal_name(), suffix=suffix, records=records, unknown_nodes=unknown,
-                          timeout_s=duration + runtime.settings.diagnostics_slack)
+        job = self.jobs.submit(action=action, request=_request(action, duration), params=params, target=target,
+                               requested_by=principal_name(), suffix=suffix, records=records, unknown_nodes=unknown,
+                               timeout_s=duration + self.runtime.settings.diagnostics_slack)
         audit_detail(job_id=job.job_id, nodes=sorted(job.tasks))
         return jsonify({**job.to_json(), "url": f"/diagnostics/{job.job_id}"}), 202
 
-    @bp.get("/diagnostics")
-    def list_jobs() -> Response:
+    def list_jobs(self) -> Response:
         args = query_args({"limit": None, "automatic": ("true", "false")})
         limit = whole_number_arg(args, "limit", 50, 1, 1_000_000)
         automatic: list[dict[str, Any]] = []
         missing: list[dict[str, str]] = []
         if args.get("automatic", "true") == "true":
-            automatic, missing = _automatic_captures(runtime)
-        return jsonify(jobs=[job.summary() for job in jobs.list(limit)], automatic=automatic,
+            automatic, missing = _automatic_captures(self.runtime)
+        return jsonify(jobs=[job.summary() for job in self.jobs.list(limit)], automatic=automatic,
                        automatic_missing=missing)
 
-    @bp.get("/diagnostics/automatic/<node_id>/<file_name>")
-    def automatic_artifact(node_id: str, file_name: str) -> Response:
+    def automatic_artifact(self, node_id: str, file_name: str) -> Response:
         query_args({})
-        records = runtime.registry.list(node_id=node_id, status=ONLINE)
-        check_node(runtime.registry, node_id)
+        records = self.runtime.registry.list(node_id=node_id, status=ONLINE)
+        check_node(self.runtime.registry, node_id)
         if not records:
             raise JobNotFound(f"no online agent for node {node_id!r}")
-        result = runtime.commands.run_all(records[:1], pb.AutomaticFetchRequest(file=file_name),
-                                          runtime.settings.command_timeout)[0]
+        result = self.runtime.commands.run_all(records[:1], pb.AutomaticFetchRequest(file=file_name),
+                                               self.runtime.settings.command_timeout)[0]
         if not result.ok:
             raise JobNotFound(f"node {node_id} cannot provide {file_name!r}: {result.state} ({result.error})")
         return Response(result.data, mimetype="application/octet-stream",
                         headers={"Content-Disposition": f"attachment; filename={node_id}-{file_name}"})
 
-    @bp.get("/diagnostics/<job_id>")
-    def show(job_id: str) -> Response:
+    def show(self, job_id: str) -> Response:
         query_args({})
-        return jsonify(job_or_404(job_id).to_json())
+        return jsonify(self.job_or_404(job_id).to_json())
 
-    @bp.get("/diagnostics/<job_id>/bundle")
-    def bundle(job_id: str) -> Response | tuple[Response, int]:
-        job = job_or_404(job_id)
+    def bundle(self, job_id: str) -> Response | tuple[Response, int]:
+        job = self.job_or_404(job_id)
         if not job.finished:
             raise JobConflict(f"job {job_id} is still running; the bundle is made once every node has finished")
         try:
-            bundle_path = jobs.bundle(job)
+            bundle_path = self.jobs.bundle(job)
         except OSError as exc:
             return jsonify(error="unavailable", message=f"cannot build the bundle of job {job_id}: "
                                                         f"{exc.strerror or exc} (retry later)"), 503
         return send_file(bundle_path, mimetype="application/gzip", as_attachment=True,
                          download_name=f"fodc-{job_id}-{job.action}.tar.gz")
 
-    def task_with_result(job: Job, node_id: str) -> Task:
-        task = job.tasks.get(node_id)
-        if task is None:
-            raise JobNotFound(f"job {job.job_id} has no node {node_id!r} (nodes: {', '.join(job.tasks)})")
-        if not task.file:
-            raise JobConflict(f"node {node_id} has no result: {task.state}"
-                              + (f" ({task.reason})" if task.reason else ""))
-        return task
-
-    @bp.get("/diagnostics/<job_id>/<node_id>/summary")
-    def artifact_summary(job_id: str, node_id: str) -> Response:
+    def artifact_summary(self, job_id: str, node_id: str) -> Response:
         sample_type, top = summary_args()
-        job = job_or_404(job_id)
+        job = self.job_or_404(job_id)
         task = task_with_result(job, node_id)
         if job.suffix != ".pb.gz":
             raise NotAProfile(f"job {job_id} is a {job.action} job; only profiles have a summary")
         return jsonify(summarise_file(job.directory / task.file, sample_type, top))
 
-    @bp.get("/diagnostics/<job_id>/<node_id>")
-    def artifact(job_id: str, node_id: str) -> Response:
-        job = job_or_404(job_id)
+    def artifact(self, job_id: str, node_id: str) -> Response:
+        job = self.job_or_404(job_id)
         task = task_with_result(job, node_id)
         # The file type is the proxy's own: an agent's content_type is its word only (text/html from a hostile
         # agent would make the proxy serve a page on its own origin).
@@ -215,15 +213,33 @@ def diagnostics_blueprint(runtime: ProxyRuntime) -> Blueprint:
         return send_file(job.directory / task.file, mimetype=mimetype, as_attachment=True,
                          download_name=f"{node_id}-{job.action}{job.suffix}")
 
-    @bp.delete("/diagnostics/<job_id>")
     @control
-    def cancel(job_id: str) -> tuple[Response, int]:
-        job = job_or_404(job_id)
+    def cancel(self, job_id: str) -> tuple[Response, int]:
+        job = self.job_or_404(job_id)
         audit_detail(job_id=job_id)
         if job.finished:
-            jobs.delete(job)
+            self.jobs.delete(job)
             return jsonify(job_id=job_id, deleted=True), 200
-        asked = jobs.cancel(job)
+        asked = self.jobs.cancel(job)
         return jsonify(job_id=job_id, cancelling=asked), 202
 
-    return bp
+
+# (method, rule, view): the endpoint of each is "diagnostics.<view>"
+ROUTES: tuple[Route, ...] = (
+    ("POST", "/diagnostics", "start"),
+    ("GET", "/diagnostics", "list_jobs"),
+    ("GET", "/diagnostics/automatic/<node_id>/<file_name>", "automatic_artifact"),
+    ("GET", "/diagnostics/<job_id>", "show"),
+    ("GET", "/diagnostics/<job_id>/bundle", "bundle"),
+    ("GET", "/diagnostics/<job_id>/<node_id>/summary", "artifact_summary"),
+    ("GET", "/diagnostics/<job_id>/<node_id>", "artifact"),
+    ("DELETE", "/diagnostics/<job_id>", "cancel"),
+)
+
+
+def diagnostics_blueprint(runtime: ProxyRuntime) -> Blueprint:
+    bp = Blueprint("diagnostics", __name__)
+    bp.register_error_handler(JobNotFound, not_found)
+    register_errors(bp)
+    bp.register_error_handler(JobConflict, conflict)
+    return register_routes(bp, DiagnosticsRoutes(runtime), ROUTES)

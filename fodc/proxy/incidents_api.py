@@ -22,6 +22,7 @@ from fodc.proxy.filters import check_node, check_role, check_trigger
 from fodc.proxy.httpargs import BadRequest, json_body, query_args, text_field, whole_number_arg
 from fodc.proxy.profile_summary import NotAProfile, bundle_member, register_errors, summarise, summary_args
 from fodc.proxy.registry import ONLINE
+from fodc.proxy.routes import Route, register_routes
 from fodc.proxy.runtime import ProxyRuntime
 from fodc.times import BadTime, now_ms, parse_time_ms, rfc3339
 from fodc.v1 import fodc_pb2 as pb
@@ -238,7 +239,7 @@ class IncidentRoutes:
 
 
 # (method, rule, view): the endpoint of each is "incidents.<view>"
-ROUTES = (
+ROUTES: tuple[Route, ...] = (
     ("GET", "/incidents", "list_incidents"),
     ("GET", "/crashes", "crashes"),
     ("GET", "/incidents/<node_id>/<incident_id>", "show"),
@@ -253,7 +254,4 @@ def incidents_blueprint(runtime: ProxyRuntime) -> Blueprint:
     bp = Blueprint("incidents", __name__)
     bp.register_error_handler(IncidentNotFound, not_found)
     register_errors(bp)
-    routes = IncidentRoutes(runtime)
-    for method, rule, name in ROUTES:
-        bp.add_url_rule(rule, name, getattr(routes, name), methods=[method])
-    return bp
+    return register_routes(bp, IncidentRoutes(runtime), ROUTES)
