@@ -20,6 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 from bpfready import require_bpf, skip_or_fail
+from promcheck import check_metrics
 
 from fodc.expfmt import Family, render
 from fodc.ktm import KernelTelemetry, Mode
@@ -285,6 +286,5 @@ def test_collect_output_passes_promtool(bpf_ready, data_file, helpers) -> None:
     finally:
         ktm.close()
     assert "ktm_sys_read_latency_seconds_bucket" in page and "fodc_os_psi_" in page
-    result = subprocess.run(["promtool", "check", "metrics"], input=page, capture_output=True, text=True,
-                            timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
+    code, findings = check_metrics(page)
+    assert code == 0, findings

@@ -4,10 +4,10 @@ the thread-sum accumulator and the generated BPF source."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from promcheck import check_metrics
 
 from fodc.expfmt import Family, render
 from fodc.ktm import bpfmetrics, cgroup, osmetrics, prereq, procfs
@@ -103,9 +103,8 @@ def test_live_machine_yields_os_families() -> None:
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
 def test_os_families_pass_promtool_lint() -> None:
     page = render(fixture_os_families())
-    result = subprocess.run(["promtool", "check", "metrics"], input=page, capture_output=True, text=True,
-                            timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
+    code, findings = check_metrics(page)
+    assert code == 0, findings
 
 
 # ------------------------------------------------------------------------------------------------ thread sums
